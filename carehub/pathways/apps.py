@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class PathwaysConfig(AppConfig):
+    """Django adapter around the pure `workflows` engine: registry, checks, commands."""
+
+    name = "carehub.pathways"
+    label = "pathways"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from carehub.pathways import checks  # noqa: F401  (registers the system check)

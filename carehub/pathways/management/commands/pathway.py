@@ -1,0 +1,83 @@
+"""`manage.py pathway validate|diagram|list`: pathway definitions from the command line."""
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from carehub.pathways.registry import registry
+from workflows import DefinitionError, PathwayDefinition, UnknownPathway, check_file, mermaid
+from workflows.loader import load_definition
+
+
+class Command(BaseCommand):
+    help = "Validate, draw and list pathway definitions."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        validate = sub.add_parser("validate", help="Check definition files; exit 1 on any problem.")
+        validate.add_argument("files", nargs="+", type=Path)
+        diagram = sub.add_parser("diagram", help="Write a pathway as a Mermaid state diagram.")
+        diagram.add_argument("pathway", help="a published pathway key, or a definition file")
+        diagram.add_argument("--version", type=int, dest="pathway_version", default=None)
+        diagram.add_argument(
+            "--output", "-o", type=Path, default=None, help="file (default: stdout)"
+        )
+        sub.add_parser("list", help="List the published pathways.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "validate":
+            self.validate(options["files"])
+        elif action == "diagram":
+            self.diagram(options["pathway"], options["pathway_version"], options["output"])
+        else:
+            for definition in registry():
+                tracks = ", ".join(definition.tracks)
+                self.stdout.write(
+                    f"{definition.key}  v{definition.version}  {definition.title}  [{tracks}]"
+                )
+
+    def validate(self, files: list[Path]) -> None:
+        failed = 0
+        for path in files:
+            if not path.is_file():
+                self.stderr.write(f"{path}: no such file")
+                failed += 1
+                continue
+            definition, problems = check_file(path)
+            if problems:
+                failed += 1
+                for problem in problems:
+                    self.stderr.write(f"{path}:{problem}")
+                self.stderr.write(f"{path}: {len(problems)} problem(s)")
+            else:
+                assert definition is not None
+                self.stdout.write(f"{path}: {definition.ref} is valid")
+        if failed:
+            raise CommandError(f"{failed} of {len(files)} definition file(s) have problems")
+
+    def diagram(self, pathway: str, version: int | None, output: Path | None) -> None:
+        definition = self._definition(pathway, version)
+        text = mermaid(definition)
+        if output is None:
+            self.stdout.write(text, ending="")
+        else:
+            output.write_text(text, encoding="utf-8")
+            self.stdout.write(f"wrote {definition.ref} to {output}")
+
+    def _definition(self, pathway: str, version: int | None) -> PathwayDefinition:
+        path = Path(pathway)
+        if path.suffix in (".yaml", ".yml"):
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file")
+            try:
+                return load_definition(path)
+            except DefinitionError as exc:
+                raise CommandError(str(exc)) from exc
+        try:
+            return registry().get(pathway, version)
+        except UnknownPathway as exc:
+            known = ", ".join(sorted({d.key for d in registry()})) or "none"
+            raise CommandError(f"{exc} (published: {known})") from exc

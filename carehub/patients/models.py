@@ -1,0 +1,72 @@
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+
+from carehub.core.models import TimeStampedModel
+from carehub.core.validators import validate_time_zone
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "E-mail"
+    IN_APP = "in_app", "In-app"
+
+
+class Patient(TimeStampedModel):
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=64, help_text="Medical record number in this clinic")
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField(null=True, blank=True)
+    time_zone = models.CharField(
+        max_length=64, validators=[validate_time_zone], help_text="IANA time zone"
+    )
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True, help_text="E.164, e.g. +447700900123")
+    preferred_channel = models.CharField(
+        max_length=16, choices=Channel.choices, default=Channel.SMS
+    )
+    fallback_channel = models.CharField(
+        max_length=16, choices=Channel.choices, blank=True, default=Channel.EMAIL
+    )
+    # Messages to the patient are sent only inside this local-time window (quiet hours outside).
+    send_window_start = models.TimeField(default=time(9, 0))
+    send_window_end = models.TimeField(default=time(20, 0))
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic"),
+            models.CheckConstraint(
+                condition=models.Q(send_window_start__lt=models.F("send_window_end")),
+                name="patient_send_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.given_name} {self.family_name} ({self.mrn})"
+
+
+class CareTeamMembership(TimeStampedModel):
+    """A member of staff on a patient's care team, for a period."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="care_team_memberships"
+    )
+    is_primary = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "staff"],
+                condition=models.Q(ended_at__isnull=True),
+                name="care_team_one_active_membership",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff} on {self.patient}"

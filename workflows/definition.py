@@ -1,0 +1,222 @@
+"""Pathway definitions: the data a pathway is written in.
+
+A definition is a YAML document (see README, "Writing a pathway") parsed into these frozen
+pydantic models. The models check the *shape* (types, required keys, no unknown keys); the
+cross-references (states, events, facts, roles, reachability) are checked in `validation.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+APPROVE = "approve"
+REJECT = "reject"
+RESERVED_EVENTS = frozenset({APPROVE, REJECT})
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+FACT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(w|d|h|m|min)\s*$")
+_UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "min": 60}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`"12w"`, `"7d"`, `"36h"`, `"30m"` or a timedelta. No months: say weeks or days."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            if seconds > 0:
+                return timedelta(seconds=seconds)
+            raise ValueError("a duration must be longer than zero")
+    raise ValueError(
+        f"{value!r} is not a duration; write a whole number and a unit: w (weeks), d (days), "
+        "h (hours) or m (minutes), e.g. '12w'"
+    )
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- effects --------------------------------------------------------------------------------
+
+
+class StartCheckinsSpec(_Model):
+    instrument: Name
+    every: Duration
+    series: Name | None = None
+
+
+class StopCheckinsSpec(_Model):
+    instrument: Name | None = None
+    series: Name | None = None
+
+
+class CreateTaskSpec(_Model):
+    discipline: Name
+    title: str = Field(min_length=1)
+    due_in: Duration | None = None
+    priority: Literal["routine", "urgent"] = "routine"
+
+
+class NotifySpec(_Model):
+    to: list[Name] = Field(min_length=1)
+    message: str = Field(min_length=1)
+    urgency: Literal["routine", "urgent"] = "routine"
+
+
+class RaiseFlagSpec(_Model):
+    code: Name
+    severity: Literal["info", "warning", "urgent"]
+    message: str = Field(min_length=1)
+
+
+EFFECT_KINDS = ("start_checkins", "stop_checkins", "create_task", "notify", "raise_flag", "send")
+
+
+class EffectSpec(_Model):
+    """Exactly one of the keys, e.g. `- create_task: {discipline: coordinator, title: ...}`."""
+
+    start_checkins: StartCheckinsSpec | None = None
+    stop_checkins: StopCheckinsSpec | None = None
+    create_task: CreateTaskSpec | None = None
+    notify: NotifySpec | None = None
+    raise_flag: RaiseFlagSpec | None = None
+    send: Name | None = Field(
+        default=None, description="An event raised inside the pathway after this step"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EffectSpec:
+        present = [kind for kind in EFFECT_KINDS if getattr(self, kind) is not None]
+        if len(present) != 1:
+            raise ValueError(
+                f"an effect has exactly one of {', '.join(EFFECT_KINDS)}; got {present or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in EFFECT_KINDS if getattr(self, kind) is not None)
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+class ApprovalSpec(_Model):
+    roles: list[Name] = Field(min_length=1)
+    summary: str = Field(default="", description="What the approver is asked to decide")
+
+
+class TransitionSpec(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: list[str] = Field(alias="from", description="State name(s), or '*' for any")
+    event: Name
+    target: Name = Field(alias="to")
+    guard: str | None = None
+    approval: ApprovalSpec | None = None
+    effects: list[EffectSpec] = Field(default_factory=list)
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_as_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("from"), str):
+            data = {**data, "from": [data["from"]]}
+        return data
+
+    def leaves(self, state: str) -> bool:
+        return "*" in self.source or state in self.source
+
+
+class TimerSpec(_Model):
+    name: Name
+    state: Name
+    after: Duration
+    event: Name
+
+
+class StateSpec(_Model):
+    title: str = ""
+    description: str = ""
+    stage: Name | None = None
+    final: bool = False
+    invasive: bool = Field(
+        default=False, description="Entered only through a clinician-approved transition"
+    )
+    on_enter: list[EffectSpec] = Field(default_factory=list)
+    on_exit: list[EffectSpec] = Field(default_factory=list)
+
+
+class TrackSpec(_Model):
+    title: str = ""
+    initial: Name
+    stages: list[Name] = Field(default_factory=list)
+    states: dict[Name, StateSpec] = Field(min_length=1)
+    transitions: list[TransitionSpec] = Field(default_factory=list)
+    timers: list[TimerSpec] = Field(default_factory=list)
+
+
+class EventSpec(_Model):
+    description: str = ""
+
+
+class FactSpec(_Model):
+    type: Literal["number", "boolean", "string"]
+    description: str = ""
+
+
+class ThresholdSpec(_Model):
+    default: float | int | bool | str
+    source: str = Field(min_length=1, description="Where the value comes from, e.g. 'ASRA 2020'")
+    unit: str = ""
+    description: str = ""
+
+
+class PathwayDefinition(_Model):
+    key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    version: int = Field(ge=1)
+    title: str
+    description: str = ""
+    roles: list[Name] = Field(default_factory=list)
+    facts: dict[Annotated[str, Field(pattern=FACT_PATTERN)], FactSpec] = Field(default_factory=dict)
+    thresholds: dict[Name, ThresholdSpec] = Field(default_factory=dict)
+    events: dict[Name, EventSpec] = Field(default_factory=dict)
+    tracks: dict[Name, TrackSpec] = Field(min_length=1)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    def state(self, track: str, state: str) -> StateSpec:
+        return self.tracks[track].states[state]
+
+    def transition(self, transition_id: str) -> tuple[str, TransitionSpec]:
+        """Look up a transition by its id, `<track>#<index>`."""
+        track, _, index = transition_id.partition("#")
+        return track, self.tracks[track].transitions[int(index)]
+
+
+def transition_id(track: str, index: int) -> str:
+    return f"{track}#{index}"

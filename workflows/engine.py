@@ -1,0 +1,448 @@
+"""`start` and `decide`: the pure heart of carehub's pathways.
+
+Both are functions of their arguments only. They read a definition and a snapshot and return a
+`Decision`: the next configuration (one active state per track), effects as values, timer
+operations, proposals opened or closed, and an explanation of every guard evaluated. Nothing is
+written anywhere; the caller persists the decision (carehub.pathways) or applies it in memory
+(workflows.memory).
+
+Semantics, in short (README, "Writing a pathway", has the long form):
+
+* An event is offered to every track. In each track the first transition from the current state
+  on that event whose guard holds is selected; all tracks select on the configuration *before*
+  the event, then the selected transitions run (exit effects, transition effects, entry effects).
+* A selected transition with an `approval` does not move the track: it opens a proposal (once;
+  an identical pending one is not opened twice). Only `approve` from an actor whose role the gate
+  names performs it; `reject` closes it with a reason. Leaving the proposal's source state
+  withdraws it.
+* Entering a state starts its timers; leaving it cancels them. A timer firing is the event the
+  timer names, carrying the timer key; a stale timer (no longer active) changes nothing.
+* `send` effects raise further events inside the same decision, after the current one.
+* A track in a final state ignores events; the instance is complete when every track is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from workflows.definition import (
+    APPROVE,
+    REJECT,
+    EffectSpec,
+    PathwayDefinition,
+    TransitionSpec,
+    transition_id,
+)
+from workflows.errors import (
+    ApprovalNotPermitted,
+    InvalidEvent,
+    UnknownEvent,
+    UnknownProposal,
+    WorkflowError,
+)
+from workflows.expressions import Expression, compile_checked
+from workflows.model import (
+    ActiveTimer,
+    CancelTimer,
+    CreateTask,
+    Decision,
+    Effect,
+    Event,
+    Explanation,
+    FactReading,
+    GuardCheck,
+    Notify,
+    Outcome,
+    Proposal,
+    ProposalClosed,
+    ProposeEscalation,
+    RaiseFlag,
+    Snapshot,
+    StartCheckins,
+    StartTimer,
+    StopCheckins,
+    TimerOp,
+    TrackState,
+    TransitionTaken,
+)
+
+MAX_INTERNAL_EVENTS = 32
+
+
+@lru_cache(maxsize=4096)
+def _expression(source: str) -> Expression:
+    return compile_checked(source)
+
+
+def start(definition: PathwayDefinition, now: datetime) -> Decision:
+    """The decision that creates an instance: every track enters its initial state."""
+    run = _Run(definition, Snapshot(configuration={}), now)
+    for track_name, track in definition.tracks.items():
+        run.enter(track_name, track.initial)
+    run.drain_sends()
+    return run.decision(None, Outcome.STARTED)
+
+
+def decide(
+    definition: PathwayDefinition, snapshot: Snapshot, event: Event, now: datetime
+) -> Decision:
+    """What `event` does to the instance in `snapshot` at `now`. Pure: no I/O, no clock."""
+    run = _Run(definition, snapshot, now, event_key=event.key)
+    if event.name == APPROVE:
+        run.approve(event)
+        run.drain_sends()
+        return run.decision(event, Outcome.TRANSITIONED)
+    if event.name == REJECT:
+        run.reject(event)
+        return run.decision(event, Outcome.REJECTED)
+    if event.name not in definition.events:
+        raise UnknownEvent(f"{definition.ref} has no event '{event.name}'")
+    if event.timer_key is not None:
+        if event.timer_key not in snapshot.timers:
+            run.notes.append(f"timer {event.timer_key} is no longer active; nothing to do")
+            return run.decision(event, Outcome.NO_CHANGE)
+        run.cancel_timer(event.timer_key, "fired")
+    run.offer(event.name)
+    run.drain_sends()
+    if run.taken:
+        outcome = Outcome.TRANSITIONED
+    elif run.opened:
+        outcome = Outcome.PROPOSED
+    else:
+        outcome = Outcome.NO_CHANGE
+    return run.decision(event, outcome)
+
+
+def available_events(definition: PathwayDefinition, snapshot: Snapshot) -> dict[str, list[str]]:
+    """Per track, the events with a transition from the current state (guards not evaluated)."""
+    result: dict[str, list[str]] = {}
+    for track_name, track in definition.tracks.items():
+        current = snapshot.configuration[track_name].state
+        if track.states[current].final:
+            continue
+        events = [t.event for t in track.transitions if t.leaves(current)]
+        if events:
+            result[track_name] = list(dict.fromkeys(events))
+    return result
+
+
+@dataclass
+class _GuardView:
+    """What a guard sees: the snapshot's facts plus the configuration before the event."""
+
+    run: _Run
+    track: str
+    now: datetime
+
+    def fact(self, name: str) -> Any:
+        return self.run.snapshot.facts.get(name)
+
+    def threshold(self, name: str) -> tuple[Any, str]:
+        override = self.run.snapshot.thresholds.get(name)
+        if override is not None:
+            return override.value, override.source
+        spec = self.run.definition.thresholds[name]
+        return spec.default, f"{spec.source} (pathway default)"
+
+    def state_of(self, track: str) -> str:
+        return self.run.configuration[track].state
+
+    def time_in_state(self, track: str) -> timedelta:
+        return max(self.now - self.run.configuration[track].entered_at, timedelta(0))
+
+    def occurrences(self, kind: str) -> Sequence[datetime]:
+        return self.run.snapshot.occurrences.get(kind, ())
+
+
+@dataclass
+class _Run:
+    definition: PathwayDefinition
+    snapshot: Snapshot
+    now: datetime
+    configuration: dict[str, TrackState] = field(init=False)
+    timers: dict[str, ActiveTimer] = field(init=False)
+    proposals: dict[str, Proposal] = field(init=False)
+    taken: list[TransitionTaken] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    timer_ops: list[TimerOp] = field(default_factory=list)
+    opened: list[Proposal] = field(default_factory=list)
+    closed: list[ProposalClosed] = field(default_factory=list)
+    checks: list[GuardCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sends: list[str] = field(default_factory=list)
+    event_key: str = "start"
+
+    def __post_init__(self) -> None:
+        self.configuration = dict(self.snapshot.configuration)
+        self.timers = dict(self.snapshot.timers)
+        self.proposals = dict(self.snapshot.proposals)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def offer(self, event_name: str) -> None:
+        """Select on the current configuration in every track, then run what was selected."""
+        selected: list[tuple[str, int, TransitionSpec, GuardCheck]] = []
+        for track_name, track in self.definition.tracks.items():
+            current = self.configuration[track_name].state
+            if track.states[current].final:
+                continue
+            for index, spec in enumerate(track.transitions):
+                if spec.event != event_name or not spec.leaves(current):
+                    continue
+                check = self.check(track_name, index, spec, current)
+                self.checks.append(check)
+                if check.passed:
+                    selected.append((track_name, index, spec, check))
+                    break
+        if not selected and not any(c.event == event_name for c in self.checks):
+            self.notes.append(f"no transition on '{event_name}' from the current states")
+        for track_name, index, spec, check in selected:
+            if spec.approval is not None:
+                self.propose(track_name, index, spec, check)
+            else:
+                self.transition(track_name, index, spec, check=check)
+
+    def drain_sends(self) -> None:
+        processed = 0
+        while self.sends:
+            processed += 1
+            if processed > MAX_INTERNAL_EVENTS:
+                raise WorkflowError(
+                    f"{self.definition.ref}: more than {MAX_INTERNAL_EVENTS} internal events in "
+                    "one step; the definition's send effects loop"
+                )
+            self.offer(self.sends.pop(0))
+
+    def check(self, track: str, index: int, spec: TransitionSpec, current: str) -> GuardCheck:
+        tid = transition_id(track, index)
+        if spec.guard is None:
+            return GuardCheck(track, tid, spec.event, current, spec.target, None, True)
+        evaluation = _expression(spec.guard).evaluate(_GuardView(self, track, self.now))
+        return GuardCheck(
+            track=track,
+            transition_id=tid,
+            event=spec.event,
+            source=current,
+            target=spec.target,
+            expression=spec.guard.strip(),
+            result=evaluation.result,
+            readings=tuple(FactReading(r.name, r.value, r.source) for r in evaluation.readings),
+            missing=evaluation.missing,
+            errors=evaluation.errors,
+        )
+
+    # -- approval gates --------------------------------------------------------------------
+
+    def propose(self, track: str, index: int, spec: TransitionSpec, check: GuardCheck) -> None:
+        assert spec.approval is not None
+        tid = transition_id(track, index)
+        source = self.configuration[track].state
+        for pending in self.proposals.values():
+            if pending.transition_id == tid and pending.source == source:
+                self.notes.append(f"{source} → {spec.target} is already waiting for approval")
+                return
+        proposal = Proposal(
+            id=f"{self.event_key}:{tid}",
+            track=track,
+            transition_id=tid,
+            source=source,
+            target=spec.target,
+            event=spec.event,
+            roles=tuple(spec.approval.roles),
+            summary=spec.approval.summary or f"{source} → {spec.target}",
+            proposed_at=self.now,
+            evidence=check,
+        )
+        self.proposals[proposal.id] = proposal
+        self.opened.append(proposal)
+        self.effects.append(
+            ProposeEscalation(
+                track=track,
+                proposal_id=proposal.id,
+                source=source,
+                target=spec.target,
+                roles=proposal.roles,
+                summary=proposal.summary,
+            )
+        )
+
+    def _pending(self, event: Event) -> Proposal:
+        if event.proposal_id is None or event.proposal_id not in self.proposals:
+            raise UnknownProposal(f"no pending proposal {event.proposal_id!r}")
+        proposal = self.proposals[event.proposal_id]
+        if event.actor is None or event.actor.role not in proposal.roles:
+            role = event.actor.role if event.actor else "nobody"
+            raise ApprovalNotPermitted(
+                f"{role} may not decide on this proposal; it needs one of: "
+                f"{', '.join(proposal.roles)}"
+            )
+        if self.configuration[proposal.track].state != proposal.source:
+            raise UnknownProposal(f"proposal {proposal.id} no longer applies")
+        return proposal
+
+    def approve(self, event: Event) -> None:
+        proposal = self._pending(event)
+        track, spec = self.definition.transition(proposal.transition_id)
+        self.notes.append(f"approved by {event.actor.role if event.actor else '?'}")
+        del self.proposals[proposal.id]
+        self.closed.append(ProposalClosed(proposal.id, "approved", event.actor, event.reason))
+        self.transition(
+            track, int(proposal.transition_id.partition("#")[2]), spec,
+            check=proposal.evidence, proposal=proposal, approver=event.actor,
+        )  # fmt: skip
+
+    def reject(self, event: Event) -> None:
+        if not event.reason.strip():
+            raise InvalidEvent("a rejection needs a reason")
+        proposal = self._pending(event)
+        del self.proposals[proposal.id]
+        self.closed.append(ProposalClosed(proposal.id, "rejected", event.actor, event.reason))
+        self.notes.append(f"{proposal.source} → {proposal.target} rejected: {event.reason}")
+
+    # -- moving ----------------------------------------------------------------------------
+
+    def transition(
+        self,
+        track: str,
+        index: int,
+        spec: TransitionSpec,
+        *,
+        check: GuardCheck | None,
+        proposal: Proposal | None = None,
+        approver: Any = None,
+    ) -> None:
+        source = self.configuration[track].state
+        self.run_effects(track, self.definition.state(track, source).on_exit)
+        for key, timer in list(self.timers.items()):
+            if timer.track == track:
+                self.cancel_timer(key, "state exited")
+        for pending in list(self.proposals.values()):
+            if pending.track == track:
+                del self.proposals[pending.id]
+                self.closed.append(
+                    ProposalClosed(pending.id, "withdrawn", None, f"left {pending.source}")
+                )
+        self.run_effects(track, spec.effects)
+        self.taken.append(
+            TransitionTaken(
+                track=track,
+                transition_id=transition_id(track, index),
+                event=spec.event,
+                source=source,
+                target=spec.target,
+                at=self.now,
+                proposal_id=proposal.id if proposal else None,
+                approved_by=approver,
+                check=check,
+            )
+        )
+        self.enter(track, spec.target)
+
+    def enter(self, track: str, state: str) -> None:
+        self.configuration[track] = TrackState(state, self.now)
+        spec = self.definition.state(track, state)
+        self.run_effects(track, spec.on_enter)
+        for timer in self.definition.tracks[track].timers:
+            if timer.state == state:
+                active = ActiveTimer(
+                    key=f"{track}.{timer.name}",
+                    track=track,
+                    state=state,
+                    event=timer.event,
+                    due_at=self.now + timer.after,
+                )
+                self.timers[active.key] = active
+                self.timer_ops.append(StartTimer(active))
+
+    def cancel_timer(self, key: str, reason: str) -> None:
+        if self.timers.pop(key, None) is not None:
+            self.timer_ops.append(CancelTimer(key, reason))
+
+    def run_effects(self, track: str, specs: Sequence[EffectSpec]) -> None:
+        for spec in specs:
+            effect = self._effect(track, spec)
+            if effect is not None:
+                self.effects.append(effect)
+
+    def _effect(self, track: str, spec: EffectSpec) -> Effect | None:
+        if spec.send is not None:
+            self.sends.append(spec.send)
+            return None
+        if spec.start_checkins is not None:
+            s = spec.start_checkins
+            series = s.series or s.instrument
+            return StartCheckins(track=track, instrument=s.instrument, every=s.every, series=series)
+        if spec.stop_checkins is not None:
+            stop = spec.stop_checkins
+            return StopCheckins(track=track, series=stop.series, instrument=stop.instrument)
+        if spec.create_task is not None:
+            t = spec.create_task
+            due_at = self.now + t.due_in if t.due_in is not None else None
+            return CreateTask(
+                track=track, discipline=t.discipline, title=t.title, due_at=due_at,
+                priority=t.priority,
+            )  # fmt: skip
+        if spec.notify is not None:
+            n = spec.notify
+            return Notify(track=track, to=tuple(n.to), message=n.message, urgency=n.urgency)
+        if spec.raise_flag is not None:
+            f = spec.raise_flag
+            return RaiseFlag(track=track, code=f.code, severity=f.severity, message=f.message)
+        raise AssertionError(f"unhandled effect {spec.kind}")  # pragma: no cover
+
+    # -- result ----------------------------------------------------------------------------
+
+    def decision(self, event: Event | None, outcome: Outcome) -> Decision:
+        completed = all(
+            self.definition.state(track, ts.state).final for track, ts in self.configuration.items()
+        ) and bool(self.configuration)
+        return Decision(
+            event=event,
+            outcome=outcome,
+            configuration=dict(self.configuration),
+            transitions=tuple(self.taken),
+            effects=tuple(self.effects),
+            timer_ops=tuple(self.timer_ops),
+            proposals_opened=tuple(self.opened),
+            proposals_closed=tuple(self.closed),
+            explanation=Explanation(checks=tuple(self.checks), notes=tuple(self.notes)),
+            completed=completed,
+        )
+
+
+def apply(snapshot: Snapshot, decision: Decision) -> Snapshot:
+    """The snapshot after `decision` (facts unchanged). Used by the in-memory store and tests."""
+    timers = dict(snapshot.timers)
+    for op in decision.timer_ops:
+        if isinstance(op, StartTimer):
+            timers[op.timer.key] = op.timer
+        else:
+            timers.pop(op.key, None)
+    proposals = dict(snapshot.proposals)
+    for closed in decision.proposals_closed:
+        proposals.pop(closed.proposal_id, None)
+    for proposal in decision.proposals_opened:
+        proposals[proposal.id] = proposal
+    return Snapshot(
+        configuration=dict(decision.configuration),
+        facts=snapshot.facts,
+        thresholds=snapshot.thresholds,
+        occurrences=snapshot.occurrences,
+        timers=timers,
+        proposals=proposals,
+    )
+
+
+def with_facts(snapshot: Snapshot, facts: Mapping[str, Any]) -> Snapshot:
+    return Snapshot(
+        configuration=snapshot.configuration,
+        facts={**snapshot.facts, **facts},
+        thresholds=snapshot.thresholds,
+        occurrences=snapshot.occurrences,
+        timers=snapshot.timers,
+        proposals=snapshot.proposals,
+    )

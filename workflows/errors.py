@@ -1,0 +1,59 @@
+"""Errors raised by the engine. None of them carries patient data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a pathway definition, with where it is."""
+
+    path: tuple[str | int, ...]
+    message: str
+    line: int | None = None
+
+    @property
+    def location(self) -> str:
+        dotted = ""
+        for part in self.path:
+            dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else part)
+        return dotted or "(top level)"
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.location}: {self.message}"
+
+
+class WorkflowError(Exception):
+    """Base class of every engine error."""
+
+
+class DefinitionError(WorkflowError):
+    """A pathway definition is invalid; `problems` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {source}:{p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in pathway definition {source}:\n{lines}")
+
+
+class ExpressionError(WorkflowError):
+    """A guard expression does not parse, or uses something the language does not allow."""
+
+
+class UnknownEvent(WorkflowError):
+    """The event is not declared by the instance's pathway definition."""
+
+
+class UnknownProposal(WorkflowError):
+    """An approve/reject names a proposal that is not pending on this instance."""
+
+
+class ApprovalNotPermitted(WorkflowError):
+    """The actor's role may not approve or reject this proposal."""
+
+
+class InvalidEvent(WorkflowError):
+    """The event is malformed for its kind (e.g. a reject without a reason)."""
