@@ -133,7 +133,11 @@ class TransitionSpec(_Model):
 
     source: list[str] = Field(alias="from", description="State name(s), or '*' for any")
     event: Name
-    target: Name = Field(alias="to")
+    target: Name | None = Field(
+        default=None,
+        alias="to",
+        description="The next state; omitted for an internal transition (effects only, no move)",
+    )
     guard: str | None = None
     approval: ApprovalSpec | None = None
     effects: list[EffectSpec] = Field(default_factory=list)
@@ -148,6 +152,13 @@ class TransitionSpec(_Model):
 
     def leaves(self, state: str) -> bool:
         return "*" in self.source or state in self.source
+
+    @property
+    def internal(self) -> bool:
+        return self.target is None
+
+    def target_from(self, source: str) -> str:
+        return source if self.target is None else self.target
 
 
 class TimerSpec(_Model):

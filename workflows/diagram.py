@@ -36,13 +36,13 @@ def mermaid(definition: PathwayDefinition, active: Mapping[str, str] | None = No
                 if "*" in transition.source
                 else transition.source
             )
-            label = transition.event
+            label = transition.event + (" (internal)" if transition.internal else "")
             if transition.approval is not None:
                 label += " [approval: " + ", ".join(transition.approval.roles) + "]"
             for source in sources:
                 lines.append(
                     f"            {_id(track_name, source)} --> "
-                    f"{_id(track_name, transition.target)}: {_label(label)}"
+                    f"{_id(track_name, transition.target_from(source))}: {_label(label)}"
                 )
         for timer in track.timers:
             lines.append(

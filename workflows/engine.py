@@ -219,15 +219,16 @@ class _Run:
 
     def check(self, track: str, index: int, spec: TransitionSpec, current: str) -> GuardCheck:
         tid = transition_id(track, index)
+        target = spec.target_from(current)
         if spec.guard is None:
-            return GuardCheck(track, tid, spec.event, current, spec.target, None, True)
+            return GuardCheck(track, tid, spec.event, current, target, None, True)
         evaluation = _expression(spec.guard).evaluate(_GuardView(self, track, self.now))
         return GuardCheck(
             track=track,
             transition_id=tid,
             event=spec.event,
             source=current,
-            target=spec.target,
+            target=target,
             expression=spec.guard.strip(),
             result=evaluation.result,
             readings=tuple(FactReading(r.name, r.value, r.source) for r in evaluation.readings),
@@ -239,6 +240,7 @@ class _Run:
 
     def propose(self, track: str, index: int, spec: TransitionSpec, check: GuardCheck) -> None:
         assert spec.approval is not None
+        assert spec.target is not None  # validation: internal transitions have no approval
         tid = transition_id(track, index)
         source = self.configuration[track].state
         for pending in self.proposals.values():
@@ -316,6 +318,15 @@ class _Run:
         approver: Any = None,
     ) -> None:
         source = self.configuration[track].state
+        if spec.target is None:  # internal: effects only; timers and proposals stay
+            self.run_effects(track, spec.effects)
+            self.taken.append(
+                TransitionTaken(
+                    track=track, transition_id=transition_id(track, index), event=spec.event,
+                    source=source, target=source, at=self.now, check=check, internal=True,
+                )
+            )  # fmt: skip
+            return
         self.run_effects(track, self.definition.state(track, source).on_exit)
         for key, timer in list(self.timers.items()):
             if timer.track == track:

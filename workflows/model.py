@@ -248,6 +248,7 @@ class TransitionTaken:
     proposal_id: str | None = None  # set when this step was an approved escalation
     approved_by: Actor | None = None
     check: GuardCheck | None = None
+    internal: bool = False  # effects only: the track stayed where it was
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,14 @@ def _check_track(
                 problems.append(
                     Problem((*where, "from"), f"'{source}' is final: nothing leaves a final state")
                 )
-        if transition.target not in states:
+        if transition.target is None:
+            if transition.approval is not None:
+                problems.append(
+                    Problem(
+                        (*where, "approval"), "an internal transition (no 'to') cannot be gated"
+                    )
+                )
+        elif transition.target not in states:
             problems.append(Problem((*where, "to"), f"unknown state '{transition.target}'"))
         elif states[transition.target].invasive and transition.approval is None:
             problems.append(
@@ -142,7 +149,7 @@ def _check_graph(track_name: str, track: TrackSpec) -> list[Problem]:
     states = track.states
     edges: dict[str, set[str]] = {name: set() for name in states}
     for transition in track.transitions:
-        if transition.target not in states:
+        if transition.target is None or transition.target not in states:
             continue
         sources = states if "*" in transition.source else transition.source
         for source in sources:

@@ -396,3 +396,23 @@ def test_effects_serialise_to_plain_data(instance: MemoryInstance, clock: Clock)
         "every": 604800.0,
         "series": "peg",
     }
+
+
+def test_an_internal_transition_runs_effects_without_moving_or_resetting_timers(
+    instance: MemoryInstance, clock: Clock
+) -> None:
+    timer = instance.snapshot.timers["pt.programme_review"]
+    clock.advance(days=3)
+    instance.set_facts(**{"pt.sessions_attended": 2})
+    decision = send(instance, clock, "session_logged")
+    assert decision.outcome is Outcome.TRANSITIONED
+    [step] = decision.transitions
+    assert step.internal
+    assert (step.source, step.target) == ("active", "active")
+    assert [e.kind for e in decision.effects] == ["notify"]
+    assert decision.timer_ops == ()
+    assert instance.snapshot.timers["pt.programme_review"] == timer
+    assert instance.snapshot.configuration["pt"].entered_at == T0
+
+    instance.set_facts(**{"pt.sessions_attended": 12})
+    assert send(instance, clock, "session_logged").transitions[0].target == "review"

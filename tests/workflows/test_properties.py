@@ -43,7 +43,7 @@ def invasive_targets(definition: PathwayDefinition) -> dict[tuple[str, str], set
     gates: dict[tuple[str, str], set[str]] = {}
     for track_name, track in definition.tracks.items():
         for transition in track.transitions:
-            if track.states[transition.target].invasive:
+            if transition.target is not None and track.states[transition.target].invasive:
                 roles = set(transition.approval.roles) if transition.approval else set()
                 gates.setdefault((track_name, transition.target), set()).update(roles)
     return gates
@@ -205,7 +205,7 @@ def test_every_transition_into_an_invasive_state_is_gated(path: Path) -> None:
     gated = 0
     for track in definition.tracks.values():
         for transition in track.transitions:
-            if track.states[transition.target].invasive:
+            if transition.target is not None and track.states[transition.target].invasive:
                 assert transition.approval is not None, transition
                 gated += 1
     assert gated

@@ -219,6 +219,13 @@ BROKEN = [
         "- notify:",
     ),
     ("version: 1", "version: 0", "version", "greater than or equal to 1", "version: 0"),
+    (
+        "        to: procedure\n",
+        "",
+        "tracks.main.transitions[0].approval",
+        "internal transition (no 'to') cannot be gated",
+        "approval: {roles: [physician]}",
+    ),
 ]
 
 
