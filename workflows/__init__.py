@@ -10,6 +10,7 @@ from workflows.diagram import mermaid
 from workflows.engine import apply, available_events, decide, start
 from workflows.errors import (
     ApprovalNotPermitted,
+    CriteriaNoLongerMet,
     DefinitionError,
     InvalidEvent,
     Problem,
@@ -27,6 +28,7 @@ __all__ = [
     "REJECT",
     "Actor",
     "ApprovalNotPermitted",
+    "CriteriaNoLongerMet",
     "Decision",
     "DefinitionError",
     "Event",

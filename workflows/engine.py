@@ -39,6 +39,7 @@ from workflows.definition import (
 )
 from workflows.errors import (
     ApprovalNotPermitted,
+    CriteriaNoLongerMet,
     InvalidEvent,
     UnknownEvent,
     UnknownProposal,
@@ -102,7 +103,11 @@ def decide(
     if event.name not in definition.events:
         raise UnknownEvent(f"{definition.ref} has no event '{event.name}'")
     if event.timer_key is not None:
-        if event.timer_key not in snapshot.timers:
+        active = snapshot.timers.get(event.timer_key)
+        # A firing from an earlier cycle (the state was left and re-entered since) is stale too.
+        if active is None or (
+            event.timer_due_at is not None and active.due_at != event.timer_due_at
+        ):
             run.notes.append(f"timer {event.timer_key} is no longer active; nothing to do")
             return run.decision(event, Outcome.NO_CHANGE)
         run.cancel_timer(event.timer_key, "fired")
@@ -289,13 +294,23 @@ class _Run:
     def approve(self, event: Event) -> None:
         proposal = self._pending(event)
         track, spec = self.definition.transition(proposal.transition_id)
+        index = int(proposal.transition_id.partition("#")[2])
+        # The facts may have changed since the proposal (another injection recorded, a new
+        # evaluation): an escalation is performed only while its criteria still hold.
+        now_check = self.check(track, index, spec, proposal.source)
+        if not now_check.passed:
+            raise CriteriaNoLongerMet(
+                f"{proposal.source} → {proposal.target}: the criteria no longer hold "
+                f"({now_check.describe()})",
+                now_check,
+            )
         self.notes.append(f"approved by {event.actor.role if event.actor else '?'}")
         del self.proposals[proposal.id]
         self.closed.append(ProposalClosed(proposal.id, "approved", event.actor, event.reason))
+        self.checks.append(now_check)
         self.transition(
-            track, int(proposal.transition_id.partition("#")[2]), spec,
-            check=proposal.evidence, proposal=proposal, approver=event.actor,
-        )  # fmt: skip
+            track, index, spec, check=now_check, proposal=proposal, approver=event.actor
+        )
 
     def reject(self, event: Event) -> None:
         if not event.reason.strip():

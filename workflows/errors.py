@@ -57,3 +57,14 @@ class ApprovalNotPermitted(WorkflowError):
 
 class InvalidEvent(WorkflowError):
     """The event is malformed for its kind (e.g. a reject without a reason)."""
+
+
+class CriteriaNoLongerMet(WorkflowError):
+    """An approval came after the facts changed: the escalation's guard no longer holds.
+
+    `check` is the guard evaluated now, for the explanation; the proposal stays pending, so the
+    clinician can reject it (or approve once the criteria hold again)."""
+
+    def __init__(self, message: str, check: object) -> None:
+        super().__init__(message)
+        self.check = check

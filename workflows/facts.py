@@ -29,7 +29,7 @@ INSTRUMENTS: dict[str, str] = {
     "nrs": "Numeric rating scale of pain (0-10, lower is better)",
     "phq9": "PHQ-9 depression (sum 0-27, lower is better)",
     "gad7": "GAD-7 anxiety (sum 0-21, lower is better)",
-    "pgic": "Patient global impression of change (1-7, higher is better)",
+    "pgic": "Patient global impression of change (1 = very much improved ... 7 = very much worse)",
     "psfs": "Patient-specific functional scale (mean 0-10, higher is better)",
     "odi": "Oswestry disability index (0-100, lower is better; score entered by staff)",
 }

@@ -60,6 +60,8 @@ class MemoryInstance:
         for timer in sorted(self.snapshot.timers.values(), key=lambda t: (t.due_at, t.key)):
             if timer.due_at <= now and timer.key in self.snapshot.timers:
                 key = f"timer:{timer.key}:{timer.due_at.isoformat()}"
-                event = Event(name=timer.event, key=key, timer_key=timer.key)
+                event = Event(
+                    name=timer.event, key=key, timer_key=timer.key, timer_due_at=timer.due_at
+                )
                 decisions.append(self.dispatch(event, now))
         return decisions

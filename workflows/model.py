@@ -82,6 +82,7 @@ class Event:
     proposal_id: str | None = None  # approve / reject
     reason: str = ""  # reject (required), approve (optional note)
     timer_key: str | None = None  # set when a timer fired
+    timer_due_at: datetime | None = None  # the firing timer's due time: tells cycles apart
 
 
 # --- explanation ----------------------------------------------------------------------------

@@ -26,3 +26,9 @@ class Conflict(ApplicationError):
 
 class InvalidInput(ApplicationError):
     code = "invalid_input"
+
+
+class CriteriaNotMet(ApplicationError):
+    """A clinical guard does not hold; `extra["explanation"]` says which values were read."""
+
+    code = "criteria_not_met"

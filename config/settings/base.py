@@ -25,12 +25,17 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "carehub.core",
     "carehub.accounts",
     "carehub.clinics",
     "carehub.patients",
+    "carehub.observations",
     "carehub.pathways",
+    "carehub.worklists",
+    "carehub.messaging",
+    "carehub.checkins",
     "carehub.demo",
 ]
 
@@ -108,14 +113,31 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_TASK_DEFAULT_QUEUE = "carehub"
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="carehub")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "scheduler-heartbeat": {
         "task": "carehub.core.scheduler_heartbeat",
         "schedule": timedelta(seconds=30),
     },
+    "pathway-timers": {
+        "task": "carehub.pathways.timers_fire",
+        "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
+    },
+    "outbox-sweep": {
+        "task": "carehub.pathways.outbox_sweep",
+        "schedule": timedelta(seconds=env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=15)),
+    },
 }
+
+# --- Outbox -----------------------------------------------------------------------------------
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=5)
+OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=5)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=600)
+# A running effect whose worker has not finished within the lease is taken over.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
+# A pending row older than this was not published after commit (crash, broker outage).
+OUTBOX_REPUBLISH_AFTER_SECONDS = env.int("OUTBOX_REPUBLISH_AFTER_SECONDS", default=30)
 # /healthz reports the scheduler as late when its last heartbeat is older than this.
 SCHEDULER_LAG_WARN_SECONDS = env.int("SCHEDULER_LAG_WARN_SECONDS", default=120)
 

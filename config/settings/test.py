@@ -7,3 +7,9 @@ DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="test-key-not-for-production")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Parallel runs on one server (several checkouts, CI next to a developer) need their own names.
+_default = DATABASES["default"]  # noqa: F405
+_default["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_{_default['NAME']}")}
+# Tests publish to a queue of their own, named after their database: neither a demo worker nor
+# another test run on the same Redis ever takes their tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default=f"carehub-{_default['TEST']['NAME']}")

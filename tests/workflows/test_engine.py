@@ -13,6 +13,7 @@ import pytest
 from tests.workflows.conftest import COORDINATOR, PHYSICIAN, T0, Clock, send
 from workflows import (
     ApprovalNotPermitted,
+    CriteriaNoLongerMet,
     Event,
     InvalidEvent,
     MemoryInstance,
@@ -416,3 +417,23 @@ def test_an_internal_transition_runs_effects_without_moving_or_resetting_timers(
 
     instance.set_facts(**{"pt.sessions_attended": 12})
     assert send(instance, clock, "session_logged").transitions[0].target == "review"
+
+
+def test_approval_rechecks_the_criteria_and_refuses_when_they_no_longer_hold(
+    instance: MemoryInstance, clock: Clock
+) -> None:
+    to_conventional(instance, clock)
+    proposal = send(instance, clock, "esi_requested").proposals_opened[0]
+    # Before the physician decides, four injections are recorded in the last year.
+    past = tuple(clock.now - timedelta(days=d) for d in (10, 40, 90, 200))
+    instance.snapshot = type(instance.snapshot)(
+        **{**instance.snapshot.__dict__, "occurrences": {"esi": past}}
+    )
+    with pytest.raises(CriteriaNoLongerMet) as raised:
+        send(instance, clock, "approve", actor=PHYSICIAN, proposal_id=proposal.id)
+    assert raised.value.check.result is False
+    assert "count(esi, last 365 days) = 4" in raised.value.check.describe()
+    assert instance.states["ladder"] == "conventional"
+    assert proposal.id in instance.snapshot.proposals  # still pending: it can be rejected
+    send(instance, clock, "reject", actor=PHYSICIAN, proposal_id=proposal.id, reason="Cap reached")
+    assert not instance.snapshot.proposals

@@ -15,6 +15,7 @@ from workflows import (
     APPROVE,
     Actor,
     ApprovalNotPermitted,
+    CriteriaNoLongerMet,
     Decision,
     Event,
     InvalidEvent,
@@ -121,6 +122,10 @@ class PathwayMachine(RuleBasedStateMachine):
             assert not approve
             assert not reason
             return
+        except CriteriaNoLongerMet:
+            assert approve
+            assert role in proposal.roles
+            return
         assert allowed
 
     @precondition(lambda self: bool(self.instance.snapshot.proposals))
@@ -131,7 +136,15 @@ class PathwayMachine(RuleBasedStateMachine):
         ]
         role = data.draw(st.sampled_from(proposal.roles))
         actor = Actor(id=f"user-{role}", role=role)
-        self._dispatch(Event(name=APPROVE, key=self._key(), actor=actor, proposal_id=proposal.id))
+        event = Event(name=APPROVE, key=self._key(), actor=actor, proposal_id=proposal.id)
+        try:
+            self._dispatch(event)
+        except CriteriaNoLongerMet as exc:
+            # The facts changed since the proposal: nothing moves, the proposal still waits.
+            assert not exc.check.passed  # type: ignore[attr-defined]
+            assert self.instance.states[proposal.track] == proposal.source
+            assert proposal.id in self.instance.snapshot.proposals
+            return
         assert self.instance.states[proposal.track] == proposal.target
 
     @rule(days=st.integers(min_value=1, max_value=120))

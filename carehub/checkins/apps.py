@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CheckinsConfig(AppConfig):
+    name = "carehub.checkins"
+    label = "checkins"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,245 @@
+"""Admin for pathway instances. Every state change goes through the services; the rows that
+only the dispatcher writes are read-only here."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from carehub.core.exceptions import ApplicationError
+from carehub.pathways.effects import effect_resend
+from carehub.pathways.models import (
+    EffectStatus,
+    Enrolment,
+    OutboxEffect,
+    PathwayStep,
+    PathwayTimer,
+    Proposal,
+    ProposalStatus,
+)
+from carehub.pathways.registry import registry
+from carehub.pathways.services import (
+    enrolment_pause,
+    enrolment_resume,
+    enrolment_start,
+    proposal_approve,
+    proposal_reject,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EnrolmentStartForm(forms.ModelForm):
+    definition_key = forms.ChoiceField(label="Pathway")
+
+    class Meta:
+        model = Enrolment
+        fields = ["patient", "definition_key"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["definition_key"].choices = sorted(
+            {(d.key, d.title) for d in registry()}, key=lambda choice: choice[1]
+        )
+
+
+class PauseForm(forms.Form):
+    reason = forms.CharField(max_length=200, help_text="e.g. hospital admission, holiday")
+
+
+class StepInline(admin.TabularInline):
+    model = PathwayStep
+    fields = ["at", "event", "outcome", "actor", "summary"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Why")
+    def summary(self, step: PathwayStep) -> str:
+        return str(step.explanation.get("summary", ""))
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "patient",
+        "definition_key",
+        "definition_version",
+        "status",
+        "states",
+        "version",
+    ]
+    list_filter = ["status", "definition_key", "clinic"]
+    search_fields = ["patient__mrn", "patient__family_name"]
+    list_select_related = ["patient"]
+    readonly_fields = [
+        "public_id", "clinic", "definition_version", "status", "configuration", "version",
+        "started_at", "paused_at", "pause_reason", "completed_at", "started_by",
+    ]  # fmt: skip
+    inlines = [StepInline]
+    actions = ["pause_selected", "resume_selected"]
+
+    @admin.display(description="States")
+    def states(self, enrolment: Enrolment) -> str:
+        return ", ".join(f"{t}: {v['state']}" for t, v in enrolment.configuration.items())
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = EnrolmentStartForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        return [*self.readonly_fields, "patient", "definition_key"]
+
+    def save_model(self, request: HttpRequest, obj: Enrolment, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing on an enrolment is edited by hand
+        created = enrolment_start(
+            patient=form.cleaned_data["patient"],
+            definition_key=form.cleaned_data["definition_key"],
+            started_by=request.user,  # type: ignore[arg-type]
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return None
+
+    @admin.action(description="Pause the selected pathways")
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
+        if "apply" in request.POST:
+            form = PauseForm(request.POST)
+            if form.is_valid():
+                for enrolment in queryset:
+                    try:
+                        enrolment_pause(
+                            enrolment_id=enrolment.pk,
+                            reason=form.cleaned_data["reason"],
+                            user=request.user,  # type: ignore[arg-type]
+                        )
+                    except ApplicationError as exc:
+                        self.message_user(request, f"{enrolment}: {exc.message}", messages.ERROR)
+                return None
+        else:
+            form = PauseForm()
+        return TemplateResponse(
+            request,
+            "admin/pathways/pause.html",
+            {**self.admin_site.each_context(request), "form": form, "enrolments": queryset,
+             "action": "pause_selected", "title": "Pause pathways"},
+        )  # fmt: skip
+
+    @admin.action(description="Resume the selected pathways")
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
+        for enrolment in queryset:
+            try:
+                enrolment_resume(enrolment_id=enrolment.pk, user=request.user)  # type: ignore[arg-type]
+            except ApplicationError as exc:
+                self.message_user(request, f"{enrolment}: {exc.message}", messages.ERROR)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea, help_text="Recorded with the decision")
+
+
+@admin.register(Proposal)
+class ProposalAdmin(ReadOnlyAdmin):
+    list_display = ["enrolment", "summary", "source", "target", "status", "proposed_at"]
+    list_filter = ["status"]
+    list_select_related = ["enrolment__patient"]
+    actions = ["approve_selected", "reject_selected"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm("pathways.change_proposal")
+
+    def _decide(
+        self, request: HttpRequest, queryset: QuerySet[Proposal], reason: str | None
+    ) -> None:
+        for proposal in queryset.filter(status=ProposalStatus.PENDING):
+            key = f"admin:{uuid.uuid4()}"
+            try:
+                if reason is None:
+                    proposal_approve(proposal=proposal, user=request.user, idempotency_key=key)  # type: ignore[arg-type]
+                else:
+                    proposal_reject(
+                        proposal=proposal,
+                        user=request.user,
+                        idempotency_key=key,
+                        reason=reason,  # type: ignore[arg-type]
+                    )
+            except ApplicationError as exc:
+                self.message_user(request, f"{proposal}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Approve the selected escalations")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Proposal]) -> None:
+        self._decide(request, queryset, None)
+
+    @admin.action(description="Reject the selected escalations (with a reason)")
+    def reject_selected(
+        self, request: HttpRequest, queryset: QuerySet[Proposal]
+    ) -> HttpResponse | None:
+        if "apply" in request.POST:
+            form = RejectForm(request.POST)
+            if form.is_valid():
+                self._decide(request, queryset, form.cleaned_data["reason"])
+                return None
+        else:
+            form = RejectForm()
+        return TemplateResponse(
+            request,
+            "admin/pathways/pause.html",
+            {**self.admin_site.each_context(request), "form": form, "enrolments": queryset,
+             "action": "reject_selected", "title": "Reject escalations"},
+        )  # fmt: skip
+
+
+@admin.register(PathwayStep)
+class PathwayStepAdmin(ReadOnlyAdmin):
+    list_display = ["enrolment", "sequence", "event", "outcome", "actor", "at"]
+    list_filter = ["outcome", "event"]
+    list_select_related = ["enrolment__patient", "actor"]
+
+
+@admin.register(PathwayTimer)
+class PathwayTimerAdmin(ReadOnlyAdmin):
+    list_display = ["enrolment", "key", "event", "due_at", "status"]
+    list_filter = ["status"]
+    list_select_related = ["enrolment__patient"]
+
+
+@admin.register(OutboxEffect)
+class OutboxEffectAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "kind", "enrolment", "status", "attempts", "available_at", "created_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["enrolment__patient"]
+    actions = ["resend_dead"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm("pathways.change_outboxeffect")
+
+    @admin.action(description="Resend the selected dead effects")
+    def resend_dead(self, request: HttpRequest, queryset: QuerySet[OutboxEffect]) -> None:
+        for effect in queryset.filter(status=EffectStatus.DEAD):
+            effect_resend(effect_id=effect.pk)
+        self.message_user(request, "Dead effects were queued again.")

@@ -1,0 +1,216 @@
+"""Executing outbox effects: effect kind → handler, with attempts, backoff and a dead state.
+
+Each handler calls one domain service and is idempotent by the outbox row: the rows it creates
+are unique per effect, so an effect executed twice (a redelivered task, two workers) has its
+result once. Handler and "done" commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from carehub.checkins.services import checkin_series_start, checkin_series_stop
+from carehub.core import clock
+from carehub.core.exceptions import Conflict
+from carehub.messaging.services import message_record
+from carehub.pathways.models import EffectStatus, OutboxEffect
+from carehub.pathways.outbox import publish_after_commit
+from carehub.worklists.services import care_task_create, flag_raise
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[OutboxEffect, datetime], None]
+
+
+def _create_task(effect: OutboxEffect, now: datetime) -> None:
+    p = effect.payload
+    due_at = datetime.fromisoformat(p["due_at"]) if p.get("due_at") else None
+    care_task_create(
+        enrolment=effect.enrolment, discipline=p["discipline"], title=p["title"], due_at=due_at,
+        priority=p.get("priority", "routine"), source_effect=effect,
+    )  # fmt: skip
+
+
+def _raise_flag(effect: OutboxEffect, now: datetime) -> None:
+    p = effect.payload
+    flag_raise(
+        enrolment=effect.enrolment, code=p["code"], severity=p["severity"], message=p["message"],
+        raised_at=effect.created_at, source_effect=effect,
+    )  # fmt: skip
+
+
+def _notify(effect: OutboxEffect, now: datetime) -> None:
+    p = effect.payload
+    message_record(
+        enrolment=effect.enrolment, audience=list(p["to"]), body=p["message"],
+        urgency=p.get("urgency", "routine"),
+        why=f"Pathway {effect.enrolment.definition_key}, track {p['track']}",
+        source_effect=effect,
+    )  # fmt: skip
+
+
+def _propose_escalation(effect: OutboxEffect, now: datetime) -> None:
+    p = effect.payload
+    message_record(
+        enrolment=effect.enrolment,
+        audience=list(p["roles"]),
+        body=f"Escalation waiting for your decision: {p['summary']}",
+        urgency="routine",
+        why=f"Proposal {p['source']} → {p['target']} needs one of: {', '.join(p['roles'])}",
+        source_effect=effect,
+    )
+
+
+def _start_checkins(effect: OutboxEffect, now: datetime) -> None:
+    p = effect.payload
+    checkin_series_start(
+        enrolment=effect.enrolment, series=p["series"], instrument=p["instrument"],
+        every=timedelta(seconds=p["every"]), at=effect.created_at,
+    )  # fmt: skip
+
+
+def _stop_checkins(effect: OutboxEffect, now: datetime) -> None:
+    p = effect.payload
+    checkin_series_stop(
+        enrolment=effect.enrolment, series=p.get("series"), instrument=p.get("instrument"),
+        at=effect.created_at,
+    )  # fmt: skip
+
+
+HANDLERS: dict[str, Handler] = {
+    "create_task": _create_task,
+    "raise_flag": _raise_flag,
+    "notify": _notify,
+    "propose_escalation": _propose_escalation,
+    "start_checkins": _start_checkins,
+    "stop_checkins": _stop_checkins,
+}
+
+
+class PermanentEffectError(Exception):
+    """An effect that cannot succeed by retrying (e.g. an unknown kind): dead at once."""
+
+
+def backoff(attempt: int) -> timedelta:
+    """Exponential backoff with full jitter, capped: ~5 s, 10 s, 20 s, 40 s ... at most 10 min."""
+    base = float(settings.OUTBOX_RETRY_BASE_SECONDS) * (2 ** max(attempt - 1, 0))
+    capped = min(base, float(settings.OUTBOX_RETRY_MAX_SECONDS))
+    return timedelta(seconds=capped / 2 + random.uniform(0, capped / 2))  # noqa: S311
+
+
+def effect_claim(*, effect_id: int, now: datetime) -> OutboxEffect | None:
+    """Take an effect for execution, counting the attempt in its own committed transaction, so
+    that a worker that dies while executing still used up an attempt (poison effects end dead)."""
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    with transaction.atomic(durable=True):
+        # Lock the outbox row only (of=self): the enrolment row is the dispatcher's to lock.
+        effect = (
+            OutboxEffect.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("enrolment")
+            .filter(pk=effect_id)
+            .first()
+        )
+        if effect is None:
+            logger.info("effect %s not claimed: missing, or held by another worker", effect_id)
+            return None
+        if effect.status in (EffectStatus.DONE, EffectStatus.DEAD):
+            return None
+        if (
+            effect.status == EffectStatus.RUNNING
+            and effect.claimed_at
+            and (effect.claimed_at > now - lease)
+        ):
+            logger.info("effect %s not claimed: another worker holds its lease", effect_id)
+            return None
+        if effect.available_at > now:
+            logger.info("effect %s not claimed: next attempt at %s", effect_id, effect.available_at)
+            return None  # backing off; the sweeper publishes it again when it is due
+        if effect.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            _park_dead(effect, now, f"gave up after {effect.attempts} attempts")
+            return None
+        effect.attempts += 1
+        effect.status = EffectStatus.RUNNING
+        effect.claimed_at = now
+        effect.save(update_fields=["attempts", "status", "claimed_at", "updated_at"])
+        return effect
+
+
+def _park_dead(effect: OutboxEffect, now: datetime, why: str) -> None:
+    effect.status = EffectStatus.DEAD
+    effect.done_at = now
+    effect.last_error = f"{effect.last_error}\n{why}".strip()[-4000:]
+    effect.save(update_fields=["status", "done_at", "last_error", "updated_at"])
+    logger.error("outbox effect %s (%s) is dead: %s", effect.pk, effect.kind, why)
+
+
+def effect_execute(*, effect_id: int) -> str:
+    """Run one outbox effect; returns its status afterwards ("skipped" if not claimable)."""
+    now = clock.now()
+    claimed = effect_claim(effect_id=effect_id, now=now)
+    if claimed is None:
+        return "skipped"
+    try:
+        with transaction.atomic(durable=True):
+            effect = (
+                OutboxEffect.objects.select_for_update(of=("self",))
+                .select_related("enrolment")
+                .get(pk=effect_id)
+            )
+            if effect.status != EffectStatus.RUNNING or effect.attempts != claimed.attempts:
+                return "skipped"  # the lease expired and another worker took it
+            handler = HANDLERS.get(effect.kind)
+            if handler is None:
+                raise PermanentEffectError(f"no handler for effect kind '{effect.kind}'")
+            handler(effect, now)
+            effect.status = EffectStatus.DONE
+            effect.done_at = clock.now()
+            effect.save(update_fields=["status", "done_at", "updated_at"])
+            return EffectStatus.DONE
+    except Exception as exc:
+        return effect_failed(effect_id=effect_id, error=exc)
+
+
+def effect_failed(*, effect_id: int, error: BaseException) -> str:
+    now = clock.now()
+    message = f"attempt failed: {type(error).__name__}: {error}"
+    with transaction.atomic(durable=True):
+        effect = OutboxEffect.objects.select_for_update().get(pk=effect_id)
+        if effect.status != EffectStatus.RUNNING:
+            return str(effect.status)
+        if isinstance(error, PermanentEffectError) or (
+            effect.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+        ):
+            effect.last_error = f"{effect.last_error}\n{message}".strip()[-4000:]
+            _park_dead(effect, now, f"attempt {effect.attempts} of {settings.OUTBOX_MAX_ATTEMPTS}")
+            return EffectStatus.DEAD
+        effect.status = EffectStatus.RETRY
+        effect.available_at = now + backoff(effect.attempts)
+        effect.last_error = f"{effect.last_error}\n{message}".strip()[-4000:]
+        effect.save(update_fields=["status", "available_at", "last_error", "updated_at"])
+        logger.warning(
+            "outbox effect %s (%s) failed, attempt %s/%s, retry at %s",
+            effect.pk, effect.kind, effect.attempts, settings.OUTBOX_MAX_ATTEMPTS,
+            effect.available_at.isoformat(),
+        )  # fmt: skip
+        return EffectStatus.RETRY
+
+
+@transaction.atomic(durable=True)
+def effect_resend(*, effect_id: int) -> OutboxEffect:
+    """Staff action on a dead effect: give it a fresh set of attempts and publish it."""
+    effect = OutboxEffect.objects.select_for_update().get(pk=effect_id)
+    if effect.status != EffectStatus.DEAD:
+        raise Conflict(f"Only a dead effect can be resent (this one is {effect.status}).")
+    effect.status = EffectStatus.PENDING
+    effect.attempts = 0
+    effect.available_at = clock.now()
+    effect.done_at = None
+    effect.save(update_fields=["status", "attempts", "available_at", "done_at", "updated_at"])
+    publish_after_commit([effect.pk])
+    return effect

@@ -1,0 +1,252 @@
+"""Persistence of pathway instances: the Django side of `workflows.decide`.
+
+Where each kind of state lives (written only by the services in `services.py`):
+
+- `Enrolment`: the instance, its configuration (track → state) and optimistic `version`;
+- `PathwayStep`: every decision with its explanation (append-only, enforced by a trigger);
+- `PathwayTimer`: durable timers (due work in PostgreSQL, never long Celery countdowns);
+- `Proposal`: escalations waiting for a clinician's decision;
+- `OutboxEffect`: effects to execute after commit, with attempts and a dead state;
+- `ProcessedEvent`: event idempotency keys and their outcome.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from carehub.core.models import TimeStampedModel
+
+
+class EnrolmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+
+
+class Enrolment(TimeStampedModel):
+    """One patient on one pathway, pinned to the definition version it started on."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="enrolments"
+    )
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    definition_key = models.CharField(max_length=64)
+    definition_version = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=EnrolmentStatus.choices, default=EnrolmentStatus.ACTIVE
+    )
+    # {"<track>": {"state": "<state>", "entered_at": "<ISO 8601>"}}
+    configuration = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField()
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=200, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "definition_key"],
+                condition=~models.Q(status="completed"),
+                name="enrolment_one_open_per_pathway",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="paused") | models.Q(paused_at__isnull=False),
+                name="enrolment_paused_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["clinic", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.patient} on {self.definition_key}@{self.definition_version}"
+
+    def state_of(self, track: str) -> str:
+        return str(self.configuration[track]["state"])
+
+
+class PathwayStep(models.Model):
+    """One decision of the engine for one event: what moved, what was proposed, and why.
+
+    Append-only: a database trigger refuses UPDATE and DELETE.
+    """
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="steps")
+    sequence = models.PositiveIntegerField(help_text="Enrolment version after this step")
+    event = models.CharField(max_length=64)
+    event_key = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_role = models.CharField(max_length=32, blank=True)
+    transitions = models.JSONField(default=list)
+    explanation = models.JSONField(default=dict)
+    configuration = models.JSONField(default=dict, help_text="Configuration after the step")
+    effects = models.JSONField(default=list)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["enrolment", "id"]
+        indexes = [models.Index(fields=["enrolment", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.outcome}"
+
+
+class TimerStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    FIRED = "fired", "Fired"
+    CANCELLED = "cancelled", "Cancelled"
+    SUSPENDED = "suspended", "Suspended (pathway paused)"
+
+
+class PathwayTimer(TimeStampedModel):
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="timers")
+    key = models.CharField(max_length=140, help_text="<track>.<timer name>")
+    track = models.CharField(max_length=64)
+    state = models.CharField(max_length=64)
+    event = models.CharField(max_length=64)
+    due_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=TimerStatus.choices, default=TimerStatus.PENDING
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrolment", "key"],
+                condition=models.Q(status__in=["pending", "suspended"]),
+                name="timer_one_pending_per_kind",
+            ),
+        ]
+        indexes = [
+            # The scheduler's claim walks only what is pending, ordered by due time.
+            models.Index(
+                fields=["due_at"], condition=models.Q(status="pending"), name="timer_pending_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Proposal(TimeStampedModel):
+    """An escalation the engine proposed; it happens only when an allowed clinician approves."""
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="proposals")
+    proposal_id = models.CharField(max_length=300)
+    track = models.CharField(max_length=64)
+    transition_id = models.CharField(max_length=80)
+    source = models.CharField(max_length=64)
+    target = models.CharField(max_length=64)
+    event = models.CharField(max_length=64)
+    roles = ArrayField(models.CharField(max_length=32))
+    summary = models.CharField(max_length=300)
+    evidence = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=ProposalStatus.choices, default=ProposalStatus.PENDING
+    )
+    proposed_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrolment", "proposal_id"], name="proposal_unique_per_enrolment"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="rejected") | ~models.Q(reason=""),
+                name="proposal_rejection_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["enrolment"],
+                condition=models.Q(status="pending"),
+                name="proposal_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target} ({self.get_status_display()})"
+
+
+class EffectStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    RETRY = "retry", "Waiting to retry"
+    DONE = "done", "Done"
+    DEAD = "dead", "Dead (gave up)"
+
+
+class OutboxEffect(TimeStampedModel):
+    """An effect decided in a transaction, executed after commit by a Celery task (id only)."""
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="effects")
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField()
+    idempotency_key = models.CharField(max_length=300, unique=True)
+    status = models.CharField(
+        max_length=16, choices=EffectStatus.choices, default=EffectStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    available_at = models.DateTimeField(help_text="Not executed before this time (retry backoff)")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["available_at"],
+                condition=models.Q(status__in=["pending", "retry", "running"]),
+                name="outbox_open_available",
+            ),
+            models.Index(
+                fields=["created_at"], condition=models.Q(status="dead"), name="outbox_dead"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class ProcessedEvent(models.Model):
+    """An event key already applied to an enrolment, with the outcome to answer a redelivery."""
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=200)
+    event = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16)
+    step = models.ForeignKey(PathwayStep, on_delete=models.PROTECT, related_name="+")
+    processed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrolment", "idempotency_key"], name="processed_event_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key

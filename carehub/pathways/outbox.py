@@ -1,0 +1,55 @@
+"""Publishing outbox rows to Celery: right after commit, and again by the sweeper for rows whose
+publish was lost (a crash or a broker outage between COMMIT and publish) or whose retry is due."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from carehub.core import clock
+from carehub.pathways.models import EffectStatus, OutboxEffect
+
+logger = logging.getLogger(__name__)
+
+
+def _publish(effect_id: int) -> None:
+    from carehub.pathways.tasks import effect_execute_task
+
+    effect_execute_task.delay(effect_id)
+
+
+def publish_after_commit(effect_ids: list[int]) -> None:
+    for effect_id in effect_ids:
+        # robust: a broker outage must not fail a request whose transaction already committed;
+        # the sweeper publishes what was not published here.
+        transaction.on_commit(lambda effect_id=effect_id: _publish(effect_id), robust=True)
+
+
+def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Publish outbox rows that need it; returns how many. Safe to run concurrently."""
+    now = now or clock.now()
+    grace = timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    with transaction.atomic(durable=True):
+        rows = list(
+            OutboxEffect.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status=EffectStatus.PENDING, available_at__lte=now - grace)
+                | Q(status=EffectStatus.RETRY, available_at__lte=now)
+                | Q(status=EffectStatus.RUNNING, claimed_at__lte=now - lease)
+            )
+            .order_by("available_at")[:limit]
+        )
+        ids = [row.pk for row in rows]
+        # Pending again, and not swept again before another grace period.
+        OutboxEffect.objects.filter(pk__in=ids).update(
+            status=EffectStatus.PENDING, available_at=now
+        )
+        publish_after_commit(ids)
+    if ids:
+        logger.info("outbox sweep published %s effect(s)", len(ids))
+    return len(ids)

@@ -1,0 +1,485 @@
+"""Writes to pathway instances. `pathway_dispatch` is the one way an enrolment changes state.
+
+Dispatch, in one transaction:
+  1. the idempotency key: an event key already processed returns the stored outcome, changing
+     nothing;
+  2. the enrolment row lock (NOWAIT: a concurrent change answers `Conflict` at once, carrying the
+     current state) and the optimistic version check;
+  3. `workflows.decide` on a snapshot read inside the transaction;
+  4. the new configuration and version, one append-only `PathwayStep` with the explanation,
+     timers, proposals and one outbox row per effect;
+  5. after commit, one Celery task per outbox row, carrying the row id only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import OperationalError, transaction
+from django.db.models import F
+
+from carehub.accounts.models import User
+from carehub.core import clock
+from carehub.core.exceptions import (
+    Conflict,
+    CriteriaNotMet,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+)
+from carehub.pathways.models import (
+    Enrolment,
+    EnrolmentStatus,
+    OutboxEffect,
+    PathwayStep,
+    PathwayTimer,
+    ProcessedEvent,
+    Proposal,
+    ProposalStatus,
+    TimerStatus,
+)
+from carehub.pathways.outbox import publish_after_commit
+from carehub.pathways.registry import definition_get
+from carehub.pathways.store import (
+    configuration_to_json,
+    decision_explanation_json,
+    snapshot_for,
+)
+from carehub.patients.models import Patient
+from workflows import (
+    ApprovalNotPermitted,
+    CriteriaNoLongerMet,
+    Decision,
+    Event,
+    InvalidEvent,
+    Outcome,
+    UnknownEvent,
+    UnknownPathway,
+    UnknownProposal,
+    decide,
+    start,
+)
+from workflows.model import Actor, CancelTimer, StartTimer, as_dict
+
+logger = logging.getLogger(__name__)
+
+PAUSED_EVENTS_ALLOWED: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    enrolment: Enrolment
+    step: PathwayStep
+    outcome: str
+    replayed: bool = False
+    decision: Decision | None = None  # None when the event key had already been processed
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome != Outcome.NO_CHANGE.value
+
+
+def _actor(user: User | None) -> Actor | None:
+    if user is None:
+        return None
+    return Actor(id=str(user.pk), role=user.role)
+
+
+def _current_state(enrolment: Enrolment) -> dict[str, object]:
+    return {
+        "enrolment": str(enrolment.public_id),
+        "status": enrolment.status,
+        "version": enrolment.version,
+        "states": {track: item["state"] for track, item in enrolment.configuration.items()},
+    }
+
+
+def _lock(enrolment_id: int) -> Enrolment:
+    """Lock the enrolment row without waiting: a change in progress elsewhere is a conflict."""
+    try:
+        with transaction.atomic():  # a savepoint, so the transaction survives a failed lock
+            return (
+                Enrolment.objects.select_for_update(nowait=True, no_key=True, of=("self",))
+                .select_related("patient")
+                .get(pk=enrolment_id)
+            )
+    except Enrolment.DoesNotExist as exc:
+        raise NotFound("No such pathway enrolment.") from exc
+    except OperationalError as exc:  # lock not available: someone else is changing it now
+        current = Enrolment.objects.get(pk=enrolment_id)
+        raise Conflict(
+            "Another change to this pathway is in progress.",
+            extra={"current": _current_state(current)},
+        ) from exc
+
+
+def _persist(
+    *,
+    enrolment: Enrolment,
+    decision: Decision,
+    event_name: str,
+    event_key: str,
+    user: User | None,
+    now: datetime,
+) -> PathwayStep:
+    """Write a decision: enrolment, step, timers, proposals, outbox rows (inside a transaction)."""
+    changed = decision.changed or bool(decision.timer_ops)
+    if changed:
+        enrolment.configuration = configuration_to_json(decision.configuration)
+        enrolment.version = F("version") + 1
+        if decision.completed:
+            enrolment.status = EnrolmentStatus.COMPLETED
+            enrolment.completed_at = now
+        enrolment.save(
+            update_fields=["configuration", "version", "status", "completed_at", "updated_at"]
+        )
+        enrolment.refresh_from_db(fields=["version"])
+
+    effects = [effect.as_dict() for effect in decision.effects]
+    step = PathwayStep.objects.create(
+        enrolment=enrolment,
+        sequence=enrolment.version,
+        event=event_name,
+        event_key=event_key,
+        outcome=decision.outcome.value,
+        actor=user,
+        actor_role=user.role if user else "",
+        transitions=[as_dict(t) for t in decision.transitions],
+        explanation=decision_explanation_json(decision),
+        configuration=configuration_to_json(decision.configuration),
+        effects=effects,
+        at=now,
+    )
+
+    for op in decision.timer_ops:
+        if isinstance(op, StartTimer):
+            PathwayTimer.objects.filter(
+                enrolment=enrolment, key=op.timer.key, status=TimerStatus.PENDING
+            ).update(status=TimerStatus.CANCELLED, closed_at=now)
+            PathwayTimer.objects.create(
+                enrolment=enrolment,
+                key=op.timer.key,
+                track=op.timer.track,
+                state=op.timer.state,
+                event=op.timer.event,
+                due_at=op.timer.due_at,
+            )
+        elif isinstance(op, CancelTimer):
+            status = TimerStatus.FIRED if op.reason == "fired" else TimerStatus.CANCELLED
+            PathwayTimer.objects.filter(
+                enrolment=enrolment, key=op.key, status=TimerStatus.PENDING
+            ).update(status=status, closed_at=now)
+
+    for proposal in decision.proposals_opened:
+        Proposal.objects.create(
+            enrolment=enrolment,
+            proposal_id=proposal.id,
+            track=proposal.track,
+            transition_id=proposal.transition_id,
+            source=proposal.source,
+            target=proposal.target,
+            event=proposal.event,
+            roles=list(proposal.roles),
+            summary=proposal.summary[:300],
+            evidence=as_dict(proposal.evidence) if proposal.evidence else {},
+            proposed_at=proposal.proposed_at,
+        )
+    for closed in decision.proposals_closed:
+        Proposal.objects.filter(
+            enrolment=enrolment, proposal_id=closed.proposal_id, status=ProposalStatus.PENDING
+        ).update(
+            status=closed.resolution,
+            decided_at=now,
+            decided_by=user if closed.resolution in ("approved", "rejected") else None,
+            reason=closed.reason,
+        )
+
+    rows = [
+        OutboxEffect(
+            enrolment=enrolment,
+            kind=payload["kind"],
+            payload=payload,
+            idempotency_key=f"{enrolment.public_id}:{event_key}:{index}",
+            available_at=now,
+        )
+        for index, payload in enumerate(effects)
+    ]
+    if rows:
+        created = OutboxEffect.objects.bulk_create(rows)
+        publish_after_commit([row.pk for row in created])
+    return step
+
+
+@transaction.atomic(durable=True)
+def enrolment_start(
+    *,
+    patient: Patient,
+    definition_key: str,
+    version: int | None = None,
+    started_by: User | None = None,
+    at: datetime | None = None,
+) -> Enrolment:
+    """Enrol a patient on a pathway (pinned to the latest version unless one is named)."""
+    now = at or clock.now()
+    try:
+        definition = definition_get(definition_key, version)
+    except UnknownPathway as exc:
+        raise InvalidInput(str(exc), extra={"field": "definition_key"}) from exc
+    if (
+        Enrolment.objects.filter(patient=patient, definition_key=definition_key)
+        .exclude(status=EnrolmentStatus.COMPLETED)
+        .exists()
+    ):
+        raise Conflict(f"{patient} is already on the {definition.title} pathway")
+    decision = start(definition, now)
+    enrolment = Enrolment.objects.create(
+        patient=patient,
+        clinic_id=patient.clinic_id,
+        definition_key=definition.key,
+        definition_version=definition.version,
+        configuration=configuration_to_json(decision.configuration),
+        version=0,
+        started_at=now,
+        started_by=started_by,
+    )
+    _persist(
+        enrolment=enrolment,
+        decision=decision,
+        event_name="started",
+        event_key="start",
+        user=started_by,
+        now=now,
+    )
+    return enrolment
+
+
+def pathway_dispatch(
+    *,
+    enrolment_id: int,
+    event: str,
+    idempotency_key: str,
+    user: User | None = None,
+    proposal_id: str | None = None,
+    reason: str = "",
+    timer_key: str | None = None,
+    timer_due_at: datetime | None = None,
+    expected_version: int | None = None,
+    at: datetime | None = None,
+) -> DispatchResult:
+    """Apply one event to one enrolment, exactly once per idempotency key."""
+    with transaction.atomic(durable=True):
+        return _dispatch(
+            enrolment_id=enrolment_id,
+            event=event,
+            idempotency_key=idempotency_key,
+            user=user,
+            proposal_id=proposal_id,
+            reason=reason,
+            timer_key=timer_key,
+            timer_due_at=timer_due_at,
+            expected_version=expected_version,
+            at=at,
+        )
+
+
+def _dispatch(
+    *,
+    enrolment_id: int,
+    event: str,
+    idempotency_key: str,
+    user: User | None,
+    proposal_id: str | None,
+    reason: str,
+    timer_key: str | None,
+    expected_version: int | None,
+    at: datetime | None,
+    timer_due_at: datetime | None = None,
+) -> DispatchResult:
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise InvalidInput("An idempotency key of 1 to 200 characters is required.")
+    processed = (
+        ProcessedEvent.objects.select_related("step")
+        .filter(enrolment_id=enrolment_id, idempotency_key=idempotency_key)
+        .first()
+    )
+    if processed is not None:
+        if processed.event != event:
+            raise Conflict(
+                f"The key {idempotency_key!r} was already used for '{processed.event}'.",
+            )
+        return DispatchResult(
+            enrolment=Enrolment.objects.get(pk=enrolment_id),
+            step=processed.step,
+            outcome=processed.outcome,
+            replayed=True,
+        )
+
+    enrolment = _lock(enrolment_id)
+
+    if expected_version is not None and enrolment.version != expected_version:
+        raise Conflict(
+            f"The pathway changed (version {enrolment.version}, expected {expected_version}).",
+            extra={"current": _current_state(enrolment)},
+        )
+    if enrolment.status == EnrolmentStatus.COMPLETED:
+        raise Conflict("This pathway has ended.", extra={"current": _current_state(enrolment)})
+    if enrolment.status == EnrolmentStatus.PAUSED and event not in PAUSED_EVENTS_ALLOWED:
+        raise Conflict(
+            "This pathway is paused; resume it first.",
+            extra={"current": _current_state(enrolment)},
+        )
+
+    now = at or clock.now()
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    snapshot = snapshot_for(enrolment, now=now)
+    engine_event = Event(
+        name=event,
+        key=idempotency_key,
+        actor=_actor(user),
+        proposal_id=proposal_id,
+        reason=reason,
+        timer_key=timer_key,
+        timer_due_at=timer_due_at,
+    )
+    try:
+        decision = decide(definition, snapshot, engine_event, now)
+    except UnknownEvent as exc:
+        raise InvalidInput(str(exc), extra={"field": "event"}) from exc
+    except InvalidEvent as exc:
+        raise InvalidInput(str(exc), extra={"field": "reason"}) from exc
+    except ApprovalNotPermitted as exc:
+        raise NotPermitted(str(exc)) from exc
+    except UnknownProposal as exc:
+        raise Conflict(str(exc), extra={"current": _current_state(enrolment)}) from exc
+    except CriteriaNoLongerMet as exc:
+        raise CriteriaNotMet(str(exc), extra={"explanation": as_dict(exc.check)}) from exc
+
+    step = _persist(
+        enrolment=enrolment,
+        decision=decision,
+        event_name=event,
+        event_key=idempotency_key,
+        user=user,
+        now=now,
+    )
+    ProcessedEvent.objects.create(
+        enrolment=enrolment,
+        idempotency_key=idempotency_key,
+        event=event,
+        outcome=decision.outcome.value,
+        step=step,
+        processed_at=now,
+    )
+    return DispatchResult(
+        enrolment=enrolment, step=step, outcome=decision.outcome.value, decision=decision
+    )
+
+
+def proposal_approve(
+    *, proposal: Proposal, user: User, idempotency_key: str, note: str = ""
+) -> DispatchResult:
+    return pathway_dispatch(
+        enrolment_id=proposal.enrolment_id,
+        event="approve",
+        idempotency_key=idempotency_key,
+        user=user,
+        proposal_id=proposal.proposal_id,
+        reason=note,
+    )
+
+
+def proposal_reject(
+    *, proposal: Proposal, user: User, idempotency_key: str, reason: str
+) -> DispatchResult:
+    return pathway_dispatch(
+        enrolment_id=proposal.enrolment_id,
+        event="reject",
+        idempotency_key=idempotency_key,
+        user=user,
+        proposal_id=proposal.proposal_id,
+        reason=reason,
+    )
+
+
+# --- pause / resume -------------------------------------------------------------------------
+
+
+def _log_lifecycle(
+    enrolment: Enrolment, event: str, user: User | None, now: datetime, note: str
+) -> PathwayStep:
+    return PathwayStep.objects.create(
+        enrolment=enrolment,
+        sequence=enrolment.version,
+        event=event,
+        event_key=f"{event}:{now.isoformat()}",
+        outcome="transitioned",
+        actor=user,
+        actor_role=user.role if user else "",
+        explanation={"notes": [note] if note else [], "checks": [], "summary": note},
+        configuration=enrolment.configuration,
+        at=now,
+    )
+
+
+@transaction.atomic(durable=True)
+def enrolment_pause(
+    *, enrolment_id: int, reason: str, user: User | None = None, at: datetime | None = None
+) -> Enrolment:
+    """Pause (hospital stay, holiday): timers stop counting until the pathway is resumed."""
+    if not reason.strip():
+        raise InvalidInput("Say why the pathway is paused.", extra={"field": "reason"})
+    enrolment = _lock(enrolment_id)
+    if enrolment.status != EnrolmentStatus.ACTIVE:
+        raise Conflict(
+            f"Only an active pathway can be paused (it is {enrolment.status}).",
+            extra={"current": _current_state(enrolment)},
+        )
+    now = at or clock.now()
+    enrolment.status = EnrolmentStatus.PAUSED
+    enrolment.paused_at = now
+    enrolment.pause_reason = reason.strip()[:200]
+    enrolment.version += 1
+    enrolment.save(update_fields=["status", "paused_at", "pause_reason", "version", "updated_at"])
+    # Suspended timers leave the scheduler's index until the pathway resumes.
+    PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING).update(
+        status=TimerStatus.SUSPENDED
+    )
+    _log_lifecycle(enrolment, "paused", user, now, f"Paused: {enrolment.pause_reason}")
+    return enrolment
+
+
+@transaction.atomic(durable=True)
+def enrolment_resume(
+    *, enrolment_id: int, user: User | None = None, at: datetime | None = None
+) -> Enrolment:
+    """Resume: every pending timer and every track's time in state move by the paused time."""
+    enrolment = _lock(enrolment_id)
+    if enrolment.status != EnrolmentStatus.PAUSED or enrolment.paused_at is None:
+        raise Conflict(
+            "Only a paused pathway can be resumed.", extra={"current": _current_state(enrolment)}
+        )
+    now = at or clock.now()
+    paused_for = max(now - enrolment.paused_at, timedelta(0))
+    PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.SUSPENDED).update(
+        status=TimerStatus.PENDING, due_at=F("due_at") + paused_for
+    )
+    enrolment.configuration = {
+        track: {
+            "state": item["state"],
+            "entered_at": (datetime.fromisoformat(item["entered_at"]) + paused_for).isoformat(),
+        }
+        for track, item in enrolment.configuration.items()
+    }
+    enrolment.status = EnrolmentStatus.ACTIVE
+    enrolment.paused_at = None
+    enrolment.pause_reason = ""
+    enrolment.version += 1
+    enrolment.save(
+        update_fields=[
+            "status", "paused_at", "pause_reason", "configuration", "version", "updated_at"
+        ]
+    )  # fmt: skip
+    _log_lifecycle(enrolment, "resumed", user, now, f"Resumed after {paused_for}; timers moved")
+    return enrolment

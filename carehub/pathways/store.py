@@ -1,0 +1,88 @@
+"""Translation between the engine's values and the rows that persist them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from carehub.clinics.models import ClinicThreshold
+from carehub.observations.selectors import facts_for_patient, occurrences_for_patient
+from carehub.pathways.models import Enrolment, PathwayTimer, Proposal, ProposalStatus, TimerStatus
+from workflows import Snapshot, ThresholdValue, TrackState
+from workflows.model import ActiveTimer, Decision, FactReading, GuardCheck, as_dict
+from workflows.model import Proposal as EngineProposal
+
+
+def configuration_to_json(configuration: dict[str, TrackState] | Any) -> dict[str, Any]:
+    return {
+        track: {"state": ts.state, "entered_at": ts.entered_at.isoformat()}
+        for track, ts in configuration.items()
+    }
+
+
+def configuration_from_json(data: dict[str, Any]) -> dict[str, TrackState]:
+    return {
+        track: TrackState(item["state"], datetime.fromisoformat(item["entered_at"]))
+        for track, item in data.items()
+    }
+
+
+def guard_check_from_json(data: dict[str, Any] | None) -> GuardCheck | None:
+    if not data:
+        return None
+    return GuardCheck(
+        track=data["track"],
+        transition_id=data["transition_id"],
+        event=data["event"],
+        source=data["source"],
+        target=data["target"],
+        expression=data["expression"],
+        result=data["result"],
+        readings=tuple(FactReading(**reading) for reading in data.get("readings", ())),
+        missing=tuple(data.get("missing", ())),
+        errors=tuple(data.get("errors", ())),
+    )
+
+
+def thresholds_for(enrolment: Enrolment) -> dict[str, ThresholdValue]:
+    rows = ClinicThreshold.objects.filter(
+        clinic_id=enrolment.clinic_id, pathway_key=enrolment.definition_key
+    )
+    return {row.name: ThresholdValue(row.value, row.source) for row in rows}
+
+
+def snapshot_for(enrolment: Enrolment, *, now: datetime) -> Snapshot:
+    """Everything `decide` may read about the enrolment, read inside the dispatch transaction."""
+    timers = {
+        t.key: ActiveTimer(key=t.key, track=t.track, state=t.state, event=t.event, due_at=t.due_at)
+        for t in PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING)
+    }
+    proposals = {
+        p.proposal_id: EngineProposal(
+            id=p.proposal_id,
+            track=p.track,
+            transition_id=p.transition_id,
+            source=p.source,
+            target=p.target,
+            event=p.event,
+            roles=tuple(p.roles),
+            summary=p.summary,
+            proposed_at=p.proposed_at,
+            evidence=guard_check_from_json(p.evidence),
+        )
+        for p in Proposal.objects.filter(enrolment=enrolment, status=ProposalStatus.PENDING)
+    }
+    return Snapshot(
+        configuration=configuration_from_json(enrolment.configuration),
+        facts=facts_for_patient(patient=enrolment.patient, now=now),
+        thresholds=thresholds_for(enrolment),
+        occurrences=occurrences_for_patient(patient=enrolment.patient),
+        timers=timers,
+        proposals=proposals,
+    )
+
+
+def decision_explanation_json(decision: Decision) -> dict[str, Any]:
+    data: dict[str, Any] = as_dict(decision.explanation)
+    data["summary"] = decision.explanation.summary()
+    return data

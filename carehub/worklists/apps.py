@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WorklistsConfig(AppConfig):
+    name = "carehub.worklists"
+    label = "worklists"
+    default_auto_field = "django.db.models.BigAutoField"

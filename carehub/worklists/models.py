@@ -1,0 +1,90 @@
+"""Work for people: tasks for a discipline and flags that need a human's attention."""
+
+from django.conf import settings
+from django.db import models
+
+from carehub.core.models import TimeStampedModel
+
+
+class Priority(models.TextChoices):
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class CareTask(TimeStampedModel):
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="tasks")
+    enrolment = models.ForeignKey(
+        "pathways.Enrolment", on_delete=models.PROTECT, null=True, blank=True, related_name="tasks"
+    )
+    discipline = models.CharField(max_length=32, help_text="The role whose worklist it is on")
+    title = models.CharField(max_length=200)
+    due_at = models.DateTimeField(null=True, blank=True)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The outbox effect that created it: executing the effect twice cannot create it twice.
+    source_effect = models.OneToOneField(
+        "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["clinic", "discipline", "due_at"],
+                condition=models.Q(status="open"),
+                name="task_open_worklist",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    URGENT = "urgent", "Urgent"
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Flag(TimeStampedModel):
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="flags")
+    enrolment = models.ForeignKey(
+        "pathways.Enrolment", on_delete=models.PROTECT, null=True, blank=True, related_name="flags"
+    )
+    code = models.CharField(max_length=64)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    message = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=FlagStatus.choices, default=FlagStatus.OPEN)
+    raised_at = models.DateTimeField()
+    source_effect = models.OneToOneField(
+        "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["clinic", "severity", "raised_at"],
+                condition=models.Q(status="open"),
+                name="flag_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.message}"
