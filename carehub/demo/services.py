@@ -7,12 +7,11 @@ nothing and creates nothing twice.
 from dataclasses import dataclass, field
 from datetime import date, time
 
-from django.db import transaction
-
 from carehub.accounts.models import Role, User
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
+from carehub.demo.histories import demo_history_build
 from carehub.patients.models import Channel, Patient
 from carehub.patients.services import care_team_add, patient_register
 
@@ -106,8 +105,8 @@ class SeedResult:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
 
-@transaction.atomic
-def demo_seed() -> SeedResult:
+def demo_seed(*, histories: bool = True) -> SeedResult:
+    """Each record is written by its own service transaction; histories are built per patient."""
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
@@ -136,6 +135,7 @@ def demo_seed() -> SeedResult:
             result.created.append(f"staff {username}")
         staff[role] = user
         result.logins.append((username, role.label))
+    staff_by_role = {role.value: user for role, user in staff.items()}
 
     for spec in DEMO_PATIENTS:
         if Patient.objects.filter(clinic=clinic, mrn=spec["mrn"]).exists():
@@ -147,7 +147,15 @@ def demo_seed() -> SeedResult:
             phone="+15555550100",
             **spec,  # type: ignore[arg-type]
         )
-        for role in (Role.COORDINATOR, Role.PHYSICIAN, Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST):
+        for role in (
+            Role.COORDINATOR, Role.PHYSICIAN, Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST,
+            Role.PHARMACIST,
+        ):  # fmt: skip
             care_team_add(patient=patient, staff=staff[role], is_primary=role is Role.COORDINATOR)
         result.created.append(f"patient {patient.mrn}")
+
+    if histories:
+        for patient in Patient.objects.filter(clinic=clinic).order_by("mrn"):
+            if demo_history_build(patient=patient, staff=staff_by_role):
+                result.created.append(f"history of {patient.mrn}")
     return result

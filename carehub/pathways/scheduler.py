@@ -68,3 +68,38 @@ def _fire_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
                     "timer %s (%s) could not fire; it stays pending", timer.pk, timer.key
                 )
     return fired, busy
+
+
+def enrolment_timers_fire(*, enrolment_id: int, until: datetime) -> int:
+    """Fire one enrolment's timers due by `until`, each at its own due time, oldest first.
+
+    For replaying a history (the demo seed builds months of care this way); the live system
+    uses `timers_fire_due`.
+    """
+    fired = 0
+    while True:
+        with transaction.atomic(durable=True):
+            timer = (
+                PathwayTimer.objects.select_for_update(skip_locked=True)
+                .filter(enrolment_id=enrolment_id, status=TimerStatus.PENDING, due_at__lte=until)
+                .order_by("due_at", "pk")
+                .first()
+            )
+            if timer is None:
+                return fired
+            _dispatch(
+                enrolment_id=enrolment_id,
+                event=timer.event,
+                idempotency_key=f"timer:{timer.pk}",
+                user=None,
+                proposal_id=None,
+                reason="",
+                timer_key=timer.key,
+                timer_due_at=timer.due_at,
+                expected_version=None,
+                at=timer.due_at,
+            )
+            PathwayTimer.objects.filter(pk=timer.pk, status=TimerStatus.PENDING).update(
+                status=TimerStatus.FIRED, closed_at=timer.due_at
+            )
+            fired += 1

@@ -483,3 +483,31 @@ def enrolment_resume(
     )  # fmt: skip
     _log_lifecycle(enrolment, "resumed", user, now, f"Resumed after {paused_for}; timers moved")
     return enrolment
+
+
+def patient_event_dispatch(
+    *,
+    patient: Patient,
+    event: str,
+    idempotency_key: str,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[DispatchResult]:
+    """Tell every open pathway of the patient that something happened (a result was recorded,
+    a session logged), when its definition knows the event. Each enrolment gets its own key."""
+    results = []
+    enrolments = Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)
+    for enrolment in enrolments.order_by("pk"):
+        definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+        if event not in definition.events:
+            continue
+        results.append(
+            pathway_dispatch(
+                enrolment_id=enrolment.pk,
+                event=event,
+                idempotency_key=f"{idempotency_key}:{enrolment.public_id}",
+                user=user,
+                at=at,
+            )
+        )
+    return results

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 
@@ -42,3 +44,34 @@ def test_seed_is_idempotent() -> None:
     first = counts()
     call_command("seed_demo")
     assert counts() == first
+
+
+def test_seeded_patients_stand_at_different_stages_with_histories() -> None:
+    from carehub.pathways.models import Enrolment, PathwayStep, Proposal
+
+    call_command("seed_demo")
+    states = {
+        e.patient.mrn: e.state_of("ladder")
+        for e in Enrolment.objects.select_related("patient").filter(
+            definition_key="intractable-pain"
+        )
+    }
+    assert states == {
+        "RP-1001": "intake",
+        "RP-1002": "conventional",
+        "RP-1003": "interventional_review",
+        "RP-1004": "rfa_followup",
+        "RP-1005": "psych_treatment",
+        "RP-1006": "scs_trial",
+        "RP-1007": "scs_followup",
+        "RP-1008": "pump_active",
+    }
+    # RP-1003's block waits for the physician; the others' escalations were approved.
+    [pending] = Proposal.objects.filter(status="pending")
+    assert (pending.enrolment.patient.mrn, pending.target) == ("RP-1003", "mbb1")
+    assert Proposal.objects.filter(status="approved").count() >= 8
+    # Months of history: weekly scores and a long step log.
+    steps = PathwayStep.objects.filter(enrolment__patient__mrn="RP-1004")
+    assert steps.count() >= 10
+    assert steps.order_by("at").first().at < steps.order_by("at").last().at - timedelta(days=90)
+    assert Patient.objects.get(mrn="RP-1004").observations.filter(kind="score").count() >= 15
