@@ -33,31 +33,20 @@ def message_record(
 ) -> list[Message]:
     """Record the messages a notification produces (one per recipient, once per effect)."""
     staff, to_patient = recipients_for(enrolment=enrolment, audience=audience)
-    messages = []
-    for user in staff:
-        message, _ = Message.objects.get_or_create(
-            source_effect=source_effect,
-            to_staff=user,
-            defaults={
-                "clinic_id": enrolment.clinic_id,
-                "patient_id": enrolment.patient_id,
-                "body": body,
-                "urgency": urgency,
-                "why": why[:300],
-            },
-        )
-        messages.append(message)
+    defaults = {
+        "clinic_id": enrolment.clinic_id,
+        "patient_id": enrolment.patient_id,
+        "body": body,
+        "urgency": urgency,
+        "why": why[:300],
+    }
+    recipients: list[dict[str, object]] = [{"to_staff": user} for user in staff]
     if to_patient:
+        recipients.append({"to_patient": True})
+    messages = []
+    for recipient in recipients:
         message, _ = Message.objects.get_or_create(
-            source_effect=source_effect,
-            to_patient=True,
-            defaults={
-                "clinic_id": enrolment.clinic_id,
-                "patient_id": enrolment.patient_id,
-                "body": body,
-                "urgency": urgency,
-                "why": why[:300],
-            },
+            source_effect=source_effect, **recipient, defaults=defaults
         )
         messages.append(message)
     return messages

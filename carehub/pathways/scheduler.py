@@ -11,7 +11,7 @@ from django.db import transaction
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.pathways.models import PathwayTimer, TimerStatus
-from carehub.pathways.services import _dispatch
+from carehub.pathways.services import dispatch_in_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _fire_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
         for timer in due_timers_query(now, batch_size):
             try:
                 with transaction.atomic():
-                    _dispatch(
+                    dispatch_in_transaction(
                         enrolment_id=timer.enrolment_id,
                         event=timer.event,
                         idempotency_key=f"timer:{timer.pk}",
@@ -87,7 +87,7 @@ def enrolment_timers_fire(*, enrolment_id: int, until: datetime) -> int:
             )
             if timer is None:
                 return fired
-            _dispatch(
+            dispatch_in_transaction(
                 enrolment_id=enrolment_id,
                 event=timer.event,
                 idempotency_key=f"timer:{timer.pk}",

@@ -270,7 +270,7 @@ def pathway_dispatch(
 ) -> DispatchResult:
     """Apply one event to one enrolment, exactly once per idempotency key."""
     with transaction.atomic(durable=True):
-        return _dispatch(
+        return dispatch_in_transaction(
             enrolment_id=enrolment_id,
             event=event,
             idempotency_key=idempotency_key,
@@ -284,7 +284,7 @@ def pathway_dispatch(
         )
 
 
-def _dispatch(
+def dispatch_in_transaction(
     *,
     enrolment_id: int,
     event: str,
@@ -297,6 +297,7 @@ def _dispatch(
     at: datetime | None,
     timer_due_at: datetime | None = None,
 ) -> DispatchResult:
+    """`pathway_dispatch` for a caller that owns the transaction (the scheduler's claim)."""
     if not idempotency_key or len(idempotency_key) > 200:
         raise InvalidInput("An idempotency key of 1 to 200 characters is required.")
     processed = (
