@@ -18,8 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--embedded",
         action="store_true",
         default=os.environ.get("DEVSTACK_EMBEDDED") == "1",
-        help="ignore DATABASE_URL/REDIS_URL and local servers; use embedded ones "
-        "(also: DEVSTACK_EMBEDDED=1)",
+        help="do not use servers on the local default ports: start embedded ones unless "
+        "DATABASE_URL/REDIS_URL are set (also: DEVSTACK_EMBEDDED=1)",
     )
     common.add_argument(
         "--state-dir",

@@ -33,9 +33,12 @@ Handler = Callable[[int, FrameType | None], object] | int | None
 
 
 def start_services(*, state_dir: Path = DEFAULT_STATE_DIR, embedded: bool = False) -> Services:
-    """Resolve the services from this process's environment; `embedded` forces embedded servers."""
+    """Resolve the services from this process's environment. `embedded` skips the local default
+    ports, so embedded servers start unless DATABASE_URL / REDIS_URL name servers explicitly
+    (nested invocations, such as the demo smoke test inside an embedded test run, use the URLs
+    they are given)."""
     if embedded:
-        return resolve_services({}, state_dir=state_dir, local_postgres=None, local_redis=None)
+        return resolve_services(state_dir=state_dir, local_postgres=None, local_redis=None)
     return resolve_services(state_dir=state_dir)
 
 

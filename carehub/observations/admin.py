@@ -1,30 +1,104 @@
+from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.contrib import admin
-from django.forms import ModelForm
 from django.http import HttpRequest
 
-from carehub.observations.models import Observation
+from carehub.core.exceptions import ApplicationError
+from carehub.observations import services
+from carehub.observations.models import Kind, Observation
+
+
+def record_through_service(data: dict[str, Any], user: Any) -> Observation:
+    """Record what the admin form holds with the service for its kind (which validates it)."""
+    kind, code, patient = data["kind"], data["code"], data["patient"]
+    at: datetime = data["observed_at"]
+    number, text, flag = (
+        data.get("value_number"),
+        data.get("value_text", ""),
+        data.get("value_bool"),
+    )
+    details = data.get("data") or {}
+    # Staff of the patient's clinic are recorded as the author; an operator without a clinic
+    # is not clinical staff (the audit trail still knows who used the admin).
+    author = user if getattr(user, "clinic_id", None) == patient.clinic_id else None
+    common = {"patient": patient, "recorded_by": author}
+    if kind == Kind.SCORE:
+        return services.score_record(
+            **common, instrument=code, score=number, observed_at=at,
+            is_baseline=bool(data.get("is_baseline")), items=details.get("items"),
+        )  # fmt: skip
+    if kind == Kind.PROCEDURE:
+        return services.procedure_record(
+            **common, procedure=code, performed_at=at, relief_pct=number,
+            relief_weeks=details.get("relief_weeks"), region=details.get("region", ""),
+        )  # fmt: skip
+    if kind == Kind.SESSION:
+        return services.session_record(
+            **common, discipline=code, attended=bool(flag), observed_at=at,
+            notes=details.get("notes", ""),
+        )  # fmt: skip
+    if kind == Kind.MEDICATION:
+        return services.medication_record(
+            **common, drug=code, daily_dose=number, unit=details.get("unit", "mg"), observed_at=at
+        )
+    if kind == Kind.FAILED_TREATMENT:
+        return services.failed_treatment_record(
+            **common, treatment_class=code, reason=text, observed_at=at
+        )
+    if kind == Kind.PAIN_ONSET:
+        return services.pain_onset_record(**common, onset=at.date())
+    if kind == Kind.CONSERVATIVE_CARE_START:
+        return services.conservative_care_start_record(**common, started=at.date())
+    if kind == Kind.PSYCH_EVALUATION:
+        return services.psych_evaluation_record(**common, outcome=text, observed_at=at)
+    return services.status_record(**common, code=code, value=flag, observed_at=at)
+
+
+class ObservationAddForm(forms.ModelForm):
+    class Meta:
+        model = Observation
+        fields = [
+            "patient", "kind", "code", "value_number", "value_text", "value_bool", "data",
+            "observed_at", "is_baseline",
+        ]  # fmt: skip
+        help_texts = {
+            "code": "Instrument (peg, phq9, ...), procedure (mbb1, esi, ...), discipline "
+            "(pt, cbt), drug, treatment class or status code",
+            "value_text": "Failed treatment: the reason; psych evaluation: the outcome",
+        }
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            # The admin view's transaction wraps this: nothing stays if the form is refused.
+            self.instance = record_through_service(data, self.user)
+        except ApplicationError as exc:
+            fields = exc.extra.get("fields")
+            if isinstance(fields, dict):
+                for field, message in fields.items():
+                    self.add_error(field if field in self.fields else None, str(message))
+            else:
+                raise forms.ValidationError(exc.message) from exc
+        return data
 
 
 @admin.register(Observation)
 class ObservationAdmin(admin.ModelAdmin):
-    """Observations are append-only: they can be added and viewed, never changed or deleted
-    (a correction is a new observation that `corrects` the old one)."""
+    """Observations are append-only: they are added (through the services, which validate them)
+    and viewed, never changed or deleted (a correction is a new observation)."""
 
     list_display = [
-        "observed_at",
-        "patient",
-        "kind",
-        "code",
-        "value_number",
-        "value_text",
-        "value_bool",
-        "is_baseline",
-        "source",
-        "recorded_by",
-        "entered_in_error",
-    ]
+        "observed_at", "patient", "kind", "code", "value_number", "value_text", "value_bool",
+        "is_baseline", "source", "recorded_by", "entered_in_error",
+    ]  # fmt: skip
     list_filter = ["kind", "code", "source", "is_baseline", "entered_in_error"]
     list_select_related = ["patient", "recorded_by"]
     search_fields = ["patient__mrn"]
@@ -32,14 +106,26 @@ class ObservationAdmin(admin.ModelAdmin):
     raw_id_fields = ["patient", "corrects"]
     readonly_fields = ["recorded_by", "entered_in_error", "created_at", "updated_at"]
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        kwargs["form"] = ObservationAddForm
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithUser(form_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, user=request.user, **inner)
+
+        return WithUser
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(
-        self, request: HttpRequest, obj: Observation, form: ModelForm, change: bool
-    ) -> None:
-        obj.recorded_by = request.user  # type: ignore[assignment]  # who entered it, for audit
-        super().save_model(request, obj, form, change)
+    def save_model(self, request: HttpRequest, obj: Observation, form: Any, change: bool) -> None:
+        return None  # the service recorded it while validating the form
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return None

@@ -20,6 +20,7 @@ from carehub.pathways.models import (
     OutboxEffect,
     PathwayStep,
     PathwayTimer,
+    ProcessedEvent,
     Proposal,
     ProposalStatus,
 )
@@ -219,6 +220,14 @@ class PathwayStepAdmin(ReadOnlyAdmin):
     list_display = ["enrolment", "sequence", "event", "outcome", "actor", "at"]
     list_filter = ["outcome", "event"]
     list_select_related = ["enrolment__patient", "actor"]
+
+
+@admin.register(ProcessedEvent)
+class ProcessedEventAdmin(ReadOnlyAdmin):
+    list_display = ["idempotency_key", "event", "outcome", "enrolment", "processed_at"]
+    list_filter = ["outcome"]
+    search_fields = ["idempotency_key"]
+    list_select_related = ["enrolment__patient"]
 
 
 @admin.register(PathwayTimer)

@@ -1,12 +1,30 @@
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from carehub.patients.models import CareTeamMembership, Patient
+from carehub.patients.services import (
+    PATIENT_EDITABLE_FIELDS,
+    care_team_add,
+    care_team_end,
+    patient_register,
+    patient_update,
+)
 
 
 class CareTeamInline(admin.TabularInline):
+    """Read-only here: members are added and removed on the care team page (services)."""
+
     model = CareTeamMembership
+    fields = ["staff", "is_primary", "started_at", "ended_at"]
+    readonly_fields = fields
     extra = 0
-    autocomplete_fields = ["staff"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Patient)
@@ -16,8 +34,53 @@ class PatientAdmin(admin.ModelAdmin):
     search_fields = ["mrn", "family_name", "given_name"]
     inlines = [CareTeamInline]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["clinic", "mrn"] if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # clinical records are not deleted
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            changes = {f: data[f] for f in PATIENT_EDITABLE_FIELDS if f in form.changed_data}
+            patient_update(patient=Patient.objects.get(pk=obj.pk), **changes)
+            return
+        created = patient_register(
+            clinic=data["clinic"], mrn=data["mrn"],
+            **{f: data[f] for f in PATIENT_EDITABLE_FIELDS if f in data},
+        )  # fmt: skip
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
 
 @admin.register(CareTeamMembership)
 class CareTeamMembershipAdmin(admin.ModelAdmin):
     list_display = ["patient", "staff", "is_primary", "started_at", "ended_at"]
     list_select_related = ["patient", "staff"]
+    list_filter = ["ended_at"]
+    fields = ["patient", "staff", "is_primary"]
+    raw_id_fields = ["patient"]
+    actions = ["end_selected"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a membership ends; it is not erased
+
+    def save_model(
+        self, request: HttpRequest, obj: CareTeamMembership, form: Any, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        created = care_team_add(
+            patient=data["patient"], staff=data["staff"], is_primary=data["is_primary"]
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="End the selected memberships")
+    def end_selected(self, request: HttpRequest, queryset: QuerySet[CareTeamMembership]) -> None:
+        for membership in queryset:
+            care_team_end(membership=membership)
+        self.message_user(request, "Memberships ended.", messages.SUCCESS)

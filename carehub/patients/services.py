@@ -21,6 +21,7 @@ def patient_register(
     email: str = "",
     phone: str = "",
     preferred_channel: Channel | str = Channel.SMS,
+    fallback_channel: Channel | str = Channel.EMAIL,
     send_window_start: time = time(9, 0),
     send_window_end: time = time(20, 0),
 ) -> Patient:
@@ -34,6 +35,7 @@ def patient_register(
         email=email,
         phone=phone,
         preferred_channel=Channel(preferred_channel),
+        fallback_channel=Channel(fallback_channel) if fallback_channel else "",
         send_window_start=send_window_start,
         send_window_end=send_window_end,
     )
@@ -52,4 +54,31 @@ def care_team_add(*, patient: Patient, staff: User, is_primary: bool = False) ->
         ended_at=None,
         defaults={"is_primary": is_primary, "started_at": clock.now()},
     )
+    return membership
+
+
+PATIENT_EDITABLE_FIELDS = (
+    "given_name", "family_name", "date_of_birth", "time_zone", "email", "phone",
+    "preferred_channel", "fallback_channel", "send_window_start", "send_window_end",
+)  # fmt: skip
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, **changes: object) -> Patient:
+    """Change a patient's details; the clinic and MRN stay as they were registered."""
+    unknown = set(changes) - set(PATIENT_EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))} here.")
+    for field, value in changes.items():
+        setattr(patient, field, value)
+    patient.full_clean()
+    patient.save(update_fields=[*changes, "updated_at"])
+    return patient
+
+
+@transaction.atomic
+def care_team_end(*, membership: CareTeamMembership) -> CareTeamMembership:
+    if membership.ended_at is None:
+        membership.ended_at = clock.now()
+        membership.save(update_fields=["ended_at", "updated_at"])
     return membership

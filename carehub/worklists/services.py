@@ -2,8 +2,10 @@ from datetime import datetime
 
 from django.db import transaction
 
+from carehub.accounts.models import User
+from carehub.core import clock
 from carehub.pathways.models import Enrolment, OutboxEffect
-from carehub.worklists.models import CareTask, Flag, Priority, Severity
+from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
 
 
 @transaction.atomic
@@ -57,3 +59,22 @@ def flag_raise(
         raised_at=raised_at,
         source_effect=source_effect,
     )
+
+
+@transaction.atomic
+def care_task_complete(*, task: CareTask, user: User) -> CareTask:
+    if task.status == TaskStatus.OPEN:
+        task.status = TaskStatus.DONE
+        task.completed_at = clock.now()
+        task.completed_by = user
+        task.save(update_fields=["status", "completed_at", "completed_by", "updated_at"])
+    return task
+
+
+@transaction.atomic
+def flag_set_status(*, flag: Flag, status: FlagStatus, user: User) -> Flag:
+    """Acknowledge (someone is on it) or resolve a flag; a resolved flag stays resolved."""
+    if flag.status != FlagStatus.RESOLVED and flag.status != status:
+        flag.status = status
+        flag.save(update_fields=["status", "updated_at"])
+    return flag

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from carehub.accounts.models import User
+from carehub.accounts.models import Role, User
+from carehub.accounts.services import staff_create
 from carehub.observations import reference, services
 from carehub.observations.models import Observation
 from carehub.patients.models import Patient
@@ -95,8 +96,13 @@ def test_admin_lists_searches_and_never_edits(patient: Patient, other_patient: P
 
 
 @pytest.mark.django_db
-def test_admin_adds_with_the_model_rules_and_records_who(patient: Patient) -> None:
-    admin = User.objects.create_superuser(username="root", password="pw-for-tests")
+def test_admin_adds_through_the_services_and_records_who(patient: Patient) -> None:
+    admin = staff_create(
+        clinic=patient.clinic, username="root", role=Role.CLINIC_ADMIN, password="pw-for-tests",
+        is_staff=True,
+    )  # fmt: skip
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
     client = Client()
     client.force_login(admin)
     form = {

@@ -1,0 +1,146 @@
+"""The Django admin: every model has a page, and the writes it offers go through the services."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.test import Client
+
+from carehub.accounts.models import Role, User
+from carehub.accounts.services import staff_create
+from carehub.demo.services import demo_seed
+from carehub.pathways.models import Enrolment, EnrolmentStatus, PathwayStep, Proposal
+from carehub.patients.models import CareTeamMembership, Patient
+from carehub.worklists.models import CareTask
+
+pytestmark = pytest.mark.django_db
+
+CAREHUB_APPS = {
+    "core", "accounts", "clinics", "patients", "observations", "pathways", "worklists",
+    "messaging", "checkins",
+}  # fmt: skip
+
+
+@pytest.fixture
+def client_admin() -> Client:
+    seeded = demo_seed()
+    assert seeded.clinic is not None
+    client = Client()
+    client.force_login(User.objects.get(username="admin"))
+    return client
+
+
+def test_every_carehub_model_is_in_the_admin_and_its_pages_render(client_admin: Client) -> None:
+    for model in apps.get_models():
+        if model._meta.app_label not in CAREHUB_APPS:
+            continue
+        assert model in admin.site._registry, f"{model.__name__} has no admin"
+        opts = model._meta
+        listing = client_admin.get(f"/admin/{opts.app_label}/{opts.model_name}/")
+        assert listing.status_code == 200, opts.label
+        obj = model.objects.first()
+        if obj is not None:
+            page = client_admin.get(f"/admin/{opts.app_label}/{opts.model_name}/{obj.pk}/change/")
+            assert page.status_code == 200, opts.label
+
+
+def test_the_step_log_cannot_be_edited_or_deleted_in_the_admin(client_admin: Client) -> None:
+    step = PathwayStep.objects.first()
+    assert step is not None
+    url = f"/admin/pathways/pathwaystep/{step.pk}/delete/"
+    assert client_admin.get(url).status_code == 403
+    assert client_admin.get("/admin/pathways/pathwaystep/add/").status_code == 403
+
+
+def test_enrolling_from_the_admin_uses_the_service(client_admin: Client) -> None:
+    patient = Patient.objects.get(mrn="RP-1001")
+    Enrolment.objects.filter(patient=patient)  # RP-1001 is already enrolled by the seed
+    response = client_admin.post(
+        "/admin/pathways/enrolment/add/",
+        {"patient": patient.pk, "definition_key": "intractable-pain"},
+    )
+    # A second open enrolment on the same pathway is refused by the service, not saved.
+    assert Enrolment.objects.filter(patient=patient).count() == 1
+    assert response.status_code in (200, 302)
+
+
+def test_approving_a_proposal_from_the_admin_needs_the_physician_role(client_admin: Client) -> None:
+    proposal = Proposal.objects.get(status="pending")
+    action = {"action": "approve_selected", "_selected_action": [proposal.pk]}
+    client_admin.post("/admin/pathways/proposal/", action)  # the clinic admin is no physician
+    proposal.refresh_from_db()
+    assert proposal.status == "pending"
+
+    physician = User.objects.get(username="physician")
+    physician.is_staff = True
+    physician.is_superuser = True
+    physician.save()
+    client = Client()
+    client.force_login(physician)
+    client.post("/admin/pathways/proposal/", action)
+    proposal.refresh_from_db()
+    assert proposal.status == "approved"
+    assert proposal.enrolment.state_of("ladder") == "mbb1"
+
+
+def test_pause_and_resume_from_the_admin(client_admin: Client) -> None:
+    enrolment = Enrolment.objects.get(patient__mrn="RP-1002")
+    client_admin.post(
+        "/admin/pathways/enrolment/",
+        {"action": "pause_selected", "_selected_action": [enrolment.pk], "apply": "1",
+         "reason": "Inpatient stay"},
+    )  # fmt: skip
+    enrolment.refresh_from_db()
+    assert (enrolment.status, enrolment.pause_reason) == (EnrolmentStatus.PAUSED, "Inpatient stay")
+    client_admin.post(
+        "/admin/pathways/enrolment/",
+        {"action": "resume_selected", "_selected_action": [enrolment.pk]},
+    )
+    enrolment.refresh_from_db()
+    assert enrolment.status == EnrolmentStatus.ACTIVE
+
+
+def test_patient_registration_and_care_team_through_the_admin(client_admin: Client) -> None:
+    clinic = Patient.objects.first().clinic  # type: ignore[union-attr]
+    form = {
+        "clinic": clinic.pk, "mrn": "RP-2001", "given_name": "Ada", "family_name": "Byron",
+        "time_zone": "Mars/Olympus", "preferred_channel": "sms", "fallback_channel": "email",
+        "send_window_start": "09:00", "send_window_end": "20:00",
+        "care_team-TOTAL_FORMS": "0", "care_team-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    refused = client_admin.post("/admin/patients/patient/add/", form)
+    assert refused.status_code == 200
+    assert "is not an IANA time zone" in refused.content.decode()
+    client_admin.post("/admin/patients/patient/add/", {**form, "time_zone": "Europe/Paris"})
+    patient = Patient.objects.get(mrn="RP-2001")
+    assert patient.time_zone == "Europe/Paris"
+
+    outsider = staff_create(clinic=clinic, username="locum", role=Role.PHYSICIAN, password=None)
+    client_admin.post(
+        "/admin/patients/careteammembership/add/",
+        {"patient": patient.pk, "staff": outsider.pk, "is_primary": ""},
+    )
+    membership = CareTeamMembership.objects.get(patient=patient, staff=outsider)
+    client_admin.post(
+        "/admin/patients/careteammembership/",
+        {"action": "end_selected", "_selected_action": [membership.pk]},
+    )
+    membership.refresh_from_db()
+    assert membership.ended_at is not None
+
+
+def test_completing_a_task_from_the_admin(client_admin: Client) -> None:
+    from carehub.pathways.effects import effect_execute
+    from carehub.pathways.models import OutboxEffect
+
+    for pk in OutboxEffect.objects.filter(kind="create_task").values_list("pk", flat=True)[:3]:
+        effect_execute(effect_id=pk)
+    task = CareTask.objects.first()
+    assert task is not None
+    client_admin.post(
+        "/admin/worklists/caretask/", {"action": "complete_selected", "_selected_action": [task.pk]}
+    )
+    task.refresh_from_db()
+    assert task.status == "done"
+    assert task.completed_by == User.objects.get(username="admin")
