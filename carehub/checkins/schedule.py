@@ -3,7 +3,7 @@
 Rules (README, "Check-ins"):
 
 * A series whose interval is a whole number of days recurs on the *local calendar*: the n-th
-  occurrence is on the start's local date + n × interval, at the series' local time of day, so
+  occurrence is on the start's local date + n * interval, at the series' local time of day, so
   "daily at 09:00" stays 09:00 through daylight-saving changes. Other intervals step in elapsed
   time.
 * Every occurrence is placed inside the patient's send window: a time before the window opens

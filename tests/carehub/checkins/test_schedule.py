@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -122,4 +123,4 @@ def test_daily_series_one_occurrence_per_local_day_for_two_years(
         days.append(local.date())
     # Exactly one occurrence per local day, on consecutive days (none skipped, none doubled).
     assert len(set(days)) == len(days)
-    assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:], strict=False))
+    assert all(b - a == timedelta(days=1) for a, b in itertools.pairwise(days))
