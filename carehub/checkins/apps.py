@@ -5,3 +5,8 @@ class CheckinsConfig(AppConfig):
     name = "carehub.checkins"
     label = "checkins"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from carehub.checkins import messages
+
+        messages.register()

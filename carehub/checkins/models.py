@@ -35,3 +35,77 @@ class CheckinSeries(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.instrument} every {self.every}"
+
+
+class CheckinStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    OPEN = "open", "Open for answers"
+    ANSWERED = "answered", "Answered"
+    MISSED = "missed", "Missed"
+    CANCELLED = "cancelled", "Cancelled (series stopped)"
+    SUSPENDED = "suspended", "Suspended (pathway paused)"
+
+
+class Checkin(TimeStampedModel):
+    """One occurrence of a series: due at a moment in the patient's send window, open for
+    answers until `closes_at`, then answered or missed."""
+
+    series = models.ForeignKey(CheckinSeries, on_delete=models.PROTECT, related_name="checkins")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    enrolment = models.ForeignKey("pathways.Enrolment", on_delete=models.PROTECT, related_name="+")
+    instrument = models.CharField(max_length=32)
+    instrument_version = models.PositiveIntegerField(null=True, blank=True)
+    sequence = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=CheckinStatus.choices, default=CheckinStatus.SCHEDULED
+    )
+    status_before_pause = models.CharField(max_length=16, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answers = models.JSONField(default=dict, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=64, blank=True)
+    red_flags = models.JSONField(default=list, blank=True)
+    observation = models.ForeignKey(
+        "observations.Observation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "sequence"], name="checkin_sequence_unique"),
+            models.CheckConstraint(
+                condition=models.Q(closes_at__gt=models.F("due_at")), name="checkin_window_ordered"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=models.Q(status="scheduled"), name="checkin_due"
+            ),
+            models.Index(
+                fields=["closes_at"], condition=models.Q(status="open"), name="checkin_open_closes"
+            ),
+            models.Index(fields=["patient", "due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} #{self.sequence} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class CheckinLink(models.Model):
+    """A link sent to the patient for one check-in. Only the SHA-256 of the token is stored; the
+    token itself exists in the message the patient receives and nowhere else."""
+
+    checkin = models.ForeignKey(Checkin, on_delete=models.CASCADE, related_name="links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"link for check-in {self.checkin_id}"

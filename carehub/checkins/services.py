@@ -1,22 +1,96 @@
-from datetime import datetime, timedelta
+"""Check-ins: series started and stopped by pathway effects, occurrences opened and closed by
+the scheduler, answers submitted by patients (from a link) or entered by staff.
 
+Due work lives in rows (`Checkin.due_at` while scheduled, `closes_at` while open) claimed with
+SKIP LOCKED by periodic tasks; messages go out through `carehub.messaging` (which applies quiet
+hours, channel choice, budget and suppression).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
-from carehub.checkins.models import CheckinSeries
-from carehub.pathways.models import Enrolment
+from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries, CheckinStatus
+from carehub.checkins.schedule import Cadence, SendWindow, answer_window, reminder_times
+from carehub.core import clock
+from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.pathways.models import Enrolment, EnrolmentStatus
+
+if TYPE_CHECKING:
+    from carehub.checkins.instruments import Recorded
+
+logger = logging.getLogger(__name__)
+
+
+# --- series -----------------------------------------------------------------------------------
+
+
+def _window(series: CheckinSeries) -> SendWindow:
+    patient = series.patient
+    return SendWindow(patient.send_window_start, patient.send_window_end)
+
+
+def cadence_for(series: CheckinSeries) -> Cadence:
+    """Occurrences recur at the clinic's check-in time of day, in the patient's time zone."""
+    zone = ZoneInfo(series.patient.time_zone)
+    send_at: time = settings.CHECKIN_SEND_TIME
+    local_start = series.started_at.astimezone(zone)
+    anchor = datetime.combine(local_start.date(), send_at).replace(tzinfo=zone, fold=0)
+    return Cadence(start=anchor, every=series.every, zone=zone, window=_window(series))
+
+
+def _schedule_next(series: CheckinSeries, *, after: datetime) -> Checkin | None:
+    """Create the series' next occurrence due after `after` (none when the series stopped)."""
+    if series.stopped_at is not None:
+        return None
+    last = series.checkins.order_by("-sequence").first()
+    cadence = cadence_for(series)
+    floor = max(after, last.due_at) if last else after
+    n, due = cadence.first_after(floor)
+    if n < 1:  # the first check-in comes one interval after the series starts
+        due = cadence.occurrence(1)
+    sequence = (last.sequence if last else 0) + 1
+    window = answer_window(series.every, cap=timedelta(hours=settings.CHECKIN_ANSWER_WINDOW_HOURS))
+    return Checkin.objects.create(
+        series=series,
+        patient_id=series.patient_id,
+        enrolment_id=series.enrolment_id,
+        instrument=series.instrument,
+        sequence=sequence,
+        due_at=due,
+        closes_at=due + window,
+    )
 
 
 @transaction.atomic
 def checkin_series_start(
     *, enrolment: Enrolment, series: str, instrument: str, every: timedelta, at: datetime
 ) -> CheckinSeries:
-    """Start a series; an active series of the same name keeps running (starting is idempotent)."""
+    """Start a series; an active series of the same name keeps running (starting is idempotent).
+
+    The interval is never shorter than the instrument's recall period."""
     active = CheckinSeries.objects.filter(
         enrolment=enrolment, series=series, stopped_at__isnull=True
     ).first()
     if active is not None:
         return active
-    return CheckinSeries.objects.create(
+    minimum = _min_interval(instrument)
+    if minimum is not None and every < minimum:
+        logger.warning(
+            "series %s: %s every %s is more often than its recall period; using %s",
+            series, instrument, every, minimum,
+        )  # fmt: skip
+        every = minimum
+    created = CheckinSeries.objects.create(
         patient_id=enrolment.patient_id,
         enrolment=enrolment,
         series=series,
@@ -24,13 +98,16 @@ def checkin_series_start(
         every=every,
         started_at=at,
     )
+    _schedule_next(created, after=at)
+    return created
 
 
 @transaction.atomic
 def checkin_series_stop(
     *, enrolment: Enrolment, at: datetime, series: str | None = None, instrument: str | None = None
 ) -> int:
-    """Stop the active series named, or every active series of an instrument."""
+    """Stop the active series named, or every active series of an instrument; occurrences not yet
+    answered are cancelled."""
     active = CheckinSeries.objects.filter(enrolment=enrolment, stopped_at__isnull=True)
     if series is not None:
         active = active.filter(series=series)
@@ -38,4 +115,212 @@ def checkin_series_stop(
         active = active.filter(instrument=instrument)
     else:
         return 0
-    return active.update(stopped_at=at)
+    ids = list(active.values_list("pk", flat=True))
+    Checkin.objects.filter(
+        series_id__in=ids,
+        status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
+    ).update(status=CheckinStatus.CANCELLED)
+    return CheckinSeries.objects.filter(pk__in=ids).update(stopped_at=at)
+
+
+def _min_interval(instrument: str) -> timedelta | None:
+    from carehub.checkins.instruments import min_interval
+
+    return min_interval(instrument)
+
+
+# --- pause / resume ---------------------------------------------------------------------------
+
+
+def checkins_suspend(*, enrolment: Enrolment) -> int:
+    """Inside the pause transaction: scheduled and open check-ins wait for the resume."""
+    waiting = Checkin.objects.filter(
+        enrolment=enrolment, status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN]
+    )
+    count = 0
+    for status in (CheckinStatus.SCHEDULED, CheckinStatus.OPEN):
+        count += waiting.filter(status=status).update(
+            status=CheckinStatus.SUSPENDED, status_before_pause=status
+        )
+    return count
+
+
+def checkins_resume(*, enrolment: Enrolment, paused_for: timedelta) -> int:
+    """Inside the resume transaction: suspended check-ins come back, moved by the paused time."""
+    from django.db.models import F
+
+    suspended = Checkin.objects.filter(enrolment=enrolment, status=CheckinStatus.SUSPENDED)
+    count = 0
+    for status in (CheckinStatus.SCHEDULED, CheckinStatus.OPEN):
+        count += suspended.filter(status_before_pause=status).update(
+            status=status,
+            status_before_pause="",
+            due_at=F("due_at") + paused_for,
+            closes_at=F("closes_at") + paused_for,
+        )
+    return count
+
+
+# --- the scheduler's two jobs ------------------------------------------------------------------
+
+
+def _claim(queryset: QuerySet[Checkin], batch_size: int) -> list[Checkin]:
+    return list(
+        queryset.select_for_update(skip_locked=True, of=("self",))
+        .select_related("series", "patient", "enrolment")
+        .order_by("pk")[:batch_size]
+    )
+
+
+def checkins_open_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
+    """Open every check-in due by `now`: send the request and plan its reminders."""
+    now = now or clock.now()
+    opened = 0
+    while True:
+        with transaction.atomic(durable=True):
+            due = _claim(
+                Checkin.objects.filter(
+                    status=CheckinStatus.SCHEDULED,
+                    due_at__lte=now,
+                    enrolment__status=EnrolmentStatus.ACTIVE,
+                ),
+                batch_size,
+            )
+            for checkin in due:
+                _open(checkin, now)
+            opened += len(due)
+        if len(due) < batch_size:
+            return opened
+
+
+def _open(checkin: Checkin, now: datetime) -> None:
+    from carehub.checkins.messages import enqueue_request_and_reminders
+
+    checkin.status = CheckinStatus.OPEN
+    checkin.opened_at = now
+    checkin.save(update_fields=["status", "opened_at", "updated_at"])
+    zone = ZoneInfo(checkin.patient.time_zone)
+    window = SendWindow(checkin.patient.send_window_start, checkin.patient.send_window_end)
+    span = checkin.closes_at - checkin.due_at
+    reminders = reminder_times(
+        max(checkin.due_at, now), checkin.closes_at, after=[span / 3, span * 2 / 3],
+        zone=zone, window=window,
+    )  # fmt: skip
+    enqueue_request_and_reminders(checkin, reminders)
+
+
+def checkins_close_expired(*, now: datetime | None = None, batch_size: int = 200) -> int:
+    """Close every open check-in whose answer window has passed: missed; plan the next one."""
+    now = now or clock.now()
+    closed = 0
+    while True:
+        with transaction.atomic(durable=True):
+            expired = _claim(
+                Checkin.objects.filter(status=CheckinStatus.OPEN, closes_at__lte=now), batch_size
+            )
+            for checkin in expired:
+                checkin.status = CheckinStatus.MISSED
+                checkin.save(update_fields=["status", "updated_at"])
+                _after_missed(checkin, now)
+                _schedule_next(checkin.series, after=now)
+            closed += len(expired)
+        if len(expired) < batch_size:
+            return closed
+
+
+def _after_missed(checkin: Checkin, now: datetime) -> None:
+    """N misses in a row of one series: a task for the coordinator (once per streak)."""
+    from carehub.worklists.services import care_task_create
+
+    limit: int = settings.CHECKIN_MISSES_BEFORE_TASK
+    recent = list(
+        checkin.series.checkins.filter(sequence__lte=checkin.sequence)
+        .exclude(status=CheckinStatus.CANCELLED)
+        .order_by("-sequence")
+        .values_list("status", flat=True)[:limit]
+    )
+    if len(recent) == limit and all(status == CheckinStatus.MISSED for status in recent):
+        # Exactly at the limit, so one task per streak (the next miss makes limit + 1).
+        before = (
+            checkin.series.checkins.filter(sequence__lt=checkin.sequence - limit + 1)
+            .exclude(status=CheckinStatus.CANCELLED)
+            .order_by("-sequence")
+            .values_list("status", flat=True)
+            .first()
+        )
+        if before != CheckinStatus.MISSED:
+            care_task_create(
+                enrolment=checkin.enrolment,
+                discipline="coordinator",
+                title=f"{limit} {checkin.instrument.upper()} check-ins missed in a row: "
+                "contact the patient",
+                due_at=now + timedelta(days=1),
+            )
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def checkin_link_mint(*, checkin: Checkin) -> str:
+    """A new link token (256 bits) for the check-in, valid until its answer window closes."""
+    token = secrets.token_urlsafe(32)
+    CheckinLink.objects.create(
+        checkin=checkin, token_hash=_hash(token), expires_at=checkin.closes_at
+    )
+    return token
+
+
+def checkin_for_token(token: str) -> Checkin | None:
+    """The check-in a link token is for, or None (unknown token). Reading never consumes it."""
+    if not token or len(token) > 200:
+        return None
+    link = CheckinLink.objects.select_related("checkin__patient").filter(token_hash=_hash(token))
+    found = link.first()
+    return found.checkin if found is not None else None
+
+
+def link_is_live(checkin: Checkin, now: datetime) -> bool:
+    return checkin.status == CheckinStatus.OPEN and now < checkin.closes_at
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def checkin_submit(
+    *,
+    checkin_id: int,
+    answers: dict[str, Any],
+    source: str = "patient",
+    at: datetime | None = None,
+) -> Recorded:
+    """Score and record the answers of an open check-in, once. Red flags alert the care team at
+    once (urgent, so quiet hours and digests do not hold them)."""
+    from carehub.checkins.instruments import record_answers
+
+    now = at or clock.now()
+    with transaction.atomic(durable=True):
+        checkin = (
+            Checkin.objects.select_for_update(of=("self",))
+            .select_related("series", "patient", "enrolment")
+            .get(pk=checkin_id)
+        )
+        if checkin.status == CheckinStatus.ANSWERED:
+            raise Conflict("This check-in has already been answered.", extra={"gone": True})
+        if checkin.status != CheckinStatus.OPEN or now >= checkin.closes_at:
+            raise Conflict("This check-in is no longer open.", extra={"gone": True})
+        if not isinstance(answers, dict) or not answers:
+            raise InvalidInput("No answers were given.", extra={"fields": {"answers": "required"}})
+        result = record_answers(checkin, answers, source=source, at=now)
+        checkin.status = CheckinStatus.ANSWERED
+        checkin.answered_at = now
+        checkin.answers = answers
+        checkin.score = result.score
+        checkin.band = result.band
+        checkin.red_flags = result.red_flags
+        checkin.save()
+        _schedule_next(checkin.series, after=now)
+    return result

@@ -1,18 +1,148 @@
-from django.contrib import admin
+"""Admin for delivery: messages with their delivery log, what the development backends "sent",
+and preferences. Messages change only through the services (the resend action)."""
 
-from carehub.messaging.models import Message
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from carehub.core.exceptions import ApplicationError
+from carehub.messaging.models import (
+    ContactPreference,
+    DeliveryEvent,
+    InAppNotification,
+    Message,
+    MessageStatus,
+    RecordedMessage,
+    StaffNotificationPreference,
+)
+from carehub.messaging.services import (
+    CONTACT_PREFERENCE_FIELDS,
+    STAFF_PREFERENCE_FIELDS,
+    contact_preference_set,
+    message_resend,
+    staff_notification_preference_set,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeliveryEventInline(admin.TabularInline):
+    """Why the message was sent or not: every change of state, with its reason."""
+
+    model = DeliveryEvent
+    fk_name = "message"
+    fields = ["at", "status", "attempt", "reason", "related_message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["pk"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    """The development message log: what carehub would have sent, to whom, and why."""
-
-    list_display = ["created_at", "patient", "to_staff", "to_patient", "urgency", "body"]
-    list_filter = ["urgency", "to_patient", "clinic"]
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk", "purpose", "patient", "to_staff", "urgency", "status", "channel", "attempts",
+        "not_before", "sent_at",
+    ]  # fmt: skip
+    list_filter = ["status", "purpose", "channel", "urgency", "clinic"]
+    search_fields = ["idempotency_key", "subject_key", "patient__mrn"]
     list_select_related = ["patient", "to_staff"]
+    inlines = [DeliveryEventInline]
+    actions = ["resend_dead"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The list offers the resend action; a message itself is only viewed, never edited.
+        return obj is None and request.user.has_perm("messaging.change_message")
+
+    @admin.action(description="Resend the selected dead messages")
+    def resend_dead(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        resent = 0
+        for message in queryset.filter(status=MessageStatus.DEAD):
+            try:
+                message_resend(message_id=message.pk)
+                resent += 1
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+        self.message_user(request, f"{resent} dead message(s) queued again.")
+
+
+@admin.register(DeliveryEvent)
+class DeliveryEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "message", "status", "attempt", "reason"]
+    list_filter = ["status"]
+    list_select_related = ["message"]
+
+
+@admin.register(RecordedMessage)
+class RecordedMessageAdmin(ReadOnlyAdmin):
+    """Sent messages: what the development SMS gateway and e-mail backend recorded."""
+
+    list_display = ["at", "channel", "to", "subject", "body", "duplicate_requests"]
+    list_filter = ["channel"]
+    search_fields = ["to", "idempotency_key"]
+
+
+@admin.register(InAppNotification)
+class InAppNotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "patient", "staff", "body", "read_at"]
+    list_select_related = ["patient", "staff"]
+
+
+class PreferenceAdmin(admin.ModelAdmin):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
+
+@admin.register(ContactPreference)
+class ContactPreferenceAdmin(PreferenceAdmin):
+    list_display = ["patient", "opted_out", "opted_out_sms", "opted_out_email", "daily_budget"]
+    list_filter = ["opted_out", "opted_out_sms", "opted_out_email"]
+    list_select_related = ["patient"]
+    raw_id_fields = ["patient"]
+    fields = ["patient", *CONTACT_PREFERENCE_FIELDS]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["patient"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        saved = contact_preference_set(
+            patient=obj.patient, **{f: getattr(obj, f) for f in CONTACT_PREFERENCE_FIELDS}
+        )
+        obj.pk = saved.pk
+
+
+@admin.register(StaffNotificationPreference)
+class StaffNotificationPreferenceAdmin(PreferenceAdmin):
+    list_display = ["staff", "daily_digest", "digest_hour", "channel"]
+    list_filter = ["daily_digest", "channel"]
+    list_select_related = ["staff"]
+    raw_id_fields = ["staff"]
+    fields = ["staff", *STAFF_PREFERENCE_FIELDS]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["staff"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        saved = staff_notification_preference_set(
+            staff=obj.staff, **{f: getattr(obj, f) for f in STAFF_PREFERENCE_FIELDS}
+        )
+        obj.pk = saved.pk

@@ -5,3 +5,17 @@ class MessagingConfig(AppConfig):
     name = "carehub.messaging"
     label = "messaging"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The publish guard applies to every task of every process that loads the apps.
+        from carehub.messaging import publish_guard  # noqa: F401
+        from carehub.messaging.models import Purpose
+        from carehub.messaging.services import (
+            register_renderer,
+            register_suppressor,
+            render_digest,
+            task_reminder_suppressor,
+        )
+
+        register_suppressor(Purpose.TASK_REMINDER, task_reminder_suppressor)
+        register_renderer(Purpose.DIGEST, render_digest)

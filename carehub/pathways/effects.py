@@ -18,7 +18,7 @@ from django.db import transaction
 from carehub.checkins.services import checkin_series_start, checkin_series_stop
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
-from carehub.messaging.services import message_record
+from carehub.messaging.services import message_enqueue_for_roles
 from carehub.pathways.models import EffectStatus, OutboxEffect
 from carehub.pathways.outbox import publish_after_commit
 from carehub.worklists.services import care_task_create, flag_raise
@@ -47,22 +47,26 @@ def _raise_flag(effect: OutboxEffect, now: datetime) -> None:
 
 def _notify(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
-    message_record(
-        enrolment=effect.enrolment, audience=list(p["to"]), body=p["message"],
+    message_enqueue_for_roles(
+        patient=effect.enrolment.patient, roles=list(p["to"]), purpose="pathway_notice",
+        body=p["message"], idempotency_key_prefix=effect.idempotency_key,
         urgency=p.get("urgency", "routine"),
         why=f"Pathway {effect.enrolment.definition_key}, track {p['track']}",
-        source_effect=effect,
+        subject_key=f"enrolment:{effect.enrolment_id}", source_effect=effect,
     )  # fmt: skip
 
 
 def _propose_escalation(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
-    message_record(
-        enrolment=effect.enrolment,
-        audience=list(p["roles"]),
+    message_enqueue_for_roles(
+        patient=effect.enrolment.patient,
+        roles=list(p["roles"]),
+        purpose="escalation_proposed",
         body=f"Escalation waiting for your decision: {p['summary']}",
+        idempotency_key_prefix=effect.idempotency_key,
         urgency="routine",
         why=f"Proposal {p['source']} → {p['target']} needs one of: {', '.join(p['roles'])}",
+        subject_key=f"proposal:{p['proposal_id']}" if p.get("proposal_id") else "",
         source_effect=effect,
     )
 

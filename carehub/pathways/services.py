@@ -21,6 +21,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F
 
 from carehub.accounts.models import User
+from carehub.checkins.services import checkins_resume, checkins_suspend
 from carehub.core import clock
 from carehub.core.exceptions import (
     Conflict,
@@ -447,6 +448,7 @@ def enrolment_pause(
     PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING).update(
         status=TimerStatus.SUSPENDED
     )
+    checkins_suspend(enrolment=enrolment)
     _log_lifecycle(enrolment, "paused", user, now, f"Paused: {enrolment.pause_reason}")
     return enrolment
 
@@ -466,6 +468,7 @@ def enrolment_resume(
     PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.SUSPENDED).update(
         status=TimerStatus.PENDING, due_at=F("due_at") + paused_for
     )
+    checkins_resume(enrolment=enrolment, paused_for=paused_for)
     enrolment.configuration = {
         track: {
             "state": item["state"],

@@ -73,6 +73,8 @@ class Flag(TimeStampedModel):
     message = models.CharField(max_length=300)
     status = models.CharField(max_length=16, choices=FlagStatus.choices, default=FlagStatus.OPEN)
     raised_at = models.DateTimeField()
+    # Raising the same flag again (a re-submitted form, a redelivered task) finds this one.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     source_effect = models.OneToOneField(
         "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -44,9 +44,14 @@ def flag_raise(
     message: str,
     raised_at: datetime,
     source_effect: OutboxEffect | None = None,
+    dedupe_key: str | None = None,
 ) -> Flag:
-    if source_effect is not None:
-        existing = Flag.objects.filter(source_effect=source_effect).first()
+    if source_effect is not None or dedupe_key is not None:
+        existing = (
+            Flag.objects.filter(source_effect=source_effect).first()
+            if source_effect is not None
+            else Flag.objects.filter(dedupe_key=dedupe_key).first()
+        )
         if existing is not None:
             return existing
     return Flag.objects.create(
@@ -58,6 +63,7 @@ def flag_raise(
         message=message[:300],
         raised_at=raised_at,
         source_effect=source_effect,
+        dedupe_key=dedupe_key,
     )
 
 

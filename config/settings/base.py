@@ -6,7 +6,7 @@ environment. The local defaults point at PostgreSQL and Redis on their default l
 neither is set nor running locally.
 """
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import environ
@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "carehub.clinics",
     "carehub.patients",
     "carehub.observations",
+    "carehub.instruments",
     "carehub.pathways",
     "carehub.worklists",
     "carehub.messaging",
@@ -124,10 +125,57 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.pathways.timers_fire",
         "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
     },
+    "checkins-open": {
+        "task": "carehub.checkins.open_due",
+        "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
+    },
+    "checkins-close": {
+        "task": "carehub.checkins.close_expired",
+        "schedule": timedelta(seconds=60),
+    },
     "outbox-sweep": {
         "task": "carehub.pathways.outbox_sweep",
         "schedule": timedelta(seconds=env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=15)),
     },
+    "messaging-dispatch": {
+        "task": "carehub.messaging.dispatch",
+        "schedule": timedelta(seconds=env.int("MESSAGING_DISPATCH_INTERVAL_SECONDS", default=10)),
+    },
+    "messaging-sweep": {
+        "task": "carehub.messaging.sweep",
+        "schedule": timedelta(seconds=env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=30)),
+    },
+    "messaging-digests": {
+        "task": "carehub.messaging.digests",
+        "schedule": timedelta(seconds=env.int("MESSAGING_DIGEST_INTERVAL_SECONDS", default=300)),
+    },
+    "messaging-task-reminders": {
+        "task": "carehub.messaging.task_reminders",
+        "schedule": timedelta(
+            seconds=env.int("MESSAGING_TASK_REMINDER_INTERVAL_SECONDS", default=900)
+        ),
+    },
+}
+
+# --- Check-ins --------------------------------------------------------------------------------
+# Links in messages point here (the public address of the patient pages).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Check-ins are due at this local time of day (moved into each patient's send window).
+CHECKIN_SEND_TIME = time.fromisoformat(env.str("CHECKIN_SEND_TIME", default="10:00"))
+# An occurrence stays open until the next is due, at most this long.
+CHECKIN_ANSWER_WINDOW_HOURS = env.int("CHECKIN_ANSWER_WINDOW_HOURS", default=72)
+# This many missed check-ins in a row of one series create a task for the coordinator.
+CHECKIN_MISSES_BEFORE_TASK = env.int("CHECKIN_MISSES_BEFORE_TASK", default=2)
+# Plain names for patients (no clinical detail beyond what is needed to act).
+CHECKIN_INSTRUMENT_NAMES = {
+    "peg": "weekly pain check-in",
+    "nrs": "pain check-in",
+    "phq9": "mood check-in",
+    "gad7": "worry and stress check-in",
+    "pgic": "how-are-things check-in",
+    "psfs": "daily activities check-in",
+    "block_diary": "pain diary for today",
+    "trial_diary": "daily trial diary",
 }
 
 # --- Outbox -----------------------------------------------------------------------------------
@@ -141,6 +189,28 @@ OUTBOX_REPUBLISH_AFTER_SECONDS = env.int("OUTBOX_REPUBLISH_AFTER_SECONDS", defau
 # /healthz reports the scheduler as late when its last heartbeat is older than this.
 SCHEDULER_LAG_WARN_SECONDS = env.int("SCHEDULER_LAG_WARN_SECONDS", default=120)
 
+# --- Messaging --------------------------------------------------------------------------------
+# Messages are rows; the dispatcher (beat, every MESSAGING_DISPATCH_INTERVAL_SECONDS) publishes
+# the due ones, a send task delivers each once (see ADR 0006).
+MESSAGING_DISPATCH_INTERVAL_SECONDS = env.int("MESSAGING_DISPATCH_INTERVAL_SECONDS", default=10)
+MESSAGING_DISPATCH_BATCH_SIZE = env.int("MESSAGING_DISPATCH_BATCH_SIZE", default=500)
+MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
+MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=5)
+MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=600)
+# A sending message whose worker has not finished within the lease is taken over (longer than
+# CELERY_TASK_TIME_LIMIT, so a live worker never loses its lease).
+MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
+# A queued message no worker started within this is published again (lost publish or message).
+MESSAGING_REQUEUE_AFTER_SECONDS = env.int("MESSAGING_REQUEUE_AFTER_SECONDS", default=60)
+MESSAGING_PATIENT_DAILY_BUDGET = env.int("MESSAGING_PATIENT_DAILY_BUDGET", default=3)
+# The SMS provider (a carehub.messaging.channels.SmsGateway); the recording one sends nothing.
+MESSAGING_SMS_GATEWAY = env.str(
+    "MESSAGING_SMS_GATEWAY", default="carehub.messaging.channels.RecordingSmsGateway"
+)
+MESSAGING_EMAIL_SUBJECT = env.str(
+    "MESSAGING_EMAIL_SUBJECT", default="A message from your care team"
+)
+
 # --- Pathways ---------------------------------------------------------------------------------
 # Directories of pathway definition files (YAML); the built-in ones ship in
 # carehub/pathways/definitions.
@@ -152,6 +222,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_link_tokens": {"()": "carehub.core.logging.RedactLinkTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_link_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own loggers (request errors, runserver's access log) go through the same
+    # filtered handler instead of Django's defaults.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -6,4 +6,5 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A fixed key for local development only; production refuses to start without DJANGO_SECRET_KEY.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-development-key-not-for-production")
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# E-mails are recorded (admin → Sent messages), never sent.
+EMAIL_BACKEND = "carehub.messaging.channels.RecordingEmailBackend"

@@ -71,7 +71,7 @@ def test_flag_and_notify_effects(enrolment: Enrolment, staff: dict[str, User]) -
         "warning",
         enrolment.patient_id,
     )
-    assert Message.objects.filter(to_patient=True).count() == 1
+    assert Message.objects.filter(to_staff__isnull=True).count() == 1
     assert Message.objects.filter(to_staff=staff["physician"]).count() == 1
     assert Message.objects.count() == 2
 

@@ -218,7 +218,7 @@ def test_intake_to_spinal_cord_stimulator_implant_with_approvals(journey: Journe
 
     j.run_effects()
     assert CareTask.objects.filter(enrolment=j.enrolment, discipline="physician").exists()
-    assert Message.objects.filter(patient=j.patient, to_patient=True).exists()
+    assert Message.objects.filter(patient=j.patient, to_staff__isnull=True).exists()
 
 
 def test_intrathecal_branch_to_its_first_refill_reminder(journey: Journey) -> None:
@@ -248,7 +248,7 @@ def test_intrathecal_branch_to_its_first_refill_reminder(journey: Journey) -> No
     assert j.state() == "pump_active"
     j.run_effects()
     patient_messages = Message.objects.filter(
-        patient=j.patient, to_patient=True, source_effect__payload__track="ladder"
+        patient=j.patient, to_staff__isnull=True, source_effect__payload__track="ladder"
     )
     assert any("refill" in m.body.lower() for m in patient_messages)
     assert CareTask.objects.filter(enrolment=j.enrolment, title__icontains="refill").exists()

@@ -1,0 +1,82 @@
+"""The messages a check-in sends: the request when it opens and reminders inside its window.
+
+The stored message body holds a `{link}` placeholder: the link token is minted when the message
+is actually sent (the renderer below), so no token is ever stored in plain text, and a reminder
+is dropped (the suppressor) once the check-in is answered or closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+
+from carehub.checkins.models import Checkin, CheckinStatus
+from carehub.checkins.services import checkin_link_mint
+from carehub.messaging.models import Message
+from carehub.messaging.services import message_enqueue, register_renderer, register_suppressor
+
+REQUEST = "checkin_request"
+REMINDER = "checkin_reminder"
+LINK = "{link}"
+
+
+def _subject(checkin: Checkin) -> str:
+    return f"checkin:{checkin.pk}"
+
+
+def _checkin_of(message: Message) -> Checkin | None:
+    kind, _, pk = message.subject_key.partition(":")
+    if kind != "checkin" or not pk.isdigit():
+        return None
+    return Checkin.objects.select_related("patient").filter(pk=int(pk)).first()
+
+
+def enqueue_request_and_reminders(checkin: Checkin, reminders: list[datetime]) -> None:
+    """Inside the transaction that opens the check-in."""
+    title = settings.CHECKIN_INSTRUMENT_NAMES.get(checkin.instrument, "check-in")
+    message_enqueue(
+        patient=checkin.patient,
+        recipient="patient",
+        purpose=REQUEST,
+        body=f"Your {title} is ready. It takes a minute: {LINK}",
+        idempotency_key=f"checkin:{checkin.pk}:request",
+        subject_key=_subject(checkin),
+        why=f"{checkin.instrument} check-in #{checkin.sequence} of series {checkin.series.series}",
+    )
+    for number, at in enumerate(reminders, start=1):
+        message_enqueue(
+            patient=checkin.patient,
+            recipient="patient",
+            purpose=REMINDER,
+            body=f"A reminder: your {title} is still open. {LINK}",
+            idempotency_key=f"checkin:{checkin.pk}:reminder:{number}",
+            not_before=at,
+            subject_key=_subject(checkin),
+            why=f"reminder {number} for check-in #{checkin.sequence} (not answered yet)",
+        )
+
+
+def suppress_when_closed(message: Message) -> str | None:
+    checkin = _checkin_of(message)
+    if checkin is None:
+        return "the check-in no longer exists"
+    if checkin.status == CheckinStatus.ANSWERED:
+        return "already answered"
+    if checkin.status != CheckinStatus.OPEN:
+        return f"the check-in is {checkin.get_status_display().lower()}"
+    return None
+
+
+def render_with_link(message: Message, channel: str) -> str:
+    checkin = _checkin_of(message)
+    if checkin is None or LINK not in message.body:
+        return message.body
+    token = checkin_link_mint(checkin=checkin)
+    return message.body.replace(LINK, f"{settings.PUBLIC_BASE_URL.rstrip('/')}/c/{token}")
+
+
+def register() -> None:
+    for purpose in (REQUEST, REMINDER):
+        register_suppressor(purpose, suppress_when_closed)
+        register_renderer(purpose, render_with_link)

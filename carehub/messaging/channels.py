@@ -1,0 +1,195 @@
+"""Delivery channels behind one interface: SMS through a gateway, e-mail through Django's e-mail
+backends, in-app as a row. Each send passes the message's idempotency key to the provider.
+
+The development backends (`RecordingSmsGateway`, `RecordingEmailBackend`) deliver nothing: they
+record what would have been sent in `RecordedMessage`, and like a real provider they deliver a
+key once (a unique constraint), counting repeated requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
+from django.db.models import F
+from django.utils.module_loading import import_string
+
+from carehub.core import clock
+from carehub.messaging.models import DeliveryChannel, InAppNotification, Message, RecordedMessage
+
+
+class DeliveryError(Exception):
+    """A provider refused or failed a send; retrying may succeed."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A send that cannot succeed by retrying (e.g. an invalid number): dead at once."""
+
+
+# --- providers ----------------------------------------------------------------------------------
+
+
+class SmsGateway(ABC):
+    """An SMS provider. `send` returns the provider's message id; a provider given the same
+    idempotency key twice must not deliver twice."""
+
+    @abstractmethod
+    def send(self, to: str, body: str, idempotency_key: str) -> str: ...
+
+
+def record_delivery(
+    *, channel: str, to: str, body: str, idempotency_key: str, subject: str = ""
+) -> str:
+    """Store one delivery of the development backends; a repeated key is counted, not stored.
+
+    Called outside our transactions, it commits on its own, like a provider's API call."""
+    with transaction.atomic():
+        recorded, created = RecordedMessage.objects.get_or_create(
+            idempotency_key=idempotency_key,
+            defaults={
+                "channel": channel, "to": to, "body": body, "subject": subject[:300],
+                "at": clock.now(),
+            },
+        )  # fmt: skip
+        if not created:
+            RecordedMessage.objects.filter(pk=recorded.pk).update(
+                duplicate_requests=F("duplicate_requests") + 1
+            )
+    return recorded.provider_id
+
+
+class RecordingSmsGateway(SmsGateway):
+    """Development and demo gateway: records every SMS in RecordedMessage, sends nothing."""
+
+    def send(self, to: str, body: str, idempotency_key: str) -> str:
+        return record_delivery(channel="sms", to=to, body=body, idempotency_key=idempotency_key)
+
+
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+
+
+class RecordingEmailBackend(BaseEmailBackend):
+    """Django e-mail backend for development and demo: records each e-mail in RecordedMessage
+    (one row per recipient), keyed by the X-Idempotency-Key header or else the Message-ID."""
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        sent = 0
+        for email in email_messages:
+            recipients = email.recipients()
+            if not recipients:
+                continue
+            key = email.extra_headers.get(IDEMPOTENCY_HEADER) or email.extra_headers.get(
+                "Message-ID"
+            )
+            if not key:
+                key = str(email.message()["Message-ID"])
+            for recipient in recipients:
+                record_delivery(
+                    channel="email",
+                    to=recipient,
+                    body=str(email.body),
+                    subject=str(email.subject),
+                    idempotency_key=key if len(recipients) == 1 else f"{key}:{recipient}",
+                )
+            sent += 1
+        return sent
+
+
+@lru_cache(maxsize=8)
+def _gateway_class(path: str) -> type[SmsGateway]:
+    cls = import_string(path)
+    if not (isinstance(cls, type) and issubclass(cls, SmsGateway)):
+        raise TypeError(f"MESSAGING_SMS_GATEWAY {path} is not an SmsGateway")
+    return cls
+
+
+def sms_gateway() -> SmsGateway:
+    """The configured gateway (setting MESSAGING_SMS_GATEWAY, a dotted path)."""
+    return _gateway_class(settings.MESSAGING_SMS_GATEWAY)()
+
+
+# --- channels -----------------------------------------------------------------------------------
+
+
+class Channel(ABC):
+    name: str
+
+    @abstractmethod
+    def send(self, message: Message, text: str) -> str:
+        """Deliver `text` for `message` (keyed by its idempotency key); the provider's id."""
+
+
+class SmsChannel(Channel):
+    name = DeliveryChannel.SMS
+
+    def send(self, message: Message, text: str) -> str:
+        if not message.to_patient:
+            raise PermanentDeliveryError("SMS goes to patients only")
+        if not message.patient.phone:
+            raise PermanentDeliveryError("the patient has no phone number")
+        return sms_gateway().send(message.patient.phone, text, message.idempotency_key)
+
+
+def email_message_id(idempotency_key: str) -> str:
+    """A Message-ID derived from the key: the same message keeps the same id on every attempt."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    return f"<{digest}@carehub>"
+
+
+class EmailChannel(Channel):
+    name = DeliveryChannel.EMAIL
+
+    def send(self, message: Message, text: str) -> str:
+        if message.to_patient:
+            address = message.patient.email
+            subject = settings.MESSAGING_EMAIL_SUBJECT
+        else:
+            assert message.to_staff is not None
+            address = message.to_staff.email
+            subject = f"carehub: {message.purpose.replace('_', ' ')}"
+        if not address:
+            raise PermanentDeliveryError("no e-mail address")
+        message_id = email_message_id(message.idempotency_key)
+        email = EmailMessage(
+            subject=subject,
+            body=text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[address],
+            headers={"Message-ID": message_id, IDEMPOTENCY_HEADER: message.idempotency_key},
+        )
+        email.send(fail_silently=False)
+        return message_id
+
+
+class InAppChannel(Channel):
+    name = DeliveryChannel.IN_APP
+
+    def send(self, message: Message, text: str) -> str:
+        notification, _ = InAppNotification.objects.get_or_create(
+            message=message,
+            defaults={
+                "patient_id": message.patient_id if message.to_patient else None,
+                "staff_id": message.to_staff_id,
+                "body": text,
+            },
+        )
+        return f"in-app-{notification.pk}"
+
+
+CHANNELS: dict[str, Channel] = {
+    channel.name: channel for channel in (SmsChannel(), EmailChannel(), InAppChannel())
+}
+
+
+def deliver(message: Message, channel: str, text: str) -> str:
+    try:
+        implementation = CHANNELS[channel]
+    except KeyError:
+        raise PermanentDeliveryError(f"unknown channel '{channel}'") from None
+    return implementation.send(message, text)

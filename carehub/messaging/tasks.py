@@ -1,0 +1,32 @@
+"""Celery tasks of the messaging app: thin interfaces, ids in, one service call. Periodic ones
+run from beat (see CELERY_BEAT_SCHEDULE); none is ever published with a long ETA."""
+
+from celery import shared_task
+
+from carehub.messaging.delivery import message_send, messages_dispatch_due, messages_sweep
+from carehub.messaging.services import digests_compile, task_reminders_send
+
+
+@shared_task(name="carehub.messaging.send", acks_late=True, ignore_result=True)
+def message_send_task(message_id: int) -> str:
+    return message_send(message_id=message_id)
+
+
+@shared_task(name="carehub.messaging.dispatch", ignore_result=True, acks_late=False)
+def messages_dispatch_task() -> int:
+    return messages_dispatch_due()
+
+
+@shared_task(name="carehub.messaging.sweep", ignore_result=True, acks_late=False)
+def messages_sweep_task() -> int:
+    return messages_sweep()
+
+
+@shared_task(name="carehub.messaging.digests", ignore_result=True, acks_late=False)
+def digests_compile_task() -> int:
+    return digests_compile()
+
+
+@shared_task(name="carehub.messaging.task_reminders", ignore_result=True, acks_late=False)
+def task_reminders_task() -> int:
+    return task_reminders_send()
