@@ -196,6 +196,14 @@ def checkins_open_due(*, now: datetime | None = None, batch_size: int = 200) -> 
 def _open(checkin: Checkin, now: datetime) -> None:
     from carehub.checkins.messages import enqueue_request_and_reminders
 
+    if checkin.closes_at <= now:
+        # Its whole answer window passed while nothing ran (an outage, a replayed history):
+        # missed, without asking the patient for something they can no longer answer.
+        checkin.status = CheckinStatus.MISSED
+        checkin.save(update_fields=["status", "updated_at"])
+        _after_missed(checkin, now)
+        _schedule_next(checkin.series, after=now)
+        return
     checkin.status = CheckinStatus.OPEN
     checkin.opened_at = now
     checkin.save(update_fields=["status", "opened_at", "updated_at"])

@@ -8,7 +8,6 @@ result once. Handler and "done" commit together.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ from django.db import transaction
 from carehub.checkins.services import checkin_series_start, checkin_series_stop
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
+from carehub.core.retry import append_error, exponential_backoff
 from carehub.messaging.services import message_enqueue_for_roles
 from carehub.pathways.models import EffectStatus, OutboxEffect
 from carehub.pathways.outbox import publish_after_commit
@@ -41,7 +41,7 @@ def _raise_flag(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     flag_raise(
         enrolment=effect.enrolment, code=p["code"], severity=p["severity"], message=p["message"],
-        raised_at=effect.created_at, source_effect=effect,
+        raised_at=effect.decided_at, source_effect=effect,
     )  # fmt: skip
 
 
@@ -75,7 +75,7 @@ def _start_checkins(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     checkin_series_start(
         enrolment=effect.enrolment, series=p["series"], instrument=p["instrument"],
-        every=timedelta(seconds=p["every"]), at=effect.created_at,
+        every=timedelta(seconds=p["every"]), at=effect.decided_at,
     )  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def _stop_checkins(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     checkin_series_stop(
         enrolment=effect.enrolment, series=p.get("series"), instrument=p.get("instrument"),
-        at=effect.created_at,
+        at=effect.decided_at,
     )  # fmt: skip
 
 
@@ -103,9 +103,11 @@ class PermanentEffectError(Exception):
 
 def backoff(attempt: int) -> timedelta:
     """Exponential backoff with full jitter, capped: ~5 s, 10 s, 20 s, 40 s ... at most 10 min."""
-    base = float(settings.OUTBOX_RETRY_BASE_SECONDS) * (2 ** max(attempt - 1, 0))
-    capped = min(base, float(settings.OUTBOX_RETRY_MAX_SECONDS))
-    return timedelta(seconds=capped / 2 + random.uniform(0, capped / 2))  # noqa: S311
+    return exponential_backoff(
+        attempt,
+        base_seconds=settings.OUTBOX_RETRY_BASE_SECONDS,
+        max_seconds=settings.OUTBOX_RETRY_MAX_SECONDS,
+    )
 
 
 def effect_claim(*, effect_id: int, now: datetime) -> OutboxEffect | None:
@@ -148,7 +150,7 @@ def effect_claim(*, effect_id: int, now: datetime) -> OutboxEffect | None:
 def _park_dead(effect: OutboxEffect, now: datetime, why: str) -> None:
     effect.status = EffectStatus.DEAD
     effect.done_at = now
-    effect.last_error = f"{effect.last_error}\n{why}".strip()[-4000:]
+    effect.last_error = append_error(effect.last_error, why)
     effect.save(update_fields=["status", "done_at", "last_error", "updated_at"])
     logger.error("outbox effect %s (%s) is dead: %s", effect.pk, effect.kind, why)
 
@@ -190,12 +192,12 @@ def effect_failed(*, effect_id: int, error: BaseException) -> str:
         if isinstance(error, PermanentEffectError) or (
             effect.attempts >= settings.OUTBOX_MAX_ATTEMPTS
         ):
-            effect.last_error = f"{effect.last_error}\n{message}".strip()[-4000:]
+            effect.last_error = append_error(effect.last_error, message)
             _park_dead(effect, now, f"attempt {effect.attempts} of {settings.OUTBOX_MAX_ATTEMPTS}")
             return EffectStatus.DEAD
         effect.status = EffectStatus.RETRY
         effect.available_at = now + backoff(effect.attempts)
-        effect.last_error = f"{effect.last_error}\n{message}".strip()[-4000:]
+        effect.last_error = append_error(effect.last_error, message)
         effect.save(update_fields=["status", "available_at", "last_error", "updated_at"])
         logger.warning(
             "outbox effect %s (%s) failed, attempt %s/%s, retry at %s",

@@ -17,6 +17,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
 
 from carehub.core.models import TimeStampedModel
 
@@ -206,6 +207,9 @@ class OutboxEffect(TimeStampedModel):
     kind = models.CharField(max_length=32)
     payload = models.JSONField()
     idempotency_key = models.CharField(max_length=300, unique=True)
+    decided_at = models.DateTimeField(
+        default=timezone.now, help_text="When the pathway decided it (the step's time)"
+    )
     status = models.CharField(
         max_length=16, choices=EffectStatus.choices, default=EffectStatus.PENDING
     )

@@ -203,7 +203,8 @@ def _persist(
             kind=payload["kind"],
             payload=payload,
             idempotency_key=f"{enrolment.public_id}:{event_key}:{index}",
-            available_at=now,
+            decided_at=now,
+            available_at=clock.now(),
         )
         for index, payload in enumerate(effects)
     ]

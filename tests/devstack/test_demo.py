@@ -151,6 +151,12 @@ def test_demo_serves_and_stops_on_ctrl_c(
         assert alive(family) == [], log.read_text()[-4000:]
         assert not group_exists(demo.pid)
     finally:
+        # A failure before the family was listed must not leave the web server and workers
+        # (each in a session of its own) running: list them now.
+        try:
+            family += [child.pid for child in psutil.Process(demo.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
         for pid in alive(family):
             os.kill(pid, signal.SIGKILL)
         demo.wait()

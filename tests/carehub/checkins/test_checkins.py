@@ -285,3 +285,17 @@ def test_no_token_is_stored_in_plain_text(enrolment: Enrolment) -> None:
     # Only the development SMS backend (the stand-in for the provider) saw the link.
     assert RecordedMessage.objects.filter(body__contains=token).count() == 1
     assert User.objects.filter(username="coordinator").exists()
+
+
+def test_a_checkin_whose_window_passed_unopened_is_missed_without_a_message(
+    enrolment: Enrolment,
+) -> None:
+    series = start(enrolment, "peg", timedelta(weeks=1), timezone.now() - timedelta(weeks=3))
+    first = series.checkins.get()
+    assert first.closes_at < timezone.now()
+    assert checkins_open_due() == 1
+    first.refresh_from_db()
+    assert first.status == CheckinStatus.MISSED
+    assert not Message.objects.filter(subject_key=f"checkin:{first.pk}").exists()
+    upcoming = series.checkins.get(sequence=2)
+    assert upcoming.due_at > timezone.now()
