@@ -1,5 +1,6 @@
 """Smoke test of `python -m carehub.devstack demo`: serves, worker answers, Ctrl-C stops all."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -153,10 +154,8 @@ def test_demo_serves_and_stops_on_ctrl_c(
     finally:
         # A failure before the family was listed must not leave the web server and workers
         # (each in a session of its own) running: list them now.
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             family += [child.pid for child in psutil.Process(demo.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            pass
         for pid in alive(family):
             os.kill(pid, signal.SIGKILL)
         demo.wait()
