@@ -44,6 +44,11 @@ _SCORE_ATTRIBUTES: dict[str, tuple[FactType, str]] = {
     ),
     "responder": ("boolean", "improved by at least the instrument's MCID"),
     "weeks_since_latest": ("number", "weeks since the latest score"),
+    "trend": (
+        "string",
+        "'improving', 'worsening' or 'stable' over the latest scores (a least-squares line "
+        "against the instrument's MCID); missing with fewer than 4 scores",
+    ),
 }
 
 PROCEDURES: dict[str, str] = {

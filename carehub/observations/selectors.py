@@ -263,6 +263,7 @@ def _instrument_facts(
         f"{name}.weeks_since_latest": (
             _weeks(now, latest.observed_at) if latest is not None else None
         ),
+        f"{name}.trend": _trend(name, rows),
     }
     if latest is None or baseline is None:
         return facts
@@ -287,6 +288,21 @@ def _instrument_facts(
             )
         facts[f"{name}.responder"] = _any_met(criteria)
     return facts
+
+
+def _trend(code: str, rows: list[Observation]) -> str | None:
+    """The instrument library's trend rule over the patient's scores of that instrument."""
+    from carehub.instruments.loader import UnknownInstrument
+    from carehub.instruments.registry import instrument_get
+    from carehub.instruments.scoring import trend
+
+    try:
+        definition = instrument_get(code)
+    except UnknownInstrument:
+        return None
+    scores = [(row.observed_at, row.value_number) for row in rows if row.value_number is not None]
+    result = trend(definition, scores)
+    return str(result) if result is not None else None
 
 
 def _any_met(criteria: list[bool | None]) -> bool | None:

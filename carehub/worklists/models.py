@@ -32,6 +32,8 @@ class CareTask(TimeStampedModel):
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Creating the same task again (a rerun sweep) finds this one.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     # The outbox effect that created it: executing the effect twice cannot create it twice.
     source_effect = models.OneToOneField(
         "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

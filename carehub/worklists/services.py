@@ -1,5 +1,7 @@
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 
 from carehub.accounts.models import User
@@ -17,10 +19,16 @@ def care_task_create(
     due_at: datetime | None,
     priority: str = Priority.ROUTINE,
     source_effect: OutboxEffect | None = None,
+    dedupe_key: str | None = None,
 ) -> CareTask:
-    """A task on a discipline's worklist. Created once per effect, however often it runs."""
+    """A task on a discipline's worklist. Created once per effect (or dedupe key), however often
+    the code creating it runs."""
     if source_effect is not None:
         existing = CareTask.objects.filter(source_effect=source_effect).first()
+        if existing is not None:
+            return existing
+    if dedupe_key is not None:
+        existing = CareTask.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
             return existing
     return CareTask.objects.create(
@@ -32,6 +40,7 @@ def care_task_create(
         due_at=due_at,
         priority=Priority(priority),
         source_effect=source_effect,
+        dedupe_key=dedupe_key,
     )
 
 
@@ -84,3 +93,51 @@ def flag_set_status(*, flag: Flag, status: FlagStatus, user: User) -> Flag:
         flag.status = status
         flag.save(update_fields=["status", "updated_at"])
     return flag
+
+
+SESSION_DISCIPLINES = {"pt": "physical_therapist", "cbt": "psychologist"}
+
+
+def session_notes_overdue_tasks(*, now: datetime | None = None) -> int:
+    """A task for the therapist when an attended session has had no progress note for
+    `SESSION_NOTES_DUE_HOURS` (looking back 30 days); one task per session."""
+    from carehub.observations.models import Kind, Observation
+    from carehub.pathways.models import EnrolmentStatus
+
+    now = now or clock.now()
+    due_before = now - timedelta(hours=settings.SESSION_NOTES_DUE_HOURS)
+    sessions = (
+        Observation.objects.filter(
+            kind=Kind.SESSION,
+            value_bool=True,
+            corrected_by__isnull=True,
+            entered_in_error=False,
+            observed_at__lte=due_before,
+            observed_at__gte=now - timedelta(days=30),
+        )
+        .exclude(data__has_key="notes")
+        .select_related("patient")
+    )
+    created = 0
+    for session in sessions:
+        enrolment = (
+            Enrolment.objects.filter(patient=session.patient, status=EnrolmentStatus.ACTIVE)
+            .order_by("pk")
+            .first()
+        )
+        discipline = SESSION_DISCIPLINES.get(session.code)
+        if enrolment is None or discipline is None:
+            continue
+        key = f"session-notes:{session.pk}"
+        if CareTask.objects.filter(dedupe_key=key).exists():
+            continue
+        day = session.observed_at.astimezone(ZoneInfo(session.patient.time_zone)).date()
+        care_task_create(
+            enrolment=enrolment,
+            discipline=discipline,
+            title=f"Progress note overdue for the {session.code.upper()} session of {day:%d %b}",
+            due_at=now,
+            dedupe_key=key,
+        )
+        created += 1
+    return created

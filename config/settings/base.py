@@ -125,6 +125,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.pathways.timers_fire",
         "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
     },
+    "session-notes-overdue": {
+        "task": "carehub.worklists.session_notes_overdue",
+        "schedule": timedelta(hours=1),
+    },
     "checkins-open": {
         "task": "carehub.checkins.open_due",
         "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
@@ -156,6 +160,9 @@ CELERY_BEAT_SCHEDULE = {
         ),
     },
 }
+
+# A therapist's progress note is overdue this long after an attended session.
+SESSION_NOTES_DUE_HOURS = env.int("SESSION_NOTES_DUE_HOURS", default=48)
 
 # --- Check-ins --------------------------------------------------------------------------------
 # Links in messages point here (the public address of the patient pages).

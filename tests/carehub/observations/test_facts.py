@@ -471,6 +471,8 @@ def test_missing_facts_are_none_and_counts_are_zero(patient: Patient) -> None:
 def test_fact_values_have_the_catalogue_types(patient: Patient) -> None:
     for instrument in ("peg", "nrs", "phq9", "gad7", "pgic", "psfs", "odi"):
         score(patient, instrument, 5, weeks=8, is_baseline=True)
+        score(patient, instrument, 4, weeks=6)
+        score(patient, instrument, 3, weeks=4)
         score(patient, instrument, 2, weeks=1)
     services.score_record(
         patient=patient, instrument="phq9", score=1, observed_at=NOW, items={"item9": 1}
@@ -503,8 +505,8 @@ def test_fact_values_have_the_catalogue_types(patient: Patient) -> None:
 
     python_types = {"number": (int, float), "boolean": (bool,), "string": (str,)}
     for name, value in facts(patient).items():
-        if name == "pgic.improvement_pct":
-            continue  # PGIC is itself a rating of change: never a percentage
+        if name in ("pgic.improvement_pct", "pgic.trend"):
+            continue  # PGIC is itself a rating of change: never a percentage, no trend
         assert value is not None, name
         expected = STANDARD_FACTS[name].type
         assert isinstance(value, python_types[expected]), (name, value)
@@ -526,3 +528,13 @@ def test_withdrawing_a_procedure_record_withdraws_the_procedure_with_its_result(
     assert (f["mbb1.relief_pct"], f["mbb1.relief_weeks"]) == (80, 1)
     services.observation_withdraw(observation=fixed, reason="Block was cancelled")
     assert facts(patient)["mbb1.relief_pct"] is None
+
+
+def test_trend_follows_the_instrument_library_rule(patient: Patient) -> None:
+    for weeks, value in ((7, 8.0), (5, 7.0), (3, 6.0), (1, 5.0)):
+        score(patient, "peg", value, weeks=weeks, is_baseline=weeks == 7)
+    assert facts(patient)["peg.trend"] == "improving"
+    for weeks, value in ((7, 6), (5, 6), (3, 7), (1, 6)):
+        score(patient, "phq9", value, weeks=weeks)
+    assert facts(patient)["phq9.trend"] == "stable"
+    assert facts(patient)["gad7.trend"] is None  # no scores: no trend
