@@ -1,33 +1,18 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries
-
-
-class ReadOnly(admin.ModelAdmin):
-    """Written by pathway effects, the scheduler and patients' answers only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from carehub.core.admin import ReadOnlyAdmin
 
 
 @admin.register(CheckinSeries)
-class CheckinSeriesAdmin(ReadOnly):
+class CheckinSeriesAdmin(ReadOnlyAdmin):
     list_display = ["patient", "series", "instrument", "every", "started_at", "stopped_at"]
     list_filter = ["instrument"]
     list_select_related = ["patient"]
 
 
 @admin.register(Checkin)
-class CheckinAdmin(ReadOnly):
+class CheckinAdmin(ReadOnlyAdmin):
     list_display = ["patient", "instrument", "sequence", "due_at", "closes_at", "status", "score"]
     list_filter = ["status", "instrument"]
     list_select_related = ["patient"]
@@ -36,7 +21,7 @@ class CheckinAdmin(ReadOnly):
 
 
 @admin.register(CheckinLink)
-class CheckinLinkAdmin(ReadOnly):
+class CheckinLinkAdmin(ReadOnlyAdmin):
     """When links were sent and opened; the token itself is never stored or shown."""
 
     list_display = ["checkin", "created_at", "expires_at", "last_opened_at"]

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from carehub.core.admin import ReadOnlyAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.messaging.models import (
     ContactPreference,
@@ -26,17 +27,6 @@ from carehub.messaging.services import (
     message_resend,
     staff_notification_preference_set,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class DeliveryEventInline(admin.TabularInline):

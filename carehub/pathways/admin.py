@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from carehub.core.admin import ReadOnlyAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.pathways.effects import effect_resend
 from carehub.pathways.models import (
@@ -32,17 +33,6 @@ from carehub.pathways.services import (
     proposal_approve,
     proposal_reject,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EnrolmentStartForm(forms.ModelForm):

@@ -15,5 +15,5 @@ def service_urls() -> dict[str, str]:
     if not redis_url and redis_answers(LOCAL_REDIS):
         redis_url = f"redis://{LOCAL_REDIS}/0"
     if not (database_url and redis_url):
-        pytest.skip("needs PostgreSQL and Redis: run through `make test`")
+        pytest.fail("needs PostgreSQL and Redis: run the suite through `make test`")
     return {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
