@@ -191,6 +191,9 @@ class TrackSpec(_Model):
 
 class EventSpec(_Model):
     description: str = ""
+    # Events raised by timers or `send` effects are the pathway's own; a person may still send
+    # one (e.g. "review now") when the definition says `manual: true`.
+    manual: bool = False
 
 
 class FactSpec(_Model):
@@ -222,6 +225,17 @@ class PathwayDefinition(_Model):
 
     def state(self, track: str, state: str) -> StateSpec:
         return self.tracks[track].states[state]
+
+    @property
+    def internal_events(self) -> frozenset[str]:
+        """Events the pathway raises itself (timers, `send` effects) and people do not send."""
+        raised: set[str] = set()
+        for track in self.tracks.values():
+            raised.update(timer.event for timer in track.timers)
+            effects = [e for s in track.states.values() for e in (*s.on_enter, *s.on_exit)]
+            effects += [e for t in track.transitions for e in t.effects]
+            raised.update(e.send for e in effects if e.send is not None)
+        return frozenset(name for name in raised if not self.events[name].manual)
 
     def transition(self, transition_id: str) -> tuple[str, TransitionSpec]:
         """Look up a transition by its id, `<track>#<index>`."""

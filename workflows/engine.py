@@ -123,13 +123,17 @@ def decide(
 
 
 def available_events(definition: PathwayDefinition, snapshot: Snapshot) -> dict[str, list[str]]:
-    """Per track, the events with a transition from the current state (guards not evaluated)."""
+    """Per track, the events a person may send that have a transition from the current state
+    (guards not evaluated; timer and internal events are left out unless marked manual)."""
+    internal = definition.internal_events
     result: dict[str, list[str]] = {}
     for track_name, track in definition.tracks.items():
         current = snapshot.configuration[track_name].state
         if track.states[current].final:
             continue
-        events = [t.event for t in track.transitions if t.leaves(current)]
+        events = [
+            t.event for t in track.transitions if t.leaves(current) and t.event not in internal
+        ]
         if events:
             result[track_name] = list(dict.fromkeys(events))
     return result

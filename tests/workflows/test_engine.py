@@ -377,13 +377,34 @@ def test_decide_is_pure(instance: MemoryInstance, clock: Clock) -> None:
     assert snapshot.proposals == {}
 
 
-def test_available_events_per_track(instance: MemoryInstance, clock: Clock) -> None:
+def test_available_events_per_track_leave_out_the_pathways_own(
+    instance: MemoryInstance, clock: Clock
+) -> None:
     to_conventional(instance, clock)
+    # review_due and pt_review_due come from timers, psych_cleared from a send effect.
+    assert instance.definition.internal_events == {"review_due", "pt_review_due", "psych_cleared"}
     assert available_events(instance.definition, instance.snapshot) == {
-        "ladder": ["review_due", "esi_requested", "discharge"],
-        "pt": ["session_logged", "pt_review_due", "discharge"],
+        "ladder": ["esi_requested", "discharge"],
+        "pt": ["session_logged", "discharge"],
         "cbt": ["cbt_cleared", "discharge"],
     }
+
+
+def test_a_timer_event_marked_manual_is_offered_to_people(stepped_care: PathwayDefinition) -> None:
+    from tests.workflows.conftest import DEFINITIONS
+    from workflows import load_text
+
+    text = (DEFINITIONS / "stepped_care.yaml").read_text()
+    text = text.replace(
+        'review_due: {description: "Conventional therapy review"}',
+        'review_due: {description: "Conventional therapy review", manual: true}',
+    )
+    definition = load_text(text)
+    assert "review_due" not in definition.internal_events
+    instance = MemoryInstance(definition, T0)
+    instance.set_facts(**CONVENTIONAL_FACTS)
+    instance.dispatch(Event(name="intake_complete", key="i"), T0)
+    assert "review_due" in available_events(definition, instance.snapshot)["ladder"]
 
 
 def test_effects_serialise_to_plain_data(instance: MemoryInstance, clock: Clock) -> None:
