@@ -50,6 +50,8 @@ from carehub.pathways.store import (
 )
 from carehub.patients.models import Patient
 from workflows import (
+    APPROVE,
+    REJECT,
     ApprovalNotPermitted,
     CriteriaNoLongerMet,
     Decision,
@@ -516,3 +518,33 @@ def patient_event_dispatch(
             )
         )
     return results
+
+
+def pathway_event_send(
+    *,
+    enrolment: Enrolment,
+    event: str,
+    idempotency_key: str,
+    user: User,
+    expected_version: int | None = None,
+) -> DispatchResult:
+    """A person sends an event to a pathway. Only declared events that people send are
+    accepted: timer and internal events (unless marked `manual`) and `approve`/`reject`
+    (decided through the proposal) are refused."""
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    if (
+        event not in definition.events
+        or event in definition.internal_events
+        or event in (APPROVE, REJECT)
+    ):
+        raise InvalidInput(
+            f"'{event}' is not an event that can be sent to this pathway.",
+            extra={"field": "event"},
+        )
+    return pathway_dispatch(
+        enrolment_id=enrolment.pk,
+        event=event,
+        idempotency_key=idempotency_key,
+        user=user,
+        expected_version=expected_version,
+    )

@@ -1,0 +1,377 @@
+"""Pathway enrolments, their timelines, events and escalation proposals.
+
+Events (`POST /enrolments/{public_id}/events`) need an `Idempotency-Key` header: a retry with
+the same key answers the first outcome (header `Idempotent-Replayed: true`) without a second
+step. An event the pathway logged but that moved nothing (outcome `no_change`: no transition
+from the current state, or no guard held) answers 422 `no_change` with the explanation; the
+step stays in the timeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from carehub.accounts.models import User
+from carehub.api.pagination import paginated, paginated_response
+from carehub.api.patients import PAGE_PARAMETERS
+from carehub.api.permissions import RoleAllows
+from carehub.api.schema import problems
+from carehub.care_access import Operation
+from carehub.core.exceptions import CriteriaNotMet, InvalidInput
+from carehub.pathways.models import Enrolment, ProposalStatus
+from carehub.pathways.selectors import (
+    enrolment_get_for_user,
+    enrolment_timeline,
+    enrolment_view,
+    proposal_get_for_user,
+    proposal_list_for_user,
+)
+from carehub.pathways.services import (
+    DispatchResult,
+    pathway_event_send,
+    proposal_approve,
+    proposal_reject,
+)
+from workflows import Outcome
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 100
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class EventChangedNothing(CriteriaNotMet):
+    """The pathway logged the event, but no transition was taken (422)."""
+
+    code = "no_change"
+
+
+# --- shared output shapes ---------------------------------------------------------------------
+
+
+class TrackSerializer(serializers.Serializer):
+    track = serializers.CharField()
+    title = serializers.CharField()
+    state = serializers.CharField()
+    entered_at = serializers.DateTimeField()
+    final = serializers.BooleanField()
+
+
+class PendingProposalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    track = serializers.CharField()
+    source = serializers.CharField()
+    target = serializers.CharField()
+    event = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+    summary = serializers.CharField()
+    proposed_at = serializers.DateTimeField()
+
+
+class EnrolmentSerializer(serializers.Serializer):
+    public_id = serializers.UUIDField(source="enrolment.public_id")
+    patient_id = serializers.IntegerField(source="enrolment.patient_id")
+    definition_key = serializers.CharField(source="enrolment.definition_key")
+    definition_version = serializers.IntegerField(source="enrolment.definition_version")
+    title = serializers.CharField()
+    status = serializers.CharField(source="enrolment.status")
+    version = serializers.IntegerField(source="enrolment.version")
+    started_at = serializers.DateTimeField(source="enrolment.started_at")
+    completed_at = serializers.DateTimeField(source="enrolment.completed_at", allow_null=True)
+    tracks = TrackSerializer(many=True)
+    pending_proposals = PendingProposalSerializer(many=True)
+    available_events = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Per track, the events a person may send now (guards not evaluated)",
+    )
+
+
+class StepSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField(help_text="Enrolment version after this step")
+    event = serializers.CharField()
+    outcome = serializers.CharField()
+    at = serializers.DateTimeField()
+    actor_id = serializers.IntegerField(allow_null=True)
+    actor_role = serializers.CharField()
+    transitions = serializers.JSONField()
+    explanation = serializers.JSONField(help_text="Guards evaluated, values read, `summary`")
+
+
+def _current(enrolment: Enrolment) -> dict[str, Any]:
+    return {
+        "enrolment": str(enrolment.public_id),
+        "status": enrolment.status,
+        "version": enrolment.version,
+        "states": {track: item["state"] for track, item in enrolment.configuration.items()},
+    }
+
+
+def _dispatch_response(result: DispatchResult, user: User) -> Response:
+    """200 with the outcome and the new state, or 422 when nothing changed."""
+    enrolment = enrolment_get_for_user(user=user, public_id=result.enrolment.public_id)
+    if result.outcome == Outcome.NO_CHANGE.value:
+        explanation = result.step.explanation or {}
+        raise EventChangedNothing(
+            explanation.get("summary") or "The event changed nothing.",
+            extra={
+                "explanation": explanation,
+                "current": _current(enrolment),
+                "step": result.step.sequence,
+                "replayed": result.replayed,
+            },
+        )
+    body = {
+        "outcome": result.outcome,
+        "replayed": result.replayed,
+        "step": StepSerializer(result.step).data,
+        "enrolment": EnrolmentSerializer(enrolment_view(enrolment=enrolment)).data,
+    }
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+    return Response(body, headers=headers)
+
+
+class DispatchOutputSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=[o.value for o in Outcome])
+    replayed = serializers.BooleanField(help_text="The answer to an earlier request")
+    step = StepSerializer()
+    enrolment = EnrolmentSerializer()
+
+
+# --- enrolments -------------------------------------------------------------------------------
+
+
+class EnrolmentDetailApi(APIView):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.ENROLMENT_VIEW
+
+    OutputSerializer = EnrolmentSerializer
+
+    @extend_schema(
+        operation_id="enrolments_retrieve",
+        tags=["enrolments"],
+        responses={200: EnrolmentSerializer, **problems(403, 404)},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        return Response(self.OutputSerializer(enrolment_view(enrolment=enrolment)).data)
+
+
+class EnrolmentTimelineApi(APIView):
+    """The step log, newest first, each step with its explanation."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.ENROLMENT_VIEW
+
+    OutputSerializer = StepSerializer
+
+    @extend_schema(
+        operation_id="enrolments_timeline",
+        tags=["enrolments"],
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(StepSerializer, "StepPage"), **problems(403, 404)},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=enrolment_timeline(enrolment=enrolment),
+            serializer_class=self.OutputSerializer,
+            ordering="-id",
+        )
+
+
+class EnrolmentEventSendApi(APIView):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.ENROLMENT_EVENT_SEND
+
+    class InputSerializer(serializers.Serializer):
+        event = serializers.CharField(max_length=64)
+        expected_version = serializers.IntegerField(
+            required=False, min_value=0, help_text="Refuse (409) if the enrolment has moved on"
+        )
+
+    OutputSerializer = DispatchOutputSerializer
+
+    @extend_schema(
+        operation_id="enrolments_events_send",
+        tags=["enrolments"],
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description=f"1 to {IDEMPOTENCY_KEY_MAX} characters, unique per request",
+            )
+        ],
+        request=InputSerializer,
+        responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
+    )
+    def post(self, request: Request, public_id: str) -> Response:
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+            raise InvalidInput(
+                f"The {IDEMPOTENCY_HEADER} header is required "
+                f"(1 to {IDEMPOTENCY_KEY_MAX} characters).",
+                extra={"field": IDEMPOTENCY_HEADER},
+            )
+        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = pathway_event_send(
+            enrolment=enrolment,
+            event=data.validated_data["event"],
+            # Keys are the client's; namespaced per user so clients never collide.
+            idempotency_key=f"api:{request.user.pk}:{key}",
+            user=request.user,
+            expected_version=data.validated_data.get("expected_version"),
+        )
+        return _dispatch_response(result, request.user)
+
+
+# --- proposals --------------------------------------------------------------------------------
+
+
+class ProposalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    enrolment = serializers.UUIDField(source="enrolment.public_id")
+    patient_id = serializers.IntegerField(source="enrolment.patient_id")
+    patient_mrn = serializers.CharField(source="enrolment.patient.mrn")
+    patient_name = serializers.SerializerMethodField()
+    track = serializers.CharField()
+    source = serializers.CharField()
+    target = serializers.CharField()
+    event = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField(), help_text="Who may approve")
+    summary = serializers.CharField()
+    evidence = serializers.JSONField(help_text="The guard that held, with the values read")
+    status = serializers.CharField()
+    proposed_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decided_by_id = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+
+    def get_patient_name(self, proposal) -> str:  # type: ignore[no-untyped-def]
+        patient = proposal.enrolment.patient
+        return f"{patient.given_name} {patient.family_name}"
+
+
+class ProposalListApi(APIView):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.PROPOSAL_LIST
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=ProposalStatus.choices, required=False)
+
+    OutputSerializer = ProposalSerializer
+
+    @extend_schema(
+        operation_id="proposals_list",
+        tags=["proposals"],
+        parameters=[
+            OpenApiParameter("status", str, enum=ProposalStatus.values),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: paginated(ProposalSerializer, "ProposalPage"), **problems(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        proposals = proposal_list_for_user(
+            user=request.user, status=filters.validated_data.get("status")
+        )
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=proposals,
+            serializer_class=self.OutputSerializer,
+            ordering="-id",
+        )
+
+
+class ProposalDecisionOutputSerializer(serializers.Serializer):
+    outcome = serializers.CharField()
+    replayed = serializers.BooleanField()
+    proposal = ProposalSerializer()
+    enrolment = EnrolmentSerializer()
+
+
+def _decision_response(result: DispatchResult, proposal_id: int, user: User) -> Response:
+    proposal = proposal_get_for_user(user=user, proposal_id=proposal_id)
+    enrolment = enrolment_get_for_user(user=user, public_id=result.enrolment.public_id)
+    body = {
+        "outcome": result.outcome,
+        "replayed": result.replayed,
+        "proposal": ProposalSerializer(proposal).data,
+        "enrolment": EnrolmentSerializer(enrolment_view(enrolment=enrolment)).data,
+    }
+    return Response(body, headers={REPLAYED_HEADER: "true"} if result.replayed else {})
+
+
+class ProposalApproveApi(APIView):
+    """Approve an escalation: only a role the pathway's gate names may (403 otherwise); the
+    guard is evaluated again and must still hold (422 otherwise)."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.PROPOSAL_DECIDE
+
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    OutputSerializer = ProposalDecisionOutputSerializer
+
+    @extend_schema(
+        operation_id="proposals_approve",
+        tags=["proposals"],
+        request=InputSerializer,
+        responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
+    )
+    def post(self, request: Request, proposal_id: int) -> Response:
+        proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = proposal_approve(
+            proposal=proposal,
+            user=request.user,
+            idempotency_key=f"api:proposal:{proposal.pk}:approve:{request.user.pk}",
+            note=data.validated_data.get("note", ""),
+        )
+        return _decision_response(result, proposal.pk, request.user)
+
+
+class ProposalRejectApi(APIView):
+    """Reject an escalation; a reason is required."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.PROPOSAL_DECIDE
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    OutputSerializer = ProposalDecisionOutputSerializer
+
+    @extend_schema(
+        operation_id="proposals_reject",
+        tags=["proposals"],
+        request=InputSerializer,
+        responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
+    )
+    def post(self, request: Request, proposal_id: int) -> Response:
+        proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = proposal_reject(
+            proposal=proposal,
+            user=request.user,
+            idempotency_key=f"api:proposal:{proposal.pk}:reject:{request.user.pk}",
+            reason=data.validated_data["reason"],
+        )
+        return _decision_response(result, proposal.pk, request.user)

@@ -1,0 +1,106 @@
+"""Who may see which patients and do what: the one place care access is decided.
+
+Scope (which rows a member of staff may see):
+
+- coordinators, physicians and clinic admins see every patient of their own clinic;
+- physical therapists, psychologists and pharmacists see only the patients whose active care
+  team (a membership without an end) includes them;
+- anyone else (operators without a clinic or role, inactive accounts) sees nothing.
+
+Everything that hangs off a patient (enrolments, steps, proposals) is scoped through the
+patient. Interfaces fetch objects through these querysets, so a row outside the scope answers
+"not found", never "forbidden": its existence is not disclosed.
+
+`OPERATIONS` is the role-by-operation matrix: which roles may perform an operation on a patient
+already in their scope. Approval gates in pathway definitions still apply on top of it (a
+coordinator may reach the approve operation, the definition's gate decides whether they may
+approve that escalation).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from carehub.accounts.models import Role, User
+from carehub.core.exceptions import NotPermitted
+from carehub.pathways.models import Enrolment, PathwayStep, Proposal
+from carehub.patients.models import CareTeamMembership, Patient
+
+CLINIC_WIDE_ROLES: frozenset[str] = frozenset({Role.COORDINATOR, Role.PHYSICIAN, Role.CLINIC_ADMIN})
+CARE_TEAM_ROLES: frozenset[str] = frozenset(
+    {Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST, Role.PHARMACIST}
+)
+
+
+class Operation(StrEnum):
+    PATIENT_LIST = "patient.list"
+    PATIENT_VIEW = "patient.view"
+    ENROLMENT_VIEW = "enrolment.view"
+    ENROLMENT_EVENT_SEND = "enrolment.event_send"
+    PROPOSAL_LIST = "proposal.list"
+    PROPOSAL_DECIDE = "proposal.decide"
+
+
+_EVERY_ROLE = frozenset(Role)
+_CLINICIANS = _EVERY_ROLE - {Role.CLINIC_ADMIN}
+
+# Operation → roles allowed to perform it (within their scope).
+OPERATIONS: dict[Operation, frozenset[str]] = {
+    Operation.PATIENT_LIST: _EVERY_ROLE,
+    Operation.PATIENT_VIEW: _EVERY_ROLE,
+    Operation.ENROLMENT_VIEW: _EVERY_ROLE,
+    # Sending events and deciding on escalations are clinical acts: not for the clinic admin.
+    Operation.ENROLMENT_EVENT_SEND: _CLINICIANS,
+    Operation.PROPOSAL_LIST: _EVERY_ROLE,
+    Operation.PROPOSAL_DECIDE: _CLINICIANS,
+}
+
+
+def _has_scope(user: User | None) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.clinic_id is not None
+        and user.role in CLINIC_WIDE_ROLES | CARE_TEAM_ROLES
+    )
+
+
+def can(user: User | None, operation: Operation) -> bool:
+    """Whether the user's role may perform the operation (on objects in their scope)."""
+    return _has_scope(user) and user.role in OPERATIONS[operation]  # type: ignore[union-attr]
+
+
+def require(user: User | None, operation: Operation) -> None:
+    if not can(user, operation):
+        raise NotPermitted("Your role does not allow this.", extra={"operation": operation.value})
+
+
+def patients_visible_to(user: User | None) -> QuerySet[Patient]:
+    if not _has_scope(user):
+        return Patient.objects.none()
+    assert user is not None
+    patients = Patient.objects.filter(clinic_id=user.clinic_id)
+    if user.role in CARE_TEAM_ROLES:
+        on_team = CareTeamMembership.objects.filter(
+            patient=OuterRef("pk"), staff=user, ended_at__isnull=True
+        )
+        patients = patients.filter(Exists(on_team))
+    return patients
+
+
+def enrolments_visible_to(user: User | None) -> QuerySet[Enrolment]:
+    if not _has_scope(user):
+        return Enrolment.objects.none()
+    assert user is not None
+    return Enrolment.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
+
+
+def steps_visible_to(user: User | None) -> QuerySet[PathwayStep]:
+    return PathwayStep.objects.filter(enrolment__in=enrolments_visible_to(user))
+
+
+def proposals_visible_to(user: User | None) -> QuerySet[Proposal]:
+    return Proposal.objects.filter(enrolment__in=enrolments_visible_to(user))

@@ -1,0 +1,34 @@
+"""Reads of patients, always within what the member of staff may see (carehub.care_access)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from carehub.accounts.models import User
+from carehub.care_access import patients_visible_to
+from carehub.core.exceptions import NotFound
+from carehub.patients.models import CareTeamMembership, Patient
+
+
+def patient_list_for_user(*, user: User, search: str = "") -> QuerySet[Patient]:
+    """The user's patients; every word of `search` must match a name or the MRN."""
+    patients = patients_visible_to(user)
+    for word in search.split()[:5]:
+        patients = patients.filter(
+            Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)
+        )
+    return patients
+
+
+def patient_get_for_user(*, user: User, patient_id: int) -> Patient:
+    """One patient with the active care team; NotFound outside the user's scope."""
+    active_team = CareTeamMembership.objects.filter(ended_at__isnull=True).select_related("staff")
+    patient = (
+        patients_visible_to(user)
+        .prefetch_related(Prefetch("care_team", queryset=active_team, to_attr="active_care_team"))
+        .filter(pk=patient_id)
+        .first()
+    )
+    if patient is None:
+        raise NotFound("No such patient.")
+    return patient

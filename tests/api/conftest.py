@@ -1,0 +1,153 @@
+"""Fixtures for the HTTP API: two clinics, staff of every role, patients with care teams and
+enrolments on the example pathway, and clients authenticated as a given member of staff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from carehub.accounts.models import Role, User
+from carehub.accounts.services import staff_create
+from carehub.clinics.models import Clinic
+from carehub.clinics.services import clinic_create
+from carehub.observations.services import failed_treatment_record, pain_onset_record
+from carehub.pathways import registry as registry_module
+from carehub.pathways.models import Enrolment, Proposal
+from carehub.pathways.services import enrolment_start, pathway_dispatch
+from carehub.patients.models import Patient
+from carehub.patients.services import care_team_add, patient_register
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "workflows" / "definitions"
+EXAMPLE_KEY = "stepped-care-example"
+PASSWORD = "a-long-test-password"
+
+
+@pytest.fixture(autouse=True)
+def published_examples(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    settings.PATHWAY_DIRS = [*django_settings.PATHWAY_DIRS, EXAMPLES]
+    registry_module.registry.cache_clear()
+    yield
+    registry_module.registry.cache_clear()
+
+
+@pytest.fixture
+def clinic(db: None) -> Clinic:
+    return clinic_create(name="Test Pain Clinic", slug="test", time_zone="Europe/London")
+
+
+@pytest.fixture
+def other_clinic(db: None) -> Clinic:
+    return clinic_create(name="Other Clinic", slug="other", time_zone="Europe/London")
+
+
+@pytest.fixture
+def staff(clinic: Clinic) -> dict[str, User]:
+    return {
+        role.value: staff_create(clinic=clinic, username=role.value, role=role, password=PASSWORD)
+        for role in Role
+    }
+
+
+@pytest.fixture
+def outsider(other_clinic: Clinic) -> User:
+    """A coordinator of the other clinic (sees that whole clinic, nothing of ours)."""
+    return staff_create(
+        clinic=other_clinic, username="other-coordinator", role=Role.COORDINATOR, password=None
+    )
+
+
+def register(clinic: Clinic, mrn: str, given: str = "Test", family: str = "Patient") -> Patient:
+    return patient_register(
+        clinic=clinic, mrn=mrn, given_name=given, family_name=family, time_zone="Europe/London"
+    )
+
+
+@pytest.fixture
+def patient(clinic: Clinic, staff: dict[str, User]) -> Patient:
+    """On the care team: coordinator, physician, physical therapist (not psychologist nor
+    pharmacist)."""
+    patient = register(clinic, "T-1", "Alice", "Adams")
+    for role in ("coordinator", "physician", "physical_therapist"):
+        care_team_add(patient=patient, staff=staff[role])
+    return patient
+
+
+@pytest.fixture
+def enrolment(patient: Patient, staff: dict[str, User]) -> Enrolment:
+    return enrolment_start(
+        patient=patient, definition_key=EXAMPLE_KEY, started_by=staff["coordinator"]
+    )
+
+
+@pytest.fixture
+def foreign_enrolment(other_clinic: Clinic, outsider: User) -> Enrolment:
+    """A patient of the other clinic, enrolled, with a pending proposal."""
+    patient = register(other_clinic, "O-1", "Oscar", "Other")
+    enrolment = enrolment_start(patient=patient, definition_key=EXAMPLE_KEY)
+    to_conventional(enrolment, outsider)
+    pathway_dispatch(enrolment_id=enrolment.pk, event="esi_requested", idempotency_key="esi")
+    return enrolment
+
+
+def make_eligible(patient: Patient) -> None:
+    pain_onset_record(patient=patient, onset=date(2024, 1, 1))
+    for treatment in ("gabapentinoid", "snri"):
+        failed_treatment_record(
+            patient=patient,
+            treatment_class=treatment,
+            reason="insufficient_effect",
+            observed_at=timezone.now(),
+        )
+
+
+def to_conventional(enrolment: Enrolment, user: User) -> None:
+    make_eligible(enrolment.patient)
+    result = pathway_dispatch(
+        enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="intake", user=user
+    )
+    assert result.outcome == "transitioned"
+
+
+@pytest.fixture
+def proposal(enrolment: Enrolment, staff: dict[str, User]) -> Proposal:
+    """A pending ESI escalation (the gate names the physician only)."""
+    to_conventional(enrolment, staff["coordinator"])
+    result = pathway_dispatch(
+        enrolment_id=enrolment.pk,
+        event="esi_requested",
+        idempotency_key="esi",
+        user=staff["coordinator"],
+    )
+    assert result.outcome == "proposed"
+    return Proposal.objects.get(enrolment=enrolment)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], APIClient]:
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The response is an RFC 9457 problem with this status and code; returns its body."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:carehub:problem:{code}"
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"] == response.wsgi_request.get_full_path()
+    return body

@@ -1,0 +1,61 @@
+"""The OpenAPI 3 document is valid and documents every operation with its problem responses."""
+
+from __future__ import annotations
+
+import pytest
+from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+OPERATIONS = {
+    ("/api/v1/auth/token", "post"): "auth_token_obtain",
+    ("/api/v1/auth/token", "delete"): "auth_token_revoke",
+    ("/api/v1/patients", "get"): "patients_list",
+    ("/api/v1/patients/{patient_id}", "get"): "patients_retrieve",
+    ("/api/v1/patients/{patient_id}/enrolments", "get"): "patients_enrolments_list",
+    ("/api/v1/enrolments/{public_id}", "get"): "enrolments_retrieve",
+    ("/api/v1/enrolments/{public_id}/timeline", "get"): "enrolments_timeline",
+    ("/api/v1/enrolments/{public_id}/events", "post"): "enrolments_events_send",
+    ("/api/v1/proposals", "get"): "proposals_list",
+    ("/api/v1/proposals/{proposal_id}/approve", "post"): "proposals_approve",
+    ("/api/v1/proposals/{proposal_id}/reject", "post"): "proposals_reject",
+}
+
+
+@pytest.fixture
+def schema() -> dict:  # type: ignore[type-arg]
+    response = APIClient().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_schema_is_valid_openapi_3(schema: dict) -> None:  # type: ignore[type-arg]
+    assert schema["openapi"].startswith("3.")
+    validate_schema(schema)
+
+
+def test_every_operation_is_documented_with_problem_responses(schema: dict) -> None:  # type: ignore[type-arg]
+    for (path, method), operation_id in OPERATIONS.items():
+        operation = schema["paths"][path][method]
+        assert operation["operationId"] == operation_id
+        responses = operation["responses"]
+        success = [code for code in responses if code.startswith("2")]
+        assert success, (path, method)
+        errors = [code for code in responses if code[0] in "45"]
+        assert "401" in errors or operation_id == "auth_token_obtain"
+        for code in errors:
+            assert "application/problem+json" in responses[code]["content"], (path, code)
+    events = schema["paths"]["/api/v1/enrolments/{public_id}/events"]["post"]
+    assert {"400", "404", "409", "422"} <= set(events["responses"])
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" and p["required"]
+               for p in events["parameters"])  # fmt: skip
+    approve = schema["paths"]["/api/v1/proposals/{proposal_id}/approve"]["post"]
+    assert {"403", "422"} <= set(approve["responses"])
+
+
+def test_swagger_ui_is_served_from_our_origin() -> None:
+    response = APIClient().get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger" in response.content.lower()
+    assert b"cdn" not in response.content.lower()

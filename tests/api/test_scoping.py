@@ -1,0 +1,117 @@
+"""Scoping: staff see their clinic only; therapists, psychologists and pharmacists only the
+patients whose care team includes them. Outside the scope is 404, and absent from lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from carehub.accounts.models import User
+from carehub.care_access import OPERATIONS, Operation, can
+from carehub.pathways.models import Enrolment, Proposal
+from carehub.patients.models import Patient
+from carehub.patients.services import care_team_end
+from tests.api.conftest import assert_problem
+
+pytestmark = pytest.mark.django_db
+
+
+def detail_requests(enrolment: Enrolment, proposal: Proposal) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+    patient_id = enrolment.patient_id
+    public_id = enrolment.public_id
+    return [
+        ("get", f"/api/v1/patients/{patient_id}", {}),
+        ("get", f"/api/v1/patients/{patient_id}/enrolments", {}),
+        ("get", f"/api/v1/enrolments/{public_id}", {}),
+        ("get", f"/api/v1/enrolments/{public_id}/timeline", {}),
+        ("post", f"/api/v1/enrolments/{public_id}/events", {"event": "discharge"}),
+        ("post", f"/api/v1/proposals/{proposal.pk}/approve", {}),
+        ("post", f"/api/v1/proposals/{proposal.pk}/reject", {"reason": "No"}),
+    ]
+
+
+def call(client, method: str, url: str, data: dict):  # type: ignore[no-untyped-def,type-arg]
+    if method == "get":
+        return client.get(url)
+    return client.post(url, data, format="json", HTTP_IDEMPOTENCY_KEY="scope-test")
+
+
+@pytest.mark.parametrize("role", ["coordinator", "physician"])
+def test_another_clinics_objects_are_not_found(
+    client_for, staff: dict[str, User], foreign_enrolment: Enrolment, role: str
+) -> None:  # type: ignore[no-untyped-def]
+    proposal = Proposal.objects.get(enrolment=foreign_enrolment)
+    client = client_for(staff[role])
+    for method, url, data in detail_requests(foreign_enrolment, proposal):
+        assert_problem(call(client, method, url, data), 404, "not_found")
+    foreign_enrolment.refresh_from_db()
+    assert foreign_enrolment.state_of("ladder") == "conventional"
+    proposal.refresh_from_db()
+    assert proposal.status == "pending"
+
+
+def test_another_clinics_rows_are_absent_from_lists(
+    client_for,
+    staff: dict[str, User],
+    patient: Patient,
+    proposal: Proposal,
+    foreign_enrolment: Enrolment,
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    patients = client.get("/api/v1/patients").json()["results"]
+    assert [p["id"] for p in patients] == [patient.pk]
+    proposals = client.get("/api/v1/proposals?status=pending").json()["results"]
+    assert [p["id"] for p in proposals] == [proposal.pk]
+    assert client.get("/api/v1/patients?search=Oscar").json()["results"] == []
+
+
+def test_therapist_not_on_the_care_team_gets_not_found(
+    client_for, staff: dict[str, User], proposal: Proposal
+) -> None:  # type: ignore[no-untyped-def]
+    enrolment = proposal.enrolment
+    for role in ("psychologist", "pharmacist"):
+        client = client_for(staff[role])
+        for method, url, data in detail_requests(enrolment, proposal):
+            assert_problem(call(client, method, url, data), 404, "not_found")
+        assert client.get("/api/v1/patients").json()["results"] == []
+        assert client.get("/api/v1/proposals").json()["results"] == []
+
+
+def test_therapist_on_the_care_team_sees_the_patient_until_the_membership_ends(
+    client_for, staff: dict[str, User], enrolment: Enrolment
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    patient_id = enrolment.patient_id
+    assert client.get(f"/api/v1/patients/{patient_id}").status_code == 200
+    assert client.get(f"/api/v1/enrolments/{enrolment.public_id}").status_code == 200
+    membership = enrolment.patient.care_team.get(staff=staff["physical_therapist"])
+    care_team_end(membership=membership)
+    assert_problem(client.get(f"/api/v1/patients/{patient_id}"), 404, "not_found")
+    assert client.get("/api/v1/patients").json()["results"] == []
+
+
+def test_clinic_wide_roles_see_patients_they_are_not_on_the_team_of(
+    client_for, staff: dict[str, User], patient: Patient
+) -> None:  # type: ignore[no-untyped-def]
+    # The clinic admin is on no care team.
+    response = client_for(staff["clinic_admin"]).get(f"/api/v1/patients/{patient.pk}")
+    assert response.status_code == 200
+    assert {m["role"] for m in response.json()["care_team"]} == {
+        "coordinator", "physician", "physical_therapist",
+    }  # fmt: skip
+
+
+def test_the_matrix_covers_every_operation_and_keeps_clinical_acts_from_the_admin(
+    staff: dict[str, User],
+) -> None:
+    assert set(OPERATIONS) == set(Operation)
+    assert not can(staff["clinic_admin"], Operation.ENROLMENT_EVENT_SEND)
+    assert not can(staff["clinic_admin"], Operation.PROPOSAL_DECIDE)
+    assert can(staff["physician"], Operation.PROPOSAL_DECIDE)
+    assert can(staff["pharmacist"], Operation.PATIENT_LIST)
+
+
+def test_staff_without_a_clinic_role_see_nothing(client_for, patient: Patient) -> None:  # type: ignore[no-untyped-def]
+    operator = User.objects.create_superuser("operator", password=None)
+    client = client_for(operator)
+    assert_problem(client.get("/api/v1/patients"), 403, "not_permitted")
+    assert_problem(client.get(f"/api/v1/patients/{patient.pk}"), 403, "not_permitted")
