@@ -3,6 +3,8 @@ patients whose care team includes them. Outside the scope is 404, and absent fro
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from carehub.accounts.models import User
@@ -13,6 +15,24 @@ from carehub.patients.services import care_team_end
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
+
+
+# What the scoping tests below cover (tests/api/test_scope_coverage.py checks it against the
+# OpenAPI schema, so a new operation needs its scoping test).
+OBJECT_OPERATIONS = {
+    ("get", "/api/v1/patients/{id}"),
+    ("get", "/api/v1/patients/{id}/enrolments"),
+    ("get", "/api/v1/enrolments/{id}"),
+    ("get", "/api/v1/enrolments/{id}/timeline"),
+    ("post", "/api/v1/enrolments/{id}/events"),
+    ("post", "/api/v1/proposals/{id}/approve"),
+    ("post", "/api/v1/proposals/{id}/reject"),
+}
+LIST_OPERATIONS = {("get", "/api/v1/patients"), ("get", "/api/v1/proposals")}
+
+
+def templated(url: str) -> str:
+    return re.sub(r"/(\d+|[0-9a-f-]{36})(?=/|$)", "/{id}", url)
 
 
 def detail_requests(enrolment: Enrolment, proposal: Proposal) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
@@ -115,3 +135,8 @@ def test_staff_without_a_clinic_role_see_nothing(client_for, patient: Patient) -
     client = client_for(operator)
     assert_problem(client.get("/api/v1/patients"), 403, "not_permitted")
     assert_problem(client.get(f"/api/v1/patients/{patient.pk}"), 403, "not_permitted")
+
+
+def test_the_object_requests_are_the_declared_operations(proposal: Proposal) -> None:
+    requests = detail_requests(proposal.enrolment, proposal)
+    assert {(method, templated(url)) for method, url, _ in requests} == OBJECT_OPERATIONS
