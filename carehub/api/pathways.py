@@ -17,11 +17,10 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from carehub.accounts.models import User
 from carehub.api.pagination import paginated, paginated_response
-from carehub.api.patients import PAGE_PARAMETERS
+from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
 from carehub.care_access import Operation
@@ -147,9 +146,10 @@ class DispatchOutputSerializer(serializers.Serializer):
 # --- enrolments -------------------------------------------------------------------------------
 
 
-class EnrolmentDetailApi(APIView):
+class EnrolmentDetailApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
+    audit_action = "enrolment.view"
 
     OutputSerializer = EnrolmentSerializer
 
@@ -160,14 +160,18 @@ class EnrolmentDetailApi(APIView):
     )
     def get(self, request: Request, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        return Response(self.OutputSerializer(enrolment_view(enrolment=enrolment)).data)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        data = self.OutputSerializer(enrolment_view(enrolment=enrolment)).data
+        self.audit()
+        return Response(data)
 
 
-class EnrolmentTimelineApi(APIView):
+class EnrolmentTimelineApi(AuditedApi):
     """The step log, newest first, each step with its explanation."""
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
+    audit_action = "enrolment.timeline"
 
     OutputSerializer = StepSerializer
 
@@ -179,18 +183,22 @@ class EnrolmentTimelineApi(APIView):
     )
     def get(self, request: Request, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        return paginated_response(
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        response = paginated_response(
             request=request,
             view=self,
             queryset=enrolment_timeline(enrolment=enrolment),
             serializer_class=self.OutputSerializer,
             ordering="-id",
         )
+        self.audit(detail={"listed": len(response.data["results"])})
+        return response
 
 
-class EnrolmentEventSendApi(APIView):
+class EnrolmentEventSendApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_EVENT_SEND
+    audit_action = "enrolment.event_send"
 
     class InputSerializer(serializers.Serializer):
         event = serializers.CharField(max_length=64)
@@ -224,8 +232,10 @@ class EnrolmentEventSendApi(APIView):
                 extra={"field": IDEMPOTENCY_HEADER},
             )
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        self.audit_detail = {"event": data.validated_data["event"]}
         result = pathway_event_send(
             enrolment=enrolment,
             event=data.validated_data["event"],
@@ -234,7 +244,12 @@ class EnrolmentEventSendApi(APIView):
             user=request.user,
             expected_version=data.validated_data.get("expected_version"),
         )
-        return _dispatch_response(result, request.user)
+        self.audit_detail.update(
+            outcome=result.outcome, step=result.step.sequence, replayed=result.replayed
+        )
+        response = _dispatch_response(result, request.user)
+        self.audit()
+        return response
 
 
 # --- proposals --------------------------------------------------------------------------------
@@ -264,9 +279,10 @@ class ProposalSerializer(serializers.Serializer):
         return f"{patient.given_name} {patient.family_name}"
 
 
-class ProposalListApi(APIView):
+class ProposalListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_LIST
+    audit_action = "proposal.list"
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=ProposalStatus.choices, required=False)
@@ -288,13 +304,16 @@ class ProposalListApi(APIView):
         proposals = proposal_list_for_user(
             user=request.user, status=filters.validated_data.get("status")
         )
-        return paginated_response(
+        response = paginated_response(
             request=request,
             view=self,
             queryset=proposals,
             serializer_class=self.OutputSerializer,
             ordering="-id",
         )
+        listed = [row["patient_id"] for row in response.data["results"]]
+        self.audit(patients=listed, detail={"listed": len(listed)})
+        return response
 
 
 class ProposalDecisionOutputSerializer(serializers.Serializer):
@@ -316,12 +335,13 @@ def _decision_response(result: DispatchResult, proposal_id: int, user: User) -> 
     return Response(body, headers={REPLAYED_HEADER: "true"} if result.replayed else {})
 
 
-class ProposalApproveApi(APIView):
+class ProposalApproveApi(AuditedApi):
     """Approve an escalation: only a role the pathway's gate names may (403 otherwise); the
     guard is evaluated again and must still hold (422 otherwise)."""
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_DECIDE
+    audit_action = "proposal.approve"
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -336,6 +356,7 @@ class ProposalApproveApi(APIView):
     )
     def post(self, request: Request, proposal_id: int) -> Response:
         proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
+        self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = proposal_approve(
@@ -344,14 +365,17 @@ class ProposalApproveApi(APIView):
             idempotency_key=f"api:proposal:{proposal.pk}:approve:{request.user.pk}",
             note=data.validated_data.get("note", ""),
         )
-        return _decision_response(result, proposal.pk, request.user)
+        response = _decision_response(result, proposal.pk, request.user)
+        self.audit(detail={"outcome": result.outcome, "replayed": result.replayed})
+        return response
 
 
-class ProposalRejectApi(APIView):
+class ProposalRejectApi(AuditedApi):
     """Reject an escalation; a reason is required."""
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_DECIDE
+    audit_action = "proposal.reject"
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
@@ -366,6 +390,7 @@ class ProposalRejectApi(APIView):
     )
     def post(self, request: Request, proposal_id: int) -> Response:
         proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
+        self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = proposal_reject(
@@ -374,4 +399,6 @@ class ProposalRejectApi(APIView):
             idempotency_key=f"api:proposal:{proposal.pk}:reject:{request.user.pk}",
             reason=data.validated_data["reason"],
         )
-        return _decision_response(result, proposal.pk, request.user)
+        response = _decision_response(result, proposal.pk, request.user)
+        self.audit(detail={"outcome": result.outcome, "replayed": result.replayed})
+        return response

@@ -1,7 +1,11 @@
-"""Patients, within the user's scope (carehub.care_access)."""
+"""Patients, within the user's scope (carehub.care_access), and the audit every view of patient
+data goes through (`AuditedApi`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import models
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -12,8 +16,16 @@ from rest_framework.views import APIView
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
-from carehub.care_access import Operation
+from carehub.audit.models import Outcome
+from carehub.audit.services import audit_record
+from carehub.care_access import (
+    Operation,
+    enrolments_visible_to,
+    patients_visible_to,
+    proposals_visible_to,
+)
 from carehub.pathways.selectors import enrolment_list_for_patient
+from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
 PATIENT_ORDERING = ("family_name", "given_name", "id")
@@ -23,9 +35,98 @@ PAGE_PARAMETERS = [
 ]
 
 
-class PatientListApi(APIView):
+class AuditedApi(APIView):
+    """An API view whose every answer to an authenticated user is audited (carehub.audit).
+
+    The view calls `audit()` on success, after setting `audit_patient` / `audit_obj` as soon as
+    it has fetched its object. A failure is recorded here: 403 as `denied` (with the patient when
+    the object is within the user's scope), 404 as `denied` without any patient or object id
+    (the object is outside the scope or does not exist: nothing about it is disclosed, not even
+    to the audit trail of the user's clinic), anything else as `error`. 401 is not recorded."""
+
+    audit_action: str = ""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.audited = False
+        self.audit_patient: Patient | None = None
+        self.audit_obj: models.Model | None = None
+        self.audit_detail: dict[str, Any] = {}
+        super().initial(request, *args, **kwargs)
+
+    def audit(
+        self,
+        *,
+        patients: list[Patient | int] | None = None,
+        outcome: str = Outcome.OK,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        audit_record(
+            request=self.request,
+            action=self.audit_action,
+            patient=getattr(self, "audit_patient", None),
+            patients=patients or (),
+            obj=getattr(self, "audit_obj", None),
+            outcome=outcome,
+            detail={**getattr(self, "audit_detail", {}), **(detail or {})},
+        )
+        self.audited = True
+
+    def handle_exception(self, exc: Exception) -> Response:
+        try:
+            response = super().handle_exception(exc)
+        except Exception:
+            self._audit_failure(500, exc)
+            raise
+        self._audit_failure(response.status_code, exc)
+        return response
+
+    def _audit_failure(self, status: int, exc: Exception) -> None:
+        user = getattr(self.request, "_user", None)
+        if getattr(self, "audited", False) or status == 401 or not getattr(user, "pk", None):
+            return
+        code = getattr(exc, "code", None) or getattr(exc, "default_code", None)
+        detail = {"status": status, "code": str(code or type(exc).__name__)}
+        if status == 404:
+            self.audit_patient, self.audit_obj = None, None
+            self.audit(outcome=Outcome.DENIED, detail=detail)
+        elif status == 403:
+            if getattr(self, "audit_patient", None) is None:
+                self.audit_patient, self.audit_obj = self._object_in_scope()
+            self.audit(outcome=Outcome.DENIED, detail=detail)
+        else:
+            self.audit(outcome=Outcome.ERROR, detail=detail)
+
+    def _object_in_scope(self) -> tuple[Patient | None, models.Model | None]:
+        """The object the URL names and its patient, if the user may see it (a role refused
+        before the view fetched anything)."""
+        user = self.request.user
+        kwargs = self.kwargs
+        if "patient_id" in kwargs:
+            patient = patients_visible_to(user).filter(pk=kwargs["patient_id"]).first()
+            return patient, patient
+        if "public_id" in kwargs:
+            enrolment = (
+                enrolments_visible_to(user)
+                .select_related("patient")
+                .filter(public_id=kwargs["public_id"])
+                .first()
+            )
+            return (enrolment.patient, enrolment) if enrolment else (None, None)
+        if "proposal_id" in kwargs:
+            proposal = (
+                proposals_visible_to(user)
+                .select_related("enrolment__patient")
+                .filter(pk=kwargs["proposal_id"])
+                .first()
+            )
+            return (proposal.enrolment.patient, proposal) if proposal else (None, None)
+        return None, None
+
+
+class PatientListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_LIST
+    audit_action = "patient.list"
 
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
@@ -52,13 +153,16 @@ class PatientListApi(APIView):
         patients = patient_list_for_user(
             user=request.user, search=filters.validated_data.get("search", "")
         )
-        return paginated_response(
+        response = paginated_response(
             request=request,
             view=self,
             queryset=patients,
             serializer_class=self.OutputSerializer,
             ordering=PATIENT_ORDERING,
         )
+        listed = [row["id"] for row in response.data["results"]]
+        self.audit(patients=listed, detail={"listed": len(listed)})  # never the search words
+        return response
 
 
 class CareTeamMemberSerializer(serializers.Serializer):
@@ -69,9 +173,10 @@ class CareTeamMemberSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
 
 
-class PatientDetailApi(APIView):
+class PatientDetailApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_VIEW
+    audit_action = "patient.view"
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -89,12 +194,16 @@ class PatientDetailApi(APIView):
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        return Response(self.OutputSerializer(patient).data)
+        self.audit_patient = self.audit_obj = patient
+        data = self.OutputSerializer(patient).data
+        self.audit()
+        return Response(data)
 
 
-class PatientEnrolmentListApi(APIView):
+class PatientEnrolmentListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
+    audit_action = "enrolment.list"
 
     class OutputSerializer(serializers.Serializer):
         public_id = serializers.UUIDField()
@@ -117,9 +226,12 @@ class PatientEnrolmentListApi(APIView):
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        return paginated_response(
+        self.audit_patient = self.audit_obj = patient
+        response = paginated_response(
             request=request,
             view=self,
             queryset=enrolment_list_for_patient(patient=patient),
             serializer_class=self.OutputSerializer,
         )
+        self.audit(detail={"listed": len(response.data["results"])})
+        return response

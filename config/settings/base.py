@@ -45,10 +45,12 @@ INSTALLED_APPS = [
     "carehub.checkins",
     "carehub.demo",
     "carehub.api",
+    "carehub.audit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "carehub.audit.middleware.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,0 +1,76 @@
+"""The audit trail: one row per patient touched by a request (read or write).
+
+Append-only: a database trigger refuses UPDATE and DELETE, `save()` refuses to update an
+existing row and the admin is read-only. `detail` carries identifiers and codes only, never
+patient data (no names, no search terms, no clinical values).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from carehub.core.clock import now
+from carehub.core.exceptions import Conflict
+
+
+class Action(models.TextChoices):
+    PATIENT_LIST = "patient.list"
+    PATIENT_VIEW = "patient.view"
+    ENROLMENT_LIST = "enrolment.list"
+    ENROLMENT_VIEW = "enrolment.view"
+    ENROLMENT_TIMELINE = "enrolment.timeline"
+    ENROLMENT_EVENT_SEND = "enrolment.event_send"
+    PROPOSAL_LIST = "proposal.list"
+    PROPOSAL_APPROVE = "proposal.approve"
+    PROPOSAL_REJECT = "proposal.reject"
+    ADMIN_VIEW = "admin.view"
+    ADMIN_CHANGE = "admin.change"
+
+
+class Outcome(models.TextChoices):
+    OK = "ok"
+    DENIED = "denied"
+    ERROR = "error"
+
+
+class AuditEvent(models.Model):
+    at = models.DateTimeField(default=now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_role = models.CharField(max_length=32, blank=True)
+    clinic = models.ForeignKey(
+        "clinics.Clinic", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    object_type = models.CharField(max_length=32, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.OK)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["clinic", "at"]),
+            models.Index(fields=["patient", "at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome} by {self.actor_id} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise Conflict("Audit events are append-only: an existing row cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise Conflict("Audit events are append-only: a row cannot be deleted.")
