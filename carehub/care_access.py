@@ -7,9 +7,9 @@ Scope (which rows a member of staff may see):
   team (a membership without an end) includes them;
 - anyone else (operators without a clinic or role, inactive accounts) sees nothing.
 
-Everything that hangs off a patient (enrolments, steps, proposals) is scoped through the
-patient. Interfaces fetch objects through these querysets, so a row outside the scope answers
-"not found", never "forbidden": its existence is not disclosed.
+Everything that hangs off a patient (enrolments, steps, proposals, tasks, flags) is scoped
+through the patient. Interfaces fetch objects through these querysets, so a row outside the
+scope answers "not found", never "forbidden": its existence is not disclosed.
 
 `OPERATIONS` is the role-by-operation matrix: which roles may perform an operation on a patient
 already in their scope. Approval gates in pathway definitions still apply on top of it (a
@@ -27,6 +27,7 @@ from carehub.accounts.models import Role, User
 from carehub.core.exceptions import NotPermitted
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
+from carehub.worklists.models import CareTask, Flag
 
 CLINIC_WIDE_ROLES: frozenset[str] = frozenset({Role.COORDINATOR, Role.PHYSICIAN, Role.CLINIC_ADMIN})
 CARE_TEAM_ROLES: frozenset[str] = frozenset(
@@ -41,6 +42,11 @@ class Operation(StrEnum):
     ENROLMENT_EVENT_SEND = "enrolment.event_send"
     PROPOSAL_LIST = "proposal.list"
     PROPOSAL_DECIDE = "proposal.decide"
+    PATHWAY_VIEW = "pathway.view"
+    TASK_LIST = "task.list"
+    TASK_COMPLETE = "task.complete"
+    FLAG_LIST = "flag.list"
+    FLAG_UPDATE = "flag.update"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -55,6 +61,13 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     Operation.ENROLMENT_EVENT_SEND: _CLINICIANS,
     Operation.PROPOSAL_LIST: _EVERY_ROLE,
     Operation.PROPOSAL_DECIDE: _CLINICIANS,
+    # Published definitions hold no patient data.
+    Operation.PATHWAY_VIEW: _EVERY_ROLE,
+    # Worklists are clinical work.
+    Operation.TASK_LIST: _CLINICIANS,
+    Operation.TASK_COMPLETE: _CLINICIANS,
+    Operation.FLAG_LIST: _CLINICIANS,
+    Operation.FLAG_UPDATE: _CLINICIANS,
 }
 
 
@@ -104,3 +117,17 @@ def steps_visible_to(user: User | None) -> QuerySet[PathwayStep]:
 
 def proposals_visible_to(user: User | None) -> QuerySet[Proposal]:
     return Proposal.objects.filter(enrolment__in=enrolments_visible_to(user))
+
+
+def tasks_visible_to(user: User | None) -> QuerySet[CareTask]:
+    if not _has_scope(user):
+        return CareTask.objects.none()
+    assert user is not None
+    return CareTask.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
+
+
+def flags_visible_to(user: User | None) -> QuerySet[Flag]:
+    if not _has_scope(user):
+        return Flag.objects.none()
+    assert user is not None
+    return Flag.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))

@@ -21,8 +21,10 @@ from carehub.audit.services import audit_record
 from carehub.care_access import (
     Operation,
     enrolments_visible_to,
+    flags_visible_to,
     patients_visible_to,
     proposals_visible_to,
+    tasks_visible_to,
 )
 from carehub.pathways.selectors import enrolment_list_for_patient
 from carehub.patients.models import Patient
@@ -120,6 +122,16 @@ class AuditedApi(APIView):
                 .first()
             )
             return (proposal.enrolment.patient, proposal) if proposal else (None, None)
+        if "task_id" in kwargs:
+            task = (
+                tasks_visible_to(user).select_related("patient").filter(pk=kwargs["task_id"])
+            ).first()
+            return (task.patient, task) if task else (None, None)
+        if "flag_id" in kwargs:
+            flag = (
+                flags_visible_to(user).select_related("patient").filter(pk=kwargs["flag_id"])
+            ).first()
+            return (flag.patient, flag) if flag else (None, None)
         return None, None
 
 

@@ -26,6 +26,11 @@ class Action(models.TextChoices):
     PROPOSAL_LIST = "proposal.list"
     PROPOSAL_APPROVE = "proposal.approve"
     PROPOSAL_REJECT = "proposal.reject"
+    TASK_LIST = "task.list"
+    TASK_COMPLETE = "task.complete"
+    FLAG_LIST = "flag.list"
+    FLAG_ACKNOWLEDGE = "flag.acknowledge"
+    FLAG_RESOLVE = "flag.resolve"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"
 

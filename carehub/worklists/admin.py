@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.worklists.models import CareTask, Flag, FlagStatus
+from carehub.worklists.models import CareTask, Flag, FlagStatus, TaskStatus
 from carehub.worklists.services import care_task_complete, flag_set_status
 
 
@@ -31,7 +31,7 @@ class CareTaskAdmin(WorklistAdmin):
 
     @admin.action(description="Mark the selected tasks done")
     def complete_selected(self, request: HttpRequest, queryset: QuerySet[CareTask]) -> None:
-        for task in queryset:
+        for task in queryset.filter(status=TaskStatus.OPEN):
             care_task_complete(task=task, user=request.user)  # type: ignore[arg-type]
 
 
@@ -44,10 +44,10 @@ class FlagAdmin(WorklistAdmin):
 
     @admin.action(description="Acknowledge the selected flags")
     def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:
-        for flag in queryset:
+        for flag in queryset.filter(status=FlagStatus.OPEN):
             flag_set_status(flag=flag, status=FlagStatus.ACKNOWLEDGED, user=request.user)  # type: ignore[arg-type]
 
     @admin.action(description="Resolve the selected flags")
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:
-        for flag in queryset:
+        for flag in queryset.exclude(status=FlagStatus.RESOLVED):
             flag_set_status(flag=flag, status=FlagStatus.RESOLVED, user=request.user)  # type: ignore[arg-type]

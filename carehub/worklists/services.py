@@ -6,6 +6,7 @@ from django.db import transaction
 
 from carehub.accounts.models import User
 from carehub.core import clock
+from carehub.core.exceptions import Conflict
 from carehub.pathways.models import Enrolment, OutboxEffect
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
 
@@ -76,22 +77,43 @@ def flag_raise(
     )
 
 
+def _worklist_state(item: CareTask | Flag) -> dict[str, object]:
+    return {"id": item.pk, "status": item.status}
+
+
 @transaction.atomic
 def care_task_complete(*, task: CareTask, user: User) -> CareTask:
-    if task.status == TaskStatus.OPEN:
-        task.status = TaskStatus.DONE
-        task.completed_at = clock.now()
-        task.completed_by = user
-        task.save(update_fields=["status", "completed_at", "completed_by", "updated_at"])
+    """Mark an open task done; a task already done (or cancelled) is a conflict (409)."""
+    locked = CareTask.objects.select_for_update().get(pk=task.pk)
+    if locked.status != TaskStatus.OPEN:
+        raise Conflict(
+            f"The task is already {locked.get_status_display().lower()}.",
+            extra={"current": _worklist_state(locked)},
+        )
+    locked.status = TaskStatus.DONE
+    locked.completed_at = clock.now()
+    locked.completed_by = user
+    locked.save(update_fields=["status", "completed_at", "completed_by", "updated_at"])
+    for field in ("status", "completed_at", "completed_by", "updated_at"):
+        setattr(task, field, getattr(locked, field))
     return task
 
 
 @transaction.atomic
 def flag_set_status(*, flag: Flag, status: FlagStatus, user: User) -> Flag:
-    """Acknowledge (someone is on it) or resolve a flag; a resolved flag stays resolved."""
-    if flag.status != FlagStatus.RESOLVED and flag.status != status:
-        flag.status = status
-        flag.save(update_fields=["status", "updated_at"])
+    """Acknowledge (someone is on it) or resolve a flag. A resolved flag stays resolved, and
+    setting the status a flag already has is a conflict (409), as is reopening it."""
+    if status not in (FlagStatus.ACKNOWLEDGED, FlagStatus.RESOLVED):
+        raise Conflict("A flag can only be acknowledged or resolved.")
+    locked = Flag.objects.select_for_update().get(pk=flag.pk)
+    if locked.status == FlagStatus.RESOLVED or locked.status == status:
+        raise Conflict(
+            f"The flag is already {locked.get_status_display().lower()}.",
+            extra={"current": _worklist_state(locked)},
+        )
+    locked.status = status
+    locked.save(update_fields=["status", "updated_at"])
+    flag.status, flag.updated_at = locked.status, locked.updated_at
     return flag
 
 

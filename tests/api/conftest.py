@@ -22,6 +22,8 @@ from carehub.pathways.models import Enrolment, Proposal
 from carehub.pathways.services import enrolment_start, pathway_dispatch
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_add, patient_register
+from carehub.worklists.models import CareTask, Flag
+from carehub.worklists.services import care_task_create, flag_raise
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "workflows" / "definitions"
 EXAMPLE_KEY = "stepped-care-example"
@@ -126,6 +128,43 @@ def proposal(enrolment: Enrolment, staff: dict[str, User]) -> Proposal:
     )
     assert result.outcome == "proposed"
     return Proposal.objects.get(enrolment=enrolment)
+
+
+@pytest.fixture
+def task(enrolment: Enrolment) -> CareTask:
+    """An open task on the physical therapist's worklist."""
+    return care_task_create(
+        enrolment=enrolment, discipline="physical_therapist", title="Assess", due_at=None
+    )
+
+
+@pytest.fixture
+def flag(enrolment: Enrolment) -> Flag:
+    return flag_raise(
+        enrolment=enrolment,
+        code="pain_spike",
+        severity="warning",
+        message="Pain up by 3 points",
+        raised_at=timezone.now(),
+    )
+
+
+@pytest.fixture
+def foreign_task(foreign_enrolment: Enrolment) -> CareTask:
+    return care_task_create(
+        enrolment=foreign_enrolment, discipline="coordinator", title="Call back", due_at=None
+    )
+
+
+@pytest.fixture
+def foreign_flag(foreign_enrolment: Enrolment) -> Flag:
+    return flag_raise(
+        enrolment=foreign_enrolment,
+        code="pain_spike",
+        severity="urgent",
+        message="Pain up by 5 points",
+        raised_at=timezone.now(),
+    )
 
 
 @pytest.fixture

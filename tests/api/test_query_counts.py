@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic
 from carehub.pathways.models import Enrolment
-from carehub.pathways.services import pathway_dispatch
+from carehub.pathways.services import enrolment_start, pathway_dispatch
 from carehub.patients.services import care_team_add
-from tests.api.conftest import register
+from carehub.worklists.services import care_task_create, flag_raise
+from tests.api.conftest import EXAMPLE_KEY, register
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +58,39 @@ def test_timeline_queries_are_constant(
     assert len(steps) == size
     assert steps[0]["sequence"] >= steps[-1]["sequence"]  # newest first
     assert steps[0]["explanation"]["summary"]
+
+
+@pytest.fixture
+def many_worklist_items(clinic: Clinic, staff: dict[str, User]) -> None:
+    for n in range(60):
+        patient = register(clinic, f"W-{n:03}", f"Given{n}", "Worklist")
+        care_team_add(patient=patient, staff=staff["physical_therapist"])
+        enrolment = enrolment_start(patient=patient, definition_key=EXAMPLE_KEY)
+        care_task_create(
+            enrolment=enrolment, discipline="physical_therapist", title=f"Task {n}", due_at=None
+        )
+        flag_raise(
+            enrolment=enrolment,
+            code="check",
+            severity="urgent" if n % 3 == 0 else "warning",
+            message=f"Flag {n}",
+            raised_at=timezone.now(),
+        )
+
+
+@pytest.mark.parametrize("size", [10, 50])
+@pytest.mark.parametrize("url", ["/api/v1/tasks?status=open", "/api/v1/flags?status=open"])
+def test_worklist_queries_are_constant(
+    client_for, staff, many_worklist_items, django_assert_num_queries, size: int, url: str
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    # The page (with patient and enrolment joined) and the bulk INSERT of its audit rows.
+    with django_assert_num_queries(2):
+        response = client.get(f"{url}&page_size={size}")
+    assert len(response.json()["results"]) == size
+    with django_assert_num_queries(2):
+        response = client.get(response.json()["next"])
+    assert response.status_code == 200
 
 
 def test_page_size_is_capped_at_100(client_for, staff, many_patients) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,9 @@ pytestmark = pytest.mark.django_db
 OPERATIONS = {
     ("/api/v1/auth/token", "post"): "auth_token_obtain",
     ("/api/v1/auth/token", "delete"): "auth_token_revoke",
+    ("/api/v1/pathways", "get"): "pathways_list",
+    ("/api/v1/pathways/{key}/{version}", "get"): "pathways_retrieve",
+    ("/api/v1/pathways/{key}/{version}/diagram", "get"): "pathways_diagram",
     ("/api/v1/patients", "get"): "patients_list",
     ("/api/v1/patients/{patient_id}", "get"): "patients_retrieve",
     ("/api/v1/patients/{patient_id}/enrolments", "get"): "patients_enrolments_list",
@@ -20,6 +23,11 @@ OPERATIONS = {
     ("/api/v1/proposals", "get"): "proposals_list",
     ("/api/v1/proposals/{proposal_id}/approve", "post"): "proposals_approve",
     ("/api/v1/proposals/{proposal_id}/reject", "post"): "proposals_reject",
+    ("/api/v1/tasks", "get"): "tasks_list",
+    ("/api/v1/tasks/{task_id}/complete", "post"): "tasks_complete",
+    ("/api/v1/flags", "get"): "flags_list",
+    ("/api/v1/flags/{flag_id}/acknowledge", "post"): "flags_acknowledge",
+    ("/api/v1/flags/{flag_id}/resolve", "post"): "flags_resolve",
 }
 
 

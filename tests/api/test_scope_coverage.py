@@ -12,7 +12,14 @@ from drf_spectacular.generators import SchemaGenerator
 from tests.api.test_scoping import LIST_OPERATIONS, OBJECT_OPERATIONS
 
 # Operations that touch no patient data.
-NO_PATIENT_DATA = {("post", "/api/v1/auth/token"), ("delete", "/api/v1/auth/token")}
+NO_PATIENT_DATA = {
+    ("post", "/api/v1/auth/token"),
+    ("delete", "/api/v1/auth/token"),
+    # Published pathway definitions: the same for every clinic, about no patient.
+    ("get", "/api/v1/pathways"),
+    ("get", "/api/v1/pathways/{id}/{id}"),
+    ("get", "/api/v1/pathways/{id}/{id}/diagram"),
+}
 
 
 def schema_operations() -> set[tuple[str, str]]:

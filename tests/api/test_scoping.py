@@ -12,6 +12,7 @@ from carehub.care_access import OPERATIONS, Operation, can
 from carehub.pathways.models import Enrolment, Proposal
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_end
+from carehub.worklists.models import CareTask, Flag
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -27,15 +28,25 @@ OBJECT_OPERATIONS = {
     ("post", "/api/v1/enrolments/{id}/events"),
     ("post", "/api/v1/proposals/{id}/approve"),
     ("post", "/api/v1/proposals/{id}/reject"),
+    ("post", "/api/v1/tasks/{id}/complete"),
+    ("post", "/api/v1/flags/{id}/acknowledge"),
+    ("post", "/api/v1/flags/{id}/resolve"),
 }
-LIST_OPERATIONS = {("get", "/api/v1/patients"), ("get", "/api/v1/proposals")}
+LIST_OPERATIONS = {
+    ("get", "/api/v1/patients"),
+    ("get", "/api/v1/proposals"),
+    ("get", "/api/v1/tasks"),
+    ("get", "/api/v1/flags"),
+}
 
 
 def templated(url: str) -> str:
     return re.sub(r"/(\d+|[0-9a-f-]{36})(?=/|$)", "/{id}", url)
 
 
-def detail_requests(enrolment: Enrolment, proposal: Proposal) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+def detail_requests(
+    enrolment: Enrolment, proposal: Proposal, task: CareTask, flag: Flag
+) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
     patient_id = enrolment.patient_id
     public_id = enrolment.public_id
     return [
@@ -46,6 +57,9 @@ def detail_requests(enrolment: Enrolment, proposal: Proposal) -> list[tuple[str,
         ("post", f"/api/v1/enrolments/{public_id}/events", {"event": "discharge"}),
         ("post", f"/api/v1/proposals/{proposal.pk}/approve", {}),
         ("post", f"/api/v1/proposals/{proposal.pk}/reject", {"reason": "No"}),
+        ("post", f"/api/v1/tasks/{task.pk}/complete", {}),
+        ("post", f"/api/v1/flags/{flag.pk}/acknowledge", {}),
+        ("post", f"/api/v1/flags/{flag.pk}/resolve", {}),
     ]
 
 
@@ -57,16 +71,27 @@ def call(client, method: str, url: str, data: dict):  # type: ignore[no-untyped-
 
 @pytest.mark.parametrize("role", ["coordinator", "physician"])
 def test_another_clinics_objects_are_not_found(
-    client_for, staff: dict[str, User], foreign_enrolment: Enrolment, role: str
+    client_for,
+    staff: dict[str, User],
+    foreign_enrolment: Enrolment,
+    foreign_task: CareTask,
+    foreign_flag: Flag,
+    role: str,
 ) -> None:  # type: ignore[no-untyped-def]
     proposal = Proposal.objects.get(enrolment=foreign_enrolment)
     client = client_for(staff[role])
-    for method, url, data in detail_requests(foreign_enrolment, proposal):
+    for method, url, data in detail_requests(
+        foreign_enrolment, proposal, foreign_task, foreign_flag
+    ):
         assert_problem(call(client, method, url, data), 404, "not_found")
     foreign_enrolment.refresh_from_db()
     assert foreign_enrolment.state_of("ladder") == "conventional"
     proposal.refresh_from_db()
     assert proposal.status == "pending"
+    foreign_task.refresh_from_db()
+    assert foreign_task.status == "open"
+    foreign_flag.refresh_from_db()
+    assert foreign_flag.status == "open"
 
 
 def test_another_clinics_rows_are_absent_from_lists(
@@ -74,7 +99,10 @@ def test_another_clinics_rows_are_absent_from_lists(
     staff: dict[str, User],
     patient: Patient,
     proposal: Proposal,
-    foreign_enrolment: Enrolment,
+    task: CareTask,
+    flag: Flag,
+    foreign_task: CareTask,
+    foreign_flag: Flag,
 ) -> None:  # type: ignore[no-untyped-def]
     client = client_for(staff["coordinator"])
     patients = client.get("/api/v1/patients").json()["results"]
@@ -82,18 +110,26 @@ def test_another_clinics_rows_are_absent_from_lists(
     proposals = client.get("/api/v1/proposals?status=pending").json()["results"]
     assert [p["id"] for p in proposals] == [proposal.pk]
     assert client.get("/api/v1/patients?search=Oscar").json()["results"] == []
+    # The foreign task is on the coordinator's worklist of the other clinic.
+    assert client.get("/api/v1/tasks").json()["results"] == []
+    tasks = client.get("/api/v1/tasks?discipline=all&status=all").json()["results"]
+    assert [t["id"] for t in tasks] == [task.pk]
+    flags = client.get("/api/v1/flags").json()["results"]
+    assert [f["id"] for f in flags] == [flag.pk]
 
 
 def test_therapist_not_on_the_care_team_gets_not_found(
-    client_for, staff: dict[str, User], proposal: Proposal
+    client_for, staff: dict[str, User], proposal: Proposal, task: CareTask, flag: Flag
 ) -> None:  # type: ignore[no-untyped-def]
     enrolment = proposal.enrolment
     for role in ("psychologist", "pharmacist"):
         client = client_for(staff[role])
-        for method, url, data in detail_requests(enrolment, proposal):
+        for method, url, data in detail_requests(enrolment, proposal, task, flag):
             assert_problem(call(client, method, url, data), 404, "not_found")
         assert client.get("/api/v1/patients").json()["results"] == []
         assert client.get("/api/v1/proposals").json()["results"] == []
+        assert client.get("/api/v1/tasks?discipline=all&status=all").json()["results"] == []
+        assert client.get("/api/v1/flags").json()["results"] == []
 
 
 def test_therapist_on_the_care_team_sees_the_patient_until_the_membership_ends(
@@ -126,6 +162,10 @@ def test_the_matrix_covers_every_operation_and_keeps_clinical_acts_from_the_admi
     assert set(OPERATIONS) == set(Operation)
     assert not can(staff["clinic_admin"], Operation.ENROLMENT_EVENT_SEND)
     assert not can(staff["clinic_admin"], Operation.PROPOSAL_DECIDE)
+    assert not can(staff["clinic_admin"], Operation.TASK_COMPLETE)
+    assert not can(staff["clinic_admin"], Operation.FLAG_UPDATE)
+    assert can(staff["pharmacist"], Operation.TASK_LIST)
+    assert can(staff["clinic_admin"], Operation.PATHWAY_VIEW)
     assert can(staff["physician"], Operation.PROPOSAL_DECIDE)
     assert can(staff["pharmacist"], Operation.PATIENT_LIST)
 
@@ -137,6 +177,8 @@ def test_staff_without_a_clinic_role_see_nothing(client_for, patient: Patient) -
     assert_problem(client.get(f"/api/v1/patients/{patient.pk}"), 403, "not_permitted")
 
 
-def test_the_object_requests_are_the_declared_operations(proposal: Proposal) -> None:
-    requests = detail_requests(proposal.enrolment, proposal)
+def test_the_object_requests_are_the_declared_operations(
+    proposal: Proposal, task: CareTask, flag: Flag
+) -> None:
+    requests = detail_requests(proposal.enrolment, proposal, task, flag)
     assert {(method, templated(url)) for method, url, _ in requests} == OBJECT_OPERATIONS

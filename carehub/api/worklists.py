@@ -1,0 +1,223 @@
+"""Worklists: care tasks for a discipline and flags that need a person's attention, within the
+user's scope (through the patient, like proposals).
+
+`GET /tasks` defaults to the open tasks on the caller's own role's worklist (`discipline=all`
+lists every discipline); completing a task that is no longer open answers 409. `GET /flags`
+lists urgent flags first, then the newest; acknowledging or resolving a flag that already has
+that status (or is resolved) answers 409.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from carehub.api.pagination import paginated, paginated_response
+from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.permissions import RoleAllows
+from carehub.api.schema import problems
+from carehub.care_access import Operation
+from carehub.worklists.models import Flag, FlagStatus, TaskStatus
+from carehub.worklists.selectors import (
+    flag_get_for_user,
+    flag_list_for_user,
+    task_get_for_user,
+    task_list_for_user,
+)
+from carehub.worklists.services import care_task_complete, flag_set_status
+
+ALL = "all"
+
+
+class _PatientFields(serializers.Serializer):
+    patient_id = serializers.IntegerField()
+    patient_mrn = serializers.CharField(source="patient.mrn")
+    patient_name = serializers.SerializerMethodField()
+    enrolment = serializers.UUIDField(source="enrolment.public_id", allow_null=True)
+
+    def get_patient_name(self, item) -> str:  # type: ignore[no-untyped-def]
+        return f"{item.patient.given_name} {item.patient.family_name}"
+
+
+class TaskSerializer(_PatientFields):
+    id = serializers.IntegerField()
+    discipline = serializers.CharField(help_text="The role whose worklist it is on")
+    title = serializers.CharField()
+    due_at = serializers.DateTimeField(allow_null=True)
+    priority = serializers.CharField()
+    status = serializers.CharField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    completed_by_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class FlagSerializer(_PatientFields):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    status = serializers.CharField()
+    raised_at = serializers.DateTimeField()
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+class TaskListApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.TASK_LIST
+    audit_action = "task.list"
+
+    class FilterSerializer(serializers.Serializer):
+        discipline = serializers.CharField(required=False, allow_blank=True, max_length=32)
+        status = serializers.ChoiceField(
+            choices=[*TaskStatus.values, ALL], required=False, default=TaskStatus.OPEN
+        )
+
+    OutputSerializer = TaskSerializer
+
+    @extend_schema(
+        operation_id="tasks_list",
+        tags=["worklists"],
+        parameters=[
+            OpenApiParameter(
+                "discipline",
+                str,
+                description="A role's worklist (default: the caller's role), or `all`",
+            ),
+            OpenApiParameter(
+                "status", str, enum=[*TaskStatus.values, ALL], description="Default: open"
+            ),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: paginated(TaskSerializer, "TaskPage"), **problems(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        discipline = filters.validated_data.get("discipline") or request.user.role
+        status = filters.validated_data["status"]
+        tasks = task_list_for_user(
+            user=request.user,
+            discipline=None if discipline == ALL else discipline,
+            status=None if status == ALL else status,
+        )
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=tasks,
+            serializer_class=self.OutputSerializer,
+            ordering="-id",
+        )
+        listed = [row["patient_id"] for row in response.data["results"]]
+        self.audit(
+            patients=listed,
+            detail={"listed": len(response.data["results"]), "discipline": discipline},
+        )
+        return response
+
+
+class TaskCompleteApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.TASK_COMPLETE
+    audit_action = "task.complete"
+
+    OutputSerializer = TaskSerializer
+
+    @extend_schema(
+        operation_id="tasks_complete",
+        tags=["worklists"],
+        request=None,
+        responses={200: TaskSerializer, **problems(403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: int) -> Response:
+        task = task_get_for_user(user=request.user, task_id=task_id)
+        self.audit_patient, self.audit_obj = task.patient, task
+        task = care_task_complete(task=task, user=request.user)
+        data = self.OutputSerializer(task).data
+        self.audit()
+        return Response(data)
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+
+class FlagListApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.FLAG_LIST
+    audit_action = "flag.list"
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=FlagStatus.choices, required=False)
+
+    OutputSerializer = FlagSerializer
+
+    @extend_schema(
+        operation_id="flags_list",
+        tags=["worklists"],
+        parameters=[OpenApiParameter("status", str, enum=FlagStatus.values), *PAGE_PARAMETERS],
+        responses={200: paginated(FlagSerializer, "FlagPage"), **problems(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=flags,
+            serializer_class=self.OutputSerializer,
+            ordering="-worklist_rank",
+        )
+        listed = [row["patient_id"] for row in response.data["results"]]
+        self.audit(patients=listed, detail={"listed": len(response.data["results"])})
+        return response
+
+
+class _FlagStatusApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.FLAG_UPDATE
+    target_status: FlagStatus
+
+    OutputSerializer = FlagSerializer
+
+    def post(self, request: Request, flag_id: int) -> Response:
+        flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
+        self.audit_patient, self.audit_obj = flag.patient, flag
+        flag = flag_set_status(flag=flag, status=self.target_status, user=request.user)
+        data = self.OutputSerializer(flag).data
+        self.audit()
+        return Response(data)
+
+
+class FlagAcknowledgeApi(_FlagStatusApi):
+    """Someone is on it."""
+
+    audit_action = "flag.acknowledge"
+    target_status = FlagStatus.ACKNOWLEDGED
+
+    @extend_schema(
+        operation_id="flags_acknowledge",
+        tags=["worklists"],
+        request=None,
+        responses={200: FlagSerializer, **problems(403, 404, 409)},
+    )
+    def post(self, request: Request, flag_id: int) -> Response:
+        return super().post(request, flag_id)
+
+
+class FlagResolveApi(_FlagStatusApi):
+    audit_action = "flag.resolve"
+    target_status = FlagStatus.RESOLVED
+
+    @extend_schema(
+        operation_id="flags_resolve",
+        tags=["worklists"],
+        request=None,
+        responses={200: FlagSerializer, **problems(403, 404, 409)},
+    )
+    def post(self, request: Request, flag_id: int) -> Response:
+        return super().post(request, flag_id)
