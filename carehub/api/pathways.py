@@ -25,7 +25,7 @@ from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet, InvalidInput
-from carehub.pathways.models import Enrolment, ProposalStatus
+from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
 from carehub.pathways.selectors import (
     enrolment_get_for_user,
     enrolment_timeline,
@@ -335,18 +335,46 @@ def _decision_response(result: DispatchResult, proposal_id: int, user: User) -> 
     return Response(body, headers={REPLAYED_HEADER: "true"} if result.replayed else {})
 
 
-class ProposalApproveApi(AuditedApi):
-    """Approve an escalation: only a role the pathway's gate names may (403 otherwise); the
-    guard is evaluated again and must still hold (422 otherwise)."""
+class _ProposalDecisionApi(AuditedApi):
+    """What approving and rejecting share: the scoped proposal, its input, the decision through
+    a service with a key per proposal, action and user (a double click gets the first answer),
+    the response and the audit row."""
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_DECIDE
+    action = ""
+    OutputSerializer = ProposalDecisionOutputSerializer
+    InputSerializer: type[serializers.Serializer]
+
+    def decide(self, proposal: Proposal, user: Any, key: str, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def post(self, request: Request, proposal_id: int) -> Response:
+        proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
+        self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = f"api:proposal:{proposal.pk}:{self.action}:{request.user.pk}"
+        result = self.decide(proposal, request.user, key, data.validated_data)
+        response = _decision_response(result, proposal.pk, request.user)
+        self.audit(detail={"outcome": result.outcome, "replayed": result.replayed})
+        return response
+
+
+class ProposalApproveApi(_ProposalDecisionApi):
+    """Approve an escalation: only a role the pathway's gate names may (403 otherwise); the
+    guard is evaluated again and must still hold (422 otherwise)."""
+
     audit_action = "proposal.approve"
+    action = "approve"
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
-    OutputSerializer = ProposalDecisionOutputSerializer
+    def decide(self, proposal: Proposal, user: Any, key: str, data: dict[str, Any]) -> Any:
+        return proposal_approve(
+            proposal=proposal, user=user, idempotency_key=key, note=data.get("note", "")
+        )
 
     @extend_schema(
         operation_id="proposals_approve",
@@ -355,32 +383,22 @@ class ProposalApproveApi(AuditedApi):
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, proposal_id: int) -> Response:
-        proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
-        self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = proposal_approve(
-            proposal=proposal,
-            user=request.user,
-            idempotency_key=f"api:proposal:{proposal.pk}:approve:{request.user.pk}",
-            note=data.validated_data.get("note", ""),
-        )
-        response = _decision_response(result, proposal.pk, request.user)
-        self.audit(detail={"outcome": result.outcome, "replayed": result.replayed})
-        return response
+        return super().post(request, proposal_id)
 
 
-class ProposalRejectApi(AuditedApi):
+class ProposalRejectApi(_ProposalDecisionApi):
     """Reject an escalation; a reason is required."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
-    operation = Operation.PROPOSAL_DECIDE
     audit_action = "proposal.reject"
+    action = "reject"
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
-    OutputSerializer = ProposalDecisionOutputSerializer
+    def decide(self, proposal: Proposal, user: Any, key: str, data: dict[str, Any]) -> Any:
+        return proposal_reject(
+            proposal=proposal, user=user, idempotency_key=key, reason=data["reason"]
+        )
 
     @extend_schema(
         operation_id="proposals_reject",
@@ -389,16 +407,4 @@ class ProposalRejectApi(AuditedApi):
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, proposal_id: int) -> Response:
-        proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
-        self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = proposal_reject(
-            proposal=proposal,
-            user=request.user,
-            idempotency_key=f"api:proposal:{proposal.pk}:reject:{request.user.pk}",
-            reason=data.validated_data["reason"],
-        )
-        response = _decision_response(result, proposal.pk, request.user)
-        self.audit(detail={"outcome": result.outcome, "replayed": result.replayed})
-        return response
+        return super().post(request, proposal_id)
