@@ -492,10 +492,10 @@ def timer_table(alias: str, rows: int, due: int, *, now: datetime) -> None:
                enrolment_id)
             SELECT %(now)s, %(now)s, 'bench.t' || n, 'ladder', 'conventional',
                    'conventional_review_due',
-                   CASE WHEN n <= %(closed)s THEN %(now)s - (n % 400) * interval '1 day'
+                   CASE WHEN n <= %(closed)s THEN %(now)s - (n %% 400) * interval '1 day'
                         WHEN n <= %(closed)s + %(due)s
-                          THEN %(now)s - ((n - %(closed)s) % 3600) * interval '1 second'
-                        ELSE %(now)s + (1 + n % 100000) * interval '1 minute' END,
+                          THEN %(now)s - ((n - %(closed)s) %% 3600) * interval '1 second'
+                        ELSE %(now)s + (1 + n %% 100000) * interval '1 minute' END,
                    CASE WHEN n <= %(closed)s THEN 'fired' ELSE 'pending' END,
                    CASE WHEN n <= %(closed)s THEN %(now)s END,
                    %(enrolment)s
@@ -525,10 +525,10 @@ def message_table(alias: str, rows: int, due: int, *, now: datetime) -> None:
             SELECT %(now)s, %(now)s, 'checkin_request', 'routine', 'Your check-in is ready.',
                    'checkin:' || n, 'bench:' || n, 'bench', 'sms',
                    CASE WHEN n <= %(closed)s THEN 'sent' ELSE 'pending' END, 0,
-                   CASE WHEN n <= %(closed)s THEN %(now)s - (n % 400) * interval '1 day'
+                   CASE WHEN n <= %(closed)s THEN %(now)s - (n %% 400) * interval '1 day'
                         WHEN n <= %(closed)s + %(due)s
-                          THEN %(now)s - ((n - %(closed)s) % 3600) * interval '1 second'
-                        ELSE %(now)s + (1 + n % 100000) * interval '1 minute' END,
+                          THEN %(now)s - ((n - %(closed)s) %% 3600) * interval '1 second'
+                        ELSE %(now)s + (1 + n %% 100000) * interval '1 minute' END,
                    NULL, CASE WHEN n <= %(closed)s THEN %(now)s END, '', '',
                    %(clinic)s, %(patient)s
             FROM generate_series(1, %(rows)s) AS n
