@@ -608,3 +608,19 @@ def purge_bench_deliveries() -> None:
         cursor.execute("DELETE FROM messaging_message WHERE id > %s", [last_message])
         cursor.execute("DELETE FROM messaging_recordedmessage")
         cursor.execute("DELETE FROM checkins_checkinlink")
+
+
+def push_clinic_schedule(*, margin: timedelta = timedelta(days=1)) -> int:
+    """Keep the generated clinic's own scheduled check-ins out of a burst: those falling due
+    within `margin` (the clinic was generated some time ago) move on by whole weeks."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "UPDATE checkins_checkin c SET due_at = c.due_at + interval '7 days' *"
+            " ceil(extract(epoch FROM (now() + %s - c.due_at)) / 604800.0),"
+            " closes_at = c.closes_at + interval '7 days' *"
+            " ceil(extract(epoch FROM (now() + %s - c.due_at)) / 604800.0)"
+            " FROM checkins_checkinseries s WHERE s.id = c.series_id AND c.status = 'scheduled'"
+            " AND c.due_at <= now() + %s AND s.series NOT LIKE 'p%%-%%'",
+            [margin, margin, margin],
+        )
+        return int(cursor.rowcount)
