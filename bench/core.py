@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -110,13 +111,11 @@ def machine_facts() -> dict[str, Any]:
         facts["redis"] = redis.Redis.from_url(os.environ["REDIS_URL"]).info()["redis_version"]
     except Exception as exc:
         facts["redis"] = f"unknown ({exc})"
-    try:
+    with contextlib.suppress(OSError):
         facts["git_commit"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
             check=False,
         ).stdout.strip()  # fmt: skip
-    except OSError:
-        pass
     return facts
 
 

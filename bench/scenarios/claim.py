@@ -102,8 +102,10 @@ def run(ctx: Context) -> Result:
             for table in ("timers", "messages"):
                 seconds, claimed = claim_once(aliases[size], table, now)
                 samples.setdefault((table, size), []).append(seconds * 1000)
-                result.runs.append({"table": table, "size": size, "round": round_,
-                                    "ms": round(seconds * 1000, 3), "claimed": claimed})  # fmt: skip
+                result.runs.append({
+                    "table": table, "size": size, "round": round_,
+                    "ms": round(seconds * 1000, 3), "claimed": claimed,
+                })  # fmt: skip
     for table in ("timers", "messages"):
         per_size = {}
         for size in SIZES:
@@ -119,7 +121,7 @@ def run(ctx: Context) -> Result:
             f"P3 {table}: claim 1,000 at 1M rows, p95", "≤ 20 ms", f"{p95:.1f} ms", p95 <= 20,
         ))  # fmt: skip
         result.targets.append(Target(
-            f"P3 {table}: 1M / 10k (medians)", "≤ 2×", f"{ratio:.2f}×", ratio <= 2,
+            f"P3 {table}: 1M / 10k (medians)", "≤ 2x", f"{ratio:.2f}x", ratio <= 2,
         ))  # fmt: skip
     result.plots.append(_plot(ctx, samples))
     return result

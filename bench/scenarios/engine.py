@@ -18,7 +18,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,9 +57,16 @@ def decide_workload() -> list[tuple[Any, Any, datetime]]:
         instance.dispatch(event, now)
 
     script = [
-        "intake_completed", "pt_started", "cbt_started", "cbt_session_logged",
-        "cbt_session_logged", "pt_session_logged", "cbt_session_logged", "pt_completed",
-        "pt_started", "cbt_session_logged",
+        "intake_completed",
+        "pt_started",
+        "cbt_started",
+        "cbt_session_logged",
+        "cbt_session_logged",
+        "pt_session_logged",
+        "cbt_session_logged",
+        "pt_completed",
+        "pt_started",
+        "cbt_session_logged",
     ]
     for name in script:
         now += timedelta(days=3)
@@ -188,8 +194,8 @@ def run(ctx: Context) -> Result:
     from carehub.pathways.models import Enrolment
     from config.celery_app import app
 
-    pure_seconds, rounds = (3.0, 3) if ctx.quick else (10.0, 5)
-    persisted_seconds, persisted_rounds = (10.0, 2) if ctx.quick else (30.0, 3)
+    pure_seconds, rounds = (2.0, 3) if ctx.quick else (10.0, 5)
+    persisted_seconds, persisted_rounds = (8.0, 2) if ctx.quick else (30.0, 3)
     result = Result(
         NAME, TITLE,
         inputs={"definition": "intractable-pain v1", "pure_seconds_per_round": pure_seconds,
