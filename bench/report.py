@@ -83,7 +83,7 @@ def write_report(ctx: Context) -> Path:
             )
     fixes = _fixes(ctx.results_dir)
     if fixes:
-        lines += ["", "## Fixes made where a target was missed (before / after)", ""]
+        lines += ["", "## Where a target was missed: profiles, fixes (before / after)", ""]
         for fix in fixes:
             lines += [f"### {fix['title']}", "", fix["what"], ""]
             lines += ["| Measure | Before | After |", "|---|---|---|"]
