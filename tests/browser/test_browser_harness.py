@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_chromium_renders_the_live_server(desktop: BrowserContext) -> None:
     page = desktop.new_page()
     response = page.goto("/healthz")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     assert '"status"' in page.content()
 
 
