@@ -34,7 +34,9 @@ def playwright_instance(_sync_orm_beside_playwright: None) -> Iterator[Playwrigh
 @pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     browser = playwright_instance.chromium.launch(
-        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        executable_path=chromium_path(playwright_instance.chromium.executable_path),
+        args=CHROMIUM_ARGS,
+        headless=True,
     )
     yield browser
     browser.close()
