@@ -5,6 +5,7 @@ Scope (which rows a member of staff may see):
 - coordinators, physicians and clinic admins see every patient of their own clinic;
 - physical therapists, psychologists and pharmacists see only the patients whose active care
   team (a membership without an end) includes them;
+- a patient (an account with the `patient` role) sees only their own record (`Patient.user`);
 - anyone else (operators without a clinic or role, inactive accounts) sees nothing.
 
 Everything that hangs off a patient (enrolments, steps, proposals, tasks, flags) is scoped
@@ -23,7 +24,7 @@ from enum import StrEnum
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from carehub.accounts.models import Role, User
+from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.core.exceptions import NotPermitted
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
@@ -50,16 +51,18 @@ class Operation(StrEnum):
 
 
 _EVERY_ROLE = frozenset(Role)
-_CLINICIANS = _EVERY_ROLE - {Role.CLINIC_ADMIN}
+_STAFF = frozenset(STAFF_ROLES)
+_CLINICIANS = _STAFF - {Role.CLINIC_ADMIN}
 
 # Operation → roles allowed to perform it (within their scope).
 OPERATIONS: dict[Operation, frozenset[str]] = {
+    # A patient lists and views only themselves (scope), and sees their own enrolments.
     Operation.PATIENT_LIST: _EVERY_ROLE,
     Operation.PATIENT_VIEW: _EVERY_ROLE,
     Operation.ENROLMENT_VIEW: _EVERY_ROLE,
     # Sending events and deciding on escalations are clinical acts: not for the clinic admin.
     Operation.ENROLMENT_EVENT_SEND: _CLINICIANS,
-    Operation.PROPOSAL_LIST: _EVERY_ROLE,
+    Operation.PROPOSAL_LIST: _STAFF,
     Operation.PROPOSAL_DECIDE: _CLINICIANS,
     # Published definitions hold no patient data.
     Operation.PATHWAY_VIEW: _EVERY_ROLE,
@@ -77,7 +80,7 @@ def _has_scope(user: User | None) -> bool:
         and user.is_authenticated
         and user.is_active
         and user.clinic_id is not None
-        and user.role in CLINIC_WIDE_ROLES | CARE_TEAM_ROLES
+        and user.role in CLINIC_WIDE_ROLES | CARE_TEAM_ROLES | {Role.PATIENT}
     )
 
 
@@ -96,6 +99,8 @@ def patients_visible_to(user: User | None) -> QuerySet[Patient]:
         return Patient.objects.none()
     assert user is not None
     patients = Patient.objects.filter(clinic_id=user.clinic_id)
+    if user.role == Role.PATIENT:
+        return patients.filter(user=user)
     if user.role in CARE_TEAM_ROLES:
         on_team = CareTeamMembership.objects.filter(
             patient=OuterRef("pk"), staff=user, ended_at__isnull=True

@@ -3,7 +3,8 @@ from django.db import models
 
 
 class Role(models.TextChoices):
-    """Staff roles. Pathway definitions name these in approval gates and task disciplines."""
+    """Account roles: the staff roles (which pathway definitions name in approval gates and task
+    disciplines) and `patient`, an account linked to one patient record (`Patient.user`)."""
 
     CLINIC_ADMIN = "clinic_admin", "Clinic admin"
     COORDINATOR = "coordinator", "Care coordinator / nurse"
@@ -11,10 +12,15 @@ class Role(models.TextChoices):
     PHYSICAL_THERAPIST = "physical_therapist", "Physical therapist"
     PSYCHOLOGIST = "psychologist", "Psychologist (CBT/ACT)"
     PHARMACIST = "pharmacist", "Pharmacist"
+    PATIENT = "patient", "Patient"
+
+
+STAFF_ROLES: frozenset[str] = frozenset(Role.values) - {Role.PATIENT}
 
 
 class User(AbstractUser):
-    """A member of staff. Staff belong to one clinic; superusers (operators) may have none."""
+    """A member of staff or a patient. Both belong to one clinic; superusers (operators) may have
+    none. A patient's account is linked to their record through `Patient.user`."""
 
     clinic = models.ForeignKey(
         "clinics.Clinic", on_delete=models.PROTECT, null=True, blank=True, related_name="staff"

@@ -13,7 +13,7 @@ from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.demo.histories import demo_history_build
 from carehub.patients.models import Channel, Patient
-from carehub.patients.services import care_team_add, patient_register
+from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
 DEMO_CLINIC_SLUG = "riverside"
 # Demo logins only exist in a local demo database; production never runs the seed.
@@ -27,6 +27,9 @@ DEMO_STAFF: list[tuple[str, Role, str, str]] = [
     ("psych", Role.PSYCHOLOGIST, "Sara", "Lindqvist"),
     ("pharmacist", Role.PHARMACIST, "Marco", "Bianchi"),
 ]
+
+DEMO_PORTAL_MRN = "RP-1002"
+DEMO_PORTAL_USERNAME = "james"
 
 DEMO_PATIENTS: list[dict[str, object]] = [
     {
@@ -153,6 +156,21 @@ def demo_seed(*, histories: bool = True) -> SeedResult:
         ):  # fmt: skip
             care_team_add(patient=patient, staff=staff[role], is_primary=role is Role.COORDINATOR)
         result.created.append(f"patient {patient.mrn}")
+
+    # One patient with their own login, for the patient portal.
+    portal_patient = Patient.objects.filter(clinic=clinic, mrn=DEMO_PORTAL_MRN).first()
+    if portal_patient is not None:
+        if (
+            portal_patient.user_id is None
+            and not User.objects.filter(username=DEMO_PORTAL_USERNAME).exists()
+        ):
+            patient_account_create(
+                patient=portal_patient, username=DEMO_PORTAL_USERNAME, password=DEMO_PASSWORD
+            )
+            result.created.append(f"patient login {DEMO_PORTAL_USERNAME}")
+        result.logins.append(
+            (DEMO_PORTAL_USERNAME, f"Patient ({portal_patient.given_name}, {DEMO_PORTAL_MRN})")
+        )
 
     if histories:
         for patient in Patient.objects.filter(clinic=clinic).order_by("mrn"):

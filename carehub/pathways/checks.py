@@ -5,11 +5,11 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
 
-from carehub.accounts.models import Role
+from carehub.accounts.models import STAFF_ROLES
 from carehub.pathways.registry import pathway_dirs
 from workflows import DefinitionError, load_directories
 
-KNOWN_ROLES = frozenset(Role.values)
+KNOWN_ROLES = STAFF_ROLES  # a patient account never approves nor owns a task
 
 
 @register("pathways")
@@ -31,8 +31,8 @@ def check_pathway_definitions(app_configs: Any = None, **kwargs: Any) -> list[Ch
             if role not in KNOWN_ROLES:
                 errors.append(
                     Error(
-                        f"{definition.ref} names role '{role}', which carehub does not have",
-                        hint=f"carehub roles: {', '.join(sorted(KNOWN_ROLES))}",
+                        f"{definition.ref} names role '{role}', which is not a carehub staff role",
+                        hint=f"staff roles: {', '.join(sorted(KNOWN_ROLES))}",
                         id="pathways.E002",
                     )
                 )

@@ -33,6 +33,14 @@ class Patient(TimeStampedModel):
     # Messages to the patient are sent only inside this local-time window (quiet hours outside).
     send_window_start = models.TimeField(default=time(9, 0))
     send_window_end = models.TimeField(default=time(20, 0))
+    # The patient's own login (portal and API), if they have one: see patient_account_create.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patient_record",
+    )
 
     class Meta:
         ordering = ["family_name", "given_name"]

@@ -1,8 +1,10 @@
 from datetime import date, time
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from carehub.accounts.models import User
+from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
@@ -48,6 +50,8 @@ def patient_register(
 def care_team_add(*, patient: Patient, staff: User, is_primary: bool = False) -> CareTeamMembership:
     if staff.clinic_id != patient.clinic_id:
         raise InvalidInput("Staff can join the care team of their own clinic's patients only.")
+    if staff.role not in STAFF_ROLES:
+        raise InvalidInput("Only members of staff can join a care team.")
     membership, _ = CareTeamMembership.objects.get_or_create(
         patient=patient,
         staff=staff,
@@ -82,3 +86,41 @@ def care_team_end(*, membership: CareTeamMembership) -> CareTeamMembership:
         membership.ended_at = clock.now()
         membership.save(update_fields=["ended_at", "updated_at"])
     return membership
+
+
+@transaction.atomic
+def patient_account_create(*, patient: Patient, username: str, password: str | None) -> User:
+    """Give a patient their own login (the portal and the API, scoped to themselves).
+
+    `password=None` creates the account without a usable password (set later, e.g. through a
+    password-reset link). The password must pass the site's password validators."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.user_id is not None:
+        raise InvalidInput("This patient already has an account.", extra={"field": "username"})
+    user = User(
+        clinic_id=patient.clinic_id,
+        username=username,
+        role=Role.PATIENT,
+        first_name=patient.given_name,
+        last_name=patient.family_name,
+        email=patient.email,
+        is_staff=False,
+    )
+    if password is None:
+        user.set_unusable_password()
+    else:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), extra={"field": "password"}) from exc
+        user.set_password(password)
+    try:
+        user.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput(
+            " ".join(exc.messages), extra={"field": next(iter(exc.message_dict), "username")}
+        ) from exc
+    user.save()
+    patient.user = user
+    patient.save(update_fields=["user", "updated_at"])
+    return user

@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from carehub.accounts.models import Role, User
+from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
@@ -53,6 +53,7 @@ def staff(clinic: Clinic) -> dict[str, User]:
     return {
         role.value: staff_create(clinic=clinic, username=role.value, role=role, password=PASSWORD)
         for role in Role
+        if role in STAFF_ROLES
     }
 
 

@@ -94,10 +94,12 @@ def test_system_check_reports_a_broken_published_definition(published: Path) -> 
     assert "unknown state 'triage'" in messages[0].msg
 
 
-def test_system_check_reports_a_role_carehub_does_not_have(published: Path) -> None:
+@pytest.mark.parametrize("role", ["surgeon", "patient"])
+def test_system_check_reports_a_role_carehub_does_not_have(published: Path, role: str) -> None:
+    """`patient` is an account role, never an approver or a task's discipline."""
     (published / EXAMPLE.name).write_text(
-        EXAMPLE.read_text().replace("roles: [coordinator,", "roles: [surgeon, coordinator,")
+        EXAMPLE.read_text().replace("roles: [coordinator,", f"roles: [{role}, coordinator,")
     )
     messages = run_checks(tags=["pathways"])
     assert [m.id for m in messages] == ["pathways.E002"]
-    assert "surgeon" in messages[0].msg
+    assert f"'{role}'" in messages[0].msg
