@@ -42,6 +42,9 @@ class ProblemSerializer(serializers.Serializer):
     explanation = serializers.JSONField(
         required=False, help_text="Which criteria were evaluated and the values read (422)"
     )
+    retry_after = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Seconds until a lockout ends (429)"
+    )
 
 
 _DESCRIPTIONS = {
@@ -50,6 +53,7 @@ _DESCRIPTIONS = {
     403: "The role does not allow this",
     404: "Not found or outside the user's scope",
     409: "Conflict with the current state (`current`)",
+    410: "No longer available (e.g. a check-in already answered or closed)",
     422: "The clinical criteria do not hold (`explanation`)",
     429: "Too many requests",
 }

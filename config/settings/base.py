@@ -181,6 +181,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
+        "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
+    },
 }
 
 LANGUAGE_CODE = "en-gb"
