@@ -26,7 +26,7 @@ from carehub.api.exception_handler import Gone
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.care_access import Operation
 from carehub.checkins.models import CheckinStatus
 from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_patient
@@ -165,6 +165,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
         operation_id="checkins_answers_submit",
         tags=["check-ins"],
         request=InputSerializer,
+        examples=[example("PEG", {"answers": {"pain": 6, "enjoyment": 5, "activity": 7}})],
         responses={201: OutputSerializer, **problems(400, 403, 404, 410)},
     )
     def post(self, request: Request, checkin_id: int) -> Response:

@@ -29,7 +29,7 @@ from carehub.api.pathways import (
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.care_access import Operation
 from carehub.pathways.models import Enrolment
 from carehub.pathways.selectors import enrolment_get_for_user, enrolment_view
@@ -67,6 +67,7 @@ class PatientEnrolmentStartApi(AuditedApi):
         operation_id="patients_enrolments_start",
         tags=["patients"],
         request=InputSerializer,
+        examples=[example("Intractable pain", {"definition_key": "intractable-pain"})],
         responses={201: EnrolmentSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: Request, patient_id: int) -> Response:
@@ -104,6 +105,7 @@ class EnrolmentPauseApi(AuditedApi):
         operation_id="enrolments_pause",
         tags=["enrolments"],
         request=InputSerializer,
+        examples=[example("Hospital stay", {"reason": "Hospital stay"})],
         responses={200: EnrolmentSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: Request, public_id: str) -> Response:
@@ -163,6 +165,7 @@ class EnrolmentDischargeApi(AuditedApi):
         tags=["enrolments"],
         parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[example("Moved away", {"reason": "Moved to another area"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, public_id: str) -> Response:

@@ -83,7 +83,7 @@ class PatientMessageListApi(AuditedApi):
         operation_id="patients_messages_list",
         tags=["messages"],
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(MessageSerializer, "MessagePage"), **problems(403, 404)},
+        responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
@@ -112,7 +112,7 @@ class MessageDeadListApi(AuditedApi):
         operation_id="messages_dead_list",
         tags=["messages"],
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(403)},
+        responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
     )
     def get(self, request: Request) -> Response:
         response = paginated_response(

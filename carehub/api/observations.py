@@ -36,7 +36,7 @@ from carehub.api.pagination import paginated, paginated_response
 from carehub.api.pathways import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.api.services import idempotent_create
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
@@ -238,6 +238,11 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
         tags=["observations"],
         parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[
+            example(
+                "Medial branch block", {"procedure": "mbb1", "performed_at": "2026-01-05T10:00:00Z"}
+            )
+        ],
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: Request, patient_id: int) -> Response:
@@ -276,6 +281,9 @@ class ObservationResultRecordApi(_ObservationRecordApi):
         tags=["observations"],
         parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[
+            example("80 % relief", {"relief_pct": 80, "assessed_at": "2026-01-05T16:00:00Z"})
+        ],
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: Request, observation_id: int) -> Response:
@@ -310,6 +318,17 @@ class PatientSessionRecordApi(_ObservationRecordApi):
         tags=["observations"],
         parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[
+            example(
+                "PT session",
+                {
+                    "discipline": "pt",
+                    "attended": True,
+                    "observed_at": "2026-01-05T10:00:00Z",
+                    "notes": "Walked 10 minutes",
+                },
+            )
+        ],
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: Request, patient_id: int) -> Response:
@@ -351,6 +370,11 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         tags=["observations"],
         parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[
+            example(
+                "ODI", {"instrument": "odi", "score": 40, "observed_at": "2026-01-05T10:00:00Z"}
+            )
+        ],
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: Request, patient_id: int) -> Response:

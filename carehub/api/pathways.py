@@ -22,7 +22,7 @@ from carehub.accounts.models import User
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet, InvalidInput
 from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
@@ -200,7 +200,7 @@ class EnrolmentTimelineApi(AuditedApi):
         operation_id="enrolments_timeline",
         tags=["enrolments"],
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(StepSerializer, "StepPage"), **problems(403, 404)},
+        responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
     )
     def get(self, request: Request, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
@@ -234,6 +234,7 @@ class EnrolmentEventSendApi(AuditedApi):
         tags=["enrolments"],
         parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[example("Request an ESI", {"event": "esi_requested"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, public_id: str) -> Response:
@@ -387,6 +388,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
         operation_id="proposals_approve",
         tags=["proposals"],
         request=InputSerializer,
+        examples=[example("Approve", {"note": "Criteria met"})],
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, proposal_id: int) -> Response:
@@ -411,6 +413,7 @@ class ProposalRejectApi(_ProposalDecisionApi):
         operation_id="proposals_reject",
         tags=["proposals"],
         request=InputSerializer,
+        examples=[example("Reject", {"reason": "Patient prefers to wait"})],
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, proposal_id: int) -> Response:

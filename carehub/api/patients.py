@@ -258,7 +258,10 @@ class PatientEnrolmentListApi(AuditedApi):
         operation_id="patients_enrolments_list",
         tags=["patients"],
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(OutputSerializer, "EnrolmentSummaryPage"), **problems(403, 404)},
+        responses={
+            200: paginated(OutputSerializer, "EnrolmentSummaryPage"),
+            **problems(400, 403, 404),
+        },
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE
@@ -68,3 +68,8 @@ def problems(*statuses: int) -> dict[Any, OpenApiResponse]:
         )
         for code in codes
     }
+
+
+def example(name: str, value: dict[str, Any]) -> OpenApiExample:
+    """A request body example (shown in the docs; the contract tests send it first)."""
+    return OpenApiExample(name, value=value, request_only=True)

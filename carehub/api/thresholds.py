@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.care_access import Operation
 from carehub.clinics.selectors import threshold_get_for_clinic, threshold_list_for_clinic
 from carehub.clinics.services import NOTE_MAX_LENGTH, SOURCE_MAX_LENGTH, threshold_set
@@ -77,6 +77,7 @@ class ThresholdSetApi(AuditedApi):
         operation_id="thresholds_set",
         tags=["clinic"],
         request=InputSerializer,
+        examples=[example("ASRA", {"value": 50, "source": "ASRA 2020"})],
         responses={200: ThresholdSerializer, **problems(400, 403, 404)},
     )
     def put(self, request: Request, pathway_key: str, name: str) -> Response:
