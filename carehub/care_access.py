@@ -45,22 +45,22 @@ class Operation(StrEnum):
     PATIENT_LIST = "patient.list"
     PATIENT_VIEW = "patient.view"
     ENROLMENT_VIEW = "enrolment.view"
+    ENROLMENT_START = "enrolment.start"
     ENROLMENT_EVENT_SEND = "enrolment.event_send"
+    ENROLMENT_PAUSE = "enrolment.pause"
+    ENROLMENT_DISCHARGE = "enrolment.discharge"
     PROPOSAL_LIST = "proposal.list"
     PROPOSAL_DECIDE = "proposal.decide"
     PATHWAY_VIEW = "pathway.view"
-    TASK_LIST = "task.list"
-    TASK_COMPLETE = "task.complete"
-    FLAG_LIST = "flag.list"
-    FLAG_UPDATE = "flag.update"
-    ENROLMENT_START = "enrolment.start"
-    ENROLMENT_PAUSE = "enrolment.pause"
-    ENROLMENT_DISCHARGE = "enrolment.discharge"
     CHECKIN_VIEW = "checkin.view"
     CHECKIN_SUBMIT = "checkin.submit"
     INSTRUMENT_VIEW = "instrument.view"
     OBSERVATION_VIEW = "observation.view"
     OBSERVATION_RECORD = "observation.record"
+    TASK_LIST = "task.list"
+    TASK_COMPLETE = "task.complete"
+    FLAG_LIST = "flag.list"
+    FLAG_UPDATE = "flag.update"
     MESSAGE_LIST = "message.list"
     MESSAGE_DEAD_LIST = "message.dead_list"
     MESSAGE_RESEND = "message.resend"
@@ -212,3 +212,22 @@ def messages_visible_to(user: User | None) -> QuerySet[Message]:
     return Message.objects.filter(clinic_id=user.clinic_id).filter(
         Q(patient__in=patients_visible_to(user)) | about_no_patient
     )
+
+
+def permission_matrix_markdown() -> str:
+    """The role-by-operation matrix as the Markdown table in README.md ("Who may do what");
+    tests/api/test_readme_matrix.py checks that the README shows exactly this."""
+    columns = {
+        Role.CLINIC_ADMIN: "Clinic admin", Role.COORDINATOR: "Coordinator",
+        Role.PHYSICIAN: "Physician", Role.PHYSICAL_THERAPIST: "Physical therapist",
+        Role.PSYCHOLOGIST: "Psychologist", Role.PHARMACIST: "Pharmacist", Role.PATIENT: "Patient",
+    }  # fmt: skip
+    roles = list(columns)
+    lines = [
+        "| Operation | " + " | ".join(columns.values()) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for operation in Operation:
+        cells = ["✓" if role in OPERATIONS[operation] else "" for role in roles]
+        lines.append(f"| `{operation.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
