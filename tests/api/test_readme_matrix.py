@@ -1,4 +1,4 @@
-"""README.md shows the role × operation matrix exactly as carehub.care_access.OPERATIONS
+"""README.md shows the role-by-operation matrix exactly as carehub.care_access.OPERATIONS
 decides it (regenerate with `permission_matrix_markdown()` when the matrix changes)."""
 
 from __future__ import annotations
