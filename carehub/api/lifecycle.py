@@ -14,12 +14,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from carehub.accounts.models import User
 from carehub.api.pathways import (
     IDEMPOTENCY_PARAMETER,
     DispatchOutputSerializer,
@@ -44,9 +47,10 @@ from carehub.patients.selectors import patient_get_for_user
 REASON_MAX_LENGTH = 200
 
 
-def _enrolment_body(user: object, enrolment: Enrolment) -> dict[str, object]:
-    fresh = enrolment_get_for_user(user=user, public_id=enrolment.public_id)  # type: ignore[arg-type]
-    return EnrolmentSerializer(enrolment_view(enrolment=fresh)).data  # type: ignore[return-value]
+def _enrolment_body(user: User, enrolment: Enrolment) -> dict[str, Any]:
+    """The enrolment as it now is (states, pending proposals, events a person may send)."""
+    fresh = enrolment_get_for_user(user=user, public_id=enrolment.public_id)
+    return dict(EnrolmentSerializer(enrolment_view(enrolment=fresh)).data)
 
 
 class PatientEnrolmentStartApi(AuditedApi):

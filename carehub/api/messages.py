@@ -61,7 +61,7 @@ class MessageSerializer(serializers.Serializer):
         choices=[*DeliveryChannel.values, ""], help_text="Chosen at send time"
     )
     body = RedactedCharField(help_text="The text (a check-in link's token never appears)")
-    why = serializers.CharField(help_text="Why the message was decided")
+    why = RedactedCharField(help_text="Why the message was decided")
     attempts = serializers.IntegerField()
     not_before = serializers.DateTimeField()
     sent_at = serializers.DateTimeField(allow_null=True)
