@@ -30,7 +30,7 @@ from carehub.api.pathways import (
     dispatch_response,
     idempotency_key,
 )
-from carehub.api.patients import AuditedApi
+from carehub.api.patients import AuditedApi, PatientEnrolmentListApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
 from carehub.care_access import Operation
@@ -194,3 +194,13 @@ class EnrolmentDischargeApi(AuditedApi):
         response = dispatch_response(result, request.user)
         self.audit()
         return response
+
+
+class PatientEnrolmentsApi(PatientEnrolmentStartApi, PatientEnrolmentListApi):
+    """`/patients/{id}/enrolments`: GET lists (PatientEnrolmentListApi), POST starts one
+    (PatientEnrolmentStartApi); each method keeps its own operation and audit action."""
+
+    method_operations = {
+        "GET": (PatientEnrolmentListApi.operation, PatientEnrolmentListApi.audit_action),
+        "POST": (PatientEnrolmentStartApi.operation, PatientEnrolmentStartApi.audit_action),
+    }

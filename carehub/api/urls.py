@@ -10,7 +10,7 @@ from carehub.api.lifecycle import (
     EnrolmentDischargeApi,
     EnrolmentPauseApi,
     EnrolmentResumeApi,
-    PatientEnrolmentStartApi,
+    PatientEnrolmentsApi,
 )
 from carehub.api.messages import MessageDeadListApi, MessageResendApi, PatientMessageListApi
 from carehub.api.observations import (
@@ -28,7 +28,7 @@ from carehub.api.pathways import (
     ProposalListApi,
     ProposalRejectApi,
 )
-from carehub.api.patients import PatientDetailApi, PatientEnrolmentListApi, PatientListApi
+from carehub.api.patients import PatientDetailApi, PatientListApi
 from carehub.api.thresholds import ThresholdListApi, ThresholdSetApi
 from carehub.api.worklists import (
     FlagAcknowledgeApi,
@@ -39,16 +39,6 @@ from carehub.api.worklists import (
 )
 
 app_name = "api"
-
-
-class PatientEnrolmentsApi(PatientEnrolmentStartApi, PatientEnrolmentListApi):
-    """`/patients/{id}/enrolments`: GET lists (PatientEnrolmentListApi), POST starts one
-    (PatientEnrolmentStartApi); each method keeps its own operation and audit action."""
-
-    method_operations = {
-        "GET": (PatientEnrolmentListApi.operation, PatientEnrolmentListApi.audit_action),
-        "POST": (PatientEnrolmentStartApi.operation, PatientEnrolmentStartApi.audit_action),
-    }
 
 
 urlpatterns = [

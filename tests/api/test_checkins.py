@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from carehub.accounts.models import User
+from carehub.audit.models import AuditEvent
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkins_close_expired
 from carehub.messaging.models import Message
@@ -122,3 +123,19 @@ def test_list_filters_by_status_and_instrument_and_shows_scores(
     assert (detail["answers"], detail["series"], detail["enrolment"]) == (
         PEG, "peg", str(enrolment.public_id),
     )  # fmt: skip
+
+
+def test_reads_and_submissions_are_audited_with_the_patient(
+    client_for, patient_user: User, checkin: Checkin, foreign_checkin: Checkin
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(patient_user)
+    client.get(f"/api/v1/checkins/{checkin.pk}")
+    submit(client, checkin, PEG)
+    client.get(f"/api/v1/checkins/{foreign_checkin.pk}")
+    rows = AuditEvent.objects.filter(actor=patient_user).order_by("id")
+    assert [(r.action, r.outcome, r.patient_id) for r in rows] == [
+        ("checkin.view", "ok", checkin.patient_id),
+        ("checkin.submit", "ok", checkin.patient_id),
+        ("checkin.view", "denied", None),  # outside the scope: nothing disclosed
+    ]
+    assert rows[1].detail["source"] == "patient"

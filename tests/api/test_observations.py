@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from carehub.accounts.models import User
+from carehub.audit.models import AuditEvent
 from carehub.observations.models import Observation
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal
 from carehub.pathways.services import pathway_dispatch, proposal_approve
@@ -193,3 +194,22 @@ def test_clinic_admin_and_patient_cannot_record(
     assert_problem(record(client_for(staff["clinic_admin"]), url, body), 403, "not_permitted")
     assert_problem(client_for(staff["clinic_admin"]).get(
         f"/api/v1/patients/{patient.pk}/observations"), 403, "not_permitted")  # fmt: skip
+
+
+def test_recording_is_audited_with_the_kind_code_and_event(
+    client_for, staff: dict[str, User], enrolment: Enrolment
+) -> None:  # type: ignore[no-untyped-def]
+    response = record(
+        client_for(staff["physical_therapist"]),
+        f"/api/v1/patients/{enrolment.patient_id}/sessions",
+        {"discipline": "pt", "attended": True, "observed_at": timezone.now().isoformat(),
+         "event": "session_logged"},
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    row = AuditEvent.objects.get(action="observation.session")
+    assert (row.patient_id, row.outcome, row.object_type) == (
+        enrolment.patient_id,
+        "ok",
+        "observation",
+    )
+    assert row.detail == {"kind": "session", "code": "pt", "event": "session_logged"}
