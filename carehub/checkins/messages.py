@@ -14,7 +14,12 @@ from django.conf import settings
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_link_mint
 from carehub.messaging.models import Message
-from carehub.messaging.services import message_enqueue, register_renderer, register_suppressor
+from carehub.messaging.services import (
+    MessageRequest,
+    message_enqueue_many,
+    register_renderer,
+    register_suppressor,
+)
 
 REQUEST = "checkin_request"
 REMINDER = "checkin_reminder"
@@ -32,29 +37,38 @@ def _checkin_of(message: Message) -> Checkin | None:
     return Checkin.objects.select_related("patient").filter(pk=int(pk)).first()
 
 
-def enqueue_request_and_reminders(checkin: Checkin, reminders: list[datetime]) -> None:
-    """Inside the transaction that opens the check-in."""
-    title = settings.CHECKIN_INSTRUMENT_NAMES.get(checkin.instrument, "check-in")
-    message_enqueue(
-        patient=checkin.patient,
-        recipient="patient",
-        purpose=REQUEST,
-        body=f"Your {title} is ready. It takes a minute: {LINK}",
-        idempotency_key=f"checkin:{checkin.pk}:request",
-        subject_key=_subject(checkin),
-        why=f"{checkin.instrument} check-in #{checkin.sequence} of series {checkin.series.series}",
-    )
-    for number, at in enumerate(reminders, start=1):
-        message_enqueue(
-            patient=checkin.patient,
-            recipient="patient",
-            purpose=REMINDER,
-            body=f"A reminder: your {title} is still open. {LINK}",
-            idempotency_key=f"checkin:{checkin.pk}:reminder:{number}",
-            not_before=at,
-            subject_key=_subject(checkin),
-            why=f"reminder {number} for check-in #{checkin.sequence} (not answered yet)",
+def enqueue_requests_and_reminders(batch: list[tuple[Checkin, list[datetime]]]) -> None:
+    """Inside the transaction that opens the check-ins: every request and reminder of the
+    batch in one `message_enqueue_many` (keys `checkin:<id>:request`, `...:reminder:<n>`)."""
+    requests: list[MessageRequest] = []
+    for checkin, reminders in batch:
+        title = settings.CHECKIN_INSTRUMENT_NAMES.get(checkin.instrument, "check-in")
+        requests.append(
+            MessageRequest(
+                patient=checkin.patient,
+                recipient="patient",
+                purpose=REQUEST,
+                body=f"Your {title} is ready. It takes a minute: {LINK}",
+                idempotency_key=f"checkin:{checkin.pk}:request",
+                subject_key=_subject(checkin),
+                why=f"{checkin.instrument} check-in #{checkin.sequence} of series "
+                f"{checkin.series.series}",
+            )
         )
+        for number, at in enumerate(reminders, start=1):
+            requests.append(
+                MessageRequest(
+                    patient=checkin.patient,
+                    recipient="patient",
+                    purpose=REMINDER,
+                    body=f"A reminder: your {title} is still open. {LINK}",
+                    idempotency_key=f"checkin:{checkin.pk}:reminder:{number}",
+                    not_before=at,
+                    subject_key=_subject(checkin),
+                    why=f"reminder {number} for check-in #{checkin.sequence} (not answered yet)",
+                )
+            )
+    message_enqueue_many(requests)
 
 
 def suppress_when_closed(message: Message) -> str | None:

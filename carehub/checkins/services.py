@@ -183,41 +183,58 @@ def due_checkins_query(now: datetime) -> QuerySet[Checkin]:
 
 
 def checkins_open_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Open every check-in due by `now`: send the request and plan its reminders."""
+    """Open every check-in due by `now`: send the request and plan its reminders.
+
+    Batch by batch: the claimed check-ins are opened with one UPDATE and their messages
+    written with one `message_enqueue_many` (a constant number of queries per batch)."""
     now = now or clock.now()
     opened = 0
     while True:
         with transaction.atomic(durable=True):
             due = _claim(due_checkins_query(now), batch_size, by="due_at")
-            for checkin in due:
-                _open(checkin, now)
+            _open_batch(due, now)
             opened += len(due)
         if len(due) < batch_size:
             return opened
 
 
-def _open(checkin: Checkin, now: datetime) -> None:
-    from carehub.checkins.messages import enqueue_request_and_reminders
+def _open_batch(due: list[Checkin], now: datetime) -> None:
+    from carehub.checkins.messages import enqueue_requests_and_reminders
 
-    if checkin.closes_at <= now:
-        # Its whole answer window passed while nothing ran (an outage, a replayed history):
-        # missed, without asking the patient for something they can no longer answer.
-        checkin.status = CheckinStatus.MISSED
-        checkin.save(update_fields=["status", "updated_at"])
-        _after_missed(checkin, now)
-        _schedule_next(checkin.series, after=now)
+    to_open: list[Checkin] = []
+    for checkin in due:
+        if checkin.closes_at <= now:
+            # Its whole answer window passed while nothing ran (an outage, a replayed
+            # history): missed, without asking the patient for something they can no longer
+            # answer.
+            checkin.status = CheckinStatus.MISSED
+            checkin.save(update_fields=["status", "updated_at"])
+            _after_missed(checkin, now)
+            _schedule_next(checkin.series, after=now)
+        else:
+            to_open.append(checkin)
+    if not to_open:
         return
-    checkin.status = CheckinStatus.OPEN
-    checkin.opened_at = now
-    checkin.save(update_fields=["status", "opened_at", "updated_at"])
+    Checkin.objects.filter(pk__in=[checkin.pk for checkin in to_open]).update(
+        status=CheckinStatus.OPEN, opened_at=now, updated_at=now
+    )
+    batch: list[tuple[Checkin, list[datetime]]] = []
+    for checkin in to_open:
+        checkin.status = CheckinStatus.OPEN
+        checkin.opened_at = now
+        checkin.updated_at = now
+        batch.append((checkin, _reminders(checkin, now)))
+    enqueue_requests_and_reminders(batch)
+
+
+def _reminders(checkin: Checkin, now: datetime) -> list[datetime]:
     zone = ZoneInfo(checkin.patient.time_zone)
     window = SendWindow(checkin.patient.send_window_start, checkin.patient.send_window_end)
     span = checkin.closes_at - checkin.due_at
-    reminders = reminder_times(
+    return reminder_times(
         max(checkin.due_at, now), checkin.closes_at, after=[span / 3, span * 2 / 3],
         zone=zone, window=window,
     )  # fmt: skip
-    enqueue_request_and_reminders(checkin, reminders)
 
 
 def checkins_close_expired(*, now: datetime | None = None, batch_size: int = 200) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from carehub.core import clock
+from carehub.core.publish import publish_ids_after_commit
 from carehub.core.retry import append_error, exponential_backoff
 from carehub.messaging.channels import PermanentDeliveryError, deliver
 from carehub.messaging.models import (
@@ -69,17 +71,16 @@ NOT_CLAIMABLE = (
 # --- publishing ---------------------------------------------------------------------------------
 
 
-def _publish(message_id: int) -> None:
+def _send_task() -> Any:
     from carehub.messaging.tasks import message_send_task
 
-    message_send_task.delay(message_id)
+    return message_send_task
 
 
 def publish_after_commit(message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        # robust: a broker outage must not fail a transaction that already committed; the
-        # sweeper republishes queued rows nobody started.
-        transaction.on_commit(lambda message_id=message_id: _publish(message_id), robust=True)
+    """After commit, one send task per id, all over one producer (a lost publish is found by
+    the sweeper, which republishes queued rows nobody started)."""
+    publish_ids_after_commit(_send_task, message_ids)
 
 
 def event(

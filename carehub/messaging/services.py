@@ -16,12 +16,13 @@ Public API (stable):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic
@@ -31,6 +32,7 @@ from carehub.messaging import registry
 from carehub.messaging.delivery import event, publish_after_commit
 from carehub.messaging.models import (
     ContactPreference,
+    DeliveryEvent,
     Message,
     MessageStatus,
     Purpose,
@@ -66,7 +68,109 @@ def register_renderer(purpose: str, fn: Callable[[Message, str], str]) -> None:
 # --- enqueue ------------------------------------------------------------------------------------
 
 
-def _create(
+@dataclass(frozen=True)
+class MessageRequest:
+    """One message for `message_enqueue_many` (the arguments of `message_enqueue`)."""
+
+    patient: Patient
+    recipient: User | Literal["patient"]
+    purpose: str
+    body: str
+    idempotency_key: str
+    why: str
+    urgency: str = "routine"
+    not_before: datetime | None = None
+    subject_key: str = ""
+    source_effect: OutboxEffect | None = None
+
+
+_INSERT_FIELDS = [
+    field for field in Message._meta.concrete_fields if not field.primary_key
+]  # fmt: skip
+
+
+def _insert_new(messages: list[Message]) -> dict[str, int]:
+    """`INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING`: one statement for the
+    batch; returns the ids of the rows inserted by key (a key already present is left out).
+    A key inserted by a concurrent transaction waits for it, then counts as present."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _INSERT_FIELDS)
+    row = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
+    params: list[object] = []
+    for message in messages:
+        for field in _INSERT_FIELDS:
+            value = field.pre_save(message, add=True)  # created_at / updated_at
+            params.append(field.get_db_prep_save(value, connection))
+    key = connection.ops.quote_name(Message._meta.get_field("idempotency_key").column)
+    # Only quoted names from the model's metadata and placeholders: the values are parameters.
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(messages))} "  # noqa: S608
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING id, {key}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {str(found_key): int(pk) for pk, found_key in cursor.fetchall()}
+
+
+def _create_many(messages: list[Message], whys: list[str]) -> list[tuple[Message, bool]]:
+    """Insert each message once per key (concurrent callers get the same row), in one INSERT;
+    then one INSERT of the new rows' delivery events and one publish, after commit, of those
+    due now. Returns (message, created) in the order given; a key already used for another
+    patient or recipient is a Conflict. `messages` carry status, not_before and claimed_at."""
+    now = clock.now()
+    first: dict[str, Message] = {}
+    for message in messages:
+        first.setdefault(message.idempotency_key, message)
+    # One savepoint per batch: a Conflict undoes the whole batch and leaves the caller's
+    # transaction usable.
+    with transaction.atomic():
+        inserted = _insert_new(list(first.values()))
+        missing = [key for key in first if key not in inserted]
+        existing = {
+            row.idempotency_key: row
+            for row in Message.objects.filter(idempotency_key__in=missing)
+        } if missing else {}  # fmt: skip
+        if len(existing) < len(missing):
+            # DO NOTHING skipped a row whose key is nowhere to be found: never expected.
+            raise IntegrityError(f"Message keys neither inserted nor found: {missing}")
+        results: list[tuple[Message, bool]] = []
+        events: list[DeliveryEvent] = []
+        queued: list[int] = []
+        seen: set[str] = set()
+        for message, why in zip(messages, whys, strict=True):
+            key = message.idempotency_key
+            if key in inserted and key not in seen:
+                seen.add(key)
+                message.pk = inserted[key]
+                message._state.adding = False
+                message._state.db = connection.alias
+                if message.status == MessageStatus.QUEUED:
+                    reason = f"Created and queued: {why}"
+                    queued.append(message.pk)
+                else:
+                    reason = f"Created for {message.not_before:%Y-%m-%d %H:%M} UTC: {why}"
+                events.append(
+                    DeliveryEvent(
+                        message=message, at=now, status=message.status, reason=reason[:1000],
+                        attempt=0,
+                    )
+                )  # fmt: skip
+                results.append((message, True))
+                continue
+            found = existing.get(key) or first[key]
+            if found.patient_id != message.patient_id or found.to_staff_id != message.to_staff_id:
+                raise Conflict(
+                    f"Idempotency key {key!r} already names another message (#{found.pk})."
+                )
+            results.append((found, False))
+        if events:
+            DeliveryEvent.objects.bulk_create(events)
+        if queued:
+            publish_after_commit(queued)
+    return results
+
+
+def _new_message(
     *,
     clinic_id: int,
     patient: Patient | None,
@@ -79,53 +183,25 @@ def _create(
     subject_key: str,
     why: str,
     source_effect: OutboxEffect | None,
-) -> tuple[Message, bool]:
-    """Insert the message once per key (concurrent callers get the same row)."""
-    now = clock.now()
+    now: datetime,
+) -> Message:
     due = not_before.astimezone(UTC) if not_before is not None else now
     due_now = due <= now
-    with transaction.atomic():
-        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            try:
-                with transaction.atomic():
-                    message = Message.objects.create(
-                        clinic_id=clinic_id,
-                        patient=patient,
-                        to_staff=to_staff,
-                        purpose=purpose,
-                        urgency=urgency,
-                        body=body,
-                        subject_key=subject_key[:100],
-                        idempotency_key=idempotency_key,
-                        why=why[:500],
-                        status=MessageStatus.QUEUED if due_now else MessageStatus.PENDING,
-                        not_before=due,
-                        claimed_at=now if due_now else None,
-                        source_effect=source_effect,
-                    )
-            except IntegrityError:
-                # A concurrent caller inserted the same key first (or a real constraint error).
-                existing = Message.objects.filter(idempotency_key=idempotency_key).first()
-                if existing is None:
-                    raise
-        if existing is not None:
-            same_recipient = existing.to_staff_id == (to_staff.pk if to_staff else None)
-            if existing.patient_id != (patient.pk if patient else None) or not same_recipient:
-                raise Conflict(
-                    f"Idempotency key {idempotency_key!r} already names another message "
-                    f"(#{existing.pk})."
-                )
-            return existing, False
-        if due_now:
-            event(message, MessageStatus.QUEUED, f"Created and queued: {why}", at=now)
-            publish_after_commit([message.pk])
-        else:
-            event(
-                message, MessageStatus.PENDING,
-                f"Created for {due:%Y-%m-%d %H:%M} UTC: {why}", at=now,
-            )  # fmt: skip
-        return message, True
+    return Message(
+        clinic_id=clinic_id,
+        patient=patient,
+        to_staff=to_staff,
+        purpose=purpose,
+        urgency=urgency,
+        body=body,
+        subject_key=subject_key[:100],
+        idempotency_key=idempotency_key,
+        why=why[:500],
+        status=MessageStatus.QUEUED if due_now else MessageStatus.PENDING,
+        not_before=due,
+        claimed_at=now if due_now else None,
+        source_effect=source_effect,
+    )
 
 
 def message_enqueue(
@@ -148,30 +224,64 @@ def message_enqueue(
     in the past) is published right after the caller's transaction commits; a later one is
     queued by the dispatcher when it is due. The policy (quiet hours, opt-out, budget, digest,
     suppression) is applied at send time."""
-    if urgency not in Urgency.values:
-        raise InvalidInput(f"Unknown urgency {urgency!r} (routine or urgent).")
-    if not purpose or len(purpose) > 32:
-        raise InvalidInput("A purpose is a short name such as 'checkin_request'.")
-    if not idempotency_key:
-        raise InvalidInput("An idempotency key is required.")
-    if not body:
-        raise InvalidInput("A message needs a body.")
-    if not_before is not None and not_before.tzinfo is None:
-        raise InvalidInput("not_before must be an aware datetime.")
-    if recipient == PATIENT:
-        to_staff = None
-    elif isinstance(recipient, User):
-        if recipient.clinic_id != patient.clinic_id:
-            raise InvalidInput("Staff receive messages about their own clinic's patients only.")
-        to_staff = recipient
-    else:
-        raise InvalidInput(f"Unknown recipient {recipient!r}.")
-    message, _ = _create(
-        clinic_id=patient.clinic_id, patient=patient, to_staff=to_staff, purpose=purpose,
-        body=body, idempotency_key=idempotency_key, urgency=urgency, not_before=not_before,
+    request = MessageRequest(
+        patient=patient, recipient=recipient, purpose=purpose, body=body,
+        idempotency_key=idempotency_key, urgency=urgency, not_before=not_before,
         subject_key=subject_key, why=why, source_effect=source_effect,
     )  # fmt: skip
-    return message
+    return message_enqueue_many([request])[0]
+
+
+def _validated(request: MessageRequest) -> User | None:
+    """The staff recipient (None for the patient), or InvalidInput."""
+    if request.urgency not in Urgency.values:
+        raise InvalidInput(f"Unknown urgency {request.urgency!r} (routine or urgent).")
+    if not request.purpose or len(request.purpose) > 32:
+        raise InvalidInput("A purpose is a short name such as 'checkin_request'.")
+    if not request.idempotency_key:
+        raise InvalidInput("An idempotency key is required.")
+    if not request.body:
+        raise InvalidInput("A message needs a body.")
+    if request.not_before is not None and request.not_before.tzinfo is None:
+        raise InvalidInput("not_before must be an aware datetime.")
+    if request.recipient == PATIENT:
+        return None
+    if isinstance(request.recipient, User):
+        if request.recipient.clinic_id != request.patient.clinic_id:
+            raise InvalidInput("Staff receive messages about their own clinic's patients only.")
+        return request.recipient
+    raise InvalidInput(f"Unknown recipient {request.recipient!r}.")
+
+
+def message_enqueue_many(requests: Sequence[MessageRequest]) -> list[Message]:
+    """`message_enqueue` for many messages at once, with the same guarantees, in a constant
+    number of queries: one INSERT … ON CONFLICT (idempotency_key) DO NOTHING for the messages,
+    one for their delivery events, one lookup of keys that already existed (if any), and the
+    ids due now published after the caller's transaction commits. Returns the messages in the
+    order of `requests` (the existing row for a key already used)."""
+    if not requests:
+        return []
+    staff = [_validated(request) for request in requests]
+    now = clock.now()
+    messages = [
+        _new_message(
+            clinic_id=request.patient.clinic_id,
+            patient=request.patient,
+            to_staff=to_staff,
+            purpose=request.purpose,
+            body=request.body,
+            idempotency_key=request.idempotency_key,
+            urgency=request.urgency,
+            not_before=request.not_before,
+            subject_key=request.subject_key,
+            why=request.why,
+            source_effect=request.source_effect,
+            now=now,
+        )
+        for request, to_staff in zip(requests, staff, strict=True)
+    ]
+    created = _create_many(messages, [request.why for request in requests])
+    return [message for message, _ in created]
 
 
 def recipients_for(*, patient: Patient, roles: list[str]) -> tuple[list[User], bool]:
@@ -204,23 +314,23 @@ def message_enqueue_for_roles(
         "patient": patient, "purpose": purpose, "body": body, "urgency": urgency, "why": why,
         "subject_key": subject_key, "source_effect": source_effect,
     }  # fmt: skip
-    with transaction.atomic():
-        messages = [
-            message_enqueue(
-                recipient=user,
-                idempotency_key=f"{idempotency_key_prefix}:staff:{user.pk}",
+    requests = [
+        MessageRequest(
+            recipient=user,
+            idempotency_key=f"{idempotency_key_prefix}:staff:{user.pk}",
+            **common,  # type: ignore[arg-type]
+        )
+        for user in staff
+    ]
+    if to_patient:
+        requests.append(
+            MessageRequest(
+                recipient=PATIENT,
+                idempotency_key=f"{idempotency_key_prefix}:patient",
                 **common,  # type: ignore[arg-type]
             )
-            for user in staff
-        ]
-        if to_patient:
-            messages.append(
-                message_enqueue(
-                    recipient=PATIENT,
-                    idempotency_key=f"{idempotency_key_prefix}:patient",
-                    **common,  # type: ignore[arg-type]
-                )
-            )
+        )
+    messages = message_enqueue_many(requests)
     return messages
 
 
@@ -340,13 +450,17 @@ def digest_compile_for(*, staff: User, local_date: str, now: datetime) -> Messag
             included.append(message)
     if not included or staff.clinic_id is None:
         return None
-    digest, _ = _create(
-        clinic_id=staff.clinic_id, patient=None, to_staff=staff, purpose=Purpose.DIGEST,
-        body=f"Your daily digest for {local_date}: {len(included)} message(s).",
-        idempotency_key=key, urgency=Urgency.ROUTINE, not_before=None,
-        subject_key=f"digest:{local_date}",
-        why=f"Daily digest of {len(included)} routine message(s) held for {staff}",
-        source_effect=None,
+    why = f"Daily digest of {len(included)} routine message(s) held for {staff}"
+    [(digest, _)] = _create_many(
+        [
+            _new_message(
+                clinic_id=staff.clinic_id, patient=None, to_staff=staff, purpose=Purpose.DIGEST,
+                body=f"Your daily digest for {local_date}: {len(included)} message(s).",
+                idempotency_key=key, urgency=Urgency.ROUTINE, not_before=None,
+                subject_key=f"digest:{local_date}", why=why, source_effect=None, now=clock.now(),
+            )
+        ],
+        [why],
     )  # fmt: skip
     Message.objects.filter(pk__in=[m.pk for m in included]).update(digest=digest, updated_at=now)
     for message in included:

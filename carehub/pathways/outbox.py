@@ -5,28 +5,30 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from carehub.core import clock
+from carehub.core.publish import publish_ids_after_commit
 from carehub.pathways.models import EffectStatus, OutboxEffect
 
 logger = logging.getLogger(__name__)
 
 
-def _publish(effect_id: int) -> None:
+def _effect_task() -> Any:
     from carehub.pathways.tasks import effect_execute_task
 
-    effect_execute_task.delay(effect_id)
+    return effect_execute_task
 
 
 def publish_after_commit(effect_ids: list[int]) -> None:
-    for effect_id in effect_ids:
-        # robust: a broker outage must not fail a request whose transaction already committed;
-        # the sweeper publishes what was not published here.
-        transaction.on_commit(lambda effect_id=effect_id: _publish(effect_id), robust=True)
+    """After commit, one task per effect id, all over one producer: one callback per commit.
+    A broker outage must not fail a request whose transaction already committed; the sweeper
+    publishes what was not published here."""
+    publish_ids_after_commit(_effect_task, effect_ids)
 
 
 def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
