@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from carehub.audit.models import AuditEvent, Outcome
 from carehub.core.clock import now
@@ -54,9 +54,10 @@ def audit_record(
     obj: models.Model | None = None,
     outcome: str = Outcome.OK,
     detail: dict[str, Any] | None = None,
-) -> list[AuditEvent]:
+) -> int:
     """Record that the request's user did `action` on these patients (Patient rows, or ids of
-    patients of the user's own clinic). `request` is a Django HttpRequest or a DRF Request."""
+    patients of the user's own clinic). `request` is a Django HttpRequest or a DRF Request.
+    Returns how many rows were written."""
     http = getattr(request, "_request", request)
     user = getattr(request, "user", None)
     actor = user if user is not None and user.is_authenticated else None
@@ -84,9 +85,43 @@ def audit_record(
             targets.setdefault(int(item), actor_clinic_id)
     if not targets:
         clinic_id = getattr(obj, "clinic_id", None) or actor_clinic_id
-        return [AuditEvent.objects.create(clinic_id=clinic_id, **common)]
-    rows = [
-        AuditEvent(patient_id=patient_id, clinic_id=clinic_id, **common)
-        for patient_id, clinic_id in targets.items()
+        AuditEvent.objects.create(clinic_id=clinic_id, **common)
+        return 1
+    return _insert_per_patient(common, targets)
+
+
+_COMMON_FIELDS = (
+    "at", "actor", "actor_role", "action", "outcome", "object_type", "object_id", "request_id",
+    "ip_address", "user_agent", "detail",
+)  # fmt: skip
+
+
+def _raw(value: object) -> object:
+    """A related row as its key (what a foreign key column stores)."""
+    return value.pk if isinstance(value, models.Model) else value
+
+
+def _insert_per_patient(common: dict[str, Any], targets: dict[int, int | None]) -> int:
+    """One row per patient in one `INSERT … SELECT … FROM unnest(patient ids, clinic ids)`: the
+    shared values are sent once (13 parameters however many patients), without building a
+    model instance per row. Insert only: the append-only trigger is not involved."""
+    opts = AuditEvent._meta
+    qn = connection.ops.quote_name
+    fields = [opts.get_field(name) for name in _COMMON_FIELDS]
+    patient, clinic = opts.get_field("patient"), opts.get_field("clinic")
+    columns = ", ".join(qn(field.column) for field in [*fields, patient, clinic])
+    values = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
+    params: list[object] = [
+        field.get_db_prep_save(_raw(common[field.name]), connection) for field in fields
     ]
-    return AuditEvent.objects.bulk_create(rows)
+    params += [list(targets), list(targets.values())]
+    # Only quoted names and types from the model's metadata: the values are parameters.
+    sql = (
+        f"INSERT INTO {qn(opts.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {values}, t.patient_id, t.clinic_id "
+        f"FROM unnest(%s::{patient.cast_db_type(connection)}[], "
+        f"%s::{clinic.cast_db_type(connection)}[]) AS t(patient_id, clinic_id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
