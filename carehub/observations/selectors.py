@@ -86,22 +86,45 @@ def observation_history(
     return rows.order_by("-observed_at", "-id")
 
 
+def _occurrence_codes() -> list[str]:
+    return [c for c, s in reference.STATUSES.items() if s.type == "occurrence"]
+
+
 def occurrences_for_patient(*, patient: Patient) -> dict[str, tuple[datetime, ...]]:
     """When each procedure (by code: 'esi', 'mbb1', ...) was performed and each occurrence status
     ('pdmp_checked', 'udt_done', 'opioid_reassessed') was recorded, oldest first.
 
     The engine's `count('esi', days=365)` and `days_since('esi')` read these.
     """
-    occurrence_codes = [c for c, s in reference.STATUSES.items() if s.type == "occurrence"]
     rows = (
         current_observations(patient=patient)
-        .filter(Q(kind=Kind.PROCEDURE) | Q(kind=Kind.STATUS, code__in=occurrence_codes))
+        .filter(Q(kind=Kind.PROCEDURE) | Q(kind=Kind.STATUS, code__in=_occurrence_codes()))
         .values_list("code", "observed_at")
     )
+    return _occurrences(rows)
+
+
+def _occurrences(rows: Iterable[tuple[str, datetime]]) -> dict[str, tuple[datetime, ...]]:
     occurrences: dict[str, list[datetime]] = defaultdict(list)
     for code, observed_at in rows:
         occurrences[code].append(observed_at)
     return {code: tuple(sorted(times)) for code, times in occurrences.items()}
+
+
+def facts_and_occurrences_for_patient(
+    *, patient: Patient, now: datetime
+) -> tuple[dict[str, FactValue], dict[str, tuple[datetime, ...]]]:
+    """`facts_for_patient` and `occurrences_for_patient` from one read of the patient's current
+    observations (what a pathway snapshot needs)."""
+    _require_aware(now)
+    rows = list(current_observations(patient=patient).order_by("observed_at", "id"))
+    codes = set(_occurrence_codes())
+    occurrences = _occurrences(
+        (row.code, row.observed_at)
+        for row in rows
+        if row.kind == Kind.PROCEDURE or (row.kind == Kind.STATUS and row.code in codes)
+    )
+    return _facts([row for row in rows if row.observed_at <= now], patient, now), occurrences
 
 
 @dataclass(frozen=True)
@@ -124,7 +147,11 @@ def mme_breakdown(*, patient: Patient, now: datetime) -> MmeBreakdown:
 def facts_for_patient(*, patient: Patient, now: datetime) -> dict[str, FactValue]:
     """The patient's facts at `now`, named as in `workflows.facts.STANDARD_FACTS`."""
     _require_aware(now)
-    rows = list(_as_of(current_observations(patient=patient), now))
+    return _facts(list(_as_of(current_observations(patient=patient), now)), patient, now)
+
+
+def _facts(rows: list[Observation], patient: Patient, now: datetime) -> dict[str, FactValue]:
+    """The facts from the current observations up to `now`, ordered by (observed_at, id)."""
     by_kind: dict[str, list[Observation]] = defaultdict(list)
     for row in rows:
         by_kind[row.kind].append(row)

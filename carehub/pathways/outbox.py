@@ -24,10 +24,27 @@ def _effect_task() -> Any:
     return effect_execute_task
 
 
+def _publish_together(effect_ids: list[int]) -> None:
+    from carehub.pathways.tasks import effect_execute_task, effects_execute_task
+
+    if len(effect_ids) == 1:
+        effect_execute_task.delay(effect_ids[0])
+    else:
+        effects_execute_task.delay(effect_ids)
+
+
 def publish_after_commit(effect_ids: list[int]) -> None:
-    """After commit, one task per effect id, all over one producer: one callback per commit.
-    A broker outage must not fail a request whose transaction already committed; the sweeper
-    publishes what was not published here."""
+    """After commit, the effects of one decision in one task (its payload: their ids), one
+    Redis round trip. robust: a broker outage must not fail a request whose transaction already
+    committed; the sweeper publishes what was not published here."""
+    if effect_ids:
+        ids = list(effect_ids)
+        transaction.on_commit(lambda: _publish_together(ids), robust=True)
+
+
+def publish_each_after_commit(effect_ids: list[int]) -> None:
+    """After commit, one task per effect id (the sweeper's rows are unrelated to each other, and
+    any worker may take each), over one producer in one kombu publish batch."""
     publish_ids_after_commit(_effect_task, effect_ids)
 
 
@@ -51,7 +68,7 @@ def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
         OutboxEffect.objects.filter(pk__in=ids).update(
             status=EffectStatus.PENDING, available_at=now
         )
-        publish_after_commit(ids)
+        publish_each_after_commit(ids)
     if ids:
         logger.info("outbox sweep published %s effect(s)", len(ids))
     return len(ids)

@@ -129,19 +129,21 @@ def _persist(
     now: datetime,
     note: str = "",
 ) -> PathwayStep:
-    """Write a decision: enrolment, step, timers, proposals, outbox rows (inside a transaction).
+    """Write a decision: enrolment, step, timers, proposals, outbox rows (inside a transaction
+    that holds the enrolment's row lock, or created the row).
     A `note` (e.g. the reason for a discharge) is kept in the step's explanation."""
     changed = decision.changed or bool(decision.timer_ops)
     if changed:
         enrolment.configuration = configuration_to_json(decision.configuration)
-        enrolment.version = F("version") + 1
+        # The row is locked by this transaction (or was created by it): nobody else can have
+        # moved its version since it was read, so the next one is known without reading back.
+        enrolment.version = enrolment.version + 1
         if decision.completed:
             enrolment.status = EnrolmentStatus.COMPLETED
             enrolment.completed_at = now
         enrolment.save(
             update_fields=["configuration", "version", "status", "completed_at", "updated_at"]
         )
-        enrolment.refresh_from_db(fields=["version"])
 
     effects = [effect.as_dict() for effect in decision.effects]
     explanation = decision_explanation_json(decision)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from carehub.clinics.models import ClinicThreshold
-from carehub.observations.selectors import facts_for_patient, occurrences_for_patient
+from carehub.observations.selectors import facts_and_occurrences_for_patient
 from carehub.pathways.models import Enrolment, PathwayTimer, Proposal, ProposalStatus, TimerStatus
 from workflows import Snapshot, ThresholdValue, TrackState
 from workflows.model import ActiveTimer, Decision, FactReading, GuardCheck, as_dict
@@ -72,11 +72,12 @@ def snapshot_for(enrolment: Enrolment, *, now: datetime) -> Snapshot:
         )
         for p in Proposal.objects.filter(enrolment=enrolment, status=ProposalStatus.PENDING)
     }
+    facts, occurrences = facts_and_occurrences_for_patient(patient=enrolment.patient, now=now)
     return Snapshot(
         configuration=configuration_from_json(enrolment.configuration),
-        facts=facts_for_patient(patient=enrolment.patient, now=now),
+        facts=facts,
         thresholds=thresholds_for(enrolment),
-        occurrences=occurrences_for_patient(patient=enrolment.patient),
+        occurrences=occurrences,
         timers=timers,
         proposals=proposals,
     )

@@ -12,6 +12,13 @@ def effect_execute_task(effect_id: int) -> str:
     return effect_execute(effect_id=effect_id)
 
 
+@shared_task(name="carehub.pathways.effects_execute", acks_late=True, ignore_result=True)
+def effects_execute_task(effect_ids: list[int]) -> list[str]:
+    """The effects of one commit, one after the other (each claimed and finished on its own row,
+    so a redelivered task skips those already done)."""
+    return [effect_execute(effect_id=effect_id) for effect_id in effect_ids]
+
+
 @shared_task(name="carehub.pathways.timers_fire", ignore_result=True, acks_late=False)
 def timers_fire_task() -> int:
     return timers_fire_due()

@@ -206,3 +206,29 @@ def test_selectors_run_one_query_whatever_the_history(
     assert len(occurrences["pdmp_checked"]) == size
     with django_assert_num_queries(1):
         mme_breakdown(patient=patient, now=NOW)
+
+
+def test_a_snapshot_reads_facts_and_occurrences_in_one_query(
+    patient: Patient, django_assert_num_queries: Any
+) -> None:
+    """What `facts_for_patient` and `occurrences_for_patient` give, from one read; at an
+    earlier `now`, later rows still count as occurrences (as there) but not as facts."""
+    from carehub.observations.selectors import facts_and_occurrences_for_patient
+
+    services.score_record(patient=patient, instrument="peg", score=8, observed_at=weeks_ago(8))
+    services.score_record(patient=patient, instrument="peg", score=3, observed_at=weeks_ago(1))
+    services.procedure_record(patient=patient, procedure="esi", performed_at=days_ago(30))
+    block = services.procedure_record(patient=patient, procedure="mbb1", performed_at=days_ago(5))
+    services.procedure_result_record(procedure=block, relief_pct=80, assessed_at=days_ago(4))
+    services.status_record(
+        patient=patient, code="pdmp_checked", value=None, observed_at=days_ago(9)
+    )
+    services.session_record(patient=patient, discipline="pt", attended=True, observed_at=NOW)
+    with django_assert_num_queries(1):
+        facts, occurrences = facts_and_occurrences_for_patient(patient=patient, now=NOW)
+    assert facts == facts_for_patient(patient=patient, now=NOW)
+    assert occurrences == occurrences_for_patient(patient=patient)
+    earlier = NOW - timedelta(days=6)
+    assert facts_and_occurrences_for_patient(patient=patient, now=earlier)[0] == (
+        facts_for_patient(patient=patient, now=earlier)
+    )
