@@ -5,6 +5,8 @@ Public API (stable):
 
 - `message_enqueue(...)`: one message to the patient (`recipient=PATIENT`) or a member of staff;
   idempotent on `idempotency_key`; published right after commit when due now.
+- `message_enqueue_many([MessageRequest(...), ...])`: the same for a batch, in a constant number
+  of queries (one INSERT … ON CONFLICT DO NOTHING for the messages, one for their events).
 - `message_enqueue_for_roles(...)`: one message per recipient among the patient's active care
   team with the given roles ("care_team" = every member, "patient" = the patient).
 - `register_suppressor(purpose, fn)`: `fn(message)` returns a reason to drop the message, or
