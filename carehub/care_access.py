@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.core.exceptions import NotPermitted
+from carehub.messaging.models import Message
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import CareTask, Flag
@@ -48,6 +49,15 @@ class Operation(StrEnum):
     TASK_COMPLETE = "task.complete"
     FLAG_LIST = "flag.list"
     FLAG_UPDATE = "flag.update"
+    # The staff web UI (carehub.web).
+    CASELOAD_VIEW = "caseload.view"
+    ENROLMENT_PAUSE = "enrolment.pause"
+    ENROLMENT_DISCHARGE = "enrolment.discharge"
+    PROCEDURE_RESULT_RECORD = "procedure.result_record"
+    SESSION_LOG = "session.log"
+    MESSAGE_DEAD_LIST = "message.dead_list"
+    MESSAGE_RESEND = "message.resend"
+    THERAPIST_WORKSPACE = "therapist.workspace"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -71,6 +81,19 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     Operation.TASK_COMPLETE: _CLINICIANS,
     Operation.FLAG_LIST: _CLINICIANS,
     Operation.FLAG_UPDATE: _CLINICIANS,
+    # Staff web UI. The caseload is every staff role's overview (scope still applies).
+    Operation.CASELOAD_VIEW: _STAFF,
+    # Pausing, resuming and discharging a pathway: the coordinator's and physician's jobs.
+    Operation.ENROLMENT_PAUSE: frozenset({Role.COORDINATOR, Role.PHYSICIAN}),
+    Operation.ENROLMENT_DISCHARGE: frozenset({Role.COORDINATOR, Role.PHYSICIAN}),
+    # Procedure outcomes (block relief %, trial relief %).
+    Operation.PROCEDURE_RESULT_RECORD: frozenset({Role.COORDINATOR, Role.PHYSICIAN}),
+    # Therapy sessions are logged by the therapists who run them.
+    Operation.SESSION_LOG: frozenset({Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST}),
+    Operation.THERAPIST_WORKSPACE: CARE_TEAM_ROLES,
+    # Dead messages and their resend: coordinators and clinic admins.
+    Operation.MESSAGE_DEAD_LIST: frozenset({Role.COORDINATOR, Role.CLINIC_ADMIN}),
+    Operation.MESSAGE_RESEND: frozenset({Role.COORDINATOR, Role.CLINIC_ADMIN}),
 }
 
 
@@ -129,6 +152,18 @@ def tasks_visible_to(user: User | None) -> QuerySet[CareTask]:
         return CareTask.objects.none()
     assert user is not None
     return CareTask.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
+
+
+def messages_visible_to(user: User | None) -> QuerySet[Message]:
+    """Messages to or about the user's patients, and messages to members of staff of the
+    user's clinic (clinic-wide roles only: a therapist sees only their patients' messages)."""
+    if not _has_scope(user):
+        return Message.objects.none()
+    assert user is not None
+    about_patients = Q(patient__in=patients_visible_to(user))
+    if user.role in CLINIC_WIDE_ROLES:
+        about_patients |= Q(patient__isnull=True)
+    return Message.objects.filter(clinic_id=user.clinic_id).filter(about_patients)
 
 
 def flags_visible_to(user: User | None) -> QuerySet[Flag]:

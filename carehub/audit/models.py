@@ -31,6 +31,12 @@ class Action(models.TextChoices):
     FLAG_LIST = "flag.list"
     FLAG_ACKNOWLEDGE = "flag.acknowledge"
     FLAG_RESOLVE = "flag.resolve"
+    ENROLMENT_PAUSE = "enrolment.pause"
+    ENROLMENT_RESUME = "enrolment.resume"
+    PROCEDURE_RESULT_RECORD = "procedure.result_record"
+    SESSION_LOG = "session.log"
+    MESSAGE_LIST = "message.list"
+    MESSAGE_RESEND = "message.resend"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"
 
