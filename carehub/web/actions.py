@@ -68,6 +68,18 @@ def submission_key(request: HttpRequest, form_key: str) -> str:
     return f"web:{request.user.pk}:{form_key}"
 
 
+def earlier_submission(request: HttpRequest, form_key: str) -> ActionResult | None:
+    """The answer to a form sent again (checked before validating it: what it acted on may
+    have changed since, e.g. a procedure record replaced by its result)."""
+    if not form_key:
+        return None
+    previous = submission_previous(key=submission_key(request, form_key))
+    if previous is None:
+        return None
+    done = previous.result or "it is being processed"
+    return ActionResult(ok=True, message=f"This form was already sent once: {done}", replayed=True)
+
+
 def run_once(
     request: HttpRequest, *, form_key: str, action: str, perform: Callable[[str], str]
 ) -> ActionResult:
@@ -77,10 +89,8 @@ def run_once(
     key = submission_key(request, form_key)
     submission = submission_claim(key=key, user=request.user, action=action)  # type: ignore[arg-type]
     if submission is None:
-        previous = submission_previous(key=key)
-        done = previous.result if previous and previous.result else "it is being processed"
-        return ActionResult(
-            ok=True, message=f"This form was already sent once: {done}", replayed=True
+        return earlier_submission(request, form_key) or ActionResult(
+            ok=True, message="This form was already sent once.", replayed=True
         )
     try:
         message = perform(key)

@@ -30,6 +30,7 @@ from carehub.pathways.models import Enrolment, EnrolmentStatus, ProposalStatus
 from carehub.pathways.registry import definition_get
 from carehub.pathways.selectors import enrolment_view
 from carehub.pathways.services import (
+    DispatchResult,
     enrolment_pause,
     enrolment_resume,
     pathway_event_send,
@@ -39,7 +40,7 @@ from carehub.pathways.services import (
 )
 from carehub.patients.models import Patient
 from carehub.web.access import staff_page
-from carehub.web.actions import ActionResult, run_once
+from carehub.web.actions import ActionResult, earlier_submission, run_once
 from carehub.web.charts import charts_for
 from carehub.web.diagram import pathway_diagrams
 from carehub.web.forms import (
@@ -259,10 +260,20 @@ def _invalid(
     )
 
 
-def _moved(result_outcome: str, summary: str, done: str) -> str:
-    if result_outcome == StepOutcome.NO_CHANGE.value:
+def step_message(result: DispatchResult, done: str = "Done.") -> str:
+    """What a dispatched event did, in words: the tracks that moved, a proposal opened, or why
+    nothing moved (the explanation's summary)."""
+    summary = (result.step.explanation or {}).get("summary", "")
+    if result.outcome == StepOutcome.PROPOSED.value:
+        return "An escalation was proposed and waits for approval."
+    moved = [
+        f"{t['track']}: {t['source']} → {t['target']}"
+        for t in result.step.transitions
+        if not t.get("internal") and t["source"] != t["target"]
+    ]
+    if result.outcome == StepOutcome.NO_CHANGE.value or not moved:
         return f"The pathway did not move: {summary or 'no transition applied'}."
-    return done
+    return f"{done} Now {', '.join(moved)}."
 
 
 @require_POST
@@ -278,6 +289,12 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
         if request.POST.get(f"p{proposal.pk}-decision") == "reject"
         else Action.PROPOSAL_APPROVE
     )
+    replay = earlier_submission(request, request.POST.get(f"p{proposal.pk}-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=proposal, detail={},
+            form_id=form_id, form=form,
+        )  # fmt: skip
     if not form.is_valid():
         return _invalid(request, patient, action=action, obj=proposal, form_id=form_id, form=form)
     data = form.cleaned_data
@@ -298,10 +315,7 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
         result = proposal_approve(
             proposal=proposal, user=user, idempotency_key=key, note=data["reason"]
         )
-        moved = ", ".join(
-            f"{t['track']}: {t['source']} → {t['target']}" for t in result.step.transitions
-        )
-        return f"Escalation approved: {proposal.summary}." + (f" Now {moved}." if moved else "")
+        return step_message(result, f"Escalation approved: {proposal.summary}.")
 
     result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
     return _finish(
@@ -319,6 +333,12 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
     record = patient_record(user=user, patient=patient)
     form = ProcedureResultForm(request.POST, procedures=record.procedures, prefix="pr")
     action = Action.PROCEDURE_RESULT_RECORD
+    replay = earlier_submission(request, request.POST.get("pr-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=patient, detail={},
+            form_id="procedure", form=form,
+        )  # fmt: skip
     if not form.is_valid():
         return _invalid(
             request, patient, action=action, obj=patient, form_id="procedure", form=form
@@ -356,19 +376,7 @@ def tell_pathway(patient: Patient, event: str, key: str, user: User) -> str:
         return f"The pathway was not told ({exc.message}); send '{event}' from the patient page."
     if not results:
         return ""
-    texts = []
-    for result in results:
-        summary = (result.step.explanation or {}).get("summary", "")
-        if result.outcome == StepOutcome.NO_CHANGE.value:
-            texts.append(f"The pathway did not move: {summary or 'no transition applied'}.")
-        elif result.outcome == StepOutcome.PROPOSED.value:
-            texts.append("An escalation was proposed for approval.")
-        else:
-            moved = ", ".join(
-                f"{t['track']}: {t['source']} → {t['target']}" for t in result.step.transitions
-            )
-            texts.append(f"The pathway moved ({moved})." if moved else "The pathway recorded it.")
-    return " ".join(texts)
+    return " ".join(step_message(result, "The pathway moved.") for result in results)
 
 
 def _enrolment_action(
@@ -389,6 +397,12 @@ def _enrolment_action(
     kwargs = form_kwargs(enrolment) if form_kwargs is not None else {}
     form = form_class(request.POST, prefix=f"{prefix}{enrolment.pk}", **kwargs)
     form_id = f"{form_id}-{enrolment.public_id}"
+    replay = earlier_submission(request, request.POST.get(f"{prefix}{enrolment.pk}-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=enrolment, detail={},
+            form_id=form_id, form=form,
+        )  # fmt: skip
     if not form.is_valid():
         return _invalid(request, patient, action=action, obj=enrolment, form_id=form_id, form=form)
     data = form.cleaned_data
@@ -422,8 +436,7 @@ def _discharge(enrolment: Enrolment, data: dict[str, Any], key: str, user: User)
         enrolment=enrolment, event=DISCHARGE_EVENT, idempotency_key=key, user=user,
         expected_version=data["expected_version"],
     )  # fmt: skip
-    summary = (result.step.explanation or {}).get("summary", "")
-    return _moved(result.outcome, summary, "Discharge recorded.")
+    return step_message(result, "Discharge recorded.")
 
 
 def _event(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
@@ -431,13 +444,7 @@ def _event(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> 
         enrolment=enrolment, event=data["event"], idempotency_key=key, user=user,
         expected_version=data["expected_version"],
     )  # fmt: skip
-    summary = (result.step.explanation or {}).get("summary", "")
-    if result.outcome == StepOutcome.PROPOSED.value:
-        return "An escalation was proposed and waits for approval."
-    moved = ", ".join(
-        f"{t['track']}: {t['source']} → {t['target']}" for t in result.step.transitions
-    )
-    return _moved(result.outcome, summary, f"Done. {moved}." if moved else "Done.")
+    return step_message(result)
 
 
 @require_POST
