@@ -1,0 +1,117 @@
+"""The therapists' workspace and logging a session."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from carehub.accounts.models import User
+from carehub.clinics.models import Clinic
+from carehub.core import clock
+from carehub.demo.histories import early_conventional
+from carehub.observations.models import Kind, Observation
+from carehub.pathways.models import PathwayStep
+from carehub.patients.models import Patient
+from tests.web.conftest import form_key, on_team, register, with_history
+
+pytestmark = pytest.mark.django_db
+
+
+def session_url(patient: Patient) -> str:
+    return f"/patients/{patient.pk}/session"
+
+
+def log_session(client: Client, patient: Patient, **fields: object):  # type: ignore[no-untyped-def]
+    html = client.get(f"/patients/{patient.pk}/").content.decode()
+    data = {
+        "s-form_key": form_key(html, session_url(patient)),
+        "s-attended": "yes",
+        "s-observed_at": (clock.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "s-notes": "Graded activity, tolerated well",
+    }
+    data.update({f"s-{k}": v for k, v in fields.items()})
+    return data, client.post(session_url(patient), data)
+
+
+def sessions(patient: Patient) -> int:
+    return Observation.objects.filter(patient=patient, kind=Kind.SESSION, code="pt").count()
+
+
+def test_the_workspace_lists_only_my_patients(
+    clinic: Clinic, patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    other = register(clinic, "T-9", "Otto", "Outside")
+    with_history(other, staff, early_conventional, 45)
+    html = client_for(staff["physical_therapist"]).get("/my/").content.decode()
+    assert "Adams, Alice" in html
+    assert "Outside" not in html
+    assert "Physical therapy:" in html
+
+
+def test_the_workspace_is_for_therapists(
+    staff: dict[str, User], patient_user: User, client_for
+) -> None:  # type: ignore[no-untyped-def]
+    assert client_for(staff["coordinator"]).get("/my/").status_code == 403
+    assert client_for(patient_user).get("/my/").status_code == 403
+    assert client_for(staff["pharmacist"]).get("/my/").status_code == 200
+
+
+def test_a_session_with_psfs_is_logged_once_and_the_pathway_told(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    before = sessions(patient)
+    data, response = log_session(client, patient, measure_score="4.5")
+    assert response.status_code == 302
+    assert client.post(session_url(patient), data).status_code == 302  # double submit
+    assert sessions(patient) == before + 1
+    psfs = Observation.objects.get(patient=patient, kind=Kind.SCORE, code="psfs")
+    assert (psfs.value_number, psfs.is_baseline) == (4.5, True)
+    step = PathwayStep.objects.filter(enrolment__patient=patient).latest("id")
+    assert (step.event, step.actor) == ("pt_session_logged", staff["physical_therapist"])
+    html = client.get(response["Location"].split("#")[0]).content.decode()
+    assert "Session logged (attended)." in html
+    assert "Graded activity, tolerated well" in html
+
+
+def test_a_no_show_is_logged(patient: Patient, staff: dict[str, User], client_for) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    _, response = log_session(client, patient, attended="no", notes="")
+    assert response.status_code == 302
+    latest = Observation.objects.filter(patient=patient, kind=Kind.SESSION).latest("id")
+    assert latest.value_bool is False
+
+
+def test_a_score_out_of_range_records_nothing(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    before = sessions(patient)
+    steps = PathwayStep.objects.count()
+    _, response = log_session(client, patient, measure_score="14")
+    assert response.status_code == 400
+    assert sessions(patient) == before
+    assert PathwayStep.objects.count() == steps
+    _, response = log_session(
+        client, patient, observed_at=(clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    )
+    assert response.status_code == 400
+    assert "cannot be in the future" in response.content.decode()
+    assert sessions(patient) == before
+
+
+def test_only_therapists_on_the_team_log_sessions(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    data = {"s-form_key": "a" * 32, "s-attended": "yes", "s-observed_at": "2026-01-01T10:00"}
+    assert client_for(staff["coordinator"]).post(session_url(patient), data).status_code == 403
+    assert client_for(staff["psychologist"]).post(session_url(patient), data).status_code == 404
+    on_team(patient, staff, ("psychologist",))
+    html = client_for(staff["psychologist"]).get(f"/patients/{patient.pk}/").content.decode()
+    assert "Log a session" in html
+    assert (
+        sessions(patient)
+        == Observation.objects.filter(patient=patient, kind=Kind.SESSION, code="pt").count()
+    )
