@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from carehub.observations.models import Observation
@@ -60,6 +61,7 @@ class CaseloadFilterForm(forms.Form):
             (s, s.replace("_", " ").capitalize()) for s in stages
         ]
         self.fields["discipline"].choices = [("", "Any discipline"), *disciplines]
+        self.fields["size"].initial = settings.WEB_CASELOAD_PAGE_SIZE
 
 
 class DecideForm(KeyedForm):
