@@ -8,14 +8,13 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from carehub.accounts.models import STAFF_ROLES, Role, User
-from carehub.accounts.services import staff_create
+from carehub.accounts.models import User
 from carehub.clinics.services import clinic_create
 from carehub.demo.histories import block_proposed
 from carehub.pathways.models import Enrolment, ProposalStatus
 from carehub.patients.models import Patient
 from tests.support.browser import screenshot_path
-from tests.web.conftest import PASSWORD, on_team, register, with_history
+from tests.web.conftest import PASSWORD, make_team, on_team, register, with_history
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,18 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def team() -> dict[str, User]:
     clinic = clinic_create(name="Browser Pain Clinic", slug="browser", time_zone="Europe/London")
-    return {
-        role.value: staff_create(
-            clinic=clinic,
-            username=f"b-{role.value}",
-            role=role,
-            password=PASSWORD,
-            first_name=role.label.split()[0],
-            last_name="Browser",
-        )  # fmt: skip
-        for role in Role
-        if role in STAFF_ROLES
-    }
+    return make_team(clinic, prefix="b-", last_name="Browser")
 
 
 @pytest.fixture

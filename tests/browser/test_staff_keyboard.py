@@ -9,8 +9,7 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from carehub.accounts.models import STAFF_ROLES, Role, User
-from carehub.accounts.services import staff_create
+from carehub.accounts.models import User
 from carehub.clinics.services import clinic_create
 from carehub.core import clock
 from carehub.demo.histories import block_proposed
@@ -20,7 +19,7 @@ from carehub.pathways.models import Enrolment
 from carehub.patients.models import Patient
 from carehub.worklists.services import care_task_create, flag_raise
 from tests.support.browser import log_in, screenshot_path
-from tests.web.conftest import PASSWORD, on_team, register, with_history
+from tests.web.conftest import PASSWORD, make_team, on_team, register, with_history
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MAX_TABS = 80
@@ -29,18 +28,7 @@ MAX_TABS = 80
 @pytest.fixture
 def team() -> dict[str, User]:
     clinic = clinic_create(name="Keyboard Clinic", slug="keyboard", time_zone="Europe/London")
-    return {
-        role.value: staff_create(
-            clinic=clinic,
-            username=f"k-{role.value}",
-            role=role,
-            password=PASSWORD,
-            first_name=role.label.split()[0],
-            last_name="Keys",
-        )  # fmt: skip
-        for role in Role
-        if role in STAFF_ROLES
-    }
+    return make_team(clinic, prefix="k-", last_name="Keys")
 
 
 @pytest.fixture

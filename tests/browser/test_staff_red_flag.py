@@ -9,8 +9,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from carehub.accounts.models import STAFF_ROLES, Role, User
-from carehub.accounts.services import staff_create
+from carehub.accounts.models import User
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import (
     checkin_link_mint,
@@ -23,7 +22,7 @@ from carehub.demo.histories import early_conventional
 from carehub.patients.models import Patient
 from carehub.worklists.models import Flag
 from tests.support.browser import log_in, screenshot_path
-from tests.web.conftest import PASSWORD, on_team, register, with_history
+from tests.web.conftest import make_team, on_team, register, with_history
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,16 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def team() -> dict[str, User]:
     clinic = clinic_create(name="Flag Clinic", slug="flag", time_zone="Europe/London")
-    return {
-        role.value: staff_create(
-            clinic=clinic,
-            username=f"f-{role.value}",
-            role=role,
-            password=PASSWORD,
-        )  # fmt: skip
-        for role in Role
-        if role in STAFF_ROLES
-    }
+    return make_team(clinic, prefix="f-", last_name="Tester")
 
 
 @pytest.fixture

@@ -34,20 +34,21 @@ def other_clinic(db: None) -> Clinic:
     return clinic_create(name="Other Clinic", slug="other", time_zone="Europe/London")
 
 
+def make_team(clinic: Clinic, prefix: str = "", last_name: str = "Tester") -> dict[str, User]:
+    """One member of staff per role (username: prefix + role), all with PASSWORD."""
+    team = {}
+    for role in Role:
+        if role in STAFF_ROLES:
+            team[role.value] = staff_create(
+                clinic=clinic, username=f"{prefix}{role.value}", role=role, password=PASSWORD,
+                first_name=role.label.split()[0], last_name=last_name,
+            )  # fmt: skip
+    return team
+
+
 @pytest.fixture
 def staff(clinic: Clinic) -> dict[str, User]:
-    return {
-        role.value: staff_create(
-            clinic=clinic,
-            username=role.value,
-            role=role,
-            password=PASSWORD,
-            first_name=role.label.split()[0],
-            last_name="Tester",
-        )
-        for role in Role
-        if role in STAFF_ROLES
-    }
+    return make_team(clinic)
 
 
 @pytest.fixture
