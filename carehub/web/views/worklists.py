@@ -90,13 +90,13 @@ def flag_update_view(request: HttpRequest, flag_id: int, action: str) -> HttpRes
     if not form.is_valid():
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
+
+        def perform(key: str) -> str:
+            flag_set_status(flag=flag, status=status, user=user)
+            return f"{done}: {flag.message}"
+
         result = run_once(
-            request,
-            form_key=form.cleaned_data["form_key"],
-            action=audit_action,
-            perform=lambda key: (
-                flag_set_status(flag=flag, status=status, user=user) and f"{done}: {flag.message}"
-            ),
+            request, form_key=form.cleaned_data["form_key"], action=audit_action, perform=perform
         )
     flag.refresh_from_db()
     audit_record(
@@ -160,11 +160,16 @@ def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
     if not form.is_valid():
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
+
+        def perform(key: str) -> str:
+            care_task_complete(task=task, user=user)
+            return f"Done: {task.title}"
+
         result = run_once(
             request,
             form_key=form.cleaned_data["form_key"],
             action=Action.TASK_COMPLETE,
-            perform=lambda key: care_task_complete(task=task, user=user) and f"Done: {task.title}",
+            perform=perform,
         )
     task.refresh_from_db()
     audit_record(
@@ -214,13 +219,16 @@ def message_resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
     if not form.is_valid():
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
+
+        def perform(key: str) -> str:
+            message_resend(message_id=message.pk)
+            return "Resent: a fresh set of attempts."
+
         result = run_once(
             request,
             form_key=form.cleaned_data["form_key"],
             action=Action.MESSAGE_RESEND,
-            perform=lambda key: (
-                message_resend(message_id=message.pk) and "Resent: a fresh set of attempts."
-            ),
+            perform=perform,
         )
     message.refresh_from_db()
     audit_record(
