@@ -165,6 +165,7 @@ class CaseloadPage:
     next_cursor: str
     query: CaseloadQuery
     stalled_weeks: int
+    now: datetime
 
 
 def stalled_after() -> timedelta:
@@ -469,6 +470,7 @@ def caseload_page(*, user: User, query: CaseloadQuery, now: datetime | None = No
         next_cursor=next_cursor,
         query=query,
         stalled_weeks=settings.WEB_STALLED_AFTER_WEEKS,
+        now=now,
     )
 
 
@@ -636,6 +638,12 @@ def patient_record(*, user: User, patient: Patient) -> PatientRecord:
         tasks=tasks,
         flags=flags,
     )
+
+
+def pending_proposals_exist(*, enrolments: Sequence[Enrolment]) -> bool:
+    return Proposal.objects.filter(
+        enrolment__in=[e.pk for e in enrolments], status=ProposalStatus.PENDING
+    ).exists()
 
 
 def proposal_for_patient(*, user: User, patient: Patient, proposal_id: int) -> Proposal:

@@ -196,3 +196,14 @@ def test_the_number_of_queries_does_not_grow_with_the_page_size(
         counts[size] = len(queries)
     assert counts[10] == counts[50] == counts[100], counts
     assert counts[10] <= 17, counts
+
+
+def test_htmx_filtering_answers_only_the_results(
+    clinic: Clinic, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    enrol(clinic, "A-1", "Ann", "Able")
+    response = client_for(staff["coordinator"]).get("/caseload/?q=ann", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="caseload-results"')
+    assert names(html) == ["Able, Ann"]
+    assert "<html" not in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from carehub.accounts.models import User
@@ -93,3 +95,15 @@ def test_a_patient_without_a_pathway_still_has_a_page(
     html = client_for(staff["coordinator"]).get(f"/patients/{patient.pk}/").content.decode()
     assert "Not on a pathway." in html
     assert "No scores yet." in html
+
+
+def test_a_therapist_is_offered_only_their_own_tracks_events(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    therapist = client_for(staff["physical_therapist"]).get(f"/patients/{patient.pk}/")
+    coordinator = client_for(staff["coordinator"]).get(f"/patients/{patient.pk}/")
+    offered = re.findall(r'<option value="([a-z0-9_]+)"', therapist.content.decode())
+    everything = re.findall(r'<option value="([a-z0-9_]+)"', coordinator.content.decode())
+    assert offered
+    assert set(offered) < set(everything)
+    assert all(event.startswith("pt_") for event in offered)

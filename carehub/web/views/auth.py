@@ -4,6 +4,9 @@ and `carehub.accounts.session_timeout` starts the idle and absolute clocks."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
@@ -29,6 +32,11 @@ def home_path(role: str) -> str:
 class LoginView(auth_views.LoginView):
     template_name = "web/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["idle_minutes"] = settings.SESSION_IDLE_TIMEOUT_SECONDS // 60
+        return context
 
     def get_default_redirect_url(self) -> str:
         return home_path(getattr(self.request.user, "role", ""))
