@@ -21,7 +21,19 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-class KeyedForm(forms.Form):
+class DescribedErrorsMixin:
+    """A field with an error points at its message (`aria-describedby`), which the template
+    renders with the id `<field id>-error` (web/partials/field.html)."""
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name in self.errors:  # type: ignore[attr-defined]
+            if name in self.fields:  # type: ignore[attr-defined]
+                widget = self.fields[name].widget  # type: ignore[attr-defined]
+                widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
+
+
+class KeyedForm(DescribedErrorsMixin, forms.Form):
     form_key = forms.RegexField(regex=KEY_PATTERN, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

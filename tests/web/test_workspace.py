@@ -113,3 +113,15 @@ def test_only_therapists_on_the_team_log_sessions(
     html = client_for(staff["psychologist"]).get(f"/patients/{patient.pk}/").content.decode()
     assert "Log a session" in html
     assert sessions(patient) == before
+
+
+def test_a_field_error_is_tied_to_its_field(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    _, response = log_session(client, patient, measure_score="not a number")
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'aria-describedby="id_s-measure_score-error"' in html
+    assert 'id="id_s-measure_score-error"' in html
+    assert 'aria-invalid="true"' in html
