@@ -10,18 +10,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
-from carehub.accounts.models import Role
+from carehub.accounts.models import Role, User
 from carehub.audit.models import Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation, can
 from carehub.core.exceptions import NotFound
 
 View = Callable[..., HttpResponse]
+
+
+def clinic_zone(user: User) -> ZoneInfo:
+    clinic = user.clinic
+    return ZoneInfo(clinic.time_zone if clinic is not None else "UTC")
 
 
 def staff_page(operation: Operation, audit_action: str) -> Callable[[View], View]:
@@ -48,7 +55,9 @@ def staff_page(operation: Operation, audit_action: str) -> Callable[[View], View
                     status=403,
                 )
             try:
-                return view(request, *args, **kwargs)
+                # Times on staff pages (and typed into forms) are the clinic's local time.
+                with timezone.override(clinic_zone(user)):  # type: ignore[arg-type]
+                    return view(request, *args, **kwargs)
             except NotFound as exc:
                 audit_record(
                     request=request,

@@ -56,9 +56,10 @@ from carehub.pathways.models import (
     TimerStatus,
 )
 from carehub.pathways.registry import definition_get
+from carehub.pathways.store import configuration_from_json
 from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
-from workflows import PathwayDefinition
+from workflows import PathwayDefinition, Snapshot, available_events
 
 OPEN_ENROLMENT = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
 # A check-in still open this long after it was due counts as overdue on the caseload.
@@ -498,6 +499,23 @@ def _instrument_label(code: str) -> str:
     return labels.get(code, _humanise(code))
 
 
+def event_label(definition: PathwayDefinition, event: str) -> str:
+    spec = definition.events.get(event)
+    return (spec.description if spec is not None else "") or _humanise(event)
+
+
+def track_events(enrolment: Enrolment, track: str) -> list[tuple[str, str]]:
+    """The events a person may send now that leave `track`'s current state (guards are
+    evaluated when sent), as (event, label); discharge is left to the patient page."""
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    snapshot = Snapshot(configuration=configuration_from_json(enrolment.configuration))
+    events = available_events(definition, snapshot).get(track, [])
+    return sorted(
+        ((e, event_label(definition, e)) for e in events if e != "discharge_recorded"),
+        key=lambda item: item[1],
+    )
+
+
 def track_cells(enrolment: Enrolment) -> list[TrackCell]:
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     cells = []
@@ -730,6 +748,7 @@ class WorkspaceRow:
     enrolment: Enrolment | None
     track: TrackCell | None
     due: list[tuple[datetime, str]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)  # my track's, sendable now
 
 
 @dataclass
@@ -783,6 +802,8 @@ def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -
         enrolment = first.get(patient.pk)
         cells = [c for c in track_cells(enrolment) if c.track == track] if enrolment else []
         row = WorkspaceRow(patient=patient, enrolment=enrolment, track=cells[0] if cells else None)
+        if enrolment is not None and enrolment.status == EnrolmentStatus.ACTIVE:
+            row.events = track_events(enrolment, track)
         row.due = [(at, label) for at, p, label in due if p.pk == patient.pk]
         rows.append(row)
     inbox = list(

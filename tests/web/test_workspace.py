@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, timedelta
 
 import pytest
 from django.test import Client
@@ -125,3 +126,43 @@ def test_a_field_error_is_tied_to_its_field(
     assert 'aria-describedby="id_s-measure_score-error"' in html
     assert 'id="id_s-measure_score-error"' in html
     assert 'aria-invalid="true"' in html
+
+
+def test_a_therapist_advances_their_track_from_the_workspace(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["physical_therapist"])
+    enrolment = patient.enrolments.get()
+    html = client.get("/my/").content.decode()
+    url = f"/patients/{patient.pk}/enrolments/{enrolment.public_id}/event"
+    start = html.index(f'action="{url}"')
+    form = html[start : html.index("</form>", start)]
+    offered = re.findall(r'<option value="([a-z0-9_]+)"', form)
+    assert offered
+    assert all(event.startswith("pt_") for event in offered)
+    key = re.search(r'name="e\d+-form_key" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    response = client.post(
+        url,
+        {
+            f"e{enrolment.pk}-form_key": key,
+            f"e{enrolment.pk}-expected_version": enrolment.version,
+            f"e{enrolment.pk}-event": offered[0],
+            "next": "/my/",
+        },
+    )
+    assert (response.status_code, response["Location"]) == (302, "/my/")
+    step = PathwayStep.objects.filter(enrolment=enrolment).latest("id")
+    assert (step.event, step.actor) == (offered[0], staff["physical_therapist"])
+
+
+def test_times_typed_in_are_the_clinics_local_time(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    clinic = patient.clinic
+    clinic.time_zone = "America/New_York"
+    clinic.save(update_fields=["time_zone"])
+    client = client_for(staff["physical_therapist"])
+    _, response = log_session(client, patient, observed_at="2026-01-15T10:00")
+    assert response.status_code == 302
+    latest = Observation.objects.filter(patient=patient, kind=Kind.SESSION).latest("id")
+    assert latest.observed_at.astimezone(UTC).isoformat() == "2026-01-15T15:00:00+00:00"

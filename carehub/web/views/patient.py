@@ -54,6 +54,7 @@ from carehub.web.forms import (
 )
 from carehub.web.selectors import (
     enrolment_for_patient,
+    event_label,
     patient_for_user,
     patient_record,
     procedure_for_patient,
@@ -64,18 +65,14 @@ from workflows import Outcome as StepOutcome
 from workflows.diagram import mermaid
 
 DISCHARGE_EVENT = "discharge_recorded"
+# Pages an action may return to instead of the patient page (a fixed list: no open redirect).
+RETURN_PAGES = ("/my/",)
 # Facts shown next to an escalation as evidence, when the patient has them.
 EVIDENCE_FACTS = (
     "peg.baseline", "peg.latest", "peg.improvement_pct", "peg.responder", "nrs.latest",
     "phq9.latest", "gad7.latest", "pain.months", "failed_treatment_classes",
     "pt.sessions_attended", "cbt.sessions_attended", "psych_eval.outcome", "mme.daily",
 )  # fmt: skip
-
-
-def event_label(definition: Any, event: str) -> str:
-    spec = definition.events.get(event)
-    description = spec.description if spec is not None else ""
-    return description or event.replace("_", " ").capitalize()
 
 
 def events_for_user(user: User, enrolment: Enrolment, available: dict[str, list[str]]) -> list:
@@ -237,7 +234,8 @@ def _finish(
     if result.ok:
         level = messages.WARNING if result.kind == "criteria" else messages.SUCCESS
         messages.add_message(request, level, result.message)
-        return redirect(reverse("web:patient", args=[patient.pk]))
+        back = request.POST.get("next", "")
+        return redirect(back if back in RETURN_PAGES else reverse("web:patient", args=[patient.pk]))
     return render_patient(
         request, patient, bound={form_id: form, f"{form_id}-error": result}, status=result.status
     )

@@ -15,7 +15,7 @@ from carehub.audit.services import audit_record
 from carehub.care_access import Operation
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, run_once
-from carehub.web.forms import SessionLogForm, TaskCompleteForm
+from carehub.web.forms import SessionLogForm, TaskCompleteForm, new_key
 from carehub.web.selectors import patient_for_user, workspace_for_user
 from carehub.web.services import session_log
 from carehub.web.therapy import therapy_role
@@ -41,6 +41,7 @@ def workspace_view(request: HttpRequest) -> HttpResponse:
             "workspace": workspace,
             "role": role,
             "task_form": TaskCompleteForm(),
+            "form_key": new_key(),
             "nav": "workspace",
         },
     )
