@@ -547,15 +547,6 @@ def patient_for_user(*, user: User, patient_id: int) -> Patient:
     return patient
 
 
-def open_flag_counts(user: User) -> dict[str, int]:
-    """For the navigation badge: the user's open flags, and how many are urgent."""
-    return (
-        flags_visible_to(user)
-        .filter(status=FlagStatus.OPEN)
-        .aggregate(open=Count("pk"), urgent=Count("pk", filter=Q(severity=Severity.URGENT)))
-    )
-
-
 def dead_messages_for_user(*, user: User) -> QuerySet[Message]:
     return (
         messages_visible_to(user)
@@ -570,11 +561,6 @@ def dead_message_get_for_user(*, user: User, message_id: int) -> Message:
     if message is None:
         raise NotFound("No such message.")
     return message
-
-
-def procedures_for_patient(*, patient: Patient) -> list[Observation]:
-    """The patient's current procedure records (newest first), for recording a result."""
-    return list(observation_history(patient=patient, kind=Kind.PROCEDURE))
 
 
 # --- the patient page -----------------------------------------------------------------------
@@ -694,10 +680,6 @@ def procedure_for_patient(*, patient: Patient, observation_id: int) -> Observati
     return procedure
 
 
-def has_scores(*, patient: Patient, instrument: str) -> bool:
-    return observation_history(patient=patient, kind=Kind.SCORE, code=instrument).exists()
-
-
 # --- worklists --------------------------------------------------------------------------------
 
 
@@ -740,6 +722,7 @@ def task_get_for_user(*, user: User, task_id: int) -> CareTask:
 # --- the therapists' workspace ----------------------------------------------------------------
 
 WEEK = timedelta(days=7)
+MAX_WORKSPACE = 500  # a therapist's caseload is far smaller; the page stays bounded
 
 
 @dataclass
@@ -813,6 +796,3 @@ def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -
         .order_by("-created_at", "-pk")[:20]
     )
     return Workspace(rows=rows, due_this_week=due, tasks=tasks, messages=inbox)
-
-
-MAX_WORKSPACE = 500
