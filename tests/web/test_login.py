@@ -129,3 +129,16 @@ def test_an_idle_session_goes_back_to_the_web_login(staff: dict[str, User]) -> N
         response = client.get("/caseload/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_an_expired_session_sends_htmx_to_the_login_page_not_into_a_row(
+    staff: dict[str, User],
+) -> None:
+    client = Client()
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        log_in(client, "coordinator")
+        traveller.shift(settings.SESSION_IDLE_TIMEOUT_SECONDS + 1)
+        response = client.post("/flags/1/resolve", {"form_key": "a" * 32}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/login/?next=")
+    assert response.content == b""

@@ -26,7 +26,7 @@ from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.observations.selectors import facts_for_patient
 from carehub.observations.services import procedure_result_record
-from carehub.pathways.models import Enrolment, EnrolmentStatus, ProposalStatus
+from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.pathways.registry import definition_get
 from carehub.pathways.selectors import enrolment_view
 from carehub.pathways.services import (
@@ -57,6 +57,7 @@ from carehub.web.selectors import (
     event_label,
     patient_for_user,
     patient_record,
+    pending_proposals_exist,
     procedure_for_patient,
     proposal_for_patient,
 )
@@ -156,8 +157,8 @@ def render_patient(
     bound = bound or {}
     user: User = request.user  # type: ignore[assignment]
     record = patient_record(user=user, patient=patient)
-    has_pending = any(e.status != EnrolmentStatus.COMPLETED for e in record.enrolments) and can(
-        user, Operation.PROPOSAL_LIST
+    has_pending = can(user, Operation.PROPOSAL_LIST) and pending_proposals_exist(
+        enrolments=[e for e in record.enrolments if e.status != EnrolmentStatus.COMPLETED]
     )
     facts = facts_for_patient(patient=patient, now=clock.now()) if has_pending else {}
     panels = [_enrolment_panel(request, e, bound, facts) for e in record.enrolments]
@@ -196,7 +197,6 @@ def render_patient(
             "session_error": bound.get("session-error"),
             "pending_count": sum(len(panel["proposals"]) for panel in panels),
             "nav": "workspace" if user.role in CARE_TEAM_ROLES else "caseload",
-            "ProposalStatus": ProposalStatus,
         },
         status=status,
     )
