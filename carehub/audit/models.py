@@ -33,6 +33,7 @@ class Action(models.TextChoices):
     FLAG_RESOLVE = "flag.resolve"
     ENROLMENT_PAUSE = "enrolment.pause"
     ENROLMENT_RESUME = "enrolment.resume"
+    PROCEDURE_RECORD = "procedure.record"
     PROCEDURE_RESULT_RECORD = "procedure.result_record"
     SESSION_LOG = "session.log"
     MESSAGE_LIST = "message.list"

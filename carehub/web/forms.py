@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from carehub.observations.models import Observation
+from carehub.observations.reference import PROCEDURES
 from carehub.web.charts import PROCEDURE_LABELS
 from carehub.web.selectors import FlagFilter, Sort
 
@@ -148,6 +149,30 @@ def procedure_label(procedure: Observation) -> str:
     if procedure.value_number is not None:
         label += f" (relief recorded: {procedure.value_number:g}%)"
     return label
+
+
+class ProcedureForm(KeyedForm):
+    """A procedure performed, with its relief when it is already known."""
+
+    procedure = forms.ChoiceField(label="Procedure")
+    performed_at = forms.DateTimeField(
+        label="Performed at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    relief_pct = forms.FloatField(
+        label="Pain relief (%, if known)", min_value=0, max_value=100, required=False
+    )
+    relief_weeks = forms.FloatField(
+        label="Relief lasted (weeks, optional)", min_value=0, max_value=520, required=False
+    )
+    region = forms.CharField(
+        label="Region (optional, e.g. L4-L5 right)", max_length=64, required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("performed_at", timezone.localtime())
+        super().__init__(*args, **kwargs)
+        self.fields["procedure"].choices = [(p.code, p.title) for p in PROCEDURES.values()]
 
 
 class SessionLogForm(KeyedForm):

@@ -15,6 +15,7 @@ urlpatterns = [
         patient.proposal_decide_view,
         name="proposal-decide",
     ),
+    path("patients/<int:patient_id>/procedure", patient.procedure_view, name="procedure"),
     path(
         "patients/<int:patient_id>/procedure-result",
         patient.procedure_result_view,

@@ -324,3 +324,49 @@ def test_a_result_before_the_procedure_changes_nothing(
     _, response = procedure_post(client, block_done, relief_pct=140)
     assert response.status_code == 400
     assert not Observation.objects.filter(corrects=block_done).exists()
+
+
+def test_a_procedure_performed_with_its_relief_tells_the_pathway(
+    proposed: Proposal, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    proposal_approve(proposal=proposed, user=staff["physician"], idempotency_key="approve-mbb1")
+    patient_id = proposed.enrolment.patient_id
+    client = client_for(staff["physician"])
+    url = f"/patients/{patient_id}/procedure"
+    html = page(client, patient_id)
+    data = {
+        "pp-form_key": form_key(html, url),
+        "pp-procedure": "mbb1",
+        "pp-performed_at": (clock.now() - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+        "pp-relief_pct": "90",
+        "pp-region": "L4-L5 right",
+    }
+    assert client.post(url, data).status_code == 302
+    assert client.post(url, data).status_code == 302  # the same form again
+    recorded = Observation.objects.filter(patient_id=patient_id, kind="procedure", code="mbb1")
+    assert recorded.count() == 1
+    assert (recorded.get().value_number, recorded.get().data["region"]) == (90, "L4-L5 right")
+    assert Proposal.objects.filter(
+        enrolment=proposed.enrolment, target="mbb2", status="pending"
+    ).exists()
+
+
+def test_a_procedure_without_relief_waits_for_its_result(
+    proposed: Proposal, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    patient_id = proposed.enrolment.patient_id
+    client = client_for(staff["coordinator"])
+    url = f"/patients/{patient_id}/procedure"
+    steps = PathwayStep.objects.count()
+    data = {
+        "pp-form_key": form_key(page(client, patient_id), url),
+        "pp-procedure": "not_a_procedure",
+        "pp-performed_at": "2026-01-01T10:00",
+    }
+    assert client.post(url, data).status_code == 400
+    assert not Observation.objects.filter(patient_id=patient_id, kind="procedure").exists()
+    data["pp-procedure"] = "esi"
+    response = client.post(url, data, follow=True)
+    assert "record the relief when it is assessed" in response.content.decode()
+    assert PathwayStep.objects.count() == steps
+    assert f'action="/patients/{patient_id}/procedure-result"' in response.content.decode()

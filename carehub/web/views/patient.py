@@ -25,7 +25,7 @@ from carehub.care_access import CARE_TEAM_ROLES, Operation, can
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.observations.selectors import facts_for_patient
-from carehub.observations.services import procedure_result_record
+from carehub.observations.services import procedure_record, procedure_result_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.pathways.registry import definition_get
 from carehub.pathways.selectors import enrolment_view
@@ -48,6 +48,7 @@ from carehub.web.forms import (
     DischargeForm,
     EventForm,
     PauseForm,
+    ProcedureForm,
     ProcedureResultForm,
     ResumeForm,
     SessionLogForm,
@@ -162,11 +163,13 @@ def render_patient(
     )
     facts = facts_for_patient(patient=patient, now=clock.now()) if has_pending else {}
     panels = [_enrolment_panel(request, e, bound, facts) for e in record.enrolments]
-    procedure_form = None
-    if can(user, Operation.PROCEDURE_RESULT_RECORD) and record.procedures:
-        procedure_form = bound.get("procedure") or ProcedureResultForm(
-            procedures=record.procedures, prefix="pr"
-        )
+    procedure_form = new_procedure_form = None
+    if can(user, Operation.PROCEDURE_RESULT_RECORD):
+        new_procedure_form = bound.get("procedure-new") or ProcedureForm(prefix="pp")
+        if record.procedures:
+            procedure_form = bound.get("procedure") or ProcedureResultForm(
+                procedures=record.procedures, prefix="pr"
+            )
     audit_record(
         request=request,
         action=Action.PATIENT_VIEW,
@@ -192,6 +195,8 @@ def render_patient(
             "charts": charts_for(scores=record.scores, procedures=record.procedures),
             "procedure_form": procedure_form,
             "procedure_error": bound.get("procedure-error"),
+            "new_procedure_form": new_procedure_form,
+            "new_procedure_error": bound.get("procedure-new-error"),
             "may_log_session": may_log_session,
             "session_form": session_form,
             "session_error": bound.get("session-error"),
@@ -359,6 +364,45 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
     return _finish(
         request, patient, result, action=action, obj=patient,
         detail={"procedure": data["procedure"]}, form_id="procedure", form=form,
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.PROCEDURE_RECORD)
+def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """A procedure performed; with its relief, the pathway hears `<procedure>_result_recorded`
+    (a result assessed later is recorded with the procedure-result form)."""
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    form = ProcedureForm(request.POST, prefix="pp")
+    action = Action.PROCEDURE_RECORD
+    replay = earlier_submission(request, request.POST.get("pp-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=patient, detail={},
+            form_id="procedure-new", form=form,
+        )  # fmt: skip
+    if not form.is_valid():
+        return _invalid(
+            request, patient, action=action, obj=patient, form_id="procedure-new", form=form
+        )
+    data = form.cleaned_data
+
+    def perform(key: str) -> str:
+        procedure_record(
+            patient=patient, procedure=data["procedure"], performed_at=data["performed_at"],
+            relief_pct=data["relief_pct"], relief_weeks=data["relief_weeks"],
+            region=data["region"], recorded_by=user,
+        )  # fmt: skip
+        if data["relief_pct"] is None:
+            return "Procedure recorded; record the relief when it is assessed."
+        done = f"Procedure recorded with {data['relief_pct']:g}% relief."
+        return done + " " + tell_pathway(patient, f"{data['procedure']}_result_recorded", key, user)
+
+    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
+    return _finish(
+        request, patient, result, action=action, obj=patient,
+        detail={"procedure": data["procedure"]}, form_id="procedure-new", form=form,
     )  # fmt: skip
 
 
