@@ -134,14 +134,17 @@ def test_stalled_patients_after_the_configured_weeks(
     assert names(client.get("/caseload/?flag=stalled").content.decode()) == []
 
 
+@pytest.mark.parametrize("sort", ["name", "attention", "progress"])
 def test_keyset_pages_walk_every_patient_once(
-    clinic: Clinic, staff: dict[str, User], client_for
+    clinic: Clinic, staff: dict[str, User], client_for, sort: str
 ) -> None:  # type: ignore[no-untyped-def]
     for n in range(23):
-        enrol(clinic, f"K-{n:02}", f"Given{n:02}", "Same" if n % 2 else f"Family{n:02}")
+        patient = enrol(clinic, f"K-{n:02}", f"Given{n:02}", "Same" if n % 2 else f"Family{n:02}")
+        if n % 5 == 0:
+            urgent_flag(patient)
     client = client_for(staff["coordinator"])
     seen: list[str] = []
-    url = "/caseload/?size=10&sort=name"
+    url = f"/caseload/?size=10&sort={sort}"
     pages = 0
     while url:
         html = client.get(url).content.decode()
@@ -152,7 +155,10 @@ def test_keyset_pages_walk_every_patient_once(
     assert pages == 3
     assert len(seen) == 23
     assert len(set(seen)) == 23
-    assert seen == sorted(seen, key=lambda n: (n.split(", ")[0], n.split(", ")[1]))
+    if sort == "name":
+        assert seen == sorted(seen, key=lambda n: (n.split(", ")[0], n.split(", ")[1]))
+    if sort == "attention":  # the five with an urgent flag come first
+        assert {int(name[-2:]) % 5 for name in seen[:5]} == {0}
 
 
 def test_a_tampered_cursor_is_a_form_error_not_a_crash(
