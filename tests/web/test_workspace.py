@@ -14,6 +14,7 @@ from carehub.core import clock
 from carehub.demo.histories import early_conventional
 from carehub.observations.models import Kind, Observation
 from carehub.pathways.models import PathwayStep
+from carehub.pathways.services import enrolment_pause
 from carehub.patients.models import Patient
 from tests.web.conftest import form_key, on_team, register, with_history
 
@@ -166,3 +167,17 @@ def test_times_typed_in_are_the_clinics_local_time(
     assert response.status_code == 302
     latest = Observation.objects.filter(patient=patient, kind=Kind.SESSION).latest("id")
     assert latest.observed_at.astimezone(UTC).isoformat() == "2026-01-15T15:00:00+00:00"
+
+
+def test_a_session_on_a_paused_pathway_is_logged_and_says_the_pathway_was_not_told(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    enrolment_pause(enrolment_id=patient.enrolments.get().pk, reason="Holiday")
+    client = client_for(staff["physical_therapist"])
+    before = sessions(patient)
+    data, response = log_session(client, patient)
+    assert response.status_code == 302
+    html = client.get(response["Location"].split("#")[0]).content.decode()
+    assert "The pathway was not told" in html
+    assert client.post(session_url(patient), data).status_code == 302  # sent again: once
+    assert sessions(patient) == before + 1

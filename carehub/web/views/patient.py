@@ -23,7 +23,7 @@ from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import CARE_TEAM_ROLES, Operation, can
 from carehub.core import clock
-from carehub.core.exceptions import Conflict
+from carehub.core.exceptions import ApplicationError, Conflict
 from carehub.observations.selectors import facts_for_patient
 from carehub.observations.services import procedure_record, procedure_result_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
@@ -56,6 +56,7 @@ from carehub.web.forms import (
 from carehub.web.selectors import (
     enrolment_for_patient,
     event_label,
+    has_paused_pathway,
     patient_for_user,
     patient_record,
     pending_proposals_exist,
@@ -414,9 +415,11 @@ def tell_pathway(patient: Patient, event: str, key: str, user: User) -> str:
         results = patient_event_dispatch(
             patient=patient, event=event, idempotency_key=key, user=user
         )
-    except Conflict as exc:
+    except ApplicationError as exc:  # the observation is committed: this is not "nothing changed"
         return f"The pathway was not told ({exc.message}); send '{event}' from the patient page."
     if not results:
+        if has_paused_pathway(patient=patient):
+            return f"The pathway was not told (it is paused); send '{event}' after resuming it."
         return ""
     return " ".join(step_message(result, "The pathway moved.") for result in results)
 
