@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -15,6 +15,9 @@ from carehub.observations.selectors import observation_history
 from carehub.observations.services import score_record, session_record
 from carehub.patients.models import Patient
 from carehub.web.models import FormSubmission, SubmissionStatus
+
+# How long a form key is remembered (a double submit comes seconds apart).
+SUBMISSION_KEPT = timedelta(days=1)
 
 
 def submission_claim(*, key: str, user: User, action: str) -> FormSubmission | None:
@@ -81,3 +84,10 @@ def session_log(
             )
         )
     return recorded
+
+
+def submissions_prune(*, older_than: timedelta = SUBMISSION_KEPT) -> int:
+    """Forget form keys older than a day: a form that old is re-rendered with a new key anyway
+    (the rows hold no patient data)."""
+    deleted, _ = FormSubmission.objects.filter(created_at__lt=clock.now() - older_than).delete()
+    return deleted

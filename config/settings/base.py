@@ -224,6 +224,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.pathways.timers_fire",
         "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
     },
+    "web-submissions-prune": {
+        "task": "carehub.web.submissions_prune",
+        "schedule": timedelta(hours=1),
+    },
     "session-notes-overdue": {
         "task": "carehub.worklists.session_notes_overdue",
         "schedule": timedelta(hours=1),
