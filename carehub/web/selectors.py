@@ -741,9 +741,10 @@ class WorkspaceRow:
 @dataclass
 class Workspace:
     rows: list[WorkspaceRow]
-    due_this_week: list[tuple[datetime, Patient, str]]
+    due_this_week: list[tuple[datetime, Patient, str]]  # overdue ones included
     tasks: list[CareTask]
     messages: list[Message]
+    now: datetime
 
 
 def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -> Workspace:
@@ -799,4 +800,4 @@ def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -
         .select_related("patient")
         .order_by("-created_at", "-pk")[:20]
     )
-    return Workspace(rows=rows, due_this_week=due, tasks=tasks, messages=inbox)
+    return Workspace(rows=rows, due_this_week=due, tasks=tasks, messages=inbox, now=now)
