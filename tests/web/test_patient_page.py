@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from carehub.accounts.models import User
 from carehub.audit.models import AuditEvent
 from carehub.clinics.models import Clinic
+from carehub.core import clock
+from carehub.messaging.services import message_enqueue
+from carehub.observations.services import score_record
 from carehub.pathways.models import Proposal
+from carehub.pathways.services import pathway_dispatch
 from carehub.patients.models import Patient
+from carehub.worklists.services import flag_raise
 from tests.web.conftest import on_team, register
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +115,41 @@ def test_a_therapist_is_offered_only_their_own_tracks_events(
     assert offered
     assert set(offered) < set(everything)
     assert all(event.startswith("pt_") for event in offered)
+
+
+def test_the_patient_page_reads_in_a_fixed_number_of_queries(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    client.get(f"/patients/{patient.pk}/")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/patients/{patient.pk}/").status_code == 200
+        return len(captured)
+
+    enrolment = patient.enrolments.get()
+
+    def more(n: int) -> None:
+        score_record(
+            patient=patient, instrument="peg", score=5 + n / 10, source="patient",
+            observed_at=clock.now() - timedelta(days=n),
+        )  # fmt: skip
+        flag_raise(
+            enrolment=enrolment, code=f"f{n}", severity="warning", message=f"Flag {n}",
+            raised_at=clock.now(),
+        )  # fmt: skip
+        message_enqueue(
+            patient=patient, recipient="patient", purpose="pathway_notice", body="Hello",
+            idempotency_key=f"pq-{n}", why="test",
+        )  # fmt: skip
+        pathway_dispatch(
+            enrolment_id=enrolment.pk, event="pt_session_logged", idempotency_key=f"pq-{n}",
+            user=staff["physical_therapist"],
+        )  # fmt: skip
+
+    more(0)  # one of each kind first (an empty list needs no prefetch)
+    before = queries()
+    for n in range(1, 6):
+        more(n)
+    assert queries() == before
