@@ -13,7 +13,6 @@ from playwright.sync_api import Browser, Page
 
 from carehub.clinics.services import clinic_create
 from carehub.core import clock
-from carehub.demo.histories import block_proposed
 from carehub.messaging.models import Message, MessageStatus
 from carehub.messaging.services import message_enqueue
 from carehub.pathways.models import Enrolment
@@ -21,6 +20,7 @@ from carehub.patients.models import Patient
 from carehub.worklists.services import care_task_create, flag_raise
 from tests.support.browser import DESKTOP, PHONE, log_in
 from tests.web.conftest import make_team, on_team, register, with_history
+from tests.web.histories import block_proposed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()

@@ -10,11 +10,11 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from carehub.accounts.models import User
 from carehub.clinics.services import clinic_create
-from carehub.demo.histories import block_proposed
 from carehub.pathways.models import Enrolment, ProposalStatus
 from carehub.patients.models import Patient
 from tests.support.browser import screenshot_path
 from tests.web.conftest import PASSWORD, make_team, on_team, register, with_history
+from tests.web.histories import block_proposed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 from carehub.accounts.models import User
 from carehub.clinics.services import clinic_create
 from carehub.core import clock
-from carehub.demo.histories import block_proposed
 from carehub.messaging.models import Message, MessageStatus
 from carehub.messaging.services import message_enqueue
 from carehub.pathways.models import Enrolment
@@ -20,6 +19,7 @@ from carehub.patients.models import Patient
 from carehub.worklists.services import care_task_create, flag_raise
 from tests.support.browser import log_in, screenshot_path
 from tests.web.conftest import PASSWORD, make_team, on_team, register, with_history
+from tests.web.histories import block_proposed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MAX_TABS = 80

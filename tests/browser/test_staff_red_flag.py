@@ -18,11 +18,11 @@ from carehub.checkins.services import (
 )
 from carehub.clinics.services import clinic_create
 from carehub.core import clock
-from carehub.demo.histories import early_conventional
 from carehub.patients.models import Patient
 from carehub.worklists.models import Flag
 from tests.support.browser import log_in, screenshot_path
 from tests.web.conftest import make_team, on_team, register, with_history
+from tests.web.histories import early_conventional
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

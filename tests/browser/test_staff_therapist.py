@@ -10,11 +10,11 @@ from playwright.sync_api import BrowserContext, expect
 
 from carehub.accounts.models import User
 from carehub.clinics.services import clinic_create
-from carehub.demo.histories import early_conventional
 from carehub.observations.models import Kind, Observation
 from carehub.patients.models import Patient
 from tests.support.browser import log_in, screenshot_path
 from tests.web.conftest import make_team, on_team, register, with_history
+from tests.web.histories import early_conventional
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -14,11 +13,10 @@ from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
-from carehub.core import clock
-from carehub.demo.histories import Story, block_proposed, early_conventional, intake_only
 from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
+from tests.web.histories import Story, block_proposed, build, early_conventional, intake_only
 
 PASSWORD = "a-long-test-password"
 TEAM = ("coordinator", "physician", "physical_therapist")
@@ -73,8 +71,7 @@ def on_team(patient: Patient, staff: dict[str, User], roles: tuple[str, ...] = T
 def with_history(
     patient: Patient, staff: dict[str, User], history: Callable[[Story], None], days_ago: int
 ) -> Enrolment:
-    history(Story(patient=patient, staff=staff, now=clock.now() - timedelta(days=days_ago)))
-    return Enrolment.objects.get(patient=patient)
+    return build(patient, staff, history, days_ago)
 
 
 @pytest.fixture

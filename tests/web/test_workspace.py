@@ -11,12 +11,12 @@ from django.test import Client
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic
 from carehub.core import clock
-from carehub.demo.histories import early_conventional
 from carehub.observations.models import Kind, Observation
 from carehub.pathways.models import PathwayStep
 from carehub.pathways.services import enrolment_pause
 from carehub.patients.models import Patient
 from tests.web.conftest import form_key, on_team, register, with_history
+from tests.web.histories import early_conventional
 
 pytestmark = pytest.mark.django_db
 
