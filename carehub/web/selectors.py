@@ -104,7 +104,14 @@ class FlagFilter:
 # Sort → the annotated fields of the keyset, all ascending (descending counts are negated).
 _SORT_KEYS: dict[str, tuple[str, ...]] = {
     Sort.NAME: ("family_name", "given_name", "id"),
-    Sort.ATTENTION: ("neg_urgent", "neg_pending", "neg_overdue", "family_name", "given_name", "id"),
+    Sort.ATTENTION: (
+        "calm_urgent",
+        "calm_approval",
+        "calm_overdue",
+        "family_name",
+        "given_name",
+        "id",
+    ),
     Sort.PROGRESS: ("progress_key", "family_name", "given_name", "id"),
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -250,9 +257,6 @@ def _with_numbers(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patien
         ),
         has_active=Exists(Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)),
     ).annotate(
-        neg_urgent=-F("urgent_flags"),
-        neg_pending=-F("pending_proposals"),
-        neg_overdue=-F("overdue_checkins"),
         progress_key=Coalesce(F("last_progress_at"), Value(_EPOCH)),
     )
 
@@ -433,6 +437,19 @@ def caseload_page(*, user: User, query: CaseloadQuery, now: datetime | None = No
         )
     if query.flag in conditions:
         rows = rows.filter(conditions[query.flag])
+    if sort == Sort.ATTENTION:
+        # 0 when the patient needs this kind of attention: EXISTS stops at the first row, so
+        # ordering the whole caseload costs one index probe per patient and kind.
+        rows = rows.annotate(
+            **{
+                f"calm_{flag}": Case(
+                    When(conditions[flag], then=Value(0)),
+                    default=Value(1),
+                    output_field=IntegerField(),
+                )
+                for flag in (FlagFilter.URGENT, FlagFilter.APPROVAL, FlagFilter.OVERDUE)
+            }
+        )
 
     rows = _with_numbers(rows, now)
     keys = _SORT_KEYS[sort]
