@@ -10,7 +10,7 @@ from django.test import Client
 
 from carehub.accounts.models import User
 from carehub.audit.models import AuditEvent
-from carehub.clinics.models import Clinic
+from carehub.clinics.models import Clinic, ClinicThreshold
 from carehub.core import clock
 from carehub.observations.models import Observation
 from carehub.observations.services import procedure_record
@@ -370,3 +370,23 @@ def test_a_procedure_without_relief_waits_for_its_result(
     assert "record the relief when it is assessed" in response.content.decode()
     assert PathwayStep.objects.count() == steps
     assert f'action="/patients/{patient_id}/procedure-result"' in response.content.decode()
+
+
+def test_an_approval_whose_criteria_no_longer_hold_shows_the_explanation(
+    proposed: Proposal, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    ClinicThreshold.objects.create(
+        clinic=proposed.enrolment.clinic, pathway_key="intractable-pain",
+        name="facet_min_conservative_weeks", value=520, source="Clinic policy",
+    )  # fmt: skip
+    _, response = decide(client_for(staff["physician"]), proposed, "approve")
+    assert response.status_code == 422
+    html = response.content.decode()
+    start = html.index('<div class="form-error" role="alert">')
+    error = html[start : html.index("</table>", start)]
+    assert "threshold.facet_min_conservative_weeks" in error
+    assert "Clinic policy" in error
+    assert "did not hold" in error
+    proposed.refresh_from_db()
+    assert proposed.status == ProposalStatus.PENDING
+    assert ladder(proposed.enrolment) == "interventional_review"
