@@ -164,11 +164,21 @@ def checkins_resume(*, enrolment: Enrolment, paused_for: timedelta) -> int:
 # --- the scheduler's two jobs ------------------------------------------------------------------
 
 
-def _claim(queryset: QuerySet[Checkin], batch_size: int) -> list[Checkin]:
+def _claim(queryset: QuerySet[Checkin], batch_size: int, *, by: str) -> list[Checkin]:
+    """The oldest `batch_size` rows by `by` that nobody else holds. Ordered by the column of the
+    partial index the filter matches (`checkin_due`, `checkin_open_closes`), so the claim walks
+    only due rows: ordered by id, PostgreSQL walks the primary key through the whole history."""
     return list(
         queryset.select_for_update(skip_locked=True, of=("self",))
         .select_related("series", "patient", "enrolment")
-        .order_by("pk")[:batch_size]
+        .order_by(by, "pk")[:batch_size]
+    )
+
+
+def due_checkins_query(now: datetime) -> QuerySet[Checkin]:
+    """Scheduled check-ins due by `now` on active pathways (the opening sweep's claim)."""
+    return Checkin.objects.filter(
+        status=CheckinStatus.SCHEDULED, due_at__lte=now, enrolment__status=EnrolmentStatus.ACTIVE
     )
 
 
@@ -178,14 +188,7 @@ def checkins_open_due(*, now: datetime | None = None, batch_size: int = 200) -> 
     opened = 0
     while True:
         with transaction.atomic(durable=True):
-            due = _claim(
-                Checkin.objects.filter(
-                    status=CheckinStatus.SCHEDULED,
-                    due_at__lte=now,
-                    enrolment__status=EnrolmentStatus.ACTIVE,
-                ),
-                batch_size,
-            )
+            due = _claim(due_checkins_query(now), batch_size, by="due_at")
             for checkin in due:
                 _open(checkin, now)
             opened += len(due)
@@ -224,7 +227,9 @@ def checkins_close_expired(*, now: datetime | None = None, batch_size: int = 200
     while True:
         with transaction.atomic(durable=True):
             expired = _claim(
-                Checkin.objects.filter(status=CheckinStatus.OPEN, closes_at__lte=now), batch_size
+                Checkin.objects.filter(status=CheckinStatus.OPEN, closes_at__lte=now),
+                batch_size,
+                by="closes_at",
             )
             for checkin in expired:
                 checkin.status = CheckinStatus.MISSED

@@ -126,7 +126,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_RESET_ON_SUCCESS = True
-# A locked-out pair gets a page saying so and for how long (HTTP 429), on both login forms.
+# The lockout answer: problem+json (code `locked_out`) with Retry-After under /api/; elsewhere
+# (the web and admin login forms) the page AXES_LOCKOUT_TEMPLATE, saying so and for how long.
+AXES_LOCKOUT_CALLABLE = "carehub.api.lockout.lockout_response"
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 
 # --- Staff sessions (ADR 0007) ----------------------------------------------------------------
@@ -187,6 +189,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
+        "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
+    },
 }
 
 LANGUAGE_CODE = "en-gb"

@@ -94,7 +94,8 @@ def test_five_failures_lock_the_username_and_ip_pair_with_a_clear_page(
         "/login/", {"username": "coordinator", "password": "wrong"}, REMOTE_ADDR="10.1.1.1"
     )
     assert locked.status_code == 429
-    assert b"too many login attempts" in locked.content
+    assert "Login locked: too many login attempts" in locked.content.decode()
+    assert int(locked["Retry-After"]) == settings.AXES_COOLOFF_TIME.total_seconds()
     right = Client()
     refused = right.post(
         "/login/", {"username": "coordinator", "password": PASSWORD}, REMOTE_ADDR="10.1.1.1"
