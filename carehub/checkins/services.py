@@ -172,14 +172,18 @@ def _claim(queryset: QuerySet[Checkin], batch_size: int) -> list[Checkin]:
     )
 
 
-def checkins_open_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Open every check-in due by `now`: send the request and plan its reminders."""
+def checkins_open_due(
+    *, now: datetime | None = None, batch_size: int = 200, patient_id: int | None = None
+) -> int:
+    """Open every check-in due by `now` (of one patient, when replaying a history): send the
+    request and plan its reminders."""
     now = now or clock.now()
     opened = 0
+    scope = Checkin.objects.filter(patient_id=patient_id) if patient_id else Checkin.objects
     while True:
         with transaction.atomic(durable=True):
             due = _claim(
-                Checkin.objects.filter(
+                scope.filter(
                     status=CheckinStatus.SCHEDULED,
                     due_at__lte=now,
                     enrolment__status=EnrolmentStatus.ACTIVE,
@@ -217,14 +221,18 @@ def _open(checkin: Checkin, now: datetime) -> None:
     enqueue_request_and_reminders(checkin, reminders)
 
 
-def checkins_close_expired(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Close every open check-in whose answer window has passed: missed; plan the next one."""
+def checkins_close_expired(
+    *, now: datetime | None = None, batch_size: int = 200, patient_id: int | None = None
+) -> int:
+    """Close every open check-in whose answer window has passed (of one patient, when replaying
+    a history): missed; plan the next one."""
     now = now or clock.now()
     closed = 0
+    scope = Checkin.objects.filter(patient_id=patient_id) if patient_id else Checkin.objects
     while True:
         with transaction.atomic(durable=True):
             expired = _claim(
-                Checkin.objects.filter(status=CheckinStatus.OPEN, closes_at__lte=now), batch_size
+                scope.filter(status=CheckinStatus.OPEN, closes_at__lte=now), batch_size
             )
             for checkin in expired:
                 checkin.status = CheckinStatus.MISSED

@@ -1,3 +1,4 @@
+import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -9,7 +10,15 @@ class Command(BaseCommand):
     help = "Seed the demo clinic (idempotent): staff of every discipline and demo patients."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = demo_seed()
+        # Replaying months of care logs what the workers would log (messages queued, one
+        # patient's number refused by the demo's SMS gateway, ...): keep the output to the point.
+        logger = logging.getLogger("carehub")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            result = demo_seed()
+        finally:
+            logger.setLevel(level)
         if result.created:
             self.stdout.write(f"Seeded {len(result.created)} records in {result.clinic}.")
         else:
@@ -17,3 +26,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role in result.logins:
             self.stdout.write(f"  {username:<12} {role}")
+        self.stdout.write(
+            "Patient pages: log in as james for his portal (/me/: his open check-in, My progress,"
+            ' What comes next); staff see every SMS and e-mail the demo "sent", with working'
+            " check-in links, at /dev/sent-messages/."
+        )
