@@ -797,10 +797,8 @@ def demo_history_build(*, patient: Patient, staff: dict[str, User]) -> bool:
     build, days_ago = history
     end = clock.now()
     start = story_start(patient, days_ago, end)
-    story = Story(
-        patient=patient, staff=staff, now=start, end=end, rng=random.Random(patient.mrn),  # noqa: S311  (demo data, not secrets)
-        start=start,
-    )  # fmt: skip
+    rng = random.Random(patient.mrn)  # noqa: S311  (the same demo every time; no secrets)
+    story = Story(patient=patient, staff=staff, now=start, end=end, rng=rng, start=start)
     with clock.replay(start) as replay:
         story.replay = replay
         build(story)
