@@ -16,7 +16,10 @@ from django.views.decorators.http import require_http_methods
 from carehub.checkins.answering import checkin_answer
 from carehub.checkins.services import checkin_for_token
 
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# `strict-origin`: the link's path (its token) is never sent as a Referer, not even to our own
+# origin, while a form POST still carries an `Origin` header; with `no-referrer` browsers send
+# `Origin: null` on the POST and Django's CSRF check refuses the answers.
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "strict-origin"}
 
 
 def _page(

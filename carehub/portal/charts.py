@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 WIDTH = 640
 HEIGHT = 240
-LEFT, RIGHT, TOP, BOTTOM = 40, 16, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 52, 16, 16, 44
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Tick:
     x: float
     y: float
     label: str
+    anchor: str = "middle"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ class Chart:
     plot_right: float
     plot_top: float
     plot_bottom: float
+
+    @property
+    def plot_width(self) -> float:
+        return self.plot_right - self.plot_left
+
+    @property
+    def plot_height(self) -> float:
+        return self.plot_bottom - self.plot_top
 
 
 def _fmt(value: float) -> str:
@@ -79,14 +88,17 @@ def score_chart(
     ]
     polyline = " ".join(f"{_fmt(d.x)},{_fmt(d.y)}" for d in dots)
     middle = low + (high - low) / 2
-    y_ticks = [Tick(LEFT - 8, y_of(v) + 5, _label(v)) for v in (high, middle, low)]
+    if float(low).is_integer() and float(high).is_integer():
+        middle = float(round(middle))
+    y_ticks = [Tick(LEFT - 8, y_of(v) + 7, _label(v), "end") for v in (high, middle, low)]
     x_ticks = []
     if len(points) == 1:
-        x_ticks.append(Tick(dots[0].x, HEIGHT - 10, f"{start.astimezone(zone):%d %b}"))
+        x_ticks.append(Tick(dots[0].x, HEIGHT - 12, f"{start.astimezone(zone):%d %b}"))
     else:
-        for share in (0.0, 0.5, 1.0):
+        for share, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
             moment = start + (end - start) * share
-            x_ticks.append(Tick(x_of(moment), HEIGHT - 10, f"{moment.astimezone(zone):%d %b}"))
+            label = f"{moment.astimezone(zone):%d %b}"
+            x_ticks.append(Tick(x_of(moment), HEIGHT - 12, label, anchor))
     return Chart(
         title=title,
         width=WIDTH,

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -62,7 +64,9 @@ def patient_page(page: str) -> Callable[[PatientView], Callable[..., HttpRespons
                     detail={"page": page},
                 )  # fmt: skip
                 return _page(request, "refused.html", {}, status=403)
-            return view(request, patient, *args, **kwargs)
+            # Dates and times in the patient's own time zone.
+            with timezone.override(ZoneInfo(patient.time_zone)):
+                return view(request, patient, *args, **kwargs)
 
         return wrapper
 

@@ -44,6 +44,15 @@ def test_the_form_numbers_its_questions_and_loads_its_script(enrolment: Enrolmen
     assert "988" in body
 
 
+def test_the_token_never_leaves_as_a_referer_and_answers_can_be_posted(
+    enrolment: Enrolment,
+) -> None:
+    token = send_link(open_checkin(enrolment))
+    page = Client().get(f"/c/{token}")
+    # Not "no-referrer": browsers then send "Origin: null" with the POST, which CSRF refuses.
+    assert page["Referrer-Policy"] == "strict-origin"
+
+
 def test_errors_name_each_question_and_nothing_is_saved(enrolment: Enrolment) -> None:
     checkin = open_checkin(enrolment)
     token = send_link(checkin)
