@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: install demo test lint format pytest clean
+.PHONY: install demo test lint format pytest clean browser
 
 install: $(STAMP)
 
@@ -21,8 +21,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	PORT=$(PORT) $(PY) -m carehub.devstack demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(PY) -m carehub.devstack run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive the system's Chromium when there is one (CHROMIUM_PATH, chromium,
+# google-chrome); otherwise Playwright downloads its own build once.
+browser: $(STAMP)
+	@if [ -n "$$CHROMIUM_PATH" ] || command -v chromium >/dev/null || \
+	    command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then :; \
+	else echo "No system Chromium: installing Playwright's"; $(PY) -m playwright install chromium; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,13 +1,12 @@
 """Browser tests: Playwright driving headless Chromium against pytest-django's live server.
 
-`browser` is started once per test session; each test gets fresh contexts (`desktop`,
+`browser` is started once per test module; each test gets fresh contexts (`desktop`,
 `phone`), so cookies never leak between tests. Log a user in with
 `tests.support.browser.log_in(context, user, live_server.url)` unless the login form is what
 the test is about."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -15,21 +14,29 @@ from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwr
 
 from tests.support.browser import CHROMIUM_ARGS, DESKTOP, PHONE, chromium_path
 
-# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
-# between browser steps are ordinary synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(scope="module", autouse=True)
+def _sync_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in the test thread; the ORM calls a test makes
+    between browser steps are ordinary synchronous calls. Set per module (while its browser
+    runs), so the variable never reaches other tests (`check --deploy` warns about it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
-@pytest.fixture(scope="session")
-def playwright_instance() -> Iterator[Playwright]:
+@pytest.fixture(scope="module")
+def playwright_instance(_sync_orm_beside_playwright: None) -> Iterator[Playwright]:
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     browser = playwright_instance.chromium.launch(
-        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        executable_path=chromium_path(playwright_instance.chromium.executable_path),
+        args=CHROMIUM_ARGS,
+        headless=True,
     )
     yield browser
     browser.close()

@@ -1,8 +1,9 @@
 """Headless Chromium for browser tests, driven by Playwright for Python.
 
-Playwright's own browser download is not used: the tests drive the system's Chromium (Debian's
-`chromium` package; `CHROMIUM_PATH` names another binary). Without one the browser tests fail
-with instructions rather than being skipped."""
+The tests drive the system's Chromium (Debian's `chromium` package; `CHROMIUM_PATH` names
+another binary). On a machine without one, `make test` has Playwright download its own build
+(`playwright install chromium`) and the tests use that; with neither, they fail with
+instructions rather than being skipped."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
 
 
-def chromium_path() -> str:
-    """The Chromium binary to drive, or an error saying how to install one."""
+def chromium_path(managed: str) -> str:
+    """The Chromium binary to drive: the system's, else Playwright's own build (`managed`, its
+    expected path), else an error saying how to get one."""
     explicit = os.environ.get("CHROMIUM_PATH")
     if explicit:
         return explicit
@@ -41,9 +43,12 @@ def chromium_path() -> str:
         found = shutil.which(name)
         if found:
             return found
+    if Path(managed).exists():
+        return managed
     raise RuntimeError(
         "The browser tests need Chromium: `apt-get install chromium` (Debian/Ubuntu), "
-        "or set CHROMIUM_PATH to a Chromium/Chrome binary."
+        "`.venv/bin/python -m playwright install chromium`, or set CHROMIUM_PATH to a "
+        "Chromium/Chrome binary."
     )
 
 
