@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, connections
-from django.db.models import Min
+from django.db.models import Min, Q
 
 from carehub.accounts.models import Role, User
 from carehub.checkins.models import Checkin, CheckinStatus
@@ -137,13 +137,11 @@ class Story:
             candidates["timer"] = PathwayTimer.objects.filter(
                 enrolment_id=self.enrolment.pk, status=TimerStatus.PENDING, due_at__gt=after
             ).aggregate(m=Min("due_at"))["m"]
-        checkins = Checkin.objects.filter(patient=self.patient)
-        candidates["open"] = checkins.filter(
-            status=CheckinStatus.SCHEDULED, due_at__gt=after
-        ).aggregate(m=Min("due_at"))["m"]
-        candidates["close"] = checkins.filter(
-            status=CheckinStatus.OPEN, closes_at__gt=after
-        ).aggregate(m=Min("closes_at"))["m"]
+        checkins = Checkin.objects.filter(patient=self.patient).aggregate(
+            open=Min("due_at", filter=Q(status=CheckinStatus.SCHEDULED, due_at__gt=after)),
+            close=Min("closes_at", filter=Q(status=CheckinStatus.OPEN, closes_at__gt=after)),
+        )
+        candidates["open"], candidates["close"] = checkins["open"], checkins["close"]
         candidates["message"] = (
             Message.objects.filter(patient=self.patient, status__in=SENDABLE, not_before__gt=after)
             .exclude(purpose="checkin_reminder", subject_key__in=self.answered)
@@ -365,9 +363,12 @@ class Story:
         self._work()
 
     def sessions(self, discipline: str, count: int, *, every_days: float = 3.5) -> None:
-        """Sessions over the coming weeks, logged as they happen (a missed one now and then)."""
+        """Sessions over the coming weeks, recorded as they happen (a missed one now and then).
+        CBT sessions move the CBT track through its phases, so each is sent to the pathway; a PT
+        session changes nothing once the programme runs (the pathway counts the observations),
+        so only the first is."""
         role = Role.PHYSICAL_THERAPIST if discipline == "pt" else Role.PSYCHOLOGIST
-        for _ in range(count):
+        for n in range(count):
             self.wait(days=every_days)
             attended = self.rng.random() > 0.07
             session_record(
@@ -375,7 +376,8 @@ class Story:
                 observed_at=self.now, recorded_by=self.by(role),
                 notes="Progress note written after the session." if attended else "",
             )  # fmt: skip
-            self.event(f"{discipline}_session_logged", role)
+            if discipline != "pt" or n == 0:
+                self.event(f"{discipline}_session_logged", role)
 
     def procedure(self, code: str, relief: float, event: str, weeks: float | None = None) -> None:
         procedure_record(

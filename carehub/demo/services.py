@@ -4,6 +4,7 @@ Idempotent: every record is looked up by its natural key first, so running it ag
 nothing and creates nothing twice.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, time
 
@@ -150,8 +151,9 @@ class SeedResult:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
 
-def demo_seed(*, histories: bool = True) -> SeedResult:
-    """Each record is written by its own service transaction; histories are built per patient."""
+def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) -> SeedResult:
+    """Each record is written by its own service transaction; histories are built per patient
+    (`only`: just these MRNs' histories, for tests that need a few)."""
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
@@ -217,6 +219,8 @@ def demo_seed(*, histories: bool = True) -> SeedResult:
 
     if histories:
         patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
+        if only is not None:
+            patients = [p for p in patients if p.mrn in only]
         for mrn in demo_histories_build(patients=patients, staff=staff_by_role):
             result.created.append(f"history of {mrn}")
     return result
