@@ -446,7 +446,7 @@ def intake_only(story: Story) -> None:
 def early_conventional(story: Story) -> None:
     """Six weeks into conventional care, improving; the portal demo patient."""
     story.habits.trajectories = {
-        "peg": [(0, 7.3), (10, 6.9), (25, 5.8), (42, 5.0)],
+        "peg": [(0, 7.3), (10, 6.9), (25, 5.6), (35, 4.7), (42, 4.6)],
         "phq9": [(0, 12), (42, 8)],
         "gad7": [(0, 9), (42, 6)],
         "psfs": [(0, 3), (42, 5)],

@@ -162,22 +162,24 @@ def describe_change(
                 "once you have answered again.", "")  # fmt: skip
     first = points[0]
     lower_better = definition.direction != "higher_is_better"
-    improvement = (first.value - latest.value) if lower_better else (latest.value - first.value)
+    # Judge the change the patient reads: the numbers as shown (one decimal).
+    shown_first, shown_latest = round(first.value, 1), round(latest.value, 1)
+    improvement = shown_first - shown_latest if lower_better else shown_latest - shown_first
     went = (
         f"Your {noun} went from {_number(first.value)} to {_number(latest.value)} "
         f"{_since(first.at, now, zone)}"
     )
-    if _meaningful(definition, first.value, improvement):
+    if _meaningful(definition, shown_first, improvement):
         return f"{went}: that's a meaningful improvement.", "better"
-    if _meaningful(definition, first.value, -improvement):
+    if _meaningful(definition, shown_first, -improvement):
         return (
             f"{went}. That's more than a small change, in the wrong direction. Your care team "
             "sees these answers too; if you are struggling, tell them.",
             "worse",
         )
-    if improvement > 0:
+    if improvement > 0.05:
         return f"{went}: a little better, though not yet a big change.", "same"
-    if improvement < 0:
+    if improvement < -0.05:
         return f"{went}: a little higher, though not a big change.", "same"
     return f"{went}: about the same.", "same"
 

@@ -222,3 +222,16 @@ def test_what_comes_next_in_plain_words(enrolment: Enrolment) -> None:
 def test_login_url_comes_from_the_settings(enrolment: Enrolment) -> None:
     response = Client().get("/me/progress/")
     assert response["Location"].startswith("/login/?next=")
+
+
+def test_the_same_score_as_shown_is_about_the_same(enrolment: Enrolment) -> None:
+    patient = enrolment.patient
+    start = timezone.now() - timedelta(weeks=4)
+    for week, value in enumerate([6.67, 6.7]):
+        score_record(
+            patient=patient, instrument="peg", score=value,
+            observed_at=start + timedelta(weeks=week * 2), source="patient",
+        )  # fmt: skip
+    body = client_for(patient_user(enrolment)).get("/me/progress/").content.decode()
+    assert "went from 6.7 to 6.7" in body
+    assert "about the same" in body
