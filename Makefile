@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: install demo test lint format pytest clean browser
+.PHONY: install demo test lint format pytest clean browser bench
 
 install: $(STAMP)
 
@@ -39,6 +39,17 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Benchmarks (bench/, docs/adr/0008-benchmarks.md): `make bench`, `make bench BENCH_ARGS=--quick`,
+# one scenario: `make bench BENCH_ARGS="--quick p3"`. Results in bench/results/.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,embedded,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	$(PY) -m carehub.devstack run -- $(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache

@@ -8,8 +8,10 @@ Scope (which rows a member of staff may see):
 - a patient (an account with the `patient` role) sees only their own record (`Patient.user`);
 - anyone else (operators without a clinic or role, inactive accounts) sees nothing.
 
-Everything that hangs off a patient (enrolments, steps, proposals, tasks, flags) is scoped
-through the patient. Interfaces fetch objects through these querysets, so a row outside the
+Everything that hangs off a patient (enrolments, steps, proposals, tasks, flags, check-ins,
+observations, messages) is scoped through the patient. A patient sees their own check-ins and
+their own scores, never the clinical record behind them (other observations, messages, tasks,
+flags, thresholds). Interfaces fetch objects through these querysets, so a row outside the
 scope answers "not found", never "forbidden": its existence is not disclosed.
 
 `OPERATIONS` is the role-by-operation matrix: which roles may perform an operation on a patient
@@ -22,10 +24,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
+from carehub.checkins.models import Checkin
 from carehub.core.exceptions import NotPermitted
+from carehub.messaging.models import Message
+from carehub.observations.models import Kind, Observation
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import CareTask, Flag
@@ -40,19 +45,34 @@ class Operation(StrEnum):
     PATIENT_LIST = "patient.list"
     PATIENT_VIEW = "patient.view"
     ENROLMENT_VIEW = "enrolment.view"
+    ENROLMENT_START = "enrolment.start"
     ENROLMENT_EVENT_SEND = "enrolment.event_send"
+    ENROLMENT_PAUSE = "enrolment.pause"
+    ENROLMENT_DISCHARGE = "enrolment.discharge"
     PROPOSAL_LIST = "proposal.list"
     PROPOSAL_DECIDE = "proposal.decide"
     PATHWAY_VIEW = "pathway.view"
+    CHECKIN_VIEW = "checkin.view"
+    CHECKIN_SUBMIT = "checkin.submit"
+    INSTRUMENT_VIEW = "instrument.view"
+    OBSERVATION_VIEW = "observation.view"
+    OBSERVATION_RECORD = "observation.record"
     TASK_LIST = "task.list"
     TASK_COMPLETE = "task.complete"
     FLAG_LIST = "flag.list"
     FLAG_UPDATE = "flag.update"
+    MESSAGE_LIST = "message.list"
+    MESSAGE_DEAD_LIST = "message.dead_list"
+    MESSAGE_RESEND = "message.resend"
+    THRESHOLD_VIEW = "threshold.view"
+    THRESHOLD_SET = "threshold.set"
 
 
 _EVERY_ROLE = frozenset(Role)
 _STAFF = frozenset(STAFF_ROLES)
 _CLINICIANS = _STAFF - {Role.CLINIC_ADMIN}
+_LEAD_CLINICIANS = frozenset({Role.COORDINATOR, Role.PHYSICIAN})
+_DELIVERY_STAFF = frozenset({Role.COORDINATOR, Role.CLINIC_ADMIN})
 
 # Operation → roles allowed to perform it (within their scope).
 OPERATIONS: dict[Operation, frozenset[str]] = {
@@ -71,6 +91,28 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     Operation.TASK_COMPLETE: _CLINICIANS,
     Operation.FLAG_LIST: _CLINICIANS,
     Operation.FLAG_UPDATE: _CLINICIANS,
+    # Enrolling, pausing (and resuming) and discharging: the coordinator's and physician's jobs.
+    Operation.ENROLMENT_START: _LEAD_CLINICIANS,
+    Operation.ENROLMENT_PAUSE: _LEAD_CLINICIANS,
+    Operation.ENROLMENT_DISCHARGE: _LEAD_CLINICIANS,
+    # Check-ins: the patient answers their own; clinicians see them and may enter answers on
+    # the patient's behalf (a phone call, a paper form at a visit). Not the clinic admin.
+    Operation.CHECKIN_VIEW: _CLINICIANS | {Role.PATIENT},
+    Operation.CHECKIN_SUBMIT: _CLINICIANS | {Role.PATIENT},
+    # The instrument library holds no patient data.
+    Operation.INSTRUMENT_VIEW: _EVERY_ROLE,
+    # Observations: clinicians read and record; a patient reads their own scores only (scope).
+    Operation.OBSERVATION_VIEW: _CLINICIANS | {Role.PATIENT},
+    Operation.OBSERVATION_RECORD: _CLINICIANS,
+    # Messages and their delivery records are staff-only; dead messages are an operational
+    # job for the coordinator and the clinic admin.
+    Operation.MESSAGE_LIST: _STAFF,
+    Operation.MESSAGE_DEAD_LIST: _DELIVERY_STAFF,
+    Operation.MESSAGE_RESEND: _DELIVERY_STAFF,
+    # Clinic thresholds: every member of staff sees the values and sources the clinic uses;
+    # the clinic admin sets them (each with its source).
+    Operation.THRESHOLD_VIEW: _STAFF,
+    Operation.THRESHOLD_SET: frozenset({Role.CLINIC_ADMIN}),
 }
 
 
@@ -136,3 +178,56 @@ def flags_visible_to(user: User | None) -> QuerySet[Flag]:
         return Flag.objects.none()
     assert user is not None
     return Flag.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
+
+
+def checkins_visible_to(user: User | None) -> QuerySet[Checkin]:
+    if not _has_scope(user):
+        return Checkin.objects.none()
+    return Checkin.objects.filter(patient__in=patients_visible_to(user))
+
+
+def observations_visible_to(user: User | None) -> QuerySet[Observation]:
+    """A patient sees their own scores only; staff every observation of their patients."""
+    if not _has_scope(user):
+        return Observation.objects.none()
+    assert user is not None
+    observations = Observation.objects.filter(patient__in=patients_visible_to(user))
+    if user.role == Role.PATIENT:
+        observations = observations.filter(kind=Kind.SCORE)
+    return observations
+
+
+def messages_visible_to(user: User | None) -> QuerySet[Message]:
+    """Staff only: messages about their patients (to the patient or to staff), and messages
+    about no patient (daily digests) addressed to them or, for clinic-wide roles, to anyone of
+    their clinic. A patient sees none here."""
+    if not _has_scope(user):
+        return Message.objects.none()
+    assert user is not None
+    if user.role == Role.PATIENT:
+        return Message.objects.none()
+    about_no_patient = Q(patient__isnull=True, to_staff=user)
+    if user.role in CLINIC_WIDE_ROLES:
+        about_no_patient = Q(patient__isnull=True)
+    return Message.objects.filter(clinic_id=user.clinic_id).filter(
+        Q(patient__in=patients_visible_to(user)) | about_no_patient
+    )
+
+
+def permission_matrix_markdown() -> str:
+    """The role-by-operation matrix as the Markdown table in README.md ("Who may do what");
+    tests/api/test_readme_matrix.py checks that the README shows exactly this."""
+    columns = {
+        Role.CLINIC_ADMIN: "Clinic admin", Role.COORDINATOR: "Coordinator",
+        Role.PHYSICIAN: "Physician", Role.PHYSICAL_THERAPIST: "Physical therapist",
+        Role.PSYCHOLOGIST: "Psychologist", Role.PHARMACIST: "Pharmacist", Role.PATIENT: "Patient",
+    }  # fmt: skip
+    roles = list(columns)
+    lines = [
+        "| Operation | " + " | ".join(columns.values()) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for operation in Operation:
+        cells = ["✓" if role in OPERATIONS[operation] else "" for role in roles]
+        lines.append(f"| `{operation.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

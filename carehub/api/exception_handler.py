@@ -13,6 +13,7 @@ the object; a clinical criterion that does not hold adds its `explanation`.
 | `NotFound`, DRF `NotFound`, `Http404` | 404 | `not_found` |
 | `Conflict` | 409 | `conflict` (+ `current`) |
 | `CriteriaNotMet` | 422 | `criteria_not_met` (+ `explanation`) |
+| `Gone` (a check-in already answered or closed) | 410 | `gone` |
 | other DRF `APIException`s | their status | their default code |
 """
 
@@ -47,8 +48,16 @@ _APPLICATION_STATUS: list[tuple[type[ApplicationError], int]] = [
     (CriteriaNotMet, 422),
 ]
 # Keys of `ApplicationError.extra` that are not copied into the problem as they are.
-_CONSUMED_EXTRA = {"field"}
+_CONSUMED_EXTRA = {"field", "fields"}
 _RESERVED = {"type", "title", "status", "detail", "instance", "code", "errors"}
+
+
+class Gone(exceptions.APIException):
+    """The object existed but can no longer be acted on (410), e.g. an answered check-in."""
+
+    status_code = 410
+    default_detail = "This is no longer available."
+    default_code = "gone"
 
 
 def problem(
@@ -94,7 +103,17 @@ def _application_problem(exc: ApplicationError, instance: str | None) -> dict[st
     status = next((s for cls, s in _APPLICATION_STATUS if isinstance(exc, cls)), 400)
     members = {k: v for k, v in exc.extra.items() if k not in _CONSUMED_EXTRA}
     if isinstance(exc, InvalidInput):
-        members["errors"] = {str(exc.extra.get("field") or NON_FIELD): [exc.message]}
+        fields = exc.extra.get("fields")
+        if isinstance(fields, dict) and fields:
+            # Services that check several inputs name each one: {"relief_pct": ["..."]}.
+            members["errors"] = {
+                str(name): [str(m) for m in messages]
+                if isinstance(messages, list)
+                else [str(messages)]
+                for name, messages in fields.items()
+            }
+        else:
+            members["errors"] = {str(exc.extra.get("field") or NON_FIELD): [exc.message]}
     body = problem(status=status, code=exc.code, detail=exc.message, instance=instance, **members)
     if "errors" in members:
         body["errors"] = members["errors"]

@@ -11,9 +11,12 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import inline_serializer
 from rest_framework import pagination, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from carehub.core.exceptions import InvalidInput
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -21,6 +24,15 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 100
     page_size_query_param = "page_size"
     ordering = "-id"
+
+    def decode_cursor(self, request: Request) -> Any:
+        """A cursor that is not one of ours is invalid input (400), not a missing page."""
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise InvalidInput(
+                "Invalid cursor: use `next` or `previous` of a page.", extra={"field": "cursor"}
+            ) from None
 
 
 def paginated_response(

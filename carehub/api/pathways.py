@@ -22,7 +22,7 @@ from carehub.accounts.models import User
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet, InvalidInput
 from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
@@ -44,6 +44,27 @@ from workflows import Outcome
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 100
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description=f"1 to {IDEMPOTENCY_KEY_MAX} characters, unique per request",
+)
+
+
+def idempotency_key(request: Request) -> str:
+    """The client's `Idempotency-Key` header, namespaced per user (clients never collide)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise InvalidInput(
+            f"The {IDEMPOTENCY_HEADER} header is required "
+            f"(1 to {IDEMPOTENCY_KEY_MAX} printable characters).",
+            extra={"field": IDEMPOTENCY_HEADER},
+        )
+    return key
 
 
 class EventChangedNothing(CriteriaNotMet):
@@ -112,7 +133,7 @@ def _current(enrolment: Enrolment) -> dict[str, Any]:
     }
 
 
-def _dispatch_response(result: DispatchResult, user: User) -> Response:
+def dispatch_response(result: DispatchResult, user: User) -> Response:
     """200 with the outcome and the new state, or 422 when nothing changed."""
     enrolment = enrolment_get_for_user(user=user, public_id=result.enrolment.public_id)
     if result.outcome == Outcome.NO_CHANGE.value:
@@ -179,7 +200,7 @@ class EnrolmentTimelineApi(AuditedApi):
         operation_id="enrolments_timeline",
         tags=["enrolments"],
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(StepSerializer, "StepPage"), **problems(403, 404)},
+        responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
     )
     def get(self, request: Request, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
@@ -211,26 +232,13 @@ class EnrolmentEventSendApi(AuditedApi):
     @extend_schema(
         operation_id="enrolments_events_send",
         tags=["enrolments"],
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                required=True,
-                description=f"1 to {IDEMPOTENCY_KEY_MAX} characters, unique per request",
-            )
-        ],
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
+        examples=[example("Request an ESI", {"event": "esi_requested"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, public_id: str) -> Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if not key or len(key) > IDEMPOTENCY_KEY_MAX:
-            raise InvalidInput(
-                f"The {IDEMPOTENCY_HEADER} header is required "
-                f"(1 to {IDEMPOTENCY_KEY_MAX} characters).",
-                extra={"field": IDEMPOTENCY_HEADER},
-            )
+        key = idempotency_key(request)
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         data = self.InputSerializer(data=request.data)
@@ -247,7 +255,7 @@ class EnrolmentEventSendApi(AuditedApi):
         self.audit_detail.update(
             outcome=result.outcome, step=result.step.sequence, replayed=result.replayed
         )
-        response = _dispatch_response(result, request.user)
+        response = dispatch_response(result, request.user)
         self.audit()
         return response
 
@@ -380,6 +388,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
         operation_id="proposals_approve",
         tags=["proposals"],
         request=InputSerializer,
+        examples=[example("Approve", {"note": "Criteria met"})],
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, proposal_id: int) -> Response:
@@ -404,6 +413,7 @@ class ProposalRejectApi(_ProposalDecisionApi):
         operation_id="proposals_reject",
         tags=["proposals"],
         request=InputSerializer,
+        examples=[example("Reject", {"reason": "Patient prefers to wait"})],
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
     def post(self, request: Request, proposal_id: int) -> Response:

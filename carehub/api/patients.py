@@ -20,8 +20,11 @@ from carehub.audit.models import Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import (
     Operation,
+    checkins_visible_to,
     enrolments_visible_to,
     flags_visible_to,
+    messages_visible_to,
+    observations_visible_to,
     patients_visible_to,
     proposals_visible_to,
     tasks_visible_to,
@@ -47,8 +50,12 @@ class AuditedApi(APIView):
     to the audit trail of the user's clinic), anything else as `error`. 401 is not recorded."""
 
     audit_action: str = ""
+    # A URL serving several methods names each method's operation and audit action.
+    method_operations: dict[str, tuple[Operation, str]] = {}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method in self.method_operations:
+            self.operation, self.audit_action = self.method_operations[request.method]
         self.audited = False
         self.audit_patient: Patient | None = None
         self.audit_obj: models.Model | None = None
@@ -127,6 +134,23 @@ class AuditedApi(APIView):
                 tasks_visible_to(user).select_related("patient").filter(pk=kwargs["task_id"])
             ).first()
             return (task.patient, task) if task else (None, None)
+        if "checkin_id" in kwargs:
+            checkin = (
+                checkins_visible_to(user).select_related("patient").filter(pk=kwargs["checkin_id"])
+            ).first()
+            return (checkin.patient, checkin) if checkin else (None, None)
+        if "observation_id" in kwargs:
+            observation = (
+                observations_visible_to(user)
+                .select_related("patient")
+                .filter(pk=kwargs["observation_id"])
+            ).first()
+            return (observation.patient, observation) if observation else (None, None)
+        if "message_id" in kwargs:
+            message = (
+                messages_visible_to(user).select_related("patient").filter(pk=kwargs["message_id"])
+            ).first()
+            return (message.patient, message) if message else (None, None)
         if "flag_id" in kwargs:
             flag = (
                 flags_visible_to(user).select_related("patient").filter(pk=kwargs["flag_id"])
@@ -234,7 +258,10 @@ class PatientEnrolmentListApi(AuditedApi):
         operation_id="patients_enrolments_list",
         tags=["patients"],
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(OutputSerializer, "EnrolmentSummaryPage"), **problems(403, 404)},
+        responses={
+            200: paginated(OutputSerializer, "EnrolmentSummaryPage"),
+            **problems(400, 403, 404),
+        },
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE
@@ -42,6 +42,9 @@ class ProblemSerializer(serializers.Serializer):
     explanation = serializers.JSONField(
         required=False, help_text="Which criteria were evaluated and the values read (422)"
     )
+    retry_after = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Seconds until a lockout ends (429)"
+    )
 
 
 _DESCRIPTIONS = {
@@ -50,6 +53,7 @@ _DESCRIPTIONS = {
     403: "The role does not allow this",
     404: "Not found or outside the user's scope",
     409: "Conflict with the current state (`current`)",
+    410: "No longer available (e.g. a check-in already answered or closed)",
     422: "The clinical criteria do not hold (`explanation`)",
     429: "Too many requests",
 }
@@ -64,3 +68,8 @@ def problems(*statuses: int) -> dict[Any, OpenApiResponse]:
         )
         for code in codes
     }
+
+
+def example(name: str, value: dict[str, Any]) -> OpenApiExample:
+    """A request body example (shown in the docs; the contract tests send it first)."""
+    return OpenApiExample(name, value=value, request_only=True)

@@ -3,7 +3,23 @@
 from django.urls import path
 
 from carehub.api.auth import AuthTokenApi
+from carehub.api.checkins import CheckinAnswerSubmitApi, CheckinDetailApi, PatientCheckinListApi
 from carehub.api.definitions import PathwayDetailApi, PathwayDiagramApi, PathwayListApi
+from carehub.api.instruments import InstrumentDetailApi, InstrumentListApi
+from carehub.api.lifecycle import (
+    EnrolmentDischargeApi,
+    EnrolmentPauseApi,
+    EnrolmentResumeApi,
+    PatientEnrolmentsApi,
+)
+from carehub.api.messages import MessageDeadListApi, MessageResendApi, PatientMessageListApi
+from carehub.api.observations import (
+    ObservationResultRecordApi,
+    PatientObservationListApi,
+    PatientProcedureRecordApi,
+    PatientScoreRecordApi,
+    PatientSessionRecordApi,
+)
 from carehub.api.pathways import (
     EnrolmentDetailApi,
     EnrolmentEventSendApi,
@@ -12,7 +28,8 @@ from carehub.api.pathways import (
     ProposalListApi,
     ProposalRejectApi,
 )
-from carehub.api.patients import PatientDetailApi, PatientEnrolmentListApi, PatientListApi
+from carehub.api.patients import PatientDetailApi, PatientListApi
+from carehub.api.thresholds import ThresholdListApi, ThresholdSetApi
 from carehub.api.worklists import (
     FlagAcknowledgeApi,
     FlagListApi,
@@ -22,6 +39,7 @@ from carehub.api.worklists import (
 )
 
 app_name = "api"
+
 
 urlpatterns = [
     path("auth/token", AuthTokenApi.as_view(), name="auth-token"),
@@ -36,8 +54,36 @@ urlpatterns = [
     path("patients/<int:patient_id>", PatientDetailApi.as_view(), name="patient-detail"),
     path(
         "patients/<int:patient_id>/enrolments",
-        PatientEnrolmentListApi.as_view(),
+        PatientEnrolmentsApi.as_view(),
         name="patient-enrolments",
+    ),
+    path(
+        "patients/<int:patient_id>/checkins",
+        PatientCheckinListApi.as_view(),
+        name="patient-checkins",
+    ),
+    path(
+        "patients/<int:patient_id>/observations",
+        PatientObservationListApi.as_view(),
+        name="patient-observations",
+    ),
+    path(
+        "patients/<int:patient_id>/procedures",
+        PatientProcedureRecordApi.as_view(),
+        name="patient-procedures",
+    ),
+    path(
+        "patients/<int:patient_id>/sessions",
+        PatientSessionRecordApi.as_view(),
+        name="patient-sessions",
+    ),
+    path(
+        "patients/<int:patient_id>/scores", PatientScoreRecordApi.as_view(), name="patient-scores"
+    ),
+    path(
+        "patients/<int:patient_id>/messages",
+        PatientMessageListApi.as_view(),
+        name="patient-messages",
     ),
     path("enrolments/<uuid:public_id>", EnrolmentDetailApi.as_view(), name="enrolment-detail"),
     path(
@@ -49,6 +95,40 @@ urlpatterns = [
         "enrolments/<uuid:public_id>/events",
         EnrolmentEventSendApi.as_view(),
         name="enrolment-events",
+    ),
+    path("enrolments/<uuid:public_id>/pause", EnrolmentPauseApi.as_view(), name="enrolment-pause"),
+    path(
+        "enrolments/<uuid:public_id>/resume", EnrolmentResumeApi.as_view(), name="enrolment-resume"
+    ),
+    path(
+        "enrolments/<uuid:public_id>/discharge",
+        EnrolmentDischargeApi.as_view(),
+        name="enrolment-discharge",
+    ),
+    path("checkins/<int:checkin_id>", CheckinDetailApi.as_view(), name="checkin-detail"),
+    path(
+        "checkins/<int:checkin_id>/answers",
+        CheckinAnswerSubmitApi.as_view(),
+        name="checkin-answers",
+    ),
+    path(
+        "observations/<int:observation_id>/result",
+        ObservationResultRecordApi.as_view(),
+        name="observation-result",
+    ),
+    path("instruments", InstrumentListApi.as_view(), name="instrument-list"),
+    path(
+        "instruments/<slug:key>/<int:version>",
+        InstrumentDetailApi.as_view(),
+        name="instrument-detail",
+    ),
+    path("messages/dead", MessageDeadListApi.as_view(), name="message-dead-list"),
+    path("messages/<int:message_id>/resend", MessageResendApi.as_view(), name="message-resend"),
+    path("thresholds", ThresholdListApi.as_view(), name="threshold-list"),
+    path(
+        "thresholds/<slug:pathway_key>/<slug:name>",
+        ThresholdSetApi.as_view(),
+        name="threshold-set",
     ),
     path("proposals", ProposalListApi.as_view(), name="proposal-list"),
     path(

@@ -33,9 +33,9 @@ class Action(models.TextChoices):
     FLAG_RESOLVE = "flag.resolve"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"
-    # The patient's own pages (the portal) and answers (portal or link).
+    # The patient's own pages (the portal); answers to a check-in (API, portal or link).
     PORTAL_VIEW = "portal.view"
-    CHECKIN_ANSWER = "checkin.answer"
+    CHECKIN_SUBMIT = "checkin.submit"
     # The development backends' record of sent messages (bodies name patients).
     SENT_MESSAGES_VIEW = "sent_messages.view"
 

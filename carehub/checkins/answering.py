@@ -66,7 +66,7 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
                 errors = dict(fields) if isinstance(fields, dict) else {"": exc.message}
             else:
                 audit_record(
-                    request=request, action=Action.CHECKIN_ANSWER, patient=checkin.patient,
+                    request=request, action=Action.CHECKIN_SUBMIT, patient=checkin.patient,
                     obj=checkin, detail={"via": via, "instrument": checkin.instrument,
                                          "red_flags": [f["code"] for f in result.red_flags]},
                 )  # fmt: skip

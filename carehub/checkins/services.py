@@ -164,11 +164,21 @@ def checkins_resume(*, enrolment: Enrolment, paused_for: timedelta) -> int:
 # --- the scheduler's two jobs ------------------------------------------------------------------
 
 
-def _claim(queryset: QuerySet[Checkin], batch_size: int) -> list[Checkin]:
+def _claim(queryset: QuerySet[Checkin], batch_size: int, *, by: str) -> list[Checkin]:
+    """The oldest `batch_size` rows by `by` that nobody else holds. Ordered by the column of the
+    partial index the filter matches (`checkin_due`, `checkin_open_closes`), so the claim walks
+    only due rows: ordered by id, PostgreSQL walks the primary key through the whole history."""
     return list(
         queryset.select_for_update(skip_locked=True, of=("self",))
         .select_related("series", "patient", "enrolment")
-        .order_by("pk")[:batch_size]
+        .order_by(by, "pk")[:batch_size]
+    )
+
+
+def due_checkins_query(now: datetime) -> QuerySet[Checkin]:
+    """Scheduled check-ins due by `now` on active pathways (the opening sweep's claim)."""
+    return Checkin.objects.filter(
+        status=CheckinStatus.SCHEDULED, due_at__lte=now, enrolment__status=EnrolmentStatus.ACTIVE
     )
 
 
@@ -179,17 +189,12 @@ def checkins_open_due(
     request and plan its reminders."""
     now = now or clock.now()
     opened = 0
-    scope = Checkin.objects.filter(patient_id=patient_id) if patient_id else Checkin.objects
+    query = due_checkins_query(now)
+    if patient_id is not None:
+        query = query.filter(patient_id=patient_id)
     while True:
         with transaction.atomic(durable=True):
-            due = _claim(
-                scope.filter(
-                    status=CheckinStatus.SCHEDULED,
-                    due_at__lte=now,
-                    enrolment__status=EnrolmentStatus.ACTIVE,
-                ),
-                batch_size,
-            )
+            due = _claim(query, batch_size, by="due_at")
             for checkin in due:
                 _open(checkin, now)
             opened += len(due)
@@ -232,7 +237,9 @@ def checkins_close_expired(
     while True:
         with transaction.atomic(durable=True):
             expired = _claim(
-                scope.filter(status=CheckinStatus.OPEN, closes_at__lte=now), batch_size
+                scope.filter(status=CheckinStatus.OPEN, closes_at__lte=now),
+                batch_size,
+                by="closes_at",
             )
             for checkin in expired:
                 checkin.status = CheckinStatus.MISSED

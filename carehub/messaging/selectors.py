@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from carehub.accounts.models import User
-from carehub.messaging.models import DeliveryEvent, InAppNotification, Message, RecordedMessage
+from carehub.care_access import messages_visible_to
+from carehub.core.exceptions import NotFound
+from carehub.messaging.models import (
+    DeliveryEvent,
+    InAppNotification,
+    Message,
+    MessageStatus,
+    RecordedMessage,
+)
 from carehub.patients.models import Patient
 
 
@@ -45,6 +53,32 @@ def recorded_messages(*, to: str | None = None) -> QuerySet[RecordedMessage]:
     """What the development backends recorded as sent."""
     recorded = RecordedMessage.objects.all()
     return recorded.filter(to=to) if to is not None else recorded
+
+
+def _with_events(messages: QuerySet[Message]) -> QuerySet[Message]:
+    return messages.prefetch_related(
+        Prefetch("events", queryset=DeliveryEvent.objects.order_by("pk"))
+    )
+
+
+def message_list_for_patient(*, user: User, patient: Patient) -> QuerySet[Message]:
+    """Messages about the patient the user may see, with their delivery events (two queries
+    whatever the page size; the ordering is the caller's)."""
+    return _with_events(messages_visible_to(user).filter(patient=patient))
+
+
+def message_dead_list_for_user(*, user: User) -> QuerySet[Message]:
+    """Dead messages (delivery gave up) the user may see, with their delivery events."""
+    return _with_events(messages_visible_to(user).filter(status=MessageStatus.DEAD))
+
+
+def message_get_for_user(*, user: User, message_id: int) -> Message:
+    message = (
+        _with_events(messages_visible_to(user)).select_related("patient").filter(pk=message_id)
+    ).first()
+    if message is None:
+        raise NotFound("No such message.")
+    return message
 
 
 def recording_backends_configured() -> bool:

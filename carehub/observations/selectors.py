@@ -47,6 +47,9 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from carehub.accounts.models import User
+from carehub.care_access import observations_visible_to
+from carehub.core.exceptions import NotFound
 from carehub.observations import reference
 from carehub.observations.models import Kind, Observation
 from carehub.patients.models import Patient
@@ -389,3 +392,37 @@ def _medication_facts(rows: list[Observation]) -> dict[str, FactValue]:
         "opioid.long_term": bool(active & reference.OPIOIDS),
         "benzodiazepine.coprescribed": bool(active & reference.BENZODIAZEPINES),
     }
+
+
+def observation_list_for_patient(
+    *,
+    user: User,
+    patient: Patient,
+    kind: str | None = None,
+    code: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Observation]:
+    """The patient's current observations the user may see (a patient: their scores only),
+    filtered; the ordering is the caller's (pagination)."""
+    rows = observations_visible_to(user).filter(
+        patient=patient, corrected_by__isnull=True, entered_in_error=False
+    )
+    if kind:
+        rows = rows.filter(kind=kind)
+    if code:
+        rows = rows.filter(code=code)
+    if since is not None:
+        rows = rows.filter(observed_at__gte=since)
+    if until is not None:
+        rows = rows.filter(observed_at__lt=until)
+    return rows
+
+
+def observation_get_for_user(*, user: User, observation_id: int) -> Observation:
+    observation = (
+        observations_visible_to(user).select_related("patient").filter(pk=observation_id).first()
+    )
+    if observation is None:
+        raise NotFound("No such observation.")
+    return observation

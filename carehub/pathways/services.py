@@ -58,6 +58,7 @@ from workflows import (
     Event,
     InvalidEvent,
     Outcome,
+    PathwayDefinition,
     UnknownEvent,
     UnknownPathway,
     UnknownProposal,
@@ -126,8 +127,10 @@ def _persist(
     event_key: str,
     user: User | None,
     now: datetime,
+    note: str = "",
 ) -> PathwayStep:
-    """Write a decision: enrolment, step, timers, proposals, outbox rows (inside a transaction)."""
+    """Write a decision: enrolment, step, timers, proposals, outbox rows (inside a transaction).
+    A `note` (e.g. the reason for a discharge) is kept in the step's explanation."""
     changed = decision.changed or bool(decision.timer_ops)
     if changed:
         enrolment.configuration = configuration_to_json(decision.configuration)
@@ -141,6 +144,10 @@ def _persist(
         enrolment.refresh_from_db(fields=["version"])
 
     effects = [effect.as_dict() for effect in decision.effects]
+    explanation = decision_explanation_json(decision)
+    if note:
+        explanation["notes"] = [note, *explanation.get("notes", [])]
+        explanation["summary"] = "; ".join(s for s in (note, explanation.get("summary")) if s)
     step = PathwayStep.objects.create(
         enrolment=enrolment,
         sequence=enrolment.version,
@@ -150,7 +157,7 @@ def _persist(
         actor=user,
         actor_role=user.role if user else "",
         transitions=[as_dict(t) for t in decision.transitions],
-        explanation=decision_explanation_json(decision),
+        explanation=explanation,
         configuration=configuration_to_json(decision.configuration),
         effects=effects,
         at=now,
@@ -231,12 +238,16 @@ def enrolment_start(
         definition = definition_get(definition_key, version)
     except UnknownPathway as exc:
         raise InvalidInput(str(exc), extra={"field": "definition_key"}) from exc
-    if (
+    open_enrolment = (
         Enrolment.objects.filter(patient=patient, definition_key=definition_key)
         .exclude(status=EnrolmentStatus.COMPLETED)
-        .exists()
-    ):
-        raise Conflict(f"{patient} is already on the {definition.title} pathway")
+        .first()
+    )
+    if open_enrolment is not None:
+        raise Conflict(
+            f"{patient} is already on the {definition.title} pathway",
+            extra={"current": _current_state(open_enrolment)},
+        )
     decision = start(definition, now)
     enrolment = Enrolment.objects.create(
         patient=patient,
@@ -271,6 +282,7 @@ def pathway_dispatch(
     timer_due_at: datetime | None = None,
     expected_version: int | None = None,
     at: datetime | None = None,
+    note: str = "",
 ) -> DispatchResult:
     """Apply one event to one enrolment, exactly once per idempotency key."""
     with transaction.atomic(durable=True):
@@ -285,6 +297,7 @@ def pathway_dispatch(
             timer_due_at=timer_due_at,
             expected_version=expected_version,
             at=at,
+            note=note,
         )
 
 
@@ -300,6 +313,7 @@ def dispatch_in_transaction(
     expected_version: int | None,
     at: datetime | None,
     timer_due_at: datetime | None = None,
+    note: str = "",
 ) -> DispatchResult:
     """`pathway_dispatch` for a caller that owns the transaction (the scheduler's claim)."""
     if not idempotency_key or len(idempotency_key) > 200:
@@ -368,6 +382,7 @@ def dispatch_in_transaction(
         event_key=idempotency_key,
         user=user,
         now=now,
+        note=note,
     )
     ProcessedEvent.objects.create(
         enrolment=enrolment,
@@ -520,6 +535,16 @@ def patient_event_dispatch(
     return results
 
 
+def event_is_sendable(definition: PathwayDefinition, event: str) -> bool:
+    """A declared event a person may send: not a timer's or the pathway's own (unless marked
+    `manual`), nor `approve` / `reject` (decided through the proposal)."""
+    return (
+        event in definition.events
+        and event not in definition.internal_events
+        and event not in (APPROVE, REJECT)
+    )
+
+
 def pathway_event_send(
     *,
     enrolment: Enrolment,
@@ -532,11 +557,7 @@ def pathway_event_send(
     accepted: timer and internal events (unless marked `manual`) and `approve`/`reject`
     (decided through the proposal) are refused."""
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
-    if (
-        event not in definition.events
-        or event in definition.internal_events
-        or event in (APPROVE, REJECT)
-    ):
+    if not event_is_sendable(definition, event):
         raise InvalidInput(
             f"'{event}' is not an event that can be sent to this pathway.",
             extra={"field": "event"},
@@ -547,4 +568,80 @@ def pathway_event_send(
         idempotency_key=idempotency_key,
         user=user,
         expected_version=expected_version,
+    )
+
+
+def enrolments_accepting(*, patient: Patient, event: str) -> list[Enrolment]:
+    """The patient's active enrolments to which a person may send `event`."""
+    enrolments = Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)
+    return [
+        enrolment
+        for enrolment in enrolments.order_by("pk")
+        if event_is_sendable(
+            definition_get(enrolment.definition_key, enrolment.definition_version), event
+        )
+    ]
+
+
+def patient_event_send(
+    *, patient: Patient, event: str, idempotency_key: str, user: User
+) -> list[DispatchResult]:
+    """A person tells the patient's pathways that something happened (a session was logged, a
+    result recorded): every active enrolment whose definition lets people send the event gets
+    it, each with its own key (`<key>:<enrolment public id>`), so a retry replays."""
+    enrolments = enrolments_accepting(patient=patient, event=event)
+    if not enrolments:
+        raise InvalidInput(
+            f"No active pathway of this patient accepts the event '{event}'.",
+            extra={"field": "event"},
+        )
+    return [
+        pathway_dispatch(
+            enrolment_id=enrolment.pk,
+            event=event,
+            idempotency_key=f"{idempotency_key}:{enrolment.public_id}",
+            user=user,
+        )
+        for enrolment in enrolments
+    ]
+
+
+# --- discharge --------------------------------------------------------------------------------
+
+# The events by which a pathway discharges a patient, looked for in this order: the built-in
+# pathway's `discharge_recorded`, then `discharge`. Every track leaves by the definition's own
+# transitions on that event (stopping check-in series, raising what the definition raises).
+DISCHARGE_EVENTS: tuple[str, ...] = ("discharge_recorded", "discharge")
+
+
+def discharge_event_for(enrolment: Enrolment) -> str | None:
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    return next((event for event in DISCHARGE_EVENTS if event in definition.events), None)
+
+
+def enrolment_discharge(
+    *,
+    enrolment: Enrolment,
+    reason: str,
+    idempotency_key: str,
+    user: User,
+    expected_version: int | None = None,
+) -> DispatchResult:
+    """Discharge the patient from the pathway: its discharge event, sent by `user`, with the
+    reason kept in the step's explanation. A paused pathway must be resumed first (Conflict)."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise InvalidInput("Say why the patient is discharged.", extra={"field": "reason"})
+    event = discharge_event_for(enrolment)
+    if event is None:
+        raise Conflict(
+            "This pathway has no discharge event.", extra={"current": _current_state(enrolment)}
+        )
+    return pathway_dispatch(
+        enrolment_id=enrolment.pk,
+        event=event,
+        idempotency_key=idempotency_key,
+        user=user,
+        expected_version=expected_version,
+        note=f"Discharged: {reason[:500]}",
     )

@@ -121,6 +121,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_RESET_ON_SUCCESS = True
+# The lockout answer: problem+json (code `locked_out`) with Retry-After under /api/.
+AXES_LOCKOUT_CALLABLE = "carehub.api.lockout.lockout_response"
 
 # --- Staff sessions (ADR 0007) ----------------------------------------------------------------
 # carehub.accounts.session_timeout logs a member of staff out after this long without a
@@ -180,6 +182,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
+        "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
+    },
 }
 
 LANGUAGE_CODE = "en-gb"

@@ -4,7 +4,7 @@ enrolments on the example pathway, and clients authenticated as a given member o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,19 @@ from rest_framework.test import APIClient
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.accounts.services import staff_create
+from carehub.checkins.models import Checkin, CheckinStatus
+from carehub.checkins.services import checkin_series_start, checkins_open_due
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
-from carehub.observations.services import failed_treatment_record, pain_onset_record
+from carehub.messaging.delivery import event as delivery_event
+from carehub.messaging.models import Message, MessageStatus
+from carehub.messaging.services import PATIENT, message_enqueue
+from carehub.observations.models import Observation
+from carehub.observations.services import (
+    failed_treatment_record,
+    pain_onset_record,
+    procedure_record,
+)
 from carehub.pathways import registry as registry_module
 from carehub.pathways.models import Enrolment, Proposal
 from carehub.pathways.services import enrolment_start, pathway_dispatch
@@ -191,3 +201,83 @@ def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no
     assert body["detail"]
     assert body["instance"] == response.wsgi_request.get_full_path()
     return body
+
+
+# --- check-ins, observations, messages ---------------------------------------------------------
+
+
+def open_checkin(enrolment: Enrolment, instrument: str = "peg") -> Checkin:
+    """A check-in of a new series, opened now by the scheduler's sweep (answers for 2 days)."""
+    series = checkin_series_start(
+        enrolment=enrolment,
+        series=instrument,
+        instrument=instrument,
+        every=timedelta(weeks=2),
+        at=timezone.now(),
+    )
+    checkin = series.checkins.get()
+    now = timezone.now()
+    Checkin.objects.filter(pk=checkin.pk).update(
+        due_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=2)
+    )
+    checkins_open_due(now=now)
+    checkin.refresh_from_db()
+    assert checkin.status == CheckinStatus.OPEN
+    return checkin
+
+
+def dead_message(patient: Patient, key: str, body: str = "Your PEG is ready: {link}") -> Message:
+    """A message to the patient whose delivery gave up (its attempts used up)."""
+    message = message_enqueue(
+        patient=patient,
+        recipient=PATIENT,
+        purpose="checkin_request",
+        body=body,
+        idempotency_key=key,
+        why="weekly PEG",
+    )
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.DEAD, attempts=5)
+    message.refresh_from_db()
+    delivery_event(
+        message, MessageStatus.DEAD, "Dead: Failed (attempt 5/5): gateway down", at=timezone.now()
+    )
+    return message
+
+
+@pytest.fixture
+def checkin(enrolment: Enrolment) -> Checkin:
+    return open_checkin(enrolment)
+
+
+@pytest.fixture
+def foreign_checkin(foreign_enrolment: Enrolment) -> Checkin:
+    return open_checkin(foreign_enrolment)
+
+
+@pytest.fixture
+def procedure(patient: Patient, staff: dict[str, User]) -> Observation:
+    return procedure_record(
+        patient=patient,
+        procedure="mbb1",
+        performed_at=timezone.now() - timedelta(days=1),
+        recorded_by=staff["physician"],
+    )
+
+
+@pytest.fixture
+def foreign_procedure(foreign_enrolment: Enrolment) -> Observation:
+    return procedure_record(
+        patient=foreign_enrolment.patient,
+        procedure="mbb1",
+        performed_at=timezone.now() - timedelta(days=1),
+    )
+
+
+@pytest.fixture
+def message(patient: Patient) -> Message:
+    return dead_message(patient, "test-dead-1")
+
+
+@pytest.fixture
+def foreign_message(foreign_enrolment: Enrolment) -> Message:
+    return dead_message(foreign_enrolment.patient, "test-dead-foreign")

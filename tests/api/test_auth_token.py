@@ -62,3 +62,28 @@ def test_revoking_without_a_token_is_refused(client_for, staff) -> None:  # type
     # A session (force-authenticated here) has no token to revoke.
     body = assert_problem(client_for(staff["coordinator"]).delete(URL), 400, "invalid_input")
     assert "Authorization" in body["errors"]
+
+
+def obtain_from(username: str, password: str, ip: str):  # type: ignore[no-untyped-def]
+    return APIClient().post(
+        URL, {"username": username, "password": password}, format="json", REMOTE_ADDR=ip
+    )
+
+
+def test_five_failures_lock_the_pair_with_a_429_problem(staff: dict[str, User]) -> None:
+    for _ in range(4):
+        assert_problem(
+            obtain_from("coordinator", "wrong", "10.1.1.1"), 401, "authentication_failed"
+        )
+    locked = obtain_from("coordinator", "wrong", "10.1.1.1")  # the fifth failure locks at once
+    body = assert_problem(locked, 429, "locked_out")
+    assert locked["Retry-After"] == str(30 * 60)
+    assert body["retry_after"] == 30 * 60
+    # The right password is refused while the lock holds, and no token is issued.
+    refused = obtain_from("coordinator", PASSWORD, "10.1.1.1")
+    assert_problem(refused, 429, "locked_out")
+    assert int(refused["Retry-After"]) > 0
+    assert not AuthToken.objects.exists()
+    # Only that (username, IP) pair is locked.
+    assert obtain_from("coordinator", PASSWORD, "10.1.1.2").status_code == 201
+    assert obtain_from("physician", PASSWORD, "10.1.1.1").status_code == 201

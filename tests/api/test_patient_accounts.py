@@ -4,10 +4,12 @@ worklists, and the account can be created only once, with a valid password."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from carehub.accounts.models import Role, User
 from carehub.care_access import OPERATIONS, Operation, can, patients_visible_to
 from carehub.core.exceptions import InvalidInput
+from carehub.observations.services import score_record
 from carehub.pathways.models import Enrolment, Proposal
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_add, patient_account_create
@@ -110,3 +112,81 @@ def test_a_patient_account_cannot_join_a_care_team(patient: Patient, patient_use
     other = register(patient.clinic, "T-3", "Carl", "Clark")
     with pytest.raises(InvalidInput):
         care_team_add(patient=other, staff=patient_user)
+
+
+def test_a_patient_lists_shows_and_answers_their_own_checkins_only(  # type: ignore[no-untyped-def]
+    client_for, patient_user: User, checkin, foreign_checkin
+) -> None:
+    client = client_for(patient_user)
+    listed = client.get(f"/api/v1/patients/{checkin.patient_id}/checkins").json()["results"]
+    assert [row["id"] for row in listed] == [checkin.pk]
+    assert client.get(f"/api/v1/checkins/{checkin.pk}").status_code == 200
+    for url in (
+        f"/api/v1/checkins/{foreign_checkin.pk}",
+        f"/api/v1/patients/{foreign_checkin.patient_id}/checkins",
+    ):
+        assert_problem(client.get(url), 404, "not_found")
+    answers = {"answers": {"pain": 3, "enjoyment": 3, "activity": 3}}
+    assert_problem(
+        client.post(f"/api/v1/checkins/{foreign_checkin.pk}/answers", answers, format="json"),
+        404,
+        "not_found",
+    )
+    response = client.post(f"/api/v1/checkins/{checkin.pk}/answers", answers, format="json")
+    assert response.status_code == 201
+
+
+def test_a_patient_sees_the_instruments_and_their_own_scores_only(  # type: ignore[no-untyped-def]
+    client_for, patient_user: User, patient: Patient, procedure, staff
+) -> None:
+    score = score_record(
+        patient=patient, instrument="peg", score=6, observed_at=timezone.now(), source="patient"
+    )
+    client = client_for(patient_user)
+    assert client.get("/api/v1/instruments").status_code == 200
+    assert client.get("/api/v1/instruments/peg/1").json()["items"]
+    rows = client.get(f"/api/v1/patients/{patient.pk}/observations").json()["results"]
+    assert [row["id"] for row in rows] == [score.pk]  # not the procedure
+    procedures = client.get(f"/api/v1/patients/{patient.pk}/observations?kind=procedure")
+    assert procedures.json()["results"] == []
+    # The procedure's result cannot be recorded (nor the procedure found) by the patient.
+    assert_problem(
+        client.post(
+            f"/api/v1/observations/{procedure.pk}/result",
+            {"relief_pct": 90, "assessed_at": timezone.now().isoformat()},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="p",
+        ),
+        403,
+        "not_permitted",
+    )
+
+
+def test_a_patient_sees_nothing_clinical(client_for, patient_user: User, enrolment) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(patient_user)
+    patient_id = enrolment.patient_id
+    for url in (
+        f"/api/v1/patients/{patient_id}/messages",
+        "/api/v1/messages/dead",
+        "/api/v1/thresholds",
+    ):
+        assert_problem(client.get(url), 403, "not_permitted")
+    for url, body in (
+        (f"/api/v1/patients/{patient_id}/enrolments", {"definition_key": "intractable-pain"}),
+        (f"/api/v1/enrolments/{enrolment.public_id}/pause", {"reason": "me"}),
+        (f"/api/v1/enrolments/{enrolment.public_id}/discharge", {"reason": "me"}),
+        (f"/api/v1/patients/{patient_id}/sessions", {}),
+    ):
+        response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="p1")
+        assert_problem(response, 403, "not_permitted")
+    allowed = {op for op in Operation if can(patient_user, op)}
+    assert allowed == {
+        Operation.PATIENT_LIST,
+        Operation.PATIENT_VIEW,
+        Operation.ENROLMENT_VIEW,
+        Operation.PATHWAY_VIEW,
+        Operation.CHECKIN_VIEW,
+        Operation.CHECKIN_SUBMIT,
+        Operation.INSTRUMENT_VIEW,
+        Operation.OBSERVATION_VIEW,
+    }

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from carehub.accounts.models import User
+from carehub.checkins.models import Checkin, CheckinStatus
+from carehub.checkins.services import checkin_series_start
 from carehub.clinics.models import Clinic
+from carehub.messaging.delivery import event as delivery_event
+from carehub.messaging.models import Message, MessageStatus
+from carehub.messaging.services import PATIENT, message_enqueue
+from carehub.observations.services import session_record
 from carehub.pathways.models import Enrolment
 from carehub.pathways.services import enrolment_start, pathway_dispatch
 from carehub.patients.services import care_team_add
@@ -105,3 +115,80 @@ def test_default_page_is_50_and_search_narrows(client_for, staff, many_patients)
     assert {p["mrn"] for p in found} == {"Q-007", "Q-070", "Q-077"}
     by_mrn = client.get("/api/v1/patients?search=q-10").json()["results"]
     assert sorted(p["mrn"] for p in by_mrn) == [f"Q-10{n}" for n in range(10)]
+
+
+# --- check-ins, observations, messages ------------------------------------------------------
+
+
+def queries_for(client, url: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def,type-arg]
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    return len(captured), response.json()
+
+
+@pytest.fixture
+def long_history(enrolment: Enrolment, staff: dict[str, User]) -> Enrolment:
+    """110 check-ins (every 4th answered), 110 sessions and 110 messages with their delivery
+    events, 55 of them dead."""
+    patient = enrolment.patient
+    series = checkin_series_start(
+        enrolment=enrolment, series="peg", instrument="peg", every=timedelta(weeks=1),
+        at=timezone.now() - timedelta(weeks=120),
+    )  # fmt: skip
+    start = series.checkins.get().due_at
+    Checkin.objects.bulk_create(
+        Checkin(
+            series=series,
+            patient=patient,
+            enrolment=enrolment,
+            instrument="peg",
+            sequence=n,
+            due_at=start + timedelta(weeks=n),
+            closes_at=start + timedelta(weeks=n, hours=72),
+            status=CheckinStatus.ANSWERED if n % 4 == 0 else CheckinStatus.MISSED,
+            score=5.0 if n % 4 == 0 else None,
+        )
+        for n in range(2, 112)
+    )
+    for n in range(110):
+        session_record(
+            patient=patient, discipline="pt", attended=n % 5 != 0,
+            observed_at=timezone.now() - timedelta(days=n + 1),
+            recorded_by=staff["physical_therapist"],
+        )  # fmt: skip
+    for n in range(110):
+        message = message_enqueue(
+            patient=patient, recipient=PATIENT, purpose="pathway_notice", body=f"Notice {n}",
+            idempotency_key=f"notice-{n}", why="test history",
+        )  # fmt: skip
+        if n % 2 == 0:
+            Message.objects.filter(pk=message.pk).update(status=MessageStatus.DEAD)
+            delivery_event(message, MessageStatus.DEAD, "Dead: gave up", at=timezone.now())
+    return enrolment
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "rows"),
+    [
+        ("/api/v1/patients/{patient}/checkins", "coordinator", 111),
+        ("/api/v1/patients/{patient}/observations?kind=session", "physical_therapist", 110),
+        ("/api/v1/patients/{patient}/messages", "physical_therapist", 110),
+        ("/api/v1/messages/dead", "clinic_admin", 55),
+    ],
+)
+def test_new_lists_run_a_constant_number_of_queries(
+    client_for, staff, long_history: Enrolment, path: str, role: str, rows: int
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff[role])
+    url = path.format(patient=long_history.patient_id)
+    separator = "&" if "?" in url else "?"
+    counts = {}
+    for size in (10, 50, 100):
+        counts[size], body = queries_for(client, f"{url}{separator}page_size={size}")
+        assert len(body["results"]) == min(size, rows)
+        if body["next"]:
+            next_count, _ = queries_for(client, body["next"])
+            assert next_count == counts[size]
+    assert len(set(counts.values())) == 1, counts
+    assert counts[10] <= 12

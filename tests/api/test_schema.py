@@ -28,6 +28,25 @@ OPERATIONS = {
     ("/api/v1/flags", "get"): "flags_list",
     ("/api/v1/flags/{flag_id}/acknowledge", "post"): "flags_acknowledge",
     ("/api/v1/flags/{flag_id}/resolve", "post"): "flags_resolve",
+    ("/api/v1/patients/{patient_id}/enrolments", "post"): "patients_enrolments_start",
+    ("/api/v1/enrolments/{public_id}/pause", "post"): "enrolments_pause",
+    ("/api/v1/enrolments/{public_id}/resume", "post"): "enrolments_resume",
+    ("/api/v1/enrolments/{public_id}/discharge", "post"): "enrolments_discharge",
+    ("/api/v1/patients/{patient_id}/checkins", "get"): "patients_checkins_list",
+    ("/api/v1/checkins/{checkin_id}", "get"): "checkins_retrieve",
+    ("/api/v1/checkins/{checkin_id}/answers", "post"): "checkins_answers_submit",
+    ("/api/v1/instruments", "get"): "instruments_list",
+    ("/api/v1/instruments/{key}/{version}", "get"): "instruments_retrieve",
+    ("/api/v1/patients/{patient_id}/observations", "get"): "patients_observations_list",
+    ("/api/v1/patients/{patient_id}/procedures", "post"): "patients_procedures_record",
+    ("/api/v1/patients/{patient_id}/sessions", "post"): "patients_sessions_record",
+    ("/api/v1/patients/{patient_id}/scores", "post"): "patients_scores_record",
+    ("/api/v1/observations/{observation_id}/result", "post"): "observations_result_record",
+    ("/api/v1/patients/{patient_id}/messages", "get"): "patients_messages_list",
+    ("/api/v1/messages/dead", "get"): "messages_dead_list",
+    ("/api/v1/messages/{message_id}/resend", "post"): "messages_resend",
+    ("/api/v1/thresholds", "get"): "thresholds_list",
+    ("/api/v1/thresholds/{pathway_key}/{name}", "put"): "thresholds_set",
 }
 
 
@@ -60,6 +79,20 @@ def test_every_operation_is_documented_with_problem_responses(schema: dict) -> N
                for p in events["parameters"])  # fmt: skip
     approve = schema["paths"]["/api/v1/proposals/{proposal_id}/approve"]["post"]
     assert {"403", "422"} <= set(approve["responses"])
+    submit = schema["paths"]["/api/v1/checkins/{checkin_id}/answers"]["post"]
+    assert {"201", "400", "410"} <= set(submit["responses"])
+    token = schema["paths"]["/api/v1/auth/token"]["post"]
+    assert "429" in token["responses"]
+
+
+def test_every_operation_in_the_schema_is_listed_here(schema: dict) -> None:  # type: ignore[type-arg]
+    documented = {
+        (path, method)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert documented == set(OPERATIONS)
 
 
 def test_swagger_ui_is_served_from_our_origin() -> None:

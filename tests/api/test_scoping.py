@@ -6,9 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.urls import resolve
+from django.utils import timezone
 
 from carehub.accounts.models import User
 from carehub.care_access import OPERATIONS, Operation, can
+from carehub.checkins.models import Checkin
+from carehub.messaging.models import Message
+from carehub.observations.models import Observation
 from carehub.pathways.models import Enrolment, Proposal
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_end
@@ -31,12 +36,33 @@ OBJECT_OPERATIONS = {
     ("post", "/api/v1/tasks/{id}/complete"),
     ("post", "/api/v1/flags/{id}/acknowledge"),
     ("post", "/api/v1/flags/{id}/resolve"),
+    ("post", "/api/v1/patients/{id}/enrolments"),
+    ("post", "/api/v1/enrolments/{id}/pause"),
+    ("post", "/api/v1/enrolments/{id}/resume"),
+    ("post", "/api/v1/enrolments/{id}/discharge"),
+    ("get", "/api/v1/patients/{id}/checkins"),
+    ("get", "/api/v1/checkins/{id}"),
+    ("post", "/api/v1/checkins/{id}/answers"),
+    ("get", "/api/v1/patients/{id}/observations"),
+    ("post", "/api/v1/patients/{id}/procedures"),
+    ("post", "/api/v1/patients/{id}/sessions"),
+    ("post", "/api/v1/patients/{id}/scores"),
+    ("post", "/api/v1/observations/{id}/result"),
+    ("get", "/api/v1/patients/{id}/messages"),
+    ("post", "/api/v1/messages/{id}/resend"),
 }
 LIST_OPERATIONS = {
     ("get", "/api/v1/patients"),
     ("get", "/api/v1/proposals"),
     ("get", "/api/v1/tasks"),
     ("get", "/api/v1/flags"),
+    ("get", "/api/v1/messages/dead"),
+}
+# Clinic configuration: no patient, but another clinic's rows are neither listed nor changed
+# (test_thresholds.py).
+CLINIC_OPERATIONS = {
+    ("get", "/api/v1/thresholds"),
+    ("put", "/api/v1/thresholds/{id}/{id}"),
 }
 
 
@@ -45,10 +71,17 @@ def templated(url: str) -> str:
 
 
 def detail_requests(
-    enrolment: Enrolment, proposal: Proposal, task: CareTask, flag: Flag
+    enrolment: Enrolment,
+    proposal: Proposal,
+    task: CareTask,
+    flag: Flag,
+    checkin: Checkin,
+    procedure: Observation,
+    message: Message,
 ) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
     patient_id = enrolment.patient_id
     public_id = enrolment.public_id
+    now = timezone.now().isoformat()
     return [
         ("get", f"/api/v1/patients/{patient_id}", {}),
         ("get", f"/api/v1/patients/{patient_id}/enrolments", {}),
@@ -60,7 +93,84 @@ def detail_requests(
         ("post", f"/api/v1/tasks/{task.pk}/complete", {}),
         ("post", f"/api/v1/flags/{flag.pk}/acknowledge", {}),
         ("post", f"/api/v1/flags/{flag.pk}/resolve", {}),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/enrolments",
+            {"definition_key": "intractable-pain"},
+        ),
+        ("post", f"/api/v1/enrolments/{public_id}/pause", {"reason": "Hospital stay"}),
+        ("post", f"/api/v1/enrolments/{public_id}/resume", {}),
+        ("post", f"/api/v1/enrolments/{public_id}/discharge", {"reason": "Moved away"}),
+        ("get", f"/api/v1/patients/{patient_id}/checkins", {}),
+        ("get", f"/api/v1/checkins/{checkin.pk}", {}),
+        (
+            "post",
+            f"/api/v1/checkins/{checkin.pk}/answers",
+            {"answers": {"pain": 5, "enjoyment": 5, "activity": 5}},
+        ),
+        ("get", f"/api/v1/patients/{patient_id}/observations", {}),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/procedures",
+            {"procedure": "esi", "performed_at": now},
+        ),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/sessions",
+            {"discipline": "pt", "attended": True, "observed_at": now},
+        ),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/scores",
+            {"instrument": "odi", "score": 40, "observed_at": now},
+        ),
+        (
+            "post",
+            f"/api/v1/observations/{procedure.pk}/result",
+            {"relief_pct": 80, "assessed_at": now},
+        ),
+        ("get", f"/api/v1/patients/{patient_id}/messages", {}),
+        ("post", f"/api/v1/messages/{message.pk}/resend", {}),
     ]
+
+
+def snapshot(enrolment: Enrolment) -> tuple[int, int]:
+    enrolment.refresh_from_db()
+    return enrolment.version, Observation.objects.filter(patient_id=enrolment.patient_id).count()
+
+
+def unchanged(
+    enrolment: Enrolment,
+    before: tuple[int, int],
+    checkin: Checkin,
+    procedure: Observation,
+    message: Message,
+) -> None:
+    """Nothing the refused requests named was changed, and nothing was recorded."""
+    enrolment.refresh_from_db()
+    assert (enrolment.status, enrolment.version) == ("active", before[0])
+    assert Enrolment.objects.filter(patient_id=enrolment.patient_id).count() == 1
+    checkin.refresh_from_db()
+    assert checkin.status == "open"
+    assert Observation.objects.filter(patient_id=enrolment.patient_id).count() == before[1]
+    assert not Observation.objects.filter(corrects=procedure).exists()
+    message.refresh_from_db()
+    assert message.status == "dead"
+
+
+def operation_of(method: str, url: str) -> Operation:
+    view = resolve(url).func.view_class  # type: ignore[attr-defined]
+    by_method = getattr(view, "method_operations", {})
+    return by_method[method.upper()][0] if method.upper() in by_method else view.operation
+
+
+def assert_refused(user: User, response, method: str, url: str) -> None:  # type: ignore[no-untyped-def]
+    """Outside the scope: 404. A role the matrix refuses is told so first (403), before any
+    lookup, so that answer says nothing about the object either."""
+    if can(user, operation_of(method, url)):
+        assert_problem(response, 404, "not_found")
+    else:
+        assert_problem(response, 403, "not_permitted")
 
 
 def call(client, method: str, url: str, data: dict):  # type: ignore[no-untyped-def,type-arg]
@@ -76,14 +186,25 @@ def test_another_clinics_objects_are_not_found(
     foreign_enrolment: Enrolment,
     foreign_task: CareTask,
     foreign_flag: Flag,
+    foreign_checkin: Checkin,
+    foreign_procedure: Observation,
+    foreign_message: Message,
     role: str,
 ) -> None:  # type: ignore[no-untyped-def]
     proposal = Proposal.objects.get(enrolment=foreign_enrolment)
+    version = snapshot(foreign_enrolment)
     client = client_for(staff[role])
     for method, url, data in detail_requests(
-        foreign_enrolment, proposal, foreign_task, foreign_flag
+        foreign_enrolment,
+        proposal,
+        foreign_task,
+        foreign_flag,
+        foreign_checkin,
+        foreign_procedure,
+        foreign_message,
     ):
-        assert_problem(call(client, method, url, data), 404, "not_found")
+        assert_refused(staff[role], call(client, method, url, data), method, url)
+    unchanged(foreign_enrolment, version, foreign_checkin, foreign_procedure, foreign_message)
     foreign_enrolment.refresh_from_db()
     assert foreign_enrolment.state_of("ladder") == "conventional"
     proposal.refresh_from_db()
@@ -118,18 +239,38 @@ def test_another_clinics_rows_are_absent_from_lists(
     assert [f["id"] for f in flags] == [flag.pk]
 
 
+def test_another_clinics_dead_messages_are_absent(
+    client_for, staff: dict[str, User], message: Message, foreign_message: Message
+) -> None:  # type: ignore[no-untyped-def]
+    for role in ("coordinator", "clinic_admin"):
+        dead = client_for(staff[role]).get("/api/v1/messages/dead").json()["results"]
+        assert [m["id"] for m in dead] == [message.pk]
+
+
 def test_therapist_not_on_the_care_team_gets_not_found(
-    client_for, staff: dict[str, User], proposal: Proposal, task: CareTask, flag: Flag
+    client_for,
+    staff: dict[str, User],
+    proposal: Proposal,
+    task: CareTask,
+    flag: Flag,
+    checkin: Checkin,
+    procedure: Observation,
+    message: Message,
 ) -> None:  # type: ignore[no-untyped-def]
     enrolment = proposal.enrolment
+    version = snapshot(enrolment)
     for role in ("psychologist", "pharmacist"):
         client = client_for(staff[role])
-        for method, url, data in detail_requests(enrolment, proposal, task, flag):
-            assert_problem(call(client, method, url, data), 404, "not_found")
+        for method, url, data in detail_requests(
+            enrolment, proposal, task, flag, checkin, procedure, message
+        ):
+            assert_refused(staff[role], call(client, method, url, data), method, url)
+        assert client.get("/api/v1/messages/dead").status_code == 403  # not their job
         assert client.get("/api/v1/patients").json()["results"] == []
         assert client.get("/api/v1/proposals").json()["results"] == []
         assert client.get("/api/v1/tasks?discipline=all&status=all").json()["results"] == []
         assert client.get("/api/v1/flags").json()["results"] == []
+    unchanged(enrolment, version, checkin, procedure, message)
 
 
 def test_therapist_on_the_care_team_sees_the_patient_until_the_membership_ends(
@@ -178,7 +319,14 @@ def test_staff_without_a_clinic_role_see_nothing(client_for, patient: Patient) -
 
 
 def test_the_object_requests_are_the_declared_operations(
-    proposal: Proposal, task: CareTask, flag: Flag
+    proposal: Proposal,
+    task: CareTask,
+    flag: Flag,
+    checkin: Checkin,
+    procedure: Observation,
+    message: Message,
 ) -> None:
-    requests = detail_requests(proposal.enrolment, proposal, task, flag)
+    requests = detail_requests(
+        proposal.enrolment, proposal, task, flag, checkin, procedure, message
+    )
     assert {(method, templated(url)) for method, url, _ in requests} == OBJECT_OPERATIONS

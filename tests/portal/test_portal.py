@@ -95,7 +95,7 @@ def test_answering_in_the_portal_scores_like_the_link_and_is_audited(
         5.0,
         "patient",
     )
-    answered = AuditEvent.objects.get(action="checkin.answer")
+    answered = AuditEvent.objects.get(action="checkin.submit")
     assert (answered.actor_id, answered.patient_id, answered.detail["via"]) == (
         user.pk,
         enrolment.patient_id,
@@ -140,9 +140,9 @@ def test_bad_input_names_the_question_and_changes_nothing(
     assert f"Question {question}</a>" in body
     assert message in body
     checkin.refresh_from_db()
-    assert (checkin.status, checkin.answers, checkin.score) == (CheckinStatus.OPEN, {}, None)
+    assert (checkin.status, checkin.submits, checkin.score) == (CheckinStatus.OPEN, {}, None)
     assert Observation.objects.count() == observations
-    assert not AuditEvent.objects.filter(action="checkin.answer").exists()
+    assert not AuditEvent.objects.filter(action="checkin.submit").exists()
 
 
 def test_phq9_item9_in_the_portal_shows_crisis_resources_and_alerts_the_team(

@@ -64,7 +64,7 @@ def test_errors_name_each_question_and_nothing_is_saved(enrolment: Enrolment) ->
     assert 'aria-invalid="true"' in body
     checkin.refresh_from_db()
     assert checkin.status == CheckinStatus.OPEN
-    assert not AuditEvent.objects.filter(action="checkin.answer").exists()
+    assert not AuditEvent.objects.filter(action="checkin.submit").exists()
 
 
 def test_an_answer_by_link_is_audited_without_an_actor(enrolment: Enrolment) -> None:
@@ -72,7 +72,7 @@ def test_an_answer_by_link_is_audited_without_an_actor(enrolment: Enrolment) -> 
     token = send_link(checkin)
     response = Client().post(f"/c/{token}", {"pain": "3", "enjoyment": "3", "activity": "3"})
     assert response.status_code == 200
-    event = AuditEvent.objects.get(action="checkin.answer")
+    event = AuditEvent.objects.get(action="checkin.submit")
     assert (event.actor_id, event.patient_id, event.detail["via"]) == (
         None,
         enrolment.patient_id,

@@ -1,0 +1,242 @@
+"""P2: carehub's scheduler against django-celery-beat, one PeriodicTask per patient schedule.
+
+The same patient schedules two ways, in the same database and Redis, alternated in one run:
+
+- **beat**: what most Django projects do: one `PeriodicTask` per patient schedule (a weekly
+  `IntervalSchedule`, the schedule's id as argument) under beat's `DatabaseScheduler`, which
+  enqueues a task for each schedule when it is due. The scheduler runs its own loop
+  (`tick()`, sleeping as `celery beat` does) in this process, loaded and warm before the due
+  instant.
+- **carehub**: one check-in series per schedule, its next occurrence a `Checkin` row; the
+  sweep `checkins_open_due` (beat runs it every SCHEDULER_INTERVAL_SECONDS) claims the due rows
+  (SKIP LOCKED), opens them, writes the request and reminder messages and publishes each due
+  request's send task after commit. So carehub does more inside the measured time (it opens
+  the check-in and writes its messages) than beat (which only enqueues).
+
+Both measured the same way: from the due instant until the 1,000th task message is in the Redis
+queue (LLEN of the queue). carehub's sweep is started at the due instant; in production it
+runs every SCHEDULER_INTERVAL_SECONDS (15 s), so a schedule waits up to that much longer: the
+report gives the ratio both ways (tick at the due instant, and worst case + 15 s).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+
+from bench import generate
+from bench.core import Context, Result, Target, describe
+
+NAME = "p2_beat"
+TITLE = "P2: carehub's scheduler vs django-celery-beat (one PeriodicTask per schedule)"
+DUE = 1000
+BEAT_TASK = "carehub.bench.checkin_schedule_due"
+LEAD_SECONDS = 3.0
+
+
+def _redis() -> Any:
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+
+def queue_length(queue: str) -> int:
+    return int(_redis().llen(queue))
+
+
+def purge(queue: str) -> None:
+    _redis().delete(queue)
+
+
+# --- beat -----------------------------------------------------------------------------------
+
+
+def beat_schedules(rows: int, due: int, *, due_at: datetime, queue: str) -> None:
+    """`rows` PeriodicTasks (weekly interval), `due` of them due at `due_at`, the others over
+    the coming week. Replaces the bench's earlier ones."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTasks
+
+    every = IntervalSchedule.objects.get_or_create(every=7, period=IntervalSchedule.DAYS)[0]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_celery_beat_periodictask")
+        cursor.execute(
+            """
+            INSERT INTO django_celery_beat_periodictask
+              (name, task, args, kwargs, queue, exchange, routing_key, headers, priority,
+               expires, expire_seconds, one_off, start_time, enabled, last_run_at,
+               total_run_count, date_changed, description, interval_id, crontab_id, solar_id,
+               clocked_id)
+            SELECT 'checkin-schedule-' || n, %(task)s, '[' || n || ']', '{}', %(queue)s, NULL,
+                   NULL, '{}', NULL, NULL, NULL, false, NULL, true,
+                   CASE WHEN n <= %(due)s THEN %(due_at)s - interval '7 days'
+                        ELSE %(due_at)s - interval '7 days' + (1 + n %% 10080) * interval '1 minute'
+                   END,
+                   0, %(due_at)s - interval '8 days', '', %(interval)s, NULL, NULL, NULL
+            FROM generate_series(1, %(rows)s) AS n
+            """,
+            {"task": BEAT_TASK, "queue": queue, "due": due, "due_at": due_at, "rows": rows,
+             "interval": every.pk},
+        )  # fmt: skip
+        cursor.execute("ANALYZE django_celery_beat_periodictask")
+    PeriodicTasks.update_changed()
+
+
+def beat_trial(
+    rows: int, *, queue: str, cap_seconds: float, due: int = DUE, lead: float = LEAD_SECONDS
+) -> dict[str, Any]:
+    """One burst through beat's DatabaseScheduler; seconds from due to the 1,000th enqueued."""
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from config.celery_app import app
+
+    purge(queue)
+    # Due far enough ahead to load the schedules first (beat's start-up is not measured).
+    due_at = datetime.now(UTC) + timedelta(seconds=lead + (30 if rows >= 10_000 else 2))
+    beat_schedules(rows, due, due_at=due_at, queue=queue)
+    saved = app.conf.beat_schedule
+    app.conf.beat_schedule = {}  # only the patient schedules: carehub's own entries stay out
+    try:
+        load_started = time.perf_counter()
+        scheduler = DatabaseScheduler(app=app, lazy=False)
+        scheduler.tick()  # loads every entry and builds the heap, as beat's first tick does
+        load_seconds = time.perf_counter() - load_started
+        while datetime.now(UTC) < due_at - timedelta(seconds=lead):
+            time.sleep(0.05)
+        deadline = due_at.timestamp() + cap_seconds
+        ticks = 0
+        enqueued = 0
+        while True:
+            interval = scheduler.tick()
+            ticks += 1
+            if (interval and interval > 0) or ticks % 25 == 0:
+                enqueued = queue_length(queue)
+                if enqueued >= due:
+                    break
+                if time.time() > deadline:
+                    break
+                if interval and interval > 0:
+                    time.sleep(min(interval, 0.05))
+        finished = time.time()
+        enqueued = queue_length(queue)
+    finally:
+        app.conf.beat_schedule = saved
+    seconds = finished - due_at.timestamp()
+    capped = enqueued < due
+    figures = {
+        "seconds": round(seconds, 3), "enqueued": enqueued, "capped": capped, "ticks": ticks,
+        "load_seconds": round(load_seconds, 2),
+    }  # fmt: skip
+    if capped and enqueued:
+        figures["extrapolated_seconds"] = round(seconds * due / enqueued, 1)
+    purge(queue)
+    return figures
+
+
+# --- carehub ----------------------------------------------------------------------------------
+
+
+def carehub_trial(
+    rows: int, *, queue: str, due: int = DUE, lead: float = LEAD_SECONDS
+) -> dict[str, Any]:
+    """One burst through carehub's sweep; seconds from due to the 1,000th send task enqueued."""
+    from carehub.checkins.services import checkins_open_due
+
+    purge(queue)
+    generate.push_clinic_schedule()
+    due_at = datetime.now(UTC) + timedelta(seconds=lead)
+    ids = generate.checkin_schedules(rows, due, due_at=due_at)
+    while datetime.now(UTC) < due_at:
+        time.sleep(0.002)
+    opened = checkins_open_due()
+    finished = time.time()
+    enqueued = queue_length(queue)
+    purge(queue)
+    return {
+        "seconds": round(finished - due_at.timestamp(), 3), "enqueued": enqueued,
+        "opened": opened, "due": len(ids),
+    }  # fmt: skip
+
+
+def run(ctx: Context) -> Result:
+    sizes = [10_000, 100_000]
+    rounds = 1 if ctx.quick else 3
+    cap = 20.0 if ctx.quick else 300.0
+    queue = f"{ctx.env.queue}-p2"
+    result = Result(
+        NAME, TITLE,
+        inputs={"sizes": sizes, "due": DUE, "rounds": rounds, "beat_cap_seconds": cap,
+                "beat": "DatabaseScheduler, one PeriodicTask per schedule, weekly interval",
+                "carehub": "Checkin rows claimed by checkins_open_due (SKIP LOCKED)",
+                "queue": queue},
+    )  # fmt: skip
+    from django.test import override_settings
+
+    summary: dict[str, Any] = {}
+    with override_settings(CELERY_TASK_DEFAULT_QUEUE=queue):
+        from config.celery_app import app
+
+        saved_queue = app.conf.task_default_queue
+        app.conf.task_default_queue = queue
+        try:
+            for size in sizes:
+                samples: dict[str, list[float]] = {"beat": [], "carehub": []}
+                for round_ in range(rounds):
+                    order = ["carehub", "beat"] if round_ % 2 == 0 else ["beat", "carehub"]
+                    for label in order:
+                        if label == "beat":
+                            figures = beat_trial(size, queue=queue, cap_seconds=cap)
+                            value = figures.get("extrapolated_seconds", figures["seconds"])
+                        else:
+                            figures = carehub_trial(size, queue=queue)
+                            value = figures["seconds"]
+                        samples[label].append(value)
+                        result.runs.append({"size": size, "label": label, "round": round_,
+                                            **figures})  # fmt: skip
+                        ctx.log(f"  p2 {size:,} {label}: {json.dumps(figures)}")
+                beat_median = describe(samples["beat"])["median"]
+                carehub_median = describe(samples["carehub"])["median"]
+                summary[str(size)] = {
+                    "beat": describe(samples["beat"]), "carehub": describe(samples["carehub"]),
+                    "ratio_median": round(beat_median / carehub_median, 1),
+                    "ratio_worst_case_poll": round(beat_median / (carehub_median + 15), 1),
+                }  # fmt: skip
+        finally:
+            app.conf.task_default_queue = saved_queue
+    result.summary = summary
+    big = summary[str(sizes[-1])]
+    result.targets.append(Target(
+        "P2 due→enqueued, 1,000 due at 100,000 schedules: beat / carehub", "≥ 10x",
+        f"{big['ratio_median']}x (with a worst-case 15 s poll wait: "
+        f"{big['ratio_worst_case_poll']}x)",
+        big["ratio_median"] >= 10,
+    ))  # fmt: skip
+    if any(run.get("capped") for run in result.runs):
+        result.notes.append(
+            f"Some beat runs did not enqueue all 1,000 within {cap:.0f} s; their time is "
+            "extrapolated from the rate reached (seconds x 1000 / enqueued), marked `capped`."
+        )
+    result.plots.append(_plot(ctx, sizes, summary))
+    return result
+
+
+def _plot(ctx: Context, sizes: list[int], summary: dict[str, Any]) -> str:
+    from bench.report import new_figure, save_figure
+
+    fig, ax = new_figure()
+    width = 0.35
+    xs = range(len(sizes))
+    ax.bar([x - width / 2 for x in xs], [summary[str(s)]["beat"]["median"] for s in sizes],
+           width, label="django-celery-beat")  # fmt: skip
+    ax.bar([x + width / 2 for x in xs], [summary[str(s)]["carehub"]["median"] for s in sizes],
+           width, label="carehub")  # fmt: skip
+    ax.set_xticks(list(xs), [f"{s:,} schedules" for s in sizes])
+    ax.set_yscale("log")
+    ax.set_ylabel("due → 1,000 enqueued (s, median)")
+    ax.set_title("P2: burst of 1,000 due")
+    ax.legend(fontsize=7)
+    return save_figure(ctx, fig, "p2_beat.png")

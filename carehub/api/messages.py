@@ -1,0 +1,159 @@
+"""Messages and their delivery records, for staff: what was sent to a patient or to staff about
+them, on which channel, and why it was sent or not (every change of state with its reason).
+
+A stored body never holds a check-in link's token (the token is minted when the message is sent
+and only its hash is kept), but bodies and delivery reasons are still passed through the same
+redaction as the logs (`/c/<token>` → `/c/[redacted]`), so a token that reached a row by any
+other route is not disclosed. Dead messages (delivery gave up after its attempts) are listed for
+the clinic; `resend` gives one a fresh set of attempts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from carehub.api.pagination import paginated, paginated_response
+from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.permissions import RoleAllows
+from carehub.api.schema import problems
+from carehub.care_access import Operation
+from carehub.core.exceptions import Conflict
+from carehub.core.logging import redact
+from carehub.messaging.models import DeliveryChannel, MessageStatus, Urgency
+from carehub.messaging.selectors import (
+    message_dead_list_for_user,
+    message_get_for_user,
+    message_list_for_patient,
+)
+from carehub.messaging.services import message_resend
+from carehub.patients.selectors import patient_get_for_user
+
+
+class RedactedCharField(serializers.CharField):
+    """Text that may have carried a check-in link: its token is redacted."""
+
+    def to_representation(self, value: Any) -> str:
+        return redact(str(value))
+
+
+class DeliveryEventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    reason = RedactedCharField(help_text="Why the message changed state")
+    attempt = serializers.IntegerField()
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    patient_id = serializers.IntegerField(allow_null=True)
+    to_patient = serializers.BooleanField(help_text="To the patient; otherwise to `to_staff_id`")
+    to_staff_id = serializers.IntegerField(allow_null=True)
+    purpose = serializers.CharField()
+    urgency = serializers.ChoiceField(choices=Urgency.values)
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    channel = serializers.ChoiceField(
+        choices=[*DeliveryChannel.values, ""], help_text="Chosen at send time"
+    )
+    body = RedactedCharField(help_text="The text (a check-in link's token never appears)")
+    why = RedactedCharField(help_text="Why the message was decided")
+    attempts = serializers.IntegerField()
+    not_before = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    last_error = RedactedCharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    events = DeliveryEventSerializer(many=True, help_text="Every change of state, oldest first")
+
+
+class PatientMessageListApi(AuditedApi):
+    """Messages to the patient and to staff about the patient, newest first."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.MESSAGE_LIST
+    audit_action = "message.list"
+
+    OutputSerializer = MessageSerializer
+
+    @extend_schema(
+        operation_id="patients_messages_list",
+        tags=["messages"],
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
+    )
+    def get(self, request: Request, patient_id: int) -> Response:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        self.audit_patient = self.audit_obj = patient
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=message_list_for_patient(user=request.user, patient=patient),
+            serializer_class=self.OutputSerializer,
+            ordering="-id",
+        )
+        self.audit(detail={"listed": len(response.data["results"])})
+        return response
+
+
+class MessageDeadListApi(AuditedApi):
+    """The clinic's dead messages (delivery gave up), newest first."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.MESSAGE_DEAD_LIST
+    audit_action = "message.dead_list"
+
+    OutputSerializer = MessageSerializer
+
+    @extend_schema(
+        operation_id="messages_dead_list",
+        tags=["messages"],
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=message_dead_list_for_user(user=request.user),
+            serializer_class=self.OutputSerializer,
+            ordering="-id",
+        )
+        listed = [row["patient_id"] for row in response.data["results"] if row["patient_id"]]
+        self.audit(patients=listed, detail={"listed": len(response.data["results"])})
+        return response
+
+
+class MessageResendApi(AuditedApi):
+    """Give a dead message a fresh set of attempts (409 with its status otherwise)."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.MESSAGE_RESEND
+    audit_action = "message.resend"
+
+    OutputSerializer = MessageSerializer
+
+    @extend_schema(
+        operation_id="messages_resend",
+        tags=["messages"],
+        request=None,
+        responses={200: MessageSerializer, **problems(403, 404, 409)},
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        message = message_get_for_user(user=request.user, message_id=message_id)
+        self.audit_patient, self.audit_obj = message.patient, message
+        try:
+            message_resend(message_id=message.pk)
+        except Conflict as exc:
+            raise Conflict(
+                exc.message,
+                extra={"current": {"message": message.pk, "status": message.status}},
+            ) from exc
+        data = self.OutputSerializer(
+            message_get_for_user(user=request.user, message_id=message.pk)
+        ).data
+        self.audit()
+        return Response(data)

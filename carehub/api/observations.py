@@ -1,0 +1,396 @@
+"""Observations: what was measured, done or decided about a patient (scores, procedures and
+their relief, therapy sessions, medications, ...), and recording the ones clinicians enter.
+
+Reading: `GET /patients/{id}/observations` lists the current observations (corrected and
+withdrawn ones are left out), newest first, filtered by `kind`, `code` and a `since` / `until`
+window. A patient sees their own scores only (carehub.care_access).
+
+Recording (`POST /patients/{id}/procedures`, `.../sessions`, `.../scores`, and
+`POST /observations/{id}/result` for the relief after a recorded procedure) needs an
+`Idempotency-Key`: a retry with the same key answers the observation the first request recorded
+(200, `Idempotent-Replayed: true`) instead of recording it twice.
+
+A pathway reads facts when it receives an event, so recording is usually followed by one (a
+session logged, a block's result recorded), as in the admin and the demo. The body's optional
+`event` does both in one request: the observation is recorded, then the event is sent to every
+active pathway of the patient that lets people send it, with the same key (per enrolment), so
+the pathway decides on the facts just recorded. The outcome per pathway is in `events` (a
+`no_change` outcome is not an error: the observation is recorded, and the step explains why
+nothing moved). An event no active pathway accepts is refused before anything is recorded.
+Without `event` the client sends the event itself (`POST /enrolments/{public_id}/events`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from carehub.accounts.models import User
+from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pathways import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
+from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.permissions import RoleAllows
+from carehub.api.schema import example, problems
+from carehub.api.services import idempotent_create
+from carehub.care_access import Operation
+from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.observations.models import Kind, Observation, Source
+from carehub.observations.selectors import (
+    observation_get_for_user,
+    observation_list_for_patient,
+)
+from carehub.observations.services import (
+    procedure_record,
+    procedure_result_record,
+    score_record,
+    session_record,
+)
+from carehub.pathways.services import DispatchResult, enrolments_accepting, patient_event_send
+from carehub.patients.models import Patient
+from carehub.patients.selectors import patient_get_for_user
+
+NOTES_MAX_LENGTH = 2000
+
+
+class ObservationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    patient_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Kind.values)
+    code = serializers.CharField(help_text="Instrument, procedure, discipline, drug, ...")
+    value_number = serializers.FloatField(allow_null=True)
+    value_text = serializers.CharField(allow_blank=True)
+    value_bool = serializers.BooleanField(allow_null=True)
+    data = serializers.DictField(
+        child=serializers.JSONField(), help_text="Details (score items, region, notes, ...)"
+    )
+    observed_at = serializers.DateTimeField(help_text="When it happened")
+    recorded_at = serializers.DateTimeField(source="created_at")
+    recorded_by_id = serializers.IntegerField(allow_null=True)
+    source = serializers.ChoiceField(choices=Source.values)
+    is_baseline = serializers.BooleanField()
+    corrects_id = serializers.IntegerField(
+        allow_null=True, help_text="The earlier observation this one replaces"
+    )
+
+
+class PatientObservationListApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.OBSERVATION_VIEW
+    audit_action = "observation.list"
+
+    class FilterSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+        code = serializers.SlugField(required=False, max_length=64)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+
+    OutputSerializer = ObservationSerializer
+
+    @extend_schema(
+        operation_id="patients_observations_list",
+        tags=["observations"],
+        parameters=[
+            OpenApiParameter("kind", str, enum=Kind.values),
+            OpenApiParameter("code", str, description="e.g. `peg`, `mbb1`, `pt`"),
+            OpenApiParameter("since", str, description="Observed at or after (ISO 8601)"),
+            OpenApiParameter("until", str, description="Observed before (ISO 8601)"),
+            *PAGE_PARAMETERS,
+        ],
+        responses={
+            200: paginated(ObservationSerializer, "ObservationPage"),
+            **problems(400, 403, 404),
+        },
+    )
+    def get(self, request: Request, patient_id: int) -> Response:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        self.audit_patient = self.audit_obj = patient
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=observation_list_for_patient(
+                user=request.user, patient=patient, **filters.validated_data
+            ),
+            serializer_class=self.OutputSerializer,
+            ordering=("-observed_at", "-id"),
+        )
+        self.audit(detail={"listed": len(response.data["results"])})
+        return response
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+class EventResultSerializer(serializers.Serializer):
+    enrolment = serializers.UUIDField(source="enrolment.public_id")
+    event = serializers.CharField(source="step.event")
+    outcome = serializers.CharField()
+    step = serializers.IntegerField(source="step.sequence")
+    replayed = serializers.BooleanField()
+    summary = serializers.SerializerMethodField()
+
+    def get_summary(self, result: DispatchResult) -> str:
+        return str((result.step.explanation or {}).get("summary", ""))
+
+
+class RecordedOutputSerializer(serializers.Serializer):
+    observation = ObservationSerializer()
+    replayed = serializers.BooleanField(help_text="The answer to an earlier request")
+    events = EventResultSerializer(
+        many=True, help_text="The pathway event sent after recording, per enrolment"
+    )
+
+
+class _EventField(serializers.Serializer):
+    event = serializers.SlugField(
+        required=False,
+        max_length=64,
+        help_text="A pathway event to send after recording, e.g. `pt_session_logged`",
+    )
+
+
+class _ObservationRecordApi(AuditedApi):
+    """What recording shares: the key, the event check, the idempotent write, the event."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.OBSERVATION_RECORD
+    InputSerializer: type[serializers.Serializer]
+    OutputSerializer = RecordedOutputSerializer
+
+    def record(
+        self,
+        request: Request,
+        patient: Patient,
+        operation: str,
+        create: Callable[[dict[str, Any]], Observation],
+    ) -> Response:
+        key = idempotency_key(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values: dict[str, Any] = data.validated_data
+        event = values.get("event")
+        if event and not enrolments_accepting(patient=patient, event=event):
+            raise InvalidInput(
+                f"No active pathway of this patient accepts the event '{event}'.",
+                extra={"field": "event"},
+            )
+        user: User = request.user
+        observation, replayed = idempotent_create(
+            user=user, key=key, operation=operation, model=Observation,
+            create=lambda: create(values),
+        )  # fmt: skip
+        self.audit_obj = observation
+        self.audit_detail = {"kind": observation.kind, "code": observation.code}
+        results: list[DispatchResult] = []
+        if event:
+            self.audit_detail["event"] = event
+            try:
+                results = patient_event_send(
+                    patient=patient, event=event, idempotency_key=f"api:{user.pk}:{key}", user=user
+                )
+            except Conflict as exc:
+                raise Conflict(
+                    f"The observation was recorded (id {observation.pk}) but the event was not "
+                    f"sent: {exc.message} A retry with the same key sends it.",
+                    extra={**exc.extra, "observation_id": observation.pk},
+                ) from exc
+        body = self.OutputSerializer(
+            {"observation": observation, "replayed": replayed, "events": results}
+        ).data
+        self.audit()
+        if replayed:
+            return Response(body, headers={REPLAYED_HEADER: "true"})
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+_RECORD_RESPONSES = {
+    200: RecordedOutputSerializer,
+    201: RecordedOutputSerializer,
+    **problems(400, 403, 404, 409),
+}
+
+
+class PatientProcedureRecordApi(_ObservationRecordApi):
+    """A procedure performed (e.g. `mbb1`, `esi`), with its relief when already known."""
+
+    audit_action = "observation.procedure"
+
+    class InputSerializer(_EventField):
+        procedure = serializers.SlugField(max_length=64, help_text="e.g. `mbb1`, `esi`, `rfa`")
+        performed_at = serializers.DateTimeField()
+        relief_pct = serializers.FloatField(
+            required=False, allow_null=True, min_value=0, max_value=100
+        )
+        relief_weeks = serializers.FloatField(
+            required=False, allow_null=True, min_value=0, max_value=520
+        )
+        region = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    @extend_schema(
+        operation_id="patients_procedures_record",
+        tags=["observations"],
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=InputSerializer,
+        examples=[
+            example(
+                "Medial branch block", {"procedure": "mbb1", "performed_at": "2026-01-05T10:00:00Z"}
+            )
+        ],
+        responses=_RECORD_RESPONSES,
+    )
+    def post(self, request: Request, patient_id: int) -> Response:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        self.audit_patient = patient
+
+        def create(values: dict[str, Any]) -> Observation:
+            return procedure_record(
+                patient=patient,
+                procedure=values["procedure"],
+                performed_at=values["performed_at"],
+                relief_pct=values.get("relief_pct"),
+                relief_weeks=values.get("relief_weeks"),
+                region=values.get("region", ""),
+                recorded_by=request.user,
+            )
+
+        return self.record(request, patient, f"procedure:{patient.pk}", create)
+
+
+class ObservationResultRecordApi(_ObservationRecordApi):
+    """The relief after a recorded procedure: a new record of the procedure carrying the result
+    replaces the earlier one (which stays in the history)."""
+
+    audit_action = "observation.procedure_result"
+
+    class InputSerializer(_EventField):
+        relief_pct = serializers.FloatField(min_value=0, max_value=100)
+        assessed_at = serializers.DateTimeField()
+        relief_weeks = serializers.FloatField(
+            required=False, allow_null=True, min_value=0, max_value=520
+        )
+
+    @extend_schema(
+        operation_id="observations_result_record",
+        tags=["observations"],
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=InputSerializer,
+        examples=[
+            example("80 % relief", {"relief_pct": 80, "assessed_at": "2026-01-05T16:00:00Z"})
+        ],
+        responses=_RECORD_RESPONSES,
+    )
+    def post(self, request: Request, observation_id: int) -> Response:
+        procedure = observation_get_for_user(user=request.user, observation_id=observation_id)
+        self.audit_patient, self.audit_obj = procedure.patient, procedure
+
+        def create(values: dict[str, Any]) -> Observation:
+            return procedure_result_record(
+                procedure=procedure,
+                relief_pct=values["relief_pct"],
+                assessed_at=values["assessed_at"],
+                relief_weeks=values.get("relief_weeks"),
+                recorded_by=request.user,
+            )
+
+        return self.record(request, procedure.patient, f"result:{procedure.pk}", create)
+
+
+class PatientSessionRecordApi(_ObservationRecordApi):
+    """A therapy session (`pt`, `cbt`), attended or missed, with notes."""
+
+    audit_action = "observation.session"
+
+    class InputSerializer(_EventField):
+        discipline = serializers.SlugField(max_length=32, help_text="`pt` or `cbt`")
+        attended = serializers.BooleanField()
+        observed_at = serializers.DateTimeField()
+        notes = serializers.CharField(required=False, allow_blank=True, max_length=NOTES_MAX_LENGTH)
+
+    @extend_schema(
+        operation_id="patients_sessions_record",
+        tags=["observations"],
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=InputSerializer,
+        examples=[
+            example(
+                "PT session",
+                {
+                    "discipline": "pt",
+                    "attended": True,
+                    "observed_at": "2026-01-05T10:00:00Z",
+                    "notes": "Walked 10 minutes",
+                },
+            )
+        ],
+        responses=_RECORD_RESPONSES,
+    )
+    def post(self, request: Request, patient_id: int) -> Response:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        self.audit_patient = patient
+
+        def create(values: dict[str, Any]) -> Observation:
+            return session_record(
+                patient=patient,
+                discipline=values["discipline"],
+                attended=values["attended"],
+                observed_at=values["observed_at"],
+                notes=values.get("notes", ""),
+                recorded_by=request.user,
+            )
+
+        return self.record(request, patient, f"session:{patient.pk}", create)
+
+
+class PatientScoreRecordApi(_ObservationRecordApi):
+    """A score entered by staff, e.g. an ODI computed on the licensed form, or a PEG taken at
+    a visit (check-in answers are recorded by `POST /checkins/{id}/answers`)."""
+
+    audit_action = "observation.score"
+
+    class InputSerializer(_EventField):
+        instrument = serializers.SlugField(max_length=32, help_text="e.g. `odi`, `peg`")
+        score = serializers.FloatField()
+        observed_at = serializers.DateTimeField()
+        is_baseline = serializers.BooleanField(required=False, default=False)
+        items = serializers.DictField(
+            child=serializers.IntegerField(),
+            required=False,
+            help_text="Item answers, where the instrument stores them (not licensed ones)",
+        )
+
+    @extend_schema(
+        operation_id="patients_scores_record",
+        tags=["observations"],
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=InputSerializer,
+        examples=[
+            example(
+                "ODI", {"instrument": "odi", "score": 40, "observed_at": "2026-01-05T10:00:00Z"}
+            )
+        ],
+        responses=_RECORD_RESPONSES,
+    )
+    def post(self, request: Request, patient_id: int) -> Response:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        self.audit_patient = patient
+
+        def create(values: dict[str, Any]) -> Observation:
+            return score_record(
+                patient=patient,
+                instrument=values["instrument"],
+                score=values["score"],
+                observed_at=values["observed_at"],
+                is_baseline=values["is_baseline"],
+                items=values.get("items") or None,
+                recorded_by=request.user,
+                source=Source.STAFF,
+            )
+
+        return self.record(request, patient, f"score:{patient.pk}", create)
