@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from carehub.audit.models import Action
@@ -70,11 +71,15 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
                     obj=checkin, detail={"via": via, "instrument": checkin.instrument,
                                          "red_flags": [f["code"] for f in result.red_flags]},
                 )  # fmt: skip
+                name = settings.CHECKIN_INSTRUMENT_NAMES.get(checkin.instrument, "check-in")
                 return Outcome(
                     "thanks",
                     200,
-                    {"crisis": result.patient_messages, "title": form.title, "checkin": checkin},
-                )
+                    {
+                        "crisis": result.patient_messages, "title": form.title, "name": name,
+                        "checkin": checkin,
+                    },
+                )  # fmt: skip
     return Outcome(
         "form",
         400 if errors else 200,

@@ -140,7 +140,7 @@ def test_bad_input_names_the_question_and_changes_nothing(
     assert f"Question {question}</a>" in body
     assert message in body
     checkin.refresh_from_db()
-    assert (checkin.status, checkin.submits, checkin.score) == (CheckinStatus.OPEN, {}, None)
+    assert (checkin.status, checkin.answers, checkin.score) == (CheckinStatus.OPEN, {}, None)
     assert Observation.objects.count() == observations
     assert not AuditEvent.objects.filter(action="checkin.submit").exists()
 
