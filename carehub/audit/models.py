@@ -40,6 +40,11 @@ class Action(models.TextChoices):
     MESSAGE_RESEND = "message.resend"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"
+    # The patient's own pages (the portal); answers to a check-in (API, portal or link).
+    PORTAL_VIEW = "portal.view"
+    CHECKIN_SUBMIT = "checkin.submit"
+    # The development backends' record of sent messages (bodies name patients).
+    SENT_MESSAGES_VIEW = "sent_messages.view"
 
 
 class Outcome(models.TextChoices):

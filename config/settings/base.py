@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "carehub.worklists",
     "carehub.messaging",
     "carehub.checkins",
+    "carehub.portal",
     "carehub.demo",
     "carehub.api",
     "carehub.audit",
