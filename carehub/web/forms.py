@@ -74,6 +74,8 @@ class CaseloadFilterForm(forms.Form):
             (s, s.replace("_", " ").capitalize()) for s in stages
         ]
         self.fields["discipline"].choices = [("", "Any discipline"), *disciplines]
+        sizes = sorted({10, 25, 50, 100, min(max(settings.WEB_CASELOAD_PAGE_SIZE, 1), 100)})
+        self.fields["size"].choices = [(n, str(n)) for n in sizes]
         self.fields["size"].initial = settings.WEB_CASELOAD_PAGE_SIZE
 
 

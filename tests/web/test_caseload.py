@@ -213,3 +213,12 @@ def test_htmx_filtering_answers_only_the_results(
     assert html.lstrip().startswith('<section id="caseload-results"')
     assert names(html) == ["Able, Ann"]
     assert "<html" not in html
+
+
+def test_the_form_shows_the_page_size_in_use(
+    clinic: Clinic, staff: dict[str, User], settings, client_for
+) -> None:  # type: ignore[no-untyped-def]
+    settings.WEB_CASELOAD_PAGE_SIZE = 30
+    html = client_for(staff["coordinator"]).get("/caseload/?sort=attention").content.decode()
+    assert '<option value="30" selected>' in html
+    assert '<option value="attention" selected>' in html

@@ -26,24 +26,27 @@ def disciplines() -> list[tuple[str, str]]:
 @staff_page(Operation.CASELOAD_VIEW, Action.PATIENT_LIST)
 def caseload_view(request: HttpRequest) -> HttpResponse:
     options = caseload_filter_options(request.user)  # type: ignore[arg-type]
+    data = request.GET.copy()
+    data.setdefault("size", str(settings.WEB_CASELOAD_PAGE_SIZE))  # what the select shows
+    data.setdefault("sort", Sort.NAME)
     form = CaseloadFilterForm(
-        request.GET or None,
+        data,
         tracks=options["tracks"],
         stages=options["stages"],
         disciplines=disciplines(),
     )
-    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    cleaned = form.cleaned_data if form.is_valid() else {}
     query = CaseloadQuery(
-        search=data.get("q", ""),
-        track=data.get("track", ""),
-        stage=data.get("stage", ""),
-        discipline=data.get("discipline", ""),
-        flag=data.get("flag", ""),
-        sort=data.get("sort") or Sort.NAME,
-        page_size=data.get("size") or settings.WEB_CASELOAD_PAGE_SIZE,
-        cursor=data.get("cursor", ""),
+        search=cleaned.get("q", ""),
+        track=cleaned.get("track", ""),
+        stage=cleaned.get("stage", ""),
+        discipline=cleaned.get("discipline", ""),
+        flag=cleaned.get("flag", ""),
+        sort=cleaned.get("sort") or Sort.NAME,
+        page_size=cleaned.get("size") or settings.WEB_CASELOAD_PAGE_SIZE,
+        cursor=cleaned.get("cursor", ""),
     )
-    status = 200 if not form.is_bound or form.is_valid() else 400
+    status = 200 if form.is_valid() else 400
     try:
         page = caseload_page(user=request.user, query=query)  # type: ignore[arg-type]
     except InvalidInput as exc:
