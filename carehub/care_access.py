@@ -66,6 +66,11 @@ class Operation(StrEnum):
     MESSAGE_RESEND = "message.resend"
     THRESHOLD_VIEW = "threshold.view"
     THRESHOLD_SET = "threshold.set"
+    # The staff web UI (carehub.web).
+    CASELOAD_VIEW = "caseload.view"
+    PROCEDURE_RESULT_RECORD = "procedure.result_record"
+    SESSION_LOG = "session.log"
+    THERAPIST_WORKSPACE = "therapist.workspace"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -113,6 +118,13 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     # the clinic admin sets them (each with its source).
     Operation.THRESHOLD_VIEW: _STAFF,
     Operation.THRESHOLD_SET: frozenset({Role.CLINIC_ADMIN}),
+    # Staff web UI. The caseload is every staff role's overview (scope still applies).
+    Operation.CASELOAD_VIEW: _STAFF,
+    # Procedures and their outcomes (block relief %, trial relief %).
+    Operation.PROCEDURE_RESULT_RECORD: _LEAD_CLINICIANS,
+    # Therapy sessions are logged by the therapists who run them.
+    Operation.SESSION_LOG: frozenset({Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST}),
+    Operation.THERAPIST_WORKSPACE: CARE_TEAM_ROLES,
 }
 
 

@@ -10,5 +10,8 @@ urlpatterns = [
     path("api/v1/", include("carehub.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("me/", include("carehub.portal.urls")),
+    path("dev/", include("carehub.messaging.urls")),
     path("", include("carehub.checkins.urls")),
+    path("", include("carehub.web.urls")),
 ]

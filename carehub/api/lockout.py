@@ -1,7 +1,8 @@
 """django-axes' lockout answer (`AXES_LOCKOUT_CALLABLE`): a (username, IP address) pair locked
 after too many failed logins is refused with HTTP 429 and `Retry-After` (the cool-off in
 seconds). Under `/api/` the body is a problem (`application/problem+json`, code `locked_out`);
-elsewhere (the admin's login page) it is axes' plain message, as before."""
+elsewhere (the web UI's and the admin's login pages) it is the page `AXES_LOCKOUT_TEMPLATE`
+(axes' plain message without one)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from axes.helpers import get_cool_off, get_lockout_message
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE, problem
 
@@ -37,6 +39,12 @@ def lockout_response(
             retry_after=retry_after,
         )
         response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    elif settings.AXES_LOCKOUT_TEMPLATE:  # the web UI's and the admin's login forms
+        context = {
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "cooloff_timedelta": cool_off,
+        }
+        response = render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=status)
     else:
         response = HttpResponse(get_lockout_message(), status=status)
     if retry_after:

@@ -31,8 +31,20 @@ class Action(models.TextChoices):
     FLAG_LIST = "flag.list"
     FLAG_ACKNOWLEDGE = "flag.acknowledge"
     FLAG_RESOLVE = "flag.resolve"
+    ENROLMENT_PAUSE = "enrolment.pause"
+    ENROLMENT_RESUME = "enrolment.resume"
+    PROCEDURE_RECORD = "procedure.record"
+    PROCEDURE_RESULT_RECORD = "procedure.result_record"
+    SESSION_LOG = "session.log"
+    MESSAGE_LIST = "message.list"
+    MESSAGE_RESEND = "message.resend"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"
+    # The patient's own pages (the portal); answers to a check-in (API, portal or link).
+    PORTAL_VIEW = "portal.view"
+    CHECKIN_SUBMIT = "checkin.submit"
+    # The development backends' record of sent messages (bodies name patients).
+    SENT_MESSAGES_VIEW = "sent_messages.view"
 
 
 class Outcome(models.TextChoices):

@@ -50,6 +50,17 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """Help shown on the form the moment an answer meets an item's red-flag rule (before the
+    answers are sent): the clinic's crisis or emergency texts, never a promise of contact."""
+
+    code: str
+    at_least: float | None
+    equals: int | None
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Question:
     key: str
     text: str
@@ -59,6 +70,7 @@ class Question:
     anchors: tuple[str, str] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    alerts: tuple[Alert, ...] = ()
 
     @property
     def is_scale(self) -> bool:
@@ -79,8 +91,39 @@ class Form:
     def item_keys(self) -> list[str]:
         return [item.key for item in self.items]
 
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        return tuple(alert for item in self.items for alert in item.alerts)
 
-def _question(item: Item) -> Question:
+
+# Patient texts a red-flag message may name; these are shown at once on the form.
+ALERT_TEXTS = ("crisis_resources", "emergency")
+
+
+def _alerts(definition: InstrumentDefinition, item: Item) -> tuple[Alert, ...]:
+    from carehub.instruments.registry import patient_texts
+
+    alerts = []
+    texts = patient_texts()
+    for rule in definition.red_flags:
+        if rule.item != item.key or rule.missing or not rule.patient_message:
+            continue
+        if rule.urgency == "next_business_day":
+            continue
+        named = [name for name in ALERT_TEXTS if "{" + name + "}" in rule.patient_message]
+        if not named:
+            continue
+        equals = int(rule.equals) if rule.equals is not None else None
+        alerts.append(
+            Alert(
+                code=rule.code, at_least=rule.at_least, equals=equals,
+                texts=tuple(texts[name] for name in named),
+            )
+        )  # fmt: skip
+    return tuple(alerts)
+
+
+def _question(item: Item, definition: InstrumentDefinition) -> Question:
     options: tuple[Choice, ...] = ()
     anchors = None
     if item.type == "choice":
@@ -97,6 +140,7 @@ def _question(item: Item) -> Question:
     return Question(
         key=item.key, text=item.text, type=item.type, required=not item.optional,
         options=options, anchors=anchors, minimum=item.minimum, maximum=item.maximum,
+        alerts=_alerts(definition, item),
     )  # fmt: skip
 
 
@@ -107,7 +151,7 @@ def form_for(instrument: str) -> Form:
         key=definition.key,
         title=definition.title,
         intro=intro,
-        items=tuple(_question(item) for item in definition.items),
+        items=tuple(_question(item, definition) for item in definition.items),
     )
 
 

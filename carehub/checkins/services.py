@@ -182,16 +182,22 @@ def due_checkins_query(now: datetime) -> QuerySet[Checkin]:
     )
 
 
-def checkins_open_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Open every check-in due by `now`: send the request and plan its reminders.
+def checkins_open_due(
+    *, now: datetime | None = None, batch_size: int = 200, patient_id: int | None = None
+) -> int:
+    """Open every check-in due by `now` (of one patient, when replaying a history): send the
+    request and plan its reminders.
 
     Batch by batch: the claimed check-ins are opened with one UPDATE and their messages
     written with one `message_enqueue_many` (a constant number of queries per batch)."""
     now = now or clock.now()
     opened = 0
+    query = due_checkins_query(now)
+    if patient_id is not None:
+        query = query.filter(patient_id=patient_id)
     while True:
         with transaction.atomic(durable=True):
-            due = _claim(due_checkins_query(now), batch_size, by="due_at")
+            due = _claim(query, batch_size, by="due_at")
             _open_batch(due, now)
             opened += len(due)
         if len(due) < batch_size:
@@ -237,14 +243,18 @@ def _reminders(checkin: Checkin, now: datetime) -> list[datetime]:
     )  # fmt: skip
 
 
-def checkins_close_expired(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Close every open check-in whose answer window has passed: missed; plan the next one."""
+def checkins_close_expired(
+    *, now: datetime | None = None, batch_size: int = 200, patient_id: int | None = None
+) -> int:
+    """Close every open check-in whose answer window has passed (of one patient, when replaying
+    a history): missed; plan the next one."""
     now = now or clock.now()
     closed = 0
+    scope = Checkin.objects.filter(patient_id=patient_id) if patient_id else Checkin.objects
     while True:
         with transaction.atomic(durable=True):
             expired = _claim(
-                Checkin.objects.filter(status=CheckinStatus.OPEN, closes_at__lte=now),
+                scope.filter(status=CheckinStatus.OPEN, closes_at__lte=now),
                 batch_size,
                 by="closes_at",
             )

@@ -13,13 +13,13 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from carehub.checkins.instruments import form_for, parse_form
-from carehub.checkins.models import CheckinStatus
-from carehub.checkins.services import checkin_for_token, checkin_submit, link_is_live
-from carehub.core import clock
-from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.checkins.answering import checkin_answer
+from carehub.checkins.services import checkin_for_token
 
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# `strict-origin`: the link's path (its token) is never sent as a Referer, not even to our own
+# origin, while a form POST still carries an `Origin` header; with `no-referrer` browsers send
+# `Origin: null` on the POST and Django's CSRF check refuses the answers.
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "strict-origin"}
 
 
 def _page(
@@ -37,34 +37,5 @@ def checkin_link_view(request: HttpRequest, token: str) -> HttpResponse:
     checkin = checkin_for_token(token)
     if checkin is None:
         return _page(request, "unknown.html", {}, status=404)
-    if checkin.status == CheckinStatus.ANSWERED:
-        return _page(request, "gone.html", {"answered": True}, status=410)
-    if not link_is_live(checkin, clock.now()):
-        return _page(request, "gone.html", {"answered": False}, status=410)
-
-    form = form_for(checkin.instrument)
-    errors: dict[str, str] = {}
-    values: dict[str, str] = {}
-    if request.method == "POST":
-        values = {key: request.POST.get(key, "") for key in form.item_keys()}
-        answers, errors = parse_form(form, request.POST)
-        if not errors:
-            try:
-                result = checkin_submit(checkin_id=checkin.pk, answers=answers)
-            except Conflict:
-                return _page(request, "gone.html", {"answered": True}, status=410)
-            except InvalidInput as exc:
-                fields = exc.extra.get("fields")
-                errors = dict(fields) if isinstance(fields, dict) else {"": exc.message}
-            else:
-                return _page(
-                    request,
-                    "thanks.html",
-                    {"crisis": result.patient_messages, "title": form.title},
-                )
-    return _page(
-        request,
-        "form.html",
-        {"form": form, "errors": errors, "values": values, "checkin": checkin},
-        status=400 if errors else 200,
-    )
+    outcome = checkin_answer(request, checkin, via="link")
+    return _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)

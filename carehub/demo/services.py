@@ -4,6 +4,7 @@ Idempotent: every record is looked up by its natural key first, so running it ag
 nothing and creates nothing twice.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, time
 
@@ -11,7 +12,7 @@ from carehub.accounts.models import Role, User
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
-from carehub.demo.histories import demo_history_build
+from carehub.demo.histories import demo_histories_build
 from carehub.patients.models import Channel, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
@@ -100,6 +101,48 @@ DEMO_PATIENTS: list[dict[str, object]] = [
     },
 ]
 
+# More patients at every stage of the pathway (their histories are in histories.py): MRN, given
+# and family name, time zone, year of birth, preferred channel.
+MORE_PATIENTS: list[tuple[str, str, str, str, int, Channel]] = [
+    ("RP-1009", "Olivia", "Hart", "America/New_York", 1985, Channel.SMS),
+    ("RP-1010", "Noah", "Kowalski", "America/Chicago", 1970, Channel.EMAIL),
+    ("RP-1011", "Amara", "Nwosu", "Europe/London", 1990, Channel.SMS),
+    ("RP-1012", "Lucas", "Moreau", "Europe/Paris", 1966, Channel.EMAIL),
+    ("RP-1013", "Sofia", "Rossi", "America/New_York", 1978, Channel.SMS),
+    ("RP-1014", "Ethan", "Park", "America/Los_Angeles", 1983, Channel.IN_APP),
+    ("RP-1015", "Fatima", "Haddad", "America/Detroit", 1961, Channel.SMS),
+    ("RP-1016", "George", "Adeyemi", "Europe/London", 1957, Channel.EMAIL),
+    ("RP-1017", "Hannah", "Schulz", "Europe/Berlin", 1973, Channel.EMAIL),
+    ("RP-1018", "Isaac", "Levy", "America/New_York", 1969, Channel.SMS),
+    ("RP-1019", "Julia", "Costa", "America/Sao_Paulo", 1987, Channel.SMS),
+    ("RP-1020", "Kofi", "Mensah", "America/Chicago", 1976, Channel.SMS),
+    ("RP-1021", "Laura", "Novak", "Europe/Prague", 1965, Channel.EMAIL),
+    ("RP-1022", "Mateo", "Garcia", "America/Phoenix", 1980, Channel.SMS),
+    ("RP-1023", "Nadia", "Petrova", "America/New_York", 1972, Channel.EMAIL),
+    ("RP-1024", "Oscar", "Lindgren", "Europe/Stockholm", 1968, Channel.SMS),
+    ("RP-1025", "Priya", "Nair", "Asia/Kolkata", 1984, Channel.EMAIL),
+    ("RP-1026", "Quentin", "Blake", "America/Denver", 1959, Channel.SMS),
+    ("RP-1027", "Rosa", "Jimenez", "America/Los_Angeles", 1971, Channel.SMS),
+    ("RP-1028", "Stefan", "Weber", "Europe/Vienna", 1963, Channel.EMAIL),
+    ("RP-1029", "Tara", "Quinn", "Europe/Dublin", 1977, Channel.SMS),
+    ("RP-1030", "Yusuf", "Demir", "Europe/Istanbul", 1982, Channel.SMS),
+]
+# This patient's number is "not in service" for the demo's SMS gateway (dead messages).
+NOT_IN_SERVICE_MRN = "RP-1009"
+NOT_IN_SERVICE_PHONE = "+15555550199"
+
+
+def demo_patients() -> list[dict[str, object]]:
+    more = [
+        {
+            "mrn": mrn, "given_name": given, "family_name": family, "time_zone": zone,
+            "date_of_birth": date(year, 1 + n % 12, 1 + (n * 7) % 28),
+            "preferred_channel": channel,
+        }
+        for n, (mrn, given, family, zone, year, channel) in enumerate(MORE_PATIENTS)
+    ]  # fmt: skip
+    return [*DEMO_PATIENTS, *more]
+
 
 @dataclass
 class SeedResult:
@@ -108,8 +151,9 @@ class SeedResult:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
 
-def demo_seed(*, histories: bool = True) -> SeedResult:
-    """Each record is written by its own service transaction; histories are built per patient."""
+def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) -> SeedResult:
+    """Each record is written by its own service transaction; histories are built per patient
+    (`only`: just these MRNs' histories, for tests that need a few)."""
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
@@ -140,14 +184,15 @@ def demo_seed(*, histories: bool = True) -> SeedResult:
         result.logins.append((username, role.label))
     staff_by_role = {role.value: user for role, user in staff.items()}
 
-    for spec in DEMO_PATIENTS:
+    for spec in demo_patients():
         if Patient.objects.filter(clinic=clinic, mrn=spec["mrn"]).exists():
             continue
         slug = str(spec["given_name"]).lower()
+        phone = NOT_IN_SERVICE_PHONE if spec["mrn"] == NOT_IN_SERVICE_MRN else "+15555550100"
         patient = patient_register(
             clinic=clinic,
             email=f"{slug}@patients.example",
-            phone="+15555550100",
+            phone=phone,
             **spec,  # type: ignore[arg-type]
         )
         for role in (
@@ -173,7 +218,9 @@ def demo_seed(*, histories: bool = True) -> SeedResult:
         )
 
     if histories:
-        for patient in Patient.objects.filter(clinic=clinic).order_by("mrn"):
-            if demo_history_build(patient=patient, staff=staff_by_role):
-                result.created.append(f"history of {patient.mrn}")
+        patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
+        if only is not None:
+            patients = [p for p in patients if p.mrn in only]
+        for mrn in demo_histories_build(patients=patients, staff=staff_by_role):
+            result.created.append(f"history of {mrn}")
     return result

@@ -79,3 +79,41 @@ def message_get_for_user(*, user: User, message_id: int) -> Message:
     if message is None:
         raise NotFound("No such message.")
     return message
+
+
+def recording_backends_configured() -> bool:
+    """Whether the development backends record what is "sent" (SMS gateway or e-mail backend)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from carehub.messaging.channels import RecordingEmailBackend, RecordingSmsGateway
+
+    def _is(path: str, cls: type) -> bool:
+        try:
+            found = import_string(path)
+        except ImportError:
+            return False
+        return isinstance(found, type) and issubclass(found, cls)
+
+    return _is(settings.MESSAGING_SMS_GATEWAY, RecordingSmsGateway) or _is(
+        settings.EMAIL_BACKEND, RecordingEmailBackend
+    )
+
+
+def recorded_messages_for_clinic(
+    *, clinic_id: int, channel: str = "", limit: int = 200
+) -> list[tuple[RecordedMessage, Message | None]]:
+    """What the development backends recorded for one clinic's messages, newest first, each with
+    the message it delivered (a recorded message carries the message's idempotency key)."""
+    keys = Message.objects.filter(clinic_id=clinic_id).values("idempotency_key")
+    recorded = RecordedMessage.objects.filter(idempotency_key__in=keys)
+    if channel:
+        recorded = recorded.filter(channel=channel)
+    rows = list(recorded.order_by("-at", "-pk")[:limit])
+    messages = {
+        m.idempotency_key: m
+        for m in Message.objects.filter(
+            idempotency_key__in=[r.idempotency_key for r in rows]
+        ).select_related("patient", "to_staff")
+    }
+    return [(row, messages.get(row.idempotency_key)) for row in rows]

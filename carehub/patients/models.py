@@ -51,6 +51,12 @@ class Patient(TimeStampedModel):
                 name="patient_send_window_ordered",
             ),
         ]
+        indexes = [
+            # The caseload's keyset order (carehub.web.selectors.caseload_page).
+            models.Index(
+                fields=["clinic", "family_name", "given_name", "id"], name="patient_caseload_order"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.given_name} {self.family_name} ({self.mrn})"

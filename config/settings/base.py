@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
+    "django_htmx",
     "carehub.core",
     "carehub.accounts",
     "carehub.clinics",
@@ -43,9 +44,11 @@ INSTALLED_APPS = [
     "carehub.worklists",
     "carehub.messaging",
     "carehub.checkins",
+    "carehub.portal",
     "carehub.demo",
     "carehub.api",
     "carehub.audit",
+    "carehub.web",
 ]
 
 MIDDLEWARE = [
@@ -57,8 +60,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "carehub.web.middleware.HtmxLoginRedirectMiddleware",
     "carehub.accounts.session_timeout.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
@@ -110,8 +115,10 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# The only login page is the admin's (ADR 0007).
-LOGIN_URL = "admin:login"
+# The web UI's login page (carehub.web, ADR 0007); the admin keeps its own login form, both
+# behind the same lockout and session limits.
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
 
 # --- Login throttling (django-axes, ADR 0007) -----------------------------------------------
 # After AXES_FAILURE_LIMIT failed logins for one username from one IP address, that pair is
@@ -120,8 +127,10 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_RESET_ON_SUCCESS = True
-# The lockout answer: problem+json (code `locked_out`) with Retry-After under /api/.
+# The lockout answer: problem+json (code `locked_out`) with Retry-After under /api/; elsewhere
+# (the web and admin login forms) the page AXES_LOCKOUT_TEMPLATE, saying so and for how long.
 AXES_LOCKOUT_CALLABLE = "carehub.api.lockout.lockout_response"
+AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 
 # --- Staff sessions (ADR 0007) ----------------------------------------------------------------
 # carehub.accounts.session_timeout logs a member of staff out after this long without a
@@ -222,6 +231,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.pathways.timers_fire",
         "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
     },
+    "web-submissions-prune": {
+        "task": "carehub.web.submissions_prune",
+        "schedule": timedelta(hours=1),
+    },
     "session-notes-overdue": {
         "task": "carehub.worklists.session_notes_overdue",
         "schedule": timedelta(hours=1),
@@ -260,6 +273,13 @@ CELERY_BEAT_SCHEDULE = {
 
 # A therapist's progress note is overdue this long after an attended session.
 SESSION_NOTES_DUE_HOURS = env.int("SESSION_NOTES_DUE_HOURS", default=48)
+
+# --- Web UI (carehub.web) ---------------------------------------------------------------------
+# A patient whose active pathway has had no state change for this many weeks is "stalled" on the
+# caseload dashboard.
+WEB_STALLED_AFTER_WEEKS = env.int("WEB_STALLED_AFTER_WEEKS", default=6)
+# Rows per caseload page unless the user picks another size (10 to 100).
+WEB_CASELOAD_PAGE_SIZE = env.int("WEB_CASELOAD_PAGE_SIZE", default=50)
 
 # --- Check-ins --------------------------------------------------------------------------------
 # Links in messages point here (the public address of the patient pages).

@@ -8,3 +8,8 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-development-key-not-for-production")
 # E-mails are recorded (admin → Sent messages), never sent.
 EMAIL_BACKEND = "carehub.messaging.channels.RecordingEmailBackend"
+# SMS is recorded too (admin → Sent messages, and /dev/sent-messages/); the demo's gateway also
+# refuses one fictional number, as a real provider would, so the demo has dead messages.
+MESSAGING_SMS_GATEWAY = env.str(
+    "MESSAGING_SMS_GATEWAY", default="carehub.demo.gateway.DemoSmsGateway"
+)

@@ -1,62 +1,89 @@
+"""The demo clinic: seeded once for this module (the histories take a while), then checked."""
+
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from carehub.accounts.models import Role, User
+from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.clinics.models import Clinic
+from carehub.messaging.models import DeliveryEvent, Message, MessageStatus, RecordedMessage
 from carehub.patients.models import CareTeamMembership, Patient
 
 pytestmark = pytest.mark.django_db
 
 
-def counts() -> tuple[int, int, int, int]:
+@pytest.fixture(scope="module", autouse=True)
+def seeded(django_db_setup: None, django_db_blocker) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Seed with the demo's SMS gateway (it refuses one number: dead messages), committed, so
+    that the histories are built in parallel processes as `make demo` builds them; the rows are
+    removed afterwards."""
+    import io
+
+    out = io.StringIO()
+    with django_db_blocker.unblock():
+        with override_settings(MESSAGING_SMS_GATEWAY="carehub.demo.gateway.DemoSmsGateway"):
+            call_command("seed_demo", stdout=out)
+        try:
+            yield out.getvalue()
+        finally:
+            call_command("flush", interactive=False, verbosity=0)
+
+
+def counts() -> tuple[int, int, int, int, int, int]:
     return (
         Clinic.objects.count(),
         User.objects.count(),
         Patient.objects.count(),
         CareTeamMembership.objects.count(),
+        Checkin.objects.count(),
+        Message.objects.count(),
     )
 
 
-def test_seed_creates_staff_of_every_discipline_and_patients_with_care_teams(capsys) -> None:  # type: ignore[no-untyped-def]
-    call_command("seed_demo")
+def test_staff_of_every_discipline_and_patients_with_care_teams(seeded: str) -> None:
     clinic = Clinic.objects.get(slug="riverside")
     assert set(User.objects.filter(clinic=clinic).values_list("role", flat=True)) == set(
         Role.values
     )
     patients = Patient.objects.filter(clinic=clinic)
-    assert patients.count() >= 8
-    assert len(set(patients.values_list("time_zone", flat=True))) >= 5
+    assert patients.count() >= 30
+    assert len(set(patients.values_list("time_zone", flat=True))) >= 10
     for patient in patients:
         roles = set(patient.care_team.values_list("staff__role", flat=True))
         assert {Role.COORDINATOR, Role.PHYSICIAN, Role.PHYSICAL_THERAPIST} <= roles
-    out = capsys.readouterr().out
-    assert "carehub-demo" in out
-    assert "nurse" in out
+    assert "carehub-demo" in seeded
+    assert "nurse" in seeded
+    assert "james" in seeded
+    assert "/dev/sent-messages/" in seeded
     admin = User.objects.get(username="admin")
     assert admin.is_staff
     assert admin.check_password("carehub-demo")
+    james = User.objects.get(username="james")
+    assert (james.role, james.patient_record.mrn) == (Role.PATIENT, "RP-1002")
+    assert james.check_password("carehub-demo")
 
 
-def test_seed_is_idempotent() -> None:
-    call_command("seed_demo")
+def test_seeding_again_changes_nothing() -> None:
     first = counts()
     call_command("seed_demo")
     assert counts() == first
 
 
-def test_seeded_patients_stand_at_different_stages_with_histories() -> None:
+def test_patients_stand_at_every_stage_of_the_ladder() -> None:
     from carehub.pathways.models import Enrolment, PathwayStep, Proposal
+    from carehub.pathways.registry import definition_get
 
-    call_command("seed_demo")
     states = {
         e.patient.mrn: e.state_of("ladder")
         for e in Enrolment.objects.select_related("patient").filter(
             definition_key="intractable-pain"
         )
     }
-    assert states == {
+    assert {
         "RP-1001": "intake",
         "RP-1002": "conventional",
         "RP-1003": "interventional_review",
@@ -65,13 +92,50 @@ def test_seeded_patients_stand_at_different_stages_with_histories() -> None:
         "RP-1006": "scs_trial",
         "RP-1007": "scs_followup",
         "RP-1008": "pump_active",
+    }.items() <= states.items()
+    ladder = set(definition_get("intractable-pain").tracks["ladder"].states)
+    assert set(states.values()) == ladder  # every state of the ladder has a patient
+    assert Enrolment.objects.filter(status="paused").exists()
+    # RP-1003's block waits for the physician; most escalations were approved.
+    pending = {
+        (p.enrolment.patient.mrn, p.target) for p in Proposal.objects.filter(status="pending")
     }
-    # RP-1003's block waits for the physician; the others' escalations were approved.
-    [pending] = Proposal.objects.filter(status="pending")
-    assert (pending.enrolment.patient.mrn, pending.target) == ("RP-1003", "mbb1")
-    assert Proposal.objects.filter(status="approved").count() >= 8
-    # Months of history: weekly scores and a long step log.
+    assert ("RP-1003", "mbb1") in pending
+    assert Proposal.objects.filter(status="approved").count() >= 20
+    # Months of history: a long step log and weekly scores.
     steps = PathwayStep.objects.filter(enrolment__patient__mrn="RP-1004")
     assert steps.count() >= 10
     assert steps.order_by("at").first().at < steps.order_by("at").last().at - timedelta(days=90)
     assert Patient.objects.get(mrn="RP-1004").observations.filter(kind="score").count() >= 15
+
+
+def test_months_of_checkins_answered_missed_and_red_flags() -> None:
+    from carehub.worklists.models import Flag
+
+    checkins = Checkin.objects.all()
+    assert checkins.filter(status=CheckinStatus.ANSWERED).count() >= 300
+    assert checkins.filter(status=CheckinStatus.MISSED).count() >= 10
+    answered = checkins.filter(status=CheckinStatus.ANSWERED, observation__isnull=False)
+    assert answered.filter(observation__source="patient").exists()
+    # The portal patient has a check-in to answer now.
+    assert checkins.filter(patient__mrn="RP-1002", status=CheckinStatus.OPEN).exists()
+    # Red flags from answers: PHQ-9 item 9, a wound problem during a stimulator trial.
+    urgent = set(Flag.objects.filter(severity="urgent").values_list("patient__mrn", "code"))
+    assert ("RP-1005", "phq9_item9_positive") in urgent
+    assert any(mrn == "RP-1006" for mrn, _ in urgent)
+    assert Message.objects.filter(purpose="red_flag_alert", urgency="urgent").exists()
+    # Two missed in a row: a task to call the patient.
+    from carehub.worklists.models import CareTask
+
+    assert CareTask.objects.filter(title__contains="missed in a row").exists()
+
+
+def test_messages_with_delivery_records_some_dead() -> None:
+    statuses = set(Message.objects.values_list("status", flat=True))
+    assert {MessageStatus.SENT, MessageStatus.SUPPRESSED, MessageStatus.DEAD} <= statuses
+    dead = Message.objects.filter(status=MessageStatus.DEAD).first()
+    assert dead is not None
+    assert "not in service" in dead.events.latest("pk").reason
+    assert DeliveryEvent.objects.count() >= Message.objects.count()
+    # What the recording backends "sent", with usable check-in links.
+    assert RecordedMessage.objects.filter(body__contains="/c/").count() >= 100

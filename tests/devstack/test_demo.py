@@ -25,7 +25,7 @@ from carehub.devstack.services import REPO_ROOT, connect_kwargs, free_port
 
 pytestmark = pytest.mark.integration
 
-STARTUP_TIMEOUT = 90.0
+STARTUP_TIMEOUT = 240.0  # a hang guard, not a speed target (the seed replays months of history)
 SHUTDOWN_TIMEOUT = 20.0
 PING_WORKER = """
 import sys

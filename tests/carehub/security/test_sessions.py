@@ -64,7 +64,7 @@ def test_fifteen_minutes_without_a_request_log_out_to_the_login_page(staff: User
         traveller.shift(timedelta(minutes=15, seconds=1))
         response = client.get("/admin/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/admin/"
+    assert response["Location"] == "/login/?next=/admin/"
     assert not logged_in(client)
 
 
@@ -78,7 +78,7 @@ def test_twelve_hours_after_login_the_session_ends_however_active(staff: User) -
         traveller.shift(timedelta(minutes=10, seconds=1))  # 12 h and 1 s after login
         response = client.get("/admin/accounts/user/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/admin/accounts/user/"
+    assert response["Location"] == "/login/?next=/admin/accounts/user/"
     assert not logged_in(client)
 
 

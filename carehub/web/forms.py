@@ -1,0 +1,217 @@
+"""Forms of the staff web UI. Every action form carries `form_key`, a one-time key rendered into
+a hidden field: submitting the same form twice acts once (see `carehub.web.models`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from carehub.observations.models import Observation
+from carehub.observations.reference import PROCEDURES
+from carehub.web.charts import PROCEDURE_LABELS
+from carehub.web.selectors import FlagFilter, Sort
+
+KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class DescribedErrorsMixin:
+    """A field with an error points at its message (`aria-describedby`), which the template
+    renders with the id `<field id>-error` (web/partials/field.html)."""
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name in self.errors:  # type: ignore[attr-defined]
+            if name in self.fields:  # type: ignore[attr-defined]
+                widget = self.fields[name].widget  # type: ignore[attr-defined]
+                widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
+
+
+class KeyedForm(DescribedErrorsMixin, forms.Form):
+    form_key = forms.RegexField(regex=KEY_PATTERN, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("form_key", new_key())
+        super().__init__(*args, **kwargs)
+
+
+class CaseloadFilterForm(forms.Form):
+    q = forms.CharField(label="Search name or MRN", required=False, max_length=100)
+    track = forms.ChoiceField(label="Track", required=False)
+    stage = forms.ChoiceField(label="Stage", required=False)
+    discipline = forms.ChoiceField(label="Open tasks for", required=False)
+    flag = forms.ChoiceField(
+        label="Needs", required=False, choices=[("", "Anything"), *FlagFilter.CHOICES]
+    )
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=Sort.CHOICES)
+    size = forms.TypedChoiceField(
+        label="Rows per page",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(n, str(n)) for n in (10, 25, 50, 100)],
+    )
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+
+    def __init__(
+        self,
+        *args: Any,
+        tracks: list[tuple[str, str]],
+        stages: list[str],
+        disciplines: list[tuple[str, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["track"].choices = [("", "Any track"), *tracks]
+        self.fields["stage"].choices = [("", "Any stage")] + [
+            (s, s.replace("_", " ").capitalize()) for s in stages
+        ]
+        self.fields["discipline"].choices = [("", "Any discipline"), *disciplines]
+        sizes = sorted({10, 25, 50, 100, min(max(settings.WEB_CASELOAD_PAGE_SIZE, 1), 100)})
+        self.fields["size"].choices = [(n, str(n)) for n in sizes]
+        self.fields["size"].initial = settings.WEB_CASELOAD_PAGE_SIZE
+
+
+class DecideForm(KeyedForm):
+    """Approve or reject: one form, the button pressed says which."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = forms.CharField(
+        label="Reason (required to reject)",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        reason = (data.get("reason") or "").strip()
+        data["reason"] = reason
+        if data.get("decision") == "reject" and not reason:
+            self.add_error("reason", "Say why the escalation is rejected.")
+        return data
+
+
+class PauseForm(KeyedForm):
+    reason = forms.CharField(label="Why pause (e.g. hospital stay)", max_length=200)
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the pathway is paused.")
+        return reason
+
+
+class ResumeForm(KeyedForm):
+    pass
+
+
+class DischargeForm(KeyedForm):
+    confirm = forms.BooleanField(label="I confirm this patient is discharged from the pathway")
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+
+class EventForm(KeyedForm):
+    event = forms.ChoiceField(label="What happened")
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    def __init__(self, *args: Any, events: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["event"].choices = events
+
+
+class ProcedureResultForm(KeyedForm):
+    procedure = forms.TypedChoiceField(label="Procedure", coerce=int)
+    relief_pct = forms.FloatField(label="Pain relief (%)", min_value=0, max_value=100)
+    relief_weeks = forms.FloatField(
+        label="Relief lasted (weeks, optional)", min_value=0, max_value=520, required=False
+    )
+    assessed_at = forms.DateTimeField(
+        label="Assessed at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args: Any, procedures: list[Observation], **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("assessed_at", timezone.localtime())
+        super().__init__(*args, **kwargs)
+        self.fields["procedure"].choices = [(p.pk, procedure_label(p)) for p in procedures]
+
+
+def procedure_label(procedure: Observation) -> str:
+    name = PROCEDURE_LABELS.get(procedure.code, procedure.code)
+    label = f"{name}, {timezone.localtime(procedure.observed_at):%d %b %Y}"
+    if procedure.value_number is not None:
+        label += f" (relief recorded: {procedure.value_number:g}%)"
+    return label
+
+
+class ProcedureForm(KeyedForm):
+    """A procedure performed, with its relief when it is already known."""
+
+    procedure = forms.ChoiceField(label="Procedure")
+    performed_at = forms.DateTimeField(
+        label="Performed at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    relief_pct = forms.FloatField(
+        label="Pain relief (%, if known)", min_value=0, max_value=100, required=False
+    )
+    relief_weeks = forms.FloatField(
+        label="Relief lasted (weeks, optional)", min_value=0, max_value=520, required=False
+    )
+    region = forms.CharField(
+        label="Region (optional, e.g. L4-L5 right)", max_length=64, required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("performed_at", timezone.localtime())
+        super().__init__(*args, **kwargs)
+        self.fields["procedure"].choices = [(p.code, p.title) for p in PROCEDURES.values()]
+
+
+class SessionLogForm(KeyedForm):
+    attended = forms.TypedChoiceField(
+        label="Attendance",
+        choices=[("yes", "Attended"), ("no", "Did not attend")],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    observed_at = forms.DateTimeField(
+        label="Session date and time",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    notes = forms.CharField(
+        label="Progress notes",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    measure_score = forms.FloatField(label="Score (optional)", required=False)
+
+    def __init__(self, *args: Any, measure_label: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("observed_at", timezone.localtime())
+        super().__init__(*args, **kwargs)
+        if measure_label:
+            self.fields["measure_score"].label = f"{measure_label} score (optional)"
+        else:
+            del self.fields["measure_score"]
+
+
+class TaskCompleteForm(KeyedForm):
+    pass
+
+
+class FlagUpdateForm(KeyedForm):
+    pass
+
+
+class ResendForm(KeyedForm):
+    pass

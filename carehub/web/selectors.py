@@ -1,0 +1,820 @@
+"""Reads for the staff web UI, always through the scoped querysets of `carehub.care_access`.
+
+The caseload (`caseload_page`) is one keyset-paginated query whatever the page size: every
+number on a row (open flags, pending escalations, overdue check-ins, the next due item, the last
+progress) is a correlated subquery on an indexed foreign key, evaluated only for the rows of the
+page; the track states of the page come from one more query, and the counts at the top from one
+aggregate. Pages never use OFFSET: the cursor carries the sort key of the last row shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from carehub.accounts.models import User
+from carehub.care_access import (
+    enrolments_visible_to,
+    flags_visible_to,
+    messages_visible_to,
+    patients_visible_to,
+    tasks_visible_to,
+)
+from carehub.checkins.models import Checkin, CheckinStatus
+from carehub.core import clock
+from carehub.core.exceptions import InvalidInput, NotFound
+from carehub.messaging.models import Message, MessageStatus
+from carehub.observations.models import Kind, Observation
+from carehub.observations.selectors import observation_history
+from carehub.pathways.models import (
+    Enrolment,
+    EnrolmentStatus,
+    PathwayStep,
+    PathwayTimer,
+    Proposal,
+    ProposalStatus,
+    TimerStatus,
+)
+from carehub.pathways.registry import definition_get
+from carehub.pathways.store import configuration_from_json
+from carehub.patients.models import Patient
+from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
+from workflows import PathwayDefinition, Snapshot, available_events
+
+OPEN_ENROLMENT = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
+# A check-in still open this long after it was due counts as overdue on the caseload.
+OVERDUE_AFTER = timedelta(hours=24)
+# Missed check-ins counted on the caseload (a rolling window).
+MISSED_WINDOW = timedelta(days=28)
+PAGE_SIZES = (10, 25, 50, 100)
+MAX_PAGE_SIZE = 100
+
+
+# --- the caseload ---------------------------------------------------------------------------
+
+
+class Sort:
+    NAME = "name"  # family name, given name (the index order)
+    ATTENTION = "attention"  # urgent flags, pending escalations, overdue check-ins first
+    PROGRESS = "progress"  # longest without progress first
+
+    CHOICES = (
+        (NAME, "Name"),
+        (ATTENTION, "Needs attention first"),
+        (PROGRESS, "Longest without progress first"),
+    )
+
+
+class FlagFilter:
+    URGENT = "urgent"
+    ANY = "any"
+    APPROVAL = "approval"
+    OVERDUE = "overdue"
+    STALLED = "stalled"
+
+    CHOICES = (
+        (URGENT, "Urgent red flag"),
+        (ANY, "Any open flag"),
+        (APPROVAL, "Escalation waiting for approval"),
+        (OVERDUE, "Overdue or missed check-ins"),
+        (STALLED, "Stalled"),
+    )
+
+
+# Sort → the annotated fields of the keyset, all ascending (descending counts are negated).
+_SORT_KEYS: dict[str, tuple[str, ...]] = {
+    Sort.NAME: ("family_name", "given_name", "id"),
+    Sort.ATTENTION: (
+        "calm_urgent",
+        "calm_approval",
+        "calm_overdue",
+        "family_name",
+        "given_name",
+        "id",
+    ),
+    Sort.PROGRESS: ("progress_key", "family_name", "given_name", "id"),
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Urgent flags first, then warnings, then the rest.
+SEVERITY_RANK = Case(
+    When(severity=Severity.URGENT, then=Value(0)),
+    When(severity=Severity.WARNING, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+@dataclass(frozen=True)
+class CaseloadQuery:
+    search: str = ""
+    track: str = ""
+    stage: str = ""
+    discipline: str = ""
+    flag: str = ""
+    sort: str = Sort.NAME
+    page_size: int = 50
+    cursor: str = ""
+
+
+@dataclass(frozen=True)
+class TrackCell:
+    track: str
+    title: str
+    state: str
+    state_title: str
+    stage: str
+    final: bool
+
+
+@dataclass
+class CaseloadRow:
+    patient: Patient
+    tracks: list[TrackCell] = field(default_factory=list)
+    paused: bool = False
+    next_due_at: datetime | None = None
+    next_due_label: str = ""
+    stalled: bool = False
+
+
+@dataclass(frozen=True)
+class CaseloadCounts:
+    total: int
+    urgent: int
+    flagged: int
+    approval: int
+    overdue: int
+    stalled: int
+
+
+@dataclass
+class CaseloadPage:
+    rows: list[CaseloadRow]
+    counts: CaseloadCounts
+    next_cursor: str
+    query: CaseloadQuery
+    stalled_weeks: int
+    now: datetime
+
+
+def stalled_after() -> timedelta:
+    return timedelta(weeks=settings.WEB_STALLED_AFTER_WEEKS)
+
+
+def _count(queryset: QuerySet[Any]) -> Subquery:
+    """A correlated COUNT(*) of `queryset` (already filtered on OuterRef)."""
+    return Subquery(
+        queryset.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def _caseload(user: User) -> QuerySet[Patient]:
+    """The user's active patients: those with an open (active or paused) enrolment."""
+    open_enrolments = Enrolment.objects.filter(patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)
+    return patients_visible_to(user).filter(Exists(open_enrolments))
+
+
+def _overdue_checkins(now: datetime) -> QuerySet[Checkin]:
+    return Checkin.objects.filter(patient=OuterRef("pk")).filter(
+        Q(status=CheckinStatus.OPEN, due_at__lt=now - OVERDUE_AFTER)
+        | Q(status=CheckinStatus.MISSED, closes_at__gte=now - MISSED_WINDOW)
+    )
+
+
+def _progress_steps() -> QuerySet[PathwayStep]:
+    """Steps that moved an active pathway (a start or a transition)."""
+    return PathwayStep.objects.filter(
+        enrolment__patient=OuterRef("pk"),
+        enrolment__status=EnrolmentStatus.ACTIVE,
+        outcome__in=("started", "transitioned"),
+    )
+
+
+def _conditions(now: datetime) -> dict[str, Q]:
+    """Each "needs" filter as a semi-join (EXISTS): cheap to count over the whole caseload."""
+    patient = OuterRef("pk")
+    open_flags = Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
+    active = Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)
+    return {
+        FlagFilter.URGENT: Q(Exists(open_flags.filter(severity=Severity.URGENT))),
+        FlagFilter.ANY: Q(Exists(open_flags)),
+        FlagFilter.APPROVAL: Q(
+            Exists(
+                Proposal.objects.filter(enrolment__patient=patient, status=ProposalStatus.PENDING)
+            )
+        ),
+        FlagFilter.OVERDUE: Q(Exists(_overdue_checkins(now))),
+        FlagFilter.STALLED: Q(Exists(active))
+        & ~Q(Exists(_progress_steps().filter(at__gte=now - stalled_after()))),
+    }
+
+
+def _with_numbers(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patient]:
+    """The numbers a row shows (and the attention and progress sorts use)."""
+    patient = OuterRef("pk")
+    open_flags = Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
+    pending = Proposal.objects.filter(enrolment__patient=patient, status=ProposalStatus.PENDING)
+    return patients.annotate(
+        urgent_flags=Coalesce(_count(open_flags.filter(severity=Severity.URGENT)), 0),
+        open_flags=Coalesce(_count(open_flags), 0),
+        pending_proposals=Coalesce(
+            Subquery(
+                pending.order_by()
+                .values("enrolment__patient_id")
+                .annotate(n=Count("pk"))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        overdue_checkins=Coalesce(_count(_overdue_checkins(now)), 0),
+        last_progress_at=Subquery(
+            _progress_steps()
+            .order_by()
+            .values("enrolment__patient_id")
+            .annotate(m=Max("at"))
+            .values("m")[:1]
+        ),
+        has_active=Exists(Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)),
+    ).annotate(
+        progress_key=Coalesce(F("last_progress_at"), Value(_EPOCH)),
+    )
+
+
+def _with_next_due(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patient]:
+    """The next open task, pending timer and scheduled check-in (only the page's rows)."""
+    patient = OuterRef("pk")
+    task = CareTask.objects.filter(
+        patient=patient, status=TaskStatus.OPEN, due_at__isnull=False
+    ).order_by("due_at", "pk")
+    timer = PathwayTimer.objects.filter(
+        enrolment__patient=patient, status=TimerStatus.PENDING
+    ).order_by("due_at", "pk")
+    checkin = Checkin.objects.filter(
+        patient=patient, status__in=(CheckinStatus.SCHEDULED, CheckinStatus.OPEN), due_at__gte=now
+    ).order_by("due_at", "pk")
+    return patients.annotate(
+        next_task_due=Subquery(task.values("due_at")[:1]),
+        next_task_title=Subquery(task.values("title")[:1]),
+        next_timer_due=Subquery(timer.values("due_at")[:1]),
+        next_timer_event=Subquery(timer.values("event")[:1]),
+        next_checkin_due=Subquery(checkin.values("due_at")[:1]),
+        next_checkin_instrument=Subquery(checkin.values("instrument")[:1]),
+        top_flag_message=Subquery(
+            Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
+            .annotate(severity_rank=SEVERITY_RANK)
+            .order_by("severity_rank", "-raised_at")
+            .values("message")[:1]
+        ),
+        pending_summary=Subquery(
+            Proposal.objects.filter(enrolment__patient=patient, status=ProposalStatus.PENDING)
+            .order_by("proposed_at")
+            .values("summary")[:1]
+        ),
+    )
+
+
+def _states_for_filter(
+    definitions: Sequence[PathwayDefinition], track: str, stage: str
+) -> dict[tuple[str, int], list[str]]:
+    """For each definition version, the states of `track` in `stage` (any stage when empty)."""
+    states: dict[tuple[str, int], list[str]] = {}
+    for definition in definitions:
+        spec = definition.tracks.get(track)
+        if spec is None:
+            continue
+        states[(definition.key, definition.version)] = [
+            name for name, state in spec.states.items() if not stage or state.stage == stage
+        ]
+    return states
+
+
+def caseload_definitions(user: User) -> list[PathwayDefinition]:
+    """The definition versions the user's open enrolments use (for filters and labels)."""
+    pairs = (
+        enrolments_visible_to(user)
+        .filter(status__in=OPEN_ENROLMENT)
+        .order_by()
+        .values_list("definition_key", "definition_version")
+        .distinct()
+    )
+    return [definition_get(key, version) for key, version in pairs]
+
+
+def _filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
+    tracks: dict[str, str] = {}
+    stages: dict[str, None] = {}
+    for definition in definitions:
+        for name, track in definition.tracks.items():
+            tracks.setdefault(name, track.title or name)
+            for stage in track.stages:
+                stages.setdefault(stage)
+    return {"tracks": sorted(tracks.items(), key=lambda t: t[1]), "stages": list(stages)}
+
+
+def caseload_filter_options(user: User) -> dict[str, Any]:
+    return _filter_options(caseload_definitions(user))
+
+
+def _encode_cursor(values: Sequence[Any], sort: str) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    return signing.dumps({"s": sort, "v": plain}, salt="web.caseload", compress=True)
+
+
+def _decode_cursor(cursor: str, sort: str) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        data = signing.loads(cursor, salt="web.caseload")
+    except signing.BadSignature as exc:
+        raise InvalidInput("That page link is no longer valid.", extra={"field": "cursor"}) from exc
+    if data.get("s") != sort:
+        return None
+    values = list(data["v"])
+    keys = _SORT_KEYS[sort]
+    for index, key in enumerate(keys):
+        if key == "progress_key":
+            values[index] = datetime.fromisoformat(values[index])
+    return values
+
+
+def _after(keys: Sequence[str], values: Sequence[Any]) -> Q:
+    """Rows strictly after `values` in the ascending order of `keys` (lexicographic)."""
+    condition = Q()
+    for position in range(len(keys) - 1, -1, -1):
+        step = Q(**{f"{keys[position]}__gt": values[position]})
+        equal = Q(**{keys[i]: values[i] for i in range(position)})
+        condition = (equal & step) | condition if condition else equal & step
+    return condition
+
+
+def caseload_page(*, user: User, query: CaseloadQuery, now: datetime | None = None) -> CaseloadPage:
+    """One page of the user's caseload and the counts of the whole caseload (scope applies)."""
+    now = now or clock.now()
+    sort = query.sort if query.sort in _SORT_KEYS else Sort.NAME
+    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    definitions = caseload_definitions(user)
+    base = _caseload(user)
+    conditions = _conditions(now)
+    # One COUNT per number: PostgreSQL plans each EXISTS as a semi-join (milliseconds at 10,000
+    # patients), where FILTER clauses in one aggregate would run a subquery per patient.
+    counts = {
+        "total": base.count(),
+        **{
+            name: base.filter(conditions[flag]).count()
+            for name, flag in (
+                ("urgent", FlagFilter.URGENT),
+                ("flagged", FlagFilter.ANY),
+                ("approval", FlagFilter.APPROVAL),
+                ("overdue", FlagFilter.OVERDUE),
+                ("stalled", FlagFilter.STALLED),
+            )
+        },
+    }
+
+    rows = base
+    for word in query.search.split()[:5]:
+        rows = rows.filter(
+            Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)
+        )
+    if query.track:
+        by_version = _states_for_filter(definitions, query.track, query.stage)
+        match = Q(pk__in=[])
+        for (key, version), states in by_version.items():
+            match |= Q(
+                definition_key=key,
+                definition_version=version,
+                **{f"configuration__{query.track}__state__in": states},
+            )
+        rows = rows.filter(
+            Exists(
+                Enrolment.objects.filter(match, patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)
+            )
+        )
+    elif query.stage:
+        match = Q(pk__in=[])
+        for definition in definitions:
+            for track_name, track in definition.tracks.items():
+                states = [n for n, s in track.states.items() if s.stage == query.stage]
+                if states:
+                    match |= Q(
+                        definition_key=definition.key,
+                        definition_version=definition.version,
+                        **{f"configuration__{track_name}__state__in": states},
+                    )
+        rows = rows.filter(
+            Exists(
+                Enrolment.objects.filter(match, patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)
+            )
+        )
+    if query.discipline:
+        rows = rows.filter(
+            Exists(
+                CareTask.objects.filter(
+                    patient=OuterRef("pk"), status=TaskStatus.OPEN, discipline=query.discipline
+                )
+            )
+        )
+    if query.flag in conditions:
+        rows = rows.filter(conditions[query.flag])
+    if sort == Sort.ATTENTION:
+        # 0 when the patient needs this kind of attention: EXISTS stops at the first row, so
+        # ordering the whole caseload costs one index probe per patient and kind.
+        rows = rows.annotate(
+            **{
+                f"calm_{flag}": Case(
+                    When(conditions[flag], then=Value(0)),
+                    default=Value(1),
+                    output_field=IntegerField(),
+                )
+                for flag in (FlagFilter.URGENT, FlagFilter.APPROVAL, FlagFilter.OVERDUE)
+            }
+        )
+
+    rows = _with_numbers(rows, now)
+    keys = _SORT_KEYS[sort]
+    after = _decode_cursor(query.cursor, sort)
+    if after is not None:
+        rows = rows.filter(_after(keys, after))
+    page = list(_with_next_due(rows.order_by(*keys), now)[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    next_cursor = (
+        _encode_cursor([getattr(page[-1], key) for key in keys], sort) if more and page else ""
+    )
+
+    enrolments = (
+        Enrolment.objects.filter(patient__in=[p.pk for p in page], status__in=OPEN_ENROLMENT)
+        .order_by("patient_id", "pk")
+        .only("patient_id", "definition_key", "definition_version", "configuration", "status")
+    )
+    by_patient: dict[int, list[Enrolment]] = {}
+    for enrolment in enrolments:
+        by_patient.setdefault(enrolment.patient_id, []).append(enrolment)
+
+    result = []
+    stalled_before = now - stalled_after()
+    for patient in page:
+        row = CaseloadRow(patient=patient)
+        for enrolment in by_patient.get(patient.pk, []):
+            row.paused = row.paused or enrolment.status == EnrolmentStatus.PAUSED
+            row.tracks.extend(track_cells(enrolment))
+        row.stalled = bool(patient.has_active) and patient.progress_key < stalled_before  # type: ignore[attr-defined]
+        row.next_due_at, row.next_due_label = _next_due(patient)
+        result.append(row)
+    return CaseloadPage(
+        rows=result,
+        counts=CaseloadCounts(**counts),
+        next_cursor=next_cursor,
+        query=query,
+        stalled_weeks=settings.WEB_STALLED_AFTER_WEEKS,
+        now=now,
+    )
+
+
+def _next_due(patient: Any) -> tuple[datetime | None, str]:
+    options = [
+        (patient.next_task_due, f"Task: {patient.next_task_title}"),
+        (patient.next_timer_due, f"Pathway: {_humanise(patient.next_timer_event or '')}"),
+        (
+            patient.next_checkin_due,
+            f"Check-in: {_instrument_label(patient.next_checkin_instrument or '')}",
+        ),
+    ]
+    present = [(at, label) for at, label in options if at is not None]
+    if not present:
+        return None, ""
+    return min(present, key=lambda item: item[0])
+
+
+def _humanise(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def _instrument_label(code: str) -> str:
+    labels = {"peg": "PEG", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS", "psfs": "PSFS"}
+    return labels.get(code, _humanise(code))
+
+
+def event_label(definition: PathwayDefinition, event: str) -> str:
+    spec = definition.events.get(event)
+    return (spec.description if spec is not None else "") or _humanise(event)
+
+
+def track_events(enrolment: Enrolment, track: str) -> list[tuple[str, str]]:
+    """The events a person may send now that leave `track`'s current state (guards are
+    evaluated when sent), as (event, label); discharge is left to the patient page."""
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    snapshot = Snapshot(configuration=configuration_from_json(enrolment.configuration))
+    events = available_events(definition, snapshot).get(track, [])
+    return sorted(
+        ((e, event_label(definition, e)) for e in events if e != "discharge_recorded"),
+        key=lambda item: item[1],
+    )
+
+
+def track_cells(enrolment: Enrolment) -> list[TrackCell]:
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    cells = []
+    for name, item in enrolment.configuration.items():
+        track = definition.tracks.get(name)
+        if track is None:
+            continue
+        state = track.states.get(item["state"])
+        cells.append(
+            TrackCell(
+                track=name,
+                title=track.title or _humanise(name),
+                state=item["state"],
+                state_title=(state.title if state and state.title else _humanise(item["state"])),
+                stage=(state.stage or "") if state else "",
+                final=bool(state and state.final),
+            )
+        )
+    return cells
+
+
+# --- one patient ----------------------------------------------------------------------------
+
+
+def patient_for_user(*, user: User, patient_id: int) -> Patient:
+    patient = patients_visible_to(user).filter(pk=patient_id).first()
+    if patient is None:
+        raise NotFound("No such patient.")
+    return patient
+
+
+def dead_messages_for_user(*, user: User) -> QuerySet[Message]:
+    return (
+        messages_visible_to(user)
+        .filter(status=MessageStatus.DEAD)
+        .select_related("patient", "to_staff")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def dead_message_get_for_user(*, user: User, message_id: int) -> Message:
+    message = messages_visible_to(user).select_related("patient").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+# --- the patient page -----------------------------------------------------------------------
+
+TIMELINE_LIMIT = 60
+CHECKIN_LIMIT = 40
+MESSAGE_LIMIT = 40
+
+
+@dataclass
+class PatientRecord:
+    """What the patient page reads, each list in one query."""
+
+    patient: Patient
+    enrolments: list[Enrolment]
+    steps: list[PathwayStep]
+    scores: list[Observation]
+    procedures: list[Observation]
+    sessions: list[Observation]
+    checkins: list[Checkin]
+    checkin_counts: dict[str, int]
+    messages: list[Message]
+    tasks: list[CareTask]
+    flags: list[Flag]
+
+
+def patient_record(*, user: User, patient: Patient) -> PatientRecord:
+    enrolments = list(
+        enrolments_visible_to(user).filter(patient=patient).order_by("-started_at", "-pk")
+    )
+    steps = list(
+        PathwayStep.objects.filter(enrolment__in=enrolments)
+        .select_related("actor", "enrolment")
+        .order_by("-at", "-pk")[:TIMELINE_LIMIT]
+    )
+    observations = list(
+        observation_history(patient=patient).filter(
+            kind__in=(Kind.SCORE, Kind.PROCEDURE, Kind.SESSION)
+        )
+    )
+    checkins = list(
+        Checkin.objects.filter(patient=patient).order_by("-due_at", "-pk")[:CHECKIN_LIMIT]
+    )
+    checkin_counts = dict(
+        Checkin.objects.filter(patient=patient)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    messages = list(
+        messages_visible_to(user)
+        .filter(patient=patient)
+        .select_related("to_staff")
+        .prefetch_related("events")
+        .order_by("-created_at", "-pk")[:MESSAGE_LIMIT]
+    )
+    tasks = list(
+        CareTask.objects.filter(patient=patient, status=TaskStatus.OPEN).order_by(
+            F("due_at").asc(nulls_last=True), "pk"
+        )
+    )
+    flags = list(
+        Flag.objects.filter(patient=patient)
+        .exclude(status=FlagStatus.RESOLVED)
+        .annotate(severity_rank=SEVERITY_RANK)
+        .order_by("severity_rank", "-raised_at")
+    )
+    return PatientRecord(
+        patient=patient,
+        enrolments=enrolments,
+        steps=steps,
+        scores=[o for o in observations if o.kind == Kind.SCORE],
+        procedures=[o for o in observations if o.kind == Kind.PROCEDURE],
+        sessions=[o for o in observations if o.kind == Kind.SESSION],
+        checkins=checkins,
+        checkin_counts=checkin_counts,
+        messages=messages,
+        tasks=tasks,
+        flags=flags,
+    )
+
+
+def has_paused_pathway(*, patient: Patient) -> bool:
+    return Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.PAUSED).exists()
+
+
+def pending_proposals_exist(*, enrolments: Sequence[Enrolment]) -> bool:
+    return Proposal.objects.filter(
+        enrolment__in=[e.pk for e in enrolments], status=ProposalStatus.PENDING
+    ).exists()
+
+
+def proposal_for_patient(*, user: User, patient: Patient, proposal_id: int) -> Proposal:
+    proposal = (
+        Proposal.objects.filter(
+            pk=proposal_id,
+            enrolment__in=enrolments_visible_to(user).filter(patient=patient),
+        )
+        .select_related("enrolment")
+        .first()
+    )
+    if proposal is None:
+        raise NotFound("No such escalation.")
+    return proposal
+
+
+def enrolment_for_patient(*, user: User, patient: Patient, public_id: Any) -> Enrolment:
+    enrolment = enrolments_visible_to(user).filter(patient=patient, public_id=public_id).first()
+    if enrolment is None:
+        raise NotFound("No such pathway enrolment.")
+    return enrolment
+
+
+def procedure_for_patient(*, patient: Patient, observation_id: int) -> Observation:
+    procedure = (
+        observation_history(patient=patient, kind=Kind.PROCEDURE).filter(pk=observation_id).first()
+    )
+    if procedure is None:
+        raise InvalidInput("Choose one of this patient's procedures.", extra={"field": "procedure"})
+    return procedure
+
+
+# --- worklists --------------------------------------------------------------------------------
+
+
+def flag_inbox_for_user(*, user: User, show: str = "open") -> QuerySet[Flag]:
+    """Open (or acknowledged, or all unresolved) flags, urgent first, newest first."""
+    flags = flags_visible_to(user).select_related("patient")
+    if show == "unresolved":
+        flags = flags.exclude(status=FlagStatus.RESOLVED)
+    elif show == "all":
+        pass
+    else:
+        flags = flags.filter(status=FlagStatus.OPEN)
+    return flags.annotate(severity_rank=SEVERITY_RANK).order_by(
+        "severity_rank", "-raised_at", "-pk"
+    )
+
+
+def flag_get_for_user(*, user: User, flag_id: int) -> Flag:
+    flag = flags_visible_to(user).select_related("patient").filter(pk=flag_id).first()
+    if flag is None:
+        raise NotFound("No such flag.")
+    return flag
+
+
+def task_worklist_for_user(*, user: User, discipline: str) -> QuerySet[CareTask]:
+    """Open tasks of a discipline ('all': every discipline), urgent and soonest due first."""
+    tasks = tasks_visible_to(user).filter(status=TaskStatus.OPEN).select_related("patient")
+    if discipline != "all":
+        tasks = tasks.filter(discipline=discipline)
+    return tasks.order_by("-priority", F("due_at").asc(nulls_last=True), "pk")
+
+
+def task_get_for_user(*, user: User, task_id: int) -> CareTask:
+    task = tasks_visible_to(user).select_related("patient").filter(pk=task_id).first()
+    if task is None:
+        raise NotFound("No such task.")
+    return task
+
+
+# --- the therapists' workspace ----------------------------------------------------------------
+
+WEEK = timedelta(days=7)
+MAX_WORKSPACE = 500  # a therapist's caseload is far smaller; the page stays bounded
+
+
+@dataclass
+class WorkspaceRow:
+    patient: Patient
+    enrolment: Enrolment | None
+    track: TrackCell | None
+    due: list[tuple[datetime, str]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)  # my track's, sendable now
+
+
+@dataclass
+class Workspace:
+    rows: list[WorkspaceRow]
+    due_this_week: list[tuple[datetime, Patient, str]]  # overdue ones included
+    tasks: list[CareTask]
+    messages: list[Message]
+    now: datetime
+
+
+def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -> Workspace:
+    """The user's care-team patients with an open pathway (their track's state), what falls due
+    on their track or worklist in the next 7 days, their open tasks and latest messages."""
+    now = now or clock.now()
+    patients = list(
+        patients_visible_to(user)
+        .filter(Exists(Enrolment.objects.filter(patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)))
+        .order_by("family_name", "given_name", "pk")[:MAX_WORKSPACE]
+    )
+    ids = [p.pk for p in patients]
+    enrolments = Enrolment.objects.filter(patient_id__in=ids, status__in=OPEN_ENROLMENT).order_by(
+        "patient_id", "pk"
+    )
+    first: dict[int, Enrolment] = {}
+    for enrolment in enrolments:
+        first.setdefault(enrolment.patient_id, enrolment)
+    timers = PathwayTimer.objects.filter(
+        enrolment__patient_id__in=ids,
+        status=TimerStatus.PENDING,
+        track=track,
+        due_at__lt=now + WEEK,
+    ).values_list("enrolment__patient_id", "due_at", "event")
+    tasks = list(
+        tasks_visible_to(user)
+        .filter(status=TaskStatus.OPEN, discipline=user.role)
+        .select_related("patient")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")[:100]
+    )
+    by_id = {p.pk: p for p in patients}
+    due: list[tuple[datetime, Patient, str]] = [
+        (at, by_id[pid], _humanise(event)) for pid, at, event in timers
+    ]
+    due += [
+        (t.due_at, t.patient, f"Task: {t.title}")
+        for t in tasks
+        if t.due_at is not None and t.due_at < now + WEEK
+    ]
+    due.sort(key=lambda item: item[0])
+    rows = []
+    for patient in patients:
+        enrolment = first.get(patient.pk)
+        cells = [c for c in track_cells(enrolment) if c.track == track] if enrolment else []
+        row = WorkspaceRow(patient=patient, enrolment=enrolment, track=cells[0] if cells else None)
+        if enrolment is not None and enrolment.status == EnrolmentStatus.ACTIVE:
+            row.events = track_events(enrolment, track)
+        row.due = [(at, label) for at, p, label in due if p.pk == patient.pk]
+        rows.append(row)
+    inbox = list(
+        messages_visible_to(user)
+        .filter(to_staff=user)
+        .select_related("patient")
+        .order_by("-created_at", "-pk")[:20]
+    )
+    return Workspace(rows=rows, due_this_week=due, tasks=tasks, messages=inbox, now=now)

@@ -1,0 +1,534 @@
+"""The patient page and its actions: decide an escalation, record a procedure result, pause,
+resume, discharge, send an event.
+
+Every action is a POST with CSRF and a one-time form key (`carehub.web.actions.run_once`);
+pathway events also pass the key to the dispatcher. A refused action re-renders the page with
+the error next to its form and the current state; nothing is changed. A successful one
+redirects back to the page (post/redirect/get) with a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from carehub.accounts.models import User
+from carehub.audit.models import Action, Outcome
+from carehub.audit.services import audit_record
+from carehub.care_access import CARE_TEAM_ROLES, Operation, can
+from carehub.core import clock
+from carehub.core.exceptions import ApplicationError, Conflict
+from carehub.observations.selectors import facts_for_patient
+from carehub.observations.services import procedure_record, procedure_result_record
+from carehub.pathways.models import Enrolment, EnrolmentStatus
+from carehub.pathways.registry import definition_get
+from carehub.pathways.selectors import enrolment_view
+from carehub.pathways.services import (
+    DispatchResult,
+    enrolment_pause,
+    enrolment_resume,
+    pathway_event_send,
+    patient_event_dispatch,
+    proposal_approve,
+    proposal_reject,
+)
+from carehub.patients.models import Patient
+from carehub.web.access import staff_page
+from carehub.web.actions import ActionResult, earlier_submission, run_once
+from carehub.web.charts import charts_for
+from carehub.web.diagram import pathway_diagrams
+from carehub.web.forms import (
+    DecideForm,
+    DischargeForm,
+    EventForm,
+    PauseForm,
+    ProcedureForm,
+    ProcedureResultForm,
+    ResumeForm,
+    SessionLogForm,
+)
+from carehub.web.selectors import (
+    enrolment_for_patient,
+    event_label,
+    has_paused_pathway,
+    patient_for_user,
+    patient_record,
+    pending_proposals_exist,
+    procedure_for_patient,
+    proposal_for_patient,
+)
+from carehub.web.therapy import therapy_role
+from workflows import Outcome as StepOutcome
+from workflows.diagram import mermaid
+
+DISCHARGE_EVENT = "discharge_recorded"
+# Pages an action may return to instead of the patient page (a fixed list: no open redirect).
+RETURN_PAGES = ("/my/",)
+# Facts shown next to an escalation as evidence, when the patient has them.
+EVIDENCE_FACTS = (
+    "peg.baseline", "peg.latest", "peg.improvement_pct", "peg.responder", "nrs.latest",
+    "phq9.latest", "gad7.latest", "pain.months", "failed_treatment_classes",
+    "pt.sessions_attended", "cbt.sessions_attended", "psych_eval.outcome", "mme.daily",
+)  # fmt: skip
+
+
+def events_for_user(user: User, enrolment: Enrolment, available: dict[str, list[str]]) -> list:
+    """The events this user may send now: every track's for clinicians, a therapist's own
+    track's only; discharge has its own form."""
+    if not can(user, Operation.ENROLMENT_EVENT_SEND) or enrolment.status != EnrolmentStatus.ACTIVE:
+        return []
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    tracks = list(available)
+    if user.role in CARE_TEAM_ROLES:
+        role = therapy_role(user.role)
+        tracks = [role.track] if role and role.track in available else []
+    events: dict[str, str] = {}
+    for track in tracks:
+        for event in available[track]:
+            if event != DISCHARGE_EVENT:
+                events.setdefault(event, event_label(definition, event))
+    return sorted(events.items(), key=lambda item: item[1])
+
+
+def _enrolment_panel(
+    request: HttpRequest, enrolment: Enrolment, bound: dict[str, Any], facts: dict[str, Any]
+) -> dict[str, Any]:
+    user: User = request.user  # type: ignore[assignment]
+    view = enrolment_view(enrolment=enrolment)
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    states = {track.track: track.state for track in view.tracks}
+    version = enrolment.version
+    proposals = []
+    for proposal in view.pending_proposals:
+        form = bound.get(f"decide-{proposal.pk}") or DecideForm(
+            initial={"expected_version": version}, prefix=f"p{proposal.pk}"
+        )
+        proposals.append(
+            {
+                "proposal": proposal,
+                "form": form,
+                "may_decide": can(user, Operation.PROPOSAL_DECIDE) and user.role in proposal.roles,
+                "evidence": proposal.evidence or {},
+                "error": bound.get(f"decide-{proposal.pk}-error"),
+            }
+        )
+    key = str(enrolment.public_id)
+    events = events_for_user(user, enrolment, view.available_events)
+    event_form = bound.get(f"event-{key}") or EventForm(
+        events=events, initial={"expected_version": version}, prefix=f"e{enrolment.pk}"
+    )
+    is_open = enrolment.status != EnrolmentStatus.COMPLETED
+    return {
+        "enrolment": enrolment,
+        "view": view,
+        "definition": definition,
+        "diagrams": pathway_diagrams(definition, states),
+        "mermaid": mermaid(definition, states),
+        "proposals": proposals,
+        "facts": [(name, facts[name]) for name in EVIDENCE_FACTS if facts.get(name) is not None],
+        "events": events,
+        "event_form": event_form,
+        "event_error": bound.get(f"event-{key}-error"),
+        "may_pause": is_open and can(user, Operation.ENROLMENT_PAUSE),
+        "pause_form": bound.get(f"pause-{key}") or PauseForm(prefix=f"pa{enrolment.pk}"),
+        "resume_form": ResumeForm(prefix=f"re{enrolment.pk}"),
+        "pause_error": bound.get(f"pause-{key}-error"),
+        "may_discharge": is_open
+        and can(user, Operation.ENROLMENT_DISCHARGE)
+        and DISCHARGE_EVENT in definition.events,
+        "discharge_form": bound.get(f"discharge-{key}")
+        or DischargeForm(initial={"expected_version": version}, prefix=f"d{enrolment.pk}"),
+        "discharge_error": bound.get(f"discharge-{key}-error"),
+    }
+
+
+def render_patient(
+    request: HttpRequest,
+    patient: Patient,
+    *,
+    bound: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The patient page; `bound` holds forms with errors and their ActionResults by form id."""
+    bound = bound or {}
+    user: User = request.user  # type: ignore[assignment]
+    record = patient_record(user=user, patient=patient)
+    has_pending = can(user, Operation.PROPOSAL_LIST) and pending_proposals_exist(
+        enrolments=[e for e in record.enrolments if e.status != EnrolmentStatus.COMPLETED]
+    )
+    facts = facts_for_patient(patient=patient, now=clock.now()) if has_pending else {}
+    panels = [_enrolment_panel(request, e, bound, facts) for e in record.enrolments]
+    procedure_form = new_procedure_form = None
+    if can(user, Operation.PROCEDURE_RESULT_RECORD):
+        new_procedure_form = bound.get("procedure-new") or ProcedureForm(prefix="pp")
+        if record.procedures:
+            procedure_form = bound.get("procedure") or ProcedureResultForm(
+                procedures=record.procedures, prefix="pr"
+            )
+    audit_record(
+        request=request,
+        action=Action.PATIENT_VIEW,
+        patient=patient,
+        obj=patient,
+        outcome=Outcome.OK,
+        detail={"page": "patient"} if status == 200 else {"page": "patient", "status": status},
+    )
+    role = therapy_role(user.role)
+    may_log_session = bool(can(user, Operation.SESSION_LOG) and role and role.session_discipline)
+    session_form = None
+    if may_log_session and role is not None:
+        session_form = bound.get("session") or SessionLogForm(
+            prefix="s", measure_label=role.measure_label
+        )
+    return render(
+        request,
+        "web/patient.html",
+        {
+            "patient": patient,
+            "record": record,
+            "panels": panels,
+            "charts": charts_for(scores=record.scores, procedures=record.procedures),
+            "procedure_form": procedure_form,
+            "procedure_error": bound.get("procedure-error"),
+            "new_procedure_form": new_procedure_form,
+            "new_procedure_error": bound.get("procedure-new-error"),
+            "may_log_session": may_log_session,
+            "session_form": session_form,
+            "session_error": bound.get("session-error"),
+            "pending_count": sum(len(panel["proposals"]) for panel in panels),
+            "nav": "workspace" if user.role in CARE_TEAM_ROLES else "caseload",
+        },
+        status=status,
+    )
+
+
+@require_GET
+@staff_page(Operation.PATIENT_VIEW, Action.PATIENT_VIEW)
+def patient_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_for_user(user=request.user, patient_id=patient_id)  # type: ignore[arg-type]
+    return render_patient(request, patient)
+
+
+def _finish(
+    request: HttpRequest,
+    patient: Patient,
+    result: ActionResult,
+    *,
+    action: str,
+    obj: Any,
+    detail: dict[str, Any],
+    form_id: str,
+    form: Any,
+) -> HttpResponse:
+    outcome = (
+        Outcome.OK if result.ok else (Outcome.DENIED if result.status == 403 else Outcome.ERROR)
+    )
+    audit_record(
+        request=request,
+        action=action,
+        patient=patient,
+        obj=obj,
+        outcome=outcome,
+        detail={**detail, "status": result.status, "replayed": result.replayed},
+    )
+    if result.ok:
+        level = messages.WARNING if result.kind == "criteria" else messages.SUCCESS
+        messages.add_message(request, level, result.message)
+        back = request.POST.get("next", "")
+        return redirect(back if back in RETURN_PAGES else reverse("web:patient", args=[patient.pk]))
+    return render_patient(
+        request, patient, bound={form_id: form, f"{form_id}-error": result}, status=result.status
+    )
+
+
+def _invalid(
+    request: HttpRequest, patient: Patient, *, action: str, obj: Any, form_id: str, form: Any
+) -> HttpResponse:
+    audit_record(
+        request=request,
+        action=action,
+        patient=patient,
+        obj=obj,
+        outcome=Outcome.ERROR,
+        detail={"status": 400, "code": "invalid_input"},
+    )
+    result = ActionResult(ok=False, message="Please correct the form.", status=400, kind="invalid")
+    return render_patient(
+        request, patient, bound={form_id: form, f"{form_id}-error": result}, status=400
+    )
+
+
+def step_message(result: DispatchResult, done: str = "Done.") -> str:
+    """What a dispatched event did, in words: the tracks that moved, a proposal opened, or why
+    nothing moved (the explanation's summary)."""
+    summary = (result.step.explanation or {}).get("summary", "")
+    if result.outcome == StepOutcome.PROPOSED.value:
+        return "An escalation was proposed and waits for approval."
+    moved = [
+        f"{t['track']}: {t['source']} → {t['target']}"
+        for t in result.step.transitions
+        if not t.get("internal") and t["source"] != t["target"]
+    ]
+    if result.outcome == StepOutcome.NO_CHANGE.value or not moved:
+        return f"The pathway did not move: {summary or 'no transition applied'}."
+    return f"{done} Now {', '.join(moved)}."
+
+
+@require_POST
+@staff_page(Operation.PROPOSAL_DECIDE, Action.PROPOSAL_APPROVE)
+def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    proposal = proposal_for_patient(user=user, patient=patient, proposal_id=proposal_id)
+    form = DecideForm(request.POST, prefix=f"p{proposal.pk}")
+    form_id = f"decide-{proposal.pk}"
+    action = (
+        Action.PROPOSAL_REJECT
+        if request.POST.get(f"p{proposal.pk}-decision") == "reject"
+        else Action.PROPOSAL_APPROVE
+    )
+    replay = earlier_submission(request, request.POST.get(f"p{proposal.pk}-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=proposal, detail={},
+            form_id=form_id, form=form,
+        )  # fmt: skip
+    if not form.is_valid():
+        return _invalid(request, patient, action=action, obj=proposal, form_id=form_id, form=form)
+    data = form.cleaned_data
+
+    def perform(key: str) -> str:
+        enrolment = proposal.enrolment
+        enrolment.refresh_from_db(fields=["version", "status", "configuration"])
+        if enrolment.version != data["expected_version"]:
+            raise Conflict(
+                "The pathway changed since the page was loaded.",
+                extra={"current": {"version": enrolment.version}},
+            )
+        if data["decision"] == "reject":
+            proposal_reject(
+                proposal=proposal, user=user, idempotency_key=key, reason=data["reason"]
+            )
+            return f"Escalation rejected: {proposal.summary}."
+        result = proposal_approve(
+            proposal=proposal, user=user, idempotency_key=key, note=data["reason"]
+        )
+        return step_message(result, f"Escalation approved: {proposal.summary}.")
+
+    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
+    return _finish(
+        request, patient, result, action=action, obj=proposal,
+        detail={"proposal": proposal.pk, "decision": data["decision"]},
+        form_id=form_id, form=form,
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.PROCEDURE_RESULT_RECORD)
+def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    record = patient_record(user=user, patient=patient)
+    form = ProcedureResultForm(request.POST, procedures=record.procedures, prefix="pr")
+    action = Action.PROCEDURE_RESULT_RECORD
+    replay = earlier_submission(request, request.POST.get("pr-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=patient, detail={},
+            form_id="procedure", form=form,
+        )  # fmt: skip
+    if not form.is_valid():
+        return _invalid(
+            request, patient, action=action, obj=patient, form_id="procedure", form=form
+        )
+    data = form.cleaned_data
+
+    def perform(key: str) -> str:
+        procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
+        procedure_result_record(
+            procedure=procedure,
+            relief_pct=data["relief_pct"],
+            relief_weeks=data["relief_weeks"],
+            assessed_at=data["assessed_at"],
+            recorded_by=user,
+        )
+        done = f"Result recorded: {data['relief_pct']:g}% relief."
+        return done + " " + tell_pathway(patient, f"{procedure.code}_result_recorded", key, user)
+
+    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
+    return _finish(
+        request, patient, result, action=action, obj=patient,
+        detail={"procedure": data["procedure"]}, form_id="procedure", form=form,
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.PROCEDURE_RECORD)
+def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """A procedure performed; with its relief, the pathway hears `<procedure>_result_recorded`
+    (a result assessed later is recorded with the procedure-result form)."""
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    form = ProcedureForm(request.POST, prefix="pp")
+    action = Action.PROCEDURE_RECORD
+    replay = earlier_submission(request, request.POST.get("pp-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=patient, detail={},
+            form_id="procedure-new", form=form,
+        )  # fmt: skip
+    if not form.is_valid():
+        return _invalid(
+            request, patient, action=action, obj=patient, form_id="procedure-new", form=form
+        )
+    data = form.cleaned_data
+
+    def perform(key: str) -> str:
+        procedure_record(
+            patient=patient, procedure=data["procedure"], performed_at=data["performed_at"],
+            relief_pct=data["relief_pct"], relief_weeks=data["relief_weeks"],
+            region=data["region"], recorded_by=user,
+        )  # fmt: skip
+        if data["relief_pct"] is None:
+            return "Procedure recorded; record the relief when it is assessed."
+        done = f"Procedure recorded with {data['relief_pct']:g}% relief."
+        return done + " " + tell_pathway(patient, f"{data['procedure']}_result_recorded", key, user)
+
+    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
+    return _finish(
+        request, patient, result, action=action, obj=patient,
+        detail={"procedure": data["procedure"]}, form_id="procedure-new", form=form,
+    )  # fmt: skip
+
+
+def tell_pathway(patient: Patient, event: str, key: str, user: User) -> str:
+    """After recording an observation: send the event to every active pathway that knows it.
+    The observation stays recorded if the pathway cannot take the event now (the message
+    says why; the event can be sent again from the patient page)."""
+    try:
+        results = patient_event_dispatch(
+            patient=patient, event=event, idempotency_key=key, user=user
+        )
+    except ApplicationError as exc:  # the observation is committed: this is not "nothing changed"
+        return f"The pathway was not told ({exc.message}); send '{event}' from the patient page."
+    if not results:
+        if has_paused_pathway(patient=patient):
+            return f"The pathway was not told (it is paused); send '{event}' after resuming it."
+        return ""
+    return " ".join(step_message(result, "The pathway moved.") for result in results)
+
+
+def _enrolment_action(
+    request: HttpRequest,
+    patient_id: int,
+    public_id: str,
+    *,
+    form_class: type,
+    prefix: str,
+    form_id: str,
+    action: str,
+    perform_with: Callable[[Enrolment, dict[str, Any], str, User], str],
+    form_kwargs: Callable[[Enrolment], dict[str, Any]] | None = None,
+) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    enrolment = enrolment_for_patient(user=user, patient=patient, public_id=public_id)
+    kwargs = form_kwargs(enrolment) if form_kwargs is not None else {}
+    form = form_class(request.POST, prefix=f"{prefix}{enrolment.pk}", **kwargs)
+    form_id = f"{form_id}-{enrolment.public_id}"
+    replay = earlier_submission(request, request.POST.get(f"{prefix}{enrolment.pk}-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=enrolment, detail={},
+            form_id=form_id, form=form,
+        )  # fmt: skip
+    if not form.is_valid():
+        return _invalid(request, patient, action=action, obj=enrolment, form_id=form_id, form=form)
+    data = form.cleaned_data
+    result = run_once(
+        request,
+        form_key=data["form_key"],
+        action=action,
+        perform=lambda key: perform_with(enrolment, data, key, user),
+    )
+    if result.ok and result.message.startswith("The pathway did not move"):
+        result.kind = "criteria"
+    return _finish(
+        request, patient, result, action=action, obj=enrolment,
+        detail={k: v for k, v in data.items() if k in ("event",)},
+        form_id=form_id, form=form,
+    )  # fmt: skip
+
+
+def _pause(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
+    enrolment_pause(enrolment_id=enrolment.pk, reason=data["reason"], user=user)
+    return f"Pathway paused: {data['reason']}."
+
+
+def _resume(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
+    enrolment_resume(enrolment_id=enrolment.pk, user=user)
+    return "Pathway resumed; its timers and check-ins moved by the paused time."
+
+
+def _discharge(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
+    result = pathway_event_send(
+        enrolment=enrolment, event=DISCHARGE_EVENT, idempotency_key=key, user=user,
+        expected_version=data["expected_version"],
+    )  # fmt: skip
+    return step_message(result, "Discharge recorded.")
+
+
+def _event(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
+    result = pathway_event_send(
+        enrolment=enrolment, event=data["event"], idempotency_key=key, user=user,
+        expected_version=data["expected_version"],
+    )  # fmt: skip
+    return step_message(result)
+
+
+@require_POST
+@staff_page(Operation.ENROLMENT_PAUSE, Action.ENROLMENT_PAUSE)
+def pause_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+    return _enrolment_action(
+        request, patient_id, public_id, form_class=PauseForm, prefix="pa", form_id="pause",
+        action=Action.ENROLMENT_PAUSE, perform_with=_pause,
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.ENROLMENT_PAUSE, Action.ENROLMENT_RESUME)
+def resume_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+    return _enrolment_action(
+        request, patient_id, public_id, form_class=ResumeForm, prefix="re", form_id="pause",
+        action=Action.ENROLMENT_RESUME, perform_with=_resume,
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_EVENT_SEND)
+def discharge_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+    return _enrolment_action(
+        request, patient_id, public_id, form_class=DischargeForm, prefix="d",
+        form_id="discharge", action=Action.ENROLMENT_EVENT_SEND, perform_with=_discharge,
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.ENROLMENT_EVENT_SEND, Action.ENROLMENT_EVENT_SEND)
+def event_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+
+    def kwargs(enrolment: Enrolment) -> dict[str, Any]:
+        view = enrolment_view(enrolment=enrolment)
+        return {"events": events_for_user(user, enrolment, view.available_events)}
+
+    return _enrolment_action(
+        request, patient_id, public_id, form_class=EventForm, prefix="e", form_id="event",
+        action=Action.ENROLMENT_EVENT_SEND, perform_with=_event, form_kwargs=kwargs,
+    )  # fmt: skip

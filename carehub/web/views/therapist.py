@@ -1,0 +1,99 @@
+"""The therapists' workspace (physical therapists, psychologists, pharmacists): their care-team
+patients only, what is due this week, their reminders, and logging a session."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from carehub.accounts.models import User
+from carehub.audit.models import Action, Outcome
+from carehub.audit.services import audit_record
+from carehub.care_access import Operation
+from carehub.web.access import staff_page
+from carehub.web.actions import ActionResult, run_once
+from carehub.web.forms import SessionLogForm, TaskCompleteForm, new_key
+from carehub.web.selectors import patient_for_user, workspace_for_user
+from carehub.web.services import session_log
+from carehub.web.therapy import therapy_role
+from carehub.web.views.patient import render_patient, tell_pathway
+
+
+@require_GET
+@staff_page(Operation.THERAPIST_WORKSPACE, Action.PATIENT_LIST)
+def workspace_view(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    role = therapy_role(user.role)
+    workspace = workspace_for_user(user=user, track=role.track if role else "")
+    audit_record(
+        request=request,
+        action=Action.PATIENT_LIST,
+        patients=[row.patient for row in workspace.rows],
+        detail={"page": "workspace", "listed": len(workspace.rows)},
+    )
+    return render(
+        request,
+        "web/workspace.html",
+        {
+            "workspace": workspace,
+            "role": role,
+            "task_form": TaskCompleteForm(),
+            "form_key": new_key(),
+            "nav": "workspace",
+        },
+    )
+
+
+@require_POST
+@staff_page(Operation.SESSION_LOG, Action.SESSION_LOG)
+def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    role = therapy_role(user.role)
+    if role is None or role.session_discipline is None:  # the matrix allows only therapists
+        return render_patient(request, patient, status=403)
+    form = SessionLogForm(request.POST, prefix="s", measure_label=role.measure_label)
+    if not form.is_valid():
+        result = ActionResult(ok=False, message="Please correct the form.", status=400)
+    else:
+        data = form.cleaned_data
+
+        def perform(key: str) -> str:
+            session_log(
+                patient=patient,
+                discipline=role.session_discipline,  # type: ignore[arg-type]
+                attended=data["attended"],
+                observed_at=data["observed_at"],
+                notes=data["notes"],
+                measure=role.measure,
+                score=data.get("measure_score"),
+                user=user,
+            )
+            text = "Session logged (attended)." if data["attended"] else "No-show logged."
+            if role.measure and data.get("measure_score") is not None:
+                text += f" {role.measure.upper()} {data['measure_score']:g} recorded."
+            if role.session_event:
+                told = tell_pathway(patient, role.session_event, key, user)
+                text += f" {told}" if told else ""
+            return text
+
+        result = run_once(
+            request, form_key=data["form_key"], action=Action.SESSION_LOG, perform=perform
+        )
+    audit_record(
+        request=request,
+        action=Action.SESSION_LOG,
+        patient=patient,
+        obj=patient,
+        outcome=Outcome.OK if result.ok else Outcome.ERROR,
+        detail={"status": result.status, "replayed": result.replayed},
+    )
+    if result.ok:
+        messages.success(request, result.message)
+        return redirect(reverse("web:patient", args=[patient.pk]) + "#timeline")
+    return render_patient(
+        request, patient, bound={"session": form, "session-error": result}, status=result.status
+    )

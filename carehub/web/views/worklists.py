@@ -1,0 +1,248 @@
+"""Worklists: the flags inbox (urgent first; acknowledge, resolve), the task worklist of a
+discipline (complete) and the dead messages with resend. Row actions work as plain forms and,
+with htmx, replace just the row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from carehub.accounts.models import STAFF_ROLES, Role, User
+from carehub.audit.models import Action, Outcome
+from carehub.audit.services import audit_record
+from carehub.care_access import Operation
+from carehub.core.exceptions import NotFound
+from carehub.messaging.services import message_resend
+from carehub.web.access import staff_page
+from carehub.web.actions import ActionResult, run_once
+from carehub.web.forms import FlagUpdateForm, ResendForm, TaskCompleteForm
+from carehub.web.selectors import (
+    dead_message_get_for_user,
+    dead_messages_for_user,
+    flag_get_for_user,
+    flag_inbox_for_user,
+    task_get_for_user,
+    task_worklist_for_user,
+)
+from carehub.worklists.models import FlagStatus
+from carehub.worklists.services import care_task_complete, flag_set_status
+
+LIST_LIMIT = 200
+FLAG_ACTIONS = {
+    "acknowledge": (FlagStatus.ACKNOWLEDGED, Action.FLAG_ACKNOWLEDGE, "Acknowledged"),
+    "resolve": (FlagStatus.RESOLVED, Action.FLAG_RESOLVE, "Resolved"),
+}
+
+
+def _respond(
+    request: HttpRequest,
+    result: ActionResult,
+    *,
+    redirect_to: str,
+    row_template: str,
+    row_context: dict[str, Any],
+) -> HttpResponse:
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(
+            request,
+            row_template,
+            {**row_context, "result": result},
+            status=200 if result.ok else result.status,
+        )
+    messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
+    return redirect(redirect_to)
+
+
+# --- flags -----------------------------------------------------------------------------------
+
+
+@require_GET
+@staff_page(Operation.FLAG_LIST, Action.FLAG_LIST)
+def flags_view(request: HttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "open")
+    flags = list(flag_inbox_for_user(user=request.user, show=show)[:LIST_LIMIT])  # type: ignore[arg-type]
+    audit_record(
+        request=request,
+        action=Action.FLAG_LIST,
+        patients=[f.patient for f in flags],
+        detail={"page": "flags", "listed": len(flags)},
+    )
+    return render(
+        request,
+        "web/flags.html",
+        {"flags": flags, "show": show, "form": FlagUpdateForm(), "nav": "flags"},
+    )
+
+
+@require_POST
+@staff_page(Operation.FLAG_UPDATE, Action.FLAG_ACKNOWLEDGE)
+def flag_update_view(request: HttpRequest, flag_id: int, action: str) -> HttpResponse:
+    if action not in FLAG_ACTIONS:
+        raise NotFound("No such action.")
+    user: User = request.user  # type: ignore[assignment]
+    flag = flag_get_for_user(user=user, flag_id=flag_id)
+    status, audit_action, done = FLAG_ACTIONS[action]
+    form = FlagUpdateForm(request.POST)
+    if not form.is_valid():
+        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
+    else:
+
+        def perform(key: str) -> str:
+            flag_set_status(flag=flag, status=status, user=user)
+            return f"{done}: {flag.message}"
+
+        result = run_once(
+            request, form_key=form.cleaned_data["form_key"], action=audit_action, perform=perform
+        )
+    flag.refresh_from_db()
+    audit_record(
+        request=request,
+        action=audit_action,
+        patient=flag.patient,
+        obj=flag,
+        outcome=Outcome.OK if result.ok else Outcome.ERROR,
+        detail={"flag": flag.pk, "status": result.status, "replayed": result.replayed},
+    )
+    return _respond(
+        request,
+        result,
+        redirect_to="web:flags",
+        row_template="web/partials/flag_row.html",
+        row_context={"flag": flag, "form": FlagUpdateForm()},
+    )
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+def _disciplines() -> list[tuple[str, str]]:
+    return [(role.value, role.label) for role in Role if role in STAFF_ROLES]
+
+
+@require_GET
+@staff_page(Operation.TASK_LIST, Action.TASK_LIST)
+def tasks_view(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    choices = dict(_disciplines())
+    discipline = request.GET.get("discipline") or user.role
+    if discipline != "all" and discipline not in choices:
+        discipline = user.role
+    tasks = list(task_worklist_for_user(user=user, discipline=discipline)[:LIST_LIMIT])
+    audit_record(
+        request=request,
+        action=Action.TASK_LIST,
+        patients=[t.patient for t in tasks],
+        detail={"page": "tasks", "discipline": discipline, "listed": len(tasks)},
+    )
+    return render(
+        request,
+        "web/tasks.html",
+        {
+            "tasks": tasks,
+            "discipline": discipline,
+            "disciplines": _disciplines(),
+            "form": TaskCompleteForm(),
+            "nav": "tasks",
+        },
+    )
+
+
+@require_POST
+@staff_page(Operation.TASK_COMPLETE, Action.TASK_COMPLETE)
+def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    task = task_get_for_user(user=user, task_id=task_id)
+    form = TaskCompleteForm(request.POST)
+    if not form.is_valid():
+        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
+    else:
+
+        def perform(key: str) -> str:
+            care_task_complete(task=task, user=user)
+            return f"Done: {task.title}"
+
+        result = run_once(
+            request,
+            form_key=form.cleaned_data["form_key"],
+            action=Action.TASK_COMPLETE,
+            perform=perform,
+        )
+    task.refresh_from_db()
+    audit_record(
+        request=request,
+        action=Action.TASK_COMPLETE,
+        patient=task.patient,
+        obj=task,
+        outcome=Outcome.OK if result.ok else Outcome.ERROR,
+        detail={"task": task.pk, "status": result.status, "replayed": result.replayed},
+    )
+    next_url = request.POST.get("next", "")
+    return _respond(
+        request,
+        result,
+        redirect_to=next_url if next_url in ("/tasks/", "/my/") else "web:tasks",
+        row_template="web/partials/task_row.html",
+        row_context={"task": task, "form": TaskCompleteForm()},
+    )
+
+
+# --- dead messages ---------------------------------------------------------------------------
+
+
+@require_GET
+@staff_page(Operation.MESSAGE_DEAD_LIST, Action.MESSAGE_LIST)
+def dead_messages_view(request: HttpRequest) -> HttpResponse:
+    rows = list(dead_messages_for_user(user=request.user)[:LIST_LIMIT])  # type: ignore[arg-type]
+    audit_record(
+        request=request,
+        action=Action.MESSAGE_LIST,
+        patients=[m.patient_id for m in rows if m.patient_id],
+        detail={"page": "dead_messages", "listed": len(rows)},
+    )
+    return render(
+        request,
+        "web/dead_messages.html",
+        {"rows": rows, "form": ResendForm(), "nav": "dead"},
+    )
+
+
+@require_POST
+@staff_page(Operation.MESSAGE_RESEND, Action.MESSAGE_RESEND)
+def message_resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    message = dead_message_get_for_user(user=user, message_id=message_id)
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
+    else:
+
+        def perform(key: str) -> str:
+            message_resend(message_id=message.pk)
+            return "Resent: a fresh set of attempts."
+
+        result = run_once(
+            request,
+            form_key=form.cleaned_data["form_key"],
+            action=Action.MESSAGE_RESEND,
+            perform=perform,
+        )
+    message.refresh_from_db()
+    audit_record(
+        request=request,
+        action=Action.MESSAGE_RESEND,
+        patient=message.patient_id,
+        obj=message,
+        outcome=Outcome.OK if result.ok else Outcome.ERROR,
+        detail={"message": message.pk, "status": result.status, "replayed": result.replayed},
+    )
+    return _respond(
+        request,
+        result,
+        redirect_to="web:dead-messages",
+        row_template="web/partials/message_row.html",
+        row_context={"message": message, "form": ResendForm()},
+    )
