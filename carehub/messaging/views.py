@@ -49,7 +49,7 @@ def _sent_messages(request: HttpRequest) -> HttpResponse:
     response = render(
         request,
         "messaging/sent_messages.html",
-        {"rows": rows, "channel": channel, "channels": DeliveryChannel.choices},
+        {"rows": rows, "channel": channel, "channels": DeliveryChannel.choices, "nav": "sent"},
     )
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -3,6 +3,7 @@ check-in there; and the staff's Sent messages page of the development backends."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from carehub.observations.services import score_record
 from carehub.pathways.models import Enrolment
 from tests.support.browser import log_in, screenshot_path
 from tests.support.patients import (
+    PASSWORD,
     Clinicians,
     clinic_with_team,
     enrolled_patient,
@@ -46,6 +48,24 @@ def enrolment(team: Clinicians) -> Enrolment:
             observed_at=start + timedelta(weeks=week * 4 + 1), source="patient",
         )  # fmt: skip
     return enrolment
+
+
+def test_a_patient_logs_in_on_a_phone_and_lands_in_the_portal(
+    phone: BrowserContext,
+    enrolment: Enrolment,  # type: ignore[no-untyped-def]
+) -> None:
+    page = phone.new_page()
+    page.goto("/me/")
+    expect(page).to_have_url(re.compile(r"/login/\?next=/me/$"))
+    page.get_by_label("Username").fill("portal-patient")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_be_visible()  # a clear error, still on the form
+    expect(page).to_have_url(re.compile(r"/login/"))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/me/$"))
+    expect(page.get_by_role("link", name="My progress")).to_be_visible()
 
 
 def test_a_patient_sees_what_is_due_their_progress_and_what_comes_next(

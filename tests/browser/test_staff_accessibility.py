@@ -77,7 +77,7 @@ def test_staff_pages_have_no_accessibility_violations(
     anonymous.close()
     for role, paths in (
         ("coordinator", ["/caseload/", f"/patients/{patient.pk}/", "/flags/", "/tasks/",
-                         "/messages/dead/"]),
+                         "/messages/dead/", "/dev/sent-messages/"]),
         ("physician", [f"/patients/{patient.pk}/"]),
         ("physical_therapist", ["/my/", f"/patients/{patient.pk}/"]),
     ):  # fmt: skip
