@@ -91,6 +91,12 @@ class Checkin(TimeStampedModel):
                 fields=["closes_at"], condition=models.Q(status="open"), name="checkin_open_closes"
             ),
             models.Index(fields=["patient", "due_at"]),
+            # The caseload's "overdue or missed" count reads only these few rows per patient.
+            models.Index(
+                fields=["patient", "due_at", "closes_at"],
+                condition=models.Q(status__in=["open", "missed"]),
+                name="checkin_needs_attention",
+            ),
         ]
 
     def __str__(self) -> str:
