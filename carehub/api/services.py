@@ -5,14 +5,16 @@ of retryable writes (`idempotent_create`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from knox.models import AuthToken
 
 from carehub.accounts.models import User
 from carehub.api.models import IdempotentRequest
+from carehub.core import clock
 from carehub.core.exceptions import Conflict
 
 T = TypeVar("T", bound=models.Model)
@@ -53,3 +55,11 @@ def idempotent_create(
         record.object_id = created.pk
         record.save(update_fields=["object_id"])
         return created, False
+
+
+def idempotent_requests_prune(*, older_than: timedelta | None = None) -> int:
+    """Forget retry keys older than `API_IDEMPOTENCY_KEY_HOURS` (default 24): a client retries
+    within minutes; after that the same key is a new request. The recorded rows stay."""
+    kept = older_than or timedelta(hours=settings.API_IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=clock.now() - kept).delete()
+    return deleted

@@ -183,6 +183,8 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=10)),
     "AUTH_HEADER_PREFIX": "Token",
 }
+# How long the API remembers an Idempotency-Key of a recording request (pruned hourly).
+API_IDEMPOTENCY_KEY_HOURS = env.int("API_IDEMPOTENCY_KEY_HOURS", default=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "carehub API",
     "DESCRIPTION": "Care coordination for multidisciplinary pain clinics.",
@@ -234,6 +236,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "web-submissions-prune": {
         "task": "carehub.web.submissions_prune",
+        "schedule": timedelta(hours=1),
+    },
+    "api-idempotent-requests-prune": {
+        "task": "carehub.api.idempotent_requests_prune",
         "schedule": timedelta(hours=1),
     },
     "session-notes-overdue": {
