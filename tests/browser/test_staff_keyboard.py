@@ -58,7 +58,9 @@ def test_keyboard_only_login_open_patient_and_approve(
 ) -> None:
     page = desktop.new_page()
     page.goto("/login/")
-    # The username field has focus on arrival; typing and Enter log in.
+    # The username field has focus on arrival (autofocus lands just after load: wait for it);
+    # typing and Enter log in.
+    expect(page.get_by_label("Username")).to_be_focused()
     page.keyboard.type("k-physician")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
