@@ -264,6 +264,41 @@ def _invalid(
     )
 
 
+def _submit(
+    request: HttpRequest,
+    patient: Patient,
+    form: Any,
+    *,
+    action: str,
+    obj: Any,
+    form_id: str,
+    perform: Callable[[dict[str, Any], str], str],
+    detail: Callable[[dict[str, Any]], dict[str, Any]],
+    criteria_warning: bool = False,
+) -> HttpResponse:
+    """One form's POST: a replayed form key answers its first outcome, an invalid form changes
+    nothing, otherwise `perform(cleaned_data, idempotency_key)` runs once; audited either way.
+    With `criteria_warning`, "the pathway did not move" is shown as a warning."""
+    replay = earlier_submission(request, request.POST.get(f"{form.prefix}-form_key", ""))
+    if replay is not None:
+        return _finish(
+            request, patient, replay, action=action, obj=obj, detail={},
+            form_id=form_id, form=form,
+        )  # fmt: skip
+    if not form.is_valid():
+        return _invalid(request, patient, action=action, obj=obj, form_id=form_id, form=form)
+    data = form.cleaned_data
+    result = run_once(
+        request, form_key=data["form_key"], action=action, perform=lambda key: perform(data, key)
+    )
+    if criteria_warning and result.ok and result.message.startswith("The pathway did not move"):
+        result.kind = "criteria"
+    return _finish(
+        request, patient, result, action=action, obj=obj, detail=detail(data),
+        form_id=form_id, form=form,
+    )  # fmt: skip
+
+
 def step_message(result: DispatchResult, done: str = "Done.") -> str:
     """What a dispatched event did, in words: the tracks that moved, a proposal opened, or why
     nothing moved (the explanation's summary)."""
@@ -293,17 +328,8 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
         if request.POST.get(f"p{proposal.pk}-decision") == "reject"
         else Action.PROPOSAL_APPROVE
     )
-    replay = earlier_submission(request, request.POST.get(f"p{proposal.pk}-form_key", ""))
-    if replay is not None:
-        return _finish(
-            request, patient, replay, action=action, obj=proposal, detail={},
-            form_id=form_id, form=form,
-        )  # fmt: skip
-    if not form.is_valid():
-        return _invalid(request, patient, action=action, obj=proposal, form_id=form_id, form=form)
-    data = form.cleaned_data
 
-    def perform(key: str) -> str:
+    def perform(data: dict[str, Any], key: str) -> str:
         enrolment = proposal.enrolment
         enrolment.refresh_from_db(fields=["version", "status", "configuration"])
         if enrolment.version != data["expected_version"]:
@@ -321,11 +347,9 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
         )
         return step_message(result, f"Escalation approved: {proposal.summary}.")
 
-    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
-    return _finish(
-        request, patient, result, action=action, obj=proposal,
-        detail={"proposal": proposal.pk, "decision": data["decision"]},
-        form_id=form_id, form=form,
+    return _submit(
+        request, patient, form, action=action, obj=proposal, form_id=form_id, perform=perform,
+        detail=lambda data: {"proposal": proposal.pk, "decision": data["decision"]},
     )  # fmt: skip
 
 
@@ -336,20 +360,8 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
     patient = patient_for_user(user=user, patient_id=patient_id)
     record = patient_record(user=user, patient=patient)
     form = ProcedureResultForm(request.POST, procedures=record.procedures, prefix="pr")
-    action = Action.PROCEDURE_RESULT_RECORD
-    replay = earlier_submission(request, request.POST.get("pr-form_key", ""))
-    if replay is not None:
-        return _finish(
-            request, patient, replay, action=action, obj=patient, detail={},
-            form_id="procedure", form=form,
-        )  # fmt: skip
-    if not form.is_valid():
-        return _invalid(
-            request, patient, action=action, obj=patient, form_id="procedure", form=form
-        )
-    data = form.cleaned_data
 
-    def perform(key: str) -> str:
+    def perform(data: dict[str, Any], key: str) -> str:
         procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
         procedure_result_record(
             procedure=procedure,
@@ -361,10 +373,10 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
         done = f"Result recorded: {data['relief_pct']:g}% relief."
         return done + " " + tell_pathway(patient, f"{procedure.code}_result_recorded", key, user)
 
-    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
-    return _finish(
-        request, patient, result, action=action, obj=patient,
-        detail={"procedure": data["procedure"]}, form_id="procedure", form=form,
+    return _submit(
+        request, patient, form, action=Action.PROCEDURE_RESULT_RECORD, obj=patient,
+        form_id="procedure", perform=perform,
+        detail=lambda data: {"procedure": data["procedure"]},
     )  # fmt: skip
 
 
@@ -376,20 +388,8 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     patient = patient_for_user(user=user, patient_id=patient_id)
     form = ProcedureForm(request.POST, prefix="pp")
-    action = Action.PROCEDURE_RECORD
-    replay = earlier_submission(request, request.POST.get("pp-form_key", ""))
-    if replay is not None:
-        return _finish(
-            request, patient, replay, action=action, obj=patient, detail={},
-            form_id="procedure-new", form=form,
-        )  # fmt: skip
-    if not form.is_valid():
-        return _invalid(
-            request, patient, action=action, obj=patient, form_id="procedure-new", form=form
-        )
-    data = form.cleaned_data
 
-    def perform(key: str) -> str:
+    def perform(data: dict[str, Any], key: str) -> str:
         procedure_record(
             patient=patient, procedure=data["procedure"], performed_at=data["performed_at"],
             relief_pct=data["relief_pct"], relief_weeks=data["relief_weeks"],
@@ -400,10 +400,10 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         done = f"Procedure recorded with {data['relief_pct']:g}% relief."
         return done + " " + tell_pathway(patient, f"{data['procedure']}_result_recorded", key, user)
 
-    result = run_once(request, form_key=data["form_key"], action=action, perform=perform)
-    return _finish(
-        request, patient, result, action=action, obj=patient,
-        detail={"procedure": data["procedure"]}, form_id="procedure-new", form=form,
+    return _submit(
+        request, patient, form, action=Action.PROCEDURE_RECORD, obj=patient,
+        form_id="procedure-new", perform=perform,
+        detail=lambda data: {"procedure": data["procedure"]},
     )  # fmt: skip
 
 
@@ -441,28 +441,12 @@ def _enrolment_action(
     enrolment = enrolment_for_patient(user=user, patient=patient, public_id=public_id)
     kwargs = form_kwargs(enrolment) if form_kwargs is not None else {}
     form = form_class(request.POST, prefix=f"{prefix}{enrolment.pk}", **kwargs)
-    form_id = f"{form_id}-{enrolment.public_id}"
-    replay = earlier_submission(request, request.POST.get(f"{prefix}{enrolment.pk}-form_key", ""))
-    if replay is not None:
-        return _finish(
-            request, patient, replay, action=action, obj=enrolment, detail={},
-            form_id=form_id, form=form,
-        )  # fmt: skip
-    if not form.is_valid():
-        return _invalid(request, patient, action=action, obj=enrolment, form_id=form_id, form=form)
-    data = form.cleaned_data
-    result = run_once(
-        request,
-        form_key=data["form_key"],
-        action=action,
-        perform=lambda key: perform_with(enrolment, data, key, user),
-    )
-    if result.ok and result.message.startswith("The pathway did not move"):
-        result.kind = "criteria"
-    return _finish(
-        request, patient, result, action=action, obj=enrolment,
-        detail={k: v for k, v in data.items() if k in ("event",)},
-        form_id=form_id, form=form,
+    return _submit(
+        request, patient, form, action=action, obj=enrolment,
+        form_id=f"{form_id}-{enrolment.public_id}",
+        perform=lambda data, key: perform_with(enrolment, data, key, user),
+        detail=lambda data: {k: v for k, v in data.items() if k in ("event",)},
+        criteria_warning=True,
     )  # fmt: skip
 
 
