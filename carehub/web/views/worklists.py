@@ -4,6 +4,7 @@ with htmx, replace just the row."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -57,6 +58,45 @@ def _respond(
     return redirect(redirect_to)
 
 
+def _row_action(
+    request: HttpRequest,
+    obj: Any,
+    form: Any,
+    *,
+    action: str,
+    perform: Callable[[], str],
+    patient: Any,
+    redirect_to: str,
+    row_template: str,
+    row_name: str,
+) -> HttpResponse:
+    """One row's action (acknowledge, complete, resend...): run once per form key, audit, and
+    answer with the refreshed row (htmx) or a redirect with a message."""
+    if not form.is_valid():
+        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
+    else:
+        result = run_once(
+            request, form_key=form.cleaned_data["form_key"], action=action,
+            perform=lambda key: perform(),
+        )  # fmt: skip
+    obj.refresh_from_db()
+    audit_record(
+        request=request,
+        action=action,
+        patient=patient,
+        obj=obj,
+        outcome=Outcome.OK if result.ok else Outcome.ERROR,
+        detail={row_name: obj.pk, "status": result.status, "replayed": result.replayed},
+    )
+    return _respond(
+        request,
+        result,
+        redirect_to=redirect_to,
+        row_template=row_template,
+        row_context={row_name: obj, "form": type(form)()},
+    )
+
+
 # --- flags -----------------------------------------------------------------------------------
 
 
@@ -86,34 +126,16 @@ def flag_update_view(request: HttpRequest, flag_id: int, action: str) -> HttpRes
     user: User = request.user  # type: ignore[assignment]
     flag = flag_get_for_user(user=user, flag_id=flag_id)
     status, audit_action, done = FLAG_ACTIONS[action]
-    form = FlagUpdateForm(request.POST)
-    if not form.is_valid():
-        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
-    else:
 
-        def perform(key: str) -> str:
-            flag_set_status(flag=flag, status=status, user=user)
-            return f"{done}: {flag.message}"
+    def perform() -> str:
+        flag_set_status(flag=flag, status=status, user=user)
+        return f"{done}: {flag.message}"
 
-        result = run_once(
-            request, form_key=form.cleaned_data["form_key"], action=audit_action, perform=perform
-        )
-    flag.refresh_from_db()
-    audit_record(
-        request=request,
-        action=audit_action,
-        patient=flag.patient,
-        obj=flag,
-        outcome=Outcome.OK if result.ok else Outcome.ERROR,
-        detail={"flag": flag.pk, "status": result.status, "replayed": result.replayed},
-    )
-    return _respond(
-        request,
-        result,
-        redirect_to="web:flags",
-        row_template="web/partials/flag_row.html",
-        row_context={"flag": flag, "form": FlagUpdateForm()},
-    )
+    return _row_action(
+        request, flag, FlagUpdateForm(request.POST), action=audit_action, perform=perform,
+        patient=flag.patient, redirect_to="web:flags", row_template="web/partials/flag_row.html",
+        row_name="flag",
+    )  # fmt: skip
 
 
 # --- tasks -----------------------------------------------------------------------------------
@@ -156,38 +178,18 @@ def tasks_view(request: HttpRequest) -> HttpResponse:
 def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     task = task_get_for_user(user=user, task_id=task_id)
-    form = TaskCompleteForm(request.POST)
-    if not form.is_valid():
-        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
-    else:
 
-        def perform(key: str) -> str:
-            care_task_complete(task=task, user=user)
-            return f"Done: {task.title}"
+    def perform() -> str:
+        care_task_complete(task=task, user=user)
+        return f"Done: {task.title}"
 
-        result = run_once(
-            request,
-            form_key=form.cleaned_data["form_key"],
-            action=Action.TASK_COMPLETE,
-            perform=perform,
-        )
-    task.refresh_from_db()
-    audit_record(
-        request=request,
-        action=Action.TASK_COMPLETE,
-        patient=task.patient,
-        obj=task,
-        outcome=Outcome.OK if result.ok else Outcome.ERROR,
-        detail={"task": task.pk, "status": result.status, "replayed": result.replayed},
-    )
     next_url = request.POST.get("next", "")
-    return _respond(
-        request,
-        result,
+    return _row_action(
+        request, task, TaskCompleteForm(request.POST), action=Action.TASK_COMPLETE,
+        perform=perform, patient=task.patient,
         redirect_to=next_url if next_url in ("/tasks/", "/my/") else "web:tasks",
-        row_template="web/partials/task_row.html",
-        row_context={"task": task, "form": TaskCompleteForm()},
-    )
+        row_template="web/partials/task_row.html", row_name="task",
+    )  # fmt: skip
 
 
 # --- dead messages ---------------------------------------------------------------------------
@@ -215,34 +217,13 @@ def dead_messages_view(request: HttpRequest) -> HttpResponse:
 def message_resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     message = dead_message_get_for_user(user=user, message_id=message_id)
-    form = ResendForm(request.POST)
-    if not form.is_valid():
-        result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
-    else:
 
-        def perform(key: str) -> str:
-            message_resend(message_id=message.pk)
-            return "Resent: a fresh set of attempts."
+    def perform() -> str:
+        message_resend(message_id=message.pk)
+        return "Resent: a fresh set of attempts."
 
-        result = run_once(
-            request,
-            form_key=form.cleaned_data["form_key"],
-            action=Action.MESSAGE_RESEND,
-            perform=perform,
-        )
-    message.refresh_from_db()
-    audit_record(
-        request=request,
-        action=Action.MESSAGE_RESEND,
-        patient=message.patient_id,
-        obj=message,
-        outcome=Outcome.OK if result.ok else Outcome.ERROR,
-        detail={"message": message.pk, "status": result.status, "replayed": result.replayed},
-    )
-    return _respond(
-        request,
-        result,
-        redirect_to="web:dead-messages",
-        row_template="web/partials/message_row.html",
-        row_context={"message": message, "form": ResendForm()},
-    )
+    return _row_action(
+        request, message, ResendForm(request.POST), action=Action.MESSAGE_RESEND,
+        perform=perform, patient=message.patient_id, redirect_to="web:dead-messages",
+        row_template="web/partials/message_row.html", row_name="message",
+    )  # fmt: skip
