@@ -7,6 +7,7 @@ is dropped (the suppressor) once the check-in is answered or closed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from carehub.messaging.models import Message
 from carehub.messaging.services import (
     MessageRequest,
     message_enqueue_many,
+    register_preloader,
     register_renderer,
     register_suppressor,
 )
@@ -30,11 +32,30 @@ def _subject(checkin: Checkin) -> str:
     return f"checkin:{checkin.pk}"
 
 
-def _checkin_of(message: Message) -> Checkin | None:
+# Where `preload_checkins` keeps a message's check-in (None: it no longer exists).
+_PRELOADED = "_preloaded_checkin"
+
+
+def _checkin_id(message: Message) -> int | None:
     kind, _, pk = message.subject_key.partition(":")
-    if kind != "checkin" or not pk.isdigit():
-        return None
-    return Checkin.objects.select_related("patient").filter(pk=int(pk)).first()
+    return int(pk) if kind == "checkin" and pk.isdigit() else None
+
+
+def preload_checkins(messages: Sequence[Message]) -> None:
+    """The check-ins of a batch of messages in one query, for the suppressor and the renderer."""
+    ids = {pk for message in messages if (pk := _checkin_id(message)) is not None}
+    found = Checkin.objects.in_bulk(ids)
+    for message in messages:
+        pk = _checkin_id(message)
+        setattr(message, _PRELOADED, found.get(pk) if pk is not None else None)
+
+
+def _checkin_of(message: Message) -> Checkin | None:
+    if hasattr(message, _PRELOADED):
+        checkin: Checkin | None = getattr(message, _PRELOADED)
+        return checkin
+    pk = _checkin_id(message)
+    return None if pk is None else Checkin.objects.filter(pk=pk).first()
 
 
 def enqueue_requests_and_reminders(batch: list[tuple[Checkin, list[datetime]]]) -> None:
@@ -92,5 +113,6 @@ def render_with_link(message: Message, channel: str) -> str:
 
 def register() -> None:
     for purpose in (REQUEST, REMINDER):
+        register_preloader(purpose, preload_checkins)
         register_suppressor(purpose, suppress_when_closed)
         register_renderer(purpose, render_with_link)

@@ -1,5 +1,6 @@
-"""Publishing many Celery tasks at once: one task per id (payloads stay ids), over one broker
-connection and producer, after the caller's transaction commits."""
+"""Publishing many Celery tasks at once, over one broker connection and producer, after the
+caller's transaction commits: one task per id, or one task per chunk of ids (payloads stay
+ids either way)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,36 @@ from django.db import transaction
 BATCH_SIZE = 500
 
 
-def publish_ids(task: Any, ids: Sequence[int]) -> None:
-    """`task.apply_async((id,))` for each id over one producer, in kombu publish batches: on
-    Redis the LPUSHes of up to BATCH_SIZE tasks go out in one pipelined round trip (transports
-    without batching publish one by one). If the batch fails, the exception propagates (an
-    on-commit caller logs it) and the sweepers republish what was lost."""
+def _payloads(ids: Sequence[int], per_task: int | None) -> list[tuple[Any, ...]]:
+    if per_task is None:
+        return [(pk,) for pk in ids]
+    return [(list(ids[i : i + per_task]),) for i in range(0, len(ids), per_task)]
+
+
+def publish_ids(task: Any, ids: Sequence[int], *, per_task: int | None = None) -> None:
+    """`task.apply_async((id,))` for each id, or `task.apply_async(([id, ...],))` for each chunk
+    of `per_task` ids, over one producer, in kombu publish batches: on Redis the LPUSHes of up
+    to BATCH_SIZE tasks go out in one pipelined round trip (transports without batching publish
+    one by one). If the batch fails, the exception propagates (an on-commit caller logs it) and
+    the sweepers republish what was lost."""
     if not ids:
         return
+    payloads = _payloads(ids, per_task)
     if task.app.conf.task_always_eager:  # run here, one by one (the demo's replay): no broker
-        for pk in ids:
-            task.apply_async((pk,))
+        for args in payloads:
+            task.apply_async(args)
         return
     with task.app.producer_or_acquire() as producer, producer.batch(max_size=BATCH_SIZE):
-        for pk in ids:
-            task.apply_async((pk,), producer=producer)
+        for args in payloads:
+            task.apply_async(args, producer=producer)
 
 
-def publish_ids_after_commit(task: Callable[[], Any], ids: Sequence[int]) -> None:
+def publish_ids_after_commit(
+    task: Callable[[], Any], ids: Sequence[int], *, per_task: int | None = None
+) -> None:
     """One on-commit callback for the batch; `task()` returns the Celery task (imported late).
     `robust`: a broker outage must not fail a transaction that already committed."""
     if not ids:
         return
     batch = list(ids)
-    transaction.on_commit(lambda: publish_ids(task(), batch), robust=True)
+    transaction.on_commit(lambda: publish_ids(task(), batch, per_task=per_task), robust=True)

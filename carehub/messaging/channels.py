@@ -16,12 +16,17 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import transaction
-from django.db.models import F
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from carehub.core import clock
-from carehub.messaging.models import DeliveryChannel, InAppNotification, Message, RecordedMessage
+from carehub.messaging.models import (
+    DeliveryChannel,
+    InAppNotification,
+    Message,
+    RecordedMessage,
+    new_provider_id,
+)
 
 
 class DeliveryError(Exception):
@@ -48,20 +53,24 @@ def record_delivery(
 ) -> str:
     """Store one delivery of the development backends; a repeated key is counted, not stored.
 
-    Called outside our transactions, it commits on its own, like a provider's API call."""
-    with transaction.atomic():
-        recorded, created = RecordedMessage.objects.get_or_create(
-            idempotency_key=idempotency_key,
-            defaults={
-                "channel": channel, "to": to, "body": body, "subject": subject[:300],
-                "at": clock.now(),
-            },
-        )  # fmt: skip
-        if not created:
-            RecordedMessage.objects.filter(pk=recorded.pk).update(
-                duplicate_requests=F("duplicate_requests") + 1
-            )
-    return recorded.provider_id
+    Called outside our transactions, it commits on its own, like a provider's API call: one
+    statement (`INSERT … ON CONFLICT (idempotency_key) DO UPDATE` counting the repeat)."""
+    table = RecordedMessage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (channel, "to", subject, body, idempotency_key, provider_id, at,
+                 duplicate_requests)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, 0)
+            ON CONFLICT (idempotency_key) DO UPDATE
+                SET duplicate_requests = {table}.duplicate_requests + 1
+            RETURNING provider_id
+            """,  # noqa: S608 (the table name is ours; values are parameters)
+            [channel, to, subject[:300], body, idempotency_key, new_provider_id(), clock.now()],
+        )
+        row = cursor.fetchone()
+    return str(row[0])
 
 
 class RecordingSmsGateway(SmsGateway):

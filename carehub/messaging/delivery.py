@@ -10,22 +10,25 @@ due now. The pieces:
   marks them queued and publishes them. Two dispatchers at once never queue a row twice.
 - `messages_sweep`: republishes queued rows nobody started (a lost publish or broker message)
   and sending rows whose worker lease expired (a killed worker).
-- `message_send` (the task body): claims the row, counting the attempt in its own committed
-  transaction, applies the policy, renders, sends through the channel with the message's
-  idempotency key outside any transaction, then marks it sent. Failures back off on the row
-  (`not_before`), and end dead after MESSAGING_MAX_ATTEMPTS.
+- `messages_send` (the task body, a batch of up to MESSAGING_SEND_BATCH_SIZE ids): claims the
+  rows, counting each attempt in one committed transaction, applies the policy, renders, sends
+  each through its channel with the message's idempotency key outside any transaction, then
+  marks each sent on its own. Failures back off on the row (`not_before`), and end dead after
+  MESSAGING_MAX_ATTEMPTS.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from carehub.core import clock
@@ -52,7 +55,8 @@ from carehub.messaging.policy import (
     decide_for_staff,
     local_day_bounds,
 )
-from carehub.messaging.registry import render, suppression_reason
+from carehub.messaging.registry import preload, render_many, suppression_reason
+from carehub.patients.models import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -72,29 +76,35 @@ NOT_CLAIMABLE = (
 
 
 def _send_task() -> Any:
-    from carehub.messaging.tasks import message_send_task
+    from carehub.messaging.tasks import messages_send_task
 
-    return message_send_task
+    return messages_send_task
 
 
 def publish_after_commit(message_ids: list[int]) -> None:
-    """After commit, one send task per id, all over one producer (a lost publish is found by
-    the sweeper, which republishes queued rows nobody started)."""
-    publish_ids_after_commit(_send_task, message_ids)
+    """After commit, one send task per MESSAGING_SEND_BATCH_SIZE ids, all over one producer (a
+    lost publish is found by the sweeper, which republishes queued rows nobody started)."""
+    publish_ids_after_commit(
+        _send_task, message_ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE)
+    )
+
+
+def _event(
+    message: Message, status: str, reason: str, *, at: datetime, related_id: int | None = None
+) -> DeliveryEvent:
+    """An unsaved delivery event (batches write theirs with one bulk insert)."""
+    return DeliveryEvent(
+        message=message, at=at, status=status, reason=reason[:1000], attempt=message.attempts,
+        related_message_id=related_id,
+    )  # fmt: skip
 
 
 def event(
-    message: Message,
-    status: str,
-    reason: str,
-    *,
-    at: datetime,
-    related: Message | None = None,
+    message: Message, status: str, reason: str, *, at: datetime, related_id: int | None = None
 ) -> DeliveryEvent:
-    return DeliveryEvent.objects.create(
-        message=message, at=at, status=status, reason=reason[:1000], attempt=message.attempts,
-        related_message=related,
-    )  # fmt: skip
+    record = _event(message, status, reason, at=at, related_id=related_id)
+    record.save()
+    return record
 
 
 def max_attempts() -> int:
@@ -197,26 +207,98 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
 # --- the policy, with the facts it needs --------------------------------------------------------
 
 
-def _sent_today(message: Message, now: datetime, tz: ZoneInfo) -> int:
-    start, end = local_day_bounds(now, tz)
+def _budgeted(message: Message) -> bool:
     return (
-        Message.objects.filter(patient_id=message.patient_id, to_staff__isnull=True)
-        .filter(
-            Q(status=MessageStatus.SENT, sent_at__gte=start, sent_at__lt=end)
-            | Q(status=MessageStatus.SENDING, claimed_at__gte=start, claimed_at__lt=end)
-        )
-        .exclude(pk=message.pk)
-        .count()
+        message.to_patient
+        and message.urgency == Urgency.ROUTINE
+        and message.purpose not in CRISIS_PURPOSES
     )
 
 
-def _decide(message: Message, now: datetime) -> Decision:
+@dataclass
+class PolicyFacts:
+    """What the policy needs for a batch of messages, read in a constant number of queries.
+
+    Budget decisions for one patient are serialised on their preference row (locked here, in
+    patient order, so two workers never deadlock), so two workers cannot both take the last slot
+    of a day; the day's counts are read after those locks are held, and messages of the batch
+    sent meanwhile are counted as they are decided."""
+
+    patient_prefs: dict[int, ContactPreference]
+    staff_prefs: dict[int, StaffNotificationPreference]
+    sent_today: dict[int, int]
+
+    @classmethod
+    def load(cls, messages: Sequence[Message], now: datetime) -> PolicyFacts:
+        to_patients = [m for m in messages if m.to_patient and m.patient_id is not None]
+        patient_ids = sorted({m.patient_id for m in to_patients if m.patient_id is not None})
+        prefs: dict[int, ContactPreference] = {}
+        if patient_ids:
+            prefs = _locked_preferences(patient_ids)
+            missing = sorted({m.patient_id for m in to_patients if _budgeted(m)} - prefs.keys())
+            if missing:  # a patient without a preference row yet: create it, then lock it
+                ContactPreference.objects.bulk_create(
+                    [ContactPreference(patient_id=pk) for pk in missing], ignore_conflicts=True
+                )
+                prefs |= _locked_preferences(missing)
+        staff_ids = {m.to_staff_id for m in messages if not m.to_patient and m.to_staff_id}
+        staff_prefs = {
+            pref.staff_id: pref
+            for pref in StaffNotificationPreference.objects.filter(staff_id__in=staff_ids)
+        }
+        budgeted = {
+            m.patient_id: m.patient
+            for m in to_patients
+            if _budgeted(m) and m.patient_id is not None and m.patient is not None
+        }
+        return cls(
+            patient_prefs=prefs,
+            staff_prefs=staff_prefs,
+            sent_today=_sent_today(budgeted, [m.pk for m in messages], now),
+        )
+
+
+def _locked_preferences(patient_ids: list[int]) -> dict[int, ContactPreference]:
+    rows = ContactPreference.objects.select_for_update().filter(patient_id__in=patient_ids)
+    return {pref.patient_id: pref for pref in rows.order_by("patient_id")}
+
+
+def _sent_today(patients: dict[int, Patient], exclude: list[int], now: datetime) -> dict[int, int]:
+    """Per patient: their messages sent, or being sent, during their local day (outside this
+    batch), in one query (each patient's day has its own bounds, from their time zone)."""
+    bounds = [
+        (pk, *local_day_bounds(now, ZoneInfo(patient.time_zone)))
+        for pk, patient in patients.items()
+    ]
+    if not bounds:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT day.patient_id, count(m.id)
+            FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])
+                 AS day(patient_id, starts, ends)
+            LEFT JOIN messaging_message m
+              ON m.patient_id = day.patient_id AND m.to_staff_id IS NULL
+             AND NOT (m.id = ANY(%s::bigint[]))
+             AND ((m.status = %s AND m.sent_at >= day.starts AND m.sent_at < day.ends)
+                  OR (m.status = %s AND m.claimed_at >= day.starts AND m.claimed_at < day.ends))
+            GROUP BY day.patient_id
+            """,
+            [
+                [pk for pk, _, _ in bounds], [start for _, start, _ in bounds],
+                [end for _, _, end in bounds], exclude, MessageStatus.SENT, MessageStatus.SENDING,
+            ],
+        )  # fmt: skip
+        return {int(pk): int(count) for pk, count in cursor.fetchall()}
+
+
+def _decide(message: Message, now: datetime, facts: PolicyFacts) -> Decision:
     suppressed = suppression_reason(message)
     if not message.to_patient:
         assert message.to_staff is not None
-        staff_pref = (
-            StaffNotificationPreference.objects.filter(staff_id=message.to_staff_id).first()
-            or StaffNotificationPreference()  # the defaults: no digest, in-app
+        staff_pref = facts.staff_prefs.get(message.to_staff_id or 0) or (
+            StaffNotificationPreference()  # the defaults: no digest, in-app
         )
         staff_contact = StaffContact(
             daily_digest=staff_pref.daily_digest,
@@ -230,13 +312,7 @@ def _decide(message: Message, now: datetime) -> Decision:
         )  # fmt: skip
     patient = message.patient
     assert patient is not None
-    budgeted = message.urgency == Urgency.ROUTINE and message.purpose not in CRISIS_PURPOSES
-    if budgeted:
-        # Budget decisions for one patient are serialised on their preference row, so two
-        # workers cannot both take the last slot of the day.
-        pref, _ = ContactPreference.objects.select_for_update().get_or_create(patient=patient)
-    else:
-        pref = ContactPreference.objects.filter(patient=patient).first() or ContactPreference()
+    pref = facts.patient_prefs.get(patient.pk) or ContactPreference()
     contact = PatientContact(
         time_zone=patient.time_zone,
         window_start=patient.send_window_start,
@@ -251,24 +327,11 @@ def _decide(message: Message, now: datetime) -> Decision:
         ),
         daily_budget=pref.daily_budget,
     )
-    tz = ZoneInfo(patient.time_zone)
     return decide_for_patient(
         purpose=message.purpose, urgency=message.urgency, contact=contact, now=now,
-        suppressed_because=suppressed, sent_today=lambda: _sent_today(message, now, tz),
+        suppressed_because=suppressed, sent_today=lambda: facts.sent_today.get(patient.pk, 0),
         pinned_channel=message.channel if message.attempts else "",
     )  # fmt: skip
-
-
-def _settle(message: Message, decision: Decision, now: datetime) -> None:
-    """Record an outcome that is not a send (deferred, suppressed, opted out, ...)."""
-    message.status = decision.outcome
-    message.claimed_at = None
-    fields = ["status", "claimed_at", "updated_at"]
-    if decision.not_before is not None:
-        message.not_before = decision.not_before
-        fields.append("not_before")
-    message.save(update_fields=fields)
-    event(message, decision.outcome, decision.reason, at=now)
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -281,71 +344,183 @@ class Claim:
     attempt: int
 
 
-def message_claim(*, message_id: int, now: datetime) -> Claim | str:
-    """Take a message for sending, or settle it by the policy. The attempt is counted in this
-    committed transaction before the provider is called, so a message whose send kills its
-    worker still ends dead after MESSAGING_MAX_ATTEMPTS."""
+def _claimable(message: Message, now: datetime, lease: timedelta) -> bool:
+    if message.status in NOT_CLAIMABLE:
+        return False
+    if (
+        message.status == MessageStatus.SENDING
+        and message.claimed_at is not None
+        and message.claimed_at > now - lease
+    ):
+        logger.info("message %s not claimed: another worker holds its lease", message.pk)
+        return False
+    # A due row that is not due yet: the dispatcher queues it when it is.
+    return not (message.status in DUE_STATUSES and message.not_before > now)
+
+
+CLAIM_FIELDS = ["attempts", "status", "claimed_at", "channel", "not_before", "updated_at"]
+
+
+def messages_claim(
+    *, message_ids: Sequence[int], now: datetime
+) -> tuple[list[Claim], dict[int, str]]:
+    """Take a batch of messages for sending, or settle each by the policy, in one committed
+    transaction and a constant number of queries. Returns the claims and every id's outcome
+    ("skipped": missing, held by another worker, not due or already final).
+
+    Each claimed message's attempt is counted in this transaction, before the provider is
+    called, so a message whose send kills its worker still ends dead after
+    MESSAGING_MAX_ATTEMPTS."""
     lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
+    outcomes: dict[int, str] = dict.fromkeys(message_ids, SKIPPED)
+    claims: list[Claim] = []
     with transaction.atomic(durable=True):
-        message = (
+        rows = (
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("patient", "to_staff")
-            .filter(pk=message_id)
-            .first()
+            .filter(pk__in=list(outcomes))
+            .order_by("pk")
         )
-        if message is None:
-            logger.info("message %s not claimed: missing, or held by another worker", message_id)
-            return SKIPPED
-        if message.status in NOT_CLAIMABLE:
-            return SKIPPED
-        if (
-            message.status == MessageStatus.SENDING
-            and message.claimed_at is not None
-            and message.claimed_at > now - lease
-        ):
-            logger.info("message %s not claimed: another worker holds its lease", message_id)
-            return SKIPPED
-        if message.status in DUE_STATUSES and message.not_before > now:
-            return SKIPPED  # not due yet: the dispatcher queues it when it is
-        if message.attempts >= max_attempts():
-            _park_dead(message, now, f"gave up after {message.attempts} attempts")
-            return MessageStatus.DEAD
-        decision = _decide(message, now)
-        if decision.outcome != SEND:
-            _settle(message, decision, now)
-            return decision.outcome
-        message.attempts += 1
-        message.status = MessageStatus.SENDING
-        message.claimed_at = now
-        message.channel = decision.channel
-        message.save(update_fields=["attempts", "status", "claimed_at", "channel", "updated_at"])
-        event(
-            message, MessageStatus.SENDING,
-            f"{decision.reason} (attempt {message.attempts}/{max_attempts()})", at=now,
+        messages = [message for message in rows if _claimable(message, now, lease)]
+        if not messages:
+            return claims, outcomes
+        preload(messages)
+        facts = PolicyFacts.load(messages, now)
+        events: list[DeliveryEvent] = []
+        for message in messages:
+            message.updated_at = now
+            if message.attempts >= max_attempts():
+                _make_dead(message, now, f"gave up after {message.attempts} attempts", events)
+                outcomes[message.pk] = MessageStatus.DEAD
+                continue
+            decision = _decide(message, now, facts)
+            outcomes[message.pk] = decision.outcome
+            if decision.outcome != SEND:  # deferred, suppressed, opted out, ...
+                message.status = decision.outcome
+                message.claimed_at = None
+                if decision.not_before is not None:
+                    message.not_before = decision.not_before
+                events.append(_event(message, decision.outcome, decision.reason, at=now))
+                continue
+            message.attempts += 1
+            message.status = MessageStatus.SENDING
+            message.claimed_at = now
+            message.channel = decision.channel
+            if message.to_patient and message.patient_id is not None:
+                counted = facts.sent_today.get(message.patient_id, 0)
+                facts.sent_today[message.patient_id] = counted + 1
+            events.append(_event(
+                message, MessageStatus.SENDING,
+                f"{decision.reason} (attempt {message.attempts}/{max_attempts()})", at=now,
+            ))  # fmt: skip
+            claims.append(Claim(message, decision.channel, message.attempts))
+        _save_claimed(messages)
+        DeliveryEvent.objects.bulk_create(events)
+    return claims, outcomes
+
+
+def _save_claimed(messages: list[Message]) -> None:
+    """Write the batch's new states with one UPDATE per distinct set of values (usually one for
+    the sends, plus one per other outcome); the rows are locked by the caller."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for message in messages:
+        values = tuple(getattr(message, field) for field in CLAIM_FIELDS)
+        groups.setdefault(values, []).append(message.pk)
+    for values, ids in groups.items():
+        Message.objects.filter(pk__in=ids).update(**dict(zip(CLAIM_FIELDS, values, strict=True)))
+
+
+def message_claim(*, message_id: int, now: datetime) -> Claim | str:
+    """`messages_claim` for one message: its claim, or its outcome."""
+    claims, outcomes = messages_claim(message_ids=[message_id], now=now)
+    return claims[0] if claims else outcomes[message_id]
+
+
+def messages_send(*, message_ids: Sequence[int]) -> dict[int, str]:
+    """Send a batch of messages that are due and that the policy allows; returns each id's
+    status afterwards ("skipped" when there was nothing to do). Safe to run any number of
+    times, with any overlap between batches.
+
+    The batch is claimed at once; then each claimed message is rendered, sent through its
+    channel with its idempotency key outside any transaction, and marked sent (or failed) on
+    its own. Claimed messages not sent within MESSAGING_SEND_BATCH_SECONDS (a slow provider)
+    are released and published again, so a batch never outlives its lease."""
+    started = time.monotonic()
+    budget = float(settings.MESSAGING_SEND_BATCH_SECONDS)
+    claims, outcomes = messages_claim(message_ids=message_ids, now=clock.now())
+    texts = render_many([(claim.message, claim.channel) for claim in claims])
+    for index, claim in enumerate(claims):
+        if time.monotonic() - started > budget:
+            released = messages_release(claims[index:])
+            outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
+            break
+        message_id = claim.message.pk
+        try:
+            text = texts[message_id]
+            if isinstance(text, Exception):
+                raise text
+            provider_id = deliver(claim.message, claim.channel, text)
+        except Exception as exc:
+            outcomes[message_id] = message_failed(
+                message_id=message_id, attempt=claim.attempt, error=exc
+            )
+            continue
+        outcomes[message_id] = message_mark_sent(
+            message_id=message_id, attempt=claim.attempt, channel=claim.channel,
+            provider_id=provider_id, purpose=claim.message.purpose,
         )  # fmt: skip
-        return Claim(message=message, channel=decision.channel, attempt=message.attempts)
+    return outcomes
 
 
 def message_send(*, message_id: int) -> str:
-    """Send one message if it is due and the policy allows; returns its status afterwards
-    ("skipped" when there was nothing to do). Safe to run any number of times."""
-    claim = message_claim(message_id=message_id, now=clock.now())
-    if not isinstance(claim, Claim):
-        return str(claim)
-    try:
-        text = render(claim.message, claim.channel)
-        provider_id = deliver(claim.message, claim.channel, text)
-    except Exception as exc:
-        return message_failed(message_id=message_id, attempt=claim.attempt, error=exc)
-    return message_mark_sent(
-        message_id=message_id, attempt=claim.attempt, channel=claim.channel,
-        provider_id=provider_id,
-    )  # fmt: skip
+    """`messages_send` for one message: its status afterwards."""
+    return messages_send(message_ids=[message_id])[message_id]
 
 
-def message_mark_sent(*, message_id: int, attempt: int, channel: str, provider_id: str) -> str:
+def messages_release(claims: Sequence[Claim]) -> list[int]:
+    """Give back claims a batch had no time to send: the attempt is not counted, the rows are
+    queued again and published after commit. Returns the ids released."""
+    now = clock.now()
+    with transaction.atomic(durable=True):
+        rows = list(
+            Message.objects.select_for_update(of=("self",))
+            .filter(pk__in=[c.message.pk for c in claims], status=MessageStatus.SENDING)
+            .order_by("pk")
+        )
+        attempts = {c.message.pk: c.attempt for c in claims}
+        released = [m for m in rows if m.attempts == attempts[m.pk]]
+        for message in released:
+            message.attempts -= 1
+            message.status = MessageStatus.QUEUED
+            message.claimed_at = now
+            message.updated_at = now
+        Message.objects.bulk_update(released, ["attempts", "status", "claimed_at", "updated_at"])
+        DeliveryEvent.objects.bulk_create(
+            _event(
+                message, MessageStatus.QUEUED,
+                "Released unsent: its batch ran out of time (MESSAGING_SEND_BATCH_SECONDS); "
+                "queued again", at=now,
+            )
+            for message in released
+        )  # fmt: skip
+        ids = [message.pk for message in released]
+        publish_after_commit(ids)
+    if ids:
+        logger.warning("released %s unsent message(s) of a batch that ran out of time", len(ids))
+    return ids
+
+
+def message_mark_sent(
+    *, message_id: int, attempt: int, channel: str, provider_id: str, purpose: str = ""
+) -> str:
     """The provider accepted the message: it is sent, whatever happened to the row meanwhile."""
     now = clock.now()
+    reason = f"Sent by {channel} (attempt {attempt}/{max_attempts()}), provider id {provider_id}"
+    # A digest also closes the messages it holds, in the same transaction (below).
+    if purpose != Purpose.DIGEST and _mark_sent_claimed(
+        message_id, attempt, channel, provider_id, reason, now
+    ):
+        return MessageStatus.SENT
     with transaction.atomic(durable=True):
         message = Message.objects.select_for_update(of=("self",)).get(pk=message_id)
         if message.status == MessageStatus.SENT:
@@ -362,27 +537,52 @@ def message_mark_sent(*, message_id: int, attempt: int, channel: str, provider_i
         message.save(
             update_fields=["status", "sent_at", "channel", "provider_message_id", "updated_at"]
         )
-        event(
-            message, MessageStatus.SENT,
-            f"Sent by {channel} (attempt {attempt}/{max_attempts()}), provider id {provider_id}",
-            at=now,
-        )  # fmt: skip
+        event(message, MessageStatus.SENT, reason, at=now)
         if message.purpose == Purpose.DIGEST:
-            _close_digested(message, now)
+            _close_digested(message_id, channel, now)
         return MessageStatus.SENT
 
 
-def _close_digested(digest: Message, now: datetime) -> None:
+def _mark_sent_claimed(
+    message_id: int, attempt: int, channel: str, provider_id: str, reason: str, now: datetime
+) -> bool:
+    """The usual case of `message_mark_sent` in one statement (atomic on its own): the row still
+    holds this attempt's claim; it becomes sent and its event is written. False otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH sent AS (
+                UPDATE {Message._meta.db_table}
+                   SET status = %(sent)s, sent_at = %(now)s, channel = %(channel)s,
+                       provider_message_id = %(provider_id)s, updated_at = %(now)s
+                 WHERE id = %(id)s AND status = %(sending)s AND attempts = %(attempt)s
+             RETURNING id
+            )
+            INSERT INTO {DeliveryEvent._meta.db_table}
+                (message_id, at, status, reason, attempt, related_message_id)
+            SELECT id, %(now)s, %(sent)s, %(reason)s, %(attempt)s, NULL FROM sent
+            RETURNING message_id
+            """,  # noqa: S608 (table names are ours; values are parameters)
+            {
+                "id": message_id, "attempt": attempt, "channel": channel, "now": now,
+                "provider_id": provider_id[:200], "reason": reason[:1000],
+                "sent": MessageStatus.SENT, "sending": MessageStatus.SENDING,
+            },
+        )  # fmt: skip
+        return cursor.fetchone() is not None
+
+
+def _close_digested(digest_id: int, channel: str, now: datetime) -> None:
     for held in Message.objects.select_for_update().filter(
-        digest=digest, status=MessageStatus.HELD_FOR_DIGEST
+        digest_id=digest_id, status=MessageStatus.HELD_FOR_DIGEST
     ):
         held.status = MessageStatus.SENT
         held.sent_at = now
-        held.channel = digest.channel
+        held.channel = channel
         held.save(update_fields=["status", "sent_at", "channel", "updated_at"])
         event(
-            held, MessageStatus.SENT, f"Sent in the daily digest #{digest.pk}", at=now,
-            related=digest,
+            held, MessageStatus.SENT, f"Sent in the daily digest #{digest_id}", at=now,
+            related_id=digest_id,
         )  # fmt: skip
 
 
@@ -417,9 +617,15 @@ def message_failed(*, message_id: int, attempt: int, error: BaseException) -> st
         return MessageStatus.RETRY
 
 
-def _park_dead(message: Message, now: datetime, why: str) -> None:
+def _make_dead(message: Message, now: datetime, why: str, events: list[DeliveryEvent]) -> None:
     message.status = MessageStatus.DEAD
     message.claimed_at = None
-    message.save(update_fields=["status", "claimed_at", "updated_at"])
-    event(message, MessageStatus.DEAD, f"Dead: {why}", at=now)
+    events.append(_event(message, MessageStatus.DEAD, f"Dead: {why}", at=now))
     logger.error("message %s (%s) is dead: %s", message.pk, message.purpose, why)
+
+
+def _park_dead(message: Message, now: datetime, why: str) -> None:
+    events: list[DeliveryEvent] = []
+    _make_dead(message, now, why, events)
+    message.save(update_fields=["status", "claimed_at", "updated_at"])
+    DeliveryEvent.objects.bulk_create(events)

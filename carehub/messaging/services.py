@@ -12,6 +12,8 @@ Public API (stable):
 - `register_suppressor(purpose, fn)`: `fn(message)` returns a reason to drop the message, or
   None; asked right before each send.
 - `register_renderer(purpose, fn)`: `fn(message, channel)` returns the final text at send time.
+- `register_preloader(purpose, fn)`: `fn(messages)` reads what the two hooks above need for a
+  whole batch of messages about to be sent.
 - `message_resend(message_id=...)`: staff action on a dead message.
 """
 
@@ -65,6 +67,13 @@ def register_renderer(purpose: str, fn: Callable[[Message, str], str]) -> None:
     """`fn(message, channel)` returns the text to send, from the message's body (a template).
     Called at send time, for each attempt; register from your AppConfig.ready()."""
     registry.add_renderer(purpose, fn)
+
+
+def register_preloader(purpose: str, fn: Callable[[Sequence[Message]], None]) -> None:
+    """`fn(messages)` reads, for a batch about to be sent, what the purpose's suppressor and
+    renderer need (one query for the batch instead of one per message) and keeps it on the
+    messages. Optional: without one, the hooks read per message."""
+    registry.add_preloader(purpose, fn)
 
 
 # --- enqueue ------------------------------------------------------------------------------------
@@ -468,7 +477,8 @@ def digest_compile_for(*, staff: User, local_date: str, now: datetime) -> Messag
     for message in included:
         event(
             message, MessageStatus.HELD_FOR_DIGEST,
-            f"Included in the daily digest #{digest.pk} of {local_date}", at=now, related=digest,
+            f"Included in the daily digest #{digest.pk} of {local_date}", at=now,
+            related_id=digest.pk,
         )  # fmt: skip
     return digest
 

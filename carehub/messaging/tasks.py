@@ -3,10 +3,23 @@ run from beat (see CELERY_BEAT_SCHEDULE); none is ever published with a long ETA
 
 from celery import shared_task
 
-from carehub.messaging.delivery import message_send, messages_dispatch_due, messages_sweep
+from carehub.messaging.delivery import (
+    message_send,
+    messages_dispatch_due,
+    messages_send,
+    messages_sweep,
+)
 from carehub.messaging.services import digests_compile, task_reminders_send
 
 
+@shared_task(name="carehub.messaging.send_many", acks_late=True, ignore_result=True)
+def messages_send_task(message_ids: list[int]) -> int:
+    """Sends a batch of messages; returns how many were sent."""
+    outcomes = messages_send(message_ids=message_ids)
+    return sum(1 for status in outcomes.values() if status == "sent")
+
+
+# One id per task: what earlier releases published (still in a queue during an upgrade).
 @shared_task(name="carehub.messaging.send", acks_late=True, ignore_result=True)
 def message_send_task(message_id: int) -> str:
     return message_send(message_id=message_id)

@@ -333,6 +333,11 @@ MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=6
 MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
 # A queued message no worker started within this is published again (lost publish or message).
 MESSAGING_REQUEUE_AFTER_SECONDS = env.int("MESSAGING_REQUEUE_AFTER_SECONDS", default=60)
+# A send task takes up to this many due messages (claimed in one transaction, then sent one by
+# one); what a batch has not sent after MESSAGING_SEND_BATCH_SECONDS is released and published
+# again (keep it under CELERY_TASK_SOFT_TIME_LIMIT; lower the batch for a slow SMS provider).
+MESSAGING_SEND_BATCH_SIZE = env.int("MESSAGING_SEND_BATCH_SIZE", default=50)
+MESSAGING_SEND_BATCH_SECONDS = env.float("MESSAGING_SEND_BATCH_SECONDS", default=60)
 MESSAGING_PATIENT_DAILY_BUDGET = env.int("MESSAGING_PATIENT_DAILY_BUDGET", default=3)
 # The SMS provider (a carehub.messaging.channels.SmsGateway); the recording one sends nothing.
 MESSAGING_SMS_GATEWAY = env.str(

@@ -3,9 +3,12 @@ phone, an e-mail address and a care team."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from celery.signals import before_task_publish
 
 from carehub.accounts.models import Role, User
 from carehub.accounts.services import staff_create
@@ -13,6 +16,7 @@ from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_add, patient_register
+from tests.support.celery_worker import purge_queue
 
 # A Tuesday, 15:00 in New York (EST, UTC-5): inside the default 09:00-20:00 send window.
 WEEKDAY_AFTERNOON = datetime(2026, 2, 10, 20, 0, tzinfo=UTC)
@@ -46,3 +50,20 @@ def patient(clinic: Clinic, staff: dict[str, User]) -> Patient:
     for role in ("coordinator", "physician", "physical_therapist", "psychologist"):
         care_team_add(patient=patient, staff=staff[role])
     return patient
+
+
+@pytest.fixture
+def published_batches() -> Iterator[list[list[int]]]:
+    """The ids of every send task this process publishes while the test runs, task by task
+    (the test queue is purged before and after)."""
+    batches: list[list[int]] = []
+
+    def record(sender: str | None = None, body: Any = None, **kwargs: Any) -> None:
+        if sender == "carehub.messaging.send_many":
+            batches.append(body[0][0])
+
+    before_task_publish.connect(record, weak=False)
+    purge_queue()
+    yield batches
+    before_task_publish.disconnect(record)
+    purge_queue()

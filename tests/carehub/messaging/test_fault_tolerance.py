@@ -249,11 +249,16 @@ def scan_broker(server: RedisServer) -> BrokerScan:
 
 @pytest.fixture
 def published_etas() -> Iterator[list[object]]:
-    """The ETA of every task this process publishes (the scheduler side: dispatcher, sweeper)."""
+    """The ETA of every message id this process publishes in a send task (the scheduler side:
+    dispatcher, sweeper), one entry per id."""
     etas: list[object] = []
 
-    def record(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        etas.append((headers or {}).get("eta"))
+    def record(
+        sender: str | None = None, body: Any = None, headers: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        ids = body[0][0] if sender == "carehub.messaging.send_many" else [None]
+        etas.extend([(headers or {}).get("eta")] * len(ids))
 
     before_task_publish.connect(record, weak=False)
     yield etas
