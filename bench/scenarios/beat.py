@@ -13,14 +13,17 @@ The same patient schedules two ways, in the same database and Redis, alternated 
   request's send task after commit. So carehub does more inside the measured time (it opens
   the check-in and writes its messages) than beat (which only enqueues).
 
-Both measured the same way: from the due instant until the 1,000th task message is in the Redis
-queue (LLEN of the queue). carehub's sweep is started at the due instant; in production it
-runs every SCHEDULER_INTERVAL_SECONDS (15 s), so a schedule waits up to that much longer: the
-report gives the ratio both ways (tick at the due instant, and worst case + 15 s).
+Both measured the same way: from the due instant until the 1,000th task is in the Redis queue
+(beat: LLEN of the queue; carehub's send tasks carry batches of ids, so its side counts the ids
+in the queued task messages). carehub's sweep is started at the due instant; in production it
+runs every SCHEDULER_INTERVAL_SECONDS (default 5 s), so a schedule waits up to that much
+longer: the report gives the ratio both ways (tick at the due instant, and worst case + one
+interval), and the target is met only when both reach it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -47,6 +50,19 @@ def _redis() -> Any:
 
 def queue_length(queue: str) -> int:
     return int(_redis().llen(queue))
+
+
+def queued_ids(queue: str) -> int:
+    """How many ids the task messages in `queue` carry (a task of a list of ids counts each)."""
+    count = 0
+    for raw in _redis().lrange(queue, 0, -1):
+        envelope = json.loads(raw)
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        count += len(args[0]) if args and isinstance(args[0], list) else 1
+    return count
 
 
 def purge(queue: str) -> None:
@@ -154,12 +170,21 @@ def carehub_trial(
     setup_started = time.perf_counter()
     ids = generate.checkin_schedules(rows, due, due_at=due_at)
     setup_seconds = time.perf_counter() - setup_started
+    if datetime.now(UTC) > due_at - timedelta(seconds=1):
+        # The set-up overran its head start (a loaded machine): move the due instant of the
+        # due rows just ahead, so the sweep starts at it rather than late.
+        due_at = datetime.now(UTC) + timedelta(seconds=2)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE checkins_checkin SET due_at = %s, closes_at = %s WHERE id = ANY(%s)",
+                [due_at, due_at + timedelta(hours=72), ids],
+            )
     while datetime.now(UTC) < due_at:
         time.sleep(0.002)
     started_late = max(0.0, time.time() - due_at.timestamp())
     opened = checkins_open_due()
     finished = time.time()
-    enqueued = queue_length(queue)
+    enqueued = queued_ids(queue)
     purge(queue)
     return {
         "seconds": round(finished - due_at.timestamp(), 3), "enqueued": enqueued,
@@ -180,8 +205,11 @@ def run(ctx: Context) -> Result:
                 "carehub": "Checkin rows claimed by checkins_open_due (SKIP LOCKED)",
                 "queue": queue},
     )  # fmt: skip
+    from django.conf import settings
     from django.test import override_settings
 
+    poll = int(settings.SCHEDULER_INTERVAL_SECONDS)
+    result.inputs["sweep_interval_seconds"] = poll
     summary: dict[str, Any] = {}
     with override_settings(CELERY_TASK_DEFAULT_QUEUE=queue):
         from config.celery_app import app
@@ -209,7 +237,7 @@ def run(ctx: Context) -> Result:
                 summary[str(size)] = {
                     "beat": describe(samples["beat"]), "carehub": describe(samples["carehub"]),
                     "ratio_median": round(beat_median / carehub_median, 1),
-                    "ratio_worst_case_poll": round(beat_median / (carehub_median + 15), 1),
+                    "ratio_worst_case_poll": round(beat_median / (carehub_median + poll), 1),
                 }  # fmt: skip
         finally:
             app.conf.task_default_queue = saved_queue
@@ -217,9 +245,9 @@ def run(ctx: Context) -> Result:
     big = summary[str(sizes[-1])]
     result.targets.append(Target(
         "P2 due→enqueued, 1,000 due at 100,000 schedules: beat / carehub", "≥ 10x",
-        f"{big['ratio_median']}x (with a worst-case 15 s poll wait: "
+        f"{big['ratio_median']}x (with a worst-case {poll} s sweep interval: "
         f"{big['ratio_worst_case_poll']}x)",
-        big["ratio_median"] >= 10,
+        big["ratio_median"] >= 10 and big["ratio_worst_case_poll"] >= 10,
     ))  # fmt: skip
     if any(run.get("capped") for run in result.runs):
         result.notes.append(

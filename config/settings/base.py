@@ -225,6 +225,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="carehub")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How often beat runs the sweeps of due work (pathway timers, check-ins to open): the longest a
+# due timer or check-in waits. Each run is one index scan of what is due (see P3 in the
+# benchmarks), so a short interval costs little.
+SCHEDULER_INTERVAL_SECONDS = env.int("SCHEDULER_INTERVAL_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE = {
     "scheduler-heartbeat": {
         "task": "carehub.core.scheduler_heartbeat",
@@ -232,7 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "pathway-timers": {
         "task": "carehub.pathways.timers_fire",
-        "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
+        "schedule": timedelta(seconds=SCHEDULER_INTERVAL_SECONDS),
     },
     "web-submissions-prune": {
         "task": "carehub.web.submissions_prune",
@@ -248,7 +252,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "checkins-open": {
         "task": "carehub.checkins.open_due",
-        "schedule": timedelta(seconds=env.int("SCHEDULER_INTERVAL_SECONDS", default=15)),
+        "schedule": timedelta(seconds=SCHEDULER_INTERVAL_SECONDS),
     },
     "checkins-close": {
         "task": "carehub.checkins.close_expired",
