@@ -118,13 +118,23 @@ def facts_and_occurrences_for_patient(
     observations (what a pathway snapshot needs)."""
     _require_aware(now)
     rows = list(current_observations(patient=patient).order_by("observed_at", "id"))
+    return facts_and_occurrences_from_rows(rows, time_zone=patient.time_zone, now=now)
+
+
+def facts_and_occurrences_from_rows(
+    rows: list[Observation], *, time_zone: str, now: datetime
+) -> tuple[dict[str, FactValue], dict[str, tuple[datetime, ...]]]:
+    """`facts_and_occurrences_for_patient` from rows already read: the patient's current
+    observations ordered by (observed_at, id), and the patient's time zone (a pathway dispatch
+    reads them together with the rest of its snapshot)."""
+    _require_aware(now)
     codes = set(_occurrence_codes())
     occurrences = _occurrences(
         (row.code, row.observed_at)
         for row in rows
         if row.kind == Kind.PROCEDURE or (row.kind == Kind.STATUS and row.code in codes)
     )
-    return _facts([row for row in rows if row.observed_at <= now], patient, now), occurrences
+    return _facts([row for row in rows if row.observed_at <= now], time_zone, now), occurrences
 
 
 @dataclass(frozen=True)
@@ -147,15 +157,15 @@ def mme_breakdown(*, patient: Patient, now: datetime) -> MmeBreakdown:
 def facts_for_patient(*, patient: Patient, now: datetime) -> dict[str, FactValue]:
     """The patient's facts at `now`, named as in `workflows.facts.STANDARD_FACTS`."""
     _require_aware(now)
-    return _facts(list(_as_of(current_observations(patient=patient), now)), patient, now)
+    return _facts(list(_as_of(current_observations(patient=patient), now)), patient.time_zone, now)
 
 
-def _facts(rows: list[Observation], patient: Patient, now: datetime) -> dict[str, FactValue]:
+def _facts(rows: list[Observation], time_zone: str, now: datetime) -> dict[str, FactValue]:
     """The facts from the current observations up to `now`, ordered by (observed_at, id)."""
     by_kind: dict[str, list[Observation]] = defaultdict(list)
     for row in rows:
         by_kind[row.kind].append(row)
-    today = now.astimezone(ZoneInfo(patient.time_zone)).date()
+    today = now.astimezone(ZoneInfo(time_zone)).date()
 
     facts: dict[str, FactValue] = {}
     facts.update(_score_facts(by_kind[Kind.SCORE], now))
@@ -166,11 +176,11 @@ def _facts(rows: list[Observation], patient: Patient, now: datetime) -> dict[str
 
     onset = _latest_recorded(by_kind[Kind.PAIN_ONSET])
     facts["pain.months"] = (
-        _months_between(_local_date(onset, patient), today) if onset is not None else None
+        _months_between(_local_date(onset, time_zone), today) if onset is not None else None
     )
     start = _latest_recorded(by_kind[Kind.CONSERVATIVE_CARE_START])
     facts["conservative_care.weeks"] = (
-        _floor_1((today - _local_date(start, patient)).days / 7) if start is not None else None
+        _floor_1((today - _local_date(start, time_zone)).days / 7) if start is not None else None
     )
     facts["failed_treatment_classes"] = len({row.code for row in by_kind[Kind.FAILED_TREATMENT]})
     evaluation = _last(by_kind[Kind.PSYCH_EVALUATION])
@@ -233,12 +243,12 @@ def _floor_1(value: float) -> float:
     return math.floor(value * 10 + _EPSILON) / 10
 
 
-def _local_date(row: Observation, patient: Patient) -> date:
+def _local_date(row: Observation, time_zone: str) -> date:
     """The calendar date of a dated observation (pain onset, conservative care start)."""
     day = row.data.get("date")
     if isinstance(day, str):
         return date.fromisoformat(day)
-    return row.observed_at.astimezone(ZoneInfo(patient.time_zone)).date()
+    return row.observed_at.astimezone(ZoneInfo(time_zone)).date()
 
 
 def _add_months(day: date, months: int) -> date:

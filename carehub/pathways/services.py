@@ -1,19 +1,21 @@
 """Writes to pathway instances. `pathway_dispatch` is the one way an enrolment changes state.
 
 Dispatch, in one transaction:
-  1. the idempotency key: an event key already processed returns the stored outcome, changing
-     nothing;
-  2. the enrolment row lock (NOWAIT: a concurrent change answers `Conflict` at once, carrying the
-     current state) and the optimistic version check;
-  3. `workflows.decide` on a snapshot read inside the transaction;
-  4. the new configuration and version, one append-only `PathwayStep` with the explanation,
-     timers, proposals and one outbox row per effect;
-  5. after commit, one Celery task per outbox row, carrying the row id only.
+  1. the idempotency key and the enrolment row lock, in one statement: an event key already
+     processed returns the stored outcome, changing nothing (and locking nothing); otherwise the
+     row is locked NOWAIT (a concurrent change answers `Conflict` at once, carrying the current
+     state) and the optimistic version is checked;
+  2. `workflows.decide` on a snapshot read inside the transaction, after the lock;
+  3. the new configuration and version, one append-only `PathwayStep` with the explanation,
+     the processed event key, timers and one outbox row per effect, in one statement
+     (`dispatch_sql`), then proposals opened or closed;
+  4. after commit, one Celery task carrying the outbox rows' ids.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,10 +32,17 @@ from carehub.core.exceptions import (
     NotFound,
     NotPermitted,
 )
+from carehub.pathways.dispatch_sql import (
+    DecisionRows,
+    RowLocked,
+    decision_write,
+    dumps,
+    enrolment_lock,
+    snapshot_read,
+)
 from carehub.pathways.models import (
     Enrolment,
     EnrolmentStatus,
-    OutboxEffect,
     PathwayStep,
     PathwayTimer,
     ProcessedEvent,
@@ -46,7 +55,7 @@ from carehub.pathways.registry import definition_get
 from carehub.pathways.store import (
     configuration_to_json,
     decision_explanation_json,
-    snapshot_for,
+    snapshot_from_rows,
 )
 from carehub.patients.models import Patient
 from workflows import (
@@ -65,7 +74,7 @@ from workflows import (
     decide,
     start,
 )
-from workflows.model import Actor, CancelTimer, StartTimer, as_dict
+from workflows.model import Actor, CancelTimer, StartTimer, TimerOp, as_dict
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +128,44 @@ def _lock(enrolment_id: int) -> Enrolment:
         ) from exc
 
 
+TimerRow = tuple[str, str, str, str, datetime, str, datetime | None]
+# (key, track, state, event, due_at, status, closed_at) of a timer to insert
+
+
+def timer_rows(
+    timer_ops: Sequence[TimerOp], now: datetime
+) -> tuple[list[tuple[str, str]], list[TimerRow]]:
+    """A decision's timer operations as two sets of rows: (key, status) of the stored pending
+    timers to close, and the timers to insert. Applied in order, each operation closes what is
+    pending under its key (StartTimer: cancelled; CancelTimer: fired or cancelled) and StartTimer
+    then adds a pending one; so the first operation on a key closes the stored timer, and a timer
+    started here and closed by a later operation is inserted already closed."""
+    closed: dict[str, str] = {}
+    started: list[TimerRow] = []
+    pending_new: dict[str, int] = {}
+    for op in timer_ops:
+        if isinstance(op, StartTimer):
+            key, status = op.timer.key, TimerStatus.CANCELLED.value
+        elif isinstance(op, CancelTimer):
+            key = op.key
+            status = (TimerStatus.FIRED if op.reason == "fired" else TimerStatus.CANCELLED).value
+        else:  # pragma: no cover - the engine has no other timer operation
+            raise TypeError(f"unknown timer operation {op!r}")
+        closed.setdefault(key, status)
+        if key in pending_new:
+            index = pending_new.pop(key)
+            k, track, state, event, due_at, _, _ = started[index]
+            started[index] = (k, track, state, event, due_at, status, now)
+        if isinstance(op, StartTimer):
+            pending_new[key] = len(started)
+            timer = op.timer
+            started.append(
+                (timer.key, timer.track, timer.state, timer.event, timer.due_at,
+                 TimerStatus.PENDING.value, None)
+            )  # fmt: skip
+    return list(closed.items()), started
+
+
 def _persist(
     *,
     enrolment: Enrolment,
@@ -128,29 +175,34 @@ def _persist(
     user: User | None,
     now: datetime,
     note: str = "",
+    record_key: bool = False,
 ) -> PathwayStep:
-    """Write a decision: enrolment, step, timers, proposals, outbox rows (inside a transaction
-    that holds the enrolment's row lock, or created the row).
+    """Write a decision: enrolment, step, timers, outbox rows (one statement, see
+    `dispatch_sql.decision_write`), then proposals; inside a transaction that holds the
+    enrolment's row lock, or created the row. `record_key`: the event key is also recorded as
+    processed (a dispatch; not an enrolment's start).
     A `note` (e.g. the reason for a discharge) is kept in the step's explanation."""
+    wall = clock.now()
     changed = decision.changed or bool(decision.timer_ops)
+    configuration = configuration_to_json(decision.configuration)
+    configuration_json = dumps(configuration)
     if changed:
-        enrolment.configuration = configuration_to_json(decision.configuration)
+        enrolment.configuration = configuration
         # The row is locked by this transaction (or was created by it): nobody else can have
         # moved its version since it was read, so the next one is known without reading back.
         enrolment.version = enrolment.version + 1
         if decision.completed:
             enrolment.status = EnrolmentStatus.COMPLETED
             enrolment.completed_at = now
-        enrolment.save(
-            update_fields=["configuration", "version", "status", "completed_at", "updated_at"]
-        )
+        enrolment.updated_at = wall
 
     effects = [effect.as_dict() for effect in decision.effects]
     explanation = decision_explanation_json(decision)
     if note:
         explanation["notes"] = [note, *explanation.get("notes", [])]
         explanation["summary"] = "; ".join(s for s in (note, explanation.get("summary")) if s)
-    step = PathwayStep.objects.create(
+    transitions = [as_dict(t) for t in decision.transitions]
+    step = PathwayStep(
         enrolment=enrolment,
         sequence=enrolment.version,
         event=event_name,
@@ -158,31 +210,30 @@ def _persist(
         outcome=decision.outcome.value,
         actor=user,
         actor_role=user.role if user else "",
-        transitions=[as_dict(t) for t in decision.transitions],
+        transitions=transitions,
         explanation=explanation,
-        configuration=configuration_to_json(decision.configuration),
+        configuration=configuration,
         effects=effects,
         at=now,
     )
-
-    for op in decision.timer_ops:
-        if isinstance(op, StartTimer):
-            PathwayTimer.objects.filter(
-                enrolment=enrolment, key=op.timer.key, status=TimerStatus.PENDING
-            ).update(status=TimerStatus.CANCELLED, closed_at=now)
-            PathwayTimer.objects.create(
-                enrolment=enrolment,
-                key=op.timer.key,
-                track=op.timer.track,
-                state=op.timer.state,
-                event=op.timer.event,
-                due_at=op.timer.due_at,
-            )
-        elif isinstance(op, CancelTimer):
-            status = TimerStatus.FIRED if op.reason == "fired" else TimerStatus.CANCELLED
-            PathwayTimer.objects.filter(
-                enrolment=enrolment, key=op.key, status=TimerStatus.PENDING
-            ).update(status=status, closed_at=now)
+    timers_closed, timers_started = timer_rows(decision.timer_ops, now)
+    effect_ids = decision_write(
+        DecisionRows(
+            enrolment=enrolment,
+            enrolment_changed=changed,
+            configuration_json=configuration_json,
+            step=step,
+            transitions_json=dumps(transitions),
+            explanation_json=dumps(explanation),
+            effects_json=dumps(effects),
+            effect_count=len(effects),
+            timers_closed=timers_closed,
+            timers_started=timers_started,
+            processed_key=event_key if record_key else None,
+            at=now,
+            wall=wall,
+        )
+    )
 
     for proposal in decision.proposals_opened:
         Proposal.objects.create(
@@ -208,20 +259,7 @@ def _persist(
             reason=closed.reason,
         )
 
-    rows = [
-        OutboxEffect(
-            enrolment=enrolment,
-            kind=payload["kind"],
-            payload=payload,
-            idempotency_key=f"{enrolment.public_id}:{event_key}:{index}",
-            decided_at=now,
-            available_at=clock.now(),
-        )
-        for index, payload in enumerate(effects)
-    ]
-    if rows:
-        created = OutboxEffect.objects.bulk_create(rows)
-        publish_after_commit([row.pk for row in created])
+    publish_after_commit(effect_ids)
     return step
 
 
@@ -287,20 +325,26 @@ def pathway_dispatch(
     note: str = "",
 ) -> DispatchResult:
     """Apply one event to one enrolment, exactly once per idempotency key."""
-    with transaction.atomic(durable=True):
-        return dispatch_in_transaction(
-            enrolment_id=enrolment_id,
-            event=event,
-            idempotency_key=idempotency_key,
-            user=user,
-            proposal_id=proposal_id,
-            reason=reason,
-            timer_key=timer_key,
-            timer_due_at=timer_due_at,
-            expected_version=expected_version,
-            at=at,
-            note=note,
-        )
+    try:
+        with transaction.atomic(durable=True):
+            return _dispatch(
+                enrolment_id=enrolment_id,
+                event=event,
+                idempotency_key=idempotency_key,
+                user=user,
+                proposal_id=proposal_id,
+                reason=reason,
+                timer_key=timer_key,
+                timer_due_at=timer_due_at,
+                expected_version=expected_version,
+                at=at,
+                note=note,
+                lock_in_savepoint=False,
+            )
+    except RowLocked:
+        # This transaction owned nothing else, so it was rolled back as a whole (no savepoint
+        # needed around the lock); answer from what is committed now.
+        return _refused(enrolment_id=enrolment_id, event=event, idempotency_key=idempotency_key)
 
 
 def dispatch_in_transaction(
@@ -317,27 +361,91 @@ def dispatch_in_transaction(
     timer_due_at: datetime | None = None,
     note: str = "",
 ) -> DispatchResult:
-    """`pathway_dispatch` for a caller that owns the transaction (the scheduler's claim)."""
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise InvalidInput("An idempotency key of 1 to 200 characters is required.")
-    processed = (
+    """`pathway_dispatch` for a caller that owns the transaction (the scheduler's claim): the
+    lock is tried in a savepoint, so the caller's transaction survives a refused lock."""
+    try:
+        return _dispatch(
+            enrolment_id=enrolment_id,
+            event=event,
+            idempotency_key=idempotency_key,
+            user=user,
+            proposal_id=proposal_id,
+            reason=reason,
+            timer_key=timer_key,
+            timer_due_at=timer_due_at,
+            expected_version=expected_version,
+            at=at,
+            note=note,
+            lock_in_savepoint=True,
+        )
+    except RowLocked:
+        return _refused(enrolment_id=enrolment_id, event=event, idempotency_key=idempotency_key)
+
+
+def _replay(processed: ProcessedEvent, event: str, enrolment_id: int) -> DispatchResult:
+    if processed.event != event:
+        raise Conflict(
+            f"The key {processed.idempotency_key!r} was already used for '{processed.event}'.",
+        )
+    return DispatchResult(
+        enrolment=Enrolment.objects.get(pk=enrolment_id),
+        step=processed.step,
+        outcome=processed.outcome,
+        replayed=True,
+    )
+
+
+def _processed(enrolment_id: int, idempotency_key: str) -> ProcessedEvent | None:
+    return (
         ProcessedEvent.objects.select_related("step")
         .filter(enrolment_id=enrolment_id, idempotency_key=idempotency_key)
         .first()
     )
-    if processed is not None:
-        if processed.event != event:
-            raise Conflict(
-                f"The key {idempotency_key!r} was already used for '{processed.event}'.",
-            )
-        return DispatchResult(
-            enrolment=Enrolment.objects.get(pk=enrolment_id),
-            step=processed.step,
-            outcome=processed.outcome,
-            replayed=True,
-        )
 
-    enrolment = _lock(enrolment_id)
+
+def _refused(*, enrolment_id: int, event: str, idempotency_key: str) -> DispatchResult:
+    """The enrolment's row lock was refused (NOWAIT): another change is in progress. A key that
+    has been processed meanwhile replays; otherwise Conflict, carrying the current state."""
+    processed = _processed(enrolment_id, idempotency_key)
+    if processed is not None:
+        return _replay(processed, event, enrolment_id)
+    current = Enrolment.objects.get(pk=enrolment_id)
+    raise Conflict(
+        "Another change to this pathway is in progress.",
+        extra={"current": _current_state(current)},
+    )
+
+
+def _dispatch(
+    *,
+    enrolment_id: int,
+    event: str,
+    idempotency_key: str,
+    user: User | None,
+    proposal_id: str | None,
+    reason: str,
+    timer_key: str | None,
+    expected_version: int | None,
+    at: datetime | None,
+    timer_due_at: datetime | None,
+    note: str,
+    lock_in_savepoint: bool,
+) -> DispatchResult:
+    """Three statements when the event applies: lock (unless the key was processed), snapshot,
+    write (`dispatch_sql`)."""
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise InvalidInput("An idempotency key of 1 to 200 characters is required.")
+    if lock_in_savepoint:
+        with transaction.atomic():  # a savepoint, so the transaction survives a refused lock
+            locked = enrolment_lock(enrolment_id, idempotency_key)
+    else:
+        locked = enrolment_lock(enrolment_id, idempotency_key)
+    if locked is None:  # the key was processed already, or there is no such enrolment
+        processed = _processed(enrolment_id, idempotency_key)
+        if processed is None:
+            raise NotFound("No such pathway enrolment.")
+        return _replay(processed, event, enrolment_id)
+    enrolment = locked.enrolment
 
     if expected_version is not None and enrolment.version != expected_version:
         raise Conflict(
@@ -354,7 +462,9 @@ def dispatch_in_transaction(
 
     now = at or clock.now()
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
-    snapshot = snapshot_for(enrolment, now=now)
+    snapshot = snapshot_from_rows(
+        enrolment, snapshot_read(enrolment), time_zone=locked.time_zone, now=now
+    )
     engine_event = Event(
         name=event,
         key=idempotency_key,
@@ -385,14 +495,7 @@ def dispatch_in_transaction(
         user=user,
         now=now,
         note=note,
-    )
-    ProcessedEvent.objects.create(
-        enrolment=enrolment,
-        idempotency_key=idempotency_key,
-        event=event,
-        outcome=decision.outcome.value,
-        step=step,
-        processed_at=now,
+        record_key=True,
     )
     return DispatchResult(
         enrolment=enrolment, step=step, outcome=decision.outcome.value, decision=decision

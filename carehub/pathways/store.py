@@ -6,7 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from carehub.clinics.models import ClinicThreshold
-from carehub.observations.selectors import facts_and_occurrences_for_patient
+from carehub.observations.selectors import (
+    facts_and_occurrences_for_patient,
+    facts_and_occurrences_from_rows,
+)
+from carehub.pathways.dispatch_sql import SnapshotRows
 from carehub.pathways.models import Enrolment, PathwayTimer, Proposal, ProposalStatus, TimerStatus
 from workflows import Snapshot, ThresholdValue, TrackState
 from workflows.model import ActiveTimer, Decision, FactReading, GuardCheck, as_dict
@@ -87,3 +91,42 @@ def decision_explanation_json(decision: Decision) -> dict[str, Any]:
     data: dict[str, Any] = as_dict(decision.explanation)
     data["summary"] = decision.explanation.summary()
     return data
+
+
+def _pending_proposal(item: list[Any]) -> EngineProposal:
+    pid, track, transition_id, source, target, event, roles, summary, proposed_at, evidence = item
+    return EngineProposal(
+        id=pid,
+        track=track,
+        transition_id=transition_id,
+        source=source,
+        target=target,
+        event=event,
+        roles=tuple(roles),
+        summary=summary,
+        proposed_at=datetime.fromisoformat(proposed_at),
+        evidence=guard_check_from_json(evidence),
+    )
+
+
+def snapshot_from_rows(
+    enrolment: Enrolment, rows: SnapshotRows, *, time_zone: str, now: datetime
+) -> Snapshot:
+    """`snapshot_for` from the rows `dispatch_sql.snapshot_read` read in one statement."""
+    facts, occurrences = facts_and_occurrences_from_rows(
+        rows.observations, time_zone=time_zone, now=now
+    )
+    timers = {
+        key: ActiveTimer(
+            key=key, track=track, state=state, event=event, due_at=datetime.fromisoformat(due_at)
+        )
+        for key, track, state, event, due_at in rows.timers
+    }
+    return Snapshot(
+        configuration=configuration_from_json(enrolment.configuration),
+        facts=facts,
+        thresholds={name: ThresholdValue(value, source) for name, value, source in rows.thresholds},
+        occurrences=occurrences,
+        timers=timers,
+        proposals={item[0]: _pending_proposal(item) for item in rows.proposals},
+    )

@@ -1,0 +1,207 @@
+"""The dispatch's hand-written statements (`dispatch_sql`): a fixed number of round trips, the same
+snapshot as the selectors, timers closed before their successors are inserted, and the event
+key's guarantees (a redelivery changes nothing, even while another change holds the lock)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from carehub.accounts.models import User
+from carehub.clinics.models import ClinicThreshold
+from carehub.core.exceptions import Conflict
+from carehub.observations.services import (
+    observation_withdraw,
+    procedure_record,
+    score_record,
+    status_record,
+)
+from carehub.pathways.dispatch_sql import DecisionRows, decision_write, dumps, snapshot_read
+from carehub.pathways.models import (
+    Enrolment,
+    OutboxEffect,
+    PathwayStep,
+    PathwayTimer,
+    ProcessedEvent,
+    TimerStatus,
+)
+from carehub.pathways.services import enrolment_start, pathway_dispatch, timer_rows
+from carehub.pathways.store import snapshot_for, snapshot_from_rows
+from carehub.patients.services import patient_register
+from tests.carehub.pathways.test_dispatch import make_eligible, to_conventional
+from workflows.model import ActiveTimer, CancelTimer, StartTimer
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def _statements(ctx: CaptureQueriesContext) -> list[str]:
+    return [q["sql"].split(None, 1)[0].upper() for q in ctx.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatch_is_three_statements_whatever_it_writes(clinic, staff) -> None:  # type: ignore[no-untyped-def]
+    patient = patient_register(
+        clinic=clinic, mrn="Q-1", given_name="Q", family_name="One", time_zone="Europe/London"
+    )
+    enrolment = enrolment_start(patient=patient, definition_key="stepped-care-example")
+    make_eligible(patient)
+    timers_before = PathwayTimer.objects.filter(enrolment=enrolment).count()
+    with CaptureQueriesContext(connection) as ctx:
+        result = pathway_dispatch(
+            enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="intake",
+            user=staff["coordinator"],
+        )  # fmt: skip
+    assert result.outcome == "transitioned"
+    # lock (with the key check), snapshot, one write of step, key, timers and outbox rows
+    assert _statements(ctx) == ["BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"]
+    assert PathwayTimer.objects.filter(enrolment=enrolment).count() > timers_before
+    assert OutboxEffect.objects.filter(enrolment=enrolment, decided_at=result.step.at).exists()
+    stored = PathwayStep.objects.get(pk=result.step.pk)
+    assert (stored.explanation, stored.transitions, stored.effects, stored.configuration) == (
+        result.step.explanation, result.step.transitions, result.step.effects,
+        result.step.configuration,
+    )  # fmt: skip
+    assert stored.actor_id == staff["coordinator"].pk
+    enrolment.refresh_from_db()
+    assert (enrolment.version, enrolment.configuration) == (
+        result.enrolment.version,
+        result.enrolment.configuration,
+    )
+
+    with CaptureQueriesContext(connection) as ctx:
+        again = pathway_dispatch(
+            enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="intake"
+        )
+    assert again.replayed
+    assert again.step == result.step
+    # the lock finds the key processed (and locks nothing), the stored outcome, the enrolment
+    assert _statements(ctx) == ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivery_replays_while_another_change_holds_the_lock(clinic) -> None:  # type: ignore[no-untyped-def]
+    patient = patient_register(
+        clinic=clinic, mrn="L-1", given_name="L", family_name="One", time_zone="UTC"
+    )
+    enrolment = enrolment_start(patient=patient, definition_key="stepped-care-example")
+    make_eligible(patient)
+    first = pathway_dispatch(
+        enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="k1"
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Enrolment.objects.select_for_update().get(pk=enrolment.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        steps = PathwayStep.objects.filter(enrolment=enrolment).count()
+        again = pathway_dispatch(
+            enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="k1"
+        )
+        assert again.replayed
+        assert again.step == first.step
+        with pytest.raises(Conflict) as refused:
+            pathway_dispatch(enrolment_id=enrolment.pk, event="discharge", idempotency_key="k2")
+        assert refused.value.extra["current"]["version"] == first.enrolment.version
+        assert PathwayStep.objects.filter(enrolment=enrolment).count() == steps
+        assert not ProcessedEvent.objects.filter(idempotency_key="k2").exists()
+    finally:
+        release.set()
+        holder.join()
+
+
+@pytest.mark.django_db
+def test_the_snapshot_statement_reads_what_the_selectors_read(
+    enrolment: Enrolment, staff: dict[str, User]
+) -> None:
+    patient = enrolment.patient
+    now = timezone.now()
+    ClinicThreshold.objects.create(
+        clinic=enrolment.clinic, pathway_key="stepped-care-example", name="esi_max_per_year",
+        value=2, source="Clinic policy",
+    )  # fmt: skip
+    to_conventional(enrolment, staff["coordinator"])
+    score_record(patient=patient, instrument="peg", score=7.0, observed_at=now - timedelta(days=30),
+                 is_baseline=True)  # fmt: skip
+    wrong = score_record(patient=patient, instrument="peg", score=3.0, observed_at=now)
+    score_record(patient=patient, instrument="peg", score=5.5, observed_at=now, corrects=wrong)
+    stray = procedure_record(patient=patient, procedure="esi", performed_at=now)
+    observation_withdraw(observation=stray, reason="Wrong patient")
+    procedure_record(patient=patient, procedure="esi", performed_at=now - timedelta(days=90),
+                     relief_pct=60, relief_weeks=8)  # fmt: skip
+    status_record(
+        patient=patient, code="pdmp_checked", value=None, observed_at=now - timedelta(days=3)
+    )
+    pathway_dispatch(enrolment_id=enrolment.pk, event="esi_requested", idempotency_key="esi")
+    enrolment.refresh_from_db()
+
+    for as_of in (timezone.now(), now - timedelta(hours=1)):  # the latter before some rows
+        expected = snapshot_for(enrolment, now=as_of)
+        read = snapshot_from_rows(
+            enrolment, snapshot_read(enrolment), time_zone=patient.time_zone, now=as_of
+        )
+        assert all((read.proposals, read.timers, read.thresholds, read.occurrences))
+        assert read == expected
+
+
+@pytest.mark.django_db
+def test_a_timer_restarted_under_its_key_replaces_the_pending_one(enrolment: Enrolment) -> None:
+    [pending] = PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING)
+    due = pending.due_at + timedelta(weeks=1)
+    restart = ActiveTimer(
+        key=pending.key, track=pending.track, state=pending.state, event=pending.event, due_at=due
+    )
+    closed, started = timer_rows([CancelTimer(pending.key, "exited"), StartTimer(restart)], NOW)
+    enrolment.version += 1
+    step = PathwayStep(
+        enrolment=enrolment, sequence=enrolment.version, event="restart", event_key="restart",
+        outcome="transitioned", transitions=[], explanation={}, configuration={}, effects=[],
+        at=NOW,
+    )  # fmt: skip
+    decision_write(
+        DecisionRows(
+            enrolment=enrolment, enrolment_changed=True,
+            configuration_json=dumps(enrolment.configuration), step=step, transitions_json="[]",
+            explanation_json="{}", effects_json="[]", effect_count=0, timers_closed=closed,
+            timers_started=started, processed_key="restart", at=NOW, wall=NOW,
+        )
+    )  # fmt: skip
+    pending.refresh_from_db()
+    assert (pending.status, pending.closed_at) == (TimerStatus.CANCELLED, NOW)
+    [new] = PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING)
+    assert (new.key, new.due_at) == (pending.key, due)
+    assert ProcessedEvent.objects.get(idempotency_key="restart").step_id == step.pk
+
+
+def test_timer_operations_apply_in_order() -> None:
+    def timer(key: str, days: int) -> ActiveTimer:
+        return ActiveTimer(key=key, track="t", state="s", event="e", due_at=NOW + timedelta(days))
+
+    closed, started = timer_rows(
+        [
+            StartTimer(timer("a", 1)),  # cancels a stored "a", then starts one
+            CancelTimer("a", "fired"),  # fires the "a" just started
+            StartTimer(timer("a", 2)),  # a new "a", pending
+            CancelTimer("b", "exited"),
+        ],
+        NOW,
+    )
+    assert closed == [("a", "cancelled"), ("b", "cancelled")]
+    assert [(key, due.day, status, at) for key, _, _, _, due, status, at in started] == [
+        ("a", NOW.day + 1, "fired", NOW),
+        ("a", NOW.day + 2, "pending", None),
+    ]
