@@ -64,7 +64,17 @@ class Enrolment(TimeStampedModel):
                 name="enrolment_paused_has_time",
             ),
         ]
-        indexes = [models.Index(fields=["clinic", "status"])]
+        indexes = [
+            models.Index(fields=["clinic", "status"]),
+            # The caseload reads open enrolments by patient (which patients are on it, which are
+            # active, which definitions they use) from this index alone.
+            models.Index(
+                fields=["patient", "status"],
+                include=["clinic", "definition_key", "definition_version"],
+                condition=models.Q(status__in=["active", "paused"]),
+                name="enrolment_open_by_patient",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient} on {self.definition_key}@{self.definition_version}"

@@ -194,39 +194,86 @@ def _caseload(user: User) -> QuerySet[Patient]:
     return patients_visible_to(user).filter(Exists(open_enrolments))
 
 
+def _open_overdue(now: datetime) -> Q:
+    """A check-in still open a day after it was due."""
+    return Q(status=CheckinStatus.OPEN, due_at__lt=now - OVERDUE_AFTER)
+
+
+def _recently_missed(now: datetime) -> Q:
+    """A check-in missed within the rolling window."""
+    return Q(status=CheckinStatus.MISSED, closes_at__gte=now - MISSED_WINDOW)
+
+
 def _overdue_checkins(now: datetime) -> QuerySet[Checkin]:
     return Checkin.objects.filter(patient=OuterRef("pk")).filter(
-        Q(status=CheckinStatus.OPEN, due_at__lt=now - OVERDUE_AFTER)
-        | Q(status=CheckinStatus.MISSED, closes_at__gte=now - MISSED_WINDOW)
+        _open_overdue(now) | _recently_missed(now)
     )
 
 
 def _progress_steps() -> QuerySet[PathwayStep]:
-    """Steps that moved an active pathway (a start or a transition)."""
+    """Steps that moved an active pathway (a start or a transition), of any patient."""
     return PathwayStep.objects.filter(
-        enrolment__patient=OuterRef("pk"),
         enrolment__status=EnrolmentStatus.ACTIVE,
         outcome__in=("started", "transitioned"),
     )
 
 
-def _conditions(now: datetime) -> dict[str, Q]:
-    """Each "needs" filter as a semi-join (EXISTS): cheap to count over the whole caseload."""
-    patient = OuterRef("pk")
-    open_flags = Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
-    active = Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)
+def _conditions(now: datetime, *, counting: bool = False) -> dict[str, Q]:
+    """Each "needs" test on a patient, in one of two equivalent forms.
+
+    To filter or sort (`counting=False`), each test is an EXISTS correlated on the patient: a
+    semi-join, or an index probe per patient on an indexed foreign key. To count over the
+    whole caseload (`counting=True`), each is `id IN (the set of patients it marks)`: inside an
+    aggregate's FILTER clause PostgreSQL reads each set once into a hash table (a hashed
+    SubPlan), so every count is one pass over the caseload in a single query, where a
+    correlated EXISTS there would run one subquery per patient. The sets hold patient ids that
+    are never NULL (foreign keys), so NOT IN is exact.
+    """
+
+    def marked_by(rows: QuerySet[Any], patient: str = "patient") -> Q:
+        if counting:
+            return Q(pk__in=rows.order_by().values(f"{patient}_id"))
+        return Q(Exists(rows.filter(**{patient: OuterRef("pk")})))
+
+    open_flags = Flag.objects.filter(status=FlagStatus.OPEN)
+    checkins = Checkin.objects.all()
+    overdue = (
+        # Two sets, each read from its own small partial index (index-only).
+        marked_by(checkins.filter(_open_overdue(now)))
+        | marked_by(checkins.filter(_recently_missed(now)))
+        if counting
+        # One probe per patient of the partial index `checkin_needs_attention`.
+        else marked_by(checkins.filter(_open_overdue(now) | _recently_missed(now)))
+    )
     return {
-        FlagFilter.URGENT: Q(Exists(open_flags.filter(severity=Severity.URGENT))),
-        FlagFilter.ANY: Q(Exists(open_flags)),
-        FlagFilter.APPROVAL: Q(
-            Exists(
-                Proposal.objects.filter(enrolment__patient=patient, status=ProposalStatus.PENDING)
-            )
+        FlagFilter.URGENT: marked_by(open_flags.filter(severity=Severity.URGENT)),
+        FlagFilter.ANY: marked_by(open_flags),
+        FlagFilter.APPROVAL: marked_by(
+            Proposal.objects.filter(status=ProposalStatus.PENDING), "enrolment__patient"
         ),
-        FlagFilter.OVERDUE: Q(Exists(_overdue_checkins(now))),
-        FlagFilter.STALLED: Q(Exists(active))
-        & ~Q(Exists(_progress_steps().filter(at__gte=now - stalled_after()))),
+        FlagFilter.OVERDUE: overdue,
+        FlagFilter.STALLED: marked_by(Enrolment.objects.filter(status=EnrolmentStatus.ACTIVE))
+        & ~marked_by(_progress_steps().filter(at__gte=now - stalled_after()), "enrolment__patient"),
     }
+
+
+def caseload_counts(user: User, now: datetime) -> CaseloadCounts:
+    """The numbers at the top of the caseload, exact, in one query and one pass."""
+    conditions = _conditions(now, counting=True)
+    counts = _caseload(user).aggregate(
+        total=Count("pk"),
+        **{
+            name: Count("pk", filter=conditions[flag])
+            for name, flag in (
+                ("urgent", FlagFilter.URGENT),
+                ("flagged", FlagFilter.ANY),
+                ("approval", FlagFilter.APPROVAL),
+                ("overdue", FlagFilter.OVERDUE),
+                ("stalled", FlagFilter.STALLED),
+            )
+        },
+    )
+    return CaseloadCounts(**counts)
 
 
 def _with_numbers(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patient]:
@@ -250,6 +297,7 @@ def _with_numbers(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patien
         overdue_checkins=Coalesce(_count(_overdue_checkins(now)), 0),
         last_progress_at=Subquery(
             _progress_steps()
+            .filter(enrolment__patient=patient)
             .order_by()
             .values("enrolment__patient_id")
             .annotate(m=Max("at"))
@@ -321,7 +369,8 @@ def caseload_definitions(user: User) -> list[PathwayDefinition]:
     return [definition_get(key, version) for key, version in pairs]
 
 
-def _filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
+def filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
+    """The tracks and stages the caseload's filters offer, from `caseload_definitions`."""
     tracks: dict[str, str] = {}
     stages: dict[str, None] = {}
     for definition in definitions:
@@ -330,10 +379,6 @@ def _filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
             for stage in track.stages:
                 stages.setdefault(stage)
     return {"tracks": sorted(tracks.items(), key=lambda t: t[1]), "stages": list(stages)}
-
-
-def caseload_filter_options(user: User) -> dict[str, Any]:
-    return _filter_options(caseload_definitions(user))
 
 
 def _encode_cursor(values: Sequence[Any], sort: str) -> str:
@@ -368,29 +413,23 @@ def _after(keys: Sequence[str], values: Sequence[Any]) -> Q:
     return condition
 
 
-def caseload_page(*, user: User, query: CaseloadQuery, now: datetime | None = None) -> CaseloadPage:
-    """One page of the user's caseload and the counts of the whole caseload (scope applies)."""
+def caseload_page(
+    *,
+    user: User,
+    query: CaseloadQuery,
+    now: datetime | None = None,
+    definitions: Sequence[PathwayDefinition] | None = None,
+) -> CaseloadPage:
+    """One page of the user's caseload and the counts of the whole caseload (scope applies).
+
+    `definitions` are `caseload_definitions(user)` when the caller already has them (the page
+    reads them once for its filters and its rows)."""
     now = now or clock.now()
     sort = query.sort if query.sort in _SORT_KEYS else Sort.NAME
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
-    definitions = caseload_definitions(user)
+    definitions = caseload_definitions(user) if definitions is None else definitions
     base = _caseload(user)
-    conditions = _conditions(now)
-    # One COUNT per number: PostgreSQL plans each EXISTS as a semi-join (milliseconds at 10,000
-    # patients), where FILTER clauses in one aggregate would run a subquery per patient.
-    counts = {
-        "total": base.count(),
-        **{
-            name: base.filter(conditions[flag]).count()
-            for name, flag in (
-                ("urgent", FlagFilter.URGENT),
-                ("flagged", FlagFilter.ANY),
-                ("approval", FlagFilter.APPROVAL),
-                ("overdue", FlagFilter.OVERDUE),
-                ("stalled", FlagFilter.STALLED),
-            )
-        },
-    }
+    counts = caseload_counts(user, now)
 
     rows = base
     for word in query.search.split()[:5]:
@@ -435,6 +474,8 @@ def caseload_page(*, user: User, query: CaseloadQuery, now: datetime | None = No
                 )
             )
         )
+    # Built only when a filter or the attention sort needs them.
+    conditions = _conditions(now) if query.flag or sort == Sort.ATTENTION else {}
     if query.flag in conditions:
         rows = rows.filter(conditions[query.flag])
     if sort == Sort.ATTENTION:
@@ -484,7 +525,7 @@ def caseload_page(*, user: User, query: CaseloadQuery, now: datetime | None = No
         result.append(row)
     return CaseloadPage(
         rows=result,
-        counts=CaseloadCounts(**counts),
+        counts=counts,
         next_cursor=next_cursor,
         query=query,
         stalled_weeks=settings.WEB_STALLED_AFTER_WEEKS,

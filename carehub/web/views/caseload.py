@@ -15,7 +15,13 @@ from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
 from carehub.web.access import staff_page
 from carehub.web.forms import CaseloadFilterForm
-from carehub.web.selectors import CaseloadQuery, Sort, caseload_filter_options, caseload_page
+from carehub.web.selectors import (
+    CaseloadQuery,
+    Sort,
+    caseload_definitions,
+    caseload_page,
+    filter_options,
+)
 
 
 def disciplines() -> list[tuple[str, str]]:
@@ -25,7 +31,9 @@ def disciplines() -> list[tuple[str, str]]:
 @require_GET
 @staff_page(Operation.CASELOAD_VIEW, Action.PATIENT_LIST)
 def caseload_view(request: HttpRequest) -> HttpResponse:
-    options = caseload_filter_options(request.user)  # type: ignore[arg-type]
+    # Read once: the filters offer them and the rows are labelled with them.
+    definitions = caseload_definitions(request.user)  # type: ignore[arg-type]
+    options = filter_options(definitions)
     data = request.GET.copy()
     data.setdefault("size", str(settings.WEB_CASELOAD_PAGE_SIZE))  # what the select shows
     data.setdefault("sort", Sort.NAME)
@@ -48,10 +56,14 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
     )
     status = 200 if form.is_valid() else 400
     try:
-        page = caseload_page(user=request.user, query=query)  # type: ignore[arg-type]
+        page = caseload_page(user=request.user, query=query, definitions=definitions)  # type: ignore[arg-type]
     except InvalidInput as exc:
         form.add_error(None, exc.message)
-        page = caseload_page(user=request.user, query=CaseloadQuery(sort=query.sort))  # type: ignore[arg-type]
+        page = caseload_page(
+            user=request.user,  # type: ignore[arg-type]
+            query=CaseloadQuery(sort=query.sort),
+            definitions=definitions,
+        )
         status = 400
     audit_record(
         request=request,
