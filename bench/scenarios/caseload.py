@@ -1,12 +1,15 @@
 """P4: the caseload under load: the API list and the dashboard page at 20 requests/s.
 
 gunicorn (config/gunicorn.conf.py, bound to a local port) serves the bench settings on the
-generated clinic (10,000 patients); locust sends 20 requests/s (20 users, one request a second
-each) as a coordinator, who sees the whole clinic: `GET /api/v1/patients?page_size=50` with a
+generated clinic (10,000 patients); locust sends 20 requests/s (20 users, each a Poisson
+process of one request a second, so arrivals are independent; see bench/locustfile.py) as a
+coordinator, who sees the whole clinic: `GET /api/v1/patients?page_size=50` with a
 knox token (one request in four searches a family name), and the caseload dashboard
 (`web:caseload`, session cookie) when this build has it. Every request's time is recorded.
 Query counts are taken in-process (Django's test client, the same token) at page sizes 10, 50
-and 100.
+and 100. One more round of each is run with synchronised arrivals (the 20 users firing in the
+same instant every second, what `constant_throughput` with all users spawned at once gives) and
+reported beside the targets, not as them.
 """
 
 from __future__ import annotations
@@ -113,12 +116,22 @@ def start_gunicorn(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def load(
-    port: int, *, path: str, seconds: int, env: dict[str, str], search: str | None = None
+    port: int,
+    *,
+    path: str,
+    seconds: int,
+    env: dict[str, str],
+    search: str | None = None,
+    arrivals: str = "poisson",
 ) -> dict[str, Any]:
-    """locust at RATE requests/s for `seconds`; latencies (ms) and errors."""
+    """locust at RATE requests/s for `seconds` ("poisson" or synchronised "burst" arrivals);
+    latencies (ms) and errors."""
     with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as raw:
         raw_path = raw.name
-    child_env = {**os.environ, **env, "BENCH_TARGET_PATH": path, "BENCH_RAW_OUT": raw_path}
+    child_env = {
+        **os.environ, **env, "BENCH_TARGET_PATH": path, "BENCH_RAW_OUT": raw_path,
+        "BENCH_ARRIVALS": arrivals,
+    }  # fmt: skip
     if search:
         child_env["BENCH_SEARCH_PATH"] = search
     subprocess.run(
@@ -138,7 +151,7 @@ def load(
             errors += 1
     os.unlink(raw_path)
     return {
-        "requests": len(latencies), "errors": errors,
+        "arrivals": arrivals, "requests": len(latencies), "errors": errors,
         "rate_per_s": round(len(latencies) / seconds, 1), "ms": describe(latencies),
     }  # fmt: skip
 
@@ -149,6 +162,7 @@ def run(ctx: Context) -> Result:
         NAME, TITLE,
         inputs={"rate_per_s": RATE, "seconds_per_round": seconds, "rounds": rounds,
                 "server": "gunicorn -c config/gunicorn.conf.py (3 sync workers)",
+                "arrivals": "Poisson, 1/s per user (plus one round of synchronised bursts)",
                 "api_path": "/api/v1/patients?page_size=50 (+ 1 in 4 with ?search=)",
                 "user": f"{USERNAME} (coordinator: the whole clinic)"},
     )  # fmt: skip
@@ -182,6 +196,25 @@ def run(ctx: Context) -> Result:
                 pages.append(figures)
                 result.runs.append({"target": "dashboard", "round": round_, **figures})
                 ctx.log(f"  p4 dashboard round {round_}: {figures['ms']}")
+        # For comparison only: the same rate as synchronised bursts of 20 at once.
+        burst = {"api": load(
+            port, path="/api/v1/patients?page_size=50", seconds=seconds,
+            env={"BENCH_AUTH_HEADER": f"Token {token}"},
+            search="/api/v1/patients?page_size=50&search=Tanaka", arrivals="burst",
+        )}  # fmt: skip
+        if dashboard and session:
+            burst["dashboard"] = load(
+                port, path=dashboard, seconds=seconds, env={"BENCH_SESSION_COOKIE": session},
+                arrivals="burst",
+            )  # fmt: skip
+        for target, figures in burst.items():
+            result.runs.append({"target": target, "round": "burst", **figures})
+            ctx.log(f"  p4 {target} synchronised bursts: {figures['ms']}")
+        result.summary["synchronised_bursts"] = {
+            target: {"p50_ms": f["ms"].get("median"), "p95_ms": f["ms"].get("p95"),
+                     "errors": f["errors"]}
+            for target, f in burst.items()
+        }  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)

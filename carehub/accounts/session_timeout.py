@@ -73,5 +73,10 @@ class SessionTimeoutMiddleware:
                 return redirect_to_login(request.get_full_path())
             # A session from before these limits existed starts its clocks now.
             request.session.setdefault(LOGIN_AT_KEY, now)
-            request.session[LAST_ACTIVITY_KEY] = now
+            # Activity is stamped at most once per SESSION_ACTIVITY_RESOLUTION_SECONDS, so a
+            # busy user's pages do not each rewrite the session row (the idle limit may then
+            # end a session up to that much early, never late).
+            last = request.session.get(LAST_ACTIVITY_KEY)
+            if last is None or now - last >= settings.SESSION_ACTIVITY_RESOLUTION_SECONDS:
+                request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)

@@ -68,6 +68,26 @@ def test_fifteen_minutes_without_a_request_log_out_to_the_login_page(staff: User
     assert not logged_in(client)
 
 
+def test_activity_is_stamped_at_most_once_a_minute(staff: User) -> None:
+    """Pages in quick succession do not each rewrite the session row; a request a minute or
+    more after the last stamp does, and that stamp is what the idle limit counts from."""
+    client = Client()
+    with time_machine.travel(START, tick=False) as traveller:
+        client.force_login(staff)
+        key = client.cookies[settings.SESSION_COOKIE_NAME].value
+        saved = Session.objects.get(session_key=key).expire_date
+        traveller.shift(timedelta(seconds=30))
+        assert client.get("/admin/").status_code == 200
+        assert Session.objects.get(session_key=key).expire_date == saved  # not rewritten
+        traveller.shift(timedelta(seconds=31))  # 61 s after the last stamp
+        assert client.get("/admin/").status_code == 200
+        assert Session.objects.get(session_key=key).expire_date > saved
+        traveller.shift(timedelta(minutes=15))  # 15 min after that stamp: still in
+        assert client.get("/admin/").status_code == 200
+        traveller.shift(timedelta(minutes=15, seconds=1))
+        assert client.get("/admin/").status_code == 302
+
+
 def test_twelve_hours_after_login_the_session_ends_however_active(staff: User) -> None:
     client = Client()
     with time_machine.travel(START, tick=False) as traveller:
