@@ -20,16 +20,28 @@ costs as much CPU in the client and the server as the decision itself. Proposals
 closed (rare) are still written by the ORM, after this statement, by the caller.
 
 Every column name comes from the models' metadata, so a renamed table or column fails loudly.
+
+The three statements run as prepared statements (`_prepared_cursor`): PostgreSQL parses and
+plans each of their shapes once per connection instead of once per dispatch. Django leaves
+prepared statements off for the rest of the project (a transaction-mode connection pooler in
+front of PostgreSQL would need to support them, as PgBouncer 1.21+ does with
+`max_prepared_statements`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import OperationalError, connection
+from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.postgresql.psycopg_any import register_tzloader
+from django.db.backends.utils import CursorWrapper
+from psycopg.pq import Format
 
 from carehub.clinics.models import ClinicThreshold
 from carehub.observations.models import Observation
@@ -52,6 +64,47 @@ _ENROLMENT_COLUMNS = ", ".join(
     f"e.{f.column}::json" if f.get_internal_type() == "JSONField" else f"e.{f.column}"
     for f in Enrolment._meta.concrete_fields
 )
+
+
+class _PreparingCursor(ServerBindingCursor):
+    """Parameters bound on the server, and every statement prepared (on its first execution:
+    psycopg keeps the prepared statements of a connection in an LRU cache keyed by the SQL
+    text, so a statement's shape is parsed and planned once per connection)."""
+
+    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
+                binary: bool | None = None) -> Any:  # fmt: skip
+        return super().execute(query, params, prepare=True, binary=binary)
+
+    def _convert_query(self, query: Any, params: Any = None) -> Any:
+        # Kept where Django's query log reads the last statement (`_query`, which psycopg sets
+        # only in its client-side binding cursors): the SQL as sent, with $n placeholders.
+        self._query = super()._convert_query(query, params)
+        return self._query
+
+
+_TIMESTAMPTZ_OID = 1184
+
+
+@contextmanager
+def _prepared_cursor() -> Iterator[CursorWrapper]:
+    """Django's cursor (health check, error wrapping, query logging and execute wrappers all
+    apply) around a `_PreparingCursor` on the same connection and in the same transaction."""
+    with connection.cursor() as wrapper:
+        pg = connection.connection
+        if pg.prepare_threshold is None:  # Django's default: never prepare. Only the cursors
+            pg.prepare_threshold = 5  # binding on the server can prepare; Django's bind here.
+        raw = _PreparingCursor(pg)
+        # As Django's own cursors: timestamps in the connection's time zone.
+        tzloader = raw.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
+        if connection.timezone != getattr(tzloader, "timezone", None):
+            register_tzloader(connection.timezone, raw)
+        client_cursor, wrapper.cursor = wrapper.cursor, raw
+        client_cursor.close()
+        try:
+            yield wrapper
+        finally:
+            raw.close()
+
 
 _LOCK_SQL = f"""
 SELECT {_ENROLMENT_COLUMNS}, p.time_zone
@@ -84,7 +137,7 @@ def enrolment_lock(enrolment_id: int, idempotency_key: str) -> LockedEnrolment |
     """Lock the enrolment row NOWAIT (`RowLocked` when another transaction holds it). None when
     there is no such enrolment or when the event key was already processed: the caller tells
     which."""
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         try:
             cursor.execute(_LOCK_SQL, [enrolment_id, idempotency_key])
         except OperationalError as exc:
@@ -151,7 +204,7 @@ def _observation(item: list[Any]) -> Observation:
 def snapshot_read(enrolment: Enrolment) -> SnapshotRows:
     """Pending timers and proposals, thresholds and current observations in one statement (the
     same rows as `store.snapshot_for`'s selectors)."""
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(
             _SNAPSHOT_SQL,
             {
@@ -300,7 +353,7 @@ def decision_write(rows: DecisionRows) -> list[int]:
         "start_closed": [t[6] for t in started],
     }
     sql = "WITH " + ",".join(parts) + "\n" + tail
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(sql, params)
         step_id, effect_ids = cursor.fetchone()
     step.id = step_id

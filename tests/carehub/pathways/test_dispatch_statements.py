@@ -83,6 +83,39 @@ def test_a_dispatch_is_three_statements_whatever_it_writes(clinic, staff) -> Non
     assert _statements(ctx) == ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"]
 
 
+def _prepared() -> dict[str, int]:
+    """The connection's prepared statements: the first words of each, and how often it ran."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return {" ".join(sql.split()[:3]): runs for sql, runs in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_statements_are_prepared_once_per_connection(clinic) -> None:  # type: ignore[no-untyped-def]
+    connection.close()  # a new connection: nothing prepared yet
+    patient = patient_register(
+        clinic=clinic, mrn="P-1", given_name="P", family_name="One", time_zone="UTC"
+    )
+    enrolment = enrolment_start(patient=patient, definition_key="stepped-care-example")
+    make_eligible(patient)
+    pathway_dispatch(enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="k1")
+    prepared = _prepared()
+    # the lock and the snapshot (both SELECTs) and the write, each prepared on its first run
+    assert sorted(prepared.values()) == [1, 1, 1]
+    assert sum(sql.startswith("SELECT") for sql in prepared) == 2
+    again = pathway_dispatch(
+        enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="k1"
+    )
+    assert again.replayed
+    after = _prepared()
+    # the redelivery ran the same prepared lock (which found the key processed), nothing else
+    assert after == {sql: runs + sql.startswith("SELECT e.id") for sql, runs in prepared.items()}
+    assert len(after) == 3
+    # Django's own statements are not prepared
+    Enrolment.objects.get(pk=enrolment.pk)
+    assert len(_prepared()) == 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_redelivery_replays_while_another_change_holds_the_lock(clinic) -> None:  # type: ignore[no-untyped-def]
     patient = patient_register(
