@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Max, Q, Value, When
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +16,16 @@ from carehub.accounts.models import User
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.clinics.models import Clinic
 from carehub.core import clock
-from carehub.pathways.models import PathwayTimer, Proposal, ProposalStatus, TimerStatus
+from carehub.pathways.models import (
+    Enrolment,
+    EnrolmentStatus,
+    PathwayStep,
+    PathwayTimer,
+    Proposal,
+    ProposalStatus,
+    TimerStatus,
+)
+from carehub.pathways.services import enrolment_pause
 from carehub.patients.models import Patient
 from carehub.web.selectors import (
     CaseloadQuery,
@@ -29,6 +38,7 @@ from carehub.web.selectors import (
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
 from carehub.worklists.services import care_task_create, flag_raise
 from tests.web.test_caseload import enrol
+from tests.web.test_caseload_counts import clinic_of_cases  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +82,27 @@ def expected_details(patient: Patient, now: datetime) -> RowDetails:
         .order_by("proposed_at")
         .first()
     )
+    open_flags = Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
+    overdue = Checkin.objects.filter(patient=patient).filter(
+        Q(status=CheckinStatus.OPEN, due_at__lt=now - timedelta(hours=24))
+        | Q(status=CheckinStatus.MISSED, closes_at__gte=now - timedelta(days=28))
+    )
+    progress = PathwayStep.objects.filter(
+        enrolment__patient=patient,
+        enrolment__status=EnrolmentStatus.ACTIVE,
+        outcome__in=("started", "transitioned"),
+    ).aggregate(last=Max("at"))["last"]
     return RowDetails(
+        open_flags=open_flags.count(),
+        urgent_flags=open_flags.filter(severity=Severity.URGENT).count(),
+        pending_proposals=Proposal.objects.filter(
+            enrolment__patient=patient, status=ProposalStatus.PENDING
+        ).count(),
+        overdue_checkins=overdue.count(),
+        last_progress_at=progress,
+        has_active=Enrolment.objects.filter(
+            patient=patient, status=EnrolmentStatus.ACTIVE
+        ).exists(),
         next_task_due=task.due_at if task else None,
         next_task_title=task.title if task else None,
         next_timer_due=timer.due_at if timer else None,
@@ -105,13 +135,35 @@ def test_row_details_match_one_query_per_value(clinic: Clinic) -> None:
             enrolment=enrolment, code=f"c-{message}", severity=severity, message=message,
             raised_at=now - timedelta(hours=hours),
         )  # fmt: skip
+    Checkin.objects.filter(patient=busy).update(
+        status=CheckinStatus.OPEN, due_at=now - timedelta(days=2)
+    )  # overdue
+    enrolment_pause(enrolment_id=quiet.enrolments.get().pk, reason="Holiday")
     details = row_details([busy.pk, quiet.pk, 0], now)
     assert details[busy.pk] == expected_details(busy, now)
     assert details[quiet.pk] == expected_details(quiet, now)
     assert details[busy.pk].next_task_title == "Soon call"
     assert details[busy.pk].top_flag_message == "Newer urgent"
+    assert (details[busy.pk].open_flags, details[busy.pk].urgent_flags) == (4, 2)
+    assert details[busy.pk].has_active
+    assert not details[quiet.pk].has_active
     assert details[0] == RowDetails()
     assert row_details([], now) == {}
+
+
+def test_row_details_of_every_case(clinic_of_cases: dict[str, Patient]) -> None:  # noqa: F811
+    now = clock.now()
+    patients = list(Patient.objects.all())
+    details = row_details([p.pk for p in patients], now)
+    for patient in patients:
+        assert details[patient.pk] == expected_details(patient, now), patient
+    by_case = {case: details[p.pk] for case, p in clinic_of_cases.items()}
+    assert by_case["open_late"].overdue_checkins == 1
+    assert by_case["open_on_time"].overdue_checkins == 0
+    assert by_case["missed_recently"].overdue_checkins == 2
+    assert by_case["missed_long_ago"].overdue_checkins == 0
+    assert sum(d.pending_proposals for d in details.values()) == 1
+    assert any(d.pending_summary for d in details.values())
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Australia/Sydney", "America/Los_Angeles"])
