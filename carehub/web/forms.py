@@ -9,6 +9,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from carehub.observations.models import Observation
 from carehub.observations.reference import PROCEDURES
@@ -42,21 +44,65 @@ class KeyedForm(DescribedErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
 
 
+def _attrs(attrs: dict[str, Any]) -> SafeString:
+    """Django's `django/forms/widgets/attrs.html`, in Python."""
+    return mark_safe(  # noqa: S308 (every value is escaped by format_html)
+        "".join(
+            format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+            for name, value in attrs.items()
+            if value is not False
+        )
+    )
+
+
+class PlainSelect(forms.Select):
+    """A select that renders exactly as Django's `select.html` but in Python, without a
+    template include per option (the caseload's filters render a few dozen on every page)."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))]
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            for option in options:
+                parts.append(
+                    format_html(
+                        '\n  <option value="{}"{}>{}</option>\n',
+                        str(option["value"]),
+                        _attrs(option["attrs"]),
+                        option["label"],
+                    )
+                )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 (built with format_html)
+
+
 class CaseloadFilterForm(forms.Form):
     q = forms.CharField(label="Search name or MRN", required=False, max_length=100)
-    track = forms.ChoiceField(label="Track", required=False)
-    stage = forms.ChoiceField(label="Stage", required=False)
-    discipline = forms.ChoiceField(label="Open tasks for", required=False)
+    track = forms.ChoiceField(label="Track", required=False, widget=PlainSelect)
+    stage = forms.ChoiceField(label="Stage", required=False, widget=PlainSelect)
+    discipline = forms.ChoiceField(label="Open tasks for", required=False, widget=PlainSelect)
     flag = forms.ChoiceField(
-        label="Needs", required=False, choices=[("", "Anything"), *FlagFilter.CHOICES]
+        label="Needs",
+        required=False,
+        choices=[("", "Anything"), *FlagFilter.CHOICES],
+        widget=PlainSelect,
     )
-    sort = forms.ChoiceField(label="Sort by", required=False, choices=Sort.CHOICES)
+    sort = forms.ChoiceField(
+        label="Sort by", required=False, choices=Sort.CHOICES, widget=PlainSelect
+    )
     size = forms.TypedChoiceField(
         label="Rows per page",
         required=False,
         coerce=int,
         empty_value=None,
         choices=[(n, str(n)) for n in (10, 25, 50, 100)],
+        widget=PlainSelect,
     )
     cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
 

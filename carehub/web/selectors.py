@@ -1,9 +1,10 @@
 """Reads for the staff web UI, always through the scoped querysets of `carehub.care_access`.
 
-The caseload (`caseload_page`) is one keyset-paginated query whatever the page size: every
-number on a row (open flags, pending escalations, overdue check-ins, the next due item, the last
-progress) is a correlated subquery on an indexed foreign key, evaluated only for the rows of the
-page; the track states of the page come from one more query, and the counts at the top from one
+The caseload (`caseload_page`) is a constant number of queries whatever the page size: one
+keyset-paginated query picks the page's patients (filters and sort keys only); one hand-written
+statement reads what their rows show (open flags, pending escalations, overdue check-ins, the
+next due item, the last progress), each a probe of an indexed foreign key for those patients
+only; the track states of the page come from one more query, and the counts at the top from one
 aggregate. Pages never use OFFSET: the cursor carries the sort key of the last row shown.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -31,6 +33,9 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dates import MONTHS_3
 
 from carehub.accounts.models import User
 from carehub.care_access import (
@@ -154,6 +159,21 @@ class CaseloadRow:
     next_due_at: datetime | None = None
     next_due_label: str = ""
     stalled: bool = False
+    urgent_flags: int = 0
+    open_flags: int = 0
+    pending_proposals: int = 0
+    overdue_checkins: int = 0
+    last_progress_at: datetime | None = None
+    top_flag_message: str = ""
+    pending_summary: str = ""
+    # What the page prints, prepared once per row (the template only places it).
+    url: str = ""
+    name: str = ""
+    next_due_iso: str = ""  # `|date:"c"`
+    next_due_date: str = ""  # `|date:"j M Y"`
+    overdue: bool = False
+    progress_iso: str = ""
+    progress_date: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,14 +200,6 @@ def stalled_after() -> timedelta:
     return timedelta(weeks=settings.WEB_STALLED_AFTER_WEEKS)
 
 
-def _count(queryset: QuerySet[Any]) -> Subquery:
-    """A correlated COUNT(*) of `queryset` (already filtered on OuterRef)."""
-    return Subquery(
-        queryset.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
-        output_field=IntegerField(),
-    )
-
-
 def _caseload(user: User) -> QuerySet[Patient]:
     """The user's active patients: those with an open (active or paused) enrolment."""
     open_enrolments = Enrolment.objects.filter(patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)
@@ -202,12 +214,6 @@ def _open_overdue(now: datetime) -> Q:
 def _recently_missed(now: datetime) -> Q:
     """A check-in missed within the rolling window."""
     return Q(status=CheckinStatus.MISSED, closes_at__gte=now - MISSED_WINDOW)
-
-
-def _overdue_checkins(now: datetime) -> QuerySet[Checkin]:
-    return Checkin.objects.filter(patient=OuterRef("pk")).filter(
-        _open_overdue(now) | _recently_missed(now)
-    )
 
 
 def _progress_steps() -> QuerySet[PathwayStep]:
@@ -276,70 +282,128 @@ def caseload_counts(user: User, now: datetime) -> CaseloadCounts:
     return CaseloadCounts(**counts)
 
 
-def _with_numbers(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patient]:
-    """The numbers a row shows (and the attention and progress sorts use)."""
-    patient = OuterRef("pk")
-    open_flags = Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
-    pending = Proposal.objects.filter(enrolment__patient=patient, status=ProposalStatus.PENDING)
-    return patients.annotate(
-        urgent_flags=Coalesce(_count(open_flags.filter(severity=Severity.URGENT)), 0),
-        open_flags=Coalesce(_count(open_flags), 0),
-        pending_proposals=Coalesce(
-            Subquery(
-                pending.order_by()
-                .values("enrolment__patient_id")
-                .annotate(n=Count("pk"))
-                .values("n")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
-        overdue_checkins=Coalesce(_count(_overdue_checkins(now)), 0),
-        last_progress_at=Subquery(
+def _progress_key() -> Coalesce:
+    """The last progress of the patient's active pathways, or the epoch when there was none
+    (the progress sort's key)."""
+    return Coalesce(
+        Subquery(
             _progress_steps()
-            .filter(enrolment__patient=patient)
+            .filter(enrolment__patient=OuterRef("pk"))
             .order_by()
             .values("enrolment__patient_id")
             .annotate(m=Max("at"))
             .values("m")[:1]
         ),
-        has_active=Exists(Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)),
-    ).annotate(
-        progress_key=Coalesce(F("last_progress_at"), Value(_EPOCH)),
+        Value(_EPOCH),
     )
 
 
-def _with_next_due(patients: QuerySet[Patient], now: datetime) -> QuerySet[Patient]:
-    """The next open task, pending timer and scheduled check-in (only the page's rows)."""
-    patient = OuterRef("pk")
-    task = CareTask.objects.filter(
-        patient=patient, status=TaskStatus.OPEN, due_at__isnull=False
-    ).order_by("due_at", "pk")
-    timer = PathwayTimer.objects.filter(
-        enrolment__patient=patient, status=TimerStatus.PENDING
-    ).order_by("due_at", "pk")
-    checkin = Checkin.objects.filter(
-        patient=patient, status__in=(CheckinStatus.SCHEDULED, CheckinStatus.OPEN), due_at__gte=now
-    ).order_by("due_at", "pk")
-    return patients.annotate(
-        next_task_due=Subquery(task.values("due_at")[:1]),
-        next_task_title=Subquery(task.values("title")[:1]),
-        next_timer_due=Subquery(timer.values("due_at")[:1]),
-        next_timer_event=Subquery(timer.values("event")[:1]),
-        next_checkin_due=Subquery(checkin.values("due_at")[:1]),
-        next_checkin_instrument=Subquery(checkin.values("instrument")[:1]),
-        top_flag_message=Subquery(
-            Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
-            .annotate(severity_rank=SEVERITY_RANK)
-            .order_by("severity_rank", "-raised_at")
-            .values("message")[:1]
-        ),
-        pending_summary=Subquery(
-            Proposal.objects.filter(enrolment__patient=patient, status=ProposalStatus.PENDING)
-            .order_by("proposed_at")
-            .values("summary")[:1]
-        ),
-    )
+# What a page's rows show, for those rows only, in one statement: the numbers (open and urgent
+# flags, pending escalations, overdue or missed check-ins, the last progress, an active
+# pathway), the next open task, pending timer and scheduled check-in, the top open flag and the
+# oldest pending escalation. Each LATERAL or subquery is the index probe the correlated
+# subqueries of `caseload_counts`, `_conditions` and `_progress_key` make (same filters, same
+# order). Written by hand: building that many ORM subqueries cost more CPU than PostgreSQL
+# spends running them.
+_ROW_DETAILS_SQL = """
+SELECT p.id,
+       flags.open_flags, flags.urgent_flags,
+       (SELECT count(*) FROM pathways_proposal pr
+          JOIN pathways_enrolment e ON e.id = pr.enrolment_id
+         WHERE e.patient_id = p.id AND pr.status = %(proposal_pending)s),
+       (SELECT count(*) FROM checkins_checkin c
+         WHERE c.patient_id = p.id
+           AND (   (c.status = %(checkin_open)s AND c.due_at < %(overdue_before)s)
+                OR (c.status = %(missed)s AND c.closes_at >= %(missed_since)s))),
+       (SELECT max(s.at) FROM pathways_pathwaystep s
+          JOIN pathways_enrolment e ON e.id = s.enrolment_id
+         WHERE e.patient_id = p.id AND e.status = %(active)s
+           AND s.outcome IN ('started', 'transitioned')),
+       EXISTS (SELECT 1 FROM pathways_enrolment e
+                WHERE e.patient_id = p.id AND e.status = %(active)s),
+       task.due_at, task.title,
+       timer.due_at, timer.event,
+       checkin.due_at, checkin.instrument,
+       (SELECT f.message FROM worklists_flag f
+         WHERE f.patient_id = p.id AND f.status = %(flag_open)s
+         ORDER BY CASE f.severity WHEN %(urgent)s THEN 0 WHEN %(warning)s THEN 1 ELSE 2 END,
+                  f.raised_at DESC
+         LIMIT 1),
+       (SELECT pr.summary FROM pathways_proposal pr
+          JOIN pathways_enrolment e ON e.id = pr.enrolment_id
+         WHERE e.patient_id = p.id AND pr.status = %(proposal_pending)s
+         ORDER BY pr.proposed_at
+         LIMIT 1)
+  FROM unnest(%(ids)s::bigint[]) AS p(id)
+  CROSS JOIN LATERAL (
+       SELECT count(*) AS open_flags,
+              count(*) FILTER (WHERE f.severity = %(urgent)s) AS urgent_flags
+         FROM worklists_flag f
+        WHERE f.patient_id = p.id AND f.status = %(flag_open)s) flags
+  LEFT JOIN LATERAL (
+       SELECT t.due_at, t.title FROM worklists_caretask t
+        WHERE t.patient_id = p.id AND t.status = %(task_open)s AND t.due_at IS NOT NULL
+        ORDER BY t.due_at, t.id
+        LIMIT 1) task ON true
+  LEFT JOIN LATERAL (
+       SELECT pt.due_at, pt.event FROM pathways_pathwaytimer pt
+         JOIN pathways_enrolment e ON e.id = pt.enrolment_id
+        WHERE e.patient_id = p.id AND pt.status = %(timer_pending)s
+        ORDER BY pt.due_at, pt.id
+        LIMIT 1) timer ON true
+  LEFT JOIN LATERAL (
+       SELECT c.due_at, c.instrument FROM checkins_checkin c
+        WHERE c.patient_id = p.id AND c.status IN (%(scheduled)s, %(checkin_open)s)
+          AND c.due_at >= %(now)s
+        ORDER BY c.due_at, c.id
+        LIMIT 1) checkin ON true
+"""
+
+
+@dataclass(frozen=True)
+class RowDetails:
+    open_flags: int = 0
+    urgent_flags: int = 0
+    pending_proposals: int = 0
+    overdue_checkins: int = 0
+    last_progress_at: datetime | None = None
+    has_active: bool = False
+    next_task_due: datetime | None = None
+    next_task_title: str | None = None
+    next_timer_due: datetime | None = None
+    next_timer_event: str | None = None
+    next_checkin_due: datetime | None = None
+    next_checkin_instrument: str | None = None
+    top_flag_message: str | None = None
+    pending_summary: str | None = None
+
+
+def row_details(patient_ids: Sequence[int], now: datetime) -> dict[int, RowDetails]:
+    """What each patient's caseload row shows (`_ROW_DETAILS_SQL`)."""
+    if not patient_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_ROW_DETAILS_SQL, row_details_params(patient_ids, now))
+        return {pk: RowDetails(*values) for pk, *values in cursor.fetchall()}
+
+
+def row_details_params(patient_ids: Sequence[int], now: datetime) -> dict[str, Any]:
+    return {
+        "ids": list(patient_ids),
+        "now": now,
+        "overdue_before": now - OVERDUE_AFTER,
+        "missed_since": now - MISSED_WINDOW,
+        "missed": CheckinStatus.MISSED.value,
+        "active": EnrolmentStatus.ACTIVE.value,
+        "flag_open": FlagStatus.OPEN.value,
+        "urgent": Severity.URGENT.value,
+        "warning": Severity.WARNING.value,
+        "proposal_pending": ProposalStatus.PENDING.value,
+        "task_open": TaskStatus.OPEN.value,
+        "timer_pending": TimerStatus.PENDING.value,
+        "scheduled": CheckinStatus.SCHEDULED.value,
+        "checkin_open": CheckinStatus.OPEN.value,
+    }
 
 
 def _states_for_filter(
@@ -492,12 +556,13 @@ def caseload_page(
             }
         )
 
-    rows = _with_numbers(rows, now)
+    if sort == Sort.PROGRESS:
+        rows = rows.annotate(progress_key=_progress_key())
     keys = _SORT_KEYS[sort]
     after = _decode_cursor(query.cursor, sort)
     if after is not None:
         rows = rows.filter(_after(keys, after))
-    page = list(_with_next_due(rows.order_by(*keys), now)[: size + 1])
+    page = list(rows.order_by(*keys)[: size + 1])
     more = len(page) > size
     page = page[:size]
     next_cursor = (
@@ -513,15 +578,31 @@ def caseload_page(
     for enrolment in enrolments:
         by_patient.setdefault(enrolment.patient_id, []).append(enrolment)
 
+    details = row_details([p.pk for p in page], now)
+    url_of = _patient_url_maker()
     result = []
     stalled_before = now - stalled_after()
     for patient in page:
-        row = CaseloadRow(patient=patient)
+        row = CaseloadRow(patient=patient, url=url_of(patient.pk))
+        row.name = f"{patient.family_name}, {patient.given_name}"
         for enrolment in by_patient.get(patient.pk, []):
             row.paused = row.paused or enrolment.status == EnrolmentStatus.PAUSED
             row.tracks.extend(track_cells(enrolment))
-        row.stalled = bool(patient.has_active) and patient.progress_key < stalled_before  # type: ignore[attr-defined]
-        row.next_due_at, row.next_due_label = _next_due(patient)
+        detail = details.get(patient.pk) or RowDetails()
+        row.urgent_flags = detail.urgent_flags
+        row.open_flags = detail.open_flags
+        row.pending_proposals = detail.pending_proposals
+        row.overdue_checkins = detail.overdue_checkins
+        row.last_progress_at = detail.last_progress_at
+        row.stalled = detail.has_active and (detail.last_progress_at or _EPOCH) < stalled_before
+        if detail.last_progress_at is not None:
+            row.progress_iso, row.progress_date = _shown_date(detail.last_progress_at)
+        row.top_flag_message = detail.top_flag_message or ""
+        row.pending_summary = detail.pending_summary or ""
+        row.next_due_at, row.next_due_label = _next_due(detail)
+        if row.next_due_at is not None:
+            row.next_due_iso, row.next_due_date = _shown_date(row.next_due_at)
+            row.overdue = row.next_due_at < now
         result.append(row)
     return CaseloadPage(
         rows=result,
@@ -531,6 +612,21 @@ def caseload_page(
         stalled_weeks=settings.WEB_STALLED_AFTER_WEEKS,
         now=now,
     )
+
+
+_URL_MARK = 987654321987654321  # stands for the patient id in a reversed URL
+
+
+def _patient_url_maker() -> Any:
+    """`reverse("web:patient", ...)` for many patients at the cost of one reverse."""
+    head, tail = reverse("web:patient", args=[_URL_MARK]).split(str(_URL_MARK))
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+def _shown_date(at: datetime) -> tuple[str, str]:
+    """`at` as the templates' `|date:"c"` and `|date:"j M Y"` show it (in local time)."""
+    local = timezone.localtime(at)
+    return local.isoformat(), f"{local.day} {MONTHS_3[local.month].title()} {local.year}"
 
 
 def _next_due(patient: Any) -> tuple[datetime | None, str]:
