@@ -63,7 +63,7 @@ def soak(ctx: Context, *, seconds: int, sample_every: int) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> Result:
-    seconds, every = (45, 5) if ctx.quick else (1800, 60)
+    seconds, every = (30, 5) if ctx.quick else (1800, 60)
     result = Result(
         NAME, TITLE,
         inputs={"seconds": seconds, "sample_every_seconds": every, "checkins_per_second": RATE,
