@@ -34,6 +34,7 @@ from carehub.observations.models import Kind, Observation
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import CareTask, Flag
+from workflows import PathwayDefinition
 
 CLINIC_WIDE_ROLES: frozenset[str] = frozenset({Role.COORDINATOR, Role.PHYSICIAN, Role.CLINIC_ADMIN})
 CARE_TEAM_ROLES: frozenset[str] = frozenset(
@@ -226,14 +227,17 @@ def messages_visible_to(user: User | None) -> QuerySet[Message]:
     )
 
 
+_ROLE_COLUMNS = {
+    Role.CLINIC_ADMIN: "Clinic admin", Role.COORDINATOR: "Coordinator",
+    Role.PHYSICIAN: "Physician", Role.PHYSICAL_THERAPIST: "Physical therapist",
+    Role.PSYCHOLOGIST: "Psychologist", Role.PHARMACIST: "Pharmacist", Role.PATIENT: "Patient",
+}  # fmt: skip
+
+
 def permission_matrix_markdown() -> str:
     """The role-by-operation matrix as the Markdown table in README.md ("Who may do what");
     tests/api/test_readme_matrix.py checks that the README shows exactly this."""
-    columns = {
-        Role.CLINIC_ADMIN: "Clinic admin", Role.COORDINATOR: "Coordinator",
-        Role.PHYSICIAN: "Physician", Role.PHYSICAL_THERAPIST: "Physical therapist",
-        Role.PSYCHOLOGIST: "Psychologist", Role.PHARMACIST: "Pharmacist", Role.PATIENT: "Patient",
-    }  # fmt: skip
+    columns = _ROLE_COLUMNS
     roles = list(columns)
     lines = [
         "| Operation | " + " | ".join(columns.values()) + " |",
@@ -242,4 +246,30 @@ def permission_matrix_markdown() -> str:
     for operation in Operation:
         cells = ["✓" if role in OPERATIONS[operation] else "" for role in roles]
         lines.append(f"| `{operation.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def event_permission_markdown(definition: PathwayDefinition) -> str:
+    """Who may send each event of a pathway definition, as the Markdown table in README.md
+    (tests/api/test_readme_matrix.py checks it). The definition's `roles` decide; the events
+    the pathway raises itself (timers, `send`) are listed below the table: nobody sends them."""
+    roles = [role for role in _ROLE_COLUMNS if role != Role.PATIENT]
+    lines = [
+        f"| Event ({definition.key} v{definition.version}) | "
+        + " | ".join(_ROLE_COLUMNS[role] for role in roles)
+        + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    own = []
+    for name, spec in definition.events.items():
+        if name in definition.internal_events:
+            own.append(f"`{name}`")
+            continue
+        cells = ["✓" if definition.may_send(role, name) else "" for role in roles]
+        notes = [f"logs `{spec.session}` sessions"] if spec.session else []
+        notes += ["needs a reason"] if spec.requires_reason else []
+        label = f"`{name}`" + (f" ({'; '.join(notes)})" if notes else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Raised by the pathway itself, sent by nobody: " + ", ".join(own) + ".")
     return "\n".join(lines)

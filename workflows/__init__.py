@@ -7,11 +7,12 @@ value types in `workflows.model`.
 
 from workflows.definition import APPROVE, REJECT, PathwayDefinition
 from workflows.diagram import mermaid
-from workflows.engine import apply, available_events, decide, start
+from workflows.engine import apply, available_events, check_sender, decide, start
 from workflows.errors import (
     ApprovalNotPermitted,
     CriteriaNoLongerMet,
     DefinitionError,
+    EventNotPermitted,
     InvalidEvent,
     Problem,
     UnknownEvent,
@@ -32,6 +33,7 @@ __all__ = [
     "Decision",
     "DefinitionError",
     "Event",
+    "EventNotPermitted",
     "InvalidEvent",
     "MemoryInstance",
     "Outcome",
@@ -48,6 +50,7 @@ __all__ = [
     "apply",
     "available_events",
     "check_file",
+    "check_sender",
     "check_text",
     "decide",
     "load_definition",

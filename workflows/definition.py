@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -194,6 +195,17 @@ class EventSpec(_Model):
     # Events raised by timers or `send` effects are the pathway's own; a person may still send
     # one (e.g. "review now") when the definition says `manual: true`.
     manual: bool = False
+    roles: list[Name] = Field(
+        default_factory=list,
+        description="The roles that may send it; required for every event a person sends",
+    )
+    session: Name | None = Field(
+        default=None,
+        description="The therapy session it reports (e.g. `pt`): only its roles log those",
+    )
+    requires_reason: bool = Field(
+        default=False, description="A person sending it must say why (e.g. a discharge)"
+    )
 
 
 class FactSpec(_Model):
@@ -226,7 +238,7 @@ class PathwayDefinition(_Model):
     def state(self, track: str, state: str) -> StateSpec:
         return self.tracks[track].states[state]
 
-    @property
+    @cached_property
     def internal_events(self) -> frozenset[str]:
         """Events the pathway raises itself (timers, `send` effects) and people do not send."""
         raised: set[str] = set()
@@ -235,7 +247,30 @@ class PathwayDefinition(_Model):
             effects = [e for s in track.states.values() for e in (*s.on_enter, *s.on_exit)]
             effects += [e for t in track.transitions for e in t.effects]
             raised.update(e.send for e in effects if e.send is not None)
-        return frozenset(name for name in raised if not self.events[name].manual)
+        # (An undeclared event is reported by the validator; it is nobody's to send either.)
+        return frozenset(
+            name for name in raised if name not in self.events or not self.events[name].manual
+        )
+
+    def senders(self, event: str) -> frozenset[str]:
+        """The roles that may send `event`: none for the pathway's own events (timers, `send`)
+        unless marked `manual`, and none for `approve` / `reject` (decided by the gate)."""
+        spec = self.events.get(event)
+        if spec is None or event in self.internal_events:
+            return frozenset()
+        return frozenset(spec.roles)
+
+    def may_send(self, role: str, event: str) -> bool:
+        return role in self.senders(event)
+
+    def session_roles(self, session: str) -> frozenset[str]:
+        """The roles that may log a therapy session of this kind (`pt`, `cbt`): the senders of
+        the events declared with `session: <kind>`; empty when no event reports it."""
+        roles: set[str] = set()
+        for name, spec in self.events.items():
+            if spec.session == session:
+                roles |= self.senders(name)
+        return frozenset(roles)
 
     def transition(self, transition_id: str) -> tuple[str, TransitionSpec]:
         """Look up a transition by its id, `<track>#<index>`."""

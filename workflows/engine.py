@@ -40,6 +40,7 @@ from workflows.definition import (
 from workflows.errors import (
     ApprovalNotPermitted,
     CriteriaNoLongerMet,
+    EventNotPermitted,
     InvalidEvent,
     UnknownEvent,
     UnknownProposal,
@@ -102,6 +103,8 @@ def decide(
         return run.decision(event, Outcome.REJECTED)
     if event.name not in definition.events:
         raise UnknownEvent(f"{definition.ref} has no event '{event.name}'")
+    if event.actor is not None:
+        check_sender(definition, event.name, event.actor.role, reason=event.reason)
     if event.timer_key is not None:
         active = snapshot.timers.get(event.timer_key)
         # A firing from an earlier cycle (the state was left and re-entered since) is stale too.
@@ -122,9 +125,26 @@ def decide(
     return run.decision(event, outcome)
 
 
-def available_events(definition: PathwayDefinition, snapshot: Snapshot) -> dict[str, list[str]]:
+def check_sender(definition: PathwayDefinition, event: str, role: str, *, reason: str = "") -> None:
+    """A person (of `role`) sends `event`: refused unless the definition names the role among
+    the event's senders; an event that `requires_reason` needs one."""
+    if not definition.may_send(role, event):
+        senders = tuple(sorted(definition.senders(event)))
+        if not senders:
+            message = f"'{event}' is raised by the pathway itself; nobody sends it"
+        else:
+            message = f"Only {', '.join(senders)} may send '{event}' (you are {role})"
+        raise EventNotPermitted(message, event, senders)
+    if definition.events[event].requires_reason and not reason.strip():
+        raise InvalidEvent(f"'{event}' needs a reason")
+
+
+def available_events(
+    definition: PathwayDefinition, snapshot: Snapshot, role: str | None = None
+) -> dict[str, list[str]]:
     """Per track, the events a person may send that have a transition from the current state
-    (guards not evaluated; timer and internal events are left out unless marked manual)."""
+    (guards not evaluated; timer and internal events are left out unless marked manual); with a
+    `role`, only the events the definition lets that role send."""
     internal = definition.internal_events
     result: dict[str, list[str]] = {}
     for track_name, track in definition.tracks.items():
@@ -132,7 +152,11 @@ def available_events(definition: PathwayDefinition, snapshot: Snapshot) -> dict[
         if track.states[current].final:
             continue
         events = [
-            t.event for t in track.transitions if t.leaves(current) and t.event not in internal
+            t.event
+            for t in track.transitions
+            if t.leaves(current)
+            and t.event not in internal
+            and (role is None or definition.may_send(role, t.event))
         ]
         if events:
             result[track_name] = list(dict.fromkeys(events))

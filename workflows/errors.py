@@ -55,6 +55,16 @@ class ApprovalNotPermitted(WorkflowError):
     """The actor's role may not approve or reject this proposal."""
 
 
+class EventNotPermitted(WorkflowError):
+    """The sender's role may not send this event: the definition names who may (`roles`, empty
+    for the pathway's own events, which nobody sends)."""
+
+    def __init__(self, message: str, event: str, roles: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.event = event
+        self.roles = roles
+
+
 class InvalidEvent(WorkflowError):
     """The event is malformed for its kind (e.g. a reject without a reason)."""
 

@@ -48,6 +48,7 @@ def validate_definition(
                     ("events", name), f"'{name}' is built in (approval gates); do not declare it"
                 )
             )
+    problems += _check_event_senders(definition, roles)
     for name in definition.facts:
         if name in STANDARD_FACTS:
             problems.append(
@@ -140,6 +141,51 @@ def _check_track(
 
     if track.initial in states:
         problems += _check_graph(track_name, track)
+    return problems
+
+
+def _check_event_senders(definition: PathwayDefinition, roles: set[str]) -> list[Problem]:
+    """Who may send each event is declared: a person's event names its roles (known ones); the
+    pathway's own events (timers, `send`, unless `manual`) name none, as nobody sends them."""
+    problems = []
+    internal = definition.internal_events
+    sessions: dict[str, str] = {}
+    for name, spec in definition.events.items():
+        where = ("events", name)
+        if name in internal:
+            if spec.roles:
+                problems.append(
+                    Problem(
+                        (*where, "roles"),
+                        "raised by the pathway itself (a timer or `send`): nobody sends it; "
+                        "remove `roles`, or mark it `manual: true` to let these roles send it too",
+                    )
+                )
+            if spec.session is not None or spec.requires_reason:
+                problems.append(
+                    Problem(where, "`session` and `requires_reason` are for events people send")
+                )
+            continue
+        if not spec.roles:
+            problems.append(
+                Problem(
+                    where,
+                    "say who may send it: `roles: [...]` "
+                    f"(roles: {', '.join(sorted(roles)) or 'none declared'})",
+                )
+            )
+        for role in spec.roles:
+            if role not in roles:
+                problems.append(Problem((*where, "roles"), _unknown_role(role, roles)))
+        if spec.session is not None:
+            if spec.session in sessions:
+                problems.append(
+                    Problem(
+                        (*where, "session"),
+                        f"'{sessions[spec.session]}' already reports {spec.session} sessions",
+                    )
+                )
+            sessions[spec.session] = name
     return problems
 
 

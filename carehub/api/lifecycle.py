@@ -50,7 +50,7 @@ REASON_MAX_LENGTH = 200
 def _enrolment_body(user: User, enrolment: Enrolment) -> dict[str, Any]:
     """The enrolment as it now is (states, pending proposals, events a person may send)."""
     fresh = enrolment_get_for_user(user=user, public_id=enrolment.public_id)
-    return dict(EnrolmentSerializer(enrolment_view(enrolment=fresh)).data)
+    return dict(EnrolmentSerializer(enrolment_view(enrolment=fresh, user=user)).data)
 
 
 class PatientEnrolmentStartApi(AuditedApi):

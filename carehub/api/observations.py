@@ -176,7 +176,7 @@ class _ObservationRecordApi(AuditedApi):
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
         event = values.get("event")
-        if event and not enrolments_accepting(patient=patient, event=event):
+        if event and not enrolments_accepting(patient=patient, event=event, user=request.user):
             raise InvalidInput(
                 f"No active pathway of this patient accepts the event '{event}'.",
                 extra={"field": "event"},
@@ -303,8 +303,11 @@ class ObservationResultRecordApi(_ObservationRecordApi):
 
 
 class PatientSessionRecordApi(_ObservationRecordApi):
-    """A therapy session (`pt`, `cbt`), attended or missed, with notes."""
+    """A therapy session (`pt`, `cbt`), attended or missed, with notes. Logged by the
+    therapists who run them (`session.log`), each discipline by the roles the pathway
+    definition names for its session event (a psychologist does not log PT sessions)."""
 
+    operation = Operation.SESSION_LOG
     audit_action = "observation.session"
 
     class InputSerializer(_EventField):

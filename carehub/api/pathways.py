@@ -109,7 +109,10 @@ class EnrolmentSerializer(serializers.Serializer):
     pending_proposals = PendingProposalSerializer(many=True)
     available_events = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
-        help_text="Per track, the events a person may send now (guards not evaluated)",
+        help_text=(
+            "Per track, the events you may send now: the definition lets your role send them "
+            "(guards are evaluated when sent)"
+        ),
     )
 
 
@@ -151,7 +154,7 @@ def dispatch_response(result: DispatchResult, user: User) -> Response:
         "outcome": result.outcome,
         "replayed": result.replayed,
         "step": StepSerializer(result.step).data,
-        "enrolment": EnrolmentSerializer(enrolment_view(enrolment=enrolment)).data,
+        "enrolment": EnrolmentSerializer(enrolment_view(enrolment=enrolment, user=user)).data,
     }
     headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
     return Response(body, headers=headers)
@@ -182,7 +185,7 @@ class EnrolmentDetailApi(AuditedApi):
     def get(self, request: Request, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        data = self.OutputSerializer(enrolment_view(enrolment=enrolment)).data
+        data = self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
         self.audit()
         return Response(data)
 
@@ -217,6 +220,10 @@ class EnrolmentTimelineApi(AuditedApi):
 
 
 class EnrolmentEventSendApi(AuditedApi):
+    """Send an event to the pathway. The definition names who may send each event: any other
+    role is refused with 403 naming the `roles` that may (none for the pathway's own timer and
+    internal events); `approve` / `reject` go through the proposal."""
+
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_EVENT_SEND
     audit_action = "enrolment.event_send"
@@ -225,6 +232,12 @@ class EnrolmentEventSendApi(AuditedApi):
         event = serializers.CharField(max_length=64)
         expected_version = serializers.IntegerField(
             required=False, min_value=0, help_text="Refuse (409) if the enrolment has moved on"
+        )
+        reason = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=500,
+            help_text="Why; required by events that say so (e.g. the discharge event)",
         )
 
     OutputSerializer = DispatchOutputSerializer
@@ -251,6 +264,7 @@ class EnrolmentEventSendApi(AuditedApi):
             idempotency_key=f"api:{request.user.pk}:{key}",
             user=request.user,
             expected_version=data.validated_data.get("expected_version"),
+            reason=data.validated_data.get("reason", ""),
         )
         self.audit_detail.update(
             outcome=result.outcome, step=result.step.sequence, replayed=result.replayed
@@ -338,7 +352,7 @@ def _decision_response(result: DispatchResult, proposal_id: int, user: User) -> 
         "outcome": result.outcome,
         "replayed": result.replayed,
         "proposal": ProposalSerializer(proposal).data,
-        "enrolment": EnrolmentSerializer(enrolment_view(enrolment=enrolment)).data,
+        "enrolment": EnrolmentSerializer(enrolment_view(enrolment=enrolment, user=user)).data,
     }
     return Response(body, headers={REPLAYED_HEADER: "true"} if result.replayed else {})
 

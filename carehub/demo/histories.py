@@ -337,12 +337,13 @@ class Story:
         )
         self._work()
 
-    def event(self, name: str, role: str = Role.COORDINATOR) -> str:
+    def event(self, name: str, role: str = Role.COORDINATOR, *, reason: str = "") -> str:
         assert self.enrolment is not None
         self.counter += 1
         result = pathway_dispatch(
             enrolment_id=self.enrolment.pk, event=name, user=self.by(role), at=self.now,
-            idempotency_key=f"demo:{self.patient.mrn}:{self.counter}",
+            idempotency_key=f"demo:{self.patient.mrn}:{self.counter}", reason=reason,
+            note=f"Discharged: {reason}" if reason else "",
         )  # fmt: skip
         self._work()
         return result.outcome
@@ -536,7 +537,7 @@ def discharged(story: Story) -> None:
     """Maintenance, then discharged from the pathway."""
     _maintenance_course(story)
     story.wait(weeks=5)
-    story.event("discharge_recorded")
+    story.event("discharge_recorded", reason="Goals met; care back with the primary care team")
     story.until(story.end)
 
 
@@ -656,7 +657,7 @@ def stimulator_trial(story: Story) -> None:
     story.habits.trajectories = {"peg": _no_improvement(8.2), "trial_diary": [(0, 7), (200, 3)]}
     story.intake(peg=8.2, phq9=8, gad7=7, pain_years=7, failed=["gabapentinoid", "snri", "opioid"])
     _neuromodulation_candidate(story)
-    story.event("scs_trial_requested")
+    story.event("scs_trial_requested", Role.PHYSICIAN)
     story.approve()
     assert story.start is not None
     story.habits.wound_problem_day = story.day() + 1.2
@@ -670,7 +671,7 @@ def _trial_then_implant(story: Story, *, upto: str) -> None:
     }
     story.intake(peg=8.5, phq9=6, gad7=5, pain_years=9, failed=["gabapentinoid", "tca", "opioid"])
     _neuromodulation_candidate(story)
-    story.event("scs_trial_requested")
+    story.event("scs_trial_requested", Role.PHYSICIAN)
     story.approve()
     story.wait(days=7, hours=2)
     story.procedure("scs_trial", 70, "scs_trial_result_recorded")
@@ -706,7 +707,7 @@ def _pump(story: Story, *, upto: str) -> None:
     )
     _opioids(story, dose=40)
     _neuromodulation_candidate(story)
-    story.event("it_trial_requested")
+    story.event("it_trial_requested", Role.PHYSICIAN)
     story.approve()
     if upto == "it_trial":
         story.until(story.end)

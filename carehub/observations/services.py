@@ -25,9 +25,10 @@ from django.utils import timezone
 
 from carehub.accounts.models import User
 from carehub.core import clock
-from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.core.exceptions import Conflict, InvalidInput, NotPermitted
 from carehub.observations import reference
 from carehub.observations.models import Kind, Observation, Source, is_number
+from carehub.pathways.registry import session_roles
 from carehub.patients.models import Patient
 
 NOTES_MAX_LENGTH = 2000
@@ -94,6 +95,18 @@ def _check_recorder(recorded_by: User | None, patient: Patient) -> None:
         raise _invalid("recorded_by", "must be a member of staff")
     if recorded_by.clinic_id != patient.clinic_id:
         raise _invalid("recorded_by", "staff record observations of their own clinic's patients")
+
+
+def _check_session_recorder(recorded_by: User | None, discipline: str) -> None:
+    if not isinstance(recorded_by, User):
+        return  # a system import or migration; `_check_recorder` refuses anything else
+    roles = session_roles(discipline)
+    if roles and recorded_by.role not in roles:
+        raise NotPermitted(
+            f"Only {', '.join(sorted(roles))} may log {discipline} sessions "
+            f"(you are {recorded_by.role}).",
+            extra={"roles": sorted(roles), "field": "discipline"},
+        )
 
 
 def _check_correctable(
@@ -334,8 +347,11 @@ def session_record(
     recorded_by: User | None = None,
     corrects: Observation | None = None,
 ) -> Observation:
-    """A physical therapy (`pt`) or CBT/ACT (`cbt`) session, attended or missed."""
+    """A physical therapy (`pt`) or CBT/ACT (`cbt`) session, attended or missed. A member of
+    staff records only the sessions of their own discipline: the roles the pathway definitions
+    name for the event that reports such a session (`session: pt`); NotPermitted otherwise."""
     discipline = _code(discipline, "discipline")
+    _check_session_recorder(recorded_by, discipline)
     if not isinstance(attended, bool):
         raise _invalid("attended", "must be true or false")
     observed_at = _moment(observed_at, "observed_at")

@@ -20,3 +20,12 @@ def registry() -> Registry:
 
 def definition_get(key: str, version: int | None = None) -> PathwayDefinition:
     return registry().get(key, version)
+
+
+def session_roles(session: str) -> frozenset[str]:
+    """The roles that may log a therapy session of this kind (`pt`, `cbt`): those the published
+    definitions name for the event reporting it (`session: pt`); empty when none does."""
+    roles: frozenset[str] = frozenset()
+    for definition in registry():
+        roles |= definition.session_roles(session)
+    return roles

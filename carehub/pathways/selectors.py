@@ -56,8 +56,9 @@ def enrolment_get_for_user(*, user: User, public_id: uuid.UUID | str) -> Enrolme
     return enrolment
 
 
-def enrolment_view(*, enrolment: Enrolment) -> EnrolmentView:
-    """State per track, pending proposals and the events a person may send now."""
+def enrolment_view(*, enrolment: Enrolment, user: User | None = None) -> EnrolmentView:
+    """State per track, pending proposals and the events a person may send now: with a `user`,
+    only those the definition lets the user's role send."""
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     configuration = configuration_from_json(enrolment.configuration)
     tracks = [
@@ -75,7 +76,11 @@ def enrolment_view(*, enrolment: Enrolment) -> EnrolmentView:
     )
     events: dict[str, list[str]] = {}
     if enrolment.status == EnrolmentStatus.ACTIVE:
-        events = available_events(definition, Snapshot(configuration=configuration))
+        events = available_events(
+            definition,
+            Snapshot(configuration=configuration),
+            role=user.role if user is not None else None,
+        )
     return EnrolmentView(
         enrolment=enrolment,
         title=definition.title,

@@ -65,12 +65,14 @@ from workflows import (
     CriteriaNoLongerMet,
     Decision,
     Event,
+    EventNotPermitted,
     InvalidEvent,
     Outcome,
     PathwayDefinition,
     UnknownEvent,
     UnknownPathway,
     UnknownProposal,
+    check_sender,
     decide,
     start,
 )
@@ -92,6 +94,11 @@ class DispatchResult:
     @property
     def changed(self) -> bool:
         return self.outcome != Outcome.NO_CHANGE.value
+
+
+def event_refusal(exc: EventNotPermitted) -> NotPermitted:
+    """403 naming the roles the definition lets send the event (none: the pathway's own)."""
+    return NotPermitted(str(exc) + ".", extra={"event": exc.event, "roles": list(exc.roles)})
 
 
 def _actor(user: User | None) -> Actor | None:
@@ -446,6 +453,16 @@ def _dispatch(
             raise NotFound("No such pathway enrolment.")
         return _replay(processed, event, enrolment_id)
     enrolment = locked.enrolment
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    if user is not None and event not in (APPROVE, REJECT) and event in definition.events:
+        # Who may send which event is the definition's: one check for every door (API, pages,
+        # imports), before anything else is said about the enrolment.
+        try:
+            check_sender(definition, event, user.role, reason=reason)
+        except EventNotPermitted as exc:
+            raise event_refusal(exc) from exc
+        except InvalidEvent as exc:
+            raise InvalidInput(str(exc), extra={"field": "reason"}) from exc
 
     if expected_version is not None and enrolment.version != expected_version:
         raise Conflict(
@@ -461,7 +478,6 @@ def _dispatch(
         )
 
     now = at or clock.now()
-    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     snapshot = snapshot_from_rows(
         enrolment, snapshot_read(enrolment), time_zone=locked.time_zone, now=now
     )
@@ -482,6 +498,8 @@ def _dispatch(
         raise InvalidInput(str(exc), extra={"field": "reason"}) from exc
     except ApprovalNotPermitted as exc:
         raise NotPermitted(str(exc)) from exc
+    except EventNotPermitted as exc:  # pragma: no cover - checked above, before the snapshot
+        raise event_refusal(exc) from exc
     except UnknownProposal as exc:
         raise Conflict(str(exc), extra={"current": _current_state(enrolment)}) from exc
     except CriteriaNoLongerMet as exc:
@@ -640,14 +658,10 @@ def patient_event_dispatch(
     return results
 
 
-def event_is_sendable(definition: PathwayDefinition, event: str) -> bool:
-    """A declared event a person may send: not a timer's or the pathway's own (unless marked
-    `manual`), nor `approve` / `reject` (decided through the proposal)."""
-    return (
-        event in definition.events
-        and event not in definition.internal_events
-        and event not in (APPROVE, REJECT)
-    )
+def event_is_declared(definition: PathwayDefinition, event: str) -> bool:
+    """An event people may name: declared by the definition, and not `approve` / `reject`
+    (decided through the proposal). Whether this person may send it is the dispatch's check."""
+    return event in definition.events and event not in (APPROVE, REJECT)
 
 
 def pathway_event_send(
@@ -657,44 +671,59 @@ def pathway_event_send(
     idempotency_key: str,
     user: User,
     expected_version: int | None = None,
+    reason: str = "",
 ) -> DispatchResult:
-    """A person sends an event to a pathway. Only declared events that people send are
-    accepted: timer and internal events (unless marked `manual`) and `approve`/`reject`
-    (decided through the proposal) are refused."""
+    """A person sends an event to a pathway. Undeclared events and `approve`/`reject` are
+    invalid input; the definition decides who may send the rest (403 naming the roles that may,
+    none for the pathway's own timer and internal events). An event that `requires_reason`
+    (a discharge) needs `reason`, kept in the step's explanation."""
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
-    if not event_is_sendable(definition, event):
+    if not event_is_declared(definition, event):
         raise InvalidInput(
             f"'{event}' is not an event that can be sent to this pathway.",
             extra={"field": "event"},
         )
+    reason = reason.strip() if isinstance(reason, str) else ""
     return pathway_dispatch(
         enrolment_id=enrolment.pk,
         event=event,
         idempotency_key=idempotency_key,
         user=user,
         expected_version=expected_version,
+        reason=reason,
+        note=f"Reason: {reason[:500]}" if reason else "",
     )
 
 
-def enrolments_accepting(*, patient: Patient, event: str) -> list[Enrolment]:
-    """The patient's active enrolments to which a person may send `event`."""
+def enrolments_accepting(*, patient: Patient, event: str, user: User) -> list[Enrolment]:
+    """The patient's active enrolments to which `user` may send `event`. NotPermitted (naming
+    the roles that may) when some active pathway takes the event from people, but not from this
+    user's role."""
+    accepting: list[Enrolment] = []
+    refused: EventNotPermitted | None = None
     enrolments = Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.ACTIVE)
-    return [
-        enrolment
-        for enrolment in enrolments.order_by("pk")
-        if event_is_sendable(
-            definition_get(enrolment.definition_key, enrolment.definition_version), event
-        )
-    ]
+    for enrolment in enrolments.order_by("pk"):
+        definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+        if not event_is_declared(definition, event):
+            continue
+        try:
+            check_sender(definition, event, user.role, reason="-")
+        except EventNotPermitted as exc:
+            refused = refused or exc
+            continue
+        accepting.append(enrolment)
+    if not accepting and refused is not None:
+        raise event_refusal(refused)
+    return accepting
 
 
 def patient_event_send(
     *, patient: Patient, event: str, idempotency_key: str, user: User
 ) -> list[DispatchResult]:
     """A person tells the patient's pathways that something happened (a session was logged, a
-    result recorded): every active enrolment whose definition lets people send the event gets
-    it, each with its own key (`<key>:<enrolment public id>`), so a retry replays."""
-    enrolments = enrolments_accepting(patient=patient, event=event)
+    result recorded): every active enrolment whose definition lets this user's role send the
+    event gets it, each with its own key (`<key>:<enrolment public id>`), so a retry replays."""
+    enrolments = enrolments_accepting(patient=patient, event=event, user=user)
     if not enrolments:
         raise InvalidInput(
             f"No active pathway of this patient accepts the event '{event}'.",
@@ -748,5 +777,6 @@ def enrolment_discharge(
         idempotency_key=idempotency_key,
         user=user,
         expected_version=expected_version,
+        reason=reason[:500],
         note=f"Discharged: {reason[:500]}",
     )

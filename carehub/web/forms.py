@@ -161,6 +161,10 @@ class ResumeForm(KeyedForm):
 
 
 class DischargeForm(KeyedForm):
+    reason = forms.CharField(
+        label="Why is the patient discharged?", max_length=500, strip=True,
+        error_messages={"required": "Say why the patient is discharged."},
+    )  # fmt: skip
     confirm = forms.BooleanField(label="I confirm this patient is discharged from the pathway")
     expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 

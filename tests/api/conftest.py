@@ -135,7 +135,7 @@ def proposal(enrolment: Enrolment, staff: dict[str, User]) -> Proposal:
         enrolment_id=enrolment.pk,
         event="esi_requested",
         idempotency_key="esi",
-        user=staff["coordinator"],
+        user=staff["physician"],
     )
     assert result.outcome == "proposed"
     return Proposal.objects.get(enrolment=enrolment)

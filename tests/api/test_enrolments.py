@@ -23,7 +23,7 @@ def test_detail_shows_tracks_status_version_proposals_and_available_events(
     client_for, staff: dict[str, User], proposal
 ) -> None:  # type: ignore[no-untyped-def]
     enrolment = proposal.enrolment
-    body = client_for(staff["coordinator"]).get(f"/api/v1/enrolments/{enrolment.public_id}").json()
+    body = client_for(staff["physician"]).get(f"/api/v1/enrolments/{enrolment.public_id}").json()
     assert body["public_id"] == str(enrolment.public_id)
     assert (body["status"], body["definition_key"]) == ("active", "stepped-care-example")
     assert body["version"] == enrolment.version
@@ -114,8 +114,18 @@ def test_event_that_changes_nothing_is_422_with_the_explanation(
     assert PathwayStep.objects.filter(enrolment=enrolment, outcome="no_change").count() == 1
 
 
-@pytest.mark.parametrize("event", ["teleport", "review_due", "approve", "reject"])
-def test_unknown_or_internal_event_is_400_naming_the_field(
+def test_a_timer_event_sent_by_a_person_is_403_naming_nobody(
+    client_for, staff: dict[str, User], enrolment: Enrolment
+) -> None:  # type: ignore[no-untyped-def]
+    response = send(client_for(staff["physician"]), enrolment, {"event": "review_due"})
+    body = assert_problem(response, 403, "not_permitted")
+    assert (body["event"], body["roles"]) == ("review_due", [])
+    assert "raised by the pathway itself" in body["detail"]
+    assert PathwayStep.objects.filter(enrolment=enrolment).count() == 1
+
+
+@pytest.mark.parametrize("event", ["teleport", "approve", "reject"])
+def test_unknown_event_or_a_decision_is_400_naming_the_field(
     client_for, staff: dict[str, User], enrolment: Enrolment, event: str
 ) -> None:  # type: ignore[no-untyped-def]
     response = send(client_for(staff["coordinator"]), enrolment, {"event": event})

@@ -113,7 +113,7 @@ def test_pause_needs_a_reason_suspends_timers_and_checkins_and_resume_restores_t
     again = assert_problem(post(client, enrolment, "pause", {"reason": "again"}), 409, "conflict")
     assert again["current"]["status"] == "paused"
     assert_problem(
-        post(client, enrolment, "events", {"event": "esi_requested"}, key="e1"), 409, "conflict"
+        post(client, enrolment, "events", {"event": "intake_complete"}, key="e1"), 409, "conflict"
     )
 
     resumed = post(client, enrolment, "resume")

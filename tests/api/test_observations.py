@@ -137,7 +137,7 @@ def test_the_event_moves_the_pathway_on_the_facts_just_recorded(
 ) -> None:  # type: ignore[no-untyped-def]
     to_conventional(enrolment, staff["coordinator"])
     pathway_dispatch(enrolment_id=enrolment.pk, event="esi_requested", idempotency_key="esi",
-                     user=staff["coordinator"])  # fmt: skip
+                     user=staff["physician"])  # fmt: skip
     proposal_approve(proposal=Proposal.objects.get(enrolment=enrolment), user=staff["physician"],
                      idempotency_key="approve")  # fmt: skip
     enrolment.refresh_from_db()
@@ -158,14 +158,22 @@ def test_an_event_no_pathway_accepts_is_refused_before_recording(
     client_for, staff: dict[str, User], enrolment: Enrolment
 ) -> None:  # type: ignore[no-untyped-def]
     client = client_for(staff["physical_therapist"])
-    for event in ("no_such_event", "review_due"):  # unknown; a timer's own event
+    body = assert_problem(
+        record(client, f"/api/v1/patients/{enrolment.patient_id}/sessions",
+               {"discipline": "pt", "attended": True,
+                "observed_at": timezone.now().isoformat(), "event": "no_such_event"}, "unknown"),
+        400, "invalid_input",
+    )  # fmt: skip
+    assert "event" in body["errors"]
+    # A timer's own event, and an event of another discipline: nobody / not this role sends it.
+    for event, roles in (("review_due", []), ("intake_complete", ["coordinator", "physician"])):
         body = assert_problem(
             record(client, f"/api/v1/patients/{enrolment.patient_id}/sessions",
                    {"discipline": "pt", "attended": True,
                     "observed_at": timezone.now().isoformat(), "event": event}, event),
-            400, "invalid_input",
+            403, "not_permitted",
         )  # fmt: skip
-        assert "event" in body["errors"]
+        assert body["roles"] == roles
     assert not Observation.objects.filter(patient=enrolment.patient, kind="session").exists()
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carehub.care_access import OPERATIONS, Operation, permission_matrix_markdown
+from carehub.care_access import (
+    OPERATIONS,
+    Operation,
+    event_permission_markdown,
+    permission_matrix_markdown,
+)
+from carehub.pathways.registry import definition_get
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -28,3 +34,12 @@ def test_the_table_has_a_row_per_operation() -> None:
     rows = readme_table().splitlines()[2:]
     assert [row.split("`")[1] for row in rows] == [operation.value for operation in Operation]
     assert len(rows) == len(OPERATIONS)
+
+
+def test_the_readme_event_table_is_the_built_in_definitions_own() -> None:
+    definition = definition_get("intractable-pain")
+    table = event_permission_markdown(definition)
+    assert table in README.read_text(encoding="utf-8"), (
+        "README.md's table of who may send which event differs from the definition: paste "
+        "event_permission_markdown(definition_get('intractable-pain')) into the REST API section."
+    )

@@ -209,7 +209,9 @@ def test_a_therapist_may_not_pause(patient: Patient, staff: dict[str, User], cli
     assert response.status_code == 403
 
 
-def test_discharge_needs_confirmation(patient: Patient, staff: dict[str, User], client_for) -> None:  # type: ignore[no-untyped-def]
+def test_discharge_needs_a_reason_and_confirmation(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
     enrolment = patient.enrolments.get()
     client = client_for(staff["physician"])
     html = page(client, patient.pk)
@@ -221,11 +223,17 @@ def test_discharge_needs_confirmation(patient: Patient, staff: dict[str, User], 
     assert client.post(enrolment_url(enrolment, "discharge"), data).status_code == 400
     assert ladder(enrolment) == "conventional"
     data[f"{prefix}-confirm"] = "on"
+    refused = client.post(enrolment_url(enrolment, "discharge"), data)
+    assert refused.status_code == 400
+    assert "Say why the patient is discharged." in refused.content.decode()
+    assert ladder(enrolment) == "conventional"
+    data[f"{prefix}-reason"] = "Moved to another area"
     assert client.post(enrolment_url(enrolment, "discharge"), data).status_code == 302
     enrolment.refresh_from_db()
     assert {item["state"] for item in enrolment.configuration.values()} == {"discharged"}
     assert enrolment.status == "completed"
-    assert PathwayStep.objects.filter(enrolment=enrolment, event="discharge_recorded").exists()
+    step = PathwayStep.objects.get(enrolment=enrolment, event="discharge_recorded")
+    assert "Discharged: Moved to another area" in step.explanation["summary"]
 
 
 def test_an_event_whose_guard_fails_shows_the_explanation(
@@ -255,7 +263,7 @@ def test_an_event_not_offered_now_is_refused(
     patient: Patient, staff: dict[str, User], client_for
 ) -> None:  # type: ignore[no-untyped-def]
     enrolment = patient.enrolments.get()
-    client = client_for(staff["coordinator"])
+    client = client_for(staff["physician"])
     html = page(client, patient.pk)
     prefix = f"e{enrolment.pk}"
     steps = PathwayStep.objects.count()

@@ -16,6 +16,7 @@ from carehub.core import clock
 from carehub.messaging.services import message_enqueue
 from carehub.observations.services import score_record
 from carehub.pathways.models import Proposal
+from carehub.pathways.registry import definition_get
 from carehub.pathways.services import pathway_dispatch
 from carehub.patients.models import Patient
 from carehub.worklists.services import flag_raise
@@ -105,16 +106,21 @@ def test_a_patient_without_a_pathway_still_has_a_page(
     assert "No scores yet." in html
 
 
-def test_a_therapist_is_offered_only_their_own_tracks_events(
+def test_each_role_is_offered_only_the_events_the_definition_lets_it_send(
     patient: Patient, staff: dict[str, User], client_for
 ) -> None:  # type: ignore[no-untyped-def]
-    therapist = client_for(staff["physical_therapist"]).get(f"/patients/{patient.pk}/")
-    coordinator = client_for(staff["coordinator"]).get(f"/patients/{patient.pk}/")
-    offered = re.findall(r'<option value="([a-z0-9_]+)"', therapist.content.decode())
-    everything = re.findall(r'<option value="([a-z0-9_]+)"', coordinator.content.decode())
-    assert offered
-    assert set(offered) < set(everything)
-    assert all(event.startswith("pt_") for event in offered)
+    definition = definition_get("intractable-pain")
+    offered = {}
+    for role in ("physical_therapist", "coordinator", "physician"):
+        html = client_for(staff[role]).get(f"/patients/{patient.pk}/").content.decode()
+        offered[role] = set(re.findall(r'<option value="([a-z0-9_]+)"', html)) & set(
+            definition.events
+        )
+        assert all(definition.may_send(role, event) for event in offered[role]), role
+    assert offered["physical_therapist"]
+    assert all(event.startswith("pt_") for event in offered["physical_therapist"])
+    assert "mbb_requested" in offered["physician"]
+    assert "mbb_requested" not in offered["coordinator"]
 
 
 def test_the_patient_page_reads_in_a_fixed_number_of_queries(

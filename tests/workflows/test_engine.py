@@ -12,9 +12,11 @@ import pytest
 
 from tests.workflows.conftest import COORDINATOR, PHYSICIAN, T0, Clock, send
 from workflows import (
+    Actor,
     ApprovalNotPermitted,
     CriteriaNoLongerMet,
     Event,
+    EventNotPermitted,
     InvalidEvent,
     MemoryInstance,
     Outcome,
@@ -397,7 +399,8 @@ def test_a_timer_event_marked_manual_is_offered_to_people(stepped_care: PathwayD
     text = (DEFINITIONS / "stepped_care.yaml").read_text()
     text = text.replace(
         'review_due: {description: "Conventional therapy review"}',
-        'review_due: {description: "Conventional therapy review", manual: true}',
+        'review_due: {description: "Conventional therapy review", manual: true, '
+        "roles: [physician]}",
     )
     definition = load_text(text)
     assert "review_due" not in definition.internal_events
@@ -405,6 +408,64 @@ def test_a_timer_event_marked_manual_is_offered_to_people(stepped_care: PathwayD
     instance.set_facts(**CONVENTIONAL_FACTS)
     instance.dispatch(Event(name="intake_complete", key="i"), T0)
     assert "review_due" in available_events(definition, instance.snapshot)["ladder"]
+    assert "review_due" in available_events(definition, instance.snapshot, "physician")["ladder"]
+    assert "review_due" not in available_events(definition, instance.snapshot, "coordinator").get(
+        "ladder", []
+    )
+
+
+def test_only_the_roles_an_event_names_may_send_it(stepped_care: PathwayDefinition) -> None:
+    instance = MemoryInstance(stepped_care, T0)
+    instance.set_facts(**CONVENTIONAL_FACTS)
+    therapist = Actor(id="pt-1", role="physical_therapist")
+    with pytest.raises(EventNotPermitted, match="Only coordinator, physician may send") as refused:
+        instance.dispatch(Event(name="intake_complete", key="i1", actor=therapist), T0)
+    assert refused.value.roles == ("coordinator", "physician")
+    assert instance.states["ladder"] == "intake"  # nothing changed
+    coordinator = Actor(id="c-1", role="coordinator")
+    instance.dispatch(Event(name="intake_complete", key="i2", actor=coordinator), T0)
+    assert instance.states["ladder"] == "conventional"
+
+
+def test_nobody_sends_the_pathways_own_events(stepped_care: PathwayDefinition) -> None:
+    instance = MemoryInstance(stepped_care, T0)
+    physician = Actor(id="dr", role="physician")
+    with pytest.raises(EventNotPermitted, match="raised by the pathway itself") as refused:
+        instance.dispatch(Event(name="review_due", key="r", actor=physician), T0)
+    assert refused.value.roles == ()
+    # The scheduler (no actor) still raises it.
+    instance.dispatch(Event(name="review_due", key="r2"), T0)
+
+
+def test_an_event_that_requires_a_reason_is_refused_without_one() -> None:
+    from tests.workflows.conftest import DEFINITIONS
+    from workflows import load_text
+
+    text = (DEFINITIONS / "stepped_care.yaml").read_text()
+    text = text.replace(
+        "discharge: {roles: [coordinator, physician]}",
+        "discharge: {roles: [coordinator, physician], requires_reason: true}",
+    )
+    definition = load_text(text)
+    instance = MemoryInstance(definition, T0)
+    coordinator = Actor(id="c-1", role="coordinator")
+    with pytest.raises(InvalidEvent, match="needs a reason"):
+        instance.dispatch(Event(name="discharge", key="d1", actor=coordinator, reason=" "), T0)
+    instance.dispatch(Event(name="discharge", key="d2", actor=coordinator, reason="Moved"), T0)
+    assert instance.states["ladder"] == "discharged"
+
+
+def test_available_events_for_a_role_are_the_ones_it_may_send(
+    stepped_care: PathwayDefinition,
+) -> None:
+    instance = MemoryInstance(stepped_care, T0)
+    everyone = available_events(stepped_care, instance.snapshot)
+    for role in stepped_care.roles:
+        mine = available_events(stepped_care, instance.snapshot, role)
+        for track, events in everyone.items():
+            assert mine.get(track, []) == [e for e in events if stepped_care.may_send(role, e)]
+    assert stepped_care.session_roles("pt") == {"physical_therapist"}
+    assert stepped_care.session_roles("cbt") == frozenset()
 
 
 def test_effects_serialise_to_plain_data(instance: MemoryInstance, clock: Clock) -> None:

@@ -18,8 +18,8 @@ thresholds:
   relief: {default: 50, source: "ASRA 2020"}
 events:
   go: {}
-  result: {}
-  stop: {}
+  result: {roles: [coordinator, physician], session: pt}
+  stop: {roles: [coordinator], requires_reason: true}
 tracks:
   main:
     initial: start
@@ -219,6 +219,42 @@ BROKEN = [
         "- notify:",
     ),
     ("version: 1", "version: 0", "version", "greater than or equal to 1", "version: 0"),
+    # Who may send each event is declared.
+    (
+        "  stop: {roles: [coordinator], requires_reason: true}",
+        "  stop: {}",
+        "events.stop",
+        "say who may send it",
+        "stop: {}",
+    ),
+    (
+        "  stop: {roles: [coordinator], requires_reason: true}",
+        "  stop: {roles: [nurse]}",
+        "events.stop.roles",
+        "unknown role 'nurse'",
+        "stop: {roles: [nurse]}",
+    ),
+    (
+        "  go: {}",
+        "  go: {roles: [physician]}",
+        "events.go.roles",
+        "raised by the pathway itself",
+        "go: {roles: [physician]}",
+    ),
+    (
+        "  go: {}",
+        "  go: {requires_reason: true}",
+        "events.go",
+        "for events people send",
+        "go: {requires_reason: true}",
+    ),
+    (
+        "  stop: {roles: [coordinator], requires_reason: true}",
+        "  stop: {roles: [coordinator], session: pt}",
+        "events.stop.session",
+        "already reports pt sessions",
+        "stop: {roles: [coordinator], session: pt}",
+    ),
     (
         "        to: procedure\n",
         "",

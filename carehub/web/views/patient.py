@@ -31,6 +31,8 @@ from carehub.pathways.registry import definition_get
 from carehub.pathways.selectors import enrolment_view
 from carehub.pathways.services import (
     DispatchResult,
+    discharge_event_for,
+    enrolment_discharge,
     enrolment_pause,
     enrolment_resume,
     pathway_event_send,
@@ -67,7 +69,6 @@ from carehub.web.therapy import therapy_role
 from workflows import Outcome as StepOutcome
 from workflows.diagram import mermaid
 
-DISCHARGE_EVENT = "discharge_recorded"
 # Pages an action may return to instead of the patient page (a fixed list: no open redirect).
 RETURN_PAGES = ("/my/",)
 # Facts shown next to an escalation as evidence, when the patient has them.
@@ -78,20 +79,18 @@ EVIDENCE_FACTS = (
 )  # fmt: skip
 
 
-def events_for_user(user: User, enrolment: Enrolment, available: dict[str, list[str]]) -> list:
-    """The events this user may send now: every track's for clinicians, a therapist's own
-    track's only; discharge has its own form."""
+def events_for_user(user: User, enrolment: Enrolment) -> list[tuple[str, str]]:
+    """The events this user may send now: those of the tracks' current states that the
+    definition lets the user's role send; the discharge has its own form (with a reason)."""
     if not can(user, Operation.ENROLMENT_EVENT_SEND) or enrolment.status != EnrolmentStatus.ACTIVE:
         return []
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
-    tracks = list(available)
-    if user.role in CARE_TEAM_ROLES:
-        role = therapy_role(user.role)
-        tracks = [role.track] if role and role.track in available else []
+    available = enrolment_view(enrolment=enrolment, user=user).available_events
+    discharge = discharge_event_for(enrolment)
     events: dict[str, str] = {}
-    for track in tracks:
-        for event in available[track]:
-            if event != DISCHARGE_EVENT:
+    for track_events in available.values():
+        for event in track_events:
+            if event != discharge:
                 events.setdefault(event, event_label(definition, event))
     return sorted(events.items(), key=lambda item: item[1])
 
@@ -119,7 +118,7 @@ def _enrolment_panel(
             }
         )
     key = str(enrolment.public_id)
-    events = events_for_user(user, enrolment, view.available_events)
+    events = events_for_user(user, enrolment)
     event_form = bound.get(f"event-{key}") or EventForm(
         events=events, initial={"expected_version": version}, prefix=f"e{enrolment.pk}"
     )
@@ -141,7 +140,7 @@ def _enrolment_panel(
         "pause_error": bound.get(f"pause-{key}-error"),
         "may_discharge": is_open
         and can(user, Operation.ENROLMENT_DISCHARGE)
-        and DISCHARGE_EVENT in definition.events,
+        and discharge_event_for(enrolment) is not None,
         "discharge_form": bound.get(f"discharge-{key}")
         or DischargeForm(initial={"expected_version": version}, prefix=f"d{enrolment.pk}"),
         "discharge_error": bound.get(f"discharge-{key}-error"),
@@ -461,8 +460,8 @@ def _resume(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) ->
 
 
 def _discharge(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
-    result = pathway_event_send(
-        enrolment=enrolment, event=DISCHARGE_EVENT, idempotency_key=key, user=user,
+    result = enrolment_discharge(
+        enrolment=enrolment, reason=data["reason"], idempotency_key=key, user=user,
         expected_version=data["expected_version"],
     )  # fmt: skip
     return step_message(result, "Discharge recorded.")
@@ -509,8 +508,7 @@ def event_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpRes
     user: User = request.user  # type: ignore[assignment]
 
     def kwargs(enrolment: Enrolment) -> dict[str, Any]:
-        view = enrolment_view(enrolment=enrolment)
-        return {"events": events_for_user(user, enrolment, view.available_events)}
+        return {"events": events_for_user(user, enrolment)}
 
     return _enrolment_action(
         request, patient_id, public_id, form_class=EventForm, prefix="e", form_id="event",

@@ -181,7 +181,7 @@ def test_escalation_is_proposed_and_needs_an_allowed_role_to_approve(
     to_conventional(enrolment, staff["coordinator"])
     result = pathway_dispatch(
         enrolment_id=enrolment.pk, event="esi_requested", idempotency_key="esi-1",
-        user=staff["coordinator"],
+        user=staff["physician"],
     )  # fmt: skip
     assert result.outcome == "proposed"
     proposal = Proposal.objects.get(enrolment=enrolment)

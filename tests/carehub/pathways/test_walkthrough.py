@@ -168,7 +168,7 @@ def test_intake_to_spinal_cord_stimulator_implant_with_approvals(journey: Journe
     through_conventional_care(j)
     neuromodulation_candidate(j)
 
-    proposed = j.event("scs_trial_requested", role="coordinator")
+    proposed = j.event("scs_trial_requested", role="physician")
     assert proposed.outcome == "proposed"
     assert j.state() == "neuromodulation_candidate"  # nothing invasive without a physician
     proposal = Proposal.objects.get(enrolment=j.enrolment, status="pending")
@@ -225,7 +225,7 @@ def test_intrathecal_branch_to_its_first_refill_reminder(journey: Journey) -> No
     j = journey
     through_conventional_care(j)
     neuromodulation_candidate(j)
-    j.event("it_trial_requested")
+    j.event("it_trial_requested", role="physician")
     j.approve()
     assert j.state() == "it_trial"
     j.advance(days=3)
