@@ -17,12 +17,18 @@ from carehub.core.exceptions import Conflict
 
 
 class Action(models.TextChoices):
+    """The one vocabulary of audited actions, whatever the door (API, pages, portal, link,
+    admin): the same act has the same name everywhere, and a refused act is recorded under the
+    act attempted. `audit_record` refuses any other name."""
+
     PATIENT_LIST = "patient.list"
     PATIENT_VIEW = "patient.view"
     ENROLMENT_LIST = "enrolment.list"
     ENROLMENT_VIEW = "enrolment.view"
     ENROLMENT_TIMELINE = "enrolment.timeline"
+    ENROLMENT_START = "enrolment.start"
     ENROLMENT_EVENT_SEND = "enrolment.event_send"
+    ENROLMENT_DISCHARGE = "enrolment.discharge"
     PROPOSAL_LIST = "proposal.list"
     PROPOSAL_APPROVE = "proposal.approve"
     PROPOSAL_REJECT = "proposal.reject"
@@ -33,10 +39,17 @@ class Action(models.TextChoices):
     FLAG_RESOLVE = "flag.resolve"
     ENROLMENT_PAUSE = "enrolment.pause"
     ENROLMENT_RESUME = "enrolment.resume"
-    PROCEDURE_RECORD = "procedure.record"
-    PROCEDURE_RESULT_RECORD = "procedure.result_record"
-    SESSION_LOG = "session.log"
+    CHECKIN_LIST = "checkin.list"
+    CHECKIN_VIEW = "checkin.view"
+    OBSERVATION_LIST = "observation.list"
+    OBSERVATION_PROCEDURE = "observation.procedure"
+    OBSERVATION_PROCEDURE_RESULT = "observation.procedure_result"
+    OBSERVATION_SESSION = "observation.session"
+    OBSERVATION_SCORE = "observation.score"
+    THRESHOLD_LIST = "threshold.list"
+    THRESHOLD_SET = "threshold.set"
     MESSAGE_LIST = "message.list"
+    MESSAGE_DEAD_LIST = "message.dead_list"
     MESSAGE_RESEND = "message.resend"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"

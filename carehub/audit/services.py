@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from carehub.audit.models import AuditEvent, Outcome
+from carehub.audit.models import Action, AuditEvent, Outcome
 from carehub.core.clock import now
 from carehub.patients.models import Patient
 
@@ -58,6 +58,8 @@ def audit_record(
     """Record that the request's user did `action` on these patients (Patient rows, or ids of
     patients of the user's own clinic). `request` is a Django HttpRequest or a DRF Request.
     Returns how many rows were written."""
+    if action not in Action.values:
+        raise ValueError(f"'{action}' is not an audited action (carehub.audit.models.Action)")
     http = getattr(request, "_request", request)
     user = getattr(request, "user", None)
     actor = user if user is not None and user.is_authenticated else None

@@ -31,20 +31,25 @@ def clinic_zone(user: User) -> ZoneInfo:
     return ZoneInfo(clinic.time_zone if clinic is not None else "UTC")
 
 
-def staff_page(operation: Operation, audit_action: str) -> Callable[[View], View]:
+def staff_page(
+    operation: Operation, audit_action: str | Callable[..., str]
+) -> Callable[[View], View]:
     """Log in first; patient accounts and roles the matrix does not allow get 403; NotFound
-    from the view becomes 404. Both refusals are audited."""
+    from the view becomes 404. Both refusals are audited under the act attempted:
+    `audit_action`, or `audit_action(request, **url_kwargs)` for a view serving several acts
+    (approve or reject, acknowledge or resolve)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            action = audit_action(request, **kwargs) if callable(audit_action) else audit_action
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if user.role == Role.PATIENT or not can(user, operation):  # type: ignore[arg-type]
                 audit_record(
                     request=request,
-                    action=audit_action,
+                    action=action,
                     outcome=Outcome.DENIED,
                     detail={"status": 403, "operation": operation.value},
                 )
@@ -61,7 +66,7 @@ def staff_page(operation: Operation, audit_action: str) -> Callable[[View], View
             except NotFound as exc:
                 audit_record(
                     request=request,
-                    action=audit_action,
+                    action=action,
                     outcome=Outcome.DENIED,
                     detail={"status": 404, "code": exc.code},
                 )

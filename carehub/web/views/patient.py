@@ -314,19 +314,22 @@ def step_message(result: DispatchResult, done: str = "Done.") -> str:
     return f"{done} Now {', '.join(moved)}."
 
 
+def decision_action(request: HttpRequest) -> str:
+    """The act attempted by a decision form: approve or reject (audited as such, refused or
+    not)."""
+    decisions = [v for k, v in request.POST.items() if k.endswith("-decision")]
+    return Action.PROPOSAL_REJECT if decisions == ["reject"] else Action.PROPOSAL_APPROVE
+
+
 @require_POST
-@staff_page(Operation.PROPOSAL_DECIDE, Action.PROPOSAL_APPROVE)
+@staff_page(Operation.PROPOSAL_DECIDE, lambda request, **kwargs: decision_action(request))
 def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     patient = patient_for_user(user=user, patient_id=patient_id)
     proposal = proposal_for_patient(user=user, patient=patient, proposal_id=proposal_id)
     form = DecideForm(request.POST, prefix=f"p{proposal.pk}")
     form_id = f"decide-{proposal.pk}"
-    action = (
-        Action.PROPOSAL_REJECT
-        if request.POST.get(f"p{proposal.pk}-decision") == "reject"
-        else Action.PROPOSAL_APPROVE
-    )
+    action = decision_action(request)
 
     def perform(data: dict[str, Any], key: str) -> str:
         enrolment = proposal.enrolment
@@ -353,7 +356,7 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
 
 
 @require_POST
-@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.PROCEDURE_RESULT_RECORD)
+@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.OBSERVATION_PROCEDURE_RESULT)
 def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     patient = patient_for_user(user=user, patient_id=patient_id)
@@ -373,14 +376,14 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
         return done + " " + tell_pathway(patient, f"{procedure.code}_result_recorded", key, user)
 
     return _submit(
-        request, patient, form, action=Action.PROCEDURE_RESULT_RECORD, obj=patient,
+        request, patient, form, action=Action.OBSERVATION_PROCEDURE_RESULT, obj=patient,
         form_id="procedure", perform=perform,
         detail=lambda data: {"procedure": data["procedure"]},
     )  # fmt: skip
 
 
 @require_POST
-@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.PROCEDURE_RECORD)
+@staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.OBSERVATION_PROCEDURE)
 def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     """A procedure performed; with its relief, the pathway hears `<procedure>_result_recorded`
     (a result assessed later is recorded with the procedure-result form)."""
@@ -400,7 +403,7 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         return done + " " + tell_pathway(patient, f"{data['procedure']}_result_recorded", key, user)
 
     return _submit(
-        request, patient, form, action=Action.PROCEDURE_RECORD, obj=patient,
+        request, patient, form, action=Action.OBSERVATION_PROCEDURE, obj=patient,
         form_id="procedure-new", perform=perform,
         detail=lambda data: {"procedure": data["procedure"]},
     )  # fmt: skip
@@ -494,11 +497,11 @@ def resume_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpRe
 
 
 @require_POST
-@staff_page(Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_EVENT_SEND)
+@staff_page(Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_DISCHARGE)
 def discharge_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
     return _enrolment_action(
         request, patient_id, public_id, form_class=DischargeForm, prefix="d",
-        form_id="discharge", action=Action.ENROLMENT_EVENT_SEND, perform_with=_discharge,
+        form_id="discharge", action=Action.ENROLMENT_DISCHARGE, perform_with=_discharge,
     )  # fmt: skip
 
 

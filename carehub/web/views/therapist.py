@@ -48,7 +48,7 @@ def workspace_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_page(Operation.SESSION_LOG, Action.SESSION_LOG)
+@staff_page(Operation.SESSION_LOG, Action.OBSERVATION_SESSION)
 def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     patient = patient_for_user(user=user, patient_id=patient_id)
@@ -81,11 +81,11 @@ def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
             return text
 
         result = run_once(
-            request, form_key=data["form_key"], action=Action.SESSION_LOG, perform=perform
+            request, form_key=data["form_key"], action=Action.OBSERVATION_SESSION, perform=perform
         )
     audit_record(
         request=request,
-        action=Action.SESSION_LOG,
+        action=Action.OBSERVATION_SESSION,
         patient=patient,
         obj=patient,
         outcome=Outcome.OK if result.ok else Outcome.ERROR,

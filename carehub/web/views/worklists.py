@@ -119,7 +119,12 @@ def flags_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_page(Operation.FLAG_UPDATE, Action.FLAG_ACKNOWLEDGE)
+@staff_page(
+    Operation.FLAG_UPDATE,
+    lambda request, action="", **kwargs: (
+        Action.FLAG_RESOLVE if action == "resolve" else Action.FLAG_ACKNOWLEDGE
+    ),
+)
 def flag_update_view(request: HttpRequest, flag_id: int, action: str) -> HttpResponse:
     if action not in FLAG_ACTIONS:
         raise NotFound("No such action.")
@@ -196,7 +201,7 @@ def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 @require_GET
-@staff_page(Operation.MESSAGE_DEAD_LIST, Action.MESSAGE_LIST)
+@staff_page(Operation.MESSAGE_DEAD_LIST, Action.MESSAGE_DEAD_LIST)
 def dead_messages_view(request: HttpRequest) -> HttpResponse:
     rows = list(dead_messages_for_user(user=request.user)[:LIST_LIMIT])  # type: ignore[arg-type]
     audit_record(
