@@ -658,12 +658,13 @@ def event_label(definition: PathwayDefinition, event: str) -> str:
     return (spec.description if spec is not None else "") or _humanise(event)
 
 
-def track_events(enrolment: Enrolment, track: str) -> list[tuple[str, str]]:
-    """The events a person may send now that leave `track`'s current state (guards are
-    evaluated when sent), as (event, label); discharge is left to the patient page."""
+def track_events(enrolment: Enrolment, track: str, role: str) -> list[tuple[str, str]]:
+    """The events a person of `role` may send now that leave `track`'s current state (the
+    definition names who may send each; guards are evaluated when sent), as (event, label);
+    discharge is left to the patient page."""
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     snapshot = Snapshot(configuration=configuration_from_json(enrolment.configuration))
-    events = available_events(definition, snapshot).get(track, [])
+    events = available_events(definition, snapshot, role=role).get(track, [])
     return sorted(
         ((e, event_label(definition, e)) for e in events if e != "discharge_recorded"),
         key=lambda item: item[1],
@@ -945,7 +946,7 @@ def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -
         cells = [c for c in track_cells(enrolment) if c.track == track] if enrolment else []
         row = WorkspaceRow(patient=patient, enrolment=enrolment, track=cells[0] if cells else None)
         if enrolment is not None and enrolment.status == EnrolmentStatus.ACTIVE:
-            row.events = track_events(enrolment, track)
+            row.events = track_events(enrolment, track, user.role)
         row.due = [(at, label) for at, p, label in due if p.pk == patient.pk]
         rows.append(row)
     inbox = list(

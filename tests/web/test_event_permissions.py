@@ -242,3 +242,25 @@ def test_a_session_is_logged_only_by_its_disciplines_roles_through_the_api(
     client.force_authenticate(staff["physical_therapist"])
     response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="s-pt")
     assert response.status_code == 201, response.content
+
+
+def test_the_workspace_offers_each_therapist_only_what_they_may_send(
+    definition: PathwayDefinition,
+    enrolment: Enrolment,
+    staff: dict[str, User],
+    client_for: Callable[[User], Client],
+) -> None:
+    _put_in(
+        enrolment,
+        {"ladder": "conventional", "physical_therapy": "active", "cbt": "referred",
+         "medication_safety": "opioid_monitoring"},
+    )  # fmt: skip
+    offered_anywhere = set()
+    for role in ("physical_therapist", "psychologist", "pharmacist"):
+        html = client_for(staff[role]).get("/my/").content.decode()
+        offered = set(re.findall(r'<option value="([a-z0-9_]+)"', html)) & set(definition.events)
+        assert all(definition.may_send(role, event) for event in offered), (role, offered)
+        offered_anywhere |= offered
+    # The pharmacist's track offers physician-only events (opioid_reassessed): never shown.
+    assert "opioid_reassessed" not in offered_anywhere
+    assert "medication_recorded" in offered_anywhere
