@@ -8,6 +8,7 @@ the object; a clinical criterion that does not hold adds its `explanation`.
 |---|---|---|
 | `carehub.core.exceptions.InvalidInput` | 400 | `invalid_input` (the field under `errors`) |
 | DRF `ValidationError` / `ParseError` | 400 | `invalid_input` / `parse_error` |
+| A body too large / too deep (`parsers.py`) | 400 | `too_large` / `too_deep` |
 | DRF `NotAuthenticated`, `AuthenticationFailed` | 401 | `not_authenticated` etc. |
 | `NotPermitted` and the role matrix; DRF `PermissionDenied` | 403 | `not_permitted` |
 | `NotFound`, DRF `NotFound`, `Http404` | 404 | `not_found` |

@@ -4,16 +4,21 @@ more than an excerpt of the input."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.test import APIClient, APIRequestFactory
 
+from carehub.accounts.models import User
 from carehub.api.exception_handler import problem_exception_handler
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.core.exceptions import InvalidInput
 from carehub.observations.models import Observation
+from carehub.pathways.models import Enrolment
 from carehub.patients.models import Patient
+from tests.api.conftest import PASSWORD, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +34,144 @@ def nested(depth: int) -> str:
 
 def post_raw(client: APIClient, url: str, body: str | bytes, **extra: str):  # type: ignore[no-untyped-def]
     return client.post(url, body, content_type="application/json", **extra)
+
+
+# --- JSON depth ---------------------------------------------------------------------------------
+
+
+def test_deeply_nested_json_to_the_token_endpoint_is_a_400_not_a_server_error(
+    staff: dict[str, User],
+) -> None:
+    body = '{"username": ' + nested(1000) + ', "password": "x"}'
+    response = post_raw(APIClient(), TOKEN_URL, body)
+    problem = assert_problem(response, 400, "too_deep")
+    assert "32" in problem["detail"]
+
+
+def test_deeply_nested_json_to_an_event_is_refused_and_changes_nothing(
+    client_for, staff: dict[str, User], enrolment: Enrolment
+) -> None:  # type: ignore[no-untyped-def]
+    version = enrolment.version
+    body = '{"event": "intake_complete", "x": ' + nested(1000) + "}"
+    response = post_raw(
+        client_for(staff["coordinator"]),
+        f"/api/v1/enrolments/{enrolment.public_id}/events",
+        body,
+        HTTP_IDEMPOTENCY_KEY="deep",
+    )
+    assert_problem(response, 400, "too_deep")
+    enrolment.refresh_from_db()
+    assert enrolment.version == version
+
+
+def test_deeply_nested_json_as_checkin_answers_is_refused_and_changes_nothing(
+    client_for, staff: dict[str, User], checkin: Checkin
+) -> None:  # type: ignore[no-untyped-def]
+    body = '{"answers": {"pain": ' + nested(1000) + "}}"
+    response = post_raw(
+        client_for(staff["coordinator"]), f"/api/v1/checkins/{checkin.pk}/answers", body
+    )
+    assert_problem(response, 400, "too_deep")
+    checkin.refresh_from_db()
+    assert checkin.status == CheckinStatus.OPEN
+
+
+def test_the_depth_limit_counts_objects_and_arrays(staff: dict[str, User]) -> None:
+    # The outer object is level 1: 31 arrays inside it make 32 levels, the limit.
+    at_limit = '{"username": ' + nested(31) + ', "password": "x"}'
+    body = assert_problem(post_raw(APIClient(), TOKEN_URL, at_limit), 400, "invalid_input")
+    assert "username" in body["errors"]
+    over = '{"username": ' + nested(32) + ', "password": "x"}'
+    assert_problem(post_raw(APIClient(), TOKEN_URL, over), 400, "too_deep")
+    mixed = '{"a": ' + '{"b": [' * 20 + "1" + "]}" * 20 + "}"
+    assert_problem(post_raw(APIClient(), TOKEN_URL, mixed), 400, "too_deep")
+
+
+def test_the_depth_limit_is_a_setting(settings, staff: dict[str, User]) -> None:  # type: ignore[no-untyped-def]
+    settings.API_JSON_MAX_DEPTH = 3
+    body = '{"username": [[[1]]], "password": "x"}'
+    assert_problem(post_raw(APIClient(), TOKEN_URL, body), 400, "too_deep")
+    body = '{"username": [[1]], "password": "x"}'
+    assert_problem(post_raw(APIClient(), TOKEN_URL, body), 400, "invalid_input")
+
+
+def test_brackets_inside_strings_do_not_count(staff: dict[str, User]) -> None:
+    tricky = 'a \\" [{' + "[" * 500 + '\\\\"'  # escaped quotes and backslashes, then brackets
+    body = json.dumps({"username": tricky, "password": "[" * 200})
+    response = post_raw(APIClient(), TOKEN_URL, body)
+    problem = assert_problem(response, 400, "invalid_input")
+    assert list(problem["errors"]) == ["username"]  # too long, read as the string it is
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"username": "coordinator", ',
+        "]]]]]]",
+        '{"username": "x"]',
+        '{"username": "unterminated',
+        '{"username": 1' + "0" * 5000 + ', "password": "x"}',  # beyond int digit limits
+        '{"username": NaN, "password": "x"}',
+        b'{"username": "\xff\xfe", "password": "x"}',
+    ],
+)
+def test_invalid_json_stays_a_parse_error(staff: dict[str, User], body: str | bytes) -> None:
+    assert_problem(post_raw(APIClient(), TOKEN_URL, body), 400, "parse_error")
+
+
+# --- body size ----------------------------------------------------------------------------------
+
+
+def test_a_body_over_the_limit_is_a_400_too_large(staff: dict[str, User]) -> None:
+    padding = "x" * (1024 * 1024)  # with the rest of the body, just over 1 MiB
+    body = json.dumps({"username": "coordinator", "password": PASSWORD, "pad": padding})
+    problem = assert_problem(post_raw(APIClient(), TOKEN_URL, body), 400, "too_large")
+    assert "1048576" in problem["detail"]
+
+
+def test_the_body_limit_is_a_setting_and_exact(settings, staff: dict[str, User]) -> None:  # type: ignore[no-untyped-def]
+    settings.API_MAX_BODY_BYTES = 200
+    body = json.dumps({"username": "coordinator", "password": PASSWORD})
+    body = body[:-1] + " " * (200 - len(body)) + "}"
+    assert len(body) == 200
+    assert post_raw(APIClient(), TOKEN_URL, body).status_code == 201
+    assert_problem(post_raw(APIClient(), TOKEN_URL, body + " "), 400, "too_large")
+
+
+def test_the_size_is_checked_before_the_body_is_read(staff: dict[str, User]) -> None:
+    # The request claims 2 MiB but carries a few bytes: reading it would fail in the test
+    # client's stream, so a 400 shows that the declared length was refused unread.
+    response = post_raw(
+        APIClient(), TOKEN_URL, '{"username": "x"}', CONTENT_LENGTH=str(2 * 1024 * 1024)
+    )
+    assert_problem(response, 400, "too_large")
+
+
+# --- the login lockout --------------------------------------------------------------------------
+
+
+def test_a_locked_out_pair_gets_problems_never_a_server_error(staff: dict[str, User]) -> None:
+    client = APIClient()
+
+    def login(body: str, query: str = ""):  # type: ignore[no-untyped-def]
+        return post_raw(client, TOKEN_URL + query, body, REMOTE_ADDR="10.9.9.9")
+
+    wrong = json.dumps({"username": "coordinator", "password": "wrong"})
+    for _ in range(5):
+        login(wrong)
+    assert_problem(login(wrong), 429, "locked_out")
+    # Still parsed by the same parser: too deep is a 400, not a crash.
+    deep = '{"username": "coordinator", "password": ' + nested(1000) + "}"
+    assert_problem(login(deep), 400, "too_deep")
+    # The lockout answer carries only an excerpt of a huge query string.
+    locked = login(wrong, "?" + "q" * MB)
+    assert locked.status_code == 429
+    body = locked.json()
+    assert body["code"] == "locked_out"
+    assert len(body["instance"]) <= EXCERPT
+    assert body["instance"].startswith(TOKEN_URL + "?qqq")
+    assert body["instance"].endswith("…")
+    assert len(locked.content) < 2000
 
 
 # --- error bodies never echo more than an excerpt -----------------------------------------------
