@@ -16,6 +16,7 @@ the object; a clinical criterion that does not hold adds its `explanation`.
 | `CriteriaNotMet` | 422 | `criteria_not_met` (+ `explanation`) |
 | `Gone` (a check-in already answered or closed) | 410 | `gone` |
 | other DRF `APIException`s | their status | their default code |
+| No URL matched / an unexpected error (`errors.py`) | 404 / 500 | `not_found` / `server_error` |
 
 No problem echoes more than an excerpt of the input: `detail`, `instance`, every message and
 every field name under `errors` are cut to `EXCERPT_LENGTH` characters (ending in "…").

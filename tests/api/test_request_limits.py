@@ -5,6 +5,8 @@ more than an excerpt of the input."""
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
@@ -172,6 +174,117 @@ def test_a_locked_out_pair_gets_problems_never_a_server_error(staff: dict[str, U
     assert body["instance"].startswith(TOKEN_URL + "?qqq")
     assert body["instance"].endswith("…")
     assert len(locked.content) < 2000
+
+
+# --- unknown paths, methods and unexpected errors -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/nothing",
+        "/api/v1/enrolments/not-a-uuid",
+        "/api/v1/patients/abc",
+        "/api/nothing",
+        "/api/v1/",
+    ],
+)
+def test_an_unknown_api_path_is_a_404_problem(client_for, staff, path: str) -> None:  # type: ignore[no-untyped-def]
+    for client in (APIClient(), client_for(staff["coordinator"])):
+        response = client.get(path + "?x=1")
+        body = assert_problem(response, 404, "not_found")
+        assert body["instance"] == path + "?x=1"
+
+
+def test_an_unknown_api_path_with_a_huge_name_answers_an_excerpt() -> None:
+    response = APIClient().get("/api/v1/" + "n" * 100_000)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert len(response.json()["instance"]) <= EXCERPT
+    assert len(response.content) < 2000
+
+
+def test_a_method_not_allowed_is_a_405_problem(client_for, staff, patient) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    response = client.delete("/api/v1/patients")
+    assert_problem(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert_problem(client.put(f"/api/v1/patients/{patient.pk}"), 405, "method_not_allowed")
+
+
+def test_an_unknown_page_outside_the_api_is_the_html_not_found_page(
+    client_for, staff: dict[str, User]
+) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/nothing", "/apis/v1/nothing", "/caseload/nothing"):
+        response = APIClient().get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/html")
+        html = response.content.decode()
+        assert "<h1>Not found</h1>" in html
+        assert "There is nothing here." in html
+    client = APIClient()
+    client.force_login(staff["coordinator"])
+    page = client.get("/nothing")
+    assert page.status_code == 404
+    assert "Caseload" in page.content.decode()  # the site's navigation, as on other pages
+
+
+@pytest.fixture
+def failing_urls(settings) -> Iterator[list[logging.LogRecord]]:  # type: ignore[no-untyped-def]
+    """Routes that fail unexpectedly, and what Django logs about requests."""
+    settings.ROOT_URLCONF = "tests.api.failing_urls"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_an_unexpected_api_error_is_a_generic_500_problem_and_logged(
+    failing_urls: list[logging.LogRecord],
+) -> None:
+    response = APIClient(raise_request_exception=False).get("/api/v1/test-failure?x=1")
+    body = assert_problem(response, 500, "server_error")
+    assert body["instance"] == "/api/v1/test-failure?x=1"
+    assert "hunter2" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    assert response["X-Request-ID"]
+    [record] = [r for r in failing_urls if r.exc_info]
+    assert record.exc_info is not None
+    assert record.exc_info[0].__name__ == "UnexpectedError"
+    assert record.levelno == logging.ERROR
+
+
+def test_an_unexpected_error_outside_the_api_is_still_an_html_500(
+    failing_urls: list[logging.LogRecord],
+) -> None:
+    response = APIClient(raise_request_exception=False).get("/test-failure")
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("text/html")
+    assert "hunter2" not in response.content.decode()
+    assert any(r.exc_info for r in failing_urls)
+
+
+def test_errors_django_answers_itself_are_problems_under_the_api(
+    failing_urls: list[logging.LogRecord],
+) -> None:
+    client = APIClient(raise_request_exception=False)
+    # A Host header that is not allowed (Django's 400) ...
+    assert_problem(client.get("/api/v1/patients", HTTP_HOST="evil.example"), 400, "bad_request")
+    outside = client.get("/login/", HTTP_HOST="evil.example")
+    assert outside.status_code == 400
+    assert outside["Content-Type"].startswith("text/html")
+    # ... and PermissionDenied from a view that is not DRF's (Django's 403).
+    forbidden = client.get("/api/v1/test-forbidden")
+    assert_problem(forbidden, 403, "not_permitted")
+    assert "hunter2" not in forbidden.content.decode()
+    outside = client.get("/test-forbidden")
+    assert outside.status_code == 403
+    assert outside["Content-Type"].startswith("text/html")
 
 
 # --- error bodies never echo more than an excerpt -----------------------------------------------
