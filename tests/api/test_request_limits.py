@@ -4,9 +4,11 @@ more than an excerpt of the input."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import pytest
 from django.utils import timezone
@@ -20,7 +22,7 @@ from carehub.core.exceptions import InvalidInput
 from carehub.observations.models import Observation
 from carehub.pathways.models import Enrolment
 from carehub.patients.models import Patient
-from tests.api.conftest import PASSWORD, assert_problem
+from tests.api.conftest import PASSWORD, assert_problem, make_eligible, register
 
 pytestmark = pytest.mark.django_db
 
@@ -285,6 +287,110 @@ def test_errors_django_answers_itself_are_problems_under_the_api(
     outside = client.get("/test-forbidden")
     assert outside.status_code == 403
     assert outside["Content-Type"].startswith("text/html")
+
+
+# --- pagination parameters ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def patients(clinic, patient: Patient) -> list[Patient]:  # type: ignore[no-untyped-def]
+    return [patient, register(clinic, "T-2", "Bob", "Brown"), register(clinic, "T-3", "Cy", "Cole")]
+
+
+@pytest.mark.parametrize("size", ["0", "abc", "null", "-1", "101", "", "1.5", "1e2", " 5", "+5"])
+def test_an_invalid_page_size_is_a_400_naming_it(client_for, staff, patients, size: str) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    body = assert_problem(client.get("/api/v1/patients", {"page_size": size}), 400, "invalid_input")
+    assert list(body["errors"]) == ["page_size"]
+    assert "1 to 100" in body["errors"]["page_size"][0]
+
+
+def test_page_sizes_from_1_to_100_are_accepted(client_for, staff, patients) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    one = client.get("/api/v1/patients", {"page_size": "1"})
+    assert one.status_code == 200
+    assert len(one.json()["results"]) == 1
+    assert len(client.get("/api/v1/patients", {"page_size": "100"}).json()["results"]) == 3
+    assert client.get("/api/v1/flags", {"page_size": "100"}).status_code == 200
+    assert_problem(client.get("/api/v1/flags", {"page_size": "0"}), 400, "invalid_input")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.fixture
+def observations(patient: Patient, procedure: Observation) -> str:
+    """Several observations of the patient; their list URL."""
+    make_eligible(patient)
+    assert Observation.objects.filter(patient=patient).count() >= 3
+    return f"/api/v1/patients/{patient.pk}/observations"
+
+
+def test_following_next_and_previous_pages_works(
+    client_for, staff, patients, observations: str
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    first = client.get("/api/v1/patients", {"page_size": "2"}).json()
+    second = client.get(first["next"]).json()
+    assert [p["mrn"] for p in first["results"] + second["results"]] == ["T-1", "T-2", "T-3"]
+    back = client.get(second["previous"]).json()
+    assert back["results"] == first["results"]
+    seen = []
+    url: str | None = f"{observations}?page_size=1"
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200, page.content
+        seen += [row["id"] for row in page.json()["results"]]
+        url = page.json()["next"]
+    assert sorted(seen) == sorted(
+        Observation.objects.filter(patient=patients[0]).values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "forged",
+        b64("abc"),  # base64, but not a cursor
+        b64("o=0"),
+        b64("p=not-a-date"),  # a position that is not one of the ordering's values
+        b64(f"p={timezone.now().isoformat()}"),  # a plausible position we never issued
+        b64("o=1&r=1&p=2020-01-01T00:00:00%2B00:00"),
+        b64("r=x"),
+        "",
+        "=" * 10,
+        "é",
+    ],
+)
+def test_a_cursor_that_is_not_ours_is_a_400_naming_it(
+    client_for, staff, observations: str, cursor: str
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    body = assert_problem(client.get(observations, {"cursor": cursor}), 400, "invalid_input")
+    assert list(body["errors"]) == ["cursor"]
+
+
+def test_a_tampered_or_borrowed_cursor_is_refused(
+    client_for, staff, patients, observations: str
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    cursor = client.get(observations, {"page_size": "1"}).json()["next"].split("cursor=")[1]
+    cursor = unquote(cursor.split("&")[0])
+    assert client.get(observations, {"cursor": cursor}).status_code == 200
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    assert_problem(client.get(observations, {"cursor": tampered}), 400, "invalid_input")
+    # A cursor of another list (ordered otherwise) is not one of this list's.
+    assert_problem(client.get("/api/v1/patients", {"cursor": cursor}), 400, "invalid_input")
+
+
+def test_the_schema_documents_the_page_size_range() -> None:
+    client = APIClient()
+    schema = client.get("/api/schema/?format=json").json()
+    parameters = schema["paths"]["/api/v1/patients"]["get"]["parameters"]
+    [page_size] = [p for p in parameters if p["name"] == "page_size"]
+    assert page_size["schema"]["minimum"] == 1
+    assert page_size["schema"]["maximum"] == 100
 
 
 # --- error bodies never echo more than an excerpt -----------------------------------------------
