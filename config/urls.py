@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from carehub.api.errors import problem_under_api
 from carehub.core.views import healthz_view
+from carehub.web.views.errors import not_found_view
 
 urlpatterns = [
     path("healthz", healthz_view, name="healthz"),
@@ -15,3 +18,10 @@ urlpatterns = [
     path("", include("carehub.checkins.urls")),
     path("", include("carehub.web.urls")),
 ]
+
+# Errors no view answered (no URL matched, an unexpected exception): problem+json under /api/,
+# the site's HTML pages elsewhere.
+handler400 = problem_under_api(400, defaults.bad_request)
+handler403 = problem_under_api(403, defaults.permission_denied)
+handler404 = problem_under_api(404, not_found_view)
+handler500 = problem_under_api(500, defaults.server_error)

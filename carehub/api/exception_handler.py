@@ -8,6 +8,7 @@ the object; a clinical criterion that does not hold adds its `explanation`.
 |---|---|---|
 | `carehub.core.exceptions.InvalidInput` | 400 | `invalid_input` (the field under `errors`) |
 | DRF `ValidationError` / `ParseError` | 400 | `invalid_input` / `parse_error` |
+| A body too large / too deep (`parsers.py`) | 400 | `too_large` / `too_deep` |
 | DRF `NotAuthenticated`, `AuthenticationFailed` | 401 | `not_authenticated` etc. |
 | `NotPermitted` and the role matrix; DRF `PermissionDenied` | 403 | `not_permitted` |
 | `NotFound`, DRF `NotFound`, `Http404` | 404 | `not_found` |
@@ -15,6 +16,10 @@ the object; a clinical criterion that does not hold adds its `explanation`.
 | `CriteriaNotMet` | 422 | `criteria_not_met` (+ `explanation`) |
 | `Gone` (a check-in already answered or closed) | 410 | `gone` |
 | other DRF `APIException`s | their status | their default code |
+| No URL matched / an unexpected error (`errors.py`) | 404 / 500 | `not_found` / `server_error` |
+
+No problem echoes more than an excerpt of the input: `detail`, `instance`, every message and
+every field name under `errors` are cut to `EXCERPT_LENGTH` characters (ending in "…").
 """
 
 from __future__ import annotations
@@ -50,6 +55,23 @@ _APPLICATION_STATUS: list[tuple[type[ApplicationError], int]] = [
 # Keys of `ApplicationError.extra` that are not copied into the problem as they are.
 _CONSUMED_EXTRA = {"field", "fields"}
 _RESERVED = {"type", "title", "status", "detail", "instance", "code", "errors"}
+# The longest text a problem carries in `detail`, `instance` and `errors`, ellipsis included.
+EXCERPT_LENGTH = 200
+ELLIPSIS = "…"
+
+
+def excerpt(text: str, limit: int = EXCERPT_LENGTH) -> str:
+    """`text` as it is when short, else its first characters and an ellipsis (`limit` in
+    all): an error message may quote the input, but never more than this of it."""
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def _excerpts(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Field names and messages as excerpts (names cut alike are merged)."""
+    result: dict[str, list[str]] = {}
+    for name, messages in errors.items():
+        result.setdefault(excerpt(name), []).extend(excerpt(m) for m in messages)
+    return result
 
 
 class Gone(exceptions.APIException):
@@ -73,8 +95,8 @@ def problem(
         "type": f"{TYPE_PREFIX}{code}",
         "title": title or HTTPStatus(status).phrase,
         "status": status,
-        "detail": detail,
-        "instance": instance,
+        "detail": excerpt(detail),
+        "instance": None if instance is None else excerpt(instance),
         "code": code,
     }
     body.update({k: v for k, v in members.items() if k not in _RESERVED})
@@ -106,14 +128,16 @@ def _application_problem(exc: ApplicationError, instance: str | None) -> dict[st
         fields = exc.extra.get("fields")
         if isinstance(fields, dict) and fields:
             # Services that check several inputs name each one: {"relief_pct": ["..."]}.
-            members["errors"] = {
-                str(name): [str(m) for m in messages]
-                if isinstance(messages, list)
-                else [str(messages)]
-                for name, messages in fields.items()
-            }
+            members["errors"] = _excerpts(
+                {
+                    str(name): [str(m) for m in messages]
+                    if isinstance(messages, list)
+                    else [str(messages)]
+                    for name, messages in fields.items()
+                }
+            )
         else:
-            members["errors"] = {str(exc.extra.get("field") or NON_FIELD): [exc.message]}
+            members["errors"] = _excerpts({str(exc.extra.get("field") or NON_FIELD): [exc.message]})
     body = problem(status=status, code=exc.code, detail=exc.message, instance=instance, **members)
     if "errors" in members:
         body["errors"] = members["errors"]
@@ -130,7 +154,7 @@ def _drf_problem(exc: exceptions.APIException, instance: str | None) -> dict[str
                 detail="The request is not valid; see `errors`.",
                 instance=instance,
             ),
-            "errors": _flatten(exc.detail),
+            "errors": _excerpts(_flatten(exc.detail)),
         }
     detail = exc.detail
     code = exc.default_code

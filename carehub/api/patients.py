@@ -36,7 +36,11 @@ from carehub.patients.selectors import patient_get_for_user, patient_list_for_us
 PATIENT_ORDERING = ("family_name", "given_name", "id")
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", str, description="Opaque cursor from `next` / `previous`"),
-    OpenApiParameter("page_size", int, description="1 to 100 (default 50)"),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": 100},
+        description="1 to 100 (default 50)",
+    ),
 ]
 
 

@@ -174,7 +174,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, within API_MAX_BODY_BYTES and API_JSON_MAX_DEPTH (400 too_large / too_deep).
+    "DEFAULT_PARSER_CLASSES": ["carehub.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "carehub.api.exception_handler.problem_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "carehub.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
@@ -185,6 +186,10 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=10)),
     "AUTH_HEADER_PREFIX": "Token",
 }
+# Request bodies: at most this many bytes (checked before reading), objects and arrays nested
+# at most this deep (checked before parsing).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
 # How long the API remembers an Idempotency-Key of a recording request (pruned hourly).
 API_IDEMPOTENCY_KEY_HOURS = env.int("API_IDEMPOTENCY_KEY_HOURS", default=24)
 SPECTACULAR_SETTINGS = {

@@ -103,9 +103,12 @@ def test_worklist_queries_are_constant(
     assert response.status_code == 200
 
 
-def test_page_size_is_capped_at_100(client_for, staff, many_patients) -> None:  # type: ignore[no-untyped-def]
-    response = client_for(staff["coordinator"]).get("/api/v1/patients?page_size=500")
-    assert len(response.json()["results"]) == 100
+def test_page_size_is_at_most_100(client_for, staff, many_patients) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(staff["coordinator"])
+    assert len(client.get("/api/v1/patients?page_size=100").json()["results"]) == 100
+    refused = client.get("/api/v1/patients?page_size=500")
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == ["page_size"]
 
 
 def test_default_page_is_50_and_search_narrows(client_for, staff, many_patients) -> None:  # type: ignore[no-untyped-def]
