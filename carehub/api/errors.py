@@ -4,7 +4,9 @@ an error DRF does not handle (a bug: Django logs it with its traceback as always
 they answer a problem (`application/problem+json`, as every other API error) without any
 detail of the failure; elsewhere the site's HTML view given.
 
-(With `DJANGO_DEBUG` on, Django answers its debug pages instead, as it does everywhere.)
+With `DJANGO_DEBUG` on, Django answers its debug pages without calling these views;
+`ApiProblemMiddleware` turns such an answer under /api/ into the same problem, so an API client
+never gets an HTML page or a traceback, in the demo either.
 """
 
 from __future__ import annotations
@@ -53,3 +55,21 @@ def problem_under_api(status: int, html_view: ErrorView) -> ErrorView:
 
     error_view.__name__ = error_view.__qualname__ = f"error_{status}"
     return error_view
+
+
+class ApiProblemMiddleware:
+    """Under /api/, an error answer that is not already a problem (Django's debug pages for an
+    unknown path or an unhandled error) is replaced by the problem for its status."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith(API_PREFIX)
+            and response.status_code in _PROBLEMS
+            and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+        ):
+            return problem_response(request, response.status_code)
+        return response

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "carehub.audit.middleware.RequestIdMiddleware",
+    # Under /api/ every error is a problem, Django's debug pages included.
+    "carehub.api.errors.ApiProblemMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -476,3 +476,18 @@ def test_the_handler_cuts_every_message_field_name_and_the_instance() -> None:
     )
     assert short is not None
     assert short.data["errors"] == {"field": ["Required."]}
+
+
+def test_with_debug_on_the_api_still_answers_problems_never_debug_pages(
+    failing_urls: list[logging.LogRecord], settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DEBUG = True  # as in `make demo`
+    client = APIClient(raise_request_exception=False)
+    body = assert_problem(client.get("/api/v1/enrolments/not-a-uuid"), 404, "not_found")
+    assert body["instance"] == "/api/v1/enrolments/not-a-uuid"
+    failed = client.get("/api/v1/test-failure")
+    assert_problem(failed, 500, "server_error")
+    assert "hunter2" not in failed.content.decode()
+    assert "Traceback" not in failed.content.decode()
+    # Outside the API the debug pages stay (they are the developer's).
+    assert client.get("/test-failure")["Content-Type"].startswith("text/html")
