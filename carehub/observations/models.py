@@ -43,8 +43,6 @@ from carehub.core.exceptions import Conflict
 from carehub.core.models import TimeStampedModel
 from carehub.observations import reference
 
-# Device and phone clocks drift: an observation may be stamped this far ahead of the server.
-FUTURE_TOLERANCE = timedelta(minutes=5)
 # Item means (PEG, PSFS) are often entered rounded to one decimal.
 MEAN_TOLERANCE = 0.05
 
@@ -188,7 +186,9 @@ class Observation(TimeStampedModel):
         if not isinstance(self.data, dict):
             add("data", "data: must be an object")
             raise ValidationError(errors)
-        if self.observed_at is not None and self.observed_at > clock.now() + FUTURE_TOLERANCE:
+        # Device and phone clocks drift: an observation may be stamped this far ahead.
+        skew = timedelta(seconds=settings.OBSERVATION_MAX_FUTURE_SKEW_SECONDS)
+        if self.observed_at is not None and self.observed_at > clock.now() + skew:
             add("observed_at", "is in the future")
         if self.is_baseline and self.kind != Kind.SCORE:
             add("is_baseline", "only scores have a baseline")
