@@ -13,7 +13,9 @@ observations stay for the audit trail but no selector reads them.
 
 What each kind stores (code; value; `data` details, optional unless stated):
 
-- score: instrument (`peg`, `phq9`, ...); `value_number` score; `items` (item answers).
+- score: instrument (`peg`, `phq9`, ...); `value_number` score; `items` (item answers);
+  `band`, `instrument_version` and `other_answers` (answers that are not scored items, e.g.
+  the PHQ-9 difficulty item) when recorded through `scores.score_observation_record`.
 - procedure: procedure (`esi`, `mbb1`, ...); `value_number` relief % or null; `region`,
   `relief_weeks`, `assessed_at`.
 - session: discipline (`pt`, `cbt`); `value_bool` attended; `notes`.

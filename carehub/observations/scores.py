@@ -252,6 +252,9 @@ def score_observation_record(
         details: dict[str, Any] = {"instrument_version": definition.version}
         if result.band:
             details["band"] = result.band
+        others = {k: v for k, v in result.answers.items() if k not in stored.item_keys}
+        if others:  # answers that are not scored items (PHQ-9 difficulty, PSFS activities)
+            details["other_answers"] = others
         observation = score_record(
             patient=patient, instrument=definition.key, score=result.total,
             observed_at=observed_at, recorded_by=recorded_by, source=source,

@@ -301,18 +301,21 @@ class ScoreForm(KeyedForm):
             label = f"{number}. {question.text}"
             if question.anchors:
                 label += f" ({question.anchors[0]}, {question.anchors[1]})"
+            if not question.required:
+                label += " (optional)"
             field: forms.Field
+            errors = {"required": "Please answer this question."}
             if question.options:
                 field = forms.TypedChoiceField(
                     label=label, required=question.required, widget=forms.RadioSelect,
                     choices=[(choice.value, choice.label) for choice in question.options],
                     coerce=(lambda v: v == "1") if question.type == "yes_no" else int,
-                    empty_value=None,
+                    empty_value=None, error_messages=errors,
                 )  # fmt: skip
             else:
                 field = forms.FloatField(
                     label=label, required=question.required, min_value=question.minimum,
-                    max_value=question.maximum,
+                    max_value=question.maximum, error_messages=errors,
                 )  # fmt: skip
             self.fields[question.key] = field
 
