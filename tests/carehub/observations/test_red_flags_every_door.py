@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from carehub.audit.models import AuditEvent
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.instruments.registry import instrument_get
 from carehub.messaging.delivery import message_send
@@ -178,9 +179,18 @@ def test_the_staff_patient_page(team: Clinicians, enrolment: Enrolment) -> None:
     assert_urgent_flag_and_alerts(enrolment.patient, subject=f"observation:{observation.pk}")
     html = client.get(response["Location"]).content.decode()
     assert "Red flag raised (phq9_item9_positive): the care team has been alerted." in html
-    # The same form sent again acts once.
+    # The same form sent again acts once; each answer is audited; the form needs its CSRF token.
     assert client.post(url, data).status_code == 302
     assert Observation.objects.filter(patient=enrolment.patient, code="phq9").count() == 1
+    audited = AuditEvent.objects.filter(
+        action="observation.score", patient=enrolment.patient
+    ).order_by("id")
+    assert [(a.outcome, a.detail.get("instrument"), a.detail["replayed"]) for a in audited] == [
+        ("ok", "phq9", False), ("ok", None, True),
+    ]  # fmt: skip
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(team.coordinator)
+    assert strict.post(url, data).status_code == 403
 
 
 # --- staff entries are scored like the patient's answers -----------------------------------------
