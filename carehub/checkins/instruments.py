@@ -3,7 +3,6 @@ recording the answers (through `carehub.observations.scores`, like every other d
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,8 +14,6 @@ from carehub.instruments.definition import InstrumentDefinition, Item
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
 from carehub.instruments.scoring import RedFlag
-
-logger = logging.getLogger(__name__)
 
 
 def min_interval(instrument: str) -> timedelta | None:
