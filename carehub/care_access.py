@@ -70,6 +70,7 @@ class Operation(StrEnum):
     # The staff web UI (carehub.web).
     CASELOAD_VIEW = "caseload.view"
     PROCEDURE_RESULT_RECORD = "procedure.result_record"
+    SCORE_RECORD = "score.record"
     SESSION_LOG = "session.log"
     THERAPIST_WORKSPACE = "therapist.workspace"
 
@@ -123,6 +124,8 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     Operation.CASELOAD_VIEW: _STAFF,
     # Procedures and their outcomes (block relief %, trial relief %).
     Operation.PROCEDURE_RESULT_RECORD: _LEAD_CLINICIANS,
+    # Scores entered item by item on the patient page (read out, or from a paper form).
+    Operation.SCORE_RECORD: _LEAD_CLINICIANS,
     # Therapy sessions are logged by the therapists who run them.
     Operation.SESSION_LOG: frozenset({Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST}),
     Operation.THERAPIST_WORKSPACE: CARE_TEAM_ROLES,

@@ -12,12 +12,20 @@ Recording (`POST /patients/{id}/procedures`, `.../sessions`, `.../scores`, and
 
 A pathway reads facts when it receives an event, so recording is usually followed by one (a
 session logged, a block's result recorded), as in the admin and the demo. The body's optional
-`event` does both in one request: the observation is recorded, then the event is sent to every
-active pathway of the patient that lets people send it, with the same key (per enrolment), so
-the pathway decides on the facts just recorded. The outcome per pathway is in `events` (a
-`no_change` outcome is not an error: the observation is recorded, and the step explains why
-nothing moved). An event no active pathway accepts is refused before anything is recorded.
-Without `event` the client sends the event itself (`POST /enrolments/{public_id}/events`).
+`event` does both in one request, through the same service the staff pages use
+(`carehub.observations.recording`): the observation is recorded, then the event is sent to
+every active pathway of the patient that lets people send it, with the same key (per
+enrolment), so the pathway decides on the facts just recorded. The outcome per pathway is in
+`events` (a `no_change` outcome is not an error: the observation is recorded, and the step
+explains why nothing moved). An event no active pathway accepts is refused before anything is
+recorded. Without `event` the client sends the event itself (`POST /enrolments/{public_id}/
+events`).
+
+Scores go through the one scoring-and-recording service (`carehub.observations.scores`), as a
+patient's check-in answers do: the instrument library scores the item answers (or checks a
+total entered by staff, where the instrument allows one), an incomplete or inconsistent entry
+is refused with each field named (an item as `items.<key>`), and red flags raise the same flag
+and urgent care-team alerts as the patient's own answers (a PHQ-9 with item 9 at 1 or more).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from carehub.api.services import idempotent_create
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Kind, Observation, Source
+from carehub.observations.recording import observation_record_and_tell
+from carehub.observations.scores import score_observation_record
 from carehub.observations.selectors import (
     observation_get_for_user,
     observation_list_for_patient,
@@ -48,10 +58,9 @@ from carehub.observations.selectors import (
 from carehub.observations.services import (
     procedure_record,
     procedure_result_record,
-    score_record,
     session_record,
 )
-from carehub.pathways.services import DispatchResult, enrolments_accepting, patient_event_send
+from carehub.pathways.services import DispatchResult
 from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user
 
@@ -176,33 +185,30 @@ class _ObservationRecordApi(AuditedApi):
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
         event = values.get("event")
-        if event and not enrolments_accepting(patient=patient, event=event, user=request.user):
-            raise InvalidInput(
-                f"No active pathway of this patient accepts the event '{event}'.",
-                extra={"field": "event"},
-            )
         user: User = request.user
-        observation, replayed = idempotent_create(
-            user=user, key=key, operation=operation, model=Observation,
-            create=lambda: create(values),
+        told = observation_record_and_tell(
+            patient=patient, event=event, idempotency_key=f"api:{user.pk}:{key}", user=user,
+            require_listener=True,
+            record=lambda: idempotent_create(
+                user=user, key=key, operation=operation, model=Observation,
+                create=lambda: create(values),
+            ),
         )  # fmt: skip
+        observation, replayed = told.recorded
         self.audit_obj = observation
         self.audit_detail = {"kind": observation.kind, "code": observation.code}
-        results: list[DispatchResult] = []
         if event:
             self.audit_detail["event"] = event
-            try:
-                results = patient_event_send(
-                    patient=patient, event=event, idempotency_key=f"api:{user.pk}:{key}", user=user
-                )
-            except Conflict as exc:
-                raise Conflict(
-                    f"The observation was recorded (id {observation.pk}) but the event was not "
-                    f"sent: {exc.message} A retry with the same key sends it.",
-                    extra={**exc.extra, "observation_id": observation.pk},
-                ) from exc
+        if told.not_told is not None:
+            exc = told.not_told
+            retry = " A retry with the same key sends it." if isinstance(exc, Conflict) else ""
+            raise type(exc)(
+                f"The observation was recorded (id {observation.pk}) but the event was not "
+                f"sent: {exc.message}{retry}",
+                extra={**exc.extra, "observation_id": observation.pk},
+            ) from exc
         body = self.OutputSerializer(
-            {"observation": observation, "replayed": replayed, "events": results}
+            {"observation": observation, "replayed": replayed, "events": told.results}
         ).data
         self.audit()
         if replayed:
@@ -352,21 +358,42 @@ class PatientSessionRecordApi(_ObservationRecordApi):
 
 
 class PatientScoreRecordApi(_ObservationRecordApi):
-    """A score entered by staff, e.g. an ODI computed on the licensed form, or a PEG taken at
-    a visit (check-in answers are recorded by `POST /checkins/{id}/answers`)."""
+    """A score entered by staff: the item answers of an instrument read out or taken from a
+    paper form (e.g. a PHQ-9 at intake), or a total where the instrument allows one (an ODI
+    computed on the licensed form). Scored like a check-in, red flags included (check-in answers
+    themselves are recorded by `POST /checkins/{id}/answers`)."""
 
     audit_action = "observation.score"
 
     class InputSerializer(_EventField):
-        instrument = serializers.SlugField(max_length=32, help_text="e.g. `odi`, `peg`")
-        score = serializers.FloatField()
-        observed_at = serializers.DateTimeField()
-        is_baseline = serializers.BooleanField(required=False, default=False)
+        instrument = serializers.SlugField(max_length=32, help_text="e.g. `phq9`, `peg`, `odi`")
+        instrument_version = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, help_text="Default: the latest"
+        )
         items = serializers.DictField(
             child=serializers.IntegerField(),
             required=False,
-            help_text="Item answers, where the instrument stores them (not licensed ones)",
+            help_text="Item answers by item key (see `GET /instruments/{key}/{version}`); "
+            "required for instruments with red-flag rules on an item (PHQ-9), refused for "
+            "licensed ones (ODI, BPI)",
         )
+        score = serializers.FloatField(
+            required=False,
+            allow_null=True,
+            help_text="The total: alone where the instrument allows it (licensed instruments, "
+            "free ones without red-flag rules on items); with items, it must be what they give",
+        )
+        observed_at = serializers.DateTimeField()
+        is_baseline = serializers.BooleanField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Omitted: the first current score of the instrument is the baseline",
+        )
+
+    # The input's own fields; any other field a refusal names is an item (`items.<key>`).
+    FIELDS = frozenset({"instrument", "instrument_version", "score", "observed_at", "is_baseline",
+                        "items", "source", "recorded_by", "patient", "corrects"})  # fmt: skip
 
     @extend_schema(
         operation_id="patients_scores_record",
@@ -375,8 +402,16 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         request=InputSerializer,
         examples=[
             example(
+                "PHQ-9 at intake",
+                {
+                    "instrument": "phq9",
+                    "items": {f"item{n}": 1 for n in range(1, 10)},
+                    "observed_at": "2026-01-05T10:00:00Z",
+                },
+            ),
+            example(
                 "ODI", {"instrument": "odi", "score": 40, "observed_at": "2026-01-05T10:00:00Z"}
-            )
+            ),
         ],
         responses=_RECORD_RESPONSES,
     )
@@ -385,15 +420,25 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         self.audit_patient = patient
 
         def create(values: dict[str, Any]) -> Observation:
-            return score_record(
-                patient=patient,
-                instrument=values["instrument"],
-                score=values["score"],
-                observed_at=values["observed_at"],
-                is_baseline=values["is_baseline"],
-                items=values.get("items") or None,
-                recorded_by=request.user,
-                source=Source.STAFF,
-            )
+            try:
+                recorded = score_observation_record(
+                    patient=patient,
+                    instrument=values["instrument"],
+                    version=values.get("instrument_version"),
+                    items=values.get("items") or None,
+                    score=values.get("score"),
+                    observed_at=values["observed_at"],
+                    is_baseline=values.get("is_baseline"),
+                    recorded_by=request.user,
+                    source=Source.STAFF,
+                )
+            except InvalidInput as exc:
+                fields = exc.extra.get("fields")
+                if not isinstance(fields, dict):
+                    raise
+                named = {k if k in self.FIELDS else f"items.{k}": v for k, v in fields.items()}
+                raise InvalidInput(exc.message, extra={**exc.extra, "fields": named}) from exc
+            assert recorded.observation is not None  # outside a check-in: recorded or refused
+            return recorded.observation
 
         return self.record(request, patient, f"score:{patient.pk}", create)

@@ -1,9 +1,8 @@
 """Check-ins and the instrument library: the form a patient sees, parsing what they send, and
-recording a scored answer (observation, red flags, alerts)."""
+recording the answers (through `carehub.observations.scores`, like every other door)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,22 +10,10 @@ from typing import Any
 from django.http import QueryDict
 
 from carehub.checkins.models import Checkin
-from carehub.core.exceptions import InvalidInput
 from carehub.instruments.definition import InstrumentDefinition, Item
 from carehub.instruments.loader import UnknownInstrument
-from carehub.instruments.registry import instrument_get, instrument_score
-from carehub.instruments.scoring import AnswerError, RedFlag, ScoreResult
-
-logger = logging.getLogger(__name__)
-
-# Red-flag urgency → flag severity and whether staff are alerted at once (urgent messages
-# ignore quiet hours and digests).
-SEVERITY = {"immediate": "urgent", "same_day": "urgent", "next_business_day": "warning"}
-ALERT_ROLES = {
-    "immediate": ["coordinator", "physician", "psychologist"],
-    "same_day": ["coordinator", "physician"],
-    "next_business_day": ["coordinator"],
-}
+from carehub.instruments.registry import instrument_get
+from carehub.instruments.scoring import RedFlag
 
 
 def min_interval(instrument: str) -> timedelta | None:
@@ -138,7 +125,7 @@ def _question(item: Item, definition: InstrumentDefinition) -> Question:
                 f"{int(item.maximum)} = {item.high_label}",
             )
     return Question(
-        key=item.key, text=item.text, type=item.type, required=not item.optional,
+        key=item.key, text=item.text, type=item.type, required=not definition.may_be_blank(item),
         options=options, anchors=anchors, minimum=item.minimum, maximum=item.maximum,
         alerts=_alerts(definition, item),
     )  # fmt: skip
@@ -191,86 +178,37 @@ class Recorded:
     patient_messages: list[str] = field(default_factory=list)
 
 
-def _baseline(checkin: Checkin, definition: InstrumentDefinition, at: datetime) -> float | None:
-    if not definition.scoring.baseline_relief:
-        return None
-    from carehub.observations.selectors import facts_for_patient
-
-    facts = facts_for_patient(patient=checkin.patient, now=at)
-    value = facts.get("nrs.baseline") or facts.get("nrs.latest")
-    return float(value) if isinstance(value, int | float) else None
-
-
-def score_answers(checkin: Checkin, answers: dict[str, Any], at: datetime) -> ScoreResult:
-    """Score, or raise InvalidInput naming each problem (after acting on any red flag the valid
-    answers carry: a refused form must not hide a crisis)."""
-    definition = instrument_get(checkin.instrument, checkin.instrument_version)
-    try:
-        return instrument_score(
-            definition.key, answers, version=definition.version,
-            baseline=_baseline(checkin, definition, at),
-        )  # fmt: skip
-    except AnswerError as exc:
-        if exc.red_flags:
-            act_on_red_flags(checkin, list(exc.red_flags), at)
-        raise InvalidInput(
-            "Some answers could not be used.",
-            extra={"fields": {p.item: p.message for p in exc.problems}},
-        ) from exc
-
-
 def record_answers(
     checkin: Checkin, answers: dict[str, Any], *, source: str, at: datetime
 ) -> Recorded:
-    """Inside the submit transaction: score, store the score as an observation, act on flags."""
-    from carehub.observations.reference import INSTRUMENTS
-    from carehub.observations.services import score_record
+    """Inside the submit transaction: score and record the answers through the one scoring and
+    recording service (`score_observation_record`: score observation, red flags once per
+    check-in). Incomplete or invalid answers raise InvalidInput naming each item
+    (`UnscorableAnswers` when they raise red flags: the caller acts on those after rolling
+    back)."""
+    from carehub.observations.scores import score_observation_record
 
-    result = score_answers(checkin, answers, at)
-    observation = None
-    reference = INSTRUMENTS.get(checkin.instrument)
-    if result.total is not None and reference is not None and not reference.staff_entry_only:
-        items = {k: int(v) for k, v in result.answers.items() if k in reference.item_keys}
-        observation = score_record(
-            patient=checkin.patient, instrument=checkin.instrument, score=result.total,
-            observed_at=at, source=source, items=items or None,
-        )  # fmt: skip
-    checkin.observation = observation
-    flags = act_on_red_flags(checkin, list(result.red_flags), at)
+    recorded = score_observation_record(
+        patient=checkin.patient, instrument=checkin.instrument,
+        version=checkin.instrument_version, items=answers, observed_at=at, source=source,
+        checkin=checkin,
+    )  # fmt: skip
+    checkin.observation = recorded.observation
     return Recorded(
-        score=result.total,
-        band=result.band or "",
-        red_flags=flags,
-        patient_messages=[f.patient_message for f in result.red_flags if f.patient_message],
+        score=recorded.result.total,
+        band=recorded.result.band or "",
+        red_flags=recorded.red_flags,
+        patient_messages=recorded.patient_messages,
     )
 
 
 def act_on_red_flags(
     checkin: Checkin, red_flags: list[RedFlag], at: datetime
 ) -> list[dict[str, Any]]:
-    """A flag on the clinic's board and an alert to the care team for each red flag, once per
-    check-in and flag (a re-submitted form does not alert twice)."""
-    from carehub.messaging.services import message_enqueue_for_roles
-    from carehub.worklists.services import flag_raise
+    """The red flags of a check-in's answers: once per check-in and flag."""
+    from carehub.observations.scores import act_on_red_flags as act
 
-    raised = []
-    for flag in red_flags:
-        key = f"checkin:{checkin.pk}:redflag:{flag.code}"
-        flag_raise(
-            enrolment=checkin.enrolment, code=flag.code, severity=SEVERITY[flag.urgency],
-            message=flag.staff_message, raised_at=at, dedupe_key=key,
-        )  # fmt: skip
-        message_enqueue_for_roles(
-            patient=checkin.patient,
-            roles=ALERT_ROLES[flag.urgency],
-            purpose="red_flag_alert",
-            body=f"Red flag ({flag.urgency.replace('_', ' ')}): {flag.staff_message}",
-            idempotency_key_prefix=key,
-            urgency="urgent" if flag.urgency != "next_business_day" else "routine",
-            why=f"{checkin.instrument} answer: {flag.code}",
-            subject_key=f"checkin:{checkin.pk}",
-        )
-        raised.append({"code": flag.code, "urgency": flag.urgency, "item": flag.item})
-    if raised:
-        logger.warning("check-in %s raised red flags: %s", checkin.pk, [f["code"] for f in raised])
-    return raised
+    return act(
+        patient=checkin.patient, enrolment=checkin.enrolment, instrument=checkin.instrument,
+        red_flags=red_flags, at=at, subject=f"checkin:{checkin.pk}",
+    )  # fmt: skip

@@ -27,6 +27,7 @@ from carehub.pathways.models import Enrolment, EnrolmentStatus
 
 if TYPE_CHECKING:
     from carehub.checkins.instruments import Recorded
+    from carehub.observations.scores import UnscorableAnswers
 
 logger = logging.getLogger(__name__)
 
@@ -338,10 +339,33 @@ def checkin_submit(
     at: datetime | None = None,
 ) -> Recorded:
     """Score and record the answers of an open check-in, once. Red flags alert the care team at
-    once (urgent, so quiet hours and digests do not hold them)."""
-    from carehub.checkins.instruments import record_answers
+    once (urgent, so quiet hours and digests do not hold them).
+
+    Invalid or incomplete answers are refused (InvalidInput naming each item) and the check-in
+    stays open; red flags the valid answers raise are still acted on (once per check-in), in a
+    transaction of their own: a refused form must not hide a crisis."""
+    from carehub.observations.scores import UnscorableAnswers as Refused
 
     now = at or clock.now()
+    try:
+        return _submit(checkin_id=checkin_id, answers=answers, source=source, now=now)
+    except Refused as refused:
+        if refused.red_flags:
+            _act_on_refused(checkin_id, refused, now)
+        raise
+
+
+def _act_on_refused(checkin_id: int, refused: UnscorableAnswers, now: datetime) -> None:
+    from carehub.checkins.instruments import act_on_red_flags
+
+    with transaction.atomic(durable=True):
+        checkin = Checkin.objects.select_related("patient", "enrolment").get(pk=checkin_id)
+        act_on_red_flags(checkin, list(refused.red_flags), now)
+
+
+def _submit(*, checkin_id: int, answers: dict[str, Any], source: str, now: datetime) -> Recorded:
+    from carehub.checkins.instruments import record_answers
+
     with transaction.atomic(durable=True):
         checkin = (
             Checkin.objects.select_for_update(of=("self",))

@@ -234,6 +234,32 @@ class InstrumentDefinition(_Model):
         return self.scoring.rule != "none"
 
     @property
+    def relief_anchor(self) -> Item | None:
+        """The rating relief is measured from (`block_relief`: the earliest time point)."""
+        if self.scoring.rule != "block_relief" or not self.scored_items:
+            return None
+        return min(self.scored_items, key=lambda item: item.timepoint_minutes or 0)
+
+    def may_be_blank(self, item: Item) -> bool:
+        """Whether this item may be left unanswered in a complete answer set: optional items,
+        and scored items when the missing-item rule allows some (up to `max_missing` of them,
+        never the rating relief is measured from)."""
+        if item.optional:
+            return True
+        missing = self.scoring.missing
+        if not item.scored or missing is None or missing.max_missing == 0:
+            return False
+        anchor = self.relief_anchor
+        return anchor is None or item.key != anchor.key
+
+    @property
+    def safety_items(self) -> tuple[str, ...]:
+        """The items a red-flag rule reads (PHQ-9 item 9, a diary's warning signs): a total
+        alone cannot be checked against them."""
+        keys = [rule.item for rule in self.red_flags if rule.item is not None]
+        return tuple(dict.fromkeys(keys))
+
+    @property
     def wording(self) -> tuple[str, ...]:
         """Every piece of instrument wording this definition carries (items, options, stem)."""
         texts = [self.instructions] if self.instructions else []

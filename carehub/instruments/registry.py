@@ -16,7 +16,7 @@ from django.dispatch import receiver
 
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.loader import Library, load_directories
-from carehub.instruments.scoring import ScoreResult, score
+from carehub.instruments.scoring import ScoreResult, score, score_total
 from carehub.instruments.texts import default_patient_texts
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
@@ -66,3 +66,8 @@ def instrument_score(
     return score(
         instrument_get(key, version), answers, baseline=baseline, patient_texts=patient_texts()
     )
+
+
+def instrument_score_total(key: str, total: Any, *, version: int | None = None) -> ScoreResult:
+    """`scoring.score_total` (a total without its item answers) with the published definition."""
+    return score_total(instrument_get(key, version), total, patient_texts=patient_texts())

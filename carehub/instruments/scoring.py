@@ -31,6 +31,11 @@ signed difference.
 Red flags are evaluated on the valid answers even when the total cannot be computed; a condition
 on a *sum* is met early when the answered items alone already reach it (unanswered items can
 only add), so a missing answer never hides a severe total.
+
+Complete answer sets: `ScoreResult.incomplete` names every required item left unanswered that
+the instrument's missing-item rule does not allow (`InstrumentDefinition.may_be_blank`); callers
+recording answers refuse an incomplete set. `score_total` scores a total entered without its
+item answers (range, decimals, band and the red flags on the total).
 """
 
 from __future__ import annotations
@@ -106,6 +111,8 @@ class ScoreResult:
     red_flags: tuple[RedFlag, ...]  # most urgent first
     derived: dict[str, Derived] = field(default_factory=dict)
     note: str | None = None
+    # Required items left unanswered that the missing-item rule does not allow.
+    incomplete: tuple[AnswerProblem, ...] = ()
 
     @property
     def urgency(self) -> Urgency | None:
@@ -162,7 +169,79 @@ def score(
         red_flags=_red_flags(instrument, valid, invalid, exact, texts),
         derived=derived,
         note=note,
+        incomplete=_incomplete(instrument, valid),
     )
+
+
+def score_total(
+    instrument: InstrumentDefinition,
+    total: Any,
+    *,
+    patient_texts: Mapping[str, str] | None = None,
+) -> ScoreResult:
+    """Score a total entered without its item answers (a licensed form scored by staff, a total
+    from another record): within the score range and decimals, with its band and the red flags
+    on the total. Rules on items (`safety_items`) cannot be evaluated from a total; a caller
+    accepting totals refuses them for instruments that have such rules."""
+    if instrument.scoring.rule == "entered":
+        return score(instrument, {ENTERED_SCORE_KEY: total}, patient_texts=patient_texts)
+    low, high = instrument.scoring.minimum, instrument.scoring.maximum
+    if not instrument.has_total or low is None or high is None:
+        problem = AnswerProblem(ENTERED_SCORE_KEY, "this instrument has no total: give the answers")
+        raise AnswerError(instrument.ref, [problem])
+    decimals = instrument.scoring.decimals
+    checked, message = _check_number(total, low, high, whole=decimals == 0)
+    if checked is not None and message is None and _decimals(checked) > decimals:
+        message = f"{total!r} has more than {decimals} decimal(s)"
+    if message is not None:
+        raise AnswerError(instrument.ref, [AnswerProblem(ENTERED_SCORE_KEY, message)])
+    assert checked is not None
+    exact = _exact(checked)
+    rounded = _rounded(exact, decimals)
+    texts = {**default_patient_texts(), **(patient_texts or {})}
+    flags = [
+        _flag(rule, rounded, False, texts)
+        for rule in instrument.red_flags
+        if rule.item is None and rule.at_least is not None and exact >= rule.at_least
+    ]
+    flags.sort(key=lambda flag: URGENCY_ORDER[flag.urgency])
+    band = instrument.bands.label_for(rounded) if instrument.bands else None
+    return ScoreResult(
+        instrument=instrument.ref,
+        total=rounded,
+        band=band,
+        answers={},
+        missing=(),
+        prorated=False,
+        red_flags=tuple(flags),
+    )
+
+
+def _incomplete(
+    d: InstrumentDefinition, answers: Mapping[str, Answer]
+) -> tuple[AnswerProblem, ...]:
+    """Required items left unanswered that the missing-item rule does not allow, in item order."""
+    if d.scoring.rule == "entered":
+        return ()
+    unanswered = [item for item in d.items if not item.optional and item.key not in answers]
+    allowed = d.scoring.missing.max_missing if d.scoring.missing is not None else 0
+    too_many = len([item for item in unanswered if item.scored]) > allowed
+    problems = []
+    for item in unanswered:
+        if item.scored and not too_many and d.may_be_blank(item):
+            continue
+        if item.key in d.safety_items:
+            why = ": it is a safety question, checked for red flags"
+        elif item.scored and allowed == 0:
+            why = ": there is no score with it unanswered"
+        elif item.scored and too_many:
+            why = f": at most {allowed} of the scored questions may be left unanswered"
+        elif d.relief_anchor is not None and item.key == d.relief_anchor.key:
+            why = ": relief is measured from it"
+        else:
+            why = ""
+        problems.append(AnswerProblem(item.key, f"Please answer this question{why}."))
+    return tuple(problems)
 
 
 def _validate(
@@ -406,13 +485,19 @@ def _red_flags(
         if raised is None:
             continue
         value, partial = raised
-        staff = rule.staff_message
-        if partial:
-            staff += " (reached by the items answered; the total could not be computed)"
-        patient = rule.patient_message.format_map(texts) if rule.patient_message else None
-        flags.append(RedFlag(rule.code, rule.urgency, staff, patient, rule.item, value))
+        flags.append(_flag(rule, value, partial, texts))
     flags.sort(key=lambda flag: URGENCY_ORDER[flag.urgency])
     return tuple(flags)
+
+
+def _flag(
+    rule: RedFlagRule, value: Answer | float | None, partial: bool, texts: Mapping[str, str]
+) -> RedFlag:
+    staff = rule.staff_message
+    if partial:
+        staff += " (reached by the items answered; the total could not be computed)"
+    patient = rule.patient_message.format_map(texts) if rule.patient_message else None
+    return RedFlag(rule.code, rule.urgency, staff, patient, rule.item, value)
 
 
 def _raised(

@@ -7,7 +7,8 @@ from django.http import HttpRequest
 
 from carehub.core.exceptions import ApplicationError
 from carehub.observations import services
-from carehub.observations.models import Kind, Observation
+from carehub.observations.models import Kind, Observation, Source
+from carehub.observations.scores import score_observation_record
 
 
 def record_through_service(data: dict[str, Any], user: Any) -> Observation:
@@ -25,10 +26,13 @@ def record_through_service(data: dict[str, Any], user: Any) -> Observation:
     author = user if getattr(user, "clinic_id", None) == patient.clinic_id else None
     common = {"patient": patient, "recorded_by": author}
     if kind == Kind.SCORE:
-        return services.score_record(
-            **common, instrument=code, score=number, observed_at=at,
-            is_baseline=bool(data.get("is_baseline")), items=details.get("items"),
+        # Scored like every other door (red flags included); unticked = the baseline rule.
+        recorded = score_observation_record(
+            **common, instrument=code, score=number, observed_at=at, source=Source.STAFF,
+            is_baseline=True if data.get("is_baseline") else None, items=details.get("items"),
         )  # fmt: skip
+        assert recorded.observation is not None  # outside a check-in: recorded or refused
+        return recorded.observation
     if kind == Kind.PROCEDURE:
         return services.procedure_record(
             **common, procedure=code, performed_at=at, relief_pct=number,

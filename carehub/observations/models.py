@@ -13,7 +13,9 @@ observations stay for the audit trail but no selector reads them.
 
 What each kind stores (code; value; `data` details, optional unless stated):
 
-- score: instrument (`peg`, `phq9`, ...); `value_number` score; `items` (item answers).
+- score: instrument (`peg`, `phq9`, ...); `value_number` score; `items` (item answers);
+  `band`, `instrument_version` and `other_answers` (answers that are not scored items, e.g.
+  the PHQ-9 difficulty item) when recorded through `scores.score_observation_record`.
 - procedure: procedure (`esi`, `mbb1`, ...); `value_number` relief % or null; `region`,
   `relief_weeks`, `assessed_at`.
 - session: discipline (`pt`, `cbt`); `value_bool` attended; `notes`.
@@ -43,8 +45,6 @@ from carehub.core.exceptions import Conflict
 from carehub.core.models import TimeStampedModel
 from carehub.observations import reference
 
-# Device and phone clocks drift: an observation may be stamped this far ahead of the server.
-FUTURE_TOLERANCE = timedelta(minutes=5)
 # Item means (PEG, PSFS) are often entered rounded to one decimal.
 MEAN_TOLERANCE = 0.05
 
@@ -188,7 +188,9 @@ class Observation(TimeStampedModel):
         if not isinstance(self.data, dict):
             add("data", "data: must be an object")
             raise ValidationError(errors)
-        if self.observed_at is not None and self.observed_at > clock.now() + FUTURE_TOLERANCE:
+        # Device and phone clocks drift: an observation may be stamped this far ahead.
+        skew = timedelta(seconds=settings.OBSERVATION_MAX_FUTURE_SKEW_SECONDS)
+        if self.observed_at is not None and self.observed_at > clock.now() + skew:
             add("observed_at", "is in the future")
         if self.is_baseline and self.kind != Kind.SCORE:
             add("is_baseline", "only scores have a baseline")

@@ -5,6 +5,16 @@ Corrections: every `*_record` function takes `corrects=` (an earlier observation
 patient and kind, not yet replaced); the new observation replaces it for every fact.
 `observation_withdraw` withdraws one entered in error.
 
+Times: an observation cannot lie in the future beyond `OBSERVATION_MAX_FUTURE_SKEW_SECONDS`
+(default 5 s of clock drift): facts are read as of now, so a pathway would not see it.
+
+Baselines: a score recorded without an explicit `is_baseline` is the baseline when it is the
+first current score of its instrument for the patient (a back-dated intake score recorded after
+later ones is marked with `is_baseline=True` explicitly).
+
+Scores of the instrument library are recorded through `carehub.observations.scores`
+(`score_observation_record`: scoring, bands, red flags); `score_record` here only writes.
+
 Procedure results: a procedure is usually recorded when it is performed and its relief some
 days or weeks later. `procedure_result_record` records the result as a new observation of the
 same procedure (same code, `observed_at` = when it was performed, same region) that replaces the
@@ -15,10 +25,11 @@ record stays for the audit trail.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -49,11 +60,24 @@ def _number(value: object, field: str, *, optional: bool = False) -> float | Non
     return float(value)  # type: ignore[arg-type]
 
 
+def future_skew() -> timedelta:
+    """How far ahead of carehub's clock an observation may be stamped (clock drift)."""
+    return timedelta(seconds=settings.OBSERVATION_MAX_FUTURE_SKEW_SECONDS)
+
+
 def _moment(value: object, field: str) -> datetime:
+    """An aware date and time, not in the future beyond the allowed clock skew."""
     if not isinstance(value, datetime):
         raise _invalid(field, f"must be a date and time (got {value!r})")
     if timezone.is_naive(value):
         raise _invalid(field, "must be time-zone aware")
+    skew = future_skew()
+    if value > clock.now() + skew:
+        raise _invalid(
+            field,
+            f"is in the future ({value.isoformat()}; at most {skew.total_seconds():g} s ahead "
+            "of the clinic's clock is accepted)",
+        )
     return value
 
 
@@ -204,23 +228,43 @@ def score_record(
     observed_at: datetime,
     recorded_by: User | None = None,
     source: Source | str = Source.STAFF,
-    is_baseline: bool = False,
+    is_baseline: bool | None = None,
     items: dict[str, int] | None = None,
     corrects: Observation | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Observation:
-    """A score of one of `reference.INSTRUMENTS`, optionally with its item answers.
+    """Write a score of one of `reference.INSTRUMENTS`, optionally with its item answers.
 
-    PHQ-9 answers (0-3) may be stored as `items={"item9": 1, ...}`; item 9 becomes the
+    The low-level writer: it checks the score against the observation store's reference (range,
+    items adding up) but does not score or act on red flags; scores of the instrument library
+    are recorded through `carehub.observations.scores.score_observation_record`, which calls
+    this. PHQ-9 answers (0-3) may be stored as `items={"item9": 1, ...}`; item 9 becomes the
     `phq9.item9` fact. When every item is given they must add up to the score (PEG, PSFS: their
-    mean). The ODI is licensed: staff enter the score only.
+    mean). The ODI is licensed: staff enter the score only. `is_baseline=None`: the first
+    current score of the instrument for the patient is the baseline (a correction keeps the
+    mark of what it corrects). `details` go into `data`
+    beside the items (the band, the instrument version).
     """
     instrument = _code(instrument, "instrument")
     score_value = _number(score, "score")
     observed_at = _moment(observed_at, "observed_at")
-    if not isinstance(is_baseline, bool):
-        raise _invalid("is_baseline", "must be true or false")
+    if is_baseline is not None and not isinstance(is_baseline, bool):
+        raise _invalid("is_baseline", "must be true, false or omitted")
     if items is not None and (not isinstance(items, dict) or not items):
         raise _invalid("items", "must be a non-empty mapping of item to answer")
+    data: dict[str, Any] = dict(details or {})
+    if items is not None:
+        data["items"] = dict(items)
+    if is_baseline is None and isinstance(corrects, Observation):
+        is_baseline = corrects.is_baseline  # a correction keeps what it corrects
+    elif is_baseline is None and isinstance(patient, Patient):
+        is_baseline = not Observation.objects.filter(
+            patient=patient,
+            kind=Kind.SCORE,
+            code=instrument,
+            corrected_by__isnull=True,
+            entered_in_error=False,
+        ).exists()
     observation = _new(
         patient=patient,
         kind=Kind.SCORE,
@@ -230,8 +274,8 @@ def score_record(
         corrects=corrects,
         value_number=score_value,
         source=source,
-        is_baseline=is_baseline,
-        data={"items": dict(items)} if items is not None else {},
+        is_baseline=bool(is_baseline),
+        data=data,
     )
     return _save(
         observation,

@@ -12,8 +12,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from carehub.checkins.instruments import Form as Questions
+from carehub.core.exceptions import InvalidInput
+from carehub.instruments.registry import instruments
 from carehub.observations.models import Observation
-from carehub.observations.reference import PROCEDURES
+from carehub.observations.reference import INSTRUMENTS, PROCEDURES
 from carehub.web.charts import PROCEDURE_LABELS
 from carehub.web.selectors import FlagFilter, Sort
 
@@ -32,6 +35,20 @@ class DescribedErrorsMixin:
         super().full_clean()  # type: ignore[misc]
         for name in self.errors:  # type: ignore[attr-defined]
             if name in self.fields:  # type: ignore[attr-defined]
+                widget = self.fields[name].widget  # type: ignore[attr-defined]
+                widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
+
+    def add_service_errors(self, exc: InvalidInput, names: dict[str, str] | None = None) -> None:
+        """A service's refusal next to the fields it names (`names` maps the service's names to
+        the form's), each message linked to its field as the form's own errors are."""
+        fields = exc.extra.get("fields")
+        if not isinstance(fields, dict):
+            return
+        for name, messages in fields.items():
+            name = (names or {}).get(name, name)
+            text = " ".join(messages) if isinstance(messages, list) else str(messages)
+            if name in self.fields:  # type: ignore[attr-defined]
+                self.add_error(name, text)  # type: ignore[attr-defined]
                 widget = self.fields[name].widget  # type: ignore[attr-defined]
                 widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
 
@@ -253,6 +270,72 @@ class SessionLogForm(KeyedForm):
             self.fields["measure_score"].label = f"{measure_label} score (optional)"
         else:
             del self.fields["measure_score"]
+
+
+def score_instruments() -> list[str]:
+    """Instruments staff record item by item on the patient page: free to embed, scored, every
+    item a number or a choice, and kept by the observation store (PEG, NRS, PHQ-9, GAD-7, PGIC)."""
+    return [
+        definition.key
+        for definition in instruments(latest_only=True)
+        if definition.licence == "free"
+        and definition.scoring.rule in ("mean", "sum", "single")
+        and definition.items
+        and all(item.numeric for item in definition.items)
+        and definition.key in INSTRUMENTS
+    ]
+
+
+class ScoreForm(KeyedForm):
+    """An instrument's questions item by item (the check-in form's: `form_for`) and when they
+    were answered; scored and checked by `score_observation_record`."""
+
+    observed_at = forms.DateTimeField(
+        label="Answered at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args: Any, questions: Questions, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("observed_at", timezone.localtime())
+        super().__init__(*args, **kwargs)
+        self.instrument = questions.key
+        self.title = questions.title
+        self.item_keys = questions.item_keys()
+        for number, question in enumerate(questions.items, start=1):
+            label = f"{number}. {question.text}"
+            if question.anchors:
+                label += f" ({question.anchors[0]}, {question.anchors[1]})"
+            if not question.required:
+                label += " (optional)"
+            field: forms.Field
+            errors = {"required": "Please answer this question."}
+            if question.options:
+                field = forms.TypedChoiceField(
+                    label=label, required=question.required, widget=forms.RadioSelect,
+                    choices=[(choice.value, choice.label) for choice in question.options],
+                    coerce=(lambda v: v == "1") if question.type == "yes_no" else int,
+                    empty_value=None, error_messages=errors,
+                )  # fmt: skip
+            else:
+                field = forms.FloatField(
+                    label=label, required=question.required, min_value=question.minimum,
+                    max_value=question.maximum, error_messages=errors,
+                )  # fmt: skip
+            self.fields[question.key] = field
+
+    @property
+    def item_fields(self) -> list[forms.BoundField]:
+        return [self[key] for key in self.item_keys]
+
+    def answers(self) -> dict[str, Any]:
+        """The answers given (whole numbers as int), unanswered items left out."""
+        answers: dict[str, Any] = {}
+        for key in self.item_keys:
+            value = self.cleaned_data.get(key)
+            if value is None:
+                continue
+            answers[key] = int(value) if isinstance(value, float) and value.is_integer() else value
+        return answers
 
 
 class TaskCompleteForm(KeyedForm):

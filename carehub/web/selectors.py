@@ -799,10 +799,6 @@ def patient_record(*, user: User, patient: Patient) -> PatientRecord:
     )
 
 
-def has_paused_pathway(*, patient: Patient) -> bool:
-    return Enrolment.objects.filter(patient=patient, status=EnrolmentStatus.PAUSED).exists()
-
-
 def pending_proposals_exist(*, enrolments: Sequence[Enrolment]) -> bool:
     return Proposal.objects.filter(
         enrolment__in=[e.pk for e in enrolments], status=ProposalStatus.PENDING

@@ -9,10 +9,9 @@ from django.db import IntegrityError, transaction
 
 from carehub.accounts.models import User
 from carehub.core import clock
-from carehub.core.exceptions import InvalidInput
-from carehub.observations.models import Kind, Observation
-from carehub.observations.selectors import observation_history
-from carehub.observations.services import score_record, session_record
+from carehub.observations.models import Observation, Source
+from carehub.observations.scores import score_observation_record
+from carehub.observations.services import session_record
 from carehub.patients.models import Patient
 from carehub.web.models import FormSubmission, SubmissionStatus
 
@@ -61,10 +60,8 @@ def session_log(
     user: User,
 ) -> list[Observation]:
     """A therapy session and, optionally, a measure taken at it, together or not at all (a
-    score the instrument refuses leaves no session behind). The first score of an instrument
-    is the patient's baseline."""
-    if observed_at > clock.now():
-        raise InvalidInput("A session cannot be in the future.", extra={"field": "observed_at"})
+    score the instrument refuses leaves no session behind). The measure is scored and recorded
+    like any score (`score_observation_record`: range, band, red flags, the baseline rule)."""
     recorded = [
         session_record(
             patient=patient, discipline=discipline, attended=attended, observed_at=observed_at,
@@ -72,17 +69,12 @@ def session_log(
         )
     ]  # fmt: skip
     if measure and score is not None:
-        first = not observation_history(patient=patient, kind=Kind.SCORE, code=measure).exists()
-        recorded.append(
-            score_record(
-                patient=patient,
-                instrument=measure,
-                score=score,
-                observed_at=observed_at,
-                recorded_by=user,
-                is_baseline=first,
-            )
-        )
+        scored = score_observation_record(
+            patient=patient, instrument=measure, score=score, observed_at=observed_at,
+            recorded_by=user, source=Source.STAFF,
+        )  # fmt: skip
+        assert scored.observation is not None  # outside a check-in: recorded or refused
+        recorded.append(scored.observation)
     return recorded
 
 

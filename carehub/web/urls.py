@@ -41,6 +41,7 @@ urlpatterns = [
         patient.event_view,
         name="enrolment-event",
     ),
+    path("patients/<int:patient_id>/score/<slug:instrument>", patient.score_view, name="score"),
     path("patients/<int:patient_id>/session", therapist.session_log_view, name="session-log"),
     path("flags/", worklists.flags_view, name="flags"),
     path("flags/<int:flag_id>/<str:action>", worklists.flag_update_view, name="flag-update"),

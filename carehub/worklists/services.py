@@ -8,6 +8,7 @@ from carehub.accounts.models import User
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.pathways.models import Enrolment, OutboxEffect
+from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
 
 
@@ -48,14 +49,19 @@ def care_task_create(
 @transaction.atomic
 def flag_raise(
     *,
-    enrolment: Enrolment,
+    enrolment: Enrolment | None,
     code: str,
     severity: str,
     message: str,
     raised_at: datetime,
     source_effect: OutboxEffect | None = None,
     dedupe_key: str | None = None,
+    patient: Patient | None = None,
 ) -> Flag:
+    """A flag on the clinic's board about the enrolment's patient (or `patient`, for a flag
+    raised outside a pathway, e.g. by a score entered by staff); once per effect or dedupe key."""
+    if enrolment is None and patient is None:
+        raise ValueError("a flag is about an enrolment or a patient")
     if source_effect is not None or dedupe_key is not None:
         existing = (
             Flag.objects.filter(source_effect=source_effect).first()
@@ -64,9 +70,14 @@ def flag_raise(
         )
         if existing is not None:
             return existing
+    if enrolment is not None:
+        clinic_id, patient_id = enrolment.clinic_id, enrolment.patient_id
+    else:
+        assert patient is not None
+        clinic_id, patient_id = patient.clinic_id, patient.pk
     return Flag.objects.create(
-        clinic_id=enrolment.clinic_id,
-        patient_id=enrolment.patient_id,
+        clinic_id=clinic_id,
+        patient_id=patient_id,
         enrolment=enrolment,
         code=code,
         severity=Severity(severity),

@@ -294,6 +294,12 @@ CELERY_BEAT_SCHEDULE = {
 # A therapist's progress note is overdue this long after an attended session.
 SESSION_NOTES_DUE_HOURS = env.int("SESSION_NOTES_DUE_HOURS", default=48)
 
+# --- Observations -----------------------------------------------------------------------------
+# Clocks of phones and other servers drift: an observation (observed_at, performed_at,
+# assessed_at) may be stamped at most this far ahead of carehub's clock. Anything later is refused:
+# facts are read "as of now", so a future observation would be missing to the pathway.
+OBSERVATION_MAX_FUTURE_SKEW_SECONDS = env.int("OBSERVATION_MAX_FUTURE_SKEW_SECONDS", default=5)
+
 # --- Web UI (carehub.web) ---------------------------------------------------------------------
 # A patient whose active pathway has had no state change for this many weeks is "stalled" on the
 # caseload dashboard.

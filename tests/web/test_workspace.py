@@ -100,7 +100,9 @@ def test_a_score_out_of_range_records_nothing(
         client, patient, observed_at=(clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     )
     assert response.status_code == 400
-    assert "cannot be in the future" in response.content.decode()
+    html = response.content.decode()
+    assert "is in the future" in html
+    assert 'aria-describedby="id_s-observed_at-error"' in html  # next to its field
     assert sessions(patient) == before
 
 

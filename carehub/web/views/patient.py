@@ -1,5 +1,5 @@
-"""The patient page and its actions: decide an escalation, record a procedure result, pause,
-resume, discharge, send an event.
+"""The patient page and its actions: decide an escalation, record a procedure or its result,
+record a score item by item, pause, resume, discharge, send an event.
 
 Every action is a POST with CSRF and a one-time form key (`carehub.web.actions.run_once`);
 pathway events also pass the key to the dispatcher. A refused action re-renders the page with
@@ -22,8 +22,12 @@ from carehub.accounts.models import User
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import CARE_TEAM_ROLES, Operation, can
+from carehub.checkins.instruments import form_for
 from carehub.core import clock
-from carehub.core.exceptions import ApplicationError, Conflict
+from carehub.core.exceptions import Conflict, InvalidInput, NotFound
+from carehub.observations.models import Source
+from carehub.observations.recording import Told, observation_record_and_tell
+from carehub.observations.scores import score_observation_record
 from carehub.observations.selectors import facts_for_patient
 from carehub.observations.services import procedure_record, procedure_result_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
@@ -36,7 +40,6 @@ from carehub.pathways.services import (
     enrolment_pause,
     enrolment_resume,
     pathway_event_send,
-    patient_event_dispatch,
     proposal_approve,
     proposal_reject,
 )
@@ -53,12 +56,13 @@ from carehub.web.forms import (
     ProcedureForm,
     ProcedureResultForm,
     ResumeForm,
+    ScoreForm,
     SessionLogForm,
+    score_instruments,
 )
 from carehub.web.selectors import (
     enrolment_for_patient,
     event_label,
-    has_paused_pathway,
     patient_for_user,
     patient_record,
     pending_proposals_exist,
@@ -178,6 +182,14 @@ def render_patient(
         outcome=Outcome.OK,
         detail={"page": "patient"} if status == 200 else {"page": "patient", "status": status},
     )
+    score_forms = []
+    if can(user, Operation.SCORE_RECORD):
+        for key in score_instruments():
+            form = bound.get(f"score-{key}") or ScoreForm(
+                questions=form_for(key), prefix=f"sc-{key}"
+            )
+            error = bound.get(f"score-{key}-error")
+            score_forms.append({"key": key, "form": form, "error": error, "open": bool(error)})
     role = therapy_role(user.role)
     may_log_session = bool(can(user, Operation.SESSION_LOG) and role and role.session_discipline)
     session_form = None
@@ -200,6 +212,7 @@ def render_patient(
             "may_log_session": may_log_session,
             "session_form": session_form,
             "session_error": bound.get("session-error"),
+            "score_forms": score_forms,
             "pending_count": sum(len(panel["proposals"]) for panel in panels),
             "nav": "workspace" if user.role in CARE_TEAM_ROLES else "caseload",
         },
@@ -365,15 +378,21 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
 
     def perform(data: dict[str, Any], key: str) -> str:
         procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
-        procedure_result_record(
-            procedure=procedure,
-            relief_pct=data["relief_pct"],
-            relief_weeks=data["relief_weeks"],
-            assessed_at=data["assessed_at"],
-            recorded_by=user,
-        )
+        try:
+            told = observation_record_and_tell(
+                patient=patient, event=f"{procedure.code}_result_recorded", idempotency_key=key,
+                user=user, require_listener=False,
+                record=lambda: procedure_result_record(
+                    procedure=procedure, relief_pct=data["relief_pct"],
+                    relief_weeks=data["relief_weeks"], assessed_at=data["assessed_at"],
+                    recorded_by=user,
+                ),
+            )  # fmt: skip
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+            raise
         done = f"Result recorded: {data['relief_pct']:g}% relief."
-        return done + " " + tell_pathway(patient, f"{procedure.code}_result_recorded", key, user)
+        return done + " " + told_message(told)
 
     return _submit(
         request, patient, form, action=Action.OBSERVATION_PROCEDURE_RESULT, obj=patient,
@@ -392,15 +411,24 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     form = ProcedureForm(request.POST, prefix="pp")
 
     def perform(data: dict[str, Any], key: str) -> str:
-        procedure_record(
-            patient=patient, procedure=data["procedure"], performed_at=data["performed_at"],
-            relief_pct=data["relief_pct"], relief_weeks=data["relief_weeks"],
-            region=data["region"], recorded_by=user,
-        )  # fmt: skip
-        if data["relief_pct"] is None:
+        with_relief = data["relief_pct"] is not None
+        try:
+            told = observation_record_and_tell(
+                patient=patient, idempotency_key=key, user=user, require_listener=False,
+                event=f"{data['procedure']}_result_recorded" if with_relief else None,
+                record=lambda: procedure_record(
+                    patient=patient, procedure=data["procedure"],
+                    performed_at=data["performed_at"], relief_pct=data["relief_pct"],
+                    relief_weeks=data["relief_weeks"], region=data["region"], recorded_by=user,
+                ),
+            )  # fmt: skip
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+            raise
+        if not with_relief:
             return "Procedure recorded; record the relief when it is assessed."
         done = f"Procedure recorded with {data['relief_pct']:g}% relief."
-        return done + " " + tell_pathway(patient, f"{data['procedure']}_result_recorded", key, user)
+        return done + " " + told_message(told)
 
     return _submit(
         request, patient, form, action=Action.OBSERVATION_PROCEDURE, obj=patient,
@@ -409,21 +437,59 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-def tell_pathway(patient: Patient, event: str, key: str, user: User) -> str:
-    """After recording an observation: send the event to every active pathway that knows it.
-    The observation stays recorded if the pathway cannot take the event now (the message
-    says why; the event can be sent again from the patient page)."""
-    try:
-        results = patient_event_dispatch(
-            patient=patient, event=event, idempotency_key=key, user=user
+def told_message(told: Told[Any]) -> str:
+    """What telling the pathway did after recording, in words. The observation stays recorded
+    if the pathway could not take the event (the message says why; the event can be sent again
+    from the patient page)."""
+    event = told.event
+    if event is None:
+        return ""
+    if told.not_told is not None:
+        return (
+            f"The pathway was not told ({told.not_told.message}); send '{event}' from the "
+            "patient page."
         )
-    except ApplicationError as exc:  # the observation is committed: this is not "nothing changed"
-        return f"The pathway was not told ({exc.message}); send '{event}' from the patient page."
-    if not results:
-        if has_paused_pathway(patient=patient):
+    if not told.results:
+        if told.paused:
             return f"The pathway was not told (it is paused); send '{event}' after resuming it."
         return ""
-    return " ".join(step_message(result, "The pathway moved.") for result in results)
+    return " ".join(step_message(result, "The pathway moved.") for result in told.results)
+
+
+@require_POST
+@staff_page(Operation.SCORE_RECORD, Action.OBSERVATION_SCORE)
+def score_view(request: HttpRequest, patient_id: int, instrument: str) -> HttpResponse:
+    """A score entered item by item (read out, or from a paper form): scored and recorded like
+    a check-in's answers, red flags included (`score_observation_record`)."""
+    user: User = request.user  # type: ignore[assignment]
+    patient = patient_for_user(user=user, patient_id=patient_id)
+    if instrument not in score_instruments():
+        raise NotFound("No such instrument to record here.")
+    form = ScoreForm(request.POST, questions=form_for(instrument), prefix=f"sc-{instrument}")
+
+    def perform(data: dict[str, Any], key: str) -> str:
+        try:
+            recorded = score_observation_record(
+                patient=patient, instrument=instrument, items=form.answers(),
+                observed_at=data["observed_at"], source=Source.STAFF, recorded_by=user,
+            )  # fmt: skip
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+            raise
+        result = recorded.result
+        text = f"{form.title}: {result.total:g}" if result.total is not None else form.title
+        text += f" ({result.band})" if result.band else ""
+        text += " recorded."
+        if recorded.red_flags:
+            codes = ", ".join(flag["code"] for flag in recorded.red_flags)
+            text += f" Red flag raised ({codes}): the care team has been alerted."
+        return text
+
+    return _submit(
+        request, patient, form, action=Action.OBSERVATION_SCORE, obj=patient,
+        form_id=f"score-{instrument}", perform=perform,
+        detail=lambda data: {"instrument": instrument},
+    )  # fmt: skip
 
 
 def _enrolment_action(

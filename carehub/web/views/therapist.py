@@ -13,13 +13,15 @@ from carehub.accounts.models import User
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
+from carehub.core.exceptions import InvalidInput
+from carehub.observations.recording import observation_record_and_tell
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, run_once
 from carehub.web.forms import SessionLogForm, TaskCompleteForm, new_key
 from carehub.web.selectors import patient_for_user, workspace_for_user
 from carehub.web.services import session_log
 from carehub.web.therapy import therapy_role
-from carehub.web.views.patient import render_patient, tell_pathway
+from carehub.web.views.patient import render_patient, told_message
 
 
 @require_GET
@@ -62,22 +64,26 @@ def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         data = form.cleaned_data
 
         def perform(key: str) -> str:
-            session_log(
-                patient=patient,
-                discipline=role.session_discipline,  # type: ignore[arg-type]
-                attended=data["attended"],
-                observed_at=data["observed_at"],
-                notes=data["notes"],
-                measure=role.measure,
-                score=data.get("measure_score"),
-                user=user,
-            )
+            try:
+                told = observation_record_and_tell(
+                    patient=patient, event=role.session_event, idempotency_key=key, user=user,
+                    require_listener=False,
+                    record=lambda: session_log(
+                        patient=patient,
+                        discipline=role.session_discipline,  # type: ignore[arg-type]
+                        attended=data["attended"], observed_at=data["observed_at"],
+                        notes=data["notes"], measure=role.measure,
+                        score=data.get("measure_score"), user=user,
+                    ),
+                )  # fmt: skip
+            except InvalidInput as exc:
+                form.add_service_errors(exc, {"score": "measure_score"})
+                raise
             text = "Session logged (attended)." if data["attended"] else "No-show logged."
             if role.measure and data.get("measure_score") is not None:
                 text += f" {role.measure.upper()} {data['measure_score']:g} recorded."
-            if role.session_event:
-                told = tell_pathway(patient, role.session_event, key, user)
-                text += f" {told}" if told else ""
+            message = told_message(told)
+            text += f" {message}" if message else ""
             return text
 
         result = run_once(

@@ -60,6 +60,14 @@ def nurse(clinic: Clinic) -> User:
 
 
 @pytest.fixture
+def physio(clinic: Clinic) -> User:
+    """Logs physical-therapy sessions (the definition's senders of `pt_session_logged`)."""
+    return staff_create(
+        clinic=clinic, username="physio", role=Role.PHYSICAL_THERAPIST, password=None
+    )
+
+
+@pytest.fixture
 def outsider(db: None) -> User:
     elsewhere = clinic_create(name="Hillside", slug="hillside")
     return staff_create(clinic=elsewhere, username="outsider", role=Role.PHYSICIAN, password=None)

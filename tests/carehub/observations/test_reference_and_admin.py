@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -119,9 +121,18 @@ def test_admin_adds_through_the_services_and_records_who(patient: Patient) -> No
     }
     refused = client.post("/admin/observations/observation/add/", form)
     assert refused.status_code == 200
-    assert "phq9 scores run from 0 to 27" in refused.content.decode()
+    # Scored like every door: a PHQ-9 total alone cannot be checked for red flags.
+    assert "phq9 item9 is checked for red flags" in refused.content.decode()
+    items = {f"item{n}": 1 for n in range(1, 10)}
+    refused = client.post(
+        "/admin/observations/observation/add/", {**form, "data": json.dumps({"items": items})}
+    )
+    assert "the item answers give 9, not 30" in refused.content.decode()
     assert not Observation.objects.exists()
 
-    client.post("/admin/observations/observation/add/", {**form, "value_number": "12"})
+    client.post(
+        "/admin/observations/observation/add/",
+        {**form, "value_number": "9", "data": json.dumps({"items": items})},
+    )
     added = Observation.objects.get()
-    assert (added.value_number, added.recorded_by) == (12, admin)
+    assert (added.value_number, added.recorded_by, added.data["band"]) == (9, admin, "mild")

@@ -308,9 +308,17 @@ def test_staff_record_for_their_own_clinic_only(patient: Patient, outsider: User
     assert not Observation.objects.exists()
 
 
-def test_a_few_minutes_of_clock_drift_is_tolerated(patient: Patient) -> None:
+def test_a_few_seconds_of_clock_drift_are_tolerated_not_more(patient: Patient, settings) -> None:  # type: ignore[no-untyped-def]
     services.score_record(
-        patient=patient, instrument="nrs", score=5, observed_at=NOW + timedelta(minutes=4)
+        patient=patient, instrument="nrs", score=5, observed_at=NOW + timedelta(seconds=4)
+    )
+    with pytest.raises(InvalidInput, match="observed_at: is in the future"):
+        services.score_record(
+            patient=patient, instrument="nrs", score=5, observed_at=NOW + timedelta(seconds=30)
+        )
+    settings.OBSERVATION_MAX_FUTURE_SKEW_SECONDS = 60
+    services.score_record(
+        patient=patient, instrument="nrs", score=5, observed_at=NOW + timedelta(seconds=30)
     )
 
 
