@@ -37,7 +37,6 @@ from carehub.api.pathways import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempot
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
-from carehub.api.services import idempotent_create
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Kind, Observation, Source
@@ -182,10 +181,9 @@ class _ObservationRecordApi(AuditedApi):
                 extra={"field": "event"},
             )
         user: User = request.user
-        observation, replayed = idempotent_create(
-            user=user, key=key, operation=operation, model=Observation,
-            create=lambda: create(values),
-        )  # fmt: skip
+        observation, replayed = self.idempotent_create(
+            operation, Observation, lambda: create(values)
+        )
         self.audit_obj = observation
         self.audit_detail = {"kind": observation.kind, "code": observation.code}
         results: list[DispatchResult] = []

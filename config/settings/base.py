@@ -185,8 +185,9 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=10)),
     "AUTH_HEADER_PREFIX": "Token",
 }
-# How long the API remembers an Idempotency-Key of a recording request (pruned hourly).
-API_IDEMPOTENCY_KEY_HOURS = env.int("API_IDEMPOTENCY_KEY_HOURS", default=24)
+# How long a write's one-time key (the API's Idempotency-Key, a page form's key) and its first
+# answer are kept (carehub.core.idempotency; pruned hourly).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "carehub API",
     "DESCRIPTION": "Care coordination for multidisciplinary pain clinics.",
@@ -240,12 +241,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.pathways.timers_fire",
         "schedule": timedelta(seconds=SCHEDULER_INTERVAL_SECONDS),
     },
-    "web-submissions-prune": {
-        "task": "carehub.web.submissions_prune",
-        "schedule": timedelta(hours=1),
-    },
-    "api-idempotent-requests-prune": {
-        "task": "carehub.api.idempotent_requests_prune",
+    "idempotency-keys-prune": {
+        "task": "carehub.core.idempotency_keys_prune",
         "schedule": timedelta(hours=1),
     },
     "session-notes-overdue": {

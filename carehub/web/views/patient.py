@@ -1,8 +1,9 @@
 """The patient page and its actions: decide an escalation, record a procedure result, pause,
 resume, discharge, send an event.
 
-Every action is a POST with CSRF and a one-time form key (`carehub.web.actions.run_once`);
-pathway events also pass the key to the dispatcher. A refused action re-renders the page with
+Every action is a POST with CSRF and a one-time form key (`carehub.web.actions.run_once`):
+the same form sent twice acts once, a key reused for another submission is refused; pathway
+events also pass the key to the dispatcher. A refused action re-renders the page with
 the error next to its form and the current state; nothing is changed. A successful one
 redirects back to the page (post/redirect/get) with a message.
 """
@@ -40,7 +41,7 @@ from carehub.pathways.services import (
 )
 from carehub.patients.models import Patient
 from carehub.web.access import staff_page
-from carehub.web.actions import ActionResult, earlier_submission, run_once
+from carehub.web.actions import ActionResult, Once, earlier_submission, renew_key, run_once
 from carehub.web.charts import charts_for
 from carehub.web.diagram import pathway_diagrams
 from carehub.web.forms import (
@@ -272,15 +273,18 @@ def _submit(
     action: str,
     obj: Any,
     form_id: str,
-    perform: Callable[[dict[str, Any], str], str],
+    perform: Callable[[dict[str, Any], Once], str],
     detail: Callable[[dict[str, Any]], dict[str, Any]],
     criteria_warning: bool = False,
 ) -> HttpResponse:
-    """One form's POST: a replayed form key answers its first outcome, an invalid form changes
-    nothing, otherwise `perform(cleaned_data, idempotency_key)` runs once; audited either way.
-    With `criteria_warning`, "the pathway did not move" is shown as a warning."""
-    replay = earlier_submission(request, request.POST.get(f"{form.prefix}-form_key", ""))
+    """One form's POST: a form sent again answers its first outcome (a key reused for another
+    submission is refused), an invalid form changes nothing, otherwise
+    `perform(cleaned_data, once)` runs once; audited either way. With `criteria_warning`, "the
+    pathway did not move" is shown as a warning."""
+    replay = earlier_submission(request, form, action=action, target=obj)
     if replay is not None:
+        if not replay.ok:
+            renew_key(form)
         return _finish(
             request, patient, replay, action=action, obj=obj, detail={},
             form_id=form_id, form=form,
@@ -289,8 +293,10 @@ def _submit(
         return _invalid(request, patient, action=action, obj=obj, form_id=form_id, form=form)
     data = form.cleaned_data
     result = run_once(
-        request, form_key=data["form_key"], action=action, perform=lambda key: perform(data, key)
+        request, form=form, action=action, target=obj, perform=lambda once: perform(data, once)
     )
+    if result.kind == "reused":
+        renew_key(form)
     if criteria_warning and result.ok and result.message.startswith("The pathway did not move"):
         result.kind = "criteria"
     return _finish(
@@ -329,7 +335,8 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
         else Action.PROPOSAL_APPROVE
     )
 
-    def perform(data: dict[str, Any], key: str) -> str:
+    def perform(data: dict[str, Any], once: Once) -> str:
+        key = once.key
         enrolment = proposal.enrolment
         enrolment.refresh_from_db(fields=["version", "status", "configuration"])
         if enrolment.version != data["expected_version"]:
@@ -361,17 +368,21 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
     record = patient_record(user=user, patient=patient)
     form = ProcedureResultForm(request.POST, procedures=record.procedures, prefix="pr")
 
-    def perform(data: dict[str, Any], key: str) -> str:
+    def perform(data: dict[str, Any], once: Once) -> str:
         procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
-        procedure_result_record(
-            procedure=procedure,
-            relief_pct=data["relief_pct"],
-            relief_weeks=data["relief_weeks"],
-            assessed_at=data["assessed_at"],
-            recorded_by=user,
+        once.step(
+            "result",
+            lambda: procedure_result_record(
+                procedure=procedure,
+                relief_pct=data["relief_pct"],
+                relief_weeks=data["relief_weeks"],
+                assessed_at=data["assessed_at"],
+                recorded_by=user,
+            ),
         )
         done = f"Result recorded: {data['relief_pct']:g}% relief."
-        return done + " " + tell_pathway(patient, f"{procedure.code}_result_recorded", key, user)
+        event = f"{procedure.code}_result_recorded"
+        return done + " " + tell_pathway(patient, event, once.key, user)
 
     return _submit(
         request, patient, form, action=Action.PROCEDURE_RESULT_RECORD, obj=patient,
@@ -389,16 +400,20 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_for_user(user=user, patient_id=patient_id)
     form = ProcedureForm(request.POST, prefix="pp")
 
-    def perform(data: dict[str, Any], key: str) -> str:
-        procedure_record(
-            patient=patient, procedure=data["procedure"], performed_at=data["performed_at"],
-            relief_pct=data["relief_pct"], relief_weeks=data["relief_weeks"],
-            region=data["region"], recorded_by=user,
+    def perform(data: dict[str, Any], once: Once) -> str:
+        once.step(
+            "procedure",
+            lambda: procedure_record(
+                patient=patient, procedure=data["procedure"], performed_at=data["performed_at"],
+                relief_pct=data["relief_pct"], relief_weeks=data["relief_weeks"],
+                region=data["region"], recorded_by=user,
+            ),
         )  # fmt: skip
         if data["relief_pct"] is None:
             return "Procedure recorded; record the relief when it is assessed."
         done = f"Procedure recorded with {data['relief_pct']:g}% relief."
-        return done + " " + tell_pathway(patient, f"{data['procedure']}_result_recorded", key, user)
+        event = f"{data['procedure']}_result_recorded"
+        return done + " " + tell_pathway(patient, event, once.key, user)
 
     return _submit(
         request, patient, form, action=Action.PROCEDURE_RECORD, obj=patient,
@@ -444,7 +459,7 @@ def _enrolment_action(
     return _submit(
         request, patient, form, action=action, obj=enrolment,
         form_id=f"{form_id}-{enrolment.public_id}",
-        perform=lambda data, key: perform_with(enrolment, data, key, user),
+        perform=lambda data, once: perform_with(enrolment, data, once.key, user),
         detail=lambda data: {k: v for k, v in data.items() if k in ("event",)},
         criteria_warning=True,
     )  # fmt: skip

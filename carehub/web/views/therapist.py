@@ -14,7 +14,7 @@ from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
 from carehub.web.access import staff_page
-from carehub.web.actions import ActionResult, run_once
+from carehub.web.actions import ActionResult, Once, renew_key, run_once
 from carehub.web.forms import SessionLogForm, TaskCompleteForm, new_key
 from carehub.web.selectors import patient_for_user, workspace_for_user
 from carehub.web.services import session_log
@@ -61,28 +61,33 @@ def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     else:
         data = form.cleaned_data
 
-        def perform(key: str) -> str:
-            session_log(
-                patient=patient,
-                discipline=role.session_discipline,  # type: ignore[arg-type]
-                attended=data["attended"],
-                observed_at=data["observed_at"],
-                notes=data["notes"],
-                measure=role.measure,
-                score=data.get("measure_score"),
-                user=user,
+        def perform(once: Once) -> str:
+            once.step(
+                "session",
+                lambda: session_log(
+                    patient=patient,
+                    discipline=role.session_discipline,  # type: ignore[arg-type]
+                    attended=data["attended"],
+                    observed_at=data["observed_at"],
+                    notes=data["notes"],
+                    measure=role.measure,
+                    score=data.get("measure_score"),
+                    user=user,
+                ),
             )
             text = "Session logged (attended)." if data["attended"] else "No-show logged."
             if role.measure and data.get("measure_score") is not None:
                 text += f" {role.measure.upper()} {data['measure_score']:g} recorded."
             if role.session_event:
-                told = tell_pathway(patient, role.session_event, key, user)
+                told = tell_pathway(patient, role.session_event, once.key, user)
                 text += f" {told}" if told else ""
             return text
 
         result = run_once(
-            request, form_key=data["form_key"], action=Action.SESSION_LOG, perform=perform
+            request, form=form, action=Action.SESSION_LOG, target=patient, perform=perform
         )
+        if result.kind == "reused":
+            renew_key(form)
     audit_record(
         request=request,
         action=Action.SESSION_LOG,
