@@ -243,6 +243,12 @@ def _finish(
         messages.add_message(request, level, result.message)
         back = request.POST.get("next", "")
         return redirect(back if back in RETURN_PAGES else reverse("web:patient", args=[patient.pk]))
+    if result.kind == "reused":
+        # The form's key was used for another submission: said at the top (the form may not be
+        # on the page any more); the form comes back with a new key.
+        messages.error(request, result.message)
+        renew_key(form)
+        return render_patient(request, patient, bound={form_id: form}, status=result.status)
     return render_patient(
         request, patient, bound={form_id: form, f"{form_id}-error": result}, status=result.status
     )
@@ -283,8 +289,6 @@ def _submit(
     pathway did not move" is shown as a warning."""
     replay = earlier_submission(request, form, action=action, target=obj)
     if replay is not None:
-        if not replay.ok:
-            renew_key(form)
         return _finish(
             request, patient, replay, action=action, obj=obj, detail={},
             form_id=form_id, form=form,
@@ -295,8 +299,6 @@ def _submit(
     result = run_once(
         request, form=form, action=action, target=obj, perform=lambda once: perform(data, once)
     )
-    if result.kind == "reused":
-        renew_key(form)
     if criteria_warning and result.ok and result.message.startswith("The pathway did not move"):
         result.kind = "criteria"
     return _finish(
