@@ -25,6 +25,7 @@ step through `idempotent_create`, so a retry after a later step failed does not 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ from carehub.core.idempotency import (
 from carehub.core.models import IdempotencyRecord
 
 M = TypeVar("M", bound=models.Model)
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 100
@@ -151,7 +153,10 @@ class IdempotentWrites:
         try:
             return super().handle_exception(exc)  # type: ignore[misc]
         except Exception:
-            self._idempotency_end(500, None)  # an unexpected error: a 500 follows
+            try:
+                self._idempotency_end(500, None)  # an unexpected error: a 500 follows
+            except Exception:  # the database may be what failed: the original error matters
+                logger.exception("The idempotency key of a failed request was not updated")
             raise
 
     def finalize_response(

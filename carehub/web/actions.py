@@ -13,6 +13,7 @@ the key, so the corrected form may be sent again.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from carehub.core.models import IdempotencyRecord
 from carehub.web.forms import KEY_PATTERN, new_key
 
 KEY_FIELD = "form_key"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -208,7 +210,10 @@ def run_once(
         idempotency_fail(attempt=attempt, status=result.status)
         return result
     except Exception:
-        idempotency_fail(attempt=attempt, status=500)
+        try:
+            idempotency_fail(attempt=attempt, status=500)
+        except Exception:  # the database may be what failed: the original error matters
+            logger.exception("The form key of a failed action was not updated")
         raise
     idempotency_finish(attempt=attempt, status=200, message=message)
     return ActionResult(ok=True, message=message)

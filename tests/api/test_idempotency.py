@@ -10,7 +10,10 @@ writes resumed, expiry, scope and audit of replays.
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +55,7 @@ from carehub.worklists.models import CareTask, Flag
 from carehub.worklists.services import care_task_create, flag_raise
 from tests.api.conftest import (
     EXAMPLE_KEY,
+    PASSWORD,
     assert_problem,
     dead_message,
     make_eligible,
@@ -68,6 +72,23 @@ WORLD = (
     DeliveryEvent, InAppNotification, ClinicThreshold,
 )  # fmt: skip
 NOT_IDEMPOTENT = {("post", "/api/v1/auth/token"), ("delete", "/api/v1/auth/token")}
+TRIALS = 5
+
+
+def http_call(
+    url: str, token: str | None, body: dict[str, Any], key: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    if key:
+        headers["Idempotency-Key"] = key
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - live_server
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
 
 
 def world() -> dict[str, list[dict[str, Any]]]:
@@ -550,3 +571,47 @@ def test_a_replay_needs_the_object_in_scope(
     assert_problem(send(client, "post", url, body, "k"), 404, "not_found")
     denied = AuditEvent.objects.filter(actor=therapist).latest("id")
     assert (denied.outcome, denied.patient_id) == ("denied", None)
+
+
+# --- concurrent duplicates ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_identical_requests_at_once_act_once(
+    live_server, staff: dict[str, User], patient: Patient
+) -> None:  # type: ignore[no-untyped-def]
+    """The same request sent twice at the same moment over real HTTP (a client retrying while
+    its first attempt is still running): one records, the other waits for the claim and gets
+    either 409 in progress or the first answer; never two observations."""
+    status, body = http_call(
+        f"{live_server.url}/api/v1/auth/token",
+        None,
+        {"username": "coordinator", "password": PASSWORD},
+    )
+    assert status == 201, body
+    token = body["token"]
+    url = f"{live_server.url}/api/v1/patients/{patient.pk}/scores"
+    for trial in range(TRIALS):
+        score = {"instrument": "odi", "score": 40 + trial, "observed_at": moment()}
+        barrier = threading.Barrier(2)
+        results: list[tuple[int, dict[str, Any]]] = []
+
+        def send_once(
+            key: str = f"same-{trial}",
+            score: dict[str, Any] = score,
+            barrier: threading.Barrier = barrier,
+            results: list[tuple[int, dict[str, Any]]] = results,
+        ) -> None:
+            barrier.wait()
+            results.append(http_call(url, token, score, key=key))
+
+        threads = [threading.Thread(target=send_once) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses = sorted(status for status, _ in results)
+        assert statuses in ([200, 201], [201, 409]), (trial, results)
+        if statuses == [201, 409]:
+            assert max(results)[1]["code"] == "idempotency_key_in_progress"
+        assert Observation.objects.filter(patient=patient, value_number=40 + trial).count() == 1
