@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.db import connections, transaction
+from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
@@ -615,3 +616,23 @@ def test_two_identical_requests_at_once_act_once(
         if statuses == [201, 409]:
             assert max(results)[1]["code"] == "idempotency_key_in_progress"
         assert Observation.objects.filter(patient=patient, value_number=40 + trial).count() == 1
+
+
+def test_the_admin_lists_keys_without_their_answers(
+    client_for, staff: dict[str, User], patient: Patient
+) -> None:  # type: ignore[no-untyped-def]
+    url = f"/api/v1/patients/{patient.pk}/sessions"
+    body = {"discipline": "pt", "attended": True, "observed_at": moment(), "notes": "Knee pain"}
+    assert send(client_for(staff["physical_therapist"]), "post", url, body, "k").status_code == 201
+    record = IdempotencyRecord.objects.get()
+    assert record.response_body["observation"]["data"]["notes"] == "Knee pain"
+    operator = User.objects.create_superuser("operator", password=None)
+    admin = Client()
+    admin.force_login(operator)
+    listing = admin.get("/admin/core/idempotencyrecord/")
+    assert listing.status_code == 200
+    assert "observation.session" in listing.content.decode()
+    page = admin.get(f"/admin/core/idempotencyrecord/{record.pk}/change/")
+    assert page.status_code == 200
+    assert record.fingerprint in page.content.decode()
+    assert "Knee pain" not in page.content.decode()
