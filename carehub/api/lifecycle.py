@@ -5,7 +5,8 @@
   already on that pathway answers 409 with the open enrolment as `current`.
 - `POST /enrolments/{public_id}/pause` needs a `reason` (a hospital stay, a holiday): timers and
   check-ins wait; `resume` moves them by the paused time. Pausing what is not active, or resuming
-  what is not paused, answers 409 with the `current` state (a retried pause sees it paused).
+  what is not paused, answers 409 with the `current` state (a pause sent again with its
+  `Idempotency-Key` answers the first answer; with a new key, 409 as it is paused).
 - `POST /enrolments/{public_id}/discharge` sends the pathway's own discharge event (see
   `carehub.pathways.services.DISCHARGE_EVENTS`), so every track leaves by the definition's
   transitions (its check-ins stop, its flags are raised); the `reason` is kept in the step's

@@ -45,7 +45,6 @@ from carehub.api.pathways import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempot
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
-from carehub.api.services import idempotent_create
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Kind, Observation, Source
@@ -189,10 +188,7 @@ class _ObservationRecordApi(AuditedApi):
         told = observation_record_and_tell(
             patient=patient, event=event, idempotency_key=f"api:{user.pk}:{key}", user=user,
             require_listener=True,
-            record=lambda: idempotent_create(
-                user=user, key=key, operation=operation, model=Observation,
-                create=lambda: create(values),
-            ),
+            record=lambda: self.idempotent_create(operation, Observation, lambda: create(values)),
         )  # fmt: skip
         observation, replayed = told.recorded
         self.audit_obj = observation

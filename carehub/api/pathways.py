@@ -1,17 +1,18 @@
 """Pathway enrolments, their timelines, events and escalation proposals.
 
-Events (`POST /enrolments/{public_id}/events`) need an `Idempotency-Key` header: a retry with
-the same key answers the first outcome (header `Idempotent-Replayed: true`) without a second
-step. An event the pathway logged but that moved nothing (outcome `no_change`: no transition
-from the current state, or no guard held) answers 422 `no_change` with the explanation; the
-step stays in the timeline.
+Events (`POST /enrolments/{public_id}/events`), like every write, need an `Idempotency-Key`
+header (carehub.api.idempotency): a retry with the same key answers the first outcome (header
+`Idempotent-Replayed: true`) without a second step; the key is also passed to the dispatch (as
+`api:<user>:<key>`), whose own log of event keys answers a replayed event. An event the
+pathway logged but that moved nothing (outcome `no_change`: no transition from the current
+state, or no guard held) answers 422 `no_change` with the explanation; the step stays in the
+timeline.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -19,12 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
+from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
 from carehub.care_access import Operation
-from carehub.core.exceptions import CriteriaNotMet, InvalidInput
+from carehub.core.exceptions import CriteriaNotMet
 from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
 from carehub.pathways.selectors import (
     enrolment_get_for_user,
@@ -40,31 +42,6 @@ from carehub.pathways.services import (
     proposal_reject,
 )
 from workflows import Outcome
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY_MAX = 100
-REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description=f"1 to {IDEMPOTENCY_KEY_MAX} characters, unique per request",
-)
-
-
-def idempotency_key(request: Request) -> str:
-    """The client's `Idempotency-Key` header, namespaced per user (clients never collide)."""
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-        raise InvalidInput(
-            f"The {IDEMPOTENCY_HEADER} header is required "
-            f"(1 to {IDEMPOTENCY_KEY_MAX} printable characters).",
-            extra={"field": IDEMPOTENCY_HEADER},
-        )
-    return key
 
 
 class EventChangedNothing(CriteriaNotMet):

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
@@ -29,6 +30,8 @@ from carehub.care_access import (
     proposals_visible_to,
     tasks_visible_to,
 )
+from carehub.core.exceptions import NotFound
+from carehub.core.models import IdempotencyRecord
 from carehub.pathways.selectors import enrolment_list_for_patient
 from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
@@ -44,8 +47,16 @@ PAGE_PARAMETERS = [
 ]
 
 
-class AuditedApi(APIView):
-    """An API view whose every answer to an authenticated user is audited (carehub.audit).
+# URL arguments naming an object within the user's scope (see `_object_in_scope`).
+SCOPED_KWARGS = frozenset(
+    {"patient_id", "public_id", "proposal_id", "task_id", "checkin_id", "observation_id",
+     "message_id", "flag_id"}
+)  # fmt: skip
+
+
+class AuditedApi(IdempotentWrites, APIView):
+    """An API view whose every answer to an authenticated user is audited (carehub.audit), and
+    whose writes take an `Idempotency-Key` (carehub.api.idempotency).
 
     The view calls `audit()` on success, after setting `audit_patient` / `audit_obj` as soon as
     it has fetched its object. A failure is recorded here: 403 as `denied` (with the patient when
@@ -108,6 +119,16 @@ class AuditedApi(APIView):
             self.audit(outcome=Outcome.DENIED, detail=detail)
         else:
             self.audit(outcome=Outcome.ERROR, detail=detail)
+
+    def idempotency_replaying(self, record: IdempotencyRecord) -> None:
+        """A write answered again from its key: what it acted on must still be within the
+        user's scope (404 otherwise, like any request), and the replay is audited like it."""
+        if SCOPED_KWARGS & set(self.kwargs):
+            patient, obj = self._object_in_scope()
+            if obj is None:
+                raise NotFound("Not found.")
+            self.audit_patient, self.audit_obj = patient, obj
+        self.audit(detail={"replayed": True, "status": record.response_status})
 
     def _object_in_scope(self) -> tuple[Patient | None, models.Model | None]:
         """The object the URL names and its patient, if the user may see it (a role refused

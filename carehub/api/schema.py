@@ -2,24 +2,69 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE
+from carehub.api.idempotency import (
+    IDEMPOTENCY_PARAMETER,
+    REPLAYED_HEADER,
+    WRITE_METHODS,
+    IdempotentWrites,
+)
 
 
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's AutoSchema, naming nested serializers after their API class:
-    `PatientListApi.OutputSerializer` becomes the component `PatientListOutput`."""
+    `PatientListApi.OutputSerializer` becomes the component `PatientListOutput`.
+
+    Every write of a view with `IdempotentWrites` is documented with the `Idempotency-Key`
+    header it requires, its 400 (no key) and 409 (key reused or in progress) answers, and the
+    200 a replay of a first 201 answers, with the `Idempotent-Replayed` header."""
 
     def get_serializer_name(self, serializer: serializers.Serializer, direction: Any) -> str:
         outer, _, inner = type(serializer).__qualname__.rpartition(".")
         if outer.endswith("Api"):
             return outer.removesuffix("Api") + inner
         return super().get_serializer_name(serializer, direction)
+
+    def idempotent_write(self) -> bool:
+        return isinstance(self.view, IdempotentWrites) and self.method.upper() in WRITE_METHODS
+
+    def get_override_parameters(self) -> list[OpenApiParameter]:
+        parameters = list(super().get_override_parameters())
+        if self.idempotent_write():
+            parameters.insert(0, IDEMPOTENCY_PARAMETER)
+        return parameters
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None or not self.idempotent_write():
+            return operation
+        responses = operation["responses"]
+        for status in ("400", "409"):
+            if status not in responses:
+                responses[status] = self._get_response_for_code(
+                    OpenApiResponse(ProblemSerializer, description=_DESCRIPTIONS[int(status)]),
+                    status,
+                    media_types=[PROBLEM_CONTENT_TYPE],
+                )
+        if "201" in responses and "200" not in responses:
+            responses["200"] = {
+                **copy.deepcopy(responses["201"]),
+                "description": "The first answer, given again to the same request",
+            }
+        if "200" in responses:
+            responses["200"].setdefault("headers", {})[REPLAYED_HEADER] = {
+                "schema": {"type": "string", "enum": ["true"]},
+                "description": "Present when this is the first answer given again",
+            }
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -45,14 +90,20 @@ class ProblemSerializer(serializers.Serializer):
     retry_after = serializers.IntegerField(
         required=False, allow_null=True, help_text="Seconds until a lockout ends (429)"
     )
+    first_use = serializers.JSONField(
+        required=False,
+        help_text="The request that first used this Idempotency-Key: operation, target, at (409)",
+    )
 
 
 _DESCRIPTIONS = {
-    400: "Invalid input (`errors` names the fields)",
+    400: "Invalid input (`errors` names the fields), or no valid `Idempotency-Key` on a write",
     401: "Not authenticated",
     403: "The role does not allow this",
     404: "Not found or outside the user's scope",
-    409: "Conflict with the current state (`current`)",
+    409: "Conflict with the current state (`current`); on a write, also an `Idempotency-Key` "
+    "already used for another request (`idempotency_key_reused`, `first_use`) or whose first "
+    "request is still running (`idempotency_key_in_progress`)",
     410: "No longer available (e.g. a check-in already answered or closed)",
     422: "The clinical criteria do not hold (`explanation`)",
     429: "Too many requests",

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from carehub.core.models import SchedulerHeartbeat
+from carehub.core.models import IdempotencyRecord, SchedulerHeartbeat
 
 
 @admin.register(SchedulerHeartbeat)
@@ -22,3 +22,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    """Who sent which key for what, and how it ended. The first answer itself is not shown: it
+    may hold patient data, which the audited pages and API show."""
+
+    list_display = [
+        "key",
+        "actor",
+        "operation",
+        "target",
+        "status",
+        "response_status",
+        "created_at",
+    ]
+    list_filter = ["status", "operation"]
+    search_fields = ["key", "target"]
+    list_select_related = ["actor"]
+    exclude = ["response_body", "message"]

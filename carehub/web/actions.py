@@ -1,12 +1,26 @@
 """Running a web action once per submitted form, and turning application errors into what the
-user reads next to the form."""
+user reads next to the form.
+
+Every action form carries a one-time key (`form_key`, a hidden field). The key is claimed
+through the core's idempotency mechanism (carehub.core.idempotency, ADR 0013), as the API's
+`Idempotency-Key` is, with the fingerprint of the submission: the action, its target (the
+object acted on) and the form's data. The same form sent twice (a double click, a reload that
+re-posts) acts once and answers the first message again; a different submission with a key
+already used (a form tampered with, or a stale copy edited and sent again) is refused and
+changes nothing. A refusal by the services (an `ApplicationError`: nothing changed) releases
+the key, so the corrected form may be sent again.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
+from django.db import models
 from django.http import HttpRequest
 
 from carehub.core.exceptions import (
@@ -16,12 +30,21 @@ from carehub.core.exceptions import (
     InvalidInput,
     NotPermitted,
 )
-from carehub.web.services import (
-    submission_claim,
-    submission_finish,
-    submission_previous,
-    submission_release,
+from carehub.core.idempotency import (
+    Attempt,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    idempotency_begin,
+    idempotency_fail,
+    idempotency_finish,
+    idempotency_peek,
+    idempotency_step,
 )
+from carehub.core.models import IdempotencyRecord
+from carehub.web.forms import KEY_PATTERN, new_key
+
+KEY_FIELD = "form_key"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,12 +53,31 @@ class ActionResult:
     message: str
     status: int = 200
     replayed: bool = False
-    kind: str = ""  # conflict | criteria | invalid | forbidden
+    kind: str = ""  # conflict | criteria | invalid | forbidden | reused
     current: dict[str, Any] | None = None
     explanation: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Once:
+    """What an action's `perform` gets: `key`, the idempotency key to pass to the pathway's
+    dispatch (whose own log then answers a replayed event), and `step` for a write in several
+    steps (record, then tell the pathway), so that sending the form again after a failure does
+    not repeat a step that committed."""
+
+    key: str
+    attempt: Attempt
+
+    def step(self, name: str, run: Callable[[], object]) -> None:
+        idempotency_step(attempt=self.attempt, name=name, run=run)
+
+
 CONFLICT_TEXT = "Someone else changed this in the meantime: here is the current state."
+ALREADY_SENT = "This form was already sent once"
+REUSED_TEXT = (
+    "This form was already sent once with other values; nothing was changed. "
+    "Reload the page to start again."
+)
 
 
 def error_result(exc: ApplicationError) -> ActionResult:
@@ -65,37 +107,113 @@ def error_result(exc: ApplicationError) -> ActionResult:
 
 
 def submission_key(request: HttpRequest, form_key: str) -> str:
+    """The idempotency key an action passes on to the pathway's dispatch."""
     return f"web:{request.user.pk}:{form_key}"
 
 
-def earlier_submission(request: HttpRequest, form_key: str) -> ActionResult | None:
-    """The answer to a form sent again (checked before validating it: what it acted on may
-    have changed since, e.g. a procedure record replaced by its result)."""
-    if not form_key:
+def form_data(form: forms.Form) -> dict[str, Any]:
+    """What a submitted form says, for its fingerprint: every field but the key, as the field
+    reads it (`to_python`, where cleaning starts: text stripped, numbers and moments parsed),
+    without the checks against what the form offers now, so that the same form sent again is
+    recognised after what it named changed (a procedure record replaced by its result)."""
+    data: dict[str, Any] = {}
+    for name, form_field in form.fields.items():
+        if name == KEY_FIELD:
+            continue
+        raw = form[name].data
+        try:
+            data[name] = form_field.to_python(raw)
+        except forms.ValidationError:
+            data[name] = raw
+    return data
+
+
+def _target(obj: models.Model) -> str:
+    return f"{obj._meta.label_lower}:{obj.pk}"
+
+
+def _sent_key(form: forms.Form) -> str:
+    key = form[KEY_FIELD].data
+    return key if isinstance(key, str) and re.fullmatch(KEY_PATTERN, key) else ""
+
+
+def _replayed(record: IdempotencyRecord) -> ActionResult:
+    done = record.message or "it was done."
+    return ActionResult(ok=True, message=f"{ALREADY_SENT}: {done}", replayed=True)
+
+
+def _refused(exc: IdempotencyKeyReused | IdempotencyKeyInProgress) -> ActionResult:
+    if isinstance(exc, IdempotencyKeyInProgress):
+        return ActionResult(
+            ok=True, message=f"{ALREADY_SENT} and is still being processed.", replayed=True
+        )
+    return ActionResult(ok=False, message=REUSED_TEXT, status=409, kind="reused")
+
+
+def renew_key(form: forms.Form) -> None:
+    """Give a refused form a new key, so that the re-rendered form is a new submission."""
+    data = form.data.copy()
+    data[form.add_prefix(KEY_FIELD)] = new_key()
+    form.data = data
+
+
+def earlier_submission(
+    request: HttpRequest, form: forms.Form, *, action: str, target: models.Model
+) -> ActionResult | None:
+    """The answer to a form sent again, found before validating it (what it acted on may have
+    changed since): the first message, a refusal when the key was used for another submission,
+    or None when the form has not been acted on."""
+    key = _sent_key(form)
+    if not key:
         return None
-    previous = submission_previous(key=submission_key(request, form_key))
-    if previous is None:
-        return None
-    done = previous.result or "it is being processed"
-    return ActionResult(ok=True, message=f"This form was already sent once: {done}", replayed=True)
+    try:
+        attempt = idempotency_peek(
+            actor_id=request.user.pk,
+            key=key,
+            operation=action,
+            target=_target(target),
+            body=form_data(form),
+        )
+    except (IdempotencyKeyReused, IdempotencyKeyInProgress) as exc:
+        return _refused(exc)
+    return _replayed(attempt.record) if attempt is not None else None
 
 
 def run_once(
-    request: HttpRequest, *, form_key: str, action: str, perform: Callable[[str], str]
+    request: HttpRequest,
+    *,
+    form: forms.Form,
+    action: str,
+    target: models.Model,
+    perform: Callable[[Once], str],
 ) -> ActionResult:
-    """Run `perform(idempotency_key)` unless this form was submitted before. `perform` returns
-    the message for the user; an ApplicationError it raises must mean nothing changed (the
-    claim is released so the corrected form can be sent again)."""
-    key = submission_key(request, form_key)
-    submission = submission_claim(key=key, user=request.user, action=action)  # type: ignore[arg-type]
-    if submission is None:
-        return earlier_submission(request, form_key) or ActionResult(
-            ok=True, message="This form was already sent once.", replayed=True
-        )
+    """Run `perform(once)` for a valid form unless this form was acted on before. `perform`
+    returns the message for the user; an ApplicationError it raises must mean nothing changed
+    (the key is released so the corrected form can be sent again)."""
+    form_key = form.cleaned_data[KEY_FIELD]
     try:
-        message = perform(key)
+        attempt = idempotency_begin(
+            actor_id=request.user.pk,
+            key=form_key,
+            operation=action,
+            target=_target(target),
+            body=form_data(form),
+        )
+    except (IdempotencyKeyReused, IdempotencyKeyInProgress) as exc:
+        return _refused(exc)
+    if attempt.replay:
+        return _replayed(attempt.record)
+    try:
+        message = perform(Once(key=submission_key(request, form_key), attempt=attempt))
     except ApplicationError as exc:
-        submission_release(submission=submission)
-        return error_result(exc)
-    submission_finish(submission=submission, result=message)
+        result = error_result(exc)
+        idempotency_fail(attempt=attempt, status=result.status)
+        return result
+    except Exception:
+        try:
+            idempotency_fail(attempt=attempt, status=500)
+        except Exception:  # the database may be what failed: the original error matters
+            logger.exception("The form key of a failed action was not updated")
+        raise
+    idempotency_finish(attempt=attempt, status=200, message=message)
     return ActionResult(ok=True, message=message)

@@ -1,5 +1,5 @@
 """Forms of the staff web UI. Every action form carries `form_key`, a one-time key rendered into
-a hidden field: submitting the same form twice acts once (see `carehub.web.models`)."""
+a hidden field: submitting the same form twice acts once (see `carehub.web.actions`)."""
 
 from __future__ import annotations
 

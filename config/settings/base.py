@@ -192,8 +192,9 @@ REST_KNOX = {
 # at most this deep (checked before parsing).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
-# How long the API remembers an Idempotency-Key of a recording request (pruned hourly).
-API_IDEMPOTENCY_KEY_HOURS = env.int("API_IDEMPOTENCY_KEY_HOURS", default=24)
+# How long a write's one-time key (the API's Idempotency-Key, a page form's key) and its first
+# answer are kept (carehub.core.idempotency; pruned hourly).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "carehub API",
     "DESCRIPTION": "Care coordination for multidisciplinary pain clinics.",
@@ -247,12 +248,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.pathways.timers_fire",
         "schedule": timedelta(seconds=SCHEDULER_INTERVAL_SECONDS),
     },
-    "web-submissions-prune": {
-        "task": "carehub.web.submissions_prune",
-        "schedule": timedelta(hours=1),
-    },
-    "api-idempotent-requests-prune": {
-        "task": "carehub.api.idempotent_requests_prune",
+    "idempotency-keys-prune": {
+        "task": "carehub.core.idempotency_keys_prune",
         "schedule": timedelta(hours=1),
     },
     "session-notes-overdue": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from django.conf import settings as django_settings
@@ -187,6 +188,11 @@ def client_for() -> Callable[[User | None], APIClient]:
         return client
 
     return make
+
+
+def new_key() -> dict[str, str]:
+    """A new `Idempotency-Key` header for a write (pass as `**new_key()`)."""
+    return {"HTTP_IDEMPOTENCY_KEY": uuid4().hex}
 
 
 def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -16,7 +16,7 @@ from carehub.pathways.models import Enrolment
 from carehub.patients.models import Patient
 from carehub.patients.services import patient_account_create
 from carehub.worklists.models import Flag
-from tests.api.conftest import PASSWORD, assert_problem, open_checkin
+from tests.api.conftest import PASSWORD, assert_problem, new_key, open_checkin
 
 pytestmark = pytest.mark.django_db
 PEG = {"pain": 6, "enjoyment": 5, "activity": 7}
@@ -30,7 +30,7 @@ def patient_user(patient: Patient) -> User:
 
 def submit(client, checkin: Checkin, answers: dict):  # type: ignore[no-untyped-def,type-arg]
     return client.post(
-        f"/api/v1/checkins/{checkin.pk}/answers", {"answers": answers}, format="json"
+        f"/api/v1/checkins/{checkin.pk}/answers", {"answers": answers}, format="json", **new_key()
     )
 
 

@@ -81,8 +81,12 @@ def test_replay_with_the_same_key_answers_the_same_outcome_without_a_second_step
     assert again.json()["step"] == first.json()["step"]
     assert PathwayStep.objects.count() == steps
     assert ProcessedEvent.objects.filter(enrolment=enrolment).count() == 1
-    # The same key for another event is a conflict.
-    assert_problem(send(client, enrolment, {"event": "discharge"}, key="same"), 409, "conflict")
+    # The same key for another event is refused, naming its first use; nothing changes.
+    body = assert_problem(
+        send(client, enrolment, {"event": "discharge"}, key="same"), 409, "idempotency_key_reused"
+    )
+    assert body["first_use"]["operation"] == "enrolment.event_send"
+    assert PathwayStep.objects.count() == steps
 
 
 def test_stale_expected_version_is_a_409_with_the_current_state(

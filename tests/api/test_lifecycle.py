@@ -3,6 +3,8 @@ the current state."""
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import pytest
 
 from carehub.accounts.models import User
@@ -16,15 +18,21 @@ pytestmark = pytest.mark.django_db
 
 
 def start(client, patient: Patient, body: dict):  # type: ignore[no-untyped-def,type-arg]
-    return client.post(f"/api/v1/patients/{patient.pk}/enrolments", body, format="json")
+    return client.post(
+        f"/api/v1/patients/{patient.pk}/enrolments",
+        body,
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=uuid4().hex,
+    )
 
 
-def post(client, enrolment: Enrolment, action: str, body: dict | None = None, key: str = "k1"):  # type: ignore[no-untyped-def,type-arg]
+def post(client, enrolment: Enrolment, action: str, body: dict | None = None, key: str = ""):  # type: ignore[no-untyped-def,type-arg]
+    """A write with a new Idempotency-Key unless `key` names one."""
     return client.post(
         f"/api/v1/enrolments/{enrolment.public_id}/{action}",
         body or {},
         format="json",
-        HTTP_IDEMPOTENCY_KEY=key,
+        HTTP_IDEMPOTENCY_KEY=key or uuid4().hex,
     )
 
 

@@ -9,7 +9,7 @@ from carehub.accounts.models import User
 from carehub.messaging.models import Message, MessageStatus
 from carehub.patients.models import Patient
 from carehub.patients.services import patient_account_create
-from tests.api.conftest import PASSWORD, assert_problem, dead_message
+from tests.api.conftest import PASSWORD, assert_problem, dead_message, new_key
 
 pytestmark = pytest.mark.django_db
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdef"
@@ -47,18 +47,22 @@ def test_dead_messages_are_resent_by_the_coordinator_or_the_clinic_admin(
     dead = client_for(staff["clinic_admin"]).get("/api/v1/messages/dead").json()["results"]
     assert [row["id"] for row in dead] == [message.pk]
     assert_problem(
-        client_for(staff["physician"]).post(f"/api/v1/messages/{message.pk}/resend"),
+        client_for(staff["physician"]).post(f"/api/v1/messages/{message.pk}/resend", **new_key()),
         403,
         "not_permitted",
     )
-    response = client_for(staff["coordinator"]).post(f"/api/v1/messages/{message.pk}/resend")
+    response = client_for(staff["coordinator"]).post(
+        f"/api/v1/messages/{message.pk}/resend", **new_key()
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["status"], body["attempts"]) == ("queued", 0)
     assert body["events"][-1]["reason"] == "Resent by staff: a fresh set of attempts"
     message.refresh_from_db()
     assert message.status == MessageStatus.QUEUED
-    again = client_for(staff["coordinator"]).post(f"/api/v1/messages/{message.pk}/resend")
+    again = client_for(staff["coordinator"]).post(
+        f"/api/v1/messages/{message.pk}/resend", **new_key()
+    )
     assert assert_problem(again, 409, "conflict")["current"]["status"] == "queued"
     assert client_for(staff["coordinator"]).get("/api/v1/messages/dead").json()["results"] == []
 
@@ -69,4 +73,6 @@ def test_a_patient_sees_no_messages_here(client_for, patient: Patient, message: 
     )
     assert_problem(client.get(f"/api/v1/patients/{patient.pk}/messages"), 403, "not_permitted")
     assert_problem(client.get("/api/v1/messages/dead"), 403, "not_permitted")
-    assert_problem(client.post(f"/api/v1/messages/{message.pk}/resend"), 403, "not_permitted")
+    assert_problem(
+        client.post(f"/api/v1/messages/{message.pk}/resend", **new_key()), 403, "not_permitted"
+    )

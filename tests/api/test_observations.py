@@ -46,7 +46,7 @@ def test_a_session_is_recorded_once_per_key(
     # The same key for another request is refused.
     other = record(client, f"/api/v1/patients/{patient.pk}/procedures",
                    {"procedure": "esi", "performed_at": timezone.now().isoformat()})  # fmt: skip
-    assert_problem(other, 409, "conflict")
+    assert_problem(other, 409, "idempotency_key_reused")
     assert_problem(record(client, url, body, key=None), 400, "invalid_input")
 
 
@@ -89,16 +89,12 @@ def test_a_procedure_result_replaces_the_record_and_tells_the_pathway(
     procedure_id = performed.json()["observation"]["id"]
     steps = PathwayStep.objects.filter(enrolment=enrolment).count()
 
-    result = record(
-        client,
-        f"/api/v1/observations/{procedure_id}/result",
-        {
-            "relief_pct": 85,
-            "assessed_at": timezone.now().isoformat(),
-            "event": "block_result_recorded",
-        },
-        "r1",
-    )
+    relief = {
+        "relief_pct": 85,
+        "assessed_at": timezone.now().isoformat(),
+        "event": "block_result_recorded",
+    }
+    result = record(client, f"/api/v1/observations/{procedure_id}/result", relief, "r1")
     assert result.status_code == 201, result.content
     body = result.json()
     assert (body["observation"]["value_number"], body["observation"]["corrects_id"]) == (
@@ -113,18 +109,10 @@ def test_a_procedure_result_replaces_the_record_and_tells_the_pathway(
     assert event["outcome"] == "no_change"  # conventional has no such transition: logged, explained
     assert PathwayStep.objects.filter(enrolment=enrolment).count() == steps + 1
 
-    replay = record(
-        client,
-        f"/api/v1/observations/{procedure_id}/result",
-        {
-            "relief_pct": 85,
-            "assessed_at": timezone.now().isoformat(),
-            "event": "block_result_recorded",
-        },
-        "r1",
-    )
+    replay = record(client, f"/api/v1/observations/{procedure_id}/result", relief, "r1")
     assert replay.status_code == 200
-    assert replay.json()["events"][0]["replayed"] is True
+    assert (replay["Idempotent-Replayed"], replay.json()["replayed"]) == ("true", True)
+    assert replay.json()["events"] == body["events"]
     assert PathwayStep.objects.filter(enrolment=enrolment).count() == steps + 1
     # The replaced record is not the current one any more: a second result names the new one.
     stale = record(client, f"/api/v1/observations/{procedure_id}/result",

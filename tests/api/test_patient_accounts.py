@@ -13,7 +13,7 @@ from carehub.observations.services import score_record
 from carehub.pathways.models import Enrolment, Proposal
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_add, patient_account_create
-from tests.api.conftest import PASSWORD, assert_problem, register
+from tests.api.conftest import PASSWORD, assert_problem, new_key, register
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,9 @@ def test_a_patient_cannot_act_on_the_pathway_nor_see_worklists(  # type: ignore[
     for url in ("/api/v1/proposals", "/api/v1/tasks", "/api/v1/flags"):
         assert_problem(client.get(url), 403, "not_permitted")
     assert_problem(
-        client.post(f"/api/v1/proposals/{proposal.pk}/approve", {"reason": "me"}, format="json"),
+        client.post(
+            f"/api/v1/proposals/{proposal.pk}/approve", {"reason": "me"}, format="json", **new_key()
+        ),
         403,
         "not_permitted",
     )
@@ -128,11 +130,15 @@ def test_a_patient_lists_shows_and_answers_their_own_checkins_only(  # type: ign
         assert_problem(client.get(url), 404, "not_found")
     answers = {"answers": {"pain": 3, "enjoyment": 3, "activity": 3}}
     assert_problem(
-        client.post(f"/api/v1/checkins/{foreign_checkin.pk}/answers", answers, format="json"),
+        client.post(
+            f"/api/v1/checkins/{foreign_checkin.pk}/answers", answers, format="json", **new_key()
+        ),
         404,
         "not_found",
     )
-    response = client.post(f"/api/v1/checkins/{checkin.pk}/answers", answers, format="json")
+    response = client.post(
+        f"/api/v1/checkins/{checkin.pk}/answers", answers, format="json", **new_key()
+    )
     assert response.status_code == 201
 
 

@@ -8,17 +8,19 @@ import pytest
 from carehub.accounts.models import User
 from carehub.clinics.models import ClinicThreshold
 from carehub.pathways.models import Proposal, ProposalStatus
-from tests.api.conftest import assert_problem
+from tests.api.conftest import assert_problem, new_key
 
 pytestmark = pytest.mark.django_db
 
 
 def approve(client, proposal: Proposal, body: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
-    return client.post(f"/api/v1/proposals/{proposal.pk}/approve", body or {}, format="json")
+    return client.post(
+        f"/api/v1/proposals/{proposal.pk}/approve", body or {}, format="json", **new_key()
+    )
 
 
 def reject(client, proposal: Proposal, body: dict):  # type: ignore[no-untyped-def,type-arg]
-    return client.post(f"/api/v1/proposals/{proposal.pk}/reject", body, format="json")
+    return client.post(f"/api/v1/proposals/{proposal.pk}/reject", body, format="json", **new_key())
 
 
 def test_pending_proposals_are_listed(

@@ -37,6 +37,9 @@ def nested(depth: int) -> str:
 
 
 def post_raw(client: APIClient, url: str, body: str | bytes, **extra: str):  # type: ignore[no-untyped-def]
+    """A write as a client sends it, with its Idempotency-Key (so the limits are what refuses
+    it)."""
+    extra.setdefault("HTTP_IDEMPOTENCY_KEY", "limits")
     return client.post(url, body, content_type="application/json", **extra)
 
 

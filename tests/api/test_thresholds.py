@@ -9,7 +9,7 @@ from carehub.accounts.models import User
 from carehub.audit.models import AuditEvent
 from carehub.clinics.models import Clinic, ClinicThreshold
 from carehub.clinics.services import threshold_set
-from tests.api.conftest import assert_problem
+from tests.api.conftest import assert_problem, new_key
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/thresholds/intractable-pain/mbb_relief_pct"
@@ -34,7 +34,10 @@ def test_the_clinic_admin_sets_a_value_with_its_source(
 ) -> None:  # type: ignore[no-untyped-def]
     client = client_for(staff["clinic_admin"])
     response = client.put(
-        URL, {"value": 50, "source": "ASRA 2020", "note": "Board 2026-03"}, format="json"
+        URL,
+        {"value": 50, "source": "ASRA 2020", "note": "Board 2026-03"},
+        format="json",
+        **new_key(),
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -52,19 +55,28 @@ def test_the_clinic_admin_sets_a_value_with_its_source(
 
 def test_a_source_is_required_and_the_value_has_the_defaults_type(client_for, staff) -> None:  # type: ignore[no-untyped-def]
     client = client_for(staff["clinic_admin"])
-    body = assert_problem(client.put(URL, {"value": 50}, format="json"), 400, "invalid_input")
-    assert "source" in body["errors"]
     body = assert_problem(
-        client.put(URL, {"value": 50, "source": "  "}, format="json"), 400, "invalid_input"
+        client.put(URL, {"value": 50}, format="json", **new_key()), 400, "invalid_input"
     )
     assert "source" in body["errors"]
     body = assert_problem(
-        client.put(URL, {"value": "fifty", "source": "x"}, format="json"), 400, "invalid_input"
+        client.put(URL, {"value": 50, "source": "  "}, format="json", **new_key()),
+        400,
+        "invalid_input",
+    )
+    assert "source" in body["errors"]
+    body = assert_problem(
+        client.put(URL, {"value": "fifty", "source": "x"}, format="json", **new_key()),
+        400,
+        "invalid_input",
     )
     assert "value" in body["errors"]
     assert_problem(
         client.put(
-            "/api/v1/thresholds/intractable-pain/nope", {"value": 1, "source": "x"}, format="json"
+            "/api/v1/thresholds/intractable-pain/nope",
+            {"value": 1, "source": "x"},
+            format="json",
+            **new_key(),
         ),
         404,
         "not_found",
@@ -77,7 +89,9 @@ def test_only_the_clinic_admin_sets_them_and_a_patient_sees_none(
 ) -> None:  # type: ignore[no-untyped-def]
     for role in ("physician", "coordinator"):
         assert_problem(
-            client_for(staff[role]).put(URL, {"value": 50, "source": "x"}, format="json"),
+            client_for(staff[role]).put(
+                URL, {"value": 50, "source": "x"}, format="json", **new_key()
+            ),
             403,
             "not_permitted",
         )
@@ -91,6 +105,8 @@ def test_another_clinics_values_are_neither_shown_nor_changed(
     mine = thresholds(client_for(staff["coordinator"]))[("intractable-pain", "mbb_relief_pct")]
     assert mine["overridden"] is False
     assert mine["source"] != "Other clinic policy"
-    client_for(staff["clinic_admin"]).put(URL, {"value": 60, "source": "Ours"}, format="json")
+    client_for(staff["clinic_admin"]).put(
+        URL, {"value": 60, "source": "Ours"}, format="json", **new_key()
+    )
     theirs = ClinicThreshold.objects.get(clinic=other_clinic)
     assert (theirs.value, theirs.source) == (50, "Other clinic policy")

@@ -13,7 +13,7 @@ from carehub.audit.models import AuditEvent
 from carehub.pathways.models import Enrolment
 from carehub.worklists.models import CareTask, Flag
 from carehub.worklists.services import care_task_create, flag_raise
-from tests.api.conftest import assert_problem
+from tests.api.conftest import assert_problem, new_key
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def test_the_task_list_defaults_to_open_tasks_of_the_callers_role(
         enrolment=enrolment, discipline="coordinator", title="Book the review", due_at=None
     )
     done = care_task_create(enrolment=enrolment, discipline="coordinator", title="Old", due_at=None)
-    client_for(staff["coordinator"]).post(f"/api/v1/tasks/{done.pk}/complete")
+    client_for(staff["coordinator"]).post(f"/api/v1/tasks/{done.pk}/complete", **new_key())
     client = client_for(staff["coordinator"])
     rows = client.get("/api/v1/tasks").json()["results"]
     assert [r["id"] for r in rows] == [mine.pk]
@@ -45,13 +45,15 @@ def test_completing_a_task_records_who_and_when_once(
     client_for, staff: dict[str, User], task: CareTask
 ) -> None:  # type: ignore[no-untyped-def]
     client = client_for(staff["physical_therapist"])
-    response = client.post(f"/api/v1/tasks/{task.pk}/complete")
+    response = client.post(f"/api/v1/tasks/{task.pk}/complete", **new_key())
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "done"
     assert body["completed_by_id"] == staff["physical_therapist"].pk
     assert body["completed_at"]
-    again = assert_problem(client.post(f"/api/v1/tasks/{task.pk}/complete"), 409, "conflict")
+    again = assert_problem(
+        client.post(f"/api/v1/tasks/{task.pk}/complete", **new_key()), 409, "conflict"
+    )
     assert again["current"] == {"id": task.pk, "status": "done"}
     rows = AuditEvent.objects.filter(action="task.complete").order_by("id")
     assert [(r.outcome, r.patient_id, r.object_id) for r in rows] == [
@@ -66,8 +68,12 @@ def test_the_clinic_admin_may_not_work_the_worklists(
     client = client_for(staff["clinic_admin"])
     assert_problem(client.get("/api/v1/tasks"), 403, "not_permitted")
     assert_problem(client.get("/api/v1/flags"), 403, "not_permitted")
-    assert_problem(client.post(f"/api/v1/tasks/{task.pk}/complete"), 403, "not_permitted")
-    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/resolve"), 403, "not_permitted")
+    assert_problem(
+        client.post(f"/api/v1/tasks/{task.pk}/complete", **new_key()), 403, "not_permitted"
+    )
+    assert_problem(
+        client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key()), 403, "not_permitted"
+    )
     task.refresh_from_db()
     flag.refresh_from_db()
     assert (task.status, flag.status) == ("open", "open")
@@ -106,15 +112,19 @@ def test_acknowledging_then_resolving_a_flag(
     client_for, staff: dict[str, User], flag: Flag
 ) -> None:  # type: ignore[no-untyped-def]
     client = client_for(staff["coordinator"])
-    acknowledged = client.post(f"/api/v1/flags/{flag.pk}/acknowledge")
+    acknowledged = client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key())
     assert acknowledged.status_code == 200, acknowledged.content
     assert acknowledged.json()["status"] == "acknowledged"
-    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/acknowledge"), 409, "conflict")
+    assert_problem(
+        client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()), 409, "conflict"
+    )
     assert client.get("/api/v1/flags?status=open").json()["results"] == []
-    resolved = client.post(f"/api/v1/flags/{flag.pk}/resolve")
+    resolved = client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key())
     assert resolved.json()["status"] == "resolved"
-    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/resolve"), 409, "conflict")
-    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/acknowledge"), 409, "conflict")
+    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key()), 409, "conflict")
+    assert_problem(
+        client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()), 409, "conflict"
+    )
     flag.refresh_from_db()
     assert flag.status == "resolved"
     ok = AuditEvent.objects.filter(outcome="ok", patient_id=flag.patient_id)

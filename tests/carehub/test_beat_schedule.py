@@ -11,5 +11,5 @@ from config.celery_app import app
 def test_every_scheduled_task_is_registered() -> None:
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "carehub.api.idempotent_requests_prune" in scheduled
+    assert "carehub.core.idempotency_keys_prune" in scheduled
     assert scheduled - set(app.tasks) == set()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
-import time_machine
 
 from carehub.accounts.models import User
 from carehub.audit.models import AuditEvent
@@ -14,8 +12,6 @@ from carehub.core import clock
 from carehub.messaging.models import DeliveryEvent, Message, MessageStatus
 from carehub.messaging.services import message_enqueue
 from carehub.patients.models import Patient
-from carehub.web.services import submission_claim, submission_previous
-from carehub.web.tasks import submissions_prune_task
 from carehub.worklists.models import CareTask, Flag
 from carehub.worklists.services import care_task_create, flag_raise
 
@@ -201,15 +197,3 @@ def test_another_clinics_dead_message_is_not_found(
     client = client_for(staff["coordinator"])
     assert f"message-{message.pk}" not in client.get("/messages/dead/").content.decode()
     assert client.post(f"/messages/{message.pk}/resend", {"form_key": "a" * 32}).status_code == 404
-
-
-def test_form_keys_are_forgotten_after_a_day(staff: dict[str, User]) -> None:
-    old = submission_claim(key="web:old", user=staff["coordinator"], action="task.complete")
-    fresh = submission_claim(key="web:new", user=staff["coordinator"], action="task.complete")
-    assert old is not None
-    assert fresh is not None
-    with time_machine.travel(clock.now() + timedelta(hours=23), tick=False):
-        assert submissions_prune_task() == 0
-    with time_machine.travel(clock.now() + timedelta(hours=25), tick=False):
-        assert submissions_prune_task() == 2
-    assert submission_previous(key="web:old") is None

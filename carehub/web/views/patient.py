@@ -1,8 +1,9 @@
 """The patient page and its actions: decide an escalation, record a procedure or its result,
 record a score item by item, pause, resume, discharge, send an event.
 
-Every action is a POST with CSRF and a one-time form key (`carehub.web.actions.run_once`);
-pathway events also pass the key to the dispatcher. A refused action re-renders the page with
+Every action is a POST with CSRF and a one-time form key (`carehub.web.actions.run_once`):
+the same form sent twice acts once, a key reused for another submission is refused; pathway
+events also pass the key to the dispatcher. A refused action re-renders the page with
 the error next to its form and the current state; nothing is changed. A successful one
 redirects back to the page (post/redirect/get) with a message.
 """
@@ -45,7 +46,7 @@ from carehub.pathways.services import (
 )
 from carehub.patients.models import Patient
 from carehub.web.access import staff_page
-from carehub.web.actions import ActionResult, earlier_submission, run_once
+from carehub.web.actions import ActionResult, Once, earlier_submission, renew_key, run_once
 from carehub.web.charts import charts_for
 from carehub.web.diagram import pathway_diagrams
 from carehub.web.forms import (
@@ -254,6 +255,12 @@ def _finish(
         messages.add_message(request, level, result.message)
         back = request.POST.get("next", "")
         return redirect(back if back in RETURN_PAGES else reverse("web:patient", args=[patient.pk]))
+    if result.kind == "reused":
+        # The form's key was used for another submission: said at the top (the form may not be
+        # on the page any more); the form comes back with a new key.
+        messages.error(request, result.message)
+        renew_key(form)
+        return render_patient(request, patient, bound={form_id: form}, status=result.status)
     return render_patient(
         request, patient, bound={form_id: form, f"{form_id}-error": result}, status=result.status
     )
@@ -284,14 +291,15 @@ def _submit(
     action: str,
     obj: Any,
     form_id: str,
-    perform: Callable[[dict[str, Any], str], str],
+    perform: Callable[[dict[str, Any], Once], str],
     detail: Callable[[dict[str, Any]], dict[str, Any]],
     criteria_warning: bool = False,
 ) -> HttpResponse:
-    """One form's POST: a replayed form key answers its first outcome, an invalid form changes
-    nothing, otherwise `perform(cleaned_data, idempotency_key)` runs once; audited either way.
-    With `criteria_warning`, "the pathway did not move" is shown as a warning."""
-    replay = earlier_submission(request, request.POST.get(f"{form.prefix}-form_key", ""))
+    """One form's POST: a form sent again answers its first outcome (a key reused for another
+    submission is refused), an invalid form changes nothing, otherwise
+    `perform(cleaned_data, once)` runs once; audited either way. With `criteria_warning`, "the
+    pathway did not move" is shown as a warning."""
+    replay = earlier_submission(request, form, action=action, target=obj)
     if replay is not None:
         return _finish(
             request, patient, replay, action=action, obj=obj, detail={},
@@ -301,7 +309,7 @@ def _submit(
         return _invalid(request, patient, action=action, obj=obj, form_id=form_id, form=form)
     data = form.cleaned_data
     result = run_once(
-        request, form_key=data["form_key"], action=action, perform=lambda key: perform(data, key)
+        request, form=form, action=action, target=obj, perform=lambda once: perform(data, once)
     )
     if criteria_warning and result.ok and result.message.startswith("The pathway did not move"):
         result.kind = "criteria"
@@ -344,7 +352,8 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
     form_id = f"decide-{proposal.pk}"
     action = decision_action(request)
 
-    def perform(data: dict[str, Any], key: str) -> str:
+    def perform(data: dict[str, Any], once: Once) -> str:
+        key = once.key
         enrolment = proposal.enrolment
         enrolment.refresh_from_db(fields=["version", "status", "configuration"])
         if enrolment.version != data["expected_version"]:
@@ -376,16 +385,19 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
     record = patient_record(user=user, patient=patient)
     form = ProcedureResultForm(request.POST, procedures=record.procedures, prefix="pr")
 
-    def perform(data: dict[str, Any], key: str) -> str:
+    def perform(data: dict[str, Any], once: Once) -> str:
         procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
         try:
             told = observation_record_and_tell(
-                patient=patient, event=f"{procedure.code}_result_recorded", idempotency_key=key,
-                user=user, require_listener=False,
-                record=lambda: procedure_result_record(
-                    procedure=procedure, relief_pct=data["relief_pct"],
-                    relief_weeks=data["relief_weeks"], assessed_at=data["assessed_at"],
-                    recorded_by=user,
+                patient=patient, event=f"{procedure.code}_result_recorded",
+                idempotency_key=once.key, user=user, require_listener=False,
+                record=lambda: once.step(
+                    "result",
+                    lambda: procedure_result_record(
+                        procedure=procedure, relief_pct=data["relief_pct"],
+                        relief_weeks=data["relief_weeks"], assessed_at=data["assessed_at"],
+                        recorded_by=user,
+                    ),
                 ),
             )  # fmt: skip
         except InvalidInput as exc:
@@ -410,16 +422,20 @@ def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_for_user(user=user, patient_id=patient_id)
     form = ProcedureForm(request.POST, prefix="pp")
 
-    def perform(data: dict[str, Any], key: str) -> str:
+    def perform(data: dict[str, Any], once: Once) -> str:
         with_relief = data["relief_pct"] is not None
         try:
             told = observation_record_and_tell(
-                patient=patient, idempotency_key=key, user=user, require_listener=False,
+                patient=patient, idempotency_key=once.key, user=user, require_listener=False,
                 event=f"{data['procedure']}_result_recorded" if with_relief else None,
-                record=lambda: procedure_record(
-                    patient=patient, procedure=data["procedure"],
-                    performed_at=data["performed_at"], relief_pct=data["relief_pct"],
-                    relief_weeks=data["relief_weeks"], region=data["region"], recorded_by=user,
+                record=lambda: once.step(
+                    "procedure",
+                    lambda: procedure_record(
+                        patient=patient, procedure=data["procedure"],
+                        performed_at=data["performed_at"], relief_pct=data["relief_pct"],
+                        relief_weeks=data["relief_weeks"], region=data["region"],
+                        recorded_by=user,
+                    ),
                 ),
             )  # fmt: skip
         except InvalidInput as exc:
@@ -467,7 +483,7 @@ def score_view(request: HttpRequest, patient_id: int, instrument: str) -> HttpRe
         raise NotFound("No such instrument to record here.")
     form = ScoreForm(request.POST, questions=form_for(instrument), prefix=f"sc-{instrument}")
 
-    def perform(data: dict[str, Any], key: str) -> str:
+    def perform(data: dict[str, Any], once: Once) -> str:
         try:
             recorded = score_observation_record(
                 patient=patient, instrument=instrument, items=form.answers(),
@@ -512,7 +528,7 @@ def _enrolment_action(
     return _submit(
         request, patient, form, action=action, obj=enrolment,
         form_id=f"{form_id}-{enrolment.public_id}",
-        perform=lambda data, key: perform_with(enrolment, data, key, user),
+        perform=lambda data, once: perform_with(enrolment, data, once.key, user),
         detail=lambda data: {k: v for k, v in data.items() if k in ("event",)},
         criteria_warning=True,
     )  # fmt: skip

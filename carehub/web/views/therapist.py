@@ -16,7 +16,7 @@ from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
 from carehub.observations.recording import observation_record_and_tell
 from carehub.web.access import staff_page
-from carehub.web.actions import ActionResult, run_once
+from carehub.web.actions import ActionResult, Once, renew_key, run_once
 from carehub.web.forms import SessionLogForm, TaskCompleteForm, new_key
 from carehub.web.selectors import patient_for_user, workspace_for_user
 from carehub.web.services import session_log
@@ -63,17 +63,20 @@ def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     else:
         data = form.cleaned_data
 
-        def perform(key: str) -> str:
+        def perform(once: Once) -> str:
             try:
                 told = observation_record_and_tell(
-                    patient=patient, event=role.session_event, idempotency_key=key, user=user,
-                    require_listener=False,
-                    record=lambda: session_log(
-                        patient=patient,
-                        discipline=role.session_discipline,  # type: ignore[arg-type]
-                        attended=data["attended"], observed_at=data["observed_at"],
-                        notes=data["notes"], measure=role.measure,
-                        score=data.get("measure_score"), user=user,
+                    patient=patient, event=role.session_event, idempotency_key=once.key,
+                    user=user, require_listener=False,
+                    record=lambda: once.step(
+                        "session",
+                        lambda: session_log(
+                            patient=patient,
+                            discipline=role.session_discipline,  # type: ignore[arg-type]
+                            attended=data["attended"], observed_at=data["observed_at"],
+                            notes=data["notes"], measure=role.measure,
+                            score=data.get("measure_score"), user=user,
+                        ),
                     ),
                 )  # fmt: skip
             except InvalidInput as exc:
@@ -87,8 +90,10 @@ def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
             return text
 
         result = run_once(
-            request, form_key=data["form_key"], action=Action.OBSERVATION_SESSION, perform=perform
+            request, form=form, action=Action.OBSERVATION_SESSION, target=patient, perform=perform
         )
+        if result.kind == "reused":
+            renew_key(form)
     audit_record(
         request=request,
         action=Action.OBSERVATION_SESSION,

@@ -70,15 +70,15 @@ def _row_action(
     row_template: str,
     row_name: str,
 ) -> HttpResponse:
-    """One row's action (acknowledge, complete, resend...): run once per form key, audit, and
-    answer with the refreshed row (htmx) or a redirect with a message."""
+    """One row's action (acknowledge, complete, resend...): run once per form key (the key of
+    another row's form is refused), audit, and answer with the refreshed row (htmx) or a
+    redirect with a message."""
     if not form.is_valid():
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
         result = run_once(
-            request, form_key=form.cleaned_data["form_key"], action=action,
-            perform=lambda key: perform(),
-        )  # fmt: skip
+            request, form=form, action=action, target=obj, perform=lambda once: perform()
+        )
     obj.refresh_from_db()
     audit_record(
         request=request,

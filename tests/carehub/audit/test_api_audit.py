@@ -75,7 +75,9 @@ def test_detail_event_send_and_approval_each_write_their_action(
     timeline = AuditEvent.objects.get(action="enrolment.timeline")
     assert (timeline.object_type, timeline.object_id) == ("enrolment", str(enrolment.public_id))
 
-    response = physician.post(f"/api/v1/proposals/{proposal.pk}/approve", {}, format="json")
+    response = physician.post(
+        f"/api/v1/proposals/{proposal.pk}/approve", {}, format="json", HTTP_IDEMPOTENCY_KEY="a1"
+    )
     assert response.status_code == 200
     approval = AuditEvent.objects.get(action="proposal.approve")
     assert (approval.patient_id, approval.outcome, approval.actor) == (
@@ -104,9 +106,10 @@ def test_refusals_are_recorded_as_denied_with_the_patient_in_scope(
     patient_id = proposal.enrolment.patient_id
     url = f"/api/v1/proposals/{proposal.pk}/approve"
     # The role matrix refuses the clinic admin before the view runs.
-    assert client_for(staff["clinic_admin"]).post(url, {}, format="json").status_code == 403
+    admin, coordinator = client_for(staff["clinic_admin"]), client_for(staff["coordinator"])
+    assert admin.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="a1").status_code == 403
     # The pathway's gate refuses the coordinator (physicians only).
-    assert client_for(staff["coordinator"]).post(url, {}, format="json").status_code == 403
+    assert coordinator.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="a1").status_code == 403
     rows = AuditEvent.objects.filter(action="proposal.approve").order_by("id")
     assert [(r.actor_role, r.outcome, r.patient_id) for r in rows] == [
         ("clinic_admin", "denied", patient_id),

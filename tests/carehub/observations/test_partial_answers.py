@@ -72,14 +72,17 @@ def test_api_a_peg_missing_an_item_is_refused_and_the_checkin_stays_usable(
     client = APIClient()
     client.force_authenticate(patient_user(enrolment) if role == "patient" else team.coordinator)
     url = f"/api/v1/checkins/{checkin.pk}/answers"
-    refused = client.post(url, {"answers": PEG_WITHOUT_ACTIVITY}, format="json")
+    refused = client.post(
+        url, {"answers": PEG_WITHOUT_ACTIVITY}, format="json", HTTP_IDEMPOTENCY_KEY="partial"
+    )
     assert refused.status_code == 400
     assert refused["Content-Type"] == "application/problem+json"
     errors = refused.json()["errors"]
     assert list(errors) == ["answers.activity"]
     assert "Please answer this question" in errors["answers.activity"][0]
     still_open(checkin)
-    done = client.post(url, {"answers": PEG}, format="json")
+    # The refusal released the key: the corrected answers may reuse it.
+    done = client.post(url, {"answers": PEG}, format="json", HTTP_IDEMPOTENCY_KEY="partial")
     assert done.status_code == 201, done.content
     assert done.json()["score"] == 5.0
     checkin.refresh_from_db()

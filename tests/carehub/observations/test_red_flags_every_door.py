@@ -146,7 +146,10 @@ def test_the_staff_api_scores(team: Clinicians, enrolment: Enrolment) -> None:
 def test_the_api_checkin_answers_entered_by_staff(team: Clinicians, enrolment: Enrolment) -> None:
     checkin = open_checkin(enrolment, "phq9")
     response = staff_api(team.physician).post(
-        f"/api/v1/checkins/{checkin.pk}/answers", {"answers": PHQ9_ITEM9}, format="json"
+        f"/api/v1/checkins/{checkin.pk}/answers",
+        {"answers": PHQ9_ITEM9},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="staff-answers",
     )
     assert response.status_code == 201, response.content
     assert response.json()["red_flags"][0]["code"] == "phq9_item9_positive"
@@ -264,13 +267,13 @@ def test_a_refused_checkin_still_acts_on_its_red_flag_and_stays_open(
     partial = {k: v for k, v in PHQ9_ITEM9.items() if k != "item4"}
     client = staff_api(team.coordinator)
     url = f"/api/v1/checkins/{checkin.pk}/answers"
-    refused = client.post(url, {"answers": partial}, format="json")
+    refused = client.post(url, {"answers": partial}, format="json", HTTP_IDEMPOTENCY_KEY="p1")
     assert refused.status_code == 400
     assert list(refused.json()["errors"]) == ["answers.item4"]
     checkin.refresh_from_db()
     assert (checkin.status, checkin.observation_id) == (CheckinStatus.OPEN, None)
     assert_urgent_flag_and_alerts(enrolment.patient, subject=f"checkin:{checkin.pk}")
-    done = client.post(url, {"answers": PHQ9_ITEM9}, format="json")
+    done = client.post(url, {"answers": PHQ9_ITEM9}, format="json", HTTP_IDEMPOTENCY_KEY="p2")
     assert done.status_code == 201, done.content
     assert Flag.objects.filter(patient=enrolment.patient).count() == 1
     assert Message.objects.filter(purpose="red_flag_alert").count() == len(TEAM_ROLES)
