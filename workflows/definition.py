@@ -272,6 +272,35 @@ class PathwayDefinition(_Model):
                 roles |= self.senders(name)
         return frozenset(roles)
 
+    @cached_property
+    def task_states(self) -> dict[str, frozenset[str]]:
+        """Per track, the states a task can belong to (`workflows.model.CreateTask.state`): those
+        whose `on_enter` creates one, the targets of transitions (or of leaving a state whose
+        `on_exit`) that create one, and the states an internal transition creating one leaves
+        from. Only leaving these states can close a task."""
+        result: dict[str, frozenset[str]] = {}
+        for name, track in self.tracks.items():
+            states: set[str] = set()
+            live = [s for s, spec in track.states.items() if not spec.final]
+
+            def creates(effects: list[EffectSpec]) -> bool:
+                return any(effect.create_task is not None for effect in effects)
+
+            for state, spec in track.states.items():
+                if creates(spec.on_enter):
+                    states.add(state)
+            for transition in track.transitions:
+                sources = [s for s in live if transition.leaves(s)]
+                if transition.target is None:  # internal: its tasks belong to where it stays
+                    if creates(transition.effects):
+                        states.update(sources)
+                elif creates(transition.effects) or any(
+                    creates(track.states[s].on_exit) for s in sources
+                ):
+                    states.add(transition.target)
+            result[name] = frozenset(states)
+        return result
+
     def transition(self, transition_id: str) -> tuple[str, TransitionSpec]:
         """Look up a transition by its id, `<track>#<index>`."""
         track, _, index = transition_id.partition("#")

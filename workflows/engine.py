@@ -362,7 +362,7 @@ class _Run:
     ) -> None:
         source = self.configuration[track].state
         if spec.target is None:  # internal: effects only; timers and proposals stay
-            self.run_effects(track, spec.effects)
+            self.run_effects(track, spec.effects, state=source)
             self.taken.append(
                 TransitionTaken(
                     track=track, transition_id=transition_id(track, index), event=spec.event,
@@ -370,7 +370,8 @@ class _Run:
                 )
             )  # fmt: skip
             return
-        self.run_effects(track, self.definition.state(track, source).on_exit)
+        # Effects emitted on the way belong to the state entered (tasks: `CreateTask.state`).
+        self.run_effects(track, self.definition.state(track, source).on_exit, state=spec.target)
         for key, timer in list(self.timers.items()):
             if timer.track == track:
                 self.cancel_timer(key, "state exited")
@@ -380,7 +381,7 @@ class _Run:
                 self.closed.append(
                     ProposalClosed(pending.id, "withdrawn", None, f"left {pending.source}")
                 )
-        self.run_effects(track, spec.effects)
+        self.run_effects(track, spec.effects, state=spec.target)
         self.taken.append(
             TransitionTaken(
                 track=track,
@@ -399,7 +400,7 @@ class _Run:
     def enter(self, track: str, state: str) -> None:
         self.configuration[track] = TrackState(state, self.now)
         spec = self.definition.state(track, state)
-        self.run_effects(track, spec.on_enter)
+        self.run_effects(track, spec.on_enter, state=state)
         for timer in self.definition.tracks[track].timers:
             if timer.state == state:
                 active = ActiveTimer(
@@ -416,13 +417,14 @@ class _Run:
         if self.timers.pop(key, None) is not None:
             self.timer_ops.append(CancelTimer(key, reason))
 
-    def run_effects(self, track: str, specs: Sequence[EffectSpec]) -> None:
+    def run_effects(self, track: str, specs: Sequence[EffectSpec], *, state: str) -> None:
+        """`state`: the state of `track` the effects belong to (see `CreateTask.state`)."""
         for spec in specs:
-            effect = self._effect(track, spec)
+            effect = self._effect(track, spec, state)
             if effect is not None:
                 self.effects.append(effect)
 
-    def _effect(self, track: str, spec: EffectSpec) -> Effect | None:
+    def _effect(self, track: str, spec: EffectSpec, state: str) -> Effect | None:
         if spec.send is not None:
             self.sends.append(spec.send)
             return None
@@ -438,7 +440,7 @@ class _Run:
             due_at = self.now + t.due_in if t.due_in is not None else None
             return CreateTask(
                 track=track, discipline=t.discipline, title=t.title, due_at=due_at,
-                priority=t.priority,
+                priority=t.priority, state=state,
             )  # fmt: skip
         if spec.notify is not None:
             n = spec.notify

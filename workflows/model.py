@@ -175,11 +175,17 @@ class StopCheckins(Effect):
 
 @dataclass(frozen=True)
 class CreateTask(Effect):
+    """A task for a discipline. It belongs to `state` of its track: the state the track is in
+    once the transition that emitted it is done (the state entered, or, for an internal
+    transition, the state it stays in); leaving that state (re-entering it too) ends the task's
+    reason to be (`PathwayDefinition.task_states`)."""
+
     kind: ClassVar[str] = "create_task"
     discipline: str
     title: str
     due_at: datetime | None
     priority: str
+    state: str
 
 
 @dataclass(frozen=True)

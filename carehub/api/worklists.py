@@ -2,9 +2,10 @@
 user's scope (through the patient, like proposals).
 
 `GET /tasks` defaults to the open tasks on the caller's own role's worklist (`discipline=all`
-lists every discipline); completing a task that is no longer open answers 409. `GET /flags`
-lists urgent flags first, then the newest; acknowledging or resolving a flag that already has
-that status (or is resolved) answers 409.
+lists every discipline); completing a task that is no longer open answers 409. A pathway task
+names the track and state it belongs to; one closed because that state was left is
+`cancelled`, with its `closed_reason`. `GET /flags` lists urgent flags first, then the newest;
+acknowledging or resolving a flag that already has that status (or is resolved) answers 409.
 """
 
 from __future__ import annotations
@@ -49,8 +50,17 @@ class TaskSerializer(_PatientFields):
     due_at = serializers.DateTimeField(allow_null=True)
     priority = serializers.CharField()
     status = serializers.CharField()
-    completed_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it was done, or closed without being done (cancelled)"
+    )
     completed_by_id = serializers.IntegerField(allow_null=True)
+    closed_reason = serializers.CharField(
+        help_text="Why a cancelled task was closed, e.g. its pathway state was left"
+    )
+    track = serializers.CharField(help_text="The pathway track a pathway task belongs to")
+    state = serializers.CharField(
+        help_text="The state of that track it belongs to: leaving the state closes the task"
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -12,7 +12,9 @@ A dispatch is three statements inside its transaction, whatever the decision:
 3. `decision_write`: one statement of data-modifying CTEs: the enrolment's new configuration and
    version, the append-only step with its explanation, the processed event key, the timers
    (closed, then started: the INSERT reads the UPDATE's output, so a timer restarted under the
-   same key never meets the old pending one in the unique index) and one outbox row per effect.
+   same key never meets the old pending one in the unique index), one outbox row per effect
+   (with the step's id), and, when a track leaves a state that can have tasks or the pathway
+   ends, the open tasks that belonged there closed as no longer needed.
 
 The ORM did the same in 14 to 18 statements (a savepoint around the lock, a query per snapshot
 part, an UPDATE and an INSERT per timer, reading back ids); on a small machine each statement
@@ -33,7 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +59,7 @@ from carehub.pathways.models import (
     TimerStatus,
 )
 from carehub.patients.models import Patient
+from carehub.worklists.models import CareTask, TaskStatus
 
 _ENROLMENT_FIELDS: tuple[str, ...] = tuple(f.attname for f in Enrolment._meta.concrete_fields)
 # jsonb is read as text by Django's connection (JSONField decodes it); as json, psycopg decodes.
@@ -244,6 +247,11 @@ class DecisionRows:
     processed_key: str | None  # the event key to record as processed (None: enrolment start)
     at: datetime  # the decision's time
     wall: datetime  # the clock's time: created_at / updated_at / the outbox's available_at
+    # (track, state, reason) of the states left: their open tasks are closed with the reason
+    tasks_closed: list[tuple[str, str, str]] = field(default_factory=list)
+    # The pathway ended: every open task a pathway effect created is closed (this reason
+    # unless a state left gives one)
+    tasks_ended_reason: str | None = None
 
 
 _e, _s, _t, _x, _p = (
@@ -295,14 +303,36 @@ timers_started AS (
 _AFTER_CLOSE = "WHERE (SELECT count(*) FROM timers_closed) >= 0"
 _INSERT_EFFECTS = f"""
 effects AS (
-  INSERT INTO {_x} (created_at, updated_at, enrolment_id, kind, payload, idempotency_key,
-                    decided_at, status, attempts, available_at, last_error)
-  SELECT %(wall)s, %(wall)s, %(enrolment)s, x.payload ->> 'kind', x.payload,
-         %(effect_key_prefix)s || (x.n - 1), %(at)s, '{EffectStatus.PENDING.value}', 0,
-         %(wall)s, ''
+  INSERT INTO {_x} (created_at, updated_at, enrolment_id, step_id, kind, payload,
+                    idempotency_key, decided_at, status, attempts, available_at, last_error)
+  SELECT %(wall)s, %(wall)s, %(enrolment)s, (SELECT id FROM step), x.payload ->> 'kind',
+         x.payload, %(effect_key_prefix)s || (x.n - 1), %(at)s, '{EffectStatus.PENDING.value}',
+         0, %(wall)s, ''
   FROM jsonb_array_elements(%(effects)s::jsonb) WITH ORDINALITY AS x(payload, n)
   ORDER BY x.n
   RETURNING id
+)"""  # noqa: S608 - names from the models' metadata, values bound
+_k = CareTask._meta.db_table
+_TASKS_LEFT = "unnest(%(task_tracks)s::text[], %(task_states)s::text[], %(task_reasons)s::text[])"
+# A task created by an effect not yet executed is not here: the effect's handler sees that its
+# state was left (`carehub.pathways.effects`).
+_CLOSE_TASKS = f"""
+tasks_closed AS (
+  UPDATE {_k} k SET status = '{TaskStatus.CANCELLED.value}', closed_reason = c.reason,
+    completed_at = %(at)s, updated_at = %(wall)s
+  FROM {_TASKS_LEFT} AS c(track, state, reason)
+  WHERE k.enrolment_id = %(enrolment)s AND k.status = '{TaskStatus.OPEN.value}'
+    AND k.track = c.track AND k.state = c.state
+)"""  # noqa: S608 - names from the models' metadata, values bound
+_CLOSE_TASKS_ENDED = f"""
+tasks_closed AS (
+  UPDATE {_k} k SET status = '{TaskStatus.CANCELLED.value}',
+    closed_reason = coalesce((SELECT c.reason FROM {_TASKS_LEFT} AS c(track, state, reason)
+                              WHERE c.track = k.track AND c.state = k.state LIMIT 1),
+                             %(tasks_ended_reason)s),
+    completed_at = %(at)s, updated_at = %(wall)s
+  WHERE k.enrolment_id = %(enrolment)s AND k.status = '{TaskStatus.OPEN.value}'
+    AND k.source_effect_id IS NOT NULL
 )"""  # noqa: S608 - names from the models' metadata, values bound
 
 
@@ -319,6 +349,10 @@ def decision_write(rows: DecisionRows) -> list[int]:
         parts.append(_CLOSE_TIMERS)
     if rows.timers_started:
         parts.append(_START_TIMERS.format(after_close=_AFTER_CLOSE if rows.timers_closed else ""))
+    if rows.tasks_ended_reason is not None:
+        parts.append(_CLOSE_TASKS_ENDED)
+    elif rows.tasks_closed:
+        parts.append(_CLOSE_TASKS)
     if rows.effect_count:
         parts.append(_INSERT_EFFECTS)
         tail = "SELECT (SELECT id FROM step), ARRAY(SELECT id FROM effects ORDER BY id)"
@@ -351,6 +385,10 @@ def decision_write(rows: DecisionRows) -> list[int]:
         "start_due": [t[4] for t in started],
         "start_statuses": [t[5] for t in started],
         "start_closed": [t[6] for t in started],
+        "task_tracks": [track for track, _, _ in rows.tasks_closed],
+        "task_states": [state for _, state, _ in rows.tasks_closed],
+        "task_reasons": [reason for _, _, reason in rows.tasks_closed],
+        "tasks_ended_reason": rows.tasks_ended_reason,
     }
     sql = "WITH " + ",".join(parts) + "\n" + tail
     with _prepared_cursor() as cursor:

@@ -10,31 +10,102 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from carehub.checkins.services import checkin_series_start, checkin_series_stop
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.core.retry import append_error, exponential_backoff
 from carehub.messaging.services import message_enqueue_for_roles
-from carehub.pathways.models import EffectStatus, OutboxEffect
+from carehub.pathways.models import (
+    EffectStatus,
+    Enrolment,
+    EnrolmentStatus,
+    OutboxEffect,
+    PathwayStep,
+)
 from carehub.pathways.outbox import publish_after_commit
-from carehub.worklists.services import care_task_create, flag_raise
+from carehub.pathways.registry import definition_get
+from carehub.worklists.models import TaskStatus
+from carehub.worklists.services import care_task_close, care_task_create, flag_raise
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEffect, datetime], None]
 
 
+def task_state_left(
+    *, enrolment: Enrolment, track: str, state: str, step_id: int | None
+) -> str | None:
+    """Why a task of `state` (of `track`), decided at step `step_id`, is no longer needed: the
+    pathway has ended, or the track has left the state (or re-entered it) since. None while the
+    track is still in that visit of the state."""
+    if enrolment.status == EnrolmentStatus.COMPLETED:
+        return "No longer needed: the pathway had ended before the task was created"
+    current = enrolment.configuration.get(track, {}).get("state")
+    moved = False
+    if step_id is not None:
+        step = PathwayStep.objects.filter(pk=step_id).values_list("sequence", flat=True).first()
+        moved = (
+            step is not None
+            and PathwayStep.objects.filter(
+                enrolment=enrolment, sequence__gt=step,
+                transitions__contains=[{"track": track, "internal": False}],
+            ).exists()
+        )  # fmt: skip
+    if current == state and not moved:
+        return None
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    spec = definition.tracks.get(track)
+    track_title = (spec.title if spec else "") or track
+    state_title = (spec.states[state].title if spec and state in spec.states else "") or state
+    return f"No longer needed: {track_title} had left '{state_title}' before the task was created"
+
+
 def _create_task(effect: OutboxEffect, now: datetime) -> None:
+    """The task belongs to the state named in the effect (`CreateTask.state`): the dispatch
+    leaving that state closes it (`dispatch_sql`); one decided before the state was left and
+    executed after is created closed; and after commit the state is checked again, for a
+    dispatch that ran while this one did (it could not see the task, nor this the step)."""
     p = effect.payload
     due_at = datetime.fromisoformat(p["due_at"]) if p.get("due_at") else None
-    care_task_create(
+    track, state = p.get("track", ""), p.get("state", "")  # no state: decided before states
+    reason = None
+    if state:
+        reason = task_state_left(
+            enrolment=effect.enrolment, track=track, state=state, step_id=effect.step_id
+        )
+    task = care_task_create(
         enrolment=effect.enrolment, discipline=p["discipline"], title=p["title"], due_at=due_at,
-        priority=p.get("priority", "routine"), source_effect=effect,
+        priority=p.get("priority", "routine"), source_effect=effect, track=track, state=state,
+        source_step_id=effect.step_id, closed_reason=reason or "", closed_at=now,
     )  # fmt: skip
+    if state and task.status == TaskStatus.OPEN and task.source_effect_id == effect.pk:
+        transaction.on_commit(
+            partial(_close_if_state_left, task_id=task.pk, enrolment_id=effect.enrolment_id,
+                    track=track, state=state, step_id=effect.step_id),
+            robust=True,
+        )  # fmt: skip
+
+
+def _close_if_state_left(
+    *, task_id: int, enrolment_id: int, track: str, state: str, step_id: int | None
+) -> None:
+    """After the task's commit: wait for a change of the pathway in progress (a share lock on
+    the enrolment row, taken and released by one statement in autocommit: a dispatch holds the
+    row until it commits), then close the task if its state was left meanwhile."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Enrolment._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608
+            [enrolment_id],
+        )
+    enrolment = Enrolment.objects.get(pk=enrolment_id)
+    reason = task_state_left(enrolment=enrolment, track=track, state=state, step_id=step_id)
+    if reason is not None:
+        care_task_close(task_id=task_id, reason=reason, at=clock.now())
 
 
 def _raise_flag(effect: OutboxEffect, now: datetime) -> None:

@@ -214,6 +214,13 @@ class OutboxEffect(TimeStampedModel):
     """An effect decided in a transaction, executed after commit by a Celery task (id only)."""
 
     enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="effects")
+    # The decision that emitted it, written by the statement that inserts the step. Steps are
+    # never deleted (a trigger refuses it), so the column needs no index, no cascade and no
+    # foreign-key check (one per outbox row, on the dispatch's hot path).
+    step = models.ForeignKey(
+        PathwayStep, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
+        db_index=False, db_constraint=False,
+    )  # fmt: skip
     kind = models.CharField(max_length=32)
     payload = models.JSONField()
     idempotency_key = models.CharField(max_length=300, unique=True)

@@ -7,8 +7,8 @@ Dispatch, in one transaction:
      state) and the optimistic version is checked;
   2. `workflows.decide` on a snapshot read inside the transaction, after the lock;
   3. the new configuration and version, one append-only `PathwayStep` with the explanation,
-     the processed event key, timers and one outbox row per effect, in one statement
-     (`dispatch_sql`), then proposals opened or closed;
+     the processed event key, timers, one outbox row per effect and the open tasks of the
+     states left closed, in one statement (`dispatch_sql`), then proposals opened or closed;
   4. after commit, one Celery task carrying the outbox rows' ids.
 """
 
@@ -173,6 +173,32 @@ def timer_rows(
     return list(closed.items()), started
 
 
+def tasks_no_longer_needed(
+    definition: PathwayDefinition, decision: Decision
+) -> tuple[list[tuple[str, str, str]], str | None]:
+    """The open tasks a decision closes: (track, state, reason) of each state left that can
+    have tasks (`PathwayDefinition.task_states`; re-entering a state leaves it too, as it
+    restarts the state's timers), and, when the pathway ends, the reason for every other open
+    task a pathway effect created (None otherwise)."""
+    closed: dict[tuple[str, str], str] = {}
+    for taken in decision.transitions:
+        if taken.internal or taken.source not in definition.task_states[taken.track]:
+            continue
+        track = definition.tracks[taken.track]
+        state_title = track.states[taken.source].title or taken.source
+        verb = "re-entered" if taken.target == taken.source else "left"
+        closed.setdefault(
+            (taken.track, taken.source),
+            f"No longer needed: {track.title or taken.track} {verb} '{state_title}' "
+            f"({taken.event})"[:300],
+        )
+    ended = None
+    if decision.completed:
+        event = decision.event.name if decision.event else "started"
+        ended = f"No longer needed: the pathway ended ({event})"[:300]
+    return [(track, state, reason) for (track, state), reason in closed.items()], ended
+
+
 def _persist(
     *,
     enrolment: Enrolment,
@@ -184,10 +210,10 @@ def _persist(
     note: str = "",
     record_key: bool = False,
 ) -> PathwayStep:
-    """Write a decision: enrolment, step, timers, outbox rows (one statement, see
-    `dispatch_sql.decision_write`), then proposals; inside a transaction that holds the
-    enrolment's row lock, or created the row. `record_key`: the event key is also recorded as
-    processed (a dispatch; not an enrolment's start).
+    """Write a decision: enrolment, step, timers, outbox rows and the open tasks of states left
+    (one statement, see `dispatch_sql.decision_write`), then proposals; inside a transaction
+    that holds the enrolment's row lock, or created the row. `record_key`: the event key is
+    also recorded as processed (a dispatch; not an enrolment's start).
     A `note` (e.g. the reason for a discharge) is kept in the step's explanation."""
     wall = clock.now()
     changed = decision.changed or bool(decision.timer_ops)
@@ -224,6 +250,9 @@ def _persist(
         at=now,
     )
     timers_closed, timers_started = timer_rows(decision.timer_ops, now)
+    tasks_closed, tasks_ended_reason = tasks_no_longer_needed(
+        definition_get(enrolment.definition_key, enrolment.definition_version), decision
+    )
     effect_ids = decision_write(
         DecisionRows(
             enrolment=enrolment,
@@ -239,6 +268,8 @@ def _persist(
             processed_key=event_key if record_key else None,
             at=now,
             wall=wall,
+            tasks_closed=tasks_closed,
+            tasks_ended_reason=tasks_ended_reason,
         )
     )
 

@@ -23,7 +23,7 @@ class WorklistAdmin(admin.ModelAdmin):
 
 @admin.register(CareTask)
 class CareTaskAdmin(WorklistAdmin):
-    list_display = ["title", "patient", "discipline", "due_at", "priority", "status"]
+    list_display = ["title", "patient", "discipline", "due_at", "priority", "status", "state"]
     list_filter = ["status", "discipline", "priority", "clinic"]
     search_fields = ["title", "patient__mrn"]
     list_select_related = ["patient"]

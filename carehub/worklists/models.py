@@ -38,8 +38,27 @@ class CareTask(TimeStampedModel):
     source_effect = models.OneToOneField(
         "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Where a pathway task came from: the step that decided it, and the track and state it
+    # belongs to (`workflows.model.CreateTask.state`); it is closed when the track leaves that
+    # state, or when the pathway ends. (Steps are never deleted: no index, no cascade.)
+    source_step = models.ForeignKey(
+        "pathways.PathwayStep", on_delete=models.DO_NOTHING, null=True, blank=True,
+        related_name="+", db_index=False,
+    )  # fmt: skip
+    track = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(max_length=64, blank=True, default="")
+    # Why a task was closed without being done (status cancelled), e.g. "No longer needed: ...".
+    closed_reason = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
+        constraints = [
+            # A task is not opened again while an equal one is open (`care_task_create`).
+            models.UniqueConstraint(
+                fields=["enrolment", "discipline", "title"],
+                condition=models.Q(status="open"),
+                name="task_one_open_per_title",
+            ),
+        ]
         indexes = [
             models.Index(
                 fields=["clinic", "discipline", "due_at"],
@@ -82,6 +101,14 @@ class Flag(TimeStampedModel):
     )
 
     class Meta:
+        constraints = [
+            # One flag per patient and code until it is resolved (`flag_raise`).
+            models.UniqueConstraint(
+                fields=["patient", "code"],
+                condition=~models.Q(status="resolved"),
+                name="flag_one_unresolved_per_code",
+            ),
+        ]
         indexes = [
             models.Index(
                 fields=["clinic", "severity", "raised_at"],

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from carehub.accounts.models import User
 from carehub.core import clock
@@ -10,6 +10,24 @@ from carehub.core.exceptions import Conflict
 from carehub.pathways.models import Enrolment, OutboxEffect
 from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
+
+
+def _task_created_before(
+    source_effect: OutboxEffect | None, dedupe_key: str | None
+) -> CareTask | None:
+    if source_effect is not None:
+        existing = CareTask.objects.filter(source_effect=source_effect).first()
+        if existing is not None:
+            return existing
+    if dedupe_key is not None:
+        return CareTask.objects.filter(dedupe_key=dedupe_key).first()
+    return None
+
+
+def _open_equal_task(enrolment: Enrolment, discipline: str, title: str) -> CareTask | None:
+    return CareTask.objects.filter(
+        enrolment=enrolment, discipline=discipline, title=title, status=TaskStatus.OPEN
+    ).first()
 
 
 @transaction.atomic
@@ -22,28 +40,95 @@ def care_task_create(
     priority: str = Priority.ROUTINE,
     source_effect: OutboxEffect | None = None,
     dedupe_key: str | None = None,
+    track: str = "",
+    state: str = "",
+    source_step_id: int | None = None,
+    closed_reason: str = "",
+    closed_at: datetime | None = None,
 ) -> CareTask:
     """A task on a discipline's worklist. Created once per effect (or dedupe key), however often
-    the code creating it runs."""
-    if source_effect is not None:
-        existing = CareTask.objects.filter(source_effect=source_effect).first()
-        if existing is not None:
-            return existing
-    if dedupe_key is not None:
-        existing = CareTask.objects.filter(dedupe_key=dedupe_key).first()
-        if existing is not None:
-            return existing
-    return CareTask.objects.create(
+    the code creating it runs; while an equal task (same enrolment, discipline and title) is
+    open, that task is returned and no other is opened (a unique index holds it under races).
+
+    `track` and `state`: the pathway state the task belongs to (closed when the track leaves
+    it). A task whose reason was gone before it could be created (`closed_reason`, e.g. its
+    state was already left) is recorded closed: cancelled, with the reason, at `closed_at`."""
+    existing = _task_created_before(source_effect, dedupe_key)
+    if existing is not None:
+        return existing
+    title = title[:200]
+    task = CareTask(
         clinic_id=enrolment.clinic_id,
         patient_id=enrolment.patient_id,
         enrolment=enrolment,
         discipline=discipline,
-        title=title[:200],
+        title=title,
         due_at=due_at,
         priority=Priority(priority),
         source_effect=source_effect,
         dedupe_key=dedupe_key,
+        track=track,
+        state=state,
+        source_step_id=source_step_id,
     )
+    if closed_reason:
+        task.status = TaskStatus.CANCELLED
+        task.closed_reason = closed_reason[:300]
+        task.completed_at = closed_at or clock.now()
+        task.save(force_insert=True)
+        return task
+    equal = _open_equal_task(enrolment, discipline, title)
+    if equal is not None:
+        return equal
+    try:
+        with transaction.atomic():  # a savepoint: an equal task opened meanwhile is not an error
+            task.save(force_insert=True)
+    except IntegrityError:
+        existing = _task_created_before(source_effect, dedupe_key) or _open_equal_task(
+            enrolment, discipline, title
+        )
+        if existing is None:
+            raise
+        return existing
+    return task
+
+
+def care_task_close(*, task_id: int, reason: str, at: datetime) -> bool:
+    """Close a task that is no longer needed (cancelled, with the reason, kept in history);
+    False when it was no longer open."""
+    closed = CareTask.objects.filter(pk=task_id, status=TaskStatus.OPEN).update(
+        status=TaskStatus.CANCELLED, closed_reason=reason[:300], completed_at=at,
+        updated_at=clock.now(),
+    )  # fmt: skip
+    return bool(closed)
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.URGENT: 2}
+
+
+def _flag_raised_before(source_effect: OutboxEffect | None, dedupe_key: str | None) -> Flag | None:
+    if source_effect is not None:
+        existing = Flag.objects.filter(source_effect=source_effect).first()
+        if existing is not None:
+            return existing
+    if dedupe_key is not None:
+        return Flag.objects.filter(dedupe_key=dedupe_key).first()
+    return None
+
+
+def _unresolved_flag(patient_id: int, code: str, severity: Severity) -> Flag | None:
+    """The patient's unresolved flag with this code, its severity raised to `severity` if that
+    is higher (never lowered)."""
+    flag = (
+        Flag.objects.select_for_update()
+        .filter(patient_id=patient_id, code=code)
+        .exclude(status=FlagStatus.RESOLVED)
+        .first()
+    )
+    if flag is not None and _SEVERITY_RANK[severity] > _SEVERITY_RANK[Severity(flag.severity)]:
+        flag.severity = severity
+        flag.save(update_fields=["severity", "updated_at"])
+    return flag
 
 
 @transaction.atomic
@@ -58,34 +143,47 @@ def flag_raise(
     dedupe_key: str | None = None,
     patient: Patient | None = None,
 ) -> Flag:
-    """A flag on the clinic's board about the enrolment's patient (or `patient`, for a flag
-    raised outside a pathway, e.g. by a score entered by staff); once per effect or dedupe key."""
+    """Raise a flag on the patient: the enrolment's (or `patient`, for a flag raised outside a
+    pathway, e.g. by a score entered by staff before enrolment). Raised once per effect (or
+    dedupe key); while the patient has an unresolved flag (open or acknowledged) with the same
+    code, that flag is returned instead of a second one, its severity raised if this raise is
+    more severe (a unique index holds it under races). A resolved flag does not count."""
     if enrolment is None and patient is None:
         raise ValueError("a flag is about an enrolment or a patient")
-    if source_effect is not None or dedupe_key is not None:
-        existing = (
-            Flag.objects.filter(source_effect=source_effect).first()
-            if source_effect is not None
-            else Flag.objects.filter(dedupe_key=dedupe_key).first()
-        )
-        if existing is not None:
-            return existing
+    existing = _flag_raised_before(source_effect, dedupe_key)
+    if existing is not None:
+        return existing
     if enrolment is not None:
         clinic_id, patient_id = enrolment.clinic_id, enrolment.patient_id
     else:
         assert patient is not None
         clinic_id, patient_id = patient.clinic_id, patient.pk
-    return Flag.objects.create(
+    level = Severity(severity)
+    unresolved = _unresolved_flag(patient_id, code, level)
+    if unresolved is not None:
+        return unresolved
+    flag = Flag(
         clinic_id=clinic_id,
         patient_id=patient_id,
         enrolment=enrolment,
         code=code,
-        severity=Severity(severity),
+        severity=level,
         message=message[:300],
         raised_at=raised_at,
         source_effect=source_effect,
         dedupe_key=dedupe_key,
     )
+    try:
+        with transaction.atomic():  # a savepoint: the same flag raised meanwhile is no error
+            flag.save(force_insert=True)
+    except IntegrityError:
+        existing = _flag_raised_before(source_effect, dedupe_key) or _unresolved_flag(
+            patient_id, code, level
+        )
+        if existing is None:
+            raise
+        return existing
+    return flag
 
 
 def _worklist_state(item: CareTask | Flag) -> dict[str, object]:
@@ -165,12 +263,13 @@ def session_notes_overdue_tasks(*, now: datetime | None = None) -> int:
         if CareTask.objects.filter(dedupe_key=key).exists():
             continue
         day = session.observed_at.astimezone(ZoneInfo(session.patient.time_zone)).date()
-        care_task_create(
+        task = care_task_create(
             enrolment=enrolment,
             discipline=discipline,
             title=f"Progress note overdue for the {session.code.upper()} session of {day:%d %b}",
             due_at=now,
             dedupe_key=key,
         )
-        created += 1
+        if task.dedupe_key == key:  # not when an equal task was still open
+            created += 1
     return created

@@ -89,7 +89,7 @@ def test_flags_list_urgent_first_then_newest(
     def raise_flag(severity: str, minutes: int) -> Flag:
         return flag_raise(
             enrolment=enrolment,
-            code="check",
+            code=f"check_{minutes}",  # one flag per code while unresolved: a code each
             severity=severity,
             message=f"{severity} {minutes}",
             raised_at=now + timedelta(minutes=minutes),

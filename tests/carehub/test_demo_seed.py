@@ -139,3 +139,37 @@ def test_messages_with_delivery_records_some_dead() -> None:
     assert DeliveryEvent.objects.count() >= Message.objects.count()
     # What the recording backends "sent", with usable check-in links.
     assert RecordedMessage.objects.filter(body__contains="/c/").count() >= 100
+
+
+def test_open_tasks_are_not_duplicated_nor_left_behind_by_their_state() -> None:
+    from django.db.models import Count
+
+    from carehub.pathways.effects import task_state_left
+    from carehub.worklists.models import CareTask, Flag
+
+    open_tasks = CareTask.objects.filter(status="open").select_related("enrolment")
+    duplicates = (
+        open_tasks.values("patient_id", "discipline", "title")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert list(duplicates) == []
+    assert not open_tasks.filter(source_effect__isnull=False, state="").exists()
+    left_behind = [
+        (task.patient_id, task.title)
+        for task in open_tasks.exclude(state="")
+        if task_state_left(
+            enrolment=task.enrolment,
+            track=task.track,
+            state=task.state,
+            step_id=task.source_step_id,
+        )
+    ]
+    assert left_behind == []
+    # Closed ones stay in the history with their reason, e.g. the discharged patient's.
+    closed = CareTask.objects.filter(status="cancelled", closed_reason__startswith="No longer")
+    assert closed.filter(patient__mrn="RP-1017").exists()
+    assert closed.filter(title="Book the stimulator trial", patient__mrn="RP-1007").exists()
+    unresolved = Flag.objects.exclude(status="resolved")
+    assert not unresolved.values("patient_id", "code").annotate(n=Count("id")).filter(n__gt=1)
+    assert Flag.objects.filter(patient__mrn="RP-1015", code="naloxone_indicated").count() == 1

@@ -519,3 +519,58 @@ def test_approval_rechecks_the_criteria_and_refuses_when_they_no_longer_hold(
     assert proposal.id in instance.snapshot.proposals  # still pending: it can be rejected
     send(instance, clock, "reject", actor=PHYSICIAN, proposal_id=proposal.id, reason="Cap reached")
     assert not instance.snapshot.proposals
+
+
+TASK_STATES = """
+key: task-states
+version: 1
+title: Tasks and their states
+roles: [coordinator]
+events:
+  go: {roles: [coordinator]}
+  remind: {roles: [coordinator]}
+  back: {roles: [coordinator]}
+tracks:
+  main:
+    initial: a
+    states:
+      a:
+        on_enter:
+          - create_task: {discipline: coordinator, title: "Entering a"}
+        on_exit:
+          - create_task: {discipline: coordinator, title: "Leaving a"}
+      b: {}
+      c: {}
+      done: {final: true}
+    transitions:
+      - from: a
+        event: go
+        to: b
+        effects:
+          - create_task: {discipline: coordinator, title: "On the way to b"}
+      - from: b
+        event: remind
+        effects:
+          - create_task: {discipline: coordinator, title: "Reminder while in b"}
+      - {from: b, event: back, to: c}
+      - {from: "*", event: go, to: done}
+"""
+
+
+def test_a_task_belongs_to_the_state_its_track_is_in_once_the_transition_is_done() -> None:
+    from workflows import load_text
+
+    definition = load_text(TASK_STATES)
+    instance = MemoryInstance(definition, T0)
+    assert [(e.title, e.state) for e in start(definition, T0).effects] == [("Entering a", "a")]
+    moved = instance.dispatch(Event(name="go", key="1"), T0)
+    # Leaving a, the exit's and the transition's tasks belong to b, where the track is then.
+    assert [(e.title, e.state) for e in moved.effects] == [
+        ("Leaving a", "b"),
+        ("On the way to b", "b"),
+    ]
+    reminded = instance.dispatch(Event(name="remind", key="2"), T0)
+    assert [(e.title, e.state) for e in reminded.effects] == [("Reminder while in b", "b")]
+    assert reminded.effects[0].as_dict()["state"] == "b"
+    # The states a task can belong to (done: a's exit task when a leaves for it); not c.
+    assert definition.task_states == {"main": frozenset({"a", "b", "done"})}

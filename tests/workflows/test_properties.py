@@ -124,7 +124,7 @@ class PathwayMachine(RuleBasedStateMachine):
             return
         except CriteriaNoLongerMet:
             assert approve
-            assert role in proposal.roles
+            assert allowed
             return
         assert allowed
 

@@ -20,6 +20,7 @@ from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries, Checkin
 from carehub.checkins.services import (
     checkin_series_start,
     checkin_series_stop,
+    checkin_submit,
     checkins_close_expired,
     checkins_open_due,
 )
@@ -32,6 +33,7 @@ from carehub.pathways.models import Enrolment
 from carehub.pathways.services import enrolment_pause, enrolment_resume, enrolment_start
 from carehub.patients.services import care_team_add, patient_register
 from carehub.worklists.models import CareTask, Flag
+from carehub.worklists.services import care_task_complete
 
 pytestmark = pytest.mark.django_db
 NY = ZoneInfo("America/New_York")
@@ -228,6 +230,64 @@ def test_missed_checkins_and_a_task_after_two_in_a_row(enrolment: Enrolment) -> 
     tasks = CareTask.objects.filter(enrolment=enrolment, title__contains="missed in a row")
     assert tasks.count() == 1  # one per streak, not one per miss
     assert tasks.get().discipline == "coordinator"
+
+
+def test_another_streak_of_misses_while_the_task_is_open_opens_no_second_task(
+    enrolment: Enrolment,
+) -> None:
+    series = start(enrolment, "peg", timedelta(weeks=1), timezone.now() - timedelta(weeks=10))
+
+    def due() -> Checkin:
+        checkin = series.checkins.filter(status=CheckinStatus.SCHEDULED).get()
+        checkins_open_due(now=checkin.due_at)
+        return checkin
+
+    def miss() -> None:
+        checkins_close_expired(now=due().closes_at + timedelta(seconds=1))
+
+    def answer() -> None:
+        checkin = due()
+        answers = {"pain": 5, "enjoyment": 5, "activity": 5}
+        checkin_submit(checkin_id=checkin.pk, answers=answers, at=checkin.due_at)
+
+    tasks = CareTask.objects.filter(enrolment=enrolment, title__contains="missed in a row")
+    for outcome in (miss, miss, answer, miss, miss):  # two streaks, the first task still open
+        outcome()
+    [task] = tasks
+    assert task.status == "open"
+    care_task_complete(task=task, user=User.objects.get(role=Role.COORDINATOR))
+    for outcome in (answer, miss, miss):  # a done task does not count
+        outcome()
+    assert sorted(tasks.values_list("status", flat=True)) == ["done", "open"]
+
+
+def test_a_red_flag_already_raised_still_alerts_the_team_for_each_answer(
+    enrolment: Enrolment,
+) -> None:
+    patient = enrolment.patient
+    answers = {f"item{n}": 0 for n in range(1, 9)} | {"item9": 1, "difficulty": 1}
+    first, _ = open_one(enrolment, "phq9")
+    checkin_submit(checkin_id=first.pk, answers=answers)
+    second = checkin_series_start(
+        enrolment=enrolment, series="phq9_again", instrument="phq9", every=timedelta(days=14),
+        at=timezone.now() - timedelta(days=15),
+    ).checkins.get()  # fmt: skip
+    Checkin.objects.filter(pk=second.pk).update(
+        due_at=timezone.now() - timedelta(minutes=1), closes_at=timezone.now() + timedelta(days=2)
+    )
+    checkins_open_due()
+    checkin_submit(checkin_id=second.pk, answers=answers)
+
+    [flag] = Flag.objects.filter(patient=patient)  # the flag is raised once while unresolved
+    assert (flag.code, flag.status, flag.severity) == ("phq9_item9_positive", "open", "urgent")
+    alerts = Message.objects.filter(purpose="red_flag_alert")
+    sent_for = {(m.subject_key, m.to_staff.role) for m in alerts if m.to_staff}
+    assert sent_for == {
+        (f"checkin:{checkin.pk}", role)
+        for checkin in (first, second)
+        for role in ("coordinator", "physician", "psychologist")
+    }
+    assert {m.urgency for m in alerts} == {"urgent"}
 
 
 def test_pause_suspends_and_resume_shifts_checkins(enrolment: Enrolment) -> None:

@@ -22,6 +22,7 @@ from carehub.observations.services import (
     status_record,
 )
 from carehub.pathways.dispatch_sql import DecisionRows, decision_write, dumps, snapshot_read
+from carehub.pathways.effects import effect_execute
 from carehub.pathways.models import (
     Enrolment,
     OutboxEffect,
@@ -33,6 +34,7 @@ from carehub.pathways.models import (
 from carehub.pathways.services import enrolment_start, pathway_dispatch, timer_rows
 from carehub.pathways.store import snapshot_for, snapshot_from_rows
 from carehub.patients.services import patient_register
+from carehub.worklists.models import CareTask, TaskStatus
 from tests.carehub.pathways.test_dispatch import make_eligible, to_conventional
 from workflows.model import ActiveTimer, CancelTimer, StartTimer
 
@@ -81,6 +83,33 @@ def test_a_dispatch_is_three_statements_whatever_it_writes(clinic, staff) -> Non
     assert again.step == result.step
     # the lock finds the key processed (and locks nothing), the stored outcome, the enrolment
     assert _statements(ctx) == ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_the_tasks_of_the_states_left_adds_no_statement(clinic) -> None:  # type: ignore[no-untyped-def]
+    patient = patient_register(
+        clinic=clinic, mrn="Q-2", given_name="Q", family_name="Two", time_zone="Europe/London"
+    )
+    enrolment = enrolment_start(patient=patient, definition_key="stepped-care-example")
+    effect = OutboxEffect.objects.get(enrolment=enrolment, kind="create_task")
+    effect_execute(effect_id=effect.pk)
+    task = CareTask.objects.get(source_effect=effect)
+    assert (task.status, task.track, task.state) == (TaskStatus.OPEN, "pt", "active")
+    with CaptureQueriesContext(connection) as ctx:
+        left = pathway_dispatch(
+            enrolment_id=enrolment.pk, event="pt_review_due", idempotency_key="review"
+        )
+    # The write statement itself closes the open tasks of the state left (one more CTE).
+    assert _statements(ctx) == ["BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"]
+    task.refresh_from_db()
+    assert (task.status, task.completed_at) == (TaskStatus.CANCELLED, left.step.at)
+    assert task.closed_reason == "No longer needed: Physical therapy left 'active' (pt_review_due)"
+    with CaptureQueriesContext(connection) as ctx:
+        ended = pathway_dispatch(
+            enrolment_id=enrolment.pk, event="discharge", idempotency_key="discharge"
+        )
+    assert ended.enrolment.status == "completed"  # every open pathway task closed, same write
+    assert _statements(ctx) == ["BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"]
 
 
 def _prepared() -> dict[str, int]:
