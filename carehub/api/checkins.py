@@ -27,6 +27,7 @@ from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.checkins.models import CheckinStatus
 from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_patient
@@ -76,7 +77,7 @@ class PatientCheckinListApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_VIEW
-    audit_action = "checkin.list"
+    audit_action = Action.CHECKIN_LIST
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=CheckinStatus.choices, required=False)
@@ -113,7 +114,7 @@ class PatientCheckinListApi(AuditedApi):
 class CheckinDetailApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_VIEW
-    audit_action = "checkin.view"
+    audit_action = Action.CHECKIN_VIEW
 
     OutputSerializer = CheckinDetailSerializer
 
@@ -135,7 +136,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_SUBMIT
-    audit_action = "checkin.submit"
+    audit_action = Action.CHECKIN_SUBMIT
 
     class InputSerializer(serializers.Serializer):
         answers = serializers.DictField(

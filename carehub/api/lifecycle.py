@@ -34,6 +34,7 @@ from carehub.api.pathways import (
 from carehub.api.patients import AuditedApi, PatientEnrolmentListApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.pathways.models import Enrolment
 from carehub.pathways.selectors import enrolment_get_for_user, enrolment_view
@@ -59,7 +60,7 @@ class PatientEnrolmentStartApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_START
-    audit_action = "enrolment.start"
+    audit_action = Action.ENROLMENT_START
 
     class InputSerializer(serializers.Serializer):
         definition_key = serializers.SlugField(max_length=64)
@@ -97,7 +98,7 @@ class EnrolmentPauseApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_PAUSE
-    audit_action = "enrolment.pause"
+    audit_action = Action.ENROLMENT_PAUSE
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(
@@ -131,7 +132,7 @@ class EnrolmentResumeApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_PAUSE
-    audit_action = "enrolment.resume"
+    audit_action = Action.ENROLMENT_RESUME
 
     OutputSerializer = EnrolmentSerializer
 
@@ -155,7 +156,7 @@ class EnrolmentDischargeApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_DISCHARGE
-    audit_action = "enrolment.discharge"
+    audit_action = Action.ENROLMENT_DISCHARGE
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=500, help_text="Why the patient is discharged")

@@ -22,6 +22,7 @@ from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict
 from carehub.core.logging import redact
@@ -75,7 +76,7 @@ class PatientMessageListApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_LIST
-    audit_action = "message.list"
+    audit_action = Action.MESSAGE_LIST
 
     OutputSerializer = MessageSerializer
 
@@ -104,7 +105,7 @@ class MessageDeadListApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_DEAD_LIST
-    audit_action = "message.dead_list"
+    audit_action = Action.MESSAGE_DEAD_LIST
 
     OutputSerializer = MessageSerializer
 
@@ -132,7 +133,7 @@ class MessageResendApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_RESEND
-    audit_action = "message.resend"
+    audit_action = Action.MESSAGE_RESEND
 
     OutputSerializer = MessageSerializer
 

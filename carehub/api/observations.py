@@ -45,6 +45,7 @@ from carehub.api.pathways import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempot
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Kind, Observation, Source
@@ -90,7 +91,7 @@ class ObservationSerializer(serializers.Serializer):
 class PatientObservationListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.OBSERVATION_VIEW
-    audit_action = "observation.list"
+    audit_action = Action.OBSERVATION_LIST
 
     class FilterSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Kind.choices, required=False)
@@ -222,7 +223,7 @@ _RECORD_RESPONSES = {
 class PatientProcedureRecordApi(_ObservationRecordApi):
     """A procedure performed (e.g. `mbb1`, `esi`), with its relief when already known."""
 
-    audit_action = "observation.procedure"
+    audit_action = Action.OBSERVATION_PROCEDURE
 
     class InputSerializer(_EventField):
         procedure = serializers.SlugField(max_length=64, help_text="e.g. `mbb1`, `esi`, `rfa`")
@@ -269,7 +270,7 @@ class ObservationResultRecordApi(_ObservationRecordApi):
     """The relief after a recorded procedure: a new record of the procedure carrying the result
     replaces the earlier one (which stays in the history)."""
 
-    audit_action = "observation.procedure_result"
+    audit_action = Action.OBSERVATION_PROCEDURE_RESULT
 
     class InputSerializer(_EventField):
         relief_pct = serializers.FloatField(min_value=0, max_value=100)
@@ -310,7 +311,7 @@ class PatientSessionRecordApi(_ObservationRecordApi):
     definition names for its session event (a psychologist does not log PT sessions)."""
 
     operation = Operation.SESSION_LOG
-    audit_action = "observation.session"
+    audit_action = Action.OBSERVATION_SESSION
 
     class InputSerializer(_EventField):
         discipline = serializers.SlugField(max_length=32, help_text="`pt` or `cbt`")
@@ -359,7 +360,7 @@ class PatientScoreRecordApi(_ObservationRecordApi):
     computed on the licensed form). Scored like a check-in, red flags included (check-in answers
     themselves are recorded by `POST /checkins/{id}/answers`)."""
 
-    audit_action = "observation.score"
+    audit_action = Action.OBSERVATION_SCORE
 
     class InputSerializer(_EventField):
         instrument = serializers.SlugField(max_length=32, help_text="e.g. `phq9`, `peg`, `odi`")

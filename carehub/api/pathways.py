@@ -25,6 +25,7 @@ from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet
 from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
@@ -150,7 +151,7 @@ class DispatchOutputSerializer(serializers.Serializer):
 class EnrolmentDetailApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
-    audit_action = "enrolment.view"
+    audit_action = Action.ENROLMENT_VIEW
 
     OutputSerializer = EnrolmentSerializer
 
@@ -172,7 +173,7 @@ class EnrolmentTimelineApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
-    audit_action = "enrolment.timeline"
+    audit_action = Action.ENROLMENT_TIMELINE
 
     OutputSerializer = StepSerializer
 
@@ -203,7 +204,7 @@ class EnrolmentEventSendApi(AuditedApi):
 
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_EVENT_SEND
-    audit_action = "enrolment.event_send"
+    audit_action = Action.ENROLMENT_EVENT_SEND
 
     class InputSerializer(serializers.Serializer):
         event = serializers.CharField(max_length=64)
@@ -281,7 +282,7 @@ class ProposalSerializer(serializers.Serializer):
 class ProposalListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_LIST
-    audit_action = "proposal.list"
+    audit_action = Action.PROPOSAL_LIST
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=ProposalStatus.choices, required=False)
@@ -364,7 +365,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
     """Approve an escalation: only a role the pathway's gate names may (403 otherwise); the
     guard is evaluated again and must still hold (422 otherwise)."""
 
-    audit_action = "proposal.approve"
+    audit_action = Action.PROPOSAL_APPROVE
     action = "approve"
 
     class InputSerializer(serializers.Serializer):
@@ -389,7 +390,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
 class ProposalRejectApi(_ProposalDecisionApi):
     """Reject an escalation; a reason is required."""
 
-    audit_action = "proposal.reject"
+    audit_action = Action.PROPOSAL_REJECT
     action = "reject"
 
     class InputSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
-from carehub.audit.models import Outcome
+from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import (
     Operation,
@@ -187,7 +187,7 @@ class AuditedApi(IdempotentWrites, APIView):
 class PatientListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_LIST
-    audit_action = "patient.list"
+    audit_action = Action.PATIENT_LIST
 
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
@@ -237,7 +237,7 @@ class CareTeamMemberSerializer(serializers.Serializer):
 class PatientDetailApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_VIEW
-    audit_action = "patient.view"
+    audit_action = Action.PATIENT_VIEW
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -264,7 +264,7 @@ class PatientDetailApi(AuditedApi):
 class PatientEnrolmentListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
-    audit_action = "enrolment.list"
+    audit_action = Action.ENROLMENT_LIST
 
     class OutputSerializer(serializers.Serializer):
         public_id = serializers.UUIDField()

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import example, problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.clinics.selectors import threshold_get_for_clinic, threshold_list_for_clinic
 from carehub.clinics.services import NOTE_MAX_LENGTH, SOURCE_MAX_LENGTH, threshold_set
@@ -43,7 +44,7 @@ class ThresholdSerializer(serializers.Serializer):
 class ThresholdListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.THRESHOLD_VIEW
-    audit_action = "threshold.list"
+    audit_action = Action.THRESHOLD_LIST
 
     OutputSerializer = ThresholdSerializer
 
@@ -62,7 +63,7 @@ class ThresholdListApi(AuditedApi):
 class ThresholdSetApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.THRESHOLD_SET
-    audit_action = "threshold.set"
+    audit_action = Action.THRESHOLD_SET
 
     class InputSerializer(serializers.Serializer):
         value = serializers.JSONField(help_text="Of the default's type: number, boolean or text")

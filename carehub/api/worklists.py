@@ -20,6 +20,7 @@ from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.schema import problems
+from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.worklists.models import Flag, FlagStatus, TaskStatus
 from carehub.worklists.selectors import (
@@ -79,7 +80,7 @@ class FlagSerializer(_PatientFields):
 class TaskListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_LIST
-    audit_action = "task.list"
+    audit_action = Action.TASK_LIST
 
     class FilterSerializer(serializers.Serializer):
         discipline = serializers.CharField(required=False, allow_blank=True, max_length=32)
@@ -133,7 +134,7 @@ class TaskListApi(AuditedApi):
 class TaskCompleteApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_COMPLETE
-    audit_action = "task.complete"
+    audit_action = Action.TASK_COMPLETE
 
     OutputSerializer = TaskSerializer
 
@@ -158,7 +159,7 @@ class TaskCompleteApi(AuditedApi):
 class FlagListApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.FLAG_LIST
-    audit_action = "flag.list"
+    audit_action = Action.FLAG_LIST
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=FlagStatus.choices, required=False)
@@ -206,7 +207,7 @@ class _FlagStatusApi(AuditedApi):
 class FlagAcknowledgeApi(_FlagStatusApi):
     """Someone is on it."""
 
-    audit_action = "flag.acknowledge"
+    audit_action = Action.FLAG_ACKNOWLEDGE
     target_status = FlagStatus.ACKNOWLEDGED
 
     @extend_schema(
@@ -220,7 +221,7 @@ class FlagAcknowledgeApi(_FlagStatusApi):
 
 
 class FlagResolveApi(_FlagStatusApi):
-    audit_action = "flag.resolve"
+    audit_action = Action.FLAG_RESOLVE
     target_status = FlagStatus.RESOLVED
 
     @extend_schema(
