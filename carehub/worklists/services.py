@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -11,16 +12,19 @@ from carehub.pathways.models import Enrolment, OutboxEffect
 from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
 
+W = TypeVar("W", CareTask, Flag)
 
-def _task_created_before(
-    source_effect: OutboxEffect | None, dedupe_key: str | None
-) -> CareTask | None:
+
+def _made_before(
+    model: type[W], source_effect: OutboxEffect | None, dedupe_key: str | None
+) -> W | None:
+    """The task or flag this effect (or dedupe key) already made: making it again finds it."""
     if source_effect is not None:
-        existing = CareTask.objects.filter(source_effect=source_effect).first()
+        existing = model.objects.filter(source_effect=source_effect).first()
         if existing is not None:
             return existing
     if dedupe_key is not None:
-        return CareTask.objects.filter(dedupe_key=dedupe_key).first()
+        return model.objects.filter(dedupe_key=dedupe_key).first()
     return None
 
 
@@ -53,7 +57,7 @@ def care_task_create(
     `track` and `state`: the pathway state the task belongs to (closed when the track leaves
     it). A task whose reason was gone before it could be created (`closed_reason`, e.g. its
     state was already left) is recorded closed: cancelled, with the reason, at `closed_at`."""
-    existing = _task_created_before(source_effect, dedupe_key)
+    existing = _made_before(CareTask, source_effect, dedupe_key)
     if existing is not None:
         return existing
     title = title[:200]
@@ -84,7 +88,7 @@ def care_task_create(
         with transaction.atomic():  # a savepoint: an equal task opened meanwhile is not an error
             task.save(force_insert=True)
     except IntegrityError:
-        existing = _task_created_before(source_effect, dedupe_key) or _open_equal_task(
+        existing = _made_before(CareTask, source_effect, dedupe_key) or _open_equal_task(
             enrolment, discipline, title
         )
         if existing is None:
@@ -104,16 +108,6 @@ def care_task_close(*, task_id: int, reason: str, at: datetime) -> bool:
 
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.URGENT: 2}
-
-
-def _flag_raised_before(source_effect: OutboxEffect | None, dedupe_key: str | None) -> Flag | None:
-    if source_effect is not None:
-        existing = Flag.objects.filter(source_effect=source_effect).first()
-        if existing is not None:
-            return existing
-    if dedupe_key is not None:
-        return Flag.objects.filter(dedupe_key=dedupe_key).first()
-    return None
 
 
 def _unresolved_flag(patient_id: int, code: str, severity: Severity) -> Flag | None:
@@ -150,7 +144,7 @@ def flag_raise(
     more severe (a unique index holds it under races). A resolved flag does not count."""
     if enrolment is None and patient is None:
         raise ValueError("a flag is about an enrolment or a patient")
-    existing = _flag_raised_before(source_effect, dedupe_key)
+    existing = _made_before(Flag, source_effect, dedupe_key)
     if existing is not None:
         return existing
     if enrolment is not None:
@@ -177,7 +171,7 @@ def flag_raise(
         with transaction.atomic():  # a savepoint: the same flag raised meanwhile is no error
             flag.save(force_insert=True)
     except IntegrityError:
-        existing = _flag_raised_before(source_effect, dedupe_key) or _unresolved_flag(
+        existing = _made_before(Flag, source_effect, dedupe_key) or _unresolved_flag(
             patient_id, code, level
         )
         if existing is None:
