@@ -1,5 +1,6 @@
 """DRF permission: the view's `operation` must be allowed for the user's role by the matrix in
-`carehub.care_access` (scoping itself happens in the selectors, through care_access too)."""
+`carehub.care_access` (scoping itself happens in the selectors, through care_access too). A
+refusal is 403 `not_permitted` naming the `operation` and the `roles` that may perform it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from carehub.care_access import Operation, can
+from carehub.care_access import OPERATIONS, Operation, can
+from carehub.core.exceptions import NotPermitted
 
 
 class RoleAllows(BasePermission):
@@ -19,4 +21,9 @@ class RoleAllows(BasePermission):
         operation: Operation | None = getattr(view, "operation", None)
         if operation is None:  # a view must say what it does
             return False
-        return can(request.user, operation)
+        if not can(request.user, operation):
+            raise NotPermitted(
+                self.message,
+                extra={"operation": operation.value, "roles": sorted(OPERATIONS[operation])},
+            )
+        return True

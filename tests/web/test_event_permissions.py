@@ -18,6 +18,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from carehub.accounts.models import STAFF_ROLES, User
+from carehub.care_access import OPERATIONS, Operation
 from carehub.core.exceptions import Conflict, NotPermitted
 from carehub.pathways.models import Enrolment, PathwayStep
 from carehub.pathways.registry import definition_get
@@ -103,8 +104,14 @@ def test_the_api_agrees_with_the_definition(
                 body = response.json()
                 assert response["Content-Type"] == "application/problem+json"
                 assert body["code"] == "not_permitted"
-                # The clinic admin is refused by the role matrix before the definition is read.
-                if role != "clinic_admin":
+                # The clinic admin is refused by the role matrix before the definition is read:
+                # the refusal names the operation and the roles the matrix allows.
+                if role == "clinic_admin":
+                    assert (body["operation"], body["roles"]) == (
+                        Operation.ENROLMENT_EVENT_SEND.value,
+                        sorted(OPERATIONS[Operation.ENROLMENT_EVENT_SEND]),
+                    )
+                else:
                     assert (body["event"], body["roles"]) == (
                         event,
                         sorted(definition.senders(event)),
