@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Cache-Control: no-store on every page and API answer (not static files, /healthz).
+    "carehub.core.middleware.NoStoreMiddleware",
     "carehub.audit.middleware.RequestIdMiddleware",
     # Under /api/ every error is a problem, Django's debug pages included.
     "carehub.api.errors.ApiProblemMiddleware",
