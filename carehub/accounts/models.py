@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 
 
 class Role(models.TextChoices):
@@ -37,3 +39,21 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_replaced = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saving a new password revokes every API token of the user, as Django's session auth
+        hash ends their other web sessions; every door of a password change (services, the
+        admin's password form, `manage.py changepassword`) calls `set_password` and saves.
+        Django keeps the raw password in `_password` from `set_password` until the save; the
+        rehash of an upgraded hasher at login clears it first, so it revokes nothing."""
+        replaced = self._password is not None or getattr(self, "_password_replaced", False)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if replaced:
+                # django-rest-knox's AuthToken rows (reverse accessor of its user key).
+                self.auth_token_set.all().delete()  # type: ignore[attr-defined]
+        self._password_replaced = False

@@ -1,7 +1,10 @@
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from carehub.accounts.models import Role, User
 from carehub.clinics.models import Clinic
+from carehub.core.exceptions import InvalidInput
 
 
 @transaction.atomic
@@ -32,4 +35,17 @@ def staff_create(
         user.set_password(password)
     user.full_clean()
     user.save()
+    return user
+
+
+@transaction.atomic
+def user_password_change(*, user: User, password: str) -> User:
+    """Set a new password (checked by the password validators: `InvalidInput` naming the field
+    otherwise, changing nothing). Saving it revokes every API token of the user (`User.save`)."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), extra={"field": "password"}) from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
     return user
