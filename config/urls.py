@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from carehub.api.docs import SchemaApi, SchemaDocsView
 from carehub.api.errors import problem_under_api
 from carehub.core.views import healthz_view
 from carehub.web.views.errors import not_found_view
@@ -11,8 +11,8 @@ urlpatterns = [
     path("healthz", healthz_view, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("carehub.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SchemaApi.as_view(), name="api-schema"),
+    path("api/docs/", SchemaDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("me/", include("carehub.portal.urls")),
     path("dev/", include("carehub.messaging.urls")),
     path("", include("carehub.checkins.urls")),

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from carehub.accounts.models import STAFF_ROLES
 from carehub.care_access import OPERATIONS, Operation, can
 from carehub.core.exceptions import NotPermitted
 
@@ -27,3 +30,22 @@ class RoleAllows(BasePermission):
                 extra={"operation": operation.value, "roles": sorted(OPERATIONS[operation])},
             )
         return True
+
+
+class SchemaAccess(BasePermission):
+    """The OpenAPI schema and its docs: public while `API_SCHEMA_PUBLIC` is on (development,
+    tests); otherwise only for a signed-in member of staff (a staff role, or a Django staff
+    account). Anyone else gets 404 `not_found`, as if there were no schema. The setting is read
+    at each request."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if settings.API_SCHEMA_PUBLIC:
+            return True
+        user = request.user
+        if (
+            user.is_authenticated
+            and user.is_active
+            and (user.is_staff or getattr(user, "role", "") in STAFF_ROLES)
+        ):
+            return True
+        raise NotFound()

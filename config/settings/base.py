@@ -197,6 +197,8 @@ API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
 # How long a write's one-time key (the API's Idempotency-Key, a page form's key) and its first
 # answer are kept (carehub.core.idempotency; pruned hourly).
 IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
+# /api/schema/ and /api/docs/ for anyone; when off, for signed-in staff only (others: 404).
+API_SCHEMA_PUBLIC = env.bool("API_SCHEMA_PUBLIC", default=True)
 SPECTACULAR_SETTINGS = {
     "TITLE": "carehub API",
     "DESCRIPTION": "Care coordination for multidisciplinary pain clinics.",
