@@ -28,7 +28,7 @@ from carehub.core.services import scheduler_heartbeat_record
 from carehub.demo.services import demo_seed
 from carehub.messaging.services import staff_notification_preference_set
 from carehub.patients.models import CareTeamMembership, Patient
-from carehub.worklists.models import Severity
+from carehub.worklists.models import Flag, FlagStatus, Severity
 from carehub.worklists.services import flag_raise
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +222,17 @@ def test_a_clinic_admin_cannot_grant_rights_beyond_the_clinic(clinics: Clinics) 
     fields = page.context["adminform"].form.fields
     assert not {"is_superuser", "groups", "user_permissions"} & set(fields)
     assert list(fields["clinic"].queryset) == [clinics.second]
+
+
+def test_an_action_on_another_clinics_rows_changes_nothing(clinics: Clinics) -> None:
+    clinic_admin = clinics.clinic_admin
+    clinic_admin.user_permissions.add(Permission.objects.get(codename="change_flag"))
+    foreign = Flag.objects.get(clinic=clinics.first, code="test")
+    own = Flag.objects.get(clinic=clinics.second, code="test")
+    client_of(clinic_admin).post(
+        "/admin/worklists/flag/",
+        {"action": "resolve_selected", "_selected_action": [foreign.pk, own.pk]},
+    )
+    foreign.refresh_from_db()
+    own.refresh_from_db()
+    assert (foreign.status, own.status) == (FlagStatus.OPEN, FlagStatus.RESOLVED)
