@@ -14,6 +14,8 @@ from carehub.core.clock import now
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only; a clinic's staff see their clinic's events only (superusers every clinic)."""
 
+    clinic_path = "clinic"
+
     list_display = [
         "at", "action", "outcome", "actor", "actor_role", "patient", "object_type", "object_id",
         "ip_address", "request_id",
@@ -23,13 +25,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["patient__mrn", "actor__username", "request_id"]
     date_hierarchy = "at"
     actions = ["export_csv"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
-        events = super().get_queryset(request)
-        if request.user.is_superuser:
-            return events
-        clinic_id = getattr(request.user, "clinic_id", None)
-        return events.filter(clinic_id=clinic_id) if clinic_id else events.none()
 
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> HttpResponse:

@@ -6,6 +6,8 @@ from carehub.core.admin import ReadOnlyAdmin
 
 @admin.register(CheckinSeries)
 class CheckinSeriesAdmin(ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+
     list_display = ["patient", "series", "instrument", "every", "started_at", "stopped_at"]
     list_filter = ["instrument"]
     list_select_related = ["patient"]
@@ -13,6 +15,8 @@ class CheckinSeriesAdmin(ReadOnlyAdmin):
 
 @admin.register(Checkin)
 class CheckinAdmin(ReadOnlyAdmin):
+    clinic_path = "patient__clinic"
+
     list_display = ["patient", "instrument", "sequence", "due_at", "closes_at", "status", "score"]
     list_filter = ["status", "instrument"]
     list_select_related = ["patient"]
@@ -23,6 +27,8 @@ class CheckinAdmin(ReadOnlyAdmin):
 @admin.register(CheckinLink)
 class CheckinLinkAdmin(ReadOnlyAdmin):
     """When links were sent and opened; the token itself is never stored or shown."""
+
+    clinic_path = "checkin__patient__clinic"
 
     list_display = ["checkin", "created_at", "expires_at", "last_opened_at"]
     exclude = ["token_hash"]

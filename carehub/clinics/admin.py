@@ -1,16 +1,21 @@
 from django.contrib import admin
 
 from carehub.clinics.models import Clinic, ClinicThreshold
+from carehub.core.admin_scope import ClinicScopedAdmin
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(ClinicScopedAdmin):
+    clinic_path = "pk"
+
     list_display = ["name", "slug", "time_zone", "created_at"]
     search_fields = ["name", "slug"]
 
 
 @admin.register(ClinicThreshold)
-class ClinicThresholdAdmin(admin.ModelAdmin):
+class ClinicThresholdAdmin(ClinicScopedAdmin):
+    clinic_path = "clinic"
+
     list_display = ["clinic", "pathway_key", "name", "value", "source", "updated_at"]
     list_filter = ["clinic", "pathway_key"]
     search_fields = ["name", "source"]

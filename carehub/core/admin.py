@@ -3,15 +3,18 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from carehub.core.admin_scope import GLOBAL, SUPERUSERS, ClinicScopedAdmin
 from carehub.core.models import IdempotencyRecord, SchedulerHeartbeat
 
 
 @admin.register(SchedulerHeartbeat)
-class SchedulerHeartbeatAdmin(admin.ModelAdmin):
+class SchedulerHeartbeatAdmin(ClinicScopedAdmin):
+    # The scheduler's liveness: of the whole installation, and about no one.
+    clinic_path = GLOBAL
     list_display = ["name", "last_beat_at"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ClinicScopedAdmin):
     """For rows only the services write (logs, outboxes, scheduled work): view, never edit."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -28,6 +31,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     """Who sent which key for what, and how it ended. The first answer itself is not shown: it
     may hold patient data, which the audited pages and API show."""
+
+    # No clinic of its own: keys of every clinic's staff and clients, whose targets name
+    # their objects; an operator's tool.
+    clinic_path = SUPERUSERS
 
     list_display = [
         "key",

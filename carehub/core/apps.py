@@ -5,3 +5,9 @@ class CoreConfig(AppConfig):
     name = "carehub.core"
     label = "core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The admin has registered every app's admins by now (its own ready() runs first).
+        from carehub.core.admin_scope import restrict_third_party_admins
+
+        restrict_third_party_admins()

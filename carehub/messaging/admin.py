@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from carehub.core.admin import ReadOnlyAdmin
+from carehub.core.admin_scope import SUPERUSERS, ClinicScopedAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.messaging.models import (
     ContactPreference,
@@ -49,6 +50,8 @@ class DeliveryEventInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
+    clinic_path = "clinic"
+
     list_display = [
         "pk", "purpose", "patient", "to_staff", "urgency", "status", "channel", "attempts",
         "not_before", "sent_at",
@@ -77,6 +80,8 @@ class MessageAdmin(ReadOnlyAdmin):
 
 @admin.register(DeliveryEvent)
 class DeliveryEventAdmin(ReadOnlyAdmin):
+    clinic_path = "message__clinic"
+
     list_display = ["at", "message", "status", "attempt", "reason"]
     list_filter = ["status"]
     list_select_related = ["message"]
@@ -86,6 +91,9 @@ class DeliveryEventAdmin(ReadOnlyAdmin):
 class RecordedMessageAdmin(ReadOnlyAdmin):
     """Sent messages: what the development SMS gateway and e-mail backend recorded."""
 
+    # No clinic: what the development gateways recorded, addressed to anyone.
+    clinic_path = SUPERUSERS
+
     list_display = ["at", "channel", "to", "subject", "body", "duplicate_requests"]
     list_filter = ["channel"]
     search_fields = ["to", "idempotency_key"]
@@ -93,17 +101,21 @@ class RecordedMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(InAppNotification)
 class InAppNotificationAdmin(ReadOnlyAdmin):
+    clinic_path = "message__clinic"
+
     list_display = ["created_at", "patient", "staff", "body", "read_at"]
     list_select_related = ["patient", "staff"]
 
 
-class PreferenceAdmin(admin.ModelAdmin):
+class PreferenceAdmin(ClinicScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(ContactPreference)
 class ContactPreferenceAdmin(PreferenceAdmin):
+    clinic_path = "patient__clinic"
+
     list_display = ["patient", "opted_out", "opted_out_sms", "opted_out_email", "daily_budget"]
     list_filter = ["opted_out", "opted_out_sms", "opted_out_email"]
     list_select_related = ["patient"]
@@ -122,6 +134,8 @@ class ContactPreferenceAdmin(PreferenceAdmin):
 
 @admin.register(StaffNotificationPreference)
 class StaffNotificationPreferenceAdmin(PreferenceAdmin):
+    clinic_path = "staff__clinic"
+
     list_display = ["staff", "daily_digest", "digest_hour", "channel"]
     list_filter = ["daily_digest", "channel"]
     list_select_related = ["staff"]

@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.observations import services
 from carehub.observations.models import Kind, Observation, Source
@@ -95,9 +96,11 @@ class ObservationAddForm(forms.ModelForm):
 
 
 @admin.register(Observation)
-class ObservationAdmin(admin.ModelAdmin):
+class ObservationAdmin(ClinicScopedAdmin):
     """Observations are append-only: they are added (through the services, which validate them)
     and viewed, never changed or deleted (a correction is a new observation)."""
+
+    clinic_path = "patient__clinic"
 
     list_display = [
         "observed_at", "patient", "kind", "code", "value_number", "value_text", "value_bool",

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from carehub.core.admin import ReadOnlyAdmin
+from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.pathways.effects import effect_resend
 from carehub.pathways.models import (
@@ -70,7 +71,9 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(admin.ModelAdmin):
+class EnrolmentAdmin(ClinicScopedAdmin):
+    clinic_path = "clinic"
+
     list_display = [
         "patient",
         "definition_key",
@@ -156,6 +159,8 @@ class RejectForm(forms.Form):
 
 @admin.register(Proposal)
 class ProposalAdmin(ReadOnlyAdmin):
+    clinic_path = "enrolment__clinic"
+
     list_display = ["enrolment", "summary", "source", "target", "status", "proposed_at"]
     list_filter = ["status"]
     list_select_related = ["enrolment__patient"]
@@ -207,6 +212,8 @@ class ProposalAdmin(ReadOnlyAdmin):
 
 @admin.register(PathwayStep)
 class PathwayStepAdmin(ReadOnlyAdmin):
+    clinic_path = "enrolment__clinic"
+
     list_display = ["enrolment", "sequence", "event", "outcome", "actor", "at"]
     list_filter = ["outcome", "event"]
     list_select_related = ["enrolment__patient", "actor"]
@@ -214,6 +221,8 @@ class PathwayStepAdmin(ReadOnlyAdmin):
 
 @admin.register(ProcessedEvent)
 class ProcessedEventAdmin(ReadOnlyAdmin):
+    clinic_path = "enrolment__clinic"
+
     list_display = ["idempotency_key", "event", "outcome", "enrolment", "processed_at"]
     list_filter = ["outcome"]
     search_fields = ["idempotency_key"]
@@ -222,6 +231,8 @@ class ProcessedEventAdmin(ReadOnlyAdmin):
 
 @admin.register(PathwayTimer)
 class PathwayTimerAdmin(ReadOnlyAdmin):
+    clinic_path = "enrolment__clinic"
+
     list_display = ["enrolment", "key", "event", "due_at", "status"]
     list_filter = ["status"]
     list_select_related = ["enrolment__patient"]
@@ -229,6 +240,8 @@ class PathwayTimerAdmin(ReadOnlyAdmin):
 
 @admin.register(OutboxEffect)
 class OutboxEffectAdmin(ReadOnlyAdmin):
+    clinic_path = "enrolment__clinic"
+
     list_display = ["pk", "kind", "enrolment", "status", "attempts", "available_at", "created_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["enrolment__patient"]

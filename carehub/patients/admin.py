@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.patients.services import (
     PATIENT_EDITABLE_FIELDS,
@@ -28,7 +29,9 @@ class CareTeamInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(ClinicScopedAdmin):
+    clinic_path = "clinic"
+
     list_display = ["mrn", "family_name", "given_name", "clinic", "time_zone", "preferred_channel"]
     list_filter = ["clinic", "preferred_channel"]
     search_fields = ["mrn", "family_name", "given_name"]
@@ -55,7 +58,9 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(CareTeamMembership)
-class CareTeamMembershipAdmin(admin.ModelAdmin):
+class CareTeamMembershipAdmin(ClinicScopedAdmin):
+    clinic_path = "patient__clinic"
+
     list_display = ["patient", "staff", "is_primary", "started_at", "ended_at"]
     list_select_related = ["patient", "staff"]
     list_filter = ["ended_at"]

@@ -4,11 +4,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.worklists.models import CareTask, Flag, FlagStatus, TaskStatus
 from carehub.worklists.services import care_task_complete, flag_set_status
 
 
-class WorklistAdmin(admin.ModelAdmin):
+class WorklistAdmin(ClinicScopedAdmin):
     """Tasks and flags come from pathway effects; staff act on them through the actions."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -23,6 +24,8 @@ class WorklistAdmin(admin.ModelAdmin):
 
 @admin.register(CareTask)
 class CareTaskAdmin(WorklistAdmin):
+    clinic_path = "clinic"
+
     list_display = ["title", "patient", "discipline", "due_at", "priority", "status", "state"]
     list_filter = ["status", "discipline", "priority", "clinic"]
     search_fields = ["title", "patient__mrn"]
@@ -37,6 +40,8 @@ class CareTaskAdmin(WorklistAdmin):
 
 @admin.register(Flag)
 class FlagAdmin(WorklistAdmin):
+    clinic_path = "clinic"
+
     list_display = ["message", "patient", "severity", "status", "raised_at"]
     list_filter = ["status", "severity", "clinic"]
     list_select_related = ["patient"]
