@@ -33,7 +33,7 @@ def lockout_response(
             status=status,
             code=LOCKED_OUT,
             title="Too many failed logins",
-            detail="Too many failed logins for this username from this address: "
+            detail="Too many failed logins for this username, or from this address: "
             + ("try again later." if retry_after else "ask an administrator to unlock it."),
             instance=request.get_full_path(),
             retry_after=retry_after,

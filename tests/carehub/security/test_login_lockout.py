@@ -85,3 +85,55 @@ def test_a_lock_expires_after_the_cool_off(staff) -> None:
         # A refused attempt during the lock starts the cool-off again.
         traveller.shift(timedelta(minutes=30, seconds=1))
         assert attempt("alice", PASSWORD, "10.0.0.1") == 302
+
+
+# --- password spraying: many usernames from one address -------------------------------------
+
+
+def test_one_address_trying_many_usernames_is_refused_after_the_address_limit(staff) -> None:
+    """40 usernames, one wrong password each, from one address: after
+    AXES_ADDRESS_FAILURE_LIMIT failures the address is refused, even for a real user with the
+    right password; another address is not."""
+    assert settings.AXES_ADDRESS_FAILURE_LIMIT == 20
+    statuses = [attempt(f"user{n}", "Winter2026!", "10.0.0.7") for n in range(40)]
+    assert statuses[:19] == [200] * 19  # the form again: a wrong password
+    assert set(statuses[20:]) == {429}
+    assert attempt("alice", PASSWORD, "10.0.0.7") == 429
+    assert attempt("alice", PASSWORD, "10.0.0.8") == 302  # another address logs in
+
+
+def test_the_api_token_endpoint_refuses_spraying_too(staff) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient(REMOTE_ADDR="10.0.0.9")
+    for n in range(20):
+        response = client.post(
+            "/api/v1/auth/token", {"username": f"user{n}", "password": "x" * 12}, format="json"
+        )
+        assert response.status_code in (400, 401, 429)
+    refused = client.post(
+        "/api/v1/auth/token", {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "locked_out"
+
+
+def test_the_address_count_forgets_failures_older_than_the_cool_off(staff) -> None:
+    start = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        for n in range(19):
+            assert attempt(f"user{n}", "wrong", "10.0.0.10") == 200
+    with time_machine.travel(start + settings.AXES_COOLOFF_TIME + timedelta(minutes=1)):
+        assert attempt("alice", PASSWORD, "10.0.0.10") == 302
+
+
+def test_passwords_need_12_characters_and_not_a_common_one(staff) -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    alice, _ = staff
+    with pytest.raises(ValidationError, match="at least 12 characters"):
+        validate_password("Tr0ub4dor&3", alice)
+    with pytest.raises(ValidationError, match="too common"):
+        validate_password("password1234", alice)
+    validate_password("correct horse battery staple", alice)
