@@ -4,7 +4,8 @@ Where each kind of state lives (written only by the services in `services.py`):
 
 - `Enrolment`: the instance, its configuration (track → state) and optimistic `version`;
 - `PathwayStep`: every decision with its explanation (append-only, enforced by a trigger);
-- `PathwayTimer`: durable timers (due work in PostgreSQL, never long Celery countdowns);
+- `PathwayTimer`: durable timers (due work in PostgreSQL, never long Celery countdowns), with
+  attempts, a retry time and a dead state;
 - `Proposal`: escalations waiting for a clinician's decision;
 - `OutboxEffect`: effects to execute after commit, with attempts and a dead state;
 - `ProcessedEvent`: event idempotency keys and their outcome.
