@@ -25,8 +25,10 @@ from carehub.pathways.models import (
     ProcessedEvent,
     Proposal,
     ProposalStatus,
+    TimerStatus,
 )
 from carehub.pathways.registry import registry
+from carehub.pathways.scheduler import timer_retry
 from carehub.pathways.services import (
     enrolment_pause,
     enrolment_resume,
@@ -233,9 +235,24 @@ class ProcessedEventAdmin(ReadOnlyAdmin):
 class PathwayTimerAdmin(ReadOnlyAdmin):
     clinic_path = "enrolment__clinic"
 
-    list_display = ["enrolment", "key", "event", "due_at", "status"]
+    list_display = ["enrolment", "key", "event", "due_at", "status", "attempts", "next_attempt_at"]
     list_filter = ["status"]
     list_select_related = ["enrolment__patient"]
+    actions = ["retry_dead"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm("pathways.change_pathwaytimer")
+
+    @admin.action(description="Retry the selected dead timers")
+    def retry_dead(self, request: HttpRequest, queryset: QuerySet[PathwayTimer]) -> None:
+        retried = 0
+        for timer in queryset.filter(status=TimerStatus.DEAD):
+            try:
+                timer_retry(timer_id=timer.pk)
+                retried += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{timer}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{retried} dead timer(s) will fire again.")
 
 
 @admin.register(OutboxEffect)

@@ -4,7 +4,8 @@ Where each kind of state lives (written only by the services in `services.py`):
 
 - `Enrolment`: the instance, its configuration (track → state) and optimistic `version`;
 - `PathwayStep`: every decision with its explanation (append-only, enforced by a trigger);
-- `PathwayTimer`: durable timers (due work in PostgreSQL, never long Celery countdowns);
+- `PathwayTimer`: durable timers (due work in PostgreSQL, never long Celery countdowns), with
+  attempts, a retry time and a dead state;
 - `Proposal`: escalations waiting for a clinician's decision;
 - `OutboxEffect`: effects to execute after commit, with attempts and a dead state;
 - `ProcessedEvent`: event idempotency keys and their outcome.
@@ -17,6 +18,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from carehub.core.models import TimeStampedModel
@@ -117,6 +119,7 @@ class TimerStatus(models.TextChoices):
     FIRED = "fired", "Fired"
     CANCELLED = "cancelled", "Cancelled"
     SUSPENDED = "suspended", "Suspended (pathway paused)"
+    DEAD = "dead", "Dead (gave up)"
 
 
 class PathwayTimer(TimeStampedModel):
@@ -130,6 +133,11 @@ class PathwayTimer(TimeStampedModel):
         max_length=16, choices=TimerStatus.choices, default=TimerStatus.PENDING
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Failed dispatches: counted, the error kept, the next try at `next_attempt_at` (NULL: at
+    # `due_at`, which stays the clinical due time); dead after TIMER_MAX_ATTEMPTS.
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -140,9 +148,15 @@ class PathwayTimer(TimeStampedModel):
             ),
         ]
         indexes = [
-            # The scheduler's claim walks only what is pending, ordered by due time.
+            # The scheduler's claim walks only what is pending, ordered by when it may fire
+            # (a failed timer's retry time, else its due time): waiting retries are not claimed.
             models.Index(
-                fields=["due_at"], condition=models.Q(status="pending"), name="timer_pending_due"
+                Coalesce("next_attempt_at", "due_at"),
+                condition=models.Q(status="pending"),
+                name="timer_pending_due",
+            ),
+            models.Index(
+                fields=["updated_at"], condition=models.Q(status="dead"), name="timer_dead"
             ),
         ]
 

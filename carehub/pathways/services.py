@@ -638,7 +638,9 @@ def enrolment_resume(
     now = at or clock.now()
     paused_for = max(now - enrolment.paused_at, timedelta(0))
     PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.SUSPENDED).update(
-        status=TimerStatus.PENDING, due_at=F("due_at") + paused_for
+        status=TimerStatus.PENDING,
+        due_at=F("due_at") + paused_for,
+        next_attempt_at=F("next_attempt_at") + paused_for,
     )
     checkins_resume(enrolment=enrolment, paused_for=paused_for)
     enrolment.configuration = {

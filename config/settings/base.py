@@ -346,6 +346,11 @@ OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=600)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 # A pending row older than this was not published after commit (crash, broker outage).
 OUTBOX_REPUBLISH_AFTER_SECONDS = env.int("OUTBOX_REPUBLISH_AFTER_SECONDS", default=30)
+# A timer whose dispatch fails is retried with backoff (base, 2 * base ... capped, jittered) and
+# is dead after TIMER_MAX_ATTEMPTS failures (a coordinator task is opened; admin: Retry).
+TIMER_MAX_ATTEMPTS = env.int("TIMER_MAX_ATTEMPTS", default=5)
+TIMER_RETRY_BASE_SECONDS = env.float("TIMER_RETRY_BASE_SECONDS", default=10)
+TIMER_RETRY_MAX_SECONDS = env.float("TIMER_RETRY_MAX_SECONDS", default=600)
 # /healthz reports the scheduler as late when its last heartbeat is older than this.
 SCHEDULER_LAG_WARN_SECONDS = env.int("SCHEDULER_LAG_WARN_SECONDS", default=120)
 
