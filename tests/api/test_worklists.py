@@ -119,9 +119,17 @@ def test_acknowledging_then_resolving_a_flag(
         client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()), 409, "conflict"
     )
     assert client.get("/api/v1/flags?status=open").json()["results"] == []
-    resolved = client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key())
+    resolved = client.post(
+        f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, "application/json", **new_key()
+    )
     assert resolved.json()["status"] == "resolved"
-    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key()), 409, "conflict")
+    assert_problem(
+        client.post(
+            f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, "application/json", **new_key()
+        ),
+        409,
+        "conflict",
+    )
     assert_problem(
         client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()), 409, "conflict"
     )
