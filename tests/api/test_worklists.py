@@ -120,12 +120,12 @@ def test_acknowledging_then_resolving_a_flag(
     )
     assert client.get("/api/v1/flags?status=open").json()["results"] == []
     resolved = client.post(
-        f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, "application/json", **new_key()
+        f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, format="json", **new_key()
     )
     assert resolved.json()["status"] == "resolved"
     assert_problem(
         client.post(
-            f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, "application/json", **new_key()
+            f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, format="json", **new_key()
         ),
         409,
         "conflict",
