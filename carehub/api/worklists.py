@@ -6,6 +6,9 @@ lists every discipline); completing a task that is no longer open answers 409. A
 names the track and state it belongs to; one closed because that state was left is
 `cancelled`, with its `closed_reason`. `GET /flags` lists urgent flags first, then the newest;
 acknowledging or resolving a flag that already has that status (or is resolved) answers 409.
+Acknowledging an urgent flag needs a `note` of what was done; resolving any flag needs its
+`outcome` (400, naming the field, otherwise); the flag records who did each, when, and with
+what note or outcome. An acknowledged flag is still unresolved.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from carehub.worklists.selectors import (
     task_get_for_user,
     task_list_for_user,
 )
-from carehub.worklists.services import care_task_complete, flag_set_status
+from carehub.worklists.services import NOTE_MAX_LENGTH, care_task_complete, flag_set_status
 
 ALL = "all"
 
@@ -70,8 +73,16 @@ class FlagSerializer(_PatientFields):
     code = serializers.CharField()
     severity = serializers.CharField()
     message = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.CharField(
+        help_text="open, acknowledged (someone is on it: still unresolved) or resolved"
+    )
     raised_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_by_id = serializers.IntegerField(allow_null=True)
+    acknowledged_note = serializers.CharField(help_text="What was done when it was acknowledged")
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    resolved_by_id = serializers.IntegerField(allow_null=True)
+    resolved_outcome = serializers.CharField(help_text="How it was resolved")
 
 
 # --- tasks ------------------------------------------------------------------------------------
@@ -188,17 +199,45 @@ class FlagListApi(AuditedApi):
         return response
 
 
+class FlagAcknowledgeInput(serializers.Serializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=NOTE_MAX_LENGTH,
+        help_text='What was done, e.g. "called the patient, safety plan reviewed": required '
+        "for an urgent flag, optional for others",
+    )
+
+
+class FlagResolveInput(serializers.Serializer):
+    outcome = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=NOTE_MAX_LENGTH,
+        help_text="How the flag was resolved: required (400 naming `outcome` when missing)",
+    )
+
+
 class _FlagStatusApi(AuditedApi):
     permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.FLAG_UPDATE
     target_status: FlagStatus
+    InputSerializer: type[serializers.Serializer]
 
     OutputSerializer = FlagSerializer
 
     def post(self, request: Request, flag_id: int) -> Response:
         flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
         self.audit_patient, self.audit_obj = flag.patient, flag
-        flag = flag_set_status(flag=flag, status=self.target_status, user=request.user)
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        flag = flag_set_status(
+            flag=flag,
+            status=self.target_status,
+            user=request.user,
+            note=given.validated_data.get("note", ""),
+            outcome=given.validated_data.get("outcome", ""),
+        )
         data = self.OutputSerializer(flag).data
         self.audit()
         return Response(data)
@@ -209,12 +248,13 @@ class FlagAcknowledgeApi(_FlagStatusApi):
 
     audit_action = Action.FLAG_ACKNOWLEDGE
     target_status = FlagStatus.ACKNOWLEDGED
+    InputSerializer = FlagAcknowledgeInput
 
     @extend_schema(
         operation_id="flags_acknowledge",
         tags=["worklists"],
-        request=None,
-        responses={200: FlagSerializer, **problems(403, 404, 409)},
+        request=FlagAcknowledgeInput,
+        responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: Request, flag_id: int) -> Response:
         return super().post(request, flag_id)
@@ -223,12 +263,13 @@ class FlagAcknowledgeApi(_FlagStatusApi):
 class FlagResolveApi(_FlagStatusApi):
     audit_action = Action.FLAG_RESOLVE
     target_status = FlagStatus.RESOLVED
+    InputSerializer = FlagResolveInput
 
     @extend_schema(
         operation_id="flags_resolve",
         tags=["worklists"],
-        request=None,
-        responses={200: FlagSerializer, **problems(403, 404, 409)},
+        request=FlagResolveInput,
+        responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: Request, flag_id: int) -> Response:
         return super().post(request, flag_id)

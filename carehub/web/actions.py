@@ -56,6 +56,7 @@ class ActionResult:
     kind: str = ""  # conflict | criteria | invalid | forbidden | reused
     current: dict[str, Any] | None = None
     explanation: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # invalid: field name -> its message
 
 
 @dataclass
@@ -102,7 +103,18 @@ def error_result(exc: ApplicationError) -> ActionResult:
     if isinstance(exc, NotPermitted):
         return ActionResult(ok=False, message=exc.message, status=403, kind="forbidden")
     if isinstance(exc, InvalidInput):
-        return ActionResult(ok=False, message=exc.message, status=400, kind="invalid")
+        named = exc.extra.get("fields")
+        fields = (
+            {
+                str(name): " ".join(text) if isinstance(text, list) else str(text)
+                for name, text in named.items()
+            }
+            if isinstance(named, dict)
+            else {}
+        )
+        return ActionResult(
+            ok=False, message=exc.message, status=400, kind="invalid", fields=fields
+        )
     return ActionResult(ok=False, message=exc.message, status=400, kind="invalid")
 
 

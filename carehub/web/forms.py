@@ -343,7 +343,11 @@ class TaskCompleteForm(KeyedForm):
 
 
 class FlagUpdateForm(KeyedForm):
-    pass
+    """Acknowledge (with `note`: what was done, required for an urgent flag) or resolve (with
+    `outcome`); the service decides what is required and the row shows its error by the field."""
+
+    note = forms.CharField(required=False)
+    outcome = forms.CharField(required=False)
 
 
 class ResendForm(KeyedForm):

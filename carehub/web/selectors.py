@@ -99,7 +99,7 @@ class FlagFilter:
 
     CHOICES = (
         (URGENT, "Urgent red flag"),
-        (ANY, "Any open flag"),
+        (ANY, "Any unresolved flag"),
         (APPROVAL, "Escalation waiting for approval"),
         (OVERDUE, "Overdue or missed check-ins"),
         (STALLED, "Stalled"),
@@ -241,7 +241,9 @@ def _conditions(now: datetime, *, counting: bool = False) -> dict[str, Q]:
             return Q(pk__in=rows.order_by().values(f"{patient}_id"))
         return Q(Exists(rows.filter(**{patient: OuterRef("pk")})))
 
-    open_flags = Flag.objects.filter(status=FlagStatus.OPEN)
+    # Unresolved: open or acknowledged (someone is on it, it is not over); the partial index
+    # `flag_unresolved` and the unique `flag_one_unresolved_per_code` hold the same rows.
+    open_flags = Flag.objects.exclude(status=FlagStatus.RESOLVED)
     checkins = Checkin.objects.all()
     overdue = (
         # Two sets, each read from its own small partial index (index-only).
@@ -298,13 +300,13 @@ def _progress_key() -> Coalesce:
     )
 
 
-# What a page's rows show, for those rows only, in one statement: the numbers (open and urgent
-# flags, pending escalations, overdue or missed check-ins, the last progress, an active
-# pathway), the next open task, pending timer and scheduled check-in, the top open flag and the
-# oldest pending escalation. Each LATERAL or subquery is the index probe the correlated
-# subqueries of `caseload_counts`, `_conditions` and `_progress_key` make (same filters, same
-# order). Written by hand: building that many ORM subqueries cost more CPU than PostgreSQL
-# spends running them.
+# What a page's rows show, for those rows only, in one statement: the numbers (unresolved and
+# urgent unresolved flags, pending escalations, overdue or missed check-ins, the last progress,
+# an active pathway), the next open task, pending timer and scheduled check-in, the top
+# unresolved flag and the oldest pending escalation. Each LATERAL or subquery is the index
+# probe the correlated subqueries of `caseload_counts`, `_conditions` and `_progress_key` make
+# (same filters, same order). Written by hand: building that many ORM subqueries cost more
+# CPU than PostgreSQL spends running them.
 _ROW_DETAILS_SQL = """
 SELECT p.id,
        flags.open_flags, flags.urgent_flags,
@@ -325,7 +327,7 @@ SELECT p.id,
        timer.due_at, timer.event,
        checkin.due_at, checkin.instrument,
        (SELECT f.message FROM worklists_flag f
-         WHERE f.patient_id = p.id AND f.status = %(flag_open)s
+         WHERE f.patient_id = p.id AND f.status <> %(flag_resolved)s
          ORDER BY CASE f.severity WHEN %(urgent)s THEN 0 WHEN %(warning)s THEN 1 ELSE 2 END,
                   f.raised_at DESC
          LIMIT 1),
@@ -339,7 +341,7 @@ SELECT p.id,
        SELECT count(*) AS open_flags,
               count(*) FILTER (WHERE f.severity = %(urgent)s) AS urgent_flags
          FROM worklists_flag f
-        WHERE f.patient_id = p.id AND f.status = %(flag_open)s) flags
+        WHERE f.patient_id = p.id AND f.status <> %(flag_resolved)s) flags
   LEFT JOIN LATERAL (
        SELECT t.due_at, t.title FROM worklists_caretask t
         WHERE t.patient_id = p.id AND t.status = %(task_open)s AND t.due_at IS NOT NULL
@@ -395,7 +397,7 @@ def row_details_params(patient_ids: Sequence[int], now: datetime) -> dict[str, A
         "missed_since": now - MISSED_WINDOW,
         "missed": CheckinStatus.MISSED.value,
         "active": EnrolmentStatus.ACTIVE.value,
-        "flag_open": FlagStatus.OPEN.value,
+        "flag_resolved": FlagStatus.RESOLVED.value,
         "urgent": Severity.URGENT.value,
         "warning": Severity.WARNING.value,
         "proposal_pending": ProposalStatus.PENDING.value,
@@ -723,6 +725,7 @@ def dead_message_get_for_user(*, user: User, message_id: int) -> Message:
 TIMELINE_LIMIT = 60
 CHECKIN_LIMIT = 40
 MESSAGE_LIMIT = 40
+FLAG_LIMIT = 60  # unresolved ones first: only the oldest resolved ones can be left out
 
 
 @dataclass
@@ -739,7 +742,16 @@ class PatientRecord:
     checkin_counts: dict[str, int]
     messages: list[Message]
     tasks: list[CareTask]
-    flags: list[Flag]
+    flags: list[Flag]  # unresolved first (urgent first), then resolved ones, newest first
+
+    @property
+    def urgent_flags(self) -> list[Flag]:
+        """The unresolved urgent flags: the banner at the top of the patient's pages."""
+        return [
+            f
+            for f in self.flags
+            if f.severity == Severity.URGENT and f.status != FlagStatus.RESOLVED
+        ]
 
 
 def patient_record(*, user: User, patient: Patient) -> PatientRecord:
@@ -780,9 +792,16 @@ def patient_record(*, user: User, patient: Patient) -> PatientRecord:
     )
     flags = list(
         Flag.objects.filter(patient=patient)
-        .exclude(status=FlagStatus.RESOLVED)
-        .annotate(severity_rank=SEVERITY_RANK)
-        .order_by("severity_rank", "-raised_at")
+        .select_related("acknowledged_by", "resolved_by")
+        .annotate(
+            severity_rank=SEVERITY_RANK,
+            resolved_rank=Case(
+                When(status=FlagStatus.RESOLVED, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            ),
+        )
+        .order_by("resolved_rank", "severity_rank", "-raised_at", "-pk")[:FLAG_LIMIT]
     )
     return PatientRecord(
         patient=patient,
@@ -840,7 +859,7 @@ def procedure_for_patient(*, patient: Patient, observation_id: int) -> Observati
 
 def flag_inbox_for_user(*, user: User, show: str = "open") -> QuerySet[Flag]:
     """Open (or acknowledged, or all unresolved) flags, urgent first, newest first."""
-    flags = flags_visible_to(user).select_related("patient")
+    flags = flags_visible_to(user).select_related("patient", "acknowledged_by", "resolved_by")
     if show == "unresolved":
         flags = flags.exclude(status=FlagStatus.RESOLVED)
     elif show == "all":
@@ -853,7 +872,12 @@ def flag_inbox_for_user(*, user: User, show: str = "open") -> QuerySet[Flag]:
 
 
 def flag_get_for_user(*, user: User, flag_id: int) -> Flag:
-    flag = flags_visible_to(user).select_related("patient").filter(pk=flag_id).first()
+    flag = (
+        flags_visible_to(user)
+        .select_related("patient", "acknowledged_by", "resolved_by")
+        .filter(pk=flag_id)
+        .first()
+    )
     if flag is None:
         raise NotFound("No such flag.")
     return flag
@@ -887,6 +911,7 @@ class WorkspaceRow:
     track: TrackCell | None
     due: list[tuple[datetime, str]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)  # my track's, sendable now
+    urgent_flags: list[Flag] = field(default_factory=list)  # unresolved: the row comes first
 
 
 @dataclass
@@ -899,15 +924,21 @@ class Workspace:
 
 
 def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -> Workspace:
-    """The user's care-team patients with an open pathway (their track's state), what falls due
-    on their track or worklist in the next 7 days, their open tasks and latest messages."""
+    """The user's care-team patients with an open pathway (their track's state), those with an
+    unresolved urgent flag first, what falls due on their track or worklist in the next 7 days,
+    their open tasks and latest messages."""
     now = now or clock.now()
+    urgent = Flag.objects.filter(severity=Severity.URGENT).exclude(status=FlagStatus.RESOLVED)
     patients = list(
         patients_visible_to(user)
         .filter(Exists(Enrolment.objects.filter(patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)))
-        .order_by("family_name", "given_name", "pk")[:MAX_WORKSPACE]
+        .annotate(has_urgent=Exists(urgent.filter(patient=OuterRef("pk"))))
+        .order_by("-has_urgent", "family_name", "given_name", "pk")[:MAX_WORKSPACE]
     )
     ids = [p.pk for p in patients]
+    urgent_by_patient: dict[int, list[Flag]] = {}
+    for flag in urgent.filter(patient_id__in=ids).order_by("-raised_at", "-pk"):
+        urgent_by_patient.setdefault(flag.patient_id, []).append(flag)
     enrolments = Enrolment.objects.filter(patient_id__in=ids, status__in=OPEN_ENROLMENT).order_by(
         "patient_id", "pk"
     )
@@ -944,6 +975,7 @@ def workspace_for_user(*, user: User, track: str, now: datetime | None = None) -
         if enrolment is not None and enrolment.status == EnrolmentStatus.ACTIVE:
             row.events = track_events(enrolment, track, user.role)
         row.due = [(at, label) for at, p, label in due if p.pk == patient.pk]
+        row.urgent_flags = urgent_by_patient.get(patient.pk, [])
         rows.append(row)
     inbox = list(
         messages_visible_to(user)

@@ -1,10 +1,13 @@
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from carehub.core.admin_scope import ClinicScopedAdmin
+from carehub.core.exceptions import ApplicationError
 from carehub.worklists.models import CareTask, Flag, FlagStatus, TaskStatus
 from carehub.worklists.services import care_task_complete, flag_set_status
 
@@ -38,21 +41,42 @@ class CareTaskAdmin(WorklistAdmin):
             care_task_complete(task=task, user=request.user)  # type: ignore[arg-type]
 
 
+class FlagActionForm(ActionForm):
+    text = forms.CharField(
+        required=False,
+        label="What was done / outcome",
+        help_text="Acknowledging an urgent flag needs what was done; resolving needs the outcome.",
+    )
+
+
 @admin.register(Flag)
 class FlagAdmin(WorklistAdmin):
     clinic_path = "clinic"
 
-    list_display = ["message", "patient", "severity", "status", "raised_at"]
+    list_display = ["message", "patient", "severity", "status", "raised_at", "resolved_at"]
     list_filter = ["status", "severity", "clinic"]
     list_select_related = ["patient"]
     actions = ["acknowledge_selected", "resolve_selected"]
+    action_form = FlagActionForm
 
-    @admin.action(description="Acknowledge the selected flags")
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Flag], status: str) -> None:
+        """Through `flag_set_status`, with the text beside the action as the note (acknowledge)
+        or outcome (resolve); a flag it refuses is named and left unchanged."""
+        text = request.POST.get("text", "")
+        for flag in queryset:
+            try:
+                flag_set_status(
+                    flag=flag, status=FlagStatus(status), user=request.user,  # type: ignore[arg-type]
+                    note=text if status == FlagStatus.ACKNOWLEDGED else "",
+                    outcome=text if status == FlagStatus.RESOLVED else "",
+                )  # fmt: skip
+            except ApplicationError as exc:
+                self.message_user(request, f"{flag}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Acknowledge the selected flags (with what was done)")
     def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:
-        for flag in queryset.filter(status=FlagStatus.OPEN):
-            flag_set_status(flag=flag, status=FlagStatus.ACKNOWLEDGED, user=request.user)  # type: ignore[arg-type]
+        self._set_status(request, queryset.filter(status=FlagStatus.OPEN), FlagStatus.ACKNOWLEDGED)
 
-    @admin.action(description="Resolve the selected flags")
+    @admin.action(description="Resolve the selected flags (with the outcome)")
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Flag]) -> None:
-        for flag in queryset.exclude(status=FlagStatus.RESOLVED):
-            flag_set_status(flag=flag, status=FlagStatus.RESOLVED, user=request.user)  # type: ignore[arg-type]
+        self._set_status(request, queryset.exclude(status=FlagStatus.RESOLVED), FlagStatus.RESOLVED)

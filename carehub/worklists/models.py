@@ -99,6 +99,19 @@ class Flag(TimeStampedModel):
     source_effect = models.OneToOneField(
         "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Who did what (`flag_set_status`): acknowledged (someone is on it) with a note of what was
+    # done, resolved with the outcome. Acknowledged is not resolved: the flag stays on the
+    # caseload until it is resolved.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_note = models.TextField(blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_outcome = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [
@@ -112,8 +125,8 @@ class Flag(TimeStampedModel):
         indexes = [
             models.Index(
                 fields=["clinic", "severity", "raised_at"],
-                condition=models.Q(status="open"),
-                name="flag_open",
+                condition=~models.Q(status="resolved"),
+                name="flag_unresolved",
             )
         ]
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from carehub.accounts.models import User
 from carehub.core import clock
-from carehub.core.exceptions import Conflict
+from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.pathways.models import Enrolment, OutboxEffect
 from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
@@ -202,10 +202,30 @@ def care_task_complete(*, task: CareTask, user: User) -> CareTask:
     return task
 
 
+NOTE_MAX_LENGTH = 2000
+
+
+def _required_text(name: str, value: str, missing: str) -> str:
+    text = value.strip()
+    if not text:
+        raise InvalidInput(missing, extra={"fields": {name: [missing]}})
+    if len(text) > NOTE_MAX_LENGTH:
+        too_long = f"At most {NOTE_MAX_LENGTH} characters."
+        raise InvalidInput(too_long, extra={"fields": {name: [too_long]}})
+    return text
+
+
 @transaction.atomic
-def flag_set_status(*, flag: Flag, status: FlagStatus, user: User) -> Flag:
-    """Acknowledge (someone is on it) or resolve a flag. A resolved flag stays resolved, and
-    setting the status a flag already has is a conflict (409), as is reopening it."""
+def flag_set_status(
+    *, flag: Flag, status: FlagStatus, user: User, note: str = "", outcome: str = ""
+) -> Flag:
+    """Acknowledge (someone is on it) or resolve a flag, recording who did it and when.
+
+    Acknowledging an urgent flag needs a `note` of what was done ("called the patient, safety
+    plan reviewed"; optional for other flags); resolving any flag needs its `outcome`. Missing
+    (or longer than `NOTE_MAX_LENGTH`) is an InvalidInput naming the field; nothing changes. A
+    resolved flag stays resolved, and setting the status a flag already has is a conflict
+    (409), as is reopening it. An open flag may be resolved without being acknowledged."""
     if status not in (FlagStatus.ACKNOWLEDGED, FlagStatus.RESOLVED):
         raise Conflict("A flag can only be acknowledged or resolved.")
     locked = Flag.objects.select_for_update().get(pk=flag.pk)
@@ -214,9 +234,24 @@ def flag_set_status(*, flag: Flag, status: FlagStatus, user: User) -> Flag:
             f"The flag is already {locked.get_status_display().lower()}.",
             extra={"current": _worklist_state(locked)},
         )
+    now = clock.now()
+    if status == FlagStatus.ACKNOWLEDGED:
+        if locked.severity == Severity.URGENT:
+            text = _required_text(
+                "note", note, "Say what was done for this urgent flag (e.g. the patient called)."
+            )
+        else:
+            text = _required_text("note", note, "") if note.strip() else ""
+        locked.acknowledged_at, locked.acknowledged_by, locked.acknowledged_note = now, user, text
+        fields = ["acknowledged_at", "acknowledged_by", "acknowledged_note"]
+    else:
+        text = _required_text("outcome", outcome, "Say how the flag was resolved (the outcome).")
+        locked.resolved_at, locked.resolved_by, locked.resolved_outcome = now, user, text
+        fields = ["resolved_at", "resolved_by", "resolved_outcome"]
     locked.status = status
-    locked.save(update_fields=["status", "updated_at"])
-    flag.status, flag.updated_at = locked.status, locked.updated_at
+    locked.save(update_fields=["status", *fields, "updated_at"])
+    for name in ("status", *fields, "updated_at"):
+        setattr(flag, name, getattr(locked, name))
     return flag
 
 

@@ -198,12 +198,15 @@ def _other_flag(flag: Flag) -> Flag:
 
 
 def _flag(action: str) -> Callable[[Fixtures], Write]:
+    # Resolving needs its outcome; acknowledging a warning takes an optional note.
+    body = {"outcome": "Seen"} if action == "resolve" else None
+
     def build(fx: Fixtures) -> Write:
         flag: Flag = fx.get("flag")
         other = _other_flag(flag)
         return Write(
-            "coordinator", "post", f"/api/v1/flags/{flag.pk}/{action}", None,
-            f"/api/v1/flags/{other.pk}/{action}", None,
+            "coordinator", "post", f"/api/v1/flags/{flag.pk}/{action}", body,
+            f"/api/v1/flags/{other.pk}/{action}", body,
         )  # fmt: skip
 
     return build

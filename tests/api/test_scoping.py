@@ -92,7 +92,7 @@ def detail_requests(
         ("post", f"/api/v1/proposals/{proposal.pk}/reject", {"reason": "No"}),
         ("post", f"/api/v1/tasks/{task.pk}/complete", {}),
         ("post", f"/api/v1/flags/{flag.pk}/acknowledge", {}),
-        ("post", f"/api/v1/flags/{flag.pk}/resolve", {}),
+        ("post", f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}),
         (
             "post",
             f"/api/v1/patients/{patient_id}/enrolments",

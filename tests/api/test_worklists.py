@@ -119,9 +119,17 @@ def test_acknowledging_then_resolving_a_flag(
         client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()), 409, "conflict"
     )
     assert client.get("/api/v1/flags?status=open").json()["results"] == []
-    resolved = client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key())
+    resolved = client.post(
+        f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, format="json", **new_key()
+    )
     assert resolved.json()["status"] == "resolved"
-    assert_problem(client.post(f"/api/v1/flags/{flag.pk}/resolve", **new_key()), 409, "conflict")
+    assert_problem(
+        client.post(
+            f"/api/v1/flags/{flag.pk}/resolve", {"outcome": "Seen"}, format="json", **new_key()
+        ),
+        409,
+        "conflict",
+    )
     assert_problem(
         client.post(f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()), 409, "conflict"
     )
@@ -130,3 +138,74 @@ def test_acknowledging_then_resolving_a_flag(
     ok = AuditEvent.objects.filter(outcome="ok", patient_id=flag.patient_id)
     # The empty list named no patient: no row for this one.
     assert sorted(ok.values_list("action", flat=True)) == ["flag.acknowledge", "flag.resolve"]
+
+
+def test_acknowledging_an_urgent_flag_needs_a_note_and_resolving_an_outcome(
+    client_for, staff: dict[str, User], enrolment: Enrolment
+) -> None:  # type: ignore[no-untyped-def]
+    flag = flag_raise(
+        enrolment=enrolment, code="phq9_item9", severity="urgent",
+        message="PHQ-9 item 9 answered 2", raised_at=timezone.now(),
+    )  # fmt: skip
+    client = client_for(staff["coordinator"])
+    url = f"/api/v1/flags/{flag.pk}"
+    for body in (None, {"note": ""}, {"note": "   "}):
+        refused = assert_problem(
+            client.post(f"{url}/acknowledge", body, format="json", **new_key()),
+            400,
+            "invalid_input",
+        )
+        assert list(refused["errors"]) == ["note"]
+    too_long = client.post(f"{url}/acknowledge", {"note": "x" * 2001}, format="json", **new_key())
+    assert list(assert_problem(too_long, 400, "invalid_input")["errors"]) == ["note"]
+    flag.refresh_from_db()
+    assert (flag.status, flag.acknowledged_at, flag.acknowledged_by_id) == ("open", None, None)
+
+    note = "Called the patient, safety plan reviewed"
+    acknowledged = client.post(f"{url}/acknowledge", {"note": note}, format="json", **new_key())
+    assert acknowledged.status_code == 200, acknowledged.content
+    body = acknowledged.json()
+    assert body["status"] == "acknowledged"
+    assert body["acknowledged_by_id"] == staff["coordinator"].pk
+    assert body["acknowledged_at"]
+    assert body["acknowledged_note"] == note
+    assert (body["resolved_at"], body["resolved_by_id"], body["resolved_outcome"]) == (
+        None,
+        None,
+        "",
+    )
+    # Acknowledged is still unresolved: listed with the unresolved ones.
+    listed = client.get("/api/v1/flags?status=acknowledged").json()["results"]
+    assert [(r["id"], r["acknowledged_note"]) for r in listed] == [(flag.pk, note)]
+
+    physician = client_for(staff["physician"])
+    refused = assert_problem(
+        physician.post(f"{url}/resolve", {"outcome": ""}, format="json", **new_key()),
+        400,
+        "invalid_input",
+    )
+    assert list(refused["errors"]) == ["outcome"]
+    flag.refresh_from_db()
+    assert (flag.status, flag.resolved_at) == ("acknowledged", None)
+    resolved = physician.post(
+        f"{url}/resolve", {"outcome": "Seen in clinic, safe"}, format="json", **new_key()
+    )
+    assert resolved.status_code == 200, resolved.content
+    body = resolved.json()
+    assert body["status"] == "resolved"
+    assert body["resolved_by_id"] == staff["physician"].pk
+    assert body["resolved_at"]
+    assert body["resolved_outcome"] == "Seen in clinic, safe"
+    assert body["acknowledged_note"] == note  # the acknowledgement is kept
+
+
+def test_a_warning_may_be_acknowledged_without_a_note(
+    client_for, staff: dict[str, User], flag: Flag
+) -> None:  # type: ignore[no-untyped-def]
+    response = client_for(staff["coordinator"]).post(
+        f"/api/v1/flags/{flag.pk}/acknowledge", **new_key()
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["acknowledged_by_id"], response.json()["acknowledged_note"]) == (
+        staff["coordinator"].pk, ""
+    )  # fmt: skip

@@ -152,7 +152,8 @@ def test_every_staff_page_renders_without_a_policy_violation(
     flags.goto("/flags/")
     rows = flags.get_by_role("row")
     expect(rows.nth(1)).to_contain_text("PHQ-9 item 9")  # urgent first
-    # htmx replaces just the row after Acknowledge.
+    # htmx replaces just the row after Acknowledge (an urgent flag's note says what was done).
+    rows.nth(1).get_by_label(re.compile("What was done")).fill("Called, safety plan reviewed")
     rows.nth(1).get_by_role("button", name=re.compile("Acknowledge")).click()
     expect(flags.locator("tbody tr").first).to_contain_text("Acknowledged")
     phone = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)

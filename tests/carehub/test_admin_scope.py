@@ -231,8 +231,23 @@ def test_an_action_on_another_clinics_rows_changes_nothing(clinics: Clinics) -> 
     own = Flag.objects.get(clinic=clinics.second, code="test")
     client_of(clinic_admin).post(
         "/admin/worklists/flag/",
-        {"action": "resolve_selected", "_selected_action": [foreign.pk, own.pk]},
+        {"action": "resolve_selected", "_selected_action": [foreign.pk, own.pk], "text": "Seen"},
     )
     foreign.refresh_from_db()
     own.refresh_from_db()
     assert (foreign.status, own.status) == (FlagStatus.OPEN, FlagStatus.RESOLVED)
+    assert (own.resolved_by, own.resolved_outcome) == (clinic_admin, "Seen")
+
+
+def test_the_admin_resolves_a_flag_only_with_its_outcome(clinics: Clinics) -> None:
+    clinic_admin = clinics.clinic_admin
+    clinic_admin.user_permissions.add(Permission.objects.get(codename="change_flag"))
+    own = Flag.objects.get(clinic=clinics.second, code="test")
+    response = client_of(clinic_admin).post(
+        "/admin/worklists/flag/",
+        {"action": "resolve_selected", "_selected_action": [own.pk], "text": " "},
+        follow=True,
+    )
+    assert "Say how the flag was resolved" in response.content.decode()
+    own.refresh_from_db()
+    assert (own.status, own.resolved_at) == (FlagStatus.OPEN, None)

@@ -36,7 +36,7 @@ from carehub.web.selectors import (
     row_details,
 )
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
-from carehub.worklists.services import care_task_create, flag_raise
+from carehub.worklists.services import care_task_create, flag_raise, flag_set_status
 from tests.web.test_caseload import enrol
 from tests.web.test_caseload_counts import clinic_of_cases  # noqa: F401 (a fixture)
 
@@ -65,7 +65,8 @@ def expected_details(patient: Patient, now: datetime) -> RowDetails:
         .first()
     )
     flag = (
-        Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
+        Flag.objects.filter(patient=patient)
+        .exclude(status=FlagStatus.RESOLVED)
         .annotate(
             rank=Case(
                 When(severity=Severity.URGENT, then=Value(0)),
@@ -82,7 +83,7 @@ def expected_details(patient: Patient, now: datetime) -> RowDetails:
         .order_by("proposed_at")
         .first()
     )
-    open_flags = Flag.objects.filter(patient=patient, status=FlagStatus.OPEN)
+    open_flags = Flag.objects.filter(patient=patient).exclude(status=FlagStatus.RESOLVED)
     overdue = Checkin.objects.filter(patient=patient).filter(
         Q(status=CheckinStatus.OPEN, due_at__lt=now - timedelta(hours=24))
         | Q(status=CheckinStatus.MISSED, closes_at__gte=now - timedelta(days=28))
@@ -114,7 +115,7 @@ def expected_details(patient: Patient, now: datetime) -> RowDetails:
     )
 
 
-def test_row_details_match_one_query_per_value(clinic: Clinic) -> None:
+def test_row_details_match_one_query_per_value(clinic: Clinic, staff: dict[str, User]) -> None:
     now = clock.now()
     busy = enrol(clinic, "R-1", "Busy", "Baker")
     quiet = enrol(clinic, "R-2", "Quiet", "Quinn")
@@ -135,6 +136,16 @@ def test_row_details_match_one_query_per_value(clinic: Clinic) -> None:
             enrolment=enrolment, code=f"c-{message}", severity=severity, message=message,
             raised_at=now - timedelta(hours=hours),
         )  # fmt: skip
+    # Acknowledged is still unresolved (counted, and the top flag); resolved is not.
+    newer = Flag.objects.get(message="Newer urgent")
+    flag_set_status(
+        flag=newer, status=FlagStatus.ACKNOWLEDGED, user=staff["physician"], note="Called"
+    )
+    gone = flag_raise(
+        enrolment=enrolment, code="c-gone", severity="urgent", message="Resolved urgent",
+        raised_at=now,
+    )  # fmt: skip
+    flag_set_status(flag=gone, status=FlagStatus.RESOLVED, user=staff["physician"], outcome="Safe")
     Checkin.objects.filter(patient=busy).update(
         status=CheckinStatus.OPEN, due_at=now - timedelta(days=2)
     )  # overdue

@@ -171,11 +171,14 @@ def _flags(patient: Patient) -> tuple[Flag, Flag]:
 
 
 def _flag(action: str) -> Callable[[Fixtures], Form]:
+    # What was done (acknowledging an urgent flag) or the outcome (resolving) is required.
+    text = {"note": "Called the patient"} if action == "acknowledge" else {"outcome": "Seen"}
+
     def build(fx: Fixtures) -> Form:
         flag, other = _flags(fx.get("patient"))
         return Form(
-            "coordinator", f"/flags/{flag.pk}/{action}", {"form_key": KEY},
-            f"/flags/{other.pk}/{action}", {"form_key": KEY}, row=True,
+            "coordinator", f"/flags/{flag.pk}/{action}", {"form_key": KEY, **text},
+            f"/flags/{other.pk}/{action}", {"form_key": KEY, **text}, row=True,
         )  # fmt: skip
 
     return build

@@ -51,7 +51,7 @@ def test_acknowledge_then_resolve_once_each(
     client = client_for(staff["coordinator"])
     html = client.get("/flags/").content.decode()
     url = f"/flags/{flag.pk}/acknowledge"
-    data = {"form_key": key_for(html, url)}
+    data = {"form_key": key_for(html, url), "note": "Called the patient"}
     assert client.post(url, data).status_code == 302
     assert client.post(url, data).status_code == 302  # the same form again: acts once
     flag.refresh_from_db()
@@ -59,7 +59,9 @@ def test_acknowledge_then_resolve_once_each(
     assert AuditEvent.objects.filter(action="flag.acknowledge", patient=patient).count() == 2
     html = client.get("/flags/?show=unresolved").content.decode()
     url = f"/flags/{flag.pk}/resolve"
-    response = client.post(url, {"form_key": key_for(html, url)}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        url, {"form_key": key_for(html, url), "outcome": "Seen today"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     assert f'id="flag-{flag.pk}"' in response.content.decode()
     assert "Resolved:" in response.content.decode()
@@ -72,9 +74,12 @@ def test_resolving_a_resolved_flag_says_so_and_changes_nothing(
 ) -> None:  # type: ignore[no-untyped-def]
     flag = raise_flag(patient, "urgent", "Urgent flag")
     client = client_for(staff["coordinator"])
-    assert client.post(f"/flags/{flag.pk}/resolve", {"form_key": "a" * 32}).status_code == 302
+    resolve = {"form_key": "a" * 32, "outcome": "Seen"}
+    assert client.post(f"/flags/{flag.pk}/resolve", resolve).status_code == 302
     response = client.post(
-        f"/flags/{flag.pk}/acknowledge", {"form_key": "b" * 32}, HTTP_HX_REQUEST="true"
+        f"/flags/{flag.pk}/acknowledge",
+        {"form_key": "b" * 32, "note": "Called"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 409
     assert "Someone else changed this" in response.content.decode()

@@ -69,10 +69,12 @@ def _row_action(
     redirect_to: str,
     row_template: str,
     row_name: str,
+    refused_page: Callable[[ActionResult], HttpResponse] | None = None,
 ) -> HttpResponse:
     """One row's action (acknowledge, complete, resend...): run once per form key (the key of
     another row's form is refused), audit, and answer with the refreshed row (htmx) or a
-    redirect with a message."""
+    redirect with a message. A refusal naming fields re-renders the row with the text sent
+    and the error by its field; without htmx, `refused_page` shows it (else a redirect)."""
     if not form.is_valid():
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
@@ -88,23 +90,31 @@ def _row_action(
         outcome=Outcome.OK if result.ok else Outcome.ERROR,
         detail={row_name: obj.pk, "status": result.status, "replayed": result.replayed},
     )
+    if result.fields and refused_page is not None and not request.htmx:  # type: ignore[attr-defined]
+        return refused_page(result)
+    sent = form.data if result.fields else {}
     return _respond(
         request,
         result,
         redirect_to=redirect_to,
         row_template=row_template,
-        row_context={row_name: obj, "form": type(form)()},
+        row_context={row_name: obj, "form": type(form)(), "sent": sent},
     )
 
 
 # --- flags -----------------------------------------------------------------------------------
 
 
-@require_GET
-@staff_page(Operation.FLAG_LIST, Action.FLAG_LIST)
-def flags_view(request: HttpRequest) -> HttpResponse:
-    show = request.GET.get("show", "open")
+def _flags_page(
+    request: HttpRequest, show: str, refused: tuple[int, ActionResult, Any] | None = None
+) -> HttpResponse:
+    """The flags page; `refused`: a row whose action was refused (flag id, result, the form's
+    data), shown with the text sent and the error by its field."""
     flags = list(flag_inbox_for_user(user=request.user, show=show)[:LIST_LIMIT])  # type: ignore[arg-type]
+    if refused is not None:
+        for flag in flags:
+            if flag.pk == refused[0]:
+                flag.refused_result, flag.refused_sent = refused[1], refused[2]  # type: ignore[attr-defined]
     audit_record(
         request=request,
         action=Action.FLAG_LIST,
@@ -115,7 +125,14 @@ def flags_view(request: HttpRequest) -> HttpResponse:
         request,
         "web/flags.html",
         {"flags": flags, "show": show, "form": FlagUpdateForm(), "nav": "flags"},
+        status=200 if refused is None else refused[1].status,
     )
+
+
+@require_GET
+@staff_page(Operation.FLAG_LIST, Action.FLAG_LIST)
+def flags_view(request: HttpRequest) -> HttpResponse:
+    return _flags_page(request, request.GET.get("show", "open"))
 
 
 @require_POST
@@ -126,20 +143,29 @@ def flags_view(request: HttpRequest) -> HttpResponse:
     ),
 )
 def flag_update_view(request: HttpRequest, flag_id: int, action: str) -> HttpResponse:
+    """Acknowledge with a note of what was done (required for an urgent flag) or resolve with
+    the outcome; the service records who did it and when."""
     if action not in FLAG_ACTIONS:
         raise NotFound("No such action.")
     user: User = request.user  # type: ignore[assignment]
     flag = flag_get_for_user(user=user, flag_id=flag_id)
     status, audit_action, done = FLAG_ACTIONS[action]
+    form = FlagUpdateForm(request.POST)
 
     def perform() -> str:
-        flag_set_status(flag=flag, status=status, user=user)
+        data = form.cleaned_data
+        flag_set_status(
+            flag=flag, status=status, user=user, note=data["note"], outcome=data["outcome"]
+        )
         return f"{done}: {flag.message}"
 
+    # A refused form is shown again on the tab that lists the flag's current status.
+    show = "open" if flag.status == FlagStatus.OPEN else "unresolved"
     return _row_action(
-        request, flag, FlagUpdateForm(request.POST), action=audit_action, perform=perform,
+        request, flag, form, action=audit_action, perform=perform,
         patient=flag.patient, redirect_to="web:flags", row_template="web/partials/flag_row.html",
         row_name="flag",
+        refused_page=lambda result: _flags_page(request, show, (flag.pk, result, request.POST)),
     )  # fmt: skip
 
 

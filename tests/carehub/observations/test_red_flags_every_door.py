@@ -241,7 +241,9 @@ def test_twelve_staff_entered_phq9_raise_the_nine_flags_their_answers_call_for(
         # The team deals with each before the next (an unresolved flag of a code is not raised
         # twice: a new answer meeting it finds it and alerts again).
         for flag in Flag.objects.filter(patient_id=enrolment.patient_id).exclude(status="resolved"):
-            flag_set_status(flag=flag, status=FlagStatus.RESOLVED, user=team.physician)
+            flag_set_status(
+                flag=flag, status=FlagStatus.RESOLVED, user=team.physician, outcome="Seen"
+            )
     assert flagged == 9
     assert Flag.objects.filter(patient_id=enrolment.patient_id).count() == 11  # two sets raise two
 

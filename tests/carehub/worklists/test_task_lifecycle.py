@@ -370,9 +370,13 @@ def test_a_flag_is_not_raised_twice_while_unresolved(
     first = raise_flag(enrolment)
     assert raise_flag(enrolment) == first
     assert raise_flag(enrolment, code="other") != first
-    flag_set_status(flag=first, status=FlagStatus.ACKNOWLEDGED, user=staff["physician"])
+    flag_set_status(
+        flag=first, status=FlagStatus.ACKNOWLEDGED, user=staff["physician"], note="Called"
+    )
     assert raise_flag(enrolment) == first  # acknowledged is not resolved
-    flag_set_status(flag=first, status=FlagStatus.RESOLVED, user=staff["physician"])
+    flag_set_status(
+        flag=first, status=FlagStatus.RESOLVED, user=staff["physician"], outcome="Settled"
+    )
     again = raise_flag(enrolment)  # a resolved flag does not block a new one
     assert again != first
     assert (again.status, Flag.objects.filter(code="naloxone").count()) == (FlagStatus.OPEN, 2)
