@@ -46,7 +46,11 @@ def test_manage_py_refuses_to_start_without_a_secret_key_and_says_why() -> None:
     ids=["manage.py", "celery", "wsgi", "asgi"],
 )
 def test_every_entry_point_defaults_to_the_production_settings(argv: list[str]) -> None:
-    env = bare_env(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="x")
+    env = bare_env(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="x",
+        MESSAGING_SMS_GATEWAY="tests.support.gateways.ProviderSmsGateway",
+    )
     result = run(*argv, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["config.settings.production", "False"]

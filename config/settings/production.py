@@ -40,3 +40,8 @@ STORAGES = {
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
 )
+# Recording development backends refuse to start (carehub.E010) unless explicitly allowed,
+# with a warning at start-up; the development pages under /dev/ are never mounted.
+MESSAGING_ALLOW_RECORDING_BACKENDS = env.bool("MESSAGING_ALLOW_RECORDING_BACKENDS", default=False)
+MESSAGING_WARN_RECORDING_BACKENDS = True
+DEV_PAGES = False
