@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	PORT=$(PORT) $(PY) -m carehub.devstack demo
+	DJANGO_SETTINGS_MODULE=config.settings.local PORT=$(PORT) $(PY) -m carehub.devstack demo
 
+# Every Django or Celery process names its settings: without DJANGO_SETTINGS_MODULE, manage.py,
+# Celery and WSGI/ASGI use config.settings.production (the demo sets config.settings.local).
 test: $(STAMP) lint browser
-	$(PY) -m carehub.devstack run -- $(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test \
+	    $(PY) -m carehub.devstack run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # The browser tests drive the system's Chromium when there is one (CHROMIUM_PATH, chromium,
 # google-chrome); otherwise Playwright downloads its own build once.

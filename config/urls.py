@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views import defaults
@@ -14,10 +15,14 @@ urlpatterns = [
     path("api/schema/", SchemaApi.as_view(), name="api-schema"),
     path("api/docs/", SchemaDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("me/", include("carehub.portal.urls")),
-    path("dev/", include("carehub.messaging.urls")),
     path("", include("carehub.checkins.urls")),
     path("", include("carehub.web.urls")),
 ]
+
+# The development pages (what the recording backends "sent"): decided once, at import, so the
+# production settings (DEV_PAGES False) never route /dev/ at all.
+if settings.DEV_PAGES:
+    urlpatterns.insert(0, path("dev/", include("carehub.messaging.urls")))
 
 # Errors no view answered (no URL matched, an unexpected exception): problem+json under /api/,
 # the site's HTML pages elsewhere.

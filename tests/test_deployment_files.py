@@ -42,6 +42,7 @@ def test_exactly_one_beat_and_app_services_wait_for_healthy_dependencies() -> No
         env = services[name]["environment"]
         assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
         assert "?" in env["DJANGO_SECRET_KEY"]  # required from the environment, never a default
+        assert "?" in env["MESSAGING_SMS_GATEWAY"]  # a provider, never the recording one
     assert services["web"]["command"][0] == "gunicorn"
 
 
@@ -58,6 +59,7 @@ def test_production_settings_pass_the_deployment_checklist() -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "carehub.example",
+        "MESSAGING_SMS_GATEWAY": "tests.support.gateways.ProviderSmsGateway",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

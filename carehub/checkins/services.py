@@ -315,6 +315,19 @@ def checkin_link_mint(*, checkin: Checkin) -> str:
     return token
 
 
+def checkin_link_reissue(*, subject_key: str) -> str | None:
+    """A fresh link token for the check-in a request or reminder was about (its `subject_key`,
+    `checkin:<id>`), while that check-in is open; None otherwise. For the development page of
+    sent messages, whose rows keep only redacted links: the token goes to the caller only."""
+    kind, _, pk = subject_key.partition(":")
+    if kind != "checkin" or not pk.isdigit():
+        return None
+    checkin = Checkin.objects.filter(pk=int(pk)).first()
+    if checkin is None or not link_is_live(checkin, clock.now()):
+        return None
+    return checkin_link_mint(checkin=checkin)
+
+
 def checkin_for_token(token: str) -> Checkin | None:
     """The check-in a link token is for, or None (unknown token). Reading never consumes it."""
     if not token or len(token) > 200:

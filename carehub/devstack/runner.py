@@ -117,9 +117,14 @@ def demo(
             stop_services(services)
 
 
+DEMO_SETTINGS = "config.settings.local"
+
+
 def demo_env(service_env: Mapping[str, str]) -> dict[str, str]:
+    """The demo's processes run on the local settings (manage.py and Celery would otherwise use
+    the production ones); DJANGO_SETTINGS_MODULE, when set, names others explicitly."""
     env = {**os.environ, **service_env, "PYTHONUNBUFFERED": "1"}
-    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    env.setdefault("DJANGO_SETTINGS_MODULE", DEMO_SETTINGS)
     return env
 
 

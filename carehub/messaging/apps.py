@@ -9,6 +9,7 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         # The publish guard applies to every task of every process that loads the apps.
         from carehub.messaging import publish_guard  # noqa: F401
+        from carehub.messaging.checks import warn_if_opted_out  # registers carehub.E010
         from carehub.messaging.models import Purpose
         from carehub.messaging.services import (
             register_renderer,
@@ -19,3 +20,4 @@ class MessagingConfig(AppConfig):
 
         register_suppressor(Purpose.TASK_REMINDER, task_reminder_suppressor)
         register_renderer(Purpose.DIGEST, render_digest)
+        warn_if_opted_out()

@@ -2,8 +2,8 @@
 backends, in-app as a row. Each send passes the message's idempotency key to the provider.
 
 The development backends (`RecordingSmsGateway`, `RecordingEmailBackend`) deliver nothing: they
-record what would have been sent in `RecordedMessage`, and like a real provider they deliver a
-key once (a unique constraint), counting repeated requests.
+record what would have been sent in `RecordedMessage` (check-in link tokens redacted), and like a
+real provider they deliver a key once (a unique constraint), counting repeated requests.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils.module_loading import import_string
 
 from carehub.core import clock
+from carehub.core.logging import redact
 from carehub.messaging.models import (
     DeliveryChannel,
     InAppNotification,
@@ -52,6 +53,7 @@ def record_delivery(
     *, channel: str, to: str, body: str, idempotency_key: str, subject: str = ""
 ) -> str:
     """Store one delivery of the development backends; a repeated key is counted, not stored.
+    A check-in link's token is a live credential: the row keeps `/c/[redacted]` instead.
 
     Called outside our transactions, it commits on its own, like a provider's API call: one
     statement (`INSERT … ON CONFLICT (idempotency_key) DO UPDATE` counting the repeat)."""
@@ -67,7 +69,15 @@ def record_delivery(
                 SET duplicate_requests = {table}.duplicate_requests + 1
             RETURNING provider_id
             """,  # noqa: S608 (the table name is ours; values are parameters)
-            [channel, to, subject[:300], body, idempotency_key, new_provider_id(), clock.now()],
+            [
+                channel,
+                to,
+                redact(subject)[:300],
+                redact(body),
+                idempotency_key,
+                new_provider_id(),
+                clock.now(),
+            ],
         )
         row = cursor.fetchone()
     return str(row[0])

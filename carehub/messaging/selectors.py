@@ -81,39 +81,65 @@ def message_get_for_user(*, user: User, message_id: int) -> Message:
     return message
 
 
-def recording_backends_configured() -> bool:
-    """Whether the development backends record what is "sent" (SMS gateway or e-mail backend)."""
-    from django.conf import settings
+def _names_subclass(path: str, base: str) -> bool:
     from django.utils.module_loading import import_string
 
-    from carehub.messaging.channels import RecordingEmailBackend, RecordingSmsGateway
+    try:
+        found = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(found, type) and issubclass(found, import_string(base))
 
-    def _is(path: str, cls: type) -> bool:
-        try:
-            found = import_string(path)
-        except ImportError:
-            return False
-        return isinstance(found, type) and issubclass(found, cls)
 
-    return _is(settings.MESSAGING_SMS_GATEWAY, RecordingSmsGateway) or _is(
-        settings.EMAIL_BACKEND, RecordingEmailBackend
+def recording_sms_gateway() -> bool:
+    """Whether MESSAGING_SMS_GATEWAY is the recording development gateway (or one built on it)."""
+    from django.conf import settings
+
+    return _names_subclass(
+        settings.MESSAGING_SMS_GATEWAY, "carehub.messaging.channels.RecordingSmsGateway"
     )
 
 
-def recorded_messages_for_clinic(
-    *, clinic_id: int, channel: str = "", limit: int = 200
-) -> list[tuple[RecordedMessage, Message | None]]:
-    """What the development backends recorded for one clinic's messages, newest first, each with
-    the message it delivered (a recorded message carries the message's idempotency key)."""
-    keys = Message.objects.filter(clinic_id=clinic_id).values("idempotency_key")
+def recording_email_backend() -> bool:
+    """Whether EMAIL_BACKEND is the recording development backend (or one built on it)."""
+    from django.conf import settings
+
+    return _names_subclass(
+        settings.EMAIL_BACKEND, "carehub.messaging.channels.RecordingEmailBackend"
+    )
+
+
+def recording_backends_configured() -> bool:
+    """Whether the development backends record what is "sent" (SMS gateway or e-mail backend)."""
+    return recording_sms_gateway() or recording_email_backend()
+
+
+def recorded_messages_for_user(
+    *, user: User, channel: str = "", limit: int = 200
+) -> list[tuple[RecordedMessage, Message]]:
+    """What the development backends recorded for the messages the user may see
+    (`messages_visible_to`: their patients, their own digests), newest first, each with the
+    message it delivered (a recorded message carries the message's idempotency key)."""
+    keys = messages_visible_to(user).values("idempotency_key")
     recorded = RecordedMessage.objects.filter(idempotency_key__in=keys)
     if channel:
         recorded = recorded.filter(channel=channel)
     rows = list(recorded.order_by("-at", "-pk")[:limit])
     messages = {
         m.idempotency_key: m
-        for m in Message.objects.filter(
-            idempotency_key__in=[r.idempotency_key for r in rows]
-        ).select_related("patient", "to_staff")
+        for m in messages_visible_to(user)
+        .filter(idempotency_key__in=[r.idempotency_key for r in rows])
+        .select_related("patient", "to_staff")
     }
-    return [(row, messages.get(row.idempotency_key)) for row in rows]
+    return [(row, messages[row.idempotency_key]) for row in rows]
+
+
+def recorded_message_get_for_user(
+    *, user: User, recorded_id: int
+) -> tuple[RecordedMessage, Message]:
+    """One recorded message of a message the user may see (NotFound otherwise)."""
+    keys = messages_visible_to(user).values("idempotency_key")
+    recorded = RecordedMessage.objects.filter(pk=recorded_id, idempotency_key__in=keys).first()
+    if recorded is None:
+        raise NotFound("No such message.")
+    return recorded, messages_visible_to(user).get(idempotency_key=recorded.idempotency_key)

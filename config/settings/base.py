@@ -377,6 +377,12 @@ MESSAGING_PATIENT_DAILY_BUDGET = env.int("MESSAGING_PATIENT_DAILY_BUDGET", defau
 MESSAGING_SMS_GATEWAY = env.str(
     "MESSAGING_SMS_GATEWAY", default="carehub.messaging.channels.RecordingSmsGateway"
 )
+# Production refuses to start on a recording gateway or e-mail backend (carehub.E010) unless
+# this is true (then it logs a warning at start-up); development, demo and tests record.
+MESSAGING_ALLOW_RECORDING_BACKENDS = True
+MESSAGING_WARN_RECORDING_BACKENDS = False
+# The development pages under /dev/ (what the recording backends "sent"): never in production.
+DEV_PAGES = False
 MESSAGING_EMAIL_SUBJECT = env.str(
     "MESSAGING_EMAIL_SUBJECT", default="A message from your care team"
 )

@@ -13,3 +13,5 @@ EMAIL_BACKEND = "carehub.messaging.channels.RecordingEmailBackend"
 MESSAGING_SMS_GATEWAY = env.str(
     "MESSAGING_SMS_GATEWAY", default="carehub.demo.gateway.DemoSmsGateway"
 )
+# The development pages under /dev/ (Sent messages).
+DEV_PAGES = True

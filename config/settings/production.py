@@ -1,10 +1,21 @@
 """Production settings: security hardening only; every value comes from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
-SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+# The default settings of manage.py, Celery and WSGI/ASGI: a process started without
+# DJANGO_SETTINGS_MODULE lands here and must not start on a made-up key.
+try:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+except ImproperlyConfigured:
+    raise ImproperlyConfigured(
+        "Set DJANGO_SECRET_KEY: these are the production settings (config.settings.production), "
+        "the default when DJANGO_SETTINGS_MODULE is unset. For development set "
+        "DJANGO_SETTINGS_MODULE=config.settings.local."
+    ) from None
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -31,3 +42,8 @@ STORAGES = {
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
 )
+# Recording development backends refuse to start (carehub.E010) unless explicitly allowed,
+# with a warning at start-up; the development pages under /dev/ are never mounted.
+MESSAGING_ALLOW_RECORDING_BACKENDS = env.bool("MESSAGING_ALLOW_RECORDING_BACKENDS", default=False)
+MESSAGING_WARN_RECORDING_BACKENDS = True
+DEV_PAGES = False

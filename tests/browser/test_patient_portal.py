@@ -141,7 +141,9 @@ def test_staff_open_a_patient_link_from_the_sent_messages_page(
     page.goto("/dev/sent-messages/")
     expect(page.get_by_role("heading", name="Sent messages")).to_be_visible()
     expect(page.locator("table.sent")).to_contain_text("BP-2")
+    expect(page.locator("table.sent")).not_to_contain_text(token)  # stored redacted
     page.screenshot(path=screenshot_path("sent-messages-desktop"), full_page=True)
-    page.locator(f"a[href$='/c/{token}']").click()
+    page.get_by_role("button", name="Open the check-in").click()
+    expect(page).to_have_url(re.compile(r"/c/[A-Za-z0-9_-]{40,}$"))
     expect(page.locator(".stepper-count")).to_be_hidden()  # a wide screen: the whole form
     expect(page.get_by_role("button", name="Send my answers")).to_be_visible()

@@ -137,8 +137,9 @@ def test_messages_with_delivery_records_some_dead() -> None:
     assert dead is not None
     assert "not in service" in dead.events.latest("pk").reason
     assert DeliveryEvent.objects.count() >= Message.objects.count()
-    # What the recording backends "sent", with usable check-in links.
-    assert RecordedMessage.objects.filter(body__contains="/c/").count() >= 100
+    # What the recording backends "sent": check-in links, stored redacted.
+    assert RecordedMessage.objects.filter(body__contains="/c/[redacted]").count() >= 100
+    assert RecordedMessage.objects.filter(body__regex=r"/c/[A-Za-z0-9_-]{8}").count() == 0
 
 
 def test_open_tasks_are_not_duplicated_nor_left_behind_by_their_state() -> None:

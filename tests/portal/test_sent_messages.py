@@ -1,5 +1,6 @@
-"""The "Sent messages" page of the development backends: staff of the clinic only, only when
-the recording backends are configured, links usable, tokens never logged."""
+"""The "Sent messages" page of the development backends: staff only, only about the patients in
+their scope, only when the recording backends are configured; stored links are redacted, and a
+fresh link to an open check-in is minted on request; tokens never logged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import pytest
 from django.test import Client, override_settings
 
 from carehub.audit.models import AuditEvent
+from carehub.checkins.models import Checkin, CheckinLink, CheckinStatus
+from carehub.messaging.models import Message, RecordedMessage
 from carehub.pathways.models import Enrolment
+from carehub.patients.models import CareTeamMembership
+from carehub.patients.services import care_team_end
 from tests.support.patients import (
     Clinicians,
     clinic_with_team,
@@ -29,25 +34,71 @@ def client_for(user) -> Client:  # type: ignore[no-untyped-def]
     return client
 
 
-def test_staff_see_their_clinics_messages_with_a_working_link(
+def test_staff_see_their_clinics_messages_and_open_a_fresh_link(
     team: Clinicians, enrolment: Enrolment, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = send_link(open_checkin(enrolment))
     elsewhere = clinic_with_team("other")
-    foreign_token = send_link(open_checkin(enrolled_patient(elsewhere, "OT-1")))
+    send_link(open_checkin(enrolled_patient(elsewhere, "OT-1")))
+    coordinator = client_for(team.coordinator)
     with caplog.at_level(logging.INFO):
-        page = client_for(team.coordinator).get("/dev/sent-messages/")
+        page = coordinator.get("/dev/sent-messages/")
     body = page.content.decode()
     assert page.status_code == 200
-    assert f'href="http://127.0.0.1:8000/c/{token}"' in body
-    assert foreign_token not in body
+    assert token not in body  # the row keeps the link redacted
+    assert "/c/[redacted]" in body
     assert "PP-1" in body
-    assert page["Referrer-Policy"] == "no-referrer"
-    assert token not in caplog.text
+    assert "OT-1" not in body
+    assert page["Referrer-Policy"] == "strict-origin"
     viewed = AuditEvent.objects.get(action="sent_messages.view")
     assert (viewed.actor_id, viewed.patient_id) == (team.coordinator.pk, enrolment.patient_id)
-    # The link in the body opens the patient's check-in.
-    assert Client().get(f"/c/{token}").status_code == 200
+    # "Open the check-in" mints a fresh link (stored as its hash only) and goes there.
+    request = Message.objects.get(patient_id=enrolment.patient_id, purpose="checkin_request")
+    recorded = RecordedMessage.objects.get(idempotency_key=request.idempotency_key)
+    assert f'action="/dev/sent-messages/{recorded.pk}/open"' in body
+    with caplog.at_level(logging.INFO):
+        opened = coordinator.post(f"/dev/sent-messages/{recorded.pk}/open")
+    assert opened.status_code == 302
+    fresh = opened["Location"].removeprefix("/c/")
+    assert fresh != token
+    assert not RecordedMessage.objects.filter(body__contains=fresh).exists()
+    assert Client().get(f"/c/{fresh}").status_code == 200
+    assert Client().get(f"/c/{token}").status_code == 200  # the patient's own link still works
+    assert token not in caplog.text
+    assert fresh not in caplog.text
+
+
+def test_the_page_shows_only_patients_in_the_viewers_care_teams(
+    team: Clinicians, enrolment: Enrolment, other_enrolment: Enrolment
+) -> None:
+    send_link(open_checkin(enrolment))
+    send_link(open_checkin(other_enrolment))
+    membership = CareTeamMembership.objects.get(
+        patient_id=other_enrolment.patient_id, staff=team.psychologist
+    )
+    care_team_end(membership=membership)
+    body = client_for(team.psychologist).get("/dev/sent-messages/").content.decode()
+    assert "PP-1" in body
+    assert "PP-2" not in body
+    # Nor can they mint a link to a check-in of a patient outside their scope.
+    hidden = RecordedMessage.objects.exclude(
+        idempotency_key__in=Message.objects.filter(patient_id=enrolment.patient_id).values(
+            "idempotency_key"
+        )
+    ).get()
+    opened = client_for(team.psychologist).post(f"/dev/sent-messages/{hidden.pk}/open")
+    assert opened.status_code == 404
+    assert CheckinLink.objects.filter(checkin__patient_id=other_enrolment.patient_id).count() == 1
+
+
+def test_a_closed_checkin_has_no_link_to_open(team: Clinicians, enrolment: Enrolment) -> None:
+    checkin = open_checkin(enrolment)
+    send_link(checkin)
+    Checkin.objects.filter(pk=checkin.pk).update(status=CheckinStatus.MISSED)
+    recorded = RecordedMessage.objects.get()
+    opened = client_for(team.coordinator).post(f"/dev/sent-messages/{recorded.pk}/open")
+    assert opened.status_code == 410
+    assert CheckinLink.objects.filter(checkin=checkin).count() == 1
 
 
 def test_patients_are_refused(enrolment: Enrolment) -> None:

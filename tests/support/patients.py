@@ -15,11 +15,12 @@ from carehub.checkins.services import checkin_series_start, checkins_open_due
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.messaging.delivery import message_send
-from carehub.messaging.models import Message, RecordedMessage
+from carehub.messaging.models import Message
 from carehub.pathways.models import Enrolment
 from carehub.pathways.services import enrolment_start
 from carehub.patients.models import Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
+from tests.support.gateways import link_token, patients_phone
 
 PASSWORD = "a-long-test-passphrase-7"
 
@@ -81,11 +82,12 @@ def open_checkin(enrolment: Enrolment, instrument: str = "peg") -> Checkin:
 
 
 def send_link(checkin: Checkin) -> str:
-    """Send the check-in's request through the recording SMS gateway; the link token in it."""
+    """Send the check-in's request by SMS (recorded, with the link redacted); the link token the
+    patient's phone received."""
     request = Message.objects.get(purpose="checkin_request", subject_key=f"checkin:{checkin.pk}")
-    assert message_send(message_id=request.pk) == "sent"
-    recorded = RecordedMessage.objects.get(idempotency_key__startswith=request.idempotency_key)
-    return recorded.body.rsplit("/c/", 1)[1].strip()
+    with patients_phone() as phone:
+        assert message_send(message_id=request.pk) == "sent"
+    return link_token(phone[request.idempotency_key])
 
 
 def patient_user(enrolment: Enrolment) -> User:

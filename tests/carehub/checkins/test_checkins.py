@@ -34,6 +34,7 @@ from carehub.pathways.services import enrolment_pause, enrolment_resume, enrolme
 from carehub.patients.services import care_team_add, patient_register
 from carehub.worklists.models import CareTask, Flag
 from carehub.worklists.services import care_task_complete
+from tests.support.gateways import link_token, patients_phone
 
 pytestmark = pytest.mark.django_db
 NY = ZoneInfo("America/New_York")
@@ -86,9 +87,9 @@ def open_one(enrolment: Enrolment, instrument: str = "peg") -> tuple[Checkin, st
     )
     assert checkins_open_due() == 1
     request = Message.objects.get(purpose="checkin_request", subject_key=f"checkin:{checkin.pk}")
-    assert message_send(message_id=request.pk) == "sent"
-    recorded = RecordedMessage.objects.get(idempotency_key__startswith=request.idempotency_key)
-    token = recorded.body.rsplit("/c/", 1)[1].strip()
+    with patients_phone() as phone:
+        assert message_send(message_id=request.pk) == "sent"
+    token = link_token(phone[request.idempotency_key])
     checkin.refresh_from_db()
     return checkin, token
 
@@ -342,8 +343,9 @@ def test_no_token_is_stored_in_plain_text(enrolment: Enrolment) -> None:
     _checkin, token = open_one(enrolment)
     assert not Message.objects.filter(body__contains=token).exists()
     assert not CheckinLink.objects.filter(token_hash=token).exists()
-    # Only the development SMS backend (the stand-in for the provider) saw the link.
-    assert RecordedMessage.objects.filter(body__contains=token).count() == 1
+    # Only the patient's phone saw the link: the development SMS backend's row keeps it redacted.
+    assert not RecordedMessage.objects.filter(body__contains=token).exists()
+    assert RecordedMessage.objects.filter(body__contains="/c/[redacted]").count() == 1
     assert User.objects.filter(username="coordinator").exists()
 
 

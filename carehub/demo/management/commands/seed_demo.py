@@ -35,6 +35,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<12} {role}")
         self.stdout.write(
             "Patient pages: log in as james for his portal (/me/: his open check-in, My progress,"
-            ' What comes next); staff see every SMS and e-mail the demo "sent", with working'
-            " check-in links, at /dev/sent-messages/."
+            ' What comes next); staff see every SMS and e-mail the demo "sent" about their'
+            " patients at /dev/sent-messages/ (links stored redacted; Open the check-in makes a"
+            " fresh one)."
         )
