@@ -23,6 +23,22 @@ def check_database() -> dict[str, Any]:
     return {"status": "ok"}
 
 
+def check_database_writable() -> dict[str, Any]:
+    """The database answers and takes writes: not a standby in recovery, not read-only (a
+    failover in progress, a disk-full guard, an operator's `default_transaction_read_only`)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
+            )
+            in_recovery, read_only = cursor.fetchone()
+    except Exception as exc:
+        return {"status": "error", "error": type(exc).__name__}
+    if in_recovery or read_only:
+        return {"status": "read_only"}
+    return {"status": "ok"}
+
+
 def check_broker() -> dict[str, Any]:
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:

@@ -1,7 +1,12 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from carehub.core.health import check_broker, check_database, check_scheduler
+from carehub.core.health import (
+    check_broker,
+    check_database,
+    check_database_writable,
+    check_scheduler,
+)
 
 
 @require_GET
@@ -22,3 +27,27 @@ def healthz_view(request: HttpRequest) -> JsonResponse:
         "scheduler": scheduler,
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@require_GET
+def livez_view(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers requests. It reads nothing, so an outage of the database
+    or the broker never gets a web process restarted (that would not fix them)."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz_view(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when this process can serve, i.e. the database answers and takes writes;
+    503 otherwise (down, or read-only), so a load balancer sends requests elsewhere. The broker
+    is reported but does not fail readiness: without Redis, pages and the API still work and
+    messages wait in the database for the dispatcher."""
+    database = check_database_writable()
+    broker = check_broker()
+    ready = database["status"] == "ok"
+    body = {
+        "status": ("ok" if broker["status"] == "ok" else "degraded") if ready else "unavailable",
+        "database": database,
+        "broker": broker,
+    }
+    return JsonResponse(body, status=200 if ready else 503)
