@@ -169,6 +169,20 @@ def renew_key(form: forms.Form) -> None:
     form.data = data
 
 
+def _request_of(
+    request: HttpRequest, form: forms.Form, key: str, action: str, target: models.Model
+) -> dict[str, Any]:
+    """What a form's key is claimed with: the user, the key and the request's fingerprint
+    (the action, its object and the form's values)."""
+    return {
+        "actor_id": request.user.pk,
+        "key": key,
+        "operation": action,
+        "target": _target(target),
+        "body": form_data(form),
+    }
+
+
 def earlier_submission(
     request: HttpRequest, form: forms.Form, *, action: str, target: models.Model
 ) -> ActionResult | None:
@@ -179,13 +193,7 @@ def earlier_submission(
     if not key:
         return None
     try:
-        attempt = idempotency_peek(
-            actor_id=request.user.pk,
-            key=key,
-            operation=action,
-            target=_target(target),
-            body=form_data(form),
-        )
+        attempt = idempotency_peek(**_request_of(request, form, key, action, target))
     except (IdempotencyKeyReused, IdempotencyKeyInProgress) as exc:
         return _refused(exc)
     return _replayed(attempt.record) if attempt is not None else None
@@ -204,13 +212,7 @@ def run_once(
     (the key is released so the corrected form can be sent again)."""
     form_key = form.cleaned_data[KEY_FIELD]
     try:
-        attempt = idempotency_begin(
-            actor_id=request.user.pk,
-            key=form_key,
-            operation=action,
-            target=_target(target),
-            body=form_data(form),
-        )
+        attempt = idempotency_begin(**_request_of(request, form, form_key, action, target))
     except (IdempotencyKeyReused, IdempotencyKeyInProgress) as exc:
         return _refused(exc)
     if attempt.replay:

@@ -10,10 +10,7 @@ writes resumed, expiry, scope and audit of replays.
 
 from __future__ import annotations
 
-import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -63,6 +60,7 @@ from tests.api.conftest import (
     register,
     to_conventional,
 )
+from tests.api.test_http_concurrency import call
 from tests.api.test_scope_coverage import schema_operations
 
 pytestmark = pytest.mark.django_db
@@ -74,22 +72,6 @@ WORLD = (
 )  # fmt: skip
 NOT_IDEMPOTENT = {("post", "/api/v1/auth/token"), ("delete", "/api/v1/auth/token")}
 TRIALS = 5
-
-
-def http_call(
-    url: str, token: str | None, body: dict[str, Any], key: str | None = None
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token {token}"
-    if key:
-        headers["Idempotency-Key"] = key
-    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - live_server
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def world() -> dict[str, list[dict[str, Any]]]:
@@ -587,7 +569,7 @@ def test_two_identical_requests_at_once_act_once(
     """The same request sent twice at the same moment over real HTTP (a client retrying while
     its first attempt is still running): one records, the other waits for the claim and gets
     either 409 in progress or the first answer; never two observations."""
-    status, body = http_call(
+    status, body = call(
         f"{live_server.url}/api/v1/auth/token",
         None,
         {"username": "coordinator", "password": PASSWORD},
@@ -607,7 +589,7 @@ def test_two_identical_requests_at_once_act_once(
             results: list[tuple[int, dict[str, Any]]] = results,
         ) -> None:
             barrier.wait()
-            results.append(http_call(url, token, score, key=key))
+            results.append(call(url, token, score, key=key))
 
         threads = [threading.Thread(target=send_once) for _ in range(2)]
         for thread in threads:
