@@ -10,6 +10,11 @@ class Clinic(TimeStampedModel):
     time_zone = models.CharField(
         max_length=64, default="UTC", validators=[validate_time_zone], help_text="IANA time zone"
     )
+    phone = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The number patients call, shown on their pages (E.164, e.g. +15035550100)",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -13,6 +13,13 @@ class Channel(models.TextChoices):
     IN_APP = "in_app", "In-app"
 
 
+class Language(models.TextChoices):
+    """Languages the patient-facing pages and messages are shipped in (settings.LANGUAGES)."""
+
+    ENGLISH = "en", "English"
+    SPANISH = "es", "Español"
+
+
 class Patient(TimeStampedModel):
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=64, help_text="Medical record number in this clinic")
@@ -21,6 +28,12 @@ class Patient(TimeStampedModel):
     date_of_birth = models.DateField(null=True, blank=True)
     time_zone = models.CharField(
         max_length=64, validators=[validate_time_zone], help_text="IANA time zone"
+    )
+    language = models.CharField(
+        max_length=8,
+        choices=Language.choices,
+        default=Language.ENGLISH,
+        help_text="Language of the patient's pages and messages",
     )
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True, help_text="E.164, e.g. +447700900123")
