@@ -74,3 +74,26 @@ def test_make_and_ci_name_the_settings_they_need() -> None:
     demo_recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
     assert "DJANGO_SETTINGS_MODULE=config.settings.local" in demo_recipe
     assert "export DJANGO_SETTINGS_MODULE=config.settings.test" in (ROOT / ".ci/run").read_text()
+
+
+def test_the_production_settings_do_not_install_the_demo() -> None:
+    env = bare_env(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="x",
+        MESSAGING_SMS_GATEWAY="tests.support.gateways.ProviderSmsGateway",
+    )
+    show_apps = "from django.conf import settings; print('carehub.demo' in settings.INSTALLED_APPS)"
+    production = run("manage.py", "shell", "-c", show_apps, env=env)
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.split()[-1] == "False"
+    seed = run("manage.py", "seed_demo", env=env)
+    assert seed.returncode != 0
+    assert "Unknown command: 'seed_demo'" in seed.stderr
+    local = run(
+        "manage.py",
+        "shell",
+        "-c",
+        show_apps,
+        env=bare_env(DJANGO_SETTINGS_MODULE="config.settings.local"),
+    )
+    assert local.stdout.split()[-1] == "True"

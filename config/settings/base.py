@@ -45,7 +45,6 @@ INSTALLED_APPS = [
     "carehub.messaging",
     "carehub.checkins",
     "carehub.portal",
-    "carehub.demo",
     "carehub.api",
     "carehub.audit",
     "carehub.web",

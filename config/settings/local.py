@@ -13,5 +13,8 @@ EMAIL_BACKEND = "carehub.messaging.channels.RecordingEmailBackend"
 MESSAGING_SMS_GATEWAY = env.str(
     "MESSAGING_SMS_GATEWAY", default="carehub.demo.gateway.DemoSmsGateway"
 )
+# The demo clinic's seed (`manage.py seed_demo`) and its SMS gateway: development and tests only,
+# never installed by the production settings.
+INSTALLED_APPS = [*INSTALLED_APPS, "carehub.demo"]  # noqa: F405
 # The development pages under /dev/ (Sent messages).
 DEV_PAGES = True

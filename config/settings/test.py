@@ -13,5 +13,8 @@ _default["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_{_defau
 # Tests publish to a queue of their own, named after their database: neither a demo worker nor
 # another test run on the same Redis ever takes their tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default=f"carehub-{_default['TEST']['NAME']}")
+# The demo clinic's seed (`manage.py seed_demo`) and its SMS gateway: development and tests only,
+# never installed by the production settings.
+INSTALLED_APPS = [*INSTALLED_APPS, "carehub.demo"]  # noqa: F405
 # The development pages under /dev/ (Sent messages).
 DEV_PAGES = True
