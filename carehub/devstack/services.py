@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NamedTuple, Protocol, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import environ
 import psycopg
@@ -54,6 +54,8 @@ class Address(NamedTuple):
         return f"{self.host}:{self.port}"
 
 
+# The application's role on a server found or started here; its superuser owns the tables.
+APP_ROLE = "carehub_app"
 LOCAL_POSTGRES = Address("127.0.0.1", 5432)
 LOCAL_REDIS = Address("127.0.0.1", 6379)
 
@@ -74,15 +76,29 @@ def log_to_stderr(message: str) -> None:
 
 @dataclass
 class Services:
-    """The URLs to hand to the application, and the embedded servers started to serve them."""
+    """The URLs to hand to the application, and the embedded servers started to serve them.
+
+    `database_url` is the server as found: DATABASE_URL when set (with DATABASE_OWNER_URL, if
+    set, as `database_owner_url`), else the local or embedded server's superuser. For a server
+    found here, `app_role` is set: the application connects as that role (DATABASE_URL) and the
+    superuser is the owner that migrates (DATABASE_OWNER_URL), as in production (ADR 0014).
+    """
 
     database_url: str
     redis_url: str
     embedded: list[EmbeddedServer] = field(default_factory=list)
+    database_owner_url: str = ""
+    app_role: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
-        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        if self.app_role:
+            env["DATABASE_URL"] = with_user(self.database_url, self.app_role)
+            env["DATABASE_OWNER_URL"] = self.database_url
+        elif self.database_owner_url:
+            env["DATABASE_OWNER_URL"] = self.database_owner_url
+        return env
 
     def stop(self) -> None:
         """Release the embedded servers, most recently started first. Safe to call twice."""
@@ -127,6 +143,10 @@ def resolve_services(
         services.database_url = _resolve_postgres(
             env, state_dir, local_postgres, database, log, services.embedded
         )
+        if env.get("DATABASE_URL"):
+            services.database_owner_url = env.get("DATABASE_OWNER_URL", "")
+        else:
+            services.app_role = APP_ROLE
         services.redis_url = _resolve_redis(env, state_dir, local_redis, log, services.embedded)
     except BaseException:
         services.stop()
@@ -145,7 +165,7 @@ def _resolve_postgres(
     if url := env.get("DATABASE_URL"):
         log("PostgreSQL: using DATABASE_URL")
         try:
-            ensure_database(url)
+            ensure_database(env.get("DATABASE_OWNER_URL") or url)
         except (psycopg.Error, DevstackError) as exc:
             log(f"PostgreSQL: could not check that the database exists ({_first_line(exc)})")
         return url
@@ -262,6 +282,13 @@ def socket_database_url(socket_dir: Path, database: str = DEFAULT_DATABASE) -> s
     encoded), and code that swaps the database name in the path keeps the socket.
     """
     return f"postgres://postgres@/{quote(database, safe='')}?host={quote(str(socket_dir), safe='')}"
+
+
+def with_user(database_url: str, user: str) -> str:
+    """`database_url` logging in as `user` (without a password: local trust authentication)."""
+    parts = urlsplit(database_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}@{host}"))
 
 
 def connect_kwargs(database_url: str, *, dbname: str | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from carehub.devstack.services import REPO_ROOT, connect_kwargs, free_port
+from carehub.devstack.services import APP_ROLE, REPO_ROOT, connect_kwargs, free_port, with_user
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,9 @@ def test_demo_serves_and_stops_on_ctrl_c(
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": scratch_database_url,
+        # As in production: the application's role, and the owner that migrates (ADR 0014).
+        "DATABASE_URL": with_user(scratch_database_url, APP_ROLE),
+        "DATABASE_OWNER_URL": scratch_database_url,
         "REDIS_URL": scratch_redis_url,
         "PORT": str(port),
     }
