@@ -488,14 +488,81 @@ def _wait_for_redis(address: Address, process: subprocess.Popen[bytes], log_file
 
 
 def _running_redis(data_dir: Path) -> EmbeddedRedis | None:
-    try:
+    """The redis-server already serving `data_dir`, adopted; None when there is none.
+
+    The one recorded in server.json, or one started on the directory by hand (a Redis whose
+    `dir` is `data_dir`: it runs there): two servers appending to one file would corrupt it, so a
+    second is never started. One that is there but does not answer is refused.
+    """
+    candidates: list[Address] = []
+    with suppress(OSError, ValueError, KeyError, TypeError):
         info = json.loads((data_dir / "server.json").read_text())
-        pid, address = int(info["pid"]), Address("127.0.0.1", int(info["port"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        candidates.append(Address("127.0.0.1", int(info["port"])))
+    on_directory = _redis_processes_in(data_dir)
+    for process in on_directory:
+        candidates += _listening_addresses(process)
+    for address in dict.fromkeys(candidates):
+        pid = _redis_serving(address, data_dir)
+        if pid is not None:
+            (data_dir / "server.json").write_text(json.dumps({"pid": pid, "port": address.port}))
+            return EmbeddedRedis(data_dir=data_dir, address=address, pid=pid, _process=None)
+    if on_directory:
+        pids = ", ".join(str(process.pid) for process in on_directory)
+        raise DevstackError(
+            f"a redis-server (pid {pids}) already runs in {display_path(data_dir)} but does not "
+            "answer on 127.0.0.1; stop it before starting another on the same data"
+        )
+    return None
+
+
+def _redis_serving(address: Address, data_dir: Path) -> int | None:
+    """The pid of the Redis at `address` if it answers and keeps its data in `data_dir`."""
+    import redis
+
+    if not redis_answers(address, timeout=0.5):
         return None
-    if not (pid_alive(pid) and redis_answers(address)):
+    client = redis.Redis(host=address.host, port=address.port, socket_timeout=2)
+    try:
+        directory = client.config_get("dir").get("dir")
+        pid = int(client.info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
         return None
-    return EmbeddedRedis(data_dir=data_dir, address=address, pid=pid, _process=None)
+    finally:
+        client.close()
+    if not directory or Path(directory).resolve() != data_dir.resolve():
+        return None
+    return pid
+
+
+def _redis_processes_in(data_dir: Path) -> list[Any]:
+    """redis-server processes whose working directory (where Redis keeps its data) is data_dir."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        try:
+            command = " ".join(process.info["cmdline"] or [process.info["name"] or ""])
+            if "redis-server" not in command:
+                continue
+            if Path(process.cwd()).resolve() == data_dir.resolve():
+                found.append(process)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _listening_addresses(process: Any) -> list[Address]:
+    import psutil
+
+    try:
+        connections = process.net_connections(kind="tcp")
+    except psutil.Error:
+        return []
+    return [
+        Address("127.0.0.1", conn.laddr.port)
+        for conn in connections
+        if conn.status == psutil.CONN_LISTEN  # whether it answers on 127.0.0.1 is tried next
+    ]
 
 
 # --- helpers ----------------------------------------------------------------------------------
