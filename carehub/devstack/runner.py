@@ -294,13 +294,14 @@ def _supervise(
         child = process.child
         if child is None or child.poll() is None:
             continue
-        # What the dead process left in its group (a worker's pool) goes with it.
-        _signal_group(child.pid, signal.SIGKILL)
         if not process.restart:
             return process
+        # What the dead process left in its group (a worker's pool) goes with it.
+        _signal_group(child.pid, signal.SIGKILL)
         if now - process.started_at >= policy.stable_after:
             process.delay, process.quick_deaths = policy.first_delay, 0
-        process.quick_deaths += 1
+        else:
+            process.quick_deaths += 1
         if process.quick_deaths >= policy.give_up_after:
             output.line(
                 "system",
