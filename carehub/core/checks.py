@@ -38,7 +38,7 @@ FROM pg_roles r WHERE r.rolname = %s
 """
 
 
-@register(Tags.database, "carehub")
+@register(Tags.database, Tags.security, "carehub")
 def check_application_role(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
