@@ -18,7 +18,9 @@ import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
+from django.utils import timezone
 
+from carehub.audit.models import AuditEvent
 from carehub.core.checks import _role_problems, check_application_role
 from carehub.core.db_roles import append_only_tables, as_owner, ensure_app_role
 from tests.support.celery_worker import database_url_for
@@ -98,6 +100,25 @@ def test_the_application_still_reads_and_appends(db: None) -> None:
             " has_table_privilege('clinics_clinic', 'TRUNCATE')"
         )
         assert cursor.fetchone() == (True, True, False)
+
+
+def test_behind_the_rights_the_trigger_refuses_even_the_owner(transactional_db: None) -> None:
+    row = AuditEvent.objects.create(action="patient.view", at=timezone.now())  # INSERT: allowed
+    with as_owner() as owner, owner.cursor() as cursor:
+        for statement in (
+            "UPDATE audit_auditevent SET action = 'x'",
+            "DELETE FROM audit_auditevent",
+        ):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(statement)
+        # ...and on every append-only table the trigger is there and enabled.
+        cursor.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+            " JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE p.proname = 'carehub_refuse_change' AND t.tgenabled = 'O'"
+        )
+        assert {name for (name,) in cursor.fetchall()} >= set(APPEND_ONLY)
+    assert AuditEvent.objects.get(pk=row.pk).action == "patient.view"
 
 
 @pytest.fixture
