@@ -1,22 +1,42 @@
 # carehub: the start-up contract (see README.md).
 #   make demo   - install, start (embedded) PostgreSQL/Redis, migrate, seed, run web + worker + scheduler
 #   make test   - install, start (embedded) PostgreSQL/Redis when none is reachable, lint, run the suite
+#   make lock   - regenerate requirements/*.txt (pinned, hashed) from pyproject.toml
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: install demo test lint format pytest clean browser bench
+.PHONY: install demo test lint format pytest clean browser bench lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements/lock.txt pins (every file checked against its hash), then
+# carehub itself without resolving anything (ADR 0014). `make lock` regenerates the locks.
+LOCK   := requirements/lock.txt
+PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps
+PIP_SELF   := -m pip install --quiet --no-deps --no-build-isolation
+
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit("carehub needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(PY) $(PIP_LOCKED) -r $(LOCK)
+	$(PY) $(PIP_SELF) -e .
 	touch $(STAMP)
+
+# Regenerate the locks from pyproject.toml (after adding or changing a dependency), keeping
+# every pin that still fits; `make lock UPGRADE=1` moves every package to its newest allowed
+# version, `make lock UPGRADE="django celery"` only those. Commit requirements/*.txt.
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	$(if $(filter 1,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet 'uv>=0.13'
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev --extra embedded -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o requirements/production.txt
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev --extra embedded --extra bench \
+	    -c $(LOCK) -o requirements/bench.txt
 
 demo: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local PORT=$(PORT) $(PY) -m carehub.devstack demo
@@ -35,6 +55,7 @@ browser: $(STAMP)
 	else echo "No system Chromium: installing Playwright's"; $(PY) -m playwright install chromium; fi
 
 lint: $(STAMP)
+	$(PY) -m carehub.devstack.lock
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -47,8 +68,8 @@ format: $(STAMP)
 # one scenario: `make bench BENCH_ARGS="--quick p3"`. Results in bench/results/.
 BENCH_STAMP := $(VENV)/.bench-installed
 
-$(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev,embedded,bench]'
+$(BENCH_STAMP): $(STAMP) pyproject.toml requirements/bench.txt
+	$(PY) $(PIP_LOCKED) -r requirements/bench.txt
 	touch $(BENCH_STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)

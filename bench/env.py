@@ -42,7 +42,11 @@ def configure() -> BenchEnv:
     BENCH_DATABASE_NAME (default carehub_bench) and BENCH_REDIS_DB (default 7) choose the names;
     the servers are those of DATABASE_URL / REDIS_URL (devstack's resolution)."""
     name = os.environ.get("BENCH_DATABASE_NAME", "carehub_bench")
-    base_db = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    # The bench generates its data as the tables' owner (TRUNCATE, replication mode for bulk
+    # loads, its own database): DATABASE_OWNER_URL when there is one (ADR 0014).
+    base_db = os.environ.get("DATABASE_OWNER_URL") or os.environ.get(
+        "DATABASE_URL", DEFAULT_DATABASE_URL
+    )
     base_redis = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     bench = BenchEnv(
         database_name=name,
@@ -51,6 +55,7 @@ def configure() -> BenchEnv:
         queue=os.environ.get("BENCH_CELERY_QUEUE", f"carehub-{name}"),
     )
     os.environ["DATABASE_URL"] = bench.database_url
+    os.environ.pop("DATABASE_OWNER_URL", None)  # one role throughout
     os.environ["REDIS_URL"] = bench.redis_url
     os.environ["CELERY_QUEUE"] = bench.queue
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.bench"

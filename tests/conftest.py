@@ -7,6 +7,29 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.celery_worker import purge_queue, running_worker
+from tests.support.db_roles import OwnerSwitch, install_owner_helpers
+
+_owner = OwnerSwitch()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> Iterator[None]:
+    """The owner (DATABASE_OWNER_URL) creates and migrates the test database (ADR 0014)..."""
+    _owner.enter()
+    yield
+    _owner.leave()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """...then every test runs as the application's role; the owner drops the database."""
+    with django_db_blocker.unblock():
+        _owner.leave()
+        install_owner_helpers()
+    yield
+    _owner.enter()
 
 
 @pytest.fixture

@@ -81,3 +81,18 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_only_migrate_has_the_owner_and_the_apps_connect_as_their_own_role() -> None:
+    services = compose()["services"]
+    owner = services["postgres"]["environment"]["POSTGRES_USER"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://carehub_app:"), name
+        assert f"//{owner}:" not in env["DATABASE_URL"], name
+        assert "DATABASE_OWNER_URL" not in env, name
+    migrate = services["migrate"]
+    assert migrate["environment"]["DATABASE_OWNER_URL"].startswith(f"postgres://{owner}:")
+    command = " ".join(migrate["command"])
+    assert "manage.py migrate" in command
+    assert "check --deploy --database default" in command  # carehub.E020, as the application

@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # The admin has registered every app's admins by now (its own ready() runs first).
+        from carehub.core import checks  # noqa: F401  (registers carehub.E020)
         from carehub.core.admin_scope import restrict_third_party_admins
 
         restrict_third_party_admins()

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -112,7 +113,9 @@ def demo(
             manage(env, "migrate", "--noinput")
             seeded = seed and seed_demo(env)
             print(banner(port, seeded=seeded), flush=True)
-            return run_processes(demo_processes(port, state_dir), env, port)
+            processes = demo_processes(port, state_dir)
+            # A process that dies is started again with backoff; only Ctrl-C stops the demo.
+            return run_processes(processes, env, port, restart=processes.keys())
         finally:
             stop_services(services)
 
@@ -191,40 +194,129 @@ def banner(port: int, *, seeded: bool) -> str:
             f"  health  {base}/healthz",
             f"  {login}",
             f"    {python} manage.py createsuperuser",
-            "  Ctrl-C stops everything.",
+            "  A process that dies is restarted; Ctrl-C stops everything.",
             "",
         ]
     )
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the demo brings back a process that died: after `first_delay` seconds, doubling up to
+    `max_delay`; a process that ran `stable_after` seconds starts the count afresh. One that died
+    within `stable_after` of its start `give_up_after` times in a row cannot start: then
+    everything stops, with its exit status."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    stable_after: float = 60.0
+    give_up_after: int = 5
+
+
+DEFAULT_RESTART_POLICY = RestartPolicy()
+
+
+@dataclass
+class _Supervised:
+    name: str
+    argv: Sequence[str]
+    restart: bool
+    child: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None
+    delay: float = 0.0
+    quick_deaths: int = 0
+
+
 def run_processes(
-    processes: Mapping[str, Sequence[str]], env: Mapping[str, str], port: int | None = None
+    processes: Mapping[str, Sequence[str]],
+    env: Mapping[str, str],
+    port: int | None = None,
+    *,
+    restart: Collection[str] = (),
+    policy: RestartPolicy = DEFAULT_RESTART_POLICY,
 ) -> int:
-    """Run the processes side by side, output prefixed with their names, until one exits or
-    SIGINT/SIGTERM/SIGHUP arrives; then stop them all. Announces when `port` starts listening.
+    """Run the processes side by side, output prefixed with their names, until SIGINT/SIGTERM/
+    SIGHUP arrives; then stop them all. A process named in `restart` that exits is started again
+    with backoff (see RestartPolicy); any other process exiting stops them all. Announces when
+    `port` starts listening.
 
     Returns 128 + the signal number when stopped by a signal, else the status of the process
-    that exited first.
+    that ended the run.
     """
     output = _Output(width=max(map(len, processes)))
     received: list[int] = []
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    supervised = [
+        _Supervised(name, argv, name in restart, delay=policy.first_delay)
+        for name, argv in processes.items()
+    ]
+    ended: _Supervised | None = None
     with _signals(lambda signum, frame: received.append(signum), *STOP_SIGNALS):
         try:
-            for name, argv in processes.items():
-                children[name] = _start(name, argv, env, output)
+            for process in supervised:
+                _launch(process, env, output)
             if port is not None:
                 announce = threading.Thread(
                     target=_announce_when_listening, args=(port, output), daemon=True
                 )
                 announce.start()
-            while not received and all(child.poll() is None for child in children.values()):
+            while not received and ended is None:
+                ended = _supervise(supervised, env, output, policy)
                 time.sleep(0.1)
         finally:
-            reason, status = _stop_reason(children, received)
+            children = {p.name: p.child for p in supervised if p.child is not None}
+            reason, status = _stop_reason(ended, received)
             output.line("system", f"{reason}, stopping")
             _stop_all(children, output, received)
     return status
+
+
+def _launch(process: _Supervised, env: Mapping[str, str], output: _Output) -> None:
+    process.child = _start(process.name, process.argv, env, output)
+    process.started_at = time.monotonic()
+    process.restart_at = None
+
+
+def _supervise(
+    supervised: Sequence[_Supervised],
+    env: Mapping[str, str],
+    output: _Output,
+    policy: RestartPolicy,
+) -> _Supervised | None:
+    """One round: notice processes that exited, restart those that are due. Returns the process
+    whose exit ends the run, if any."""
+    now = time.monotonic()
+    for process in supervised:
+        if process.restart_at is not None:
+            if now >= process.restart_at:
+                _launch(process, env, output)
+            continue
+        child = process.child
+        if child is None or child.poll() is None:
+            continue
+        if not process.restart:
+            return process
+        # What the dead process left in its group (a worker's pool) goes with it.
+        _signal_group(child.pid, signal.SIGKILL)
+        if now - process.started_at >= policy.stable_after:
+            process.delay, process.quick_deaths = policy.first_delay, 0
+        else:
+            process.quick_deaths += 1
+        if process.quick_deaths >= policy.give_up_after:
+            output.line(
+                "system",
+                f"{process.name} exited ({_describe(child.returncode)}) "
+                f"{process.quick_deaths} times in a row soon after starting; giving up",
+            )
+            return process
+        output.line(
+            "system",
+            f"{process.name} exited ({_describe(child.returncode)}); "
+            f"restarting in {process.delay:g} s",
+        )
+        process.restart_at = now + process.delay
+        process.delay = min(process.delay * 2, policy.max_delay)
+    return None
 
 
 def _start(
@@ -248,14 +340,12 @@ def _start(
     return child
 
 
-def _stop_reason(
-    children: Mapping[str, subprocess.Popen[bytes]], received: list[int]
-) -> tuple[str, int]:
+def _stop_reason(ended: _Supervised | None, received: list[int]) -> tuple[str, int]:
     if received:
         return f"{signal.Signals(received[0]).name} received", 128 + received[0]
-    for name, child in children.items():
-        if child.returncode is not None:
-            return f"{name} exited with status {child.returncode}", child.returncode
+    if ended is not None and ended.child is not None and ended.child.returncode is not None:
+        status = ended.child.returncode
+        return f"{ended.name} exited with status {status}", status if status >= 0 else 128 - status
     return "could not start everything", 1
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NamedTuple, Protocol, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import environ
 import psycopg
@@ -54,6 +54,8 @@ class Address(NamedTuple):
         return f"{self.host}:{self.port}"
 
 
+# The application's role on a server found or started here; its superuser owns the tables.
+APP_ROLE = "carehub_app"
 LOCAL_POSTGRES = Address("127.0.0.1", 5432)
 LOCAL_REDIS = Address("127.0.0.1", 6379)
 
@@ -74,15 +76,29 @@ def log_to_stderr(message: str) -> None:
 
 @dataclass
 class Services:
-    """The URLs to hand to the application, and the embedded servers started to serve them."""
+    """The URLs to hand to the application, and the embedded servers started to serve them.
+
+    `database_url` is the server as found: DATABASE_URL when set (with DATABASE_OWNER_URL, if
+    set, as `database_owner_url`), else the local or embedded server's superuser. For a server
+    found here, `app_role` is set: the application connects as that role (DATABASE_URL) and the
+    superuser is the owner that migrates (DATABASE_OWNER_URL), as in production (ADR 0014).
+    """
 
     database_url: str
     redis_url: str
     embedded: list[EmbeddedServer] = field(default_factory=list)
+    database_owner_url: str = ""
+    app_role: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
-        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        if self.app_role:
+            env["DATABASE_URL"] = with_user(self.database_url, self.app_role)
+            env["DATABASE_OWNER_URL"] = self.database_url
+        elif self.database_owner_url:
+            env["DATABASE_OWNER_URL"] = self.database_owner_url
+        return env
 
     def stop(self) -> None:
         """Release the embedded servers, most recently started first. Safe to call twice."""
@@ -127,6 +143,10 @@ def resolve_services(
         services.database_url = _resolve_postgres(
             env, state_dir, local_postgres, database, log, services.embedded
         )
+        if env.get("DATABASE_URL"):
+            services.database_owner_url = env.get("DATABASE_OWNER_URL", "")
+        else:
+            services.app_role = APP_ROLE
         services.redis_url = _resolve_redis(env, state_dir, local_redis, log, services.embedded)
     except BaseException:
         services.stop()
@@ -145,7 +165,7 @@ def _resolve_postgres(
     if url := env.get("DATABASE_URL"):
         log("PostgreSQL: using DATABASE_URL")
         try:
-            ensure_database(url)
+            ensure_database(env.get("DATABASE_OWNER_URL") or url)
         except (psycopg.Error, DevstackError) as exc:
             log(f"PostgreSQL: could not check that the database exists ({_first_line(exc)})")
         return url
@@ -262,6 +282,13 @@ def socket_database_url(socket_dir: Path, database: str = DEFAULT_DATABASE) -> s
     encoded), and code that swaps the database name in the path keeps the socket.
     """
     return f"postgres://postgres@/{quote(database, safe='')}?host={quote(str(socket_dir), safe='')}"
+
+
+def with_user(database_url: str, user: str) -> str:
+    """`database_url` logging in as `user` (without a password: local trust authentication)."""
+    parts = urlsplit(database_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}@{host}"))
 
 
 def connect_kwargs(database_url: str, *, dbname: str | None = None) -> dict[str, Any]:
@@ -461,14 +488,81 @@ def _wait_for_redis(address: Address, process: subprocess.Popen[bytes], log_file
 
 
 def _running_redis(data_dir: Path) -> EmbeddedRedis | None:
-    try:
+    """The redis-server already serving `data_dir`, adopted; None when there is none.
+
+    The one recorded in server.json, or one started on the directory by hand (a Redis whose
+    `dir` is `data_dir`: it runs there): two servers appending to one file would corrupt it, so a
+    second is never started. One that is there but does not answer is refused.
+    """
+    candidates: list[Address] = []
+    with suppress(OSError, ValueError, KeyError, TypeError):
         info = json.loads((data_dir / "server.json").read_text())
-        pid, address = int(info["pid"]), Address("127.0.0.1", int(info["port"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        candidates.append(Address("127.0.0.1", int(info["port"])))
+    on_directory = _redis_processes_in(data_dir)
+    for process in on_directory:
+        candidates += _listening_addresses(process)
+    for address in dict.fromkeys(candidates):
+        pid = _redis_serving(address, data_dir)
+        if pid is not None:
+            (data_dir / "server.json").write_text(json.dumps({"pid": pid, "port": address.port}))
+            return EmbeddedRedis(data_dir=data_dir, address=address, pid=pid, _process=None)
+    if on_directory:
+        pids = ", ".join(str(process.pid) for process in on_directory)
+        raise DevstackError(
+            f"a redis-server (pid {pids}) already runs in {display_path(data_dir)} but does not "
+            "answer on 127.0.0.1; stop it before starting another on the same data"
+        )
+    return None
+
+
+def _redis_serving(address: Address, data_dir: Path) -> int | None:
+    """The pid of the Redis at `address` if it answers and keeps its data in `data_dir`."""
+    import redis
+
+    if not redis_answers(address, timeout=0.5):
         return None
-    if not (pid_alive(pid) and redis_answers(address)):
+    client = redis.Redis(host=address.host, port=address.port, socket_timeout=2)
+    try:
+        directory = client.config_get("dir").get("dir")
+        pid = int(client.info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
         return None
-    return EmbeddedRedis(data_dir=data_dir, address=address, pid=pid, _process=None)
+    finally:
+        client.close()
+    if not directory or Path(directory).resolve() != data_dir.resolve():
+        return None
+    return pid
+
+
+def _redis_processes_in(data_dir: Path) -> list[Any]:
+    """redis-server processes whose working directory (where Redis keeps its data) is data_dir."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        try:
+            command = " ".join(process.info["cmdline"] or [process.info["name"] or ""])
+            if "redis-server" not in command:
+                continue
+            if Path(process.cwd()).resolve() == data_dir.resolve():
+                found.append(process)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _listening_addresses(process: Any) -> list[Address]:
+    import psutil
+
+    try:
+        connections = process.net_connections(kind="tcp")
+    except psutil.Error:
+        return []
+    return [
+        Address("127.0.0.1", conn.laddr.port)
+        for conn in connections
+        if conn.status == psutil.CONN_LISTEN  # whether it answers on 127.0.0.1 is tried next
+    ]
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -91,9 +91,24 @@ TEMPLATES = [
     },
 ]
 
+# Two roles (ADR 0014): DATABASE_URL is the application's (web, workers, beat: no superuser, owns
+# nothing, only SELECT/INSERT on append-only tables); DATABASE_OWNER_URL is the role that owns
+# the tables and runs `manage.py migrate` and `flush`, which create the application's role and
+# grant its rights. Without DATABASE_OWNER_URL everything runs as DATABASE_URL's role. The local
+# defaults: the application as carehub_app, the owner as the server's postgres.
+_LOCAL_DATABASE = "127.0.0.1:5432/carehub"
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/carehub"),
+    "default": env.db_url("DATABASE_URL", default=f"postgres://carehub_app@{_LOCAL_DATABASE}"),
 }
+if env.str("DATABASE_OWNER_URL", default=""):
+    DATABASE_OWNER = env.db_url("DATABASE_OWNER_URL")
+elif env.str("DATABASE_URL", default=""):
+    DATABASE_OWNER = None
+else:
+    DATABASE_OWNER = env.db_url_config(f"postgres://postgres@{_LOCAL_DATABASE}")
+# Refuse (carehub.E020) an application role that is a superuser, owns tables, or may TRUNCATE,
+# ALTER or disable triggers: on in production (`manage.py check --deploy --database default`).
+DATABASE_REFUSE_PRIVILEGED_ROLE = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Service functions own their transactions (atomic(durable=True)); no request-wide transaction.

@@ -47,3 +47,9 @@ EMAIL_BACKEND = env.str(
 MESSAGING_ALLOW_RECORDING_BACKENDS = env.bool("MESSAGING_ALLOW_RECORDING_BACKENDS", default=False)
 MESSAGING_WARN_RECORDING_BACKENDS = True
 DEV_PAGES = False
+# The application's database role must not be able to bypass the append-only tables (ADR 0014).
+DATABASE_REFUSE_PRIVILEGED_ROLE = env.bool("DATABASE_REFUSE_PRIVILEGED_ROLE", default=True)
+# The owner only from the environment (the migrate process's), never a local default.
+DATABASE_OWNER = (
+    env.db_url("DATABASE_OWNER_URL") if env.str("DATABASE_OWNER_URL", default="") else None
+)

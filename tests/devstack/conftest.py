@@ -7,8 +7,10 @@ from carehub.devstack.services import LOCAL_POSTGRES, LOCAL_REDIS, postgres_acce
 
 @pytest.fixture(scope="session")
 def service_urls() -> dict[str, str]:
-    """DATABASE_URL and REDIS_URL of real servers: the environment's, else the local defaults."""
-    database_url = os.environ.get("DATABASE_URL")
+    """DATABASE_URL and REDIS_URL of real servers: the environment's, else the local defaults.
+
+    DATABASE_URL here is the owner's (DATABASE_OWNER_URL when set): tests create databases."""
+    database_url = os.environ.get("DATABASE_OWNER_URL") or os.environ.get("DATABASE_URL")
     if not database_url and postgres_accepts(LOCAL_POSTGRES):
         database_url = f"postgres://postgres@{LOCAL_POSTGRES}/carehub"
     redis_url = os.environ.get("REDIS_URL")

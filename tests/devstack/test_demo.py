@@ -21,7 +21,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from carehub.devstack.services import REPO_ROOT, connect_kwargs, free_port
+from carehub.devstack.services import APP_ROLE, REPO_ROOT, connect_kwargs, free_port, with_user
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,9 @@ def test_demo_serves_and_stops_on_ctrl_c(
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": scratch_database_url,
+        # As in production: the application's role, and the owner that migrates (ADR 0014).
+        "DATABASE_URL": with_user(scratch_database_url, APP_ROLE),
+        "DATABASE_OWNER_URL": scratch_database_url,
         "REDIS_URL": scratch_redis_url,
         "PORT": str(port),
     }
@@ -138,8 +140,23 @@ def test_demo_serves_and_stops_on_ctrl_c(
         ping_env = {**env, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
         wait_until(lambda: worker_answers(ping_env), demo, log)
 
+        # The worker dies: it is started again, and the rest of the demo runs on meanwhile.
+        (worker,) = [
+            child
+            for child in psutil.Process(demo.pid).children()
+            if "worker" in child.cmdline() and "beat" not in child.cmdline()
+        ]
+        family.append(worker.pid)
+        worker.kill()
+        wait_until(
+            lambda: "worker exited (by SIGKILL); restarting in" in log.read_text(), demo, log
+        )
+        wait_until(lambda: worker_answers(ping_env), demo, log)
+        assert demo.poll() is None
+        assert healthz(port)["database"]["status"] == "ok"
+
         family += [child.pid for child in psutil.Process(demo.pid).children(recursive=True)]
-        assert len(family) >= 4  # devstack, web, worker (and its pool), scheduler
+        assert len(family) >= 5  # devstack, web, the dead worker, the new one (and pool), beat
 
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:

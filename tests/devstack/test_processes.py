@@ -1,4 +1,5 @@
-"""The demo's process runner: one process ending, or a signal, stops every process group."""
+"""The demo's process runner: a signal, or a process that is not restarted ending, stops every
+process group; a process named for restarting comes back with backoff."""
 
 import json
 import os
@@ -8,11 +9,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
 import pytest
 
-from carehub.devstack.runner import run_processes
+from carehub.devstack.runner import RestartPolicy, run_processes
 from carehub.devstack.services import REPO_ROOT
 
 SLEEPER = [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"]
@@ -28,7 +30,7 @@ STUBBORN = [
 ]
 HARNESS = """
 import json, os, sys
-from carehub.devstack.runner import run_processes
+from carehub.devstack.runner import RestartPolicy, run_processes
 sys.exit(run_processes(json.loads(sys.argv[1]), os.environ))
 """
 
@@ -139,3 +141,78 @@ def test_an_early_ctrl_c_leaves_nothing_behind(delay: float) -> None:
     assert seen
     assert status == 128 + signal.SIGINT
     assert leftovers == []
+
+
+# Dies with status 3 on its first two starts (counted in a file), then stays up.
+def flaky(counter: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "import pathlib, sys, time\n"
+        f"counter = pathlib.Path({str(counter)!r})\n"
+        "starts = len(counter.read_text()) if counter.exists() else 0\n"
+        "counter.write_text('x' * (starts + 1))\n"
+        "if starts < 2:\n"
+        "    sys.exit(3)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n",
+    ]
+
+
+RESTART_HARNESS = """
+import json, os, sys
+from carehub.devstack.runner import RestartPolicy, run_processes
+policy = RestartPolicy(first_delay=0.3, max_delay=1.0, stable_after=30, give_up_after=5)
+sys.exit(run_processes(json.loads(sys.argv[1]), os.environ, restart=["worker"], policy=policy))
+"""
+
+
+def test_a_dead_process_is_restarted_with_backoff_and_the_others_keep_running(
+    tmp_path: Path,
+) -> None:
+    processes = {"worker": flaky(tmp_path / "starts"), "web": SLEEPER}
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RESTART_HARNESS, json.dumps(processes)],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        assert runner.stdout is not None
+        while not any(line.endswith("worker | ready") for line in lines):
+            line = runner.stdout.readline()
+            assert line, "runner ended early:\n" + "".join(lines)
+            lines.append(line.rstrip())
+        assert runner.poll() is None
+        os.killpg(runner.pid, signal.SIGINT)
+        assert runner.wait(timeout=15) == 128 + signal.SIGINT
+    finally:
+        for pid in alive([runner.pid, *descendants(runner.pid)]):
+            os.kill(pid, signal.SIGKILL)
+        runner.wait()
+    text = "\n".join(lines)
+    assert "worker exited (status 3); restarting in 0.3 s" in text
+    assert "worker exited (status 3); restarting in 0.6 s" in text  # backing off
+    assert text.count("worker started") == 3
+    assert text.count("web started") == 1  # never stopped nor restarted meanwhile
+    assert "web exited" not in text
+    assert "stopping" not in text.split("worker | ready")[0]
+    assert (tmp_path / "starts").read_text() == "xxx"
+
+
+def test_a_process_that_keeps_dying_at_start_ends_the_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    policy = RestartPolicy(first_delay=0.05, max_delay=0.1, stable_after=30, give_up_after=3)
+    dies = [sys.executable, "-c", "import sys; sys.exit(2)"]
+    status = run_processes(
+        {"worker": dies, "web": SLEEPER}, os.environ, restart=["worker"], policy=policy
+    )
+    assert status == 2
+    out = capsys.readouterr().out
+    assert out.count("worker started") == 3
+    assert "worker exited (status 2) 3 times in a row soon after starting; giving up" in out
+    assert "web stopped (by SIGTERM)" in out

@@ -162,6 +162,12 @@ def test_servers_on_the_default_local_ports_are_used(tmp_path: Path) -> None:
             "Redis: local server on 127.0.0.1:6379",
         ]
         assert select_one(services.database_url) == (database, 1)  # created on demand
+        # The application connects as its own role; the superuser is the owner (ADR 0014).
+        assert services.env == {
+            "DATABASE_URL": f"postgres://carehub_app@127.0.0.1:5432/{database}",
+            "DATABASE_OWNER_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        }
     finally:
         admin = connect_kwargs(services.database_url, dbname="postgres")
         with psycopg.connect(**admin, autocommit=True) as conn:

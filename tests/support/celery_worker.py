@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def database_url_for(name: str) -> str:
     """DATABASE_URL as configured, pointing at another database name (the test database)."""
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/carehub")
+    url = os.environ.get("DATABASE_URL", "postgres://carehub_app@127.0.0.1:5432/carehub")
+    return with_database_name(url, name)
+
+
+def with_database_name(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
