@@ -199,10 +199,10 @@ def simulated_answers(
             answers[item.key] = min(max(round(target / max(len(numeric), 1)), low), high)
         else:
             answers[item.key] = min(max(round(target + rng.gauss(0, 0.6)), low), high)
-    if target is not None and rule == "sum" and numeric:
-        _adjust_sum(answers, numeric, round(target), rng, keep=flag_item)
     if flag_item is not None and flag_item in answers:
         answers[flag_item] = rng.randint(1, 3) if red_flag else 0
+    if target is not None and rule == "sum" and numeric:
+        _adjust_sum(answers, numeric, round(target), rng, keep=flag_item)
     return answers
 
 

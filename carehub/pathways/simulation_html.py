@@ -4,6 +4,7 @@ review)."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -59,8 +60,14 @@ def _config(**extra: Any) -> dict[str, Any]:
     }
 
 
+# pygal writes its tooltip script's configuration into every SVG; without the script (`js=[]`)
+# it is dead weight, and a report should run no script at all.
+_CONFIG_SCRIPT = re.compile(r"<script type=\"text/javascript\">window\.pygal.*?</script>", re.S)
+
+
 def _svg(chart: Any) -> str:
-    return f'<div class="chart">{chart.render(is_unicode=True)}</div>'
+    svg = _CONFIG_SCRIPT.sub("", chart.render(is_unicode=True))
+    return f'<div class="chart">{svg}</div>'
 
 
 def _weeks_axis(chart: Any, weeks: int) -> None:

@@ -121,6 +121,7 @@ def build_report(
         },
         "engine": {
             "decisions": tally.decisions,
+            "queue_items": tally.queue_items,
             "timers_fired": tally.timers_fired,
             "refused": dict(tally.refused),
             "completed": tally.completed,

@@ -55,6 +55,7 @@ class Tally:
     days: int
     patients: int = 0
     decisions: int = 0
+    queue_items: int = 0  # everything the fake clock processed (timers, check-ins, messages, ...)
     timers_fired: int = 0
     refused: Counter[str] = field(default_factory=Counter)  # engine refusals by error
     state_patients: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
@@ -188,6 +189,7 @@ class Simulation:
             if patient.done and kind != "enrol":
                 continue
             self._now = when
+            self.tally.queue_items += 1
             getattr(self, f"_on_{kind}")(patient, *args)
         for patient in self._patients:
             if hasattr(patient, "snapshot"):
