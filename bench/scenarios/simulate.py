@@ -34,9 +34,11 @@ def run(ctx: Context) -> Result:
         os.sched_setaffinity(0, {min(affinity)})
     try:
         rules = clinic_rules()
-        started = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        started, cpu_started = time.perf_counter(), time.process_time()
         tally = simulate(definition, cohort, rules, days=days, seed=1, patients=patients)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         report = build_report(definition, cohort, tally, seed=1)
         report_seconds = time.perf_counter() - started - seconds
     finally:
@@ -44,31 +46,41 @@ def run(ctx: Context) -> Result:
             os.sched_setaffinity(0, affinity)
     coverage = report["coverage"]
     result.runs.append({
-        "seconds": round(seconds, 1), "report_seconds": round(report_seconds, 2),
+        "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+        "report_seconds": round(report_seconds, 2),
         "queue_items": tally.queue_items, "decisions": tally.decisions,
         "timers_fired": tally.timers_fired, "checkins_opened": tally.checkins["opened"],
         "messages": dict(tally.messages),
     })  # fmt: skip
     result.summary = {
-        "seconds": round(seconds, 1),
-        "queue_items_per_s": round(tally.queue_items / seconds),
-        "decisions_per_s": round(tally.decisions / seconds),
+        "cpu_seconds": round(cpu, 1),
+        "wall_seconds": round(seconds, 1),
+        "queue_items_per_cpu_s": round(tally.queue_items / cpu),
+        "decisions_per_cpu_s": round(tally.decisions / cpu),
         "decisions": tally.decisions,
         "queue_items": tally.queue_items,
         "states_reached": f"{coverage['states_reached']}/{coverage['states_total']}",
         "transitions_taken": f"{coverage['transitions_taken']}/{coverage['transitions_total']}",
     }
-    scaled = seconds * (5000 / patients)
+    scaled = cpu * (5000 / patients)
+    measured = f"{cpu:.0f} s of CPU ({seconds:.0f} s wall)"
+    if ctx.quick:
+        measured += f" for {patients} patients (x{5000 // patients}: about {scaled:.0f} s)"
     result.targets = [
         Target(
             "P7 5,000 patients x 1 year on one core",
             f"< {TARGET_SECONDS} s",
-            f"{seconds:.0f} s"
-            if not ctx.quick
-            else f"{seconds:.0f} s for {patients} (x10: ~{scaled:.0f} s)",
-            seconds < TARGET_SECONDS if not ctx.quick else None,
+            measured,
+            cpu < TARGET_SECONDS if not ctx.quick else None,
         )
     ]
+    result.notes.append(
+        "The process is pinned to one CPU and measured in CPU seconds (time.process_time): on a "
+        "shared machine the wall time also counts other people's work (see the load averages in "
+        "the run)."
+    )
     result.notes.append(
         "Every pathway step is a real decide() on facts derived by carehub's selectors from the "
         "simulated observations; every check-in, reminder and message goes through carehub's "

@@ -15,7 +15,15 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from workflows.definition import Duration, PathwayDefinition, parse_duration
 from workflows.errors import Problem, WorkflowError
@@ -55,7 +63,7 @@ def _check_drawn(value: Any) -> Any:
     return value
 
 
-DrawnValue = Annotated[Drawn, Field(union_mode="left_to_right")]
+DrawnValue = Annotated[Drawn, Field(union_mode="left_to_right"), AfterValidator(_check_drawn)]
 
 
 def _zero_or_duration(value: Any) -> Any:
