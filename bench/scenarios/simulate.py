@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from bench.core import Context, Result, Target
 
@@ -15,20 +16,15 @@ TITLE = "P7: pathway simulator: a cohort for a year on a fake clock"
 TARGET_SECONDS = 300
 
 
-def run(ctx: Context) -> Result:
+def measure(patients: int, days: int) -> dict[str, Any]:
+    """One run of the built-in cohort, pinned to one CPU: CPU and wall seconds and the tally."""
     from carehub.pathways.registry import definition_get
     from carehub.pathways.simulation import clinic_rules, load_builtin_cohort
     from workflows.simulate.report import build_report
     from workflows.simulate.runner import simulate
 
-    patients, days = (500, 365) if ctx.quick else (5000, 365)
     definition = definition_get("intractable-pain")
     cohort = load_builtin_cohort(definition)
-    result = Result(
-        NAME, TITLE,
-        inputs={"definition": definition.ref, "cohort": cohort.name, "patients": patients,
-                "days": days, "seed": 1, "cpus": 1},
-    )  # fmt: skip
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if affinity:
         os.sched_setaffinity(0, {min(affinity)})
@@ -44,12 +40,28 @@ def run(ctx: Context) -> Result:
     finally:
         if affinity:
             os.sched_setaffinity(0, affinity)
-    coverage = report["coverage"]
+    return {
+        "definition": definition.ref, "cohort": cohort.name, "seconds": seconds, "cpu": cpu,
+        "load_before": load_before, "report_seconds": report_seconds, "tally": tally,
+        "coverage": report["coverage"],
+    }  # fmt: skip
+
+
+def run(ctx: Context) -> Result:
+    patients, days = (500, 365) if ctx.quick else (5000, 365)
+    figures = measure(patients, days)
+    tally, seconds, cpu = figures["tally"], figures["seconds"], figures["cpu"]
+    result = Result(
+        NAME, TITLE,
+        inputs={"definition": figures["definition"], "cohort": figures["cohort"],
+                "patients": patients, "days": days, "seed": 1, "cpus": 1},
+    )  # fmt: skip
+    coverage = figures["coverage"]
     result.runs.append({
         "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-        "load_average_before": round(load_before, 2),
+        "load_average_before": round(figures["load_before"], 2),
         "load_average_after": round(os.getloadavg()[0], 2),
-        "report_seconds": round(report_seconds, 2),
+        "report_seconds": round(figures["report_seconds"], 2),
         "queue_items": tally.queue_items, "decisions": tally.decisions,
         "timers_fired": tally.timers_fired, "checkins_opened": tally.checkins["opened"],
         "messages": dict(tally.messages),

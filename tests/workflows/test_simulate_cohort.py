@@ -49,7 +49,7 @@ def test_defaults_and_drawn_values() -> None:
     assert cohort.enrol_over == timedelta(weeks=4)
     assert cohort.reactions(archetype, "ladder.intake")[0].send == "intake_completed"
     assert cohort.reactions(archetype, "ladder.mbb1") == []
-    rng = random.Random(1)  # noqa: S311
+    rng = random.Random(1)
     after = cohort.clinic.reactions["ladder.intake"][0].after
     for _ in range(50):
         assert timedelta(days=1) <= draw_duration(after, rng) <= timedelta(days=3)
