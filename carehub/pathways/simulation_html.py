@@ -56,6 +56,7 @@ def _config(**extra: Any) -> dict[str, Any]:
         "legend_at_bottom": True,
         "show_minor_x_labels": False,
         "truncate_legend": 40,
+        "truncate_label": -1,
         **extra,
     }
 
@@ -160,7 +161,7 @@ def render(report: dict[str, Any], comparison: dict[str, Any] | None = None) -> 
 
     # --- time to stage ------------------------------------------------------------------------
     parts.append("<h2>Time to each stage</h2>")
-    chart = pygal.Box(**_config(box_mode="tukey", show_legend=False))
+    chart = pygal.Box(**_config(box_mode="tukey", legend_at_bottom_columns=3))
     chart.title = "Days from enrolment to first reaching each stage"
     stage_rows = []
     for stage, entry in report["time_to_stage"].items():
@@ -174,11 +175,7 @@ def render(report: dict[str, Any], comparison: dict[str, Any] | None = None) -> 
             )
             + "</tr>"
         )
-    chart.x_labels = [
-        f"{stage} ({entry['patients']})"
-        for stage, entry in report["time_to_stage"].items()
-        if entry["values"]
-    ]
+    chart.y_title = "days"
     parts.append(_svg(chart))
     parts.append(
         "<table><tr><th>stage</th><th>patients</th><th>min</th><th>p25</th><th>median</th>"
@@ -286,8 +283,9 @@ def _comparison(c: dict[str, Any]) -> str:
         change = s["median_days_change"]
         parts.append(
             f"<tr><td>{escape(stage)}</td><td class='n'>{s['patients'][0]}</td>"
-            f"<td class='n'>{s['patients'][1]}</td><td class='n'>{s['median_days'][0] or ''}</td>"
-            f"<td class='n'>{s['median_days'][1] or ''}</td>"
+            f"<td class='n'>{s['patients'][1]}</td>"
+            f"<td class='n'>{_number(s['median_days'][0])}</td>"
+            f"<td class='n'>{_number(s['median_days'][1])}</td>"
             f"<td class='n'>{'' if change is None else f'{change:+g}'}</td></tr>"
         )
     parts.append("</table><div class='two'><table><tr><th>proposed</th><th>A</th><th>B</th></tr>")
@@ -302,3 +300,7 @@ def _comparison(c: dict[str, Any]) -> str:
         )
     parts.append("</table></div>")
     return "".join(parts)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
