@@ -17,7 +17,7 @@ import bisect
 import heapq
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -343,12 +343,14 @@ class Simulation:
     # -- the engine ---------------------------------------------------------------------------
 
     def _dispatch(self, patient: _Patient, event: Event) -> Decision | None:
-        facts, occurrences = self.rules.facts(patient.rows, patient.contact.time_zone, self._now)
+        # Facts are derived only if a guard reads one: most steps (timers, sessions that only
+        # re-enter a state) have no guard, and the derivation is the costliest part of a step.
+        derived = _Derived(self.rules, list(patient.rows), patient.contact.time_zone, self._now)
         snapshot = Snapshot(
             configuration=patient.snapshot.configuration,
-            facts=facts,
+            facts=derived.facts,
             thresholds=self.thresholds,
-            occurrences=occurrences,
+            occurrences=derived.occurrences,
             timers=patient.snapshot.timers,
             proposals=patient.snapshot.proposals,
         )
@@ -635,6 +637,39 @@ class Simulation:
                 self.tally.max_sent_in_a_day, patient.sent_by_day[day]
             )
             self.tally.sent_per_patient_week[(patient.index, self.tally.week(self._now))] += 1
+
+
+class _Derived:
+    """The facts and occurrences of one step, derived on first use (one derivation for both)."""
+
+    def __init__(
+        self, rules: ClinicRules, rows: list[SimObservation], time_zone: str, now: datetime
+    ) -> None:
+        self._args = (rows, time_zone, now)
+        self._rules = rules
+        self._values: tuple[dict[str, Any], dict[str, tuple[datetime, ...]]] | None = None
+        self.facts = _Lazy(self, 0)
+        self.occurrences = _Lazy(self, 1)
+
+    def values(self, which: int) -> Mapping[str, Any]:
+        if self._values is None:
+            self._values = self._rules.facts(*self._args)
+        return self._values[which]
+
+
+class _Lazy(Mapping[str, Any]):
+    def __init__(self, derived: _Derived, which: int) -> None:
+        self._derived = derived
+        self._which = which
+
+    def __getitem__(self, name: str) -> Any:
+        return self._derived.values(self._which)[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._derived.values(self._which))
+
+    def __len__(self) -> int:
+        return len(self._derived.values(self._which))
 
 
 def simulate(
