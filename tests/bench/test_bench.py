@@ -192,4 +192,4 @@ def test_simulator_measurement() -> None:
     assert figures["tally"].patients == 6
     assert figures["tally"].decisions > 6
     assert figures["cpu"] > 0
-    assert figures["coverage"]["states_reached"] > 10
+    assert figures["coverage"]["states_reached"] > 4  # beyond the four initial states
