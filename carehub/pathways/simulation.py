@@ -242,6 +242,12 @@ def add_simulate_arguments(parser: ArgumentParser) -> None:
         help="threshold values for this run (YAML: name: {value: .., source: ..})",
     )
     parser.add_argument(
+        "--clinic",
+        default=None,
+        help="a clinic's slug: its threshold settings for this pathway apply to every run "
+        "(--thresholds and --against files override them)",
+    )
+    parser.add_argument(
         "--against",
         default=None,
         help="a second definition (published key or file) or a thresholds file: the same cohort "
@@ -267,7 +273,11 @@ def run_simulate(
         raise CommandError("--patients must be between 1 and 100000")
     definition = definition_for(options["pathway"], options["pathway_version"])
     cohort = _cohort(options["cohort"], definition)
-    thresholds = _thresholds(options["thresholds"], definition) if options["thresholds"] else {}
+    clinic = _clinic_thresholds(options["clinic"], definition) if options["clinic"] else {}
+    thresholds = {
+        **clinic,
+        **(_thresholds(options["thresholds"], definition) if options["thresholds"] else {}),
+    }
     other_definition, other_thresholds = definition, thresholds
     against = options["against"]
     if against:
@@ -276,6 +286,11 @@ def run_simulate(
             other_thresholds = {**thresholds, **_thresholds(path, definition)}
         else:
             other_definition = definition_for(against, None)
+            other_thresholds = {
+                name: value
+                for name, value in thresholds.items()
+                if name in other_definition.thresholds
+            }
             problems = validate_against(cohort, other_definition)
             if problems:
                 raise CommandError(_problems(str(options["cohort"]), problems))
@@ -371,6 +386,23 @@ def _cohort(path: Path, definition: PathwayDefinition) -> Cohort:
     if problems:
         raise CommandError(_problems(str(path), problems))
     return cohort
+
+
+def _clinic_thresholds(slug: str, definition: PathwayDefinition) -> dict[str, ThresholdValue]:
+    """The clinic's own values for the pathway's thresholds, as its enrolments read them."""
+    from carehub.clinics.models import Clinic
+    from carehub.clinics.selectors import threshold_list_for_clinic
+
+    clinic = Clinic.objects.filter(slug=slug).first()
+    if clinic is None:
+        raise CommandError(f"no clinic '{slug}'")
+    return {
+        view.name: ThresholdValue(view.value, view.source)
+        for view in threshold_list_for_clinic(clinic_id=clinic.pk)
+        if view.overridden
+        and view.pathway_key == definition.key
+        and view.name in definition.thresholds
+    }
 
 
 def _is_thresholds(path: Path) -> bool:

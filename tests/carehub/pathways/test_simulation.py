@@ -247,3 +247,26 @@ def test_a_thresholds_file_naming_an_unknown_threshold_is_refused(tmp_path: Path
         _simulate(tmp_path, "--thresholds", str(path))
     assert "has no threshold 'mbb_relief'" in str(raised.value)
     assert "esi_min_interval_days: 'soon' is not a number" in str(raised.value)
+
+
+@pytest.mark.django_db
+def test_a_clinics_threshold_settings_apply_to_the_run(tmp_path: Path) -> None:
+    from carehub.clinics.models import Clinic
+    from carehub.clinics.services import threshold_set
+
+    clinic = Clinic.objects.create(name="Eastside", slug="eastside")
+    threshold_set(
+        clinic=clinic, pathway_key="intractable-pain", name="mbb_relief_pct", value=50,
+        source="ASRA 2020",
+    )  # fmt: skip
+    Clinic.objects.create(name="Other", slug="other")
+    report = _simulate(
+        tmp_path, "--days", "150", "--patients", "40", "--clinic", "eastside",
+        "--against", str(DEFINITIONS / "intractable-pain.v1.yaml"),
+    )  # fmt: skip
+    assert report["thresholds"] == {"mbb_relief_pct": {"value": 50, "source": "ASRA 2020"}}
+    assert report["against"]["thresholds"] == report["thresholds"]
+    untouched = _simulate(tmp_path, "--days", "30", "--patients", "5", "--clinic", "other")
+    assert untouched["thresholds"] == {}
+    with pytest.raises(CommandError, match="no clinic 'nowhere'"):
+        _simulate(tmp_path, "--clinic", "nowhere")
