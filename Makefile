@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: install demo test lint format pytest clean browser bench lock
+.PHONY: install demo test lint format pytest clean browser bench lock simulate
 
 install: $(STAMP)
 
@@ -74,6 +74,14 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml requirements/bench.txt
 
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m carehub.devstack run -- $(PY) -m bench $(BENCH_ARGS)
+
+# The built-in pathway and its cohort through the simulator (README, "Simulating a pathway"):
+# simulation/report.html and report.json. `make simulate SIM_ARGS="--days 365 --patients 1000"`.
+SIM_ARGS ?= --days 540 --seed 1
+
+simulate: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py pathway simulate intractable-pain \
+	    --cohort carehub/pathways/cohorts/intractable-pain.yaml --out simulation $(SIM_ARGS)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache

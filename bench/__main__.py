@@ -27,6 +27,7 @@ SCENARIOS = {
     "p4": "bench.scenarios.caseload",
     "p5": "bench.scenarios.engine",
     "p6": "bench.scenarios.soak",
+    "p7": "bench.scenarios.simulate",
 }
 NEEDS_CLINIC = {"p1", "p2", "p4", "p5", "p6"}
 # What the scenarios write in the clinic's tables; analysed after each of them, so the next one

@@ -95,9 +95,47 @@ class Cadence:
         return n, due
 
 
+def series_cadence(
+    *, started_at: datetime, every: timedelta, zone: ZoneInfo, window: SendWindow, send_at: time
+) -> Cadence:
+    """A series' cadence: occurrences recur at the clinic's check-in time of day (`send_at`), in
+    the patient's time zone, counted from the local day the series started."""
+    local_start = started_at.astimezone(zone)
+    anchor = datetime.combine(local_start.date(), send_at).replace(tzinfo=zone, fold=0)
+    return Cadence(start=anchor, every=every, zone=zone, window=window)
+
+
+def next_due(cadence: Cadence, *, after: datetime, last_due: datetime | None) -> datetime:
+    """When the series' next occurrence is due, planned at `after` (the series started, or the
+    last occurrence was answered or missed): the first occurrence after both `after` and the
+    last one's due time, and never the series' start itself (the first check-in comes one
+    interval after the series starts)."""
+    floor = max(after, last_due) if last_due is not None else after
+    n, due = cadence.first_after(floor)
+    if n < 1:
+        due = cadence.occurrence(1)
+    return due
+
+
 def answer_window(every: timedelta, *, cap: timedelta) -> timedelta:
     """How long an occurrence stays open: until the next one is due, at most `cap`."""
     return min(every, cap)
+
+
+def checkin_reminders(
+    *,
+    due_at: datetime,
+    closes_at: datetime,
+    opened_at: datetime,
+    zone: ZoneInfo,
+    window: SendWindow,
+) -> list[datetime]:
+    """An opened check-in's reminders: at a third and two thirds of its answer window, counted
+    from when it opened (if later than due), inside the send window and before it closes."""
+    span = closes_at - due_at
+    return reminder_times(
+        max(due_at, opened_at), closes_at, after=[span / 3, span * 2 / 3], zone=zone, window=window
+    )
 
 
 def reminder_times(

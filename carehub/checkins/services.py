@@ -20,7 +20,14 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries, CheckinStatus
-from carehub.checkins.schedule import Cadence, SendWindow, answer_window, reminder_times
+from carehub.checkins.schedule import (
+    Cadence,
+    SendWindow,
+    answer_window,
+    checkin_reminders,
+    next_due,
+    series_cadence,
+)
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.pathways.models import Enrolment, EnrolmentStatus
@@ -42,11 +49,11 @@ def _window(series: CheckinSeries) -> SendWindow:
 
 def cadence_for(series: CheckinSeries) -> Cadence:
     """Occurrences recur at the clinic's check-in time of day, in the patient's time zone."""
-    zone = ZoneInfo(series.patient.time_zone)
     send_at: time = settings.CHECKIN_SEND_TIME
-    local_start = series.started_at.astimezone(zone)
-    anchor = datetime.combine(local_start.date(), send_at).replace(tzinfo=zone, fold=0)
-    return Cadence(start=anchor, every=series.every, zone=zone, window=_window(series))
+    return series_cadence(
+        started_at=series.started_at, every=series.every, zone=ZoneInfo(series.patient.time_zone),
+        window=_window(series), send_at=send_at,
+    )  # fmt: skip
 
 
 def _schedule_next(series: CheckinSeries, *, after: datetime) -> Checkin | None:
@@ -54,11 +61,7 @@ def _schedule_next(series: CheckinSeries, *, after: datetime) -> Checkin | None:
     if series.stopped_at is not None:
         return None
     last = series.checkins.order_by("-sequence").first()
-    cadence = cadence_for(series)
-    floor = max(after, last.due_at) if last else after
-    n, due = cadence.first_after(floor)
-    if n < 1:  # the first check-in comes one interval after the series starts
-        due = cadence.occurrence(1)
+    due = next_due(cadence_for(series), after=after, last_due=last.due_at if last else None)
     sequence = (last.sequence if last else 0) + 1
     window = answer_window(series.every, cap=timedelta(hours=settings.CHECKIN_ANSWER_WINDOW_HOURS))
     return Checkin.objects.create(
@@ -237,11 +240,9 @@ def _open_batch(due: list[Checkin], now: datetime) -> None:
 def _reminders(checkin: Checkin, now: datetime) -> list[datetime]:
     zone = ZoneInfo(checkin.patient.time_zone)
     window = SendWindow(checkin.patient.send_window_start, checkin.patient.send_window_end)
-    span = checkin.closes_at - checkin.due_at
-    return reminder_times(
-        max(checkin.due_at, now), checkin.closes_at, after=[span / 3, span * 2 / 3],
-        zone=zone, window=window,
-    )  # fmt: skip
+    return checkin_reminders(
+        due_at=checkin.due_at, closes_at=checkin.closes_at, opened_at=now, zone=zone, window=window
+    )
 
 
 def checkins_close_expired(

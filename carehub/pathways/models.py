@@ -19,8 +19,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
+from carehub.core import clock
 from carehub.core.models import TimeStampedModel
 
 
@@ -239,7 +239,7 @@ class OutboxEffect(TimeStampedModel):
     payload = models.JSONField()
     idempotency_key = models.CharField(max_length=300, unique=True)
     decided_at = models.DateTimeField(
-        default=timezone.now, help_text="When the pathway decided it (the step's time)"
+        default=clock.now, help_text="When the pathway decided it (the step's time)"
     )
     status = models.CharField(
         max_length=16, choices=EffectStatus.choices, default=EffectStatus.PENDING

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from carehub.checkins.instruments import Form as Questions
+from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
 from carehub.instruments.registry import instruments
 from carehub.observations.models import Observation
@@ -207,7 +208,7 @@ class ProcedureResultForm(KeyedForm):
     )
 
     def __init__(self, *args: Any, procedures: list[Observation], **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {}).setdefault("assessed_at", timezone.localtime())
+        kwargs.setdefault("initial", {}).setdefault("assessed_at", timezone.localtime(clock.now()))
         super().__init__(*args, **kwargs)
         self.fields["procedure"].choices = [(p.pk, procedure_label(p)) for p in procedures]
 
@@ -239,7 +240,7 @@ class ProcedureForm(KeyedForm):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {}).setdefault("performed_at", timezone.localtime())
+        kwargs.setdefault("initial", {}).setdefault("performed_at", timezone.localtime(clock.now()))
         super().__init__(*args, **kwargs)
         self.fields["procedure"].choices = [(p.code, p.title) for p in PROCEDURES.values()]
 
@@ -264,7 +265,7 @@ class SessionLogForm(KeyedForm):
     measure_score = forms.FloatField(label="Score (optional)", required=False)
 
     def __init__(self, *args: Any, measure_label: str = "", **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {}).setdefault("observed_at", timezone.localtime())
+        kwargs.setdefault("initial", {}).setdefault("observed_at", timezone.localtime(clock.now()))
         super().__init__(*args, **kwargs)
         if measure_label:
             self.fields["measure_score"].label = f"{measure_label} score (optional)"
@@ -296,7 +297,7 @@ class ScoreForm(KeyedForm):
     )
 
     def __init__(self, *args: Any, questions: Questions, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {}).setdefault("observed_at", timezone.localtime())
+        kwargs.setdefault("initial", {}).setdefault("observed_at", timezone.localtime(clock.now()))
         super().__init__(*args, **kwargs)
         self.instrument = questions.key
         self.title = questions.title

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from bench import generate
 from bench.core import describe, percentile
-from bench.scenarios import beat, burst, caseload, claim, engine
+from bench.scenarios import beat, burst, caseload, claim, engine, simulate
 from carehub.checkins.services import due_checkins_query
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +185,11 @@ def test_engine_pure_and_persisted(clinic: generate.ClinicInfo) -> None:
     figures = engine._client(0, ids[2:10], ids[:2], time.time(), 0.5, "test")
     assert figures["transitioned"] > 0
     assert figures["deadlocks"] == figures["errors"] == 0
+
+
+def test_simulator_measurement() -> None:
+    figures = simulate.measure(patients=6, days=40)
+    assert figures["tally"].patients == 6
+    assert figures["tally"].decisions > 6
+    assert figures["cpu"] > 0
+    assert figures["coverage"]["states_reached"] > 4  # beyond the four initial states

@@ -1,4 +1,4 @@
-"""`manage.py pathway validate|diagram|list`: pathway definitions from the command line."""
+"""`manage.py pathway validate|diagram|list|simulate`: pathway definitions from the command line."""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from carehub.pathways.registry import registry
+from carehub.pathways.simulation import add_simulate_arguments, run_simulate
 from workflows import DefinitionError, PathwayDefinition, UnknownPathway, check_file, mermaid
 from workflows.loader import load_definition
 
@@ -25,6 +26,11 @@ class Command(BaseCommand):
             "--output", "-o", type=Path, default=None, help="file (default: stdout)"
         )
         sub.add_parser("list", help="List the published pathways.")
+        simulate = sub.add_parser(
+            "simulate",
+            help="Run a cohort through a pathway on a fake clock; write a JSON and HTML report.",
+        )
+        add_simulate_arguments(simulate)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -32,6 +38,8 @@ class Command(BaseCommand):
             self.validate(options["files"])
         elif action == "diagram":
             self.diagram(options["pathway"], options["pathway_version"], options["output"])
+        elif action == "simulate":
+            run_simulate(self, options, self._definition)
         else:
             for definition in registry():
                 tracks = ", ".join(definition.tracks)
