@@ -108,7 +108,7 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     form = {
         "clinic": clinic.pk, "mrn": "RP-2001", "given_name": "Ada", "family_name": "Byron",
         "time_zone": "Mars/Olympus", "preferred_channel": "sms", "fallback_channel": "email",
-        "send_window_start": "09:00", "send_window_end": "20:00",
+        "send_window_start": "09:00", "send_window_end": "20:00", "language": "es",
         "care_team-TOTAL_FORMS": "0", "care_team-INITIAL_FORMS": "0",
     }  # fmt: skip
     refused = client_admin.post("/admin/patients/patient/add/", form)
@@ -116,7 +116,7 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     assert "is not an IANA time zone" in refused.content.decode()
     client_admin.post("/admin/patients/patient/add/", {**form, "time_zone": "Europe/Paris"})
     patient = Patient.objects.get(mrn="RP-2001")
-    assert patient.time_zone == "Europe/Paris"
+    assert (patient.time_zone, patient.language) == ("Europe/Paris", "es")
 
     outsider = staff_create(clinic=clinic, username="locum", role=Role.PHYSICIAN, password=None)
     client_admin.post(
