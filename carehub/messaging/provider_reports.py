@@ -54,7 +54,7 @@ def _label(provider: str) -> str:
     return LABELS.get(provider, provider)
 
 
-def _lock(provider_message_id: str) -> None:
+def provider_reports_lock(provider_message_id: str) -> None:
     """Serialise everything done about one provider id (callbacks and the send's apply)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -79,7 +79,7 @@ def provider_report_receive(
         raise ValueError(f"unknown provider status {status!r}")
     now = clock.now()
     with transaction.atomic(durable=True):
-        _lock(provider_message_id)
+        provider_reports_lock(provider_message_id)
         seen = ProviderReport.objects.filter(
             provider=provider, provider_message_id=provider_message_id, status=status
         ).exists()
@@ -100,7 +100,7 @@ def provider_reports_apply(*, provider_message_id: str) -> dict[int, str]:
     if not provider_message_id:
         return {}
     with transaction.atomic(durable=True):
-        _lock(provider_message_id)
+        provider_reports_lock(provider_message_id)
         return _apply_pending(provider_message_id, clock.now())
 
 
