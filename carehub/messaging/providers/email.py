@@ -58,6 +58,24 @@ def _detail(response: requests.Response) -> tuple[str, str]:
     return str(code), str(words)
 
 
+def _refused_recipient(esp: str, exc: Exception, email: EmailMessage) -> PermanentDeliveryError:
+    """The recipient is invalid or rejected (suppressed after earlier bounces, ...)."""
+    what = f"{esp} refused the recipient"
+    statuses = getattr(getattr(email, "anymail_status", None), "status", None) or set()
+    if statuses:
+        what += f" ({', '.join(sorted(statuses))})"
+    response = getattr(exc, "response", None)
+    code = ""
+    if response is not None:
+        code, words = _detail(response)
+        what += f": HTTP {response.status_code}"
+        if code:
+            what += f" (error {code})"
+        if words:
+            what += f": {scrub(words)}"
+    return PermanentDeliveryError(what, code=code)
+
+
 def send_through_anymail(email: EmailMessage) -> str | None:
     """Send one e-mail through the configured anymail backend; the ESP's message id."""
     backend = get_connection(fail_silently=False)
@@ -66,7 +84,7 @@ def send_through_anymail(email: EmailMessage) -> str | None:
     try:
         email.send(fail_silently=False)
     except (AnymailRecipientsRefused, AnymailInvalidAddress) as exc:
-        raise PermanentDeliveryError(f"{esp} refused the recipient: {type(exc).__name__}") from None
+        raise _refused_recipient(esp, exc, email) from None
     except AnymailRequestsAPIError as exc:
         response = exc.response
         if response is None:  # a timeout or a refused connection
