@@ -465,5 +465,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Twilio's SDK logs every request at INFO (URLs with message ids, its answers): warnings
+        # only, so no phone number reaches the logs.
+        "twilio": {"level": "WARNING"},
     },
 }
