@@ -38,6 +38,7 @@ from carehub.messaging.models import (
     ProviderReport,
     ProviderStatus,
 )
+from carehub.messaging.providers import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +72,15 @@ def provider_report_receive(
     provider_status: str,
     error_code: str = "",
     error: str = "",
+    reference: str = "",
 ) -> str:
     """Record one status report and apply it if its message is known. Returns `duplicate` (the
     same report came before: nothing added), `pending` (no message carries this id yet: it
-    waits), `applied`, or `ignored: <why>`."""
+    waits), `applied`, or `ignored: <why>`.
+
+    `reference` (a message's idempotency key, from a signed callback URL) names the message when
+    no message carries the provider id because the answer to its send was lost (a read
+    timeout): see `_adopt`."""
     if status not in ProviderStatus.values:
         raise ValueError(f"unknown provider status {status!r}")
     now = clock.now()
@@ -87,11 +93,58 @@ def provider_report_receive(
             return DUPLICATE
         report = ProviderReport.objects.create(
             provider=provider, provider_message_id=provider_message_id[:200], status=status,
-            provider_status=provider_status[:40], error_code=error_code[:40], error=error[:300],
+            provider_status=provider_status[:40], error_code=error_code[:40], error=scrub(error),
             received_at=now,
         )  # fmt: skip
         outcomes = _apply_pending(provider_message_id, now)
+        if report.pk not in outcomes and reference and _adopt(reference, report, now):
+            outcomes = _apply_pending(provider_message_id, now)
     return outcomes.get(report.pk, PENDING)
+
+
+# A message waiting to be sent again (or given up) after an attempt whose answer never came.
+ADOPTABLE = (MessageStatus.RETRY, MessageStatus.QUEUED, MessageStatus.DEAD)
+
+
+def _adopt(reference: str, report: ProviderReport, now: datetime) -> bool:
+    """The provider reports on a message it accepted, whose answer we never read: the message
+    (by its idempotency key) is waiting to retry, queued for it, or dead after its last attempt.
+    It is sent: it takes the provider's id, and is not sent a second time. A message another
+    worker is sending right now (`sending`) is left alone: that attempt decides."""
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .filter(idempotency_key=reference, channel="sms")
+        .first()
+    )
+    if message is None or message.status not in ADOPTABLE or message.attempts == 0:
+        return False
+    if message.status == MessageStatus.DEAD and message.provider_status:
+        return False  # dead because the provider said so: not a lost answer
+    message.status = MessageStatus.SENT
+    message.sent_at = now
+    message.claimed_at = None
+    message.provider_message_id = report.provider_message_id
+    message.provider_status = ""
+    message.updated_at = now
+    message.save(
+        update_fields=[
+            "status", "sent_at", "claimed_at", "provider_message_id", "provider_status",
+            "updated_at",
+        ]
+    )  # fmt: skip
+    DeliveryEvent.objects.create(
+        message=message, at=now, status=MessageStatus.SENT, attempt=message.attempts,
+        reason=(
+            f"Sent: {_label(report.provider)} reports {report.provider_status} for "
+            f"{report.provider_message_id}, accepted by attempt {message.attempts} whose answer "
+            "was lost; not sent again"
+        )[:1000],
+    )  # fmt: skip
+    logger.warning(
+        "message %s adopted provider id %s: its send's answer was lost", message.pk,
+        report.provider_message_id,
+    )  # fmt: skip
+    return True
 
 
 def provider_reports_apply(*, provider_message_id: str) -> dict[int, str]:

@@ -55,14 +55,18 @@ def _forbidden() -> JsonResponse:
 
 
 def _received(
-    provider: str, provider_message_id: str, raw_status: str, statuses: dict[str, str], **error: str
+    provider: str,
+    provider_message_id: str,
+    raw_status: str,
+    statuses: dict[str, str],
+    **details: str,
 ) -> JsonResponse:
     status = statuses.get(raw_status.lower())
     if status is None:
         return JsonResponse({"outcome": f"ignored: status {raw_status[:40]!r} is not tracked"})
     outcome = provider_report_receive(
         provider=provider, provider_message_id=provider_message_id, status=status,
-        provider_status=raw_status, **error,
+        provider_status=raw_status, **details,
     )  # fmt: skip
     return JsonResponse({"outcome": outcome})
 
@@ -83,6 +87,7 @@ def twilio_status_view(request: HttpRequest) -> HttpResponse:
         twilio.PROVIDER, sid, raw, twilio.STATUSES,
         error_code=request.POST.get("ErrorCode", "")[:40],
         error=request.POST.get("ErrorMessage", "")[:300],
+        reference=request.GET.get("ref", "")[:400],
     )  # fmt: skip
 
 

@@ -221,6 +221,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
         "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
+        "DeliveryEventStatusEnum": "carehub.messaging.models.EVENT_STATUS_CHOICES",
     },
 }
 

@@ -10,15 +10,17 @@ https://api.twilio.com (an egress proxy, or a local fake provider in tests); the
 unchanged: only its HTTP client rewrites the host.
 
 Twilio's Messages API takes no idempotency key: a send whose answer is lost (a read timeout after
-Twilio accepted it) is retried and may reach the patient twice. Timeouts are short and the
-connect timeout (nothing was sent) is separate from the read timeout for that reason.
+Twilio accepted it) is retried. The status callback URL carries the message's idempotency key
+(`ref`, signed like the rest of the URL), so when Twilio reports on that message before the retry
+is sent, the message takes Twilio's id and is not sent again; a retry that goes out first reaches
+the patient twice.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -102,8 +104,11 @@ def client() -> tuple[Client, CarehubTwilioHttpClient]:
     )  # fmt: skip
 
 
-def status_callback_url() -> str:
-    return settings.MESSAGING_CALLBACK_BASE_URL.rstrip("/") + reverse("hooks:twilio_status")
+def status_callback_url(idempotency_key: str = "") -> str:
+    """Where Twilio reports; `ref` names the message (signed with the rest of the URL), so a
+    report about a send whose answer we never read still finds its message."""
+    url = settings.MESSAGING_CALLBACK_BASE_URL.rstrip("/") + reverse("hooks:twilio_status")
+    return f"{url}?{urlencode({'ref': idempotency_key})}" if idempotency_key else url
 
 
 class TwilioSmsGateway(SmsGateway):
@@ -111,7 +116,9 @@ class TwilioSmsGateway(SmsGateway):
 
     def send(self, to: str, body: str, idempotency_key: str) -> str:
         sdk, http = client()
-        options: dict[str, Any] = {"to": to, "body": body, "status_callback": status_callback_url()}
+        options: dict[str, Any] = {
+            "to": to, "body": body, "status_callback": status_callback_url(idempotency_key),
+        }  # fmt: skip
         if settings.TWILIO_MESSAGING_SERVICE_SID:
             options["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
         else:

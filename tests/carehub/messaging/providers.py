@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import time as dtime
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -125,16 +126,24 @@ def urgent(patient: Patient, key: str, body: str = "Your appointment is tomorrow
 
 
 def twilio_callback(
-    client: Client, sid: str, status: str, *, token: str = AUTH_TOKEN, **fields: str
+    client: Client,
+    sid: str,
+    status: str,
+    *,
+    token: str = AUTH_TOKEN,
+    ref: str = "",
+    **fields: str,
 ) -> Any:
+    """Twilio's StatusCallback, signed as Twilio signs it (the URL it was given, and the form)."""
     params = {
         "MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
         "AccountSid": ACCOUNT_SID, "From": FROM_NUMBER, "To": PHONE, "ApiVersion": "2010-04-01",
         **fields,
     }  # fmt: skip
-    signature = RequestValidator(token).compute_signature(TWILIO_STATUS_URL, params)
+    query = f"?{urlencode({'ref': ref})}" if ref else ""
+    signature = RequestValidator(token).compute_signature(TWILIO_STATUS_URL + query, params)
     return client.post(
-        "/hooks/sms/twilio/status", params, headers={"X-Twilio-Signature": signature}
+        "/hooks/sms/twilio/status" + query, params, headers={"X-Twilio-Signature": signature}
     )
 
 

@@ -295,6 +295,55 @@ def test_the_send_s_apply_waits_for_a_callback_still_committing(clinic: Clinic) 
     assert message.provider_status == "delivered"
 
 
+@pytest.mark.django_db
+def test_a_report_about_a_send_whose_answer_was_lost_stops_the_second_send(
+    clinic: Clinic, twilio: FakeProvider, hooks: Client
+) -> None:
+    """Twilio accepted the message but its answer came after our read timeout: the message waits
+    to retry. Twilio's callback (its URL names the message) makes it sent with Twilio's sid, and
+    the retry sends nothing."""
+    twilio.answer(Answer(201, json={"sid": "SMlostanswer", "status": "queued"}, delay=1.2))
+    message = urgent(all_day_patient(clinic), "m-lost")
+    assert message_send(message_id=message.pk) == MessageStatus.RETRY
+    response = twilio_callback(hooks, "SMlostanswer", "sent", ref="m-lost")
+    assert response.json() == {"outcome": "applied"}
+    message.refresh_from_db()
+    assert (message.status, message.provider_message_id) == (MessageStatus.SENT, "SMlostanswer")
+    assert message.attempts == 1
+    adopted = DeliveryEvent.objects.filter(message=message, status=MessageStatus.SENT).first()
+    assert adopted is not None
+    assert "whose answer was lost; not sent again" in adopted.reason
+    Message.objects.filter(pk=message.pk).update(not_before=timezone.now())
+    assert message_send(message_id=message.pk) == "skipped"
+    assert len(twilio.requests) == 1
+    assert twilio_callback(hooks, "SMlostanswer", "delivered", ref="m-lost").json() == {
+        "outcome": "applied"
+    }
+
+
+@pytest.mark.django_db
+def test_a_reference_never_takes_over_a_send_in_progress_or_a_forged_url(
+    clinic: Clinic, twilio: FakeProvider, hooks: Client
+) -> None:
+    message = urgent(all_day_patient(clinic), "m-busy")
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENDING, attempts=1, channel="sms"
+    )
+    busy = twilio_callback(hooks, "SMother", "sent", ref="m-busy")
+    assert busy.json() == {"outcome": "pending"}  # the attempt in progress decides
+    # The ref is part of what Twilio signed: changing it breaks the signature.
+    params = {"MessageSid": "SMother2", "MessageStatus": "sent"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        f"{TWILIO_STATUS_URL}?ref=m-other", params
+    )
+    forged = hooks.post(
+        "/hooks/sms/twilio/status?ref=m-busy", params, headers={"X-Twilio-Signature": signature}
+    )
+    assert forged.status_code == 403
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENDING
+
+
 # --- the generic HTTP provider ------------------------------------------------------------------
 
 

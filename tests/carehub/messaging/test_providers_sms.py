@@ -71,7 +71,8 @@ def test_twilio_accepts_and_the_message_keeps_its_sid(clinic: Clinic, twilio: Fa
     assert request.form["To"] == PHONE
     assert request.form["From"] == FROM_NUMBER
     assert request.form["Body"] == "Your appointment is tomorrow"
-    assert request.form["StatusCallback"] == TWILIO_STATUS_URL
+    # The message's idempotency key rides along, signed with the URL (see test_provider_callbacks)
+    assert request.form["StatusCallback"] == f"{TWILIO_STATUS_URL}?ref=m-1"
     user, _ = base64.b64decode(request.headers["Authorization"].split()[1]).decode().split(":")
     assert user == ACCOUNT_SID
 
