@@ -396,7 +396,8 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="webmaster@loc
 # goes through DJANGO_EMAIL_BACKEND, e.g. anymail.backends.postmark.EmailBackend with its
 # settings in ANYMAIL_* variables. Providers report delivery statuses to this public address
 # (+ /hooks/sms/twilio/status, /hooks/sms/http/status, /hooks/email/<esp>/tracking/).
-MESSAGING_CALLBACK_BASE_URL = env.str("MESSAGING_CALLBACK_BASE_URL", default=PUBLIC_BASE_URL)
+# (Empty counts as unset: docker-compose passes every provider variable, set or not.)
+MESSAGING_CALLBACK_BASE_URL = env.str("MESSAGING_CALLBACK_BASE_URL", default="") or PUBLIC_BASE_URL
 # Every call to a provider: connect (nothing sent yet) and read timeouts, in seconds.
 MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float(
     "MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5
