@@ -303,9 +303,9 @@ def test_a_report_about_a_send_whose_answer_was_lost_stops_the_second_send(
     to retry. Twilio's callback (its URL names the message) makes it sent with Twilio's sid, and
     the retry sends nothing."""
     twilio.answer(Answer(201, json={"sid": "SMlostanswer", "status": "queued"}, delay=1.2))
-    message = urgent(all_day_patient(clinic), "m-lost")
+    message = urgent(all_day_patient(clinic), "checkin:7:request")
     assert message_send(message_id=message.pk) == MessageStatus.RETRY
-    response = twilio_callback(hooks, "SMlostanswer", "sent", ref="m-lost")
+    response = twilio_callback(hooks, "SMlostanswer", "sent", ref="checkin:7:request")
     assert response.json() == {"outcome": "applied"}
     message.refresh_from_db()
     assert (message.status, message.provider_message_id) == (MessageStatus.SENT, "SMlostanswer")
@@ -316,7 +316,7 @@ def test_a_report_about_a_send_whose_answer_was_lost_stops_the_second_send(
     Message.objects.filter(pk=message.pk).update(not_before=timezone.now())
     assert message_send(message_id=message.pk) == "skipped"
     assert len(twilio.requests) == 1
-    assert twilio_callback(hooks, "SMlostanswer", "delivered", ref="m-lost").json() == {
+    assert twilio_callback(hooks, "SMlostanswer", "delivered", ref="checkin:7:request").json() == {
         "outcome": "applied"
     }
 
