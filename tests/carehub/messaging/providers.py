@@ -8,13 +8,15 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import time as dtime
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.test import Client, override_settings
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 from werkzeug import Request
@@ -55,8 +57,8 @@ def twilio_settings(provider: FakeProvider, **extra: Any) -> dict[str, Any]:
         "MESSAGING_SMS_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_BASE_URL": provider.url, "MESSAGING_CALLBACK_BASE_URL": CALLBACK_BASE,
-        "MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS": 1,
-        "MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS": 0.5,
+        "MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS": 2,
+        "MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS": 10,
         **extra,
     }  # fmt: skip
 
@@ -75,8 +77,8 @@ def http_settings(provider: FakeProvider, **extra: Any) -> dict[str, Any]:
         }),
         "SMS_HTTP_FROM": "carehub", "SMS_HTTP_ID_FIELD": "data.message_id",
         "SMS_HTTP_CALLBACK_SECRET": HTTP_SECRET, "MESSAGING_CALLBACK_BASE_URL": CALLBACK_BASE,
-        "MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS": 1,
-        "MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS": 0.5,
+        "MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS": 2,
+        "MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS": 10,
         **extra,
     }  # fmt: skip
 
@@ -94,7 +96,7 @@ def postmark_settings(provider: FakeProvider) -> dict[str, Any]:
         "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
         "ANYMAIL": {
             "POSTMARK_SERVER_TOKEN": "fake-server-token", "POSTMARK_API_URL": provider.url + "/",
-            "WEBHOOK_SECRET": WEBHOOK_SECRET, "REQUESTS_TIMEOUT": (1, 0.5),
+            "WEBHOOK_SECRET": WEBHOOK_SECRET, "REQUESTS_TIMEOUT": (2, 10),
         },
         "DEFAULT_FROM_EMAIL": "care@carehub.example",
     }  # fmt: skip
@@ -106,6 +108,15 @@ def quiet_queue() -> Iterator[None]:
     purge_queue()
     yield
     purge_queue()
+
+
+@contextmanager
+def short_read_timeout(seconds: float = 0.3) -> Iterator[None]:
+    """A read timeout shorter than a fake answer's delay (the usual one is long enough for a
+    busy machine)."""
+    anymail = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": (2, seconds)}
+    with override_settings(MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS=seconds, ANYMAIL=anymail):
+        yield
 
 
 def all_day_patient(clinic: Clinic, mrn: str = "P-1", **extra: Any) -> Patient:

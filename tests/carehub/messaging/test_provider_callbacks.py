@@ -39,6 +39,7 @@ from tests.carehub.messaging.providers import (
     http_callback,
     http_settings,
     quiet_queue,  # noqa: F401 (fixture)
+    short_read_timeout,
     twilio_callback,
     twilio_created,
     twilio_settings,
@@ -304,7 +305,8 @@ def test_a_report_about_a_send_whose_answer_was_lost_stops_the_second_send(
     the retry sends nothing."""
     twilio.answer(Answer(201, json={"sid": "SMlostanswer", "status": "queued"}, delay=1.2))
     message = urgent(all_day_patient(clinic), "checkin:7:request")
-    assert message_send(message_id=message.pk) == MessageStatus.RETRY
+    with short_read_timeout():
+        assert message_send(message_id=message.pk) == MessageStatus.RETRY
     response = twilio_callback(hooks, "SMlostanswer", "sent", ref="checkin:7:request")
     assert response.json() == {"outcome": "applied"}
     message.refresh_from_db()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 
 import pytest
 from django.test import Client, override_settings
@@ -24,6 +25,7 @@ from tests.carehub.messaging.providers import (
     postmark_settings,
     postmark_webhook,
     quiet_queue,  # noqa: F401 (fixture)
+    short_read_timeout,
     urgent,
 )
 from tests.support.fake_provider import (  # noqa: F401 (fixture)
@@ -49,9 +51,10 @@ def hooks() -> Client:
     return Client(enforce_csrf_checks=True)
 
 
-def send(clinic: Clinic, key: str = "e-1") -> Message:
+def send(clinic: Clinic, key: str = "e-1", *, slow: bool = False) -> Message:
     message = urgent(all_day_patient(clinic, preferred_channel="email"), key)
-    message_send(message_id=message.pk)
+    with short_read_timeout() if slow else nullcontext():
+        message_send(message_id=message.pk)
     message.refresh_from_db()
     return message
 
@@ -127,7 +130,7 @@ def test_transient_esp_failures_are_retried(
     clinic: Clinic, postmark: FakeProvider, answer: Answer, expected: str
 ) -> None:
     postmark.answer(answer)
-    message = send(clinic)
+    message = send(clinic, slow=bool(answer.delay))
     assert message.status == MessageStatus.RETRY
     reason = last_reason(message)
     assert expected in reason

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from tests.carehub.messaging.providers import (
     http_accepted,
     http_settings,
     quiet_queue,  # noqa: F401 (fixture)
+    short_read_timeout,
     twilio_created,
     twilio_settings,
     urgent,
@@ -48,9 +50,11 @@ def http(fake_provider_factory: Callable[..., FakeProvider]) -> Iterator[FakePro
         yield provider
 
 
-def send(clinic: Clinic, key: str = "m-1") -> Message:
+def send(clinic: Clinic, key: str = "m-1", *, slow: bool = False) -> Message:
+    """A message sent once; `slow`: with a read timeout shorter than the fake's delay."""
     message = urgent(all_day_patient(clinic), key)
-    message_send(message_id=message.pk)
+    with short_read_timeout() if slow else nullcontext():
+        message_send(message_id=message.pk)
     message.refresh_from_db()
     return message
 
@@ -115,7 +119,7 @@ def test_twilio_transient_failures_are_retried(
     clinic: Clinic, twilio: FakeProvider, answer: Answer, expected: str
 ) -> None:
     twilio.answer(answer)
-    message = send(clinic)
+    message = send(clinic, slow=bool(answer.delay))
     assert message.status == MessageStatus.RETRY
     assert message.attempts == 1
     assert expected in last_reason(message)
@@ -207,7 +211,7 @@ def test_http_adapter_transient_failures_are_retried(
     clinic: Clinic, http: FakeProvider, answer: Answer, expected: str
 ) -> None:
     http.answer(answer)
-    message = send(clinic)
+    message = send(clinic, slow=bool(answer.delay))
     assert message.status == MessageStatus.RETRY
     assert expected in last_reason(message)
 
