@@ -13,6 +13,8 @@ urlpatterns = [
     path("livez", livez_view, name="livez"),
     path("readyz", readyz_view, name="readyz"),
     path("admin/", admin.site.urls),
+    # Delivery-status callbacks of the SMS and e-mail providers (signed; no session, no CSRF).
+    path("hooks/", include("carehub.messaging.hooks_urls")),
     path("api/v1/", include("carehub.api.urls")),
     path("api/schema/", SchemaApi.as_view(), name="api-schema"),
     path("api/docs/", SchemaDocsView.as_view(url_name="api-schema"), name="api-docs"),

@@ -26,7 +26,12 @@ from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict
 from carehub.core.logging import redact
-from carehub.messaging.models import DeliveryChannel, MessageStatus, Urgency
+from carehub.messaging.models import (
+    EVENT_STATUS_CHOICES,
+    DeliveryChannel,
+    MessageStatus,
+    Urgency,
+)
 from carehub.messaging.selectors import (
     message_dead_list_for_user,
     message_get_for_user,
@@ -45,7 +50,10 @@ class RedactedCharField(serializers.CharField):
 
 class DeliveryEventSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    status = serializers.ChoiceField(
+        choices=EVENT_STATUS_CHOICES,
+        help_text="The status the message took, or `delivered` when its provider confirmed it",
+    )
     reason = RedactedCharField(help_text="Why the message changed state")
     attempt = serializers.IntegerField()
 

@@ -18,6 +18,7 @@ from carehub.messaging.models import (
     InAppNotification,
     Message,
     MessageStatus,
+    ProviderReport,
     RecordedMessage,
     StaffNotificationPreference,
 )
@@ -97,6 +98,23 @@ class RecordedMessageAdmin(ReadOnlyAdmin):
     list_display = ["at", "channel", "to", "subject", "body", "duplicate_requests"]
     list_filter = ["channel"]
     search_fields = ["to", "idempotency_key"]
+
+
+@admin.register(ProviderReport)
+class ProviderReportAdmin(ReadOnlyAdmin):
+    """Delivery-status reports as the providers sent them (SMS and e-mail callbacks), with what
+    each did to its message. A report no message carries the id of yet has no clinic: only
+    superusers see it."""
+
+    clinic_path = "message__clinic"
+
+    list_display = [
+        "received_at", "provider", "provider_message_id", "status", "provider_status",
+        "error_code", "message", "outcome",
+    ]  # fmt: skip
+    list_filter = ["status", "provider"]
+    search_fields = ["provider_message_id"]
+    list_select_related = ["message"]
 
 
 @admin.register(InAppNotification)

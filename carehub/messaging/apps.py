@@ -8,9 +8,13 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         # The publish guard applies to every task of every process that loads the apps.
+        # E-mail delivery statuses: anymail's tracking webhooks raise this signal.
+        from anymail.signals import tracking
+
         from carehub.messaging import publish_guard  # noqa: F401
         from carehub.messaging.checks import warn_if_opted_out  # registers carehub.E010
         from carehub.messaging.models import Purpose
+        from carehub.messaging.providers.email import tracking_received
         from carehub.messaging.services import (
             register_renderer,
             register_suppressor,
@@ -18,6 +22,7 @@ class MessagingConfig(AppConfig):
             task_reminder_suppressor,
         )
 
+        tracking.connect(tracking_received, dispatch_uid="carehub.messaging.tracking")
         register_suppressor(Purpose.TASK_REMINDER, task_reminder_suppressor)
         register_renderer(Purpose.DIGEST, render_digest)
         warn_if_opted_out()

@@ -31,7 +31,14 @@ from carehub.messaging.models import (
 
 
 class DeliveryError(Exception):
-    """A provider refused or failed a send; retrying may succeed."""
+    """A provider refused or failed a send; retrying may succeed. `retry_after` (seconds) is
+    the provider's own wish (HTTP Retry-After): the retry is not earlier; `code` is the
+    provider's reason code, when it gave one."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, code: str = "") -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.code = code
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -43,7 +50,11 @@ class PermanentDeliveryError(DeliveryError):
 
 class SmsGateway(ABC):
     """An SMS provider. `send` returns the provider's message id; a provider given the same
-    idempotency key twice must not deliver twice."""
+    idempotency key twice must not deliver twice. A gateway whose provider calls back with
+    delivery statuses (`reports_status`) has its pending reports applied when a send is marked
+    sent."""
+
+    reports_status: bool = False
 
     @abstractmethod
     def send(self, to: str, body: str, idempotency_key: str) -> str: ...
@@ -120,17 +131,48 @@ class RecordingEmailBackend(BaseEmailBackend):
         return sent
 
 
+# Short names for MESSAGING_SMS_GATEWAY; anything else is a dotted path to an SmsGateway.
+SMS_GATEWAYS = {
+    "twilio": "carehub.messaging.providers.twilio.TwilioSmsGateway",
+    "http": "carehub.messaging.providers.http.HttpSmsGateway",
+    "recording": "carehub.messaging.channels.RecordingSmsGateway",
+}
+
+
+def sms_gateway_path(value: str | None = None) -> str:
+    """The dotted path MESSAGING_SMS_GATEWAY (or `value`) names."""
+    name = settings.MESSAGING_SMS_GATEWAY if value is None else value
+    return SMS_GATEWAYS.get(name, name)
+
+
 @lru_cache(maxsize=8)
 def _gateway_class(path: str) -> type[SmsGateway]:
-    cls = import_string(path)
+    cls = import_string(sms_gateway_path(path))
     if not (isinstance(cls, type) and issubclass(cls, SmsGateway)):
         raise TypeError(f"MESSAGING_SMS_GATEWAY {path} is not an SmsGateway")
     return cls
 
 
+def sms_gateway_class() -> type[SmsGateway]:
+    return _gateway_class(settings.MESSAGING_SMS_GATEWAY)
+
+
 def sms_gateway() -> SmsGateway:
-    """The configured gateway (setting MESSAGING_SMS_GATEWAY, a dotted path)."""
-    return _gateway_class(settings.MESSAGING_SMS_GATEWAY)()
+    """The configured gateway (setting MESSAGING_SMS_GATEWAY: `twilio`, `http`, `recording` or
+    a dotted path)."""
+    return sms_gateway_class()()
+
+
+def email_reports_status() -> bool:
+    """Whether the e-mail backend's provider calls back with delivery statuses (anymail's)."""
+    return str(settings.EMAIL_BACKEND).startswith("anymail.")
+
+
+def expects_reports(channel: str) -> bool:
+    """Whether a send by `channel` may have delivery-status reports waiting for it."""
+    if channel == DeliveryChannel.SMS:
+        return sms_gateway_class().reports_status
+    return channel == DeliveryChannel.EMAIL and email_reports_status()
 
 
 # --- channels -----------------------------------------------------------------------------------
@@ -182,6 +224,11 @@ class EmailChannel(Channel):
             to=[address],
             headers={"Message-ID": message_id, IDEMPOTENCY_HEADER: message.idempotency_key},
         )
+        if email_reports_status():
+            from carehub.messaging.providers.email import send_through_anymail
+
+            # The ESP's own id: its tracking webhooks name the message by it.
+            return send_through_anymail(email) or message_id
         email.send(fail_silently=False)
         return message_id
 

@@ -34,7 +34,7 @@ from django.db.models import Q, QuerySet
 from carehub.core import clock
 from carehub.core.publish import publish_ids_after_commit
 from carehub.core.retry import append_error, exponential_backoff
-from carehub.messaging.channels import PermanentDeliveryError, deliver
+from carehub.messaging.channels import PermanentDeliveryError, deliver, expects_reports
 from carehub.messaging.models import (
     DUE_STATUSES,
     ContactPreference,
@@ -55,6 +55,7 @@ from carehub.messaging.policy import (
     decide_for_staff,
     local_day_bounds,
 )
+from carehub.messaging.provider_reports import provider_reports_apply
 from carehub.messaging.registry import preload, render_many, suppression_reason
 from carehub.patients.models import Patient
 
@@ -117,6 +118,17 @@ def backoff(attempt: int) -> timedelta:
         base_seconds=settings.MESSAGING_RETRY_BASE_SECONDS,
         max_seconds=settings.MESSAGING_RETRY_MAX_SECONDS,
     )
+
+
+def retry_delay(attempt: int, error: BaseException) -> timedelta:
+    """The backoff, or longer when the provider asked to wait (Retry-After, honoured up to
+    MESSAGING_RETRY_AFTER_MAX_SECONDS)."""
+    delay = backoff(attempt)
+    wait = getattr(error, "retry_after", None)
+    if wait:
+        wait = min(float(wait), float(settings.MESSAGING_RETRY_AFTER_MAX_SECONDS))
+        delay = max(delay, timedelta(seconds=wait))
+    return delay
 
 
 # --- dispatcher and sweeper ---------------------------------------------------------------------
@@ -469,7 +481,18 @@ def messages_send(*, message_ids: Sequence[int]) -> dict[int, str]:
             message_id=message_id, attempt=claim.attempt, channel=claim.channel,
             provider_id=provider_id, purpose=claim.message.purpose,
         )  # fmt: skip
+        if expects_reports(claim.channel):
+            _apply_early_reports(provider_id)
     return outcomes
+
+
+def _apply_early_reports(provider_id: str) -> None:
+    """Status reports the provider sent before the message was marked sent (the sweep retries
+    what fails here)."""
+    try:
+        provider_reports_apply(provider_message_id=provider_id)
+    except Exception:
+        logger.exception("status reports for a provider id not applied yet (the sweep will)")
 
 
 def message_send(*, message_id: int) -> str:
@@ -534,9 +557,13 @@ def message_mark_sent(
         message.sent_at = now
         message.channel = channel
         message.provider_message_id = provider_id[:200]
+        message.provider_status = ""
         message.save(
-            update_fields=["status", "sent_at", "channel", "provider_message_id", "updated_at"]
-        )
+            update_fields=[
+                "status", "sent_at", "channel", "provider_message_id", "provider_status",
+                "updated_at",
+            ]
+        )  # fmt: skip
         event(message, MessageStatus.SENT, reason, at=now)
         if message.purpose == Purpose.DIGEST:
             _close_digested(message_id, channel, now)
@@ -554,7 +581,8 @@ def _mark_sent_claimed(
             WITH sent AS (
                 UPDATE {Message._meta.db_table}
                    SET status = %(sent)s, sent_at = %(now)s, channel = %(channel)s,
-                       provider_message_id = %(provider_id)s, updated_at = %(now)s
+                       provider_message_id = %(provider_id)s, provider_status = '',
+                       updated_at = %(now)s
                  WHERE id = %(id)s AND status = %(sending)s AND attempts = %(attempt)s
              RETURNING id
             )
@@ -599,7 +627,7 @@ def message_failed(*, message_id: int, attempt: int, error: BaseException) -> st
             _park_dead(message, now, f"Failed (attempt {attempt}/{max_attempts()}): {error}")
             return MessageStatus.DEAD
         message.status = MessageStatus.RETRY
-        message.not_before = now + backoff(message.attempts)
+        message.not_before = now + retry_delay(message.attempts, error)
         message.claimed_at = None
         message.save(
             update_fields=["status", "not_before", "claimed_at", "last_error", "updated_at"]

@@ -109,6 +109,12 @@ class Message(TimeStampedModel):
     )
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    provider_status = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The last state the provider reported (queued, sent, delivered, undelivered, "
+        "failed); empty when it reports none",
+    )
     last_error = models.TextField(blank=True)
     source_effect = models.ForeignKey(
         "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -157,6 +163,12 @@ class Message(TimeStampedModel):
             models.Index(
                 fields=["created_at"], condition=models.Q(status="dead"), name="message_dead"
             ),
+            # Delivery-status callbacks find their message by the provider's id.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="message_provider_id",
+            ),
         ]
 
     @property
@@ -170,13 +182,19 @@ class Message(TimeStampedModel):
         return f"{self.purpose} #{self.pk} to {self.recipient_label()} ({self.status})"
 
 
+# A delivery event's status is the status the message takes, or what its provider reported
+# afterwards: a sent message stays sent when the provider confirms delivery.
+DELIVERED = "delivered"
+EVENT_STATUS_CHOICES = [*MessageStatus.choices, (DELIVERED, "Delivered (the provider confirmed)")]
+
+
 class DeliveryEvent(models.Model):
     """One change of a message's state and the reason for it. Append-only (a database trigger
     refuses UPDATE and DELETE)."""
 
     message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    status = models.CharField(max_length=16, choices=EVENT_STATUS_CHOICES)
     reason = models.CharField(max_length=1000)
     attempt = models.PositiveSmallIntegerField(default=0)
     related_message = models.ForeignKey(
@@ -297,3 +315,65 @@ class RecordedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.to} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ProviderStatus(models.TextChoices):
+    """What an SMS or e-mail provider reports about a message it accepted, in carehub's words
+    (each provider's own statuses are mapped onto these)."""
+
+    QUEUED = "queued", "Queued at the provider"
+    SENT = "sent", "Sent (handed to the carrier or mail server)"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+
+
+# Later states win; a report of an earlier or equal state changes nothing.
+PROVIDER_STATUS_RANK = {
+    "": 0,
+    ProviderStatus.QUEUED: 1,
+    ProviderStatus.SENT: 2,
+    ProviderStatus.DELIVERED: 3,
+    ProviderStatus.UNDELIVERED: 3,
+    ProviderStatus.FAILED: 3,
+}
+
+
+class ProviderReport(models.Model):
+    """One delivery-status report (a provider's callback), kept as received. A repeated report
+    (same provider, provider message id and status) is not stored again.
+
+    A report may arrive before the send that it is about has recorded the provider's id (the
+    provider answers the callback faster than our worker commits): it then waits here, unapplied,
+    and is applied when the message is marked sent (or by the sweep)."""
+
+    provider = models.CharField(max_length=40, help_text="e.g. twilio, http, email:postmark")
+    provider_message_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=ProviderStatus.choices)
+    provider_status = models.CharField(max_length=40, help_text="The provider's own word")
+    error_code = models.CharField(max_length=40, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    received_at = models.DateTimeField()
+    message = models.ForeignKey(
+        Message, on_delete=models.PROTECT, null=True, blank=True, related_name="provider_reports"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id", "status"],
+                name="provider_report_once",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["provider_message_id"],
+                condition=models.Q(applied_at__isnull=True),
+                name="provider_report_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_message_id}: {self.status}"

@@ -93,11 +93,9 @@ def _names_subclass(path: str, base: str) -> bool:
 
 def recording_sms_gateway() -> bool:
     """Whether MESSAGING_SMS_GATEWAY is the recording development gateway (or one built on it)."""
-    from django.conf import settings
+    from carehub.messaging.channels import sms_gateway_path
 
-    return _names_subclass(
-        settings.MESSAGING_SMS_GATEWAY, "carehub.messaging.channels.RecordingSmsGateway"
-    )
+    return _names_subclass(sms_gateway_path(), "carehub.messaging.channels.RecordingSmsGateway")
 
 
 def recording_email_backend() -> bool:

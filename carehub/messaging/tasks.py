@@ -9,6 +9,7 @@ from carehub.messaging.delivery import (
     messages_send,
     messages_sweep,
 )
+from carehub.messaging.provider_reports import provider_reports_sweep
 from carehub.messaging.services import digests_compile, task_reminders_send
 
 
@@ -32,7 +33,7 @@ def messages_dispatch_task() -> int:
 
 @shared_task(name="carehub.messaging.sweep", ignore_result=True, acks_late=False)
 def messages_sweep_task() -> int:
-    return messages_sweep()
+    return messages_sweep() + provider_reports_sweep()
 
 
 @shared_task(name="carehub.messaging.digests", ignore_result=True, acks_late=False)

@@ -6,6 +6,7 @@ environment. The local defaults point at PostgreSQL and Redis on their default l
 neither is set nor running locally.
 """
 
+import os
 from datetime import time, timedelta
 from pathlib import Path
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_htmx",
+    "anymail",
     "carehub.core",
     "carehub.accounts",
     "carehub.clinics",
@@ -233,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
         "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
+        "DeliveryEventStatusEnum": "carehub.messaging.models.EVENT_STATUS_CHOICES",
     },
 }
 
@@ -400,6 +403,58 @@ DEV_PAGES = False
 MESSAGING_EMAIL_SUBJECT = env.str(
     "MESSAGING_EMAIL_SUBJECT", default="A message from your care team"
 )
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+
+# --- Delivery providers (README "Delivery providers", ADR 0015) --------------------------------
+# MESSAGING_SMS_GATEWAY above takes `twilio`, `http` or `recording` (or a dotted path); e-mail
+# goes through DJANGO_EMAIL_BACKEND, e.g. anymail.backends.postmark.EmailBackend with its
+# settings in ANYMAIL_* variables. Providers report delivery statuses to this public address
+# (+ /hooks/sms/twilio/status, /hooks/sms/http/status, /hooks/email/<esp>/tracking/).
+# (Empty counts as unset: docker-compose passes every provider variable, set or not.)
+MESSAGING_CALLBACK_BASE_URL = env.str("MESSAGING_CALLBACK_BASE_URL", default="") or PUBLIC_BASE_URL
+# Every call to a provider: connect (nothing sent yet) and read timeouts, in seconds.
+MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float(
+    "MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5
+)
+MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS = env.float(
+    "MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS", default=15
+)
+# A provider's Retry-After is honoured up to this long.
+MESSAGING_RETRY_AFTER_MAX_SECONDS = env.float("MESSAGING_RETRY_AFTER_MAX_SECONDS", default=3600)
+# A status report no message claims after this many days is closed as unmatched.
+MESSAGING_PROVIDER_REPORT_PENDING_DAYS = env.int(
+    "MESSAGING_PROVIDER_REPORT_PENDING_DAYS", default=7
+)
+# Twilio (MESSAGING_SMS_GATEWAY=twilio): the account, and a sender number or messaging service.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+# Empty: https://api.twilio.com. Otherwise where the SDK's requests go (a proxy, a test double).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+# A generic HTTP provider (MESSAGING_SMS_GATEWAY=http): see carehub/messaging/providers/http.py.
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_AUTH_HEADER = env.str("SMS_HTTP_AUTH_HEADER", default="")
+SMS_HTTP_BODY_TEMPLATE = env.str(
+    "SMS_HTTP_BODY_TEMPLATE",
+    default='{"to": "{to}", "from": "{from}", "text": "{body}", "reference": "{reference}", '
+    '"status_callback": "{callback_url}"}',
+)
+SMS_HTTP_FROM = env.str("SMS_HTTP_FROM", default="")
+SMS_HTTP_ID_FIELD = env.str("SMS_HTTP_ID_FIELD", default="id")
+SMS_HTTP_CALLBACK_SECRET = env.str("SMS_HTTP_CALLBACK_SECRET", default="")
+SMS_HTTP_CALLBACK_MAX_AGE_SECONDS = env.int("SMS_HTTP_CALLBACK_MAX_AGE_SECONDS", default=300)
+# django-anymail: every ANYMAIL_<NAME> variable is ANYMAIL["<NAME>"] (e.g.
+# ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET=user:password for the tracking webhooks).
+ANYMAIL: dict[str, object] = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
+ANYMAIL.setdefault(
+    "REQUESTS_TIMEOUT",
+    (MESSAGING_PROVIDER_CONNECT_TIMEOUT_SECONDS, MESSAGING_PROVIDER_READ_TIMEOUT_SECONDS),
+)
 
 # --- Pathways ---------------------------------------------------------------------------------
 # Directories of pathway definition files (YAML); the built-in ones ship in
@@ -426,5 +481,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Twilio's SDK logs every request at INFO (URLs with message ids, its answers): warnings
+        # only, so no phone number reaches the logs.
+        "twilio": {"level": "WARNING"},
     },
 }

@@ -26,6 +26,7 @@ from carehub.core.admin_scope import GLOBAL, SUPERUSERS, ClinicScopedAdmin
 from carehub.core.models import IdempotencyRecord
 from carehub.core.services import scheduler_heartbeat_record
 from carehub.demo.services import demo_seed
+from carehub.messaging.models import Message, ProviderReport
 from carehub.messaging.services import staff_notification_preference_set
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import Flag, FlagStatus, Severity
@@ -61,6 +62,12 @@ def _clinic_rows(clinic: Clinic) -> None:
     assert staff is not None
     staff_notification_preference_set(staff=staff, daily_digest=True)
     AuditEvent.objects.create(clinic=clinic, patient=patient, at=AT, action="patient.view")
+    message = Message.objects.filter(clinic=clinic).order_by("pk").first()
+    assert message is not None
+    ProviderReport.objects.create(
+        provider="twilio", provider_message_id=f"SM{clinic.pk}", status="delivered",
+        provider_status="delivered", received_at=AT, message=message, applied_at=AT,
+    )  # fmt: skip
 
 
 def _global_rows(user: User) -> None:
