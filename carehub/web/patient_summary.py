@@ -62,7 +62,7 @@ def patient_summary(
                     proposal.pk,
                     f"{proposal.summary} ({item['move']}), proposed "
                     f"{short_date(proposal.proposed_at, now)}: decided by "
-                    f"{', '.join(proposal.roles)}",
+                    f"{', '.join(role_label(r).lower() for r in proposal.roles)}",
                 )
             )
         if panel["enrolment"].status == "completed":
@@ -96,6 +96,10 @@ def patient_summary(
     return summary
 
 
+def role_label(role: str) -> str:
+    return str(dict(Role.choices).get(role, humanise(role)))
+
+
 @dataclass
 class TimelineEntry:
     step: Any  # PathwayStep
@@ -112,7 +116,7 @@ def timeline(record: PatientRecord, scores: dict[str, ScoreSeries]) -> list[Time
         )
         by = ""
         if step.actor is not None:
-            role = dict(Role.choices).get(step.actor_role, humanise(step.actor_role))
+            role = role_label(step.actor_role)
             by = f"{step.actor.get_full_name() or step.actor.username}" + (
                 f" ({role})" if step.actor_role else ""
             )

@@ -679,15 +679,21 @@ def evidence_against(
                 f"meaningful improvement is {show_value(spec.mcid_pct, '%')} ({spec.source}). "
                 "The rule for this escalation does not look at it."
             )
-    for name, then in readings.items():
-        if facts_now is None or name not in facts_now or name.startswith("threshold."):
-            continue
-        now_value = facts_now[name]
-        if now_value != then and then is not None:
-            against.append(
-                f"{fact_label(name)}: {show_value(then)} when proposed, "
-                f"{show_value(now_value)} now."
-            )
+    if facts_now is not None and evidence.get("readings"):
+        # The rule with today's values: a condition that held when proposed and no longer does.
+        today = dict(evidence)
+        today["readings"] = [
+            {**r, "value": facts_now.get(r.get("name"), r.get("value"))}
+            for r in evidence.get("readings") or ()
+        ]
+        before = explain_check(definition, evidence)
+        after = explain_check(definition, today)
+        if before is not None and after is not None:
+            for then, now_clause in zip(before.clauses, after.clauses, strict=False):
+                if then.verdict is True and now_clause.verdict is not True:
+                    against.append(
+                        f"No longer holds: {now_clause.text} (when proposed: {then.text})."
+                    )
     for name in evidence.get("missing") or ():
         against.append(f"{fact_label(str(name))} was not recorded when this was proposed.")
     for message in urgent_flags:

@@ -128,6 +128,7 @@ def _enrolment_panel(
     view = enrolment_view(enrolment=enrolment)
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     states = {track.track: track.state for track in view.tracks}
+    track_order = {name: index for index, name in enumerate(definition.tracks)}
     version = enrolment.version
     proposals = []
     for proposal in view.pending_proposals:
@@ -178,7 +179,7 @@ def _enrolment_panel(
                 "final": track.final,
                 "entered_at": track.entered_at,
             }
-            for track in view.tracks
+            for track in sorted(view.tracks, key=lambda item: track_order.get(item.track, 99))
         ],
         "events": events,
         "event_form": event_form,
