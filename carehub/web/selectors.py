@@ -32,6 +32,7 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    Window,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -289,21 +290,21 @@ def _conditions(now: datetime, *, counting: bool = False) -> dict[str, Q]:
     }
 
 
+_COUNTED = (
+    ("urgent", FlagFilter.URGENT),
+    ("flagged", FlagFilter.ANY),
+    ("approval", FlagFilter.APPROVAL),
+    ("overdue", FlagFilter.OVERDUE),
+    ("stalled", FlagFilter.STALLED),
+)
+
+
 def caseload_counts(user: User, now: datetime) -> CaseloadCounts:
     """The numbers at the top of the caseload, exact, in one query and one pass."""
     conditions = _conditions(now, counting=True)
     counts = _caseload(user).aggregate(
         total=Count("pk"),
-        **{
-            name: Count("pk", filter=conditions[flag])
-            for name, flag in (
-                ("urgent", FlagFilter.URGENT),
-                ("flagged", FlagFilter.ANY),
-                ("approval", FlagFilter.APPROVAL),
-                ("overdue", FlagFilter.OVERDUE),
-                ("stalled", FlagFilter.STALLED),
-            )
-        },
+        **{name: Count("pk", filter=conditions[flag]) for name, flag in _COUNTED},
     )
     return CaseloadCounts(**counts)
 
@@ -559,7 +560,14 @@ def caseload_page(
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     definitions = caseload_definitions(user) if definitions is None else definitions
     base = _caseload(user)
-    counts = caseload_counts(user, now)
+    # The first page of the whole caseload needing attention first (the default view) reads the
+    # counts in the same pass as its rows (window aggregates over the caseload, whose sets the
+    # sort hashes anyway); any other page counts in a query of its own.
+    whole = not (
+        query.search.strip() or query.track or query.stage or query.discipline or query.flag
+    )
+    counts_with_rows = sort == Sort.ATTENTION and whole and not query.cursor
+    counts = None if counts_with_rows else caseload_counts(user, now)
 
     rows = base
     for word in query.search.split()[:5]:
@@ -630,7 +638,22 @@ def caseload_page(
     after = _decode_cursor(query.cursor, sort)
     if after is not None:
         rows = rows.filter(_after(keys, after))
+    if counts_with_rows:
+        marked = _conditions(now, counting=True)
+        rows = rows.annotate(
+            n_total=Window(Count("pk")),
+            **{
+                f"n_{name}": Window(Count("pk", filter=marked[flag]))
+                for name, flag in _COUNTED
+            },
+        )
     page = list(rows.order_by(*keys)[: size + 1])
+    if counts is None:
+        first = page[0] if page else None
+        counts = CaseloadCounts(
+            total=first.n_total if first else 0,
+            **{name: getattr(first, f"n_{name}") if first else 0 for name, _ in _COUNTED},
+        )
     more = len(page) > size
     page = page[:size]
     next_cursor = (
