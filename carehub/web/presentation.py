@@ -534,10 +534,7 @@ _APPROVED = re.compile(r"^approved by (?P<role>\S+)$")
 def note_text(definition: PathwayDefinition | None, note: str, track: str = "") -> str:
     """An engine note in words (titles instead of keys)."""
     if m := _NO_TRANSITION.match(note):
-        return (
-            f"Nothing changed: no step of the pathway waits for "
-            f"“{event_title(definition, m['event'])}” now."
-        )
+        return f"No step of the pathway waits for “{event_title(definition, m['event'])}” now."
     if m := _WAITING.match(note):
         return (
             f"{state_title(definition, track, m['source'])} → "

@@ -569,7 +569,8 @@ def caseload_page(
     counts_with_rows = sort == Sort.ATTENTION and whole and not query.cursor
     counts = None if counts_with_rows else caseload_counts(user, now)
 
-    rows = base
+    # Only what a row shows: sorting and counting the caseload moves narrow rows.
+    rows = base.only("id", "clinic_id", "mrn", "given_name", "family_name")
     for word in query.search.split()[:5]:
         rows = rows.filter(
             Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)
@@ -642,10 +643,7 @@ def caseload_page(
         marked = _conditions(now, counting=True)
         rows = rows.annotate(
             n_total=Window(Count("pk")),
-            **{
-                f"n_{name}": Window(Count("pk", filter=marked[flag]))
-                for name, flag in _COUNTED
-            },
+            **{f"n_{name}": Window(Count("pk", filter=marked[flag])) for name, flag in _COUNTED},
         )
     page = list(rows.order_by(*keys)[: size + 1])
     if counts is None:
@@ -726,7 +724,7 @@ def _shown_date(at: datetime) -> tuple[str, str]:
 def _next_due(patient: Any) -> tuple[datetime | None, str]:
     options = [
         (patient.next_task_due, f"Task: {patient.next_task_title}"),
-        (patient.next_timer_due, f"Pathway: {timer_title(patient.next_timer_event or '')}"),
+        (patient.next_timer_due, f"Pathway: {any_event_title(patient.next_timer_event or '')}"),
         (
             patient.next_checkin_due,
             f"Check-in: {_instrument_label(patient.next_checkin_instrument or '')}",
@@ -803,8 +801,8 @@ def event_label(definition: PathwayDefinition, event: str) -> str:
     return event_title(definition, event)
 
 
-def timer_title(event: str) -> str:
-    """A timer's event by its title in the latest definition that declares it."""
+def any_event_title(event: str) -> str:
+    """An event by its title in the latest published definition that declares it."""
     for definition in reversed(list(registry())):
         if event in definition.events:
             return event_title(definition, event)

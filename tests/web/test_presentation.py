@@ -99,9 +99,7 @@ def test_each_condition_of_a_rule_is_its_own_sentence_and_missing_facts_say_so()
 def test_engine_notes_and_moves_use_titles() -> None:
     assert note_text(
         DEFINITION, "no transition on 'pt_session_logged' from the current states"
-    ) == (
-        "Nothing changed: no step of the pathway waits for “Physical therapy session logged” now."
-    )
+    ) == ("No step of the pathway waits for “Physical therapy session logged” now.")
     step = explain_step(
         DEFINITION, event="cbt_session_logged", outcome="transitioned",
         transitions=[{"track": "cbt", "source": "initial_phase", "target": "skill_building"}],

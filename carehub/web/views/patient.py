@@ -77,6 +77,7 @@ from carehub.web.presentation import (
 )
 from carehub.web.selectors import (
     PatientRecord,
+    any_event_title,
     enrolment_for_patient,
     event_label,
     patient_for_user,
@@ -533,17 +534,17 @@ def told_message(told: Told[Any]) -> str:
     """What telling the pathway did after recording, in words. The observation stays recorded
     if the pathway could not take the event (the message says why; the event can be sent again
     from the patient page)."""
-    event = told.event
-    if event is None:
+    if told.event is None:
         return ""
+    event = any_event_title(told.event)  # the event's title in the definition
     if told.not_told is not None:
         return (
-            f"The pathway was not told ({told.not_told.message}); send '{event}' from the "
+            f"The pathway was not told ({told.not_told.message}); send “{event}” from the "
             "patient page."
         )
     if not told.results:
         if told.paused:
-            return f"The pathway was not told (it is paused); send '{event}' after resuming it."
+            return f"The pathway was not told (it is paused); send “{event}” after resuming it."
         return ""
     return " ".join(step_message(result, "The pathway moved.") for result in told.results)
 
