@@ -11,5 +11,9 @@ def post_worker_init(worker: object) -> None:
     allocate, instead of pausing a request for tens of milliseconds every hundred pages."""
     import gc
 
+    from carehub.web.warmup import warm_up
+
+    warm_up()  # the URL conf, pathway definitions, diagram layouts and templates, before requests
+
     gc.collect()
     gc.freeze()

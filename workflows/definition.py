@@ -183,6 +183,7 @@ class StateSpec(_Model):
 
 class TrackSpec(_Model):
     title: str = ""
+    short_title: str = Field(default="", description="A short name for compact lists, e.g. 'PT'")
     initial: Name
     stages: list[Name] = Field(default_factory=list)
     states: dict[Name, StateSpec] = Field(min_length=1)
@@ -191,6 +192,7 @@ class TrackSpec(_Model):
 
 
 class EventSpec(_Model):
+    title: str = Field(default="", description="What the pages call it, e.g. 'Intake completed'")
     description: str = ""
     # Events raised by timers or `send` effects are the pathway's own; a person may still send
     # one (e.g. "review now") when the definition says `manual: true`.

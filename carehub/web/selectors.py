@@ -10,8 +10,9 @@ aggregate. Pages never use OFFSET: the cursor carries the sort key of the last r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    Window,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -60,9 +62,17 @@ from carehub.pathways.models import (
     ProposalStatus,
     TimerStatus,
 )
-from carehub.pathways.registry import definition_get
+from carehub.pathways.registry import definition_get, registry
 from carehub.pathways.store import configuration_from_json
 from carehub.patients.models import Patient
+from carehub.web.presentation import (
+    event_title,
+    humanise,
+    short_track_title,
+    show_value,
+    state_title,
+    track_title,
+)
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
 from workflows import PathwayDefinition, Snapshot, available_events
 
@@ -84,8 +94,8 @@ class Sort:
     PROGRESS = "progress"  # longest without progress first
 
     CHOICES = (
-        (NAME, "Name"),
         (ATTENTION, "Needs attention first"),
+        (NAME, "Name"),
         (PROGRESS, "Longest without progress first"),
     )
 
@@ -136,7 +146,7 @@ class CaseloadQuery:
     stage: str = ""
     discipline: str = ""
     flag: str = ""
-    sort: str = Sort.NAME
+    sort: str = Sort.ATTENTION
     page_size: int = 50
     cursor: str = ""
 
@@ -149,6 +159,12 @@ class TrackCell:
     state_title: str
     stage: str
     final: bool
+    short_title: str = ""
+
+    @property
+    def chip(self) -> str:
+        """The state's title without its parenthesis ("Skill building (sessions 4-10)")."""
+        return self.state_title.split(" (")[0]
 
 
 @dataclass
@@ -174,6 +190,11 @@ class CaseloadRow:
     overdue: bool = False
     progress_iso: str = ""
     progress_date: str = ""
+    progress_text: str = ""  # what last moved, in words ("Now Interventional review")
+    peg_text: str = ""  # "6.9"
+    peg_change_text: str = ""  # "12 % better than baseline"
+    peg_change_class: str = ""  # better / worse / same
+    contact_problem: str = ""  # the latest dead message's error
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,10 @@ class CaseloadPage:
     query: CaseloadQuery
     stalled_weeks: int
     now: datetime
+
+    @property
+    def sort_label(self) -> str:
+        return dict(Sort.CHOICES).get(self.query.sort, "").lower()
 
 
 def stalled_after() -> timedelta:
@@ -265,21 +290,21 @@ def _conditions(now: datetime, *, counting: bool = False) -> dict[str, Q]:
     }
 
 
+_COUNTED = (
+    ("urgent", FlagFilter.URGENT),
+    ("flagged", FlagFilter.ANY),
+    ("approval", FlagFilter.APPROVAL),
+    ("overdue", FlagFilter.OVERDUE),
+    ("stalled", FlagFilter.STALLED),
+)
+
+
 def caseload_counts(user: User, now: datetime) -> CaseloadCounts:
     """The numbers at the top of the caseload, exact, in one query and one pass."""
     conditions = _conditions(now, counting=True)
     counts = _caseload(user).aggregate(
         total=Count("pk"),
-        **{
-            name: Count("pk", filter=conditions[flag])
-            for name, flag in (
-                ("urgent", FlagFilter.URGENT),
-                ("flagged", FlagFilter.ANY),
-                ("approval", FlagFilter.APPROVAL),
-                ("overdue", FlagFilter.OVERDUE),
-                ("stalled", FlagFilter.STALLED),
-            )
-        },
+        **{name: Count("pk", filter=conditions[flag]) for name, flag in _COUNTED},
     )
     return CaseloadCounts(**counts)
 
@@ -317,10 +342,7 @@ SELECT p.id,
          WHERE c.patient_id = p.id
            AND (   (c.status = %(checkin_open)s AND c.due_at < %(overdue_before)s)
                 OR (c.status = %(missed)s AND c.closes_at >= %(missed_since)s))),
-       (SELECT max(s.at) FROM pathways_pathwaystep s
-          JOIN pathways_enrolment e ON e.id = s.enrolment_id
-         WHERE e.patient_id = p.id AND e.status = %(active)s
-           AND s.outcome IN ('started', 'transitioned')),
+       progress.at,
        EXISTS (SELECT 1 FROM pathways_enrolment e
                 WHERE e.patient_id = p.id AND e.status = %(active)s),
        task.due_at, task.title,
@@ -335,7 +357,18 @@ SELECT p.id,
           JOIN pathways_enrolment e ON e.id = pr.enrolment_id
          WHERE e.patient_id = p.id AND pr.status = %(proposal_pending)s
          ORDER BY pr.proposed_at
-         LIMIT 1)
+         LIMIT 1),
+       progress.transitions,
+       peg.value_number, peg.observed_at,
+       (SELECT b.value_number FROM observations_observation b
+         WHERE b.patient_id = p.id AND b.kind = %(score)s AND b.code = 'peg'
+           AND NOT b.entered_in_error
+           AND NOT EXISTS (SELECT 1 FROM observations_observation c WHERE c.corrects_id = b.id)
+         ORDER BY b.is_baseline DESC,
+                  CASE WHEN b.is_baseline THEN b.observed_at END DESC,
+                  b.observed_at
+         LIMIT 1),
+       dead.last_error
   FROM unnest(%(ids)s::bigint[]) AS p(id)
   CROSS JOIN LATERAL (
        SELECT count(*) AS open_flags,
@@ -353,6 +386,25 @@ SELECT p.id,
         WHERE e.patient_id = p.id AND pt.status = %(timer_pending)s
         ORDER BY pt.due_at, pt.id
         LIMIT 1) timer ON true
+  LEFT JOIN LATERAL (
+       SELECT s.at, s.transitions FROM pathways_pathwaystep s
+         JOIN pathways_enrolment e ON e.id = s.enrolment_id
+        WHERE e.patient_id = p.id AND e.status = %(active)s
+          AND s.outcome IN ('started', 'transitioned')
+        ORDER BY s.at DESC
+        LIMIT 1) progress ON true
+  LEFT JOIN LATERAL (
+       SELECT o.value_number, o.observed_at FROM observations_observation o
+        WHERE o.patient_id = p.id AND o.kind = %(score)s AND o.code = 'peg'
+          AND NOT o.entered_in_error
+          AND NOT EXISTS (SELECT 1 FROM observations_observation c WHERE c.corrects_id = o.id)
+        ORDER BY o.observed_at DESC
+        LIMIT 1) peg ON true
+  LEFT JOIN LATERAL (
+       SELECT m.last_error FROM messaging_message m
+        WHERE m.patient_id = p.id AND m.status = %(message_dead)s AND m.to_staff_id IS NULL
+        ORDER BY m.created_at DESC
+        LIMIT 1) dead ON true
   LEFT JOIN LATERAL (
        SELECT c.due_at, c.instrument FROM checkins_checkin c
         WHERE c.patient_id = p.id AND c.status IN (%(scheduled)s, %(checkin_open)s)
@@ -378,6 +430,11 @@ class RowDetails:
     next_checkin_instrument: str | None = None
     top_flag_message: str | None = None
     pending_summary: str | None = None
+    last_progress_transitions: list[dict[str, Any]] | None = None
+    last_peg: float | None = None
+    last_peg_at: datetime | None = None
+    baseline_peg: float | None = None
+    contact_problem: str | None = None
 
 
 def row_details(patient_ids: Sequence[int], now: datetime) -> dict[int, RowDetails]:
@@ -386,7 +443,13 @@ def row_details(patient_ids: Sequence[int], now: datetime) -> dict[int, RowDetai
         return {}
     with connection.cursor() as cursor:
         cursor.execute(_ROW_DETAILS_SQL, row_details_params(patient_ids, now))
-        return {pk: RowDetails(*values) for pk, *values in cursor.fetchall()}
+        rows = {pk: RowDetails(*values) for pk, *values in cursor.fetchall()}
+    for pk, detail in rows.items():
+        if isinstance(detail.last_progress_transitions, str):  # jsonb comes back as text
+            rows[pk] = replace(
+                detail, last_progress_transitions=json.loads(detail.last_progress_transitions)
+            )
+    return rows
 
 
 def row_details_params(patient_ids: Sequence[int], now: datetime) -> dict[str, Any]:
@@ -405,6 +468,8 @@ def row_details_params(patient_ids: Sequence[int], now: datetime) -> dict[str, A
         "timer_pending": TimerStatus.PENDING.value,
         "scheduled": CheckinStatus.SCHEDULED.value,
         "checkin_open": CheckinStatus.OPEN.value,
+        "score": Kind.SCORE.value,
+        "message_dead": MessageStatus.DEAD.value,
     }
 
 
@@ -495,9 +560,17 @@ def caseload_page(
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     definitions = caseload_definitions(user) if definitions is None else definitions
     base = _caseload(user)
-    counts = caseload_counts(user, now)
+    # The first page of the whole caseload needing attention first (the default view) reads the
+    # counts in the same pass as its rows (window aggregates over the caseload, whose sets the
+    # sort hashes anyway); any other page counts in a query of its own.
+    whole = not (
+        query.search.strip() or query.track or query.stage or query.discipline or query.flag
+    )
+    counts_with_rows = sort == Sort.ATTENTION and whole and not query.cursor
+    counts = None if counts_with_rows else caseload_counts(user, now)
 
-    rows = base
+    # Only what a row shows: sorting and counting the caseload moves narrow rows.
+    rows = base.only("id", "clinic_id", "mrn", "given_name", "family_name")
     for word in query.search.split()[:5]:
         rows = rows.filter(
             Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)
@@ -541,16 +614,18 @@ def caseload_page(
             )
         )
     # Built only when a filter or the attention sort needs them.
-    conditions = _conditions(now) if query.flag or sort == Sort.ATTENTION else {}
+    conditions = _conditions(now) if query.flag else {}
     if query.flag in conditions:
         rows = rows.filter(conditions[query.flag])
     if sort == Sort.ATTENTION:
-        # 0 when the patient needs this kind of attention: EXISTS stops at the first row, so
-        # ordering the whole caseload costs one index probe per patient and kind.
+        # 0 when the patient needs this kind of attention. Each kind is `id IN (its set)`: the
+        # sets are small and read once into hash tables, so ordering the whole caseload is one
+        # pass (a correlated EXISTS per patient and kind cost 3 index probes per patient).
+        marked = _conditions(now, counting=True)
         rows = rows.annotate(
             **{
                 f"calm_{flag}": Case(
-                    When(conditions[flag], then=Value(0)),
+                    When(marked[flag], then=Value(0)),
                     default=Value(1),
                     output_field=IntegerField(),
                 )
@@ -564,7 +639,19 @@ def caseload_page(
     after = _decode_cursor(query.cursor, sort)
     if after is not None:
         rows = rows.filter(_after(keys, after))
+    if counts_with_rows:
+        marked = _conditions(now, counting=True)
+        rows = rows.annotate(
+            n_total=Window(Count("pk")),
+            **{f"n_{name}": Window(Count("pk", filter=marked[flag])) for name, flag in _COUNTED},
+        )
     page = list(rows.order_by(*keys)[: size + 1])
+    if counts is None:
+        first = page[0] if page else None
+        counts = CaseloadCounts(
+            total=first.n_total if first else 0,
+            **{name: getattr(first, f"n_{name}") if first else 0 for name, _ in _COUNTED},
+        )
     more = len(page) > size
     page = page[:size]
     next_cursor = (
@@ -601,6 +688,9 @@ def caseload_page(
             row.progress_iso, row.progress_date = _shown_date(detail.last_progress_at)
         row.top_flag_message = detail.top_flag_message or ""
         row.pending_summary = detail.pending_summary or ""
+        row.contact_problem = (detail.contact_problem or "")[:120]
+        _describe_progress(row, detail, by_patient.get(patient.pk, []), now)
+        _describe_peg(row, detail)
         row.next_due_at, row.next_due_label = _next_due(detail)
         if row.next_due_at is not None:
             row.next_due_iso, row.next_due_date = _shown_date(row.next_due_at)
@@ -634,7 +724,7 @@ def _shown_date(at: datetime) -> tuple[str, str]:
 def _next_due(patient: Any) -> tuple[datetime | None, str]:
     options = [
         (patient.next_task_due, f"Task: {patient.next_task_title}"),
-        (patient.next_timer_due, f"Pathway: {_humanise(patient.next_timer_event or '')}"),
+        (patient.next_timer_due, f"Pathway: {any_event_title(patient.next_timer_event or '')}"),
         (
             patient.next_checkin_due,
             f"Check-in: {_instrument_label(patient.next_checkin_instrument or '')}",
@@ -647,7 +737,59 @@ def _next_due(patient: Any) -> tuple[datetime | None, str]:
 
 
 def _humanise(name: str) -> str:
-    return name.replace("_", " ").strip().capitalize()
+    return humanise(name)
+
+
+def _describe_progress(
+    row: CaseloadRow, detail: RowDetails, enrolments: Sequence[Enrolment], now: datetime
+) -> None:
+    """What last moved the patient's pathway and how long ago, in words."""
+    at = detail.last_progress_at
+    if at is None:
+        row.progress_text = "No progress recorded"
+        return
+    moves = detail.last_progress_transitions or []
+    definition = None
+    if enrolments:
+        first = enrolments[0]
+        definition = definition_get(first.definition_key, first.definition_version)
+    moved = [m for m in moves if not m.get("internal") and m.get("source") != m.get("target")]
+    days = max(0, (now - at).days)
+    ago = "today" if days == 0 else ("yesterday" if days == 1 else _ago(days))
+    if moved:
+        move = moved[0]
+        row.progress_text = (
+            f"{state_title(definition, move['track'], move['target'])}, reached {ago}"
+        )
+    else:
+        row.progress_text = f"Pathway started {ago}"
+    if row.stalled:
+        row.progress_text = f"No change for {days // 7} weeks: {row.progress_text}"
+
+
+def _ago(days: int) -> str:
+    if days < 14:
+        return f"{days} days ago"
+    if days < 70:
+        return f"{days // 7} weeks ago"
+    return f"{days // 30} months ago"
+
+
+def _describe_peg(row: CaseloadRow, detail: RowDetails) -> None:
+    """The last PEG and its change from the baseline (lower PEG is better)."""
+    if detail.last_peg is None:
+        return
+    row.peg_text = show_value(detail.last_peg)
+    baseline = detail.baseline_peg
+    if baseline is None or not baseline or detail.last_peg_at is None:
+        return
+    pct = round(100 * (baseline - detail.last_peg) / abs(baseline))
+    if pct == 0:
+        row.peg_change_text, row.peg_change_class = "same as baseline", "same"
+    elif pct > 0:
+        row.peg_change_text, row.peg_change_class = f"{pct} % better than baseline", "better"
+    else:
+        row.peg_change_text, row.peg_change_class = f"{-pct} % worse than baseline", "worse"
 
 
 def _instrument_label(code: str) -> str:
@@ -656,8 +798,15 @@ def _instrument_label(code: str) -> str:
 
 
 def event_label(definition: PathwayDefinition, event: str) -> str:
-    spec = definition.events.get(event)
-    return (spec.description if spec is not None else "") or _humanise(event)
+    return event_title(definition, event)
+
+
+def any_event_title(event: str) -> str:
+    """An event by its title in the latest published definition that declares it."""
+    for definition in reversed(list(registry())):
+        if event in definition.events:
+            return event_title(definition, event)
+    return _humanise(event)
 
 
 def track_events(enrolment: Enrolment, track: str, role: str) -> list[tuple[str, str]]:
@@ -676,17 +825,18 @@ def track_events(enrolment: Enrolment, track: str, role: str) -> list[tuple[str,
 def track_cells(enrolment: Enrolment) -> list[TrackCell]:
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     cells = []
-    for name, item in enrolment.configuration.items():
-        track = definition.tracks.get(name)
-        if track is None:
+    for name, track in definition.tracks.items():  # the definition's order of tracks
+        item = enrolment.configuration.get(name)
+        if item is None:
             continue
         state = track.states.get(item["state"])
         cells.append(
             TrackCell(
                 track=name,
-                title=track.title or _humanise(name),
+                title=track_title(definition, name),
+                short_title=short_track_title(definition, name),
                 state=item["state"],
-                state_title=(state.title if state and state.title else _humanise(item["state"])),
+                state_title=state_title(definition, name, item["state"]),
                 stage=(state.stage or "") if state else "",
                 final=bool(state and state.final),
             )
@@ -726,6 +876,7 @@ TIMELINE_LIMIT = 60
 CHECKIN_LIMIT = 40
 MESSAGE_LIMIT = 40
 FLAG_LIMIT = 60  # unresolved ones first: only the oldest resolved ones can be left out
+DECISION_LIMIT = 20
 
 
 @dataclass
@@ -743,6 +894,18 @@ class PatientRecord:
     messages: list[Message]
     tasks: list[CareTask]
     flags: list[Flag]  # unresolved first (urgent first), then resolved ones, newest first
+    failed_treatments: list[Observation] = field(default_factory=list)  # newest first
+    decisions: list[Proposal] = field(default_factory=list)  # decided escalations, newest first
+    timers: list[PathwayTimer] = field(default_factory=list)  # pending, soonest first
+
+    @property
+    def unresolved_flags(self) -> list[Flag]:
+        return [f for f in self.flags if f.status != FlagStatus.RESOLVED]
+
+    @property
+    def contact_problems(self) -> list[Message]:
+        """Messages to the patient that could not be delivered (dead), newest first."""
+        return [m for m in self.messages if m.status == MessageStatus.DEAD and not m.to_staff_id]
 
     @property
     def urgent_flags(self) -> list[Flag]:
@@ -765,7 +928,7 @@ def patient_record(*, user: User, patient: Patient) -> PatientRecord:
     )
     observations = list(
         observation_history(patient=patient).filter(
-            kind__in=(Kind.SCORE, Kind.PROCEDURE, Kind.SESSION)
+            kind__in=(Kind.SCORE, Kind.PROCEDURE, Kind.SESSION, Kind.FAILED_TREATMENT)
         )
     )
     checkins = list(
@@ -803,6 +966,20 @@ def patient_record(*, user: User, patient: Patient) -> PatientRecord:
         )
         .order_by("resolved_rank", "severity_rank", "-raised_at", "-pk")[:FLAG_LIMIT]
     )
+    decisions = list(
+        Proposal.objects.filter(enrolment__in=enrolments)
+        .exclude(status=ProposalStatus.PENDING)
+        .select_related("decided_by", "enrolment")
+        .order_by(F("decided_at").desc(nulls_last=True), "-pk")[:DECISION_LIMIT]
+    )
+    timers = list(
+        PathwayTimer.objects.filter(
+            enrolment__in=[e for e in enrolments if e.status in OPEN_ENROLMENT],
+            status=TimerStatus.PENDING,
+        )
+        .select_related("enrolment")
+        .order_by("due_at", "pk")[:5]
+    )
     return PatientRecord(
         patient=patient,
         enrolments=enrolments,
@@ -815,6 +992,9 @@ def patient_record(*, user: User, patient: Patient) -> PatientRecord:
         messages=messages,
         tasks=tasks,
         flags=flags,
+        failed_treatments=[o for o in observations if o.kind == Kind.FAILED_TREATMENT],
+        decisions=decisions,
+        timers=timers,
     )
 
 

@@ -66,7 +66,7 @@ def test_coordinator_sees_the_escalation_and_a_physician_approves_it(
     log_in_with_the_form(page, "b-physician")
     page.goto(f"/patients/{waiting.pk}/")
     proposal = page.get_by_role("article", name="First diagnostic medial branch block")
-    expect(proposal).to_contain_text("conservative_care.weeks")
+    expect(proposal).to_contain_text("Weeks of conservative care")
     page.screenshot(path=screenshot_path("staff-patient"), full_page=True)
     proposal.get_by_label("Reason (required to reject)").fill("Facet-mediated pain on exam")
     proposal.get_by_role("button", name="Approve").click()
@@ -75,7 +75,9 @@ def test_coordinator_sees_the_escalation_and_a_physician_approves_it(
         "Escalation approved: First diagnostic medial branch block."
     )
     states = page.get_by_role("table", name="Current state of each track")
-    expect(states.get_by_role("row", name=re.compile("Escalation ladder"))).to_contain_text("mbb1")
+    expect(states.get_by_role("row", name=re.compile("Escalation ladder"))).to_contain_text(
+        "First medial branch block"
+    )
     expect(page.get_by_text("Escalations waiting for approval")).to_be_visible()
     expect(page.locator("#escalations")).to_contain_text("None waiting.")
     enrolment = Enrolment.objects.get(patient=waiting)

@@ -60,8 +60,9 @@ def test_a_therapist_logs_a_session_and_sees_it_on_the_timeline(
 
     expect(page.get_by_role("status")).to_contain_text("Session logged (attended).")
     timeline = page.locator("#timeline")
-    expect(timeline).to_contain_text("pt_session_logged")
-    expect(timeline).to_contain_text(f"Graded walking, 20 minutes ({viewport})")
+    page.get_by_role("heading", name="Timeline").click()  # the section is folded at first
+    expect(timeline.get_by_text("Physical therapy session logged").first).to_be_visible()
+    expect(timeline.get_by_text(f"Graded walking, 20 minutes ({viewport})")).to_be_visible()
     page.locator("#timeline").screenshot(path=screenshot_path(f"staff-timeline-{viewport}"))
     assert (
         Observation.objects.filter(

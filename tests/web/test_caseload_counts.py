@@ -19,10 +19,12 @@ from carehub.pathways.services import enrolment_pause, enrolment_start
 from carehub.patients.models import Patient
 from carehub.web.selectors import (
     CaseloadCounts,
+    CaseloadQuery,
     FlagFilter,
     _caseload,
     _conditions,
     caseload_counts,
+    caseload_page,
 )
 from carehub.worklists.services import flag_raise
 from tests.web.conftest import on_team, register
@@ -148,3 +150,19 @@ def test_the_counts_are_one_query(
     with CaptureQueriesContext(connection) as queries:
         caseload_counts(staff["coordinator"], clock.now())
     assert len(queries) == 1
+
+
+def test_the_default_first_page_reads_the_same_counts_with_its_rows(
+    clinic_of_cases: dict[str, Patient], staff: dict[str, User]
+) -> None:
+    """Needs attention first, unfiltered: the counts come from the rows' own query (window
+    aggregates), equal to the counts' own query, for every scope."""
+    now = clock.now()
+    for role in ("coordinator", "physical_therapist", "psychologist"):
+        user = staff[role]
+        with CaptureQueriesContext(connection) as queries:
+            page = caseload_page(user=user, query=CaseloadQuery(), now=now)
+        assert page.counts == caseload_counts(user, now), role
+        assert not any(q["sql"].startswith('SELECT COUNT("patients') for q in queries), role
+        by_name = caseload_page(user=user, query=CaseloadQuery(sort="name", page_size=2), now=now)
+        assert by_name.counts == page.counts, role

@@ -16,6 +16,8 @@ from carehub.accounts.models import User
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.clinics.models import Clinic
 from carehub.core import clock
+from carehub.messaging.models import Message, MessageStatus
+from carehub.observations.selectors import observation_history
 from carehub.pathways.models import (
     Enrolment,
     EnrolmentStatus,
@@ -88,11 +90,22 @@ def expected_details(patient: Patient, now: datetime) -> RowDetails:
         Q(status=CheckinStatus.OPEN, due_at__lt=now - timedelta(hours=24))
         | Q(status=CheckinStatus.MISSED, closes_at__gte=now - timedelta(days=28))
     )
-    progress = PathwayStep.objects.filter(
+    progress_steps = PathwayStep.objects.filter(
         enrolment__patient=patient,
         enrolment__status=EnrolmentStatus.ACTIVE,
         outcome__in=("started", "transitioned"),
-    ).aggregate(last=Max("at"))["last"]
+    )
+    progress = progress_steps.aggregate(last=Max("at"))["last"]
+    last_step = progress_steps.order_by("-at").first()
+    pegs = observation_history(patient=patient, kind="score", code="peg").order_by("observed_at")
+    last_peg = pegs.last()
+    marked = pegs.filter(is_baseline=True).last()
+    baseline = marked or pegs.first()
+    dead = (
+        Message.objects.filter(patient=patient, status=MessageStatus.DEAD, to_staff__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
     return RowDetails(
         open_flags=open_flags.count(),
         urgent_flags=open_flags.filter(severity=Severity.URGENT).count(),
@@ -112,6 +125,11 @@ def expected_details(patient: Patient, now: datetime) -> RowDetails:
         next_checkin_instrument=checkin.instrument if checkin else None,
         top_flag_message=flag.message if flag else None,
         pending_summary=proposal.summary if proposal else None,
+        last_progress_transitions=last_step.transitions if last_step else None,
+        last_peg=last_peg.value_number if last_peg else None,
+        last_peg_at=last_peg.observed_at if last_peg else None,
+        baseline_peg=baseline.value_number if baseline else None,
+        contact_problem=dead.last_error if dead else None,
     )
 
 

@@ -76,7 +76,7 @@ def test_an_acknowledged_urgent_flag_stays_on_the_caseload_until_resolved(
     assert counts(html)["with unresolved flags"] == 1
     row = html[html.index("Zulu, Zed") :]
     assert '<span class="badge badge-urgent">1 urgent</span>' in row
-    assert f"1 unresolved: {ITEM9}" in row
+    assert f"1 flag: {ITEM9}" in row
     assert names(client.get("/caseload/?sort=attention").content.decode())[0] == "Zulu, Zed"
     assert names(client.get("/caseload/?flag=urgent").content.decode()) == ["Zulu, Zed"]
     assert names(client.get("/caseload/?flag=any").content.decode()) == ["Zulu, Zed"]

@@ -255,7 +255,8 @@ def test_an_event_whose_guard_fails_shows_the_explanation(
     )
     text = response.content.decode()
     assert "The pathway did not move" in text
-    assert "missing: pain.months" in text
+    # In words, from the values the guard read (not the rule text).
+    assert "Months of pain recorded: not yet" in text
     assert ladder(enrolment) == "intake"
 
 

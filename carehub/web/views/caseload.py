@@ -36,7 +36,7 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
     options = filter_options(definitions)
     data = request.GET.copy()
     data.setdefault("size", str(settings.WEB_CASELOAD_PAGE_SIZE))  # what the select shows
-    data.setdefault("sort", Sort.NAME)
+    data.setdefault("sort", Sort.ATTENTION)  # needs attention first, unless asked
     form = CaseloadFilterForm(
         data,
         tracks=options["tracks"],
@@ -50,7 +50,7 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
         stage=cleaned.get("stage", ""),
         discipline=cleaned.get("discipline", ""),
         flag=cleaned.get("flag", ""),
-        sort=cleaned.get("sort") or Sort.NAME,
+        sort=cleaned.get("sort") or Sort.ATTENTION,
         page_size=cleaned.get("size") or settings.WEB_CASELOAD_PAGE_SIZE,
         cursor=cleaned.get("cursor", ""),
     )

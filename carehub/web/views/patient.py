@@ -61,7 +61,23 @@ from carehub.web.forms import (
     SessionLogForm,
     score_instruments,
 )
+from carehub.web.patient_summary import decisions, failed_treatments, patient_summary, timeline
+from carehub.web.presentation import (
+    ScoreSeries,
+    evidence_against,
+    explain_check,
+    fact_label,
+    instrument_title,
+    moved_text,
+    score_series,
+    show_value,
+    state_title,
+    step_summary,
+    track_title,
+)
 from carehub.web.selectors import (
+    PatientRecord,
+    any_event_title,
     enrolment_for_patient,
     event_label,
     patient_for_user,
@@ -101,27 +117,44 @@ def events_for_user(user: User, enrolment: Enrolment) -> list[tuple[str, str]]:
 
 
 def _enrolment_panel(
-    request: HttpRequest, enrolment: Enrolment, bound: dict[str, Any], facts: dict[str, Any]
+    request: HttpRequest,
+    enrolment: Enrolment,
+    bound: dict[str, Any],
+    facts: dict[str, Any],
+    *,
+    record: PatientRecord,
+    scores: dict[str, ScoreSeries],
 ) -> dict[str, Any]:
     user: User = request.user  # type: ignore[assignment]
     view = enrolment_view(enrolment=enrolment)
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     states = {track.track: track.state for track in view.tracks}
+    track_order = {name: index for index, name in enumerate(definition.tracks)}
     version = enrolment.version
     proposals = []
     for proposal in view.pending_proposals:
         form = bound.get(f"decide-{proposal.pk}") or DecideForm(
             initial={"expected_version": version}, prefix=f"p{proposal.pk}"
         )
+        now = clock.now()
         proposals.append(
             {
                 "proposal": proposal,
                 "form": form,
                 "may_decide": can(user, Operation.PROPOSAL_DECIDE) and user.role in proposal.roles,
                 "evidence": proposal.evidence or {},
+                "why": explain_check(definition, proposal.evidence, scores=scores, now=now),
+                "move": moved_text(
+                    definition,
+                    {"track": proposal.track, "source": proposal.source, "target": proposal.target},
+                ),
+                "against": evidence_against(
+                    definition, proposal.evidence, scores=scores, facts_now=facts,
+                    urgent_flags=[f.message for f in record.urgent_flags], now=now,
+                ),
                 "error": bound.get(f"decide-{proposal.pk}-error"),
             }
-        )
+        )  # fmt: skip
     key = str(enrolment.public_id)
     events = events_for_user(user, enrolment)
     event_form = bound.get(f"event-{key}") or EventForm(
@@ -135,7 +168,20 @@ def _enrolment_panel(
         "diagrams": pathway_diagrams(definition, states),
         "mermaid": mermaid(definition, states),
         "proposals": proposals,
-        "facts": [(name, facts[name]) for name in EVIDENCE_FACTS if facts.get(name) is not None],
+        "facts": [
+            (fact_label(name), show_value(facts[name]), name)
+            for name in EVIDENCE_FACTS
+            if facts.get(name) is not None
+        ],
+        "tracks": [
+            {
+                "title": track_title(definition, track.track),
+                "state": state_title(definition, track.track, track.state),
+                "final": track.final,
+                "entered_at": track.entered_at,
+            }
+            for track in sorted(view.tracks, key=lambda item: track_order.get(item.track, 99))
+        ],
         "events": events,
         "event_form": event_form,
         "event_error": bound.get(f"event-{key}-error"),
@@ -167,7 +213,20 @@ def render_patient(
         enrolments=[e for e in record.enrolments if e.status != EnrolmentStatus.COMPLETED]
     )
     facts = facts_for_patient(patient=patient, now=clock.now()) if has_pending else {}
-    panels = [_enrolment_panel(request, e, bound, facts) for e in record.enrolments]
+    scores = score_series(record.scores)
+    definition = (
+        definition_get(record.enrolments[0].definition_key, record.enrolments[0].definition_version)
+        if record.enrolments
+        else None
+    )
+    for name, value in bound.items():
+        if name.endswith("-error") and getattr(value, "explanation", None):
+            # A guard that did not hold, in words (the template shows the sentences).
+            value.explanation_text = explain_check(definition, value.explanation, scores=scores)
+    panels = [
+        _enrolment_panel(request, e, bound, facts, record=record, scores=scores)
+        for e in record.enrolments
+    ]
     procedure_form = new_procedure_form = None
     if can(user, Operation.PROCEDURE_RESULT_RECORD):
         new_procedure_form = bound.get("procedure-new") or ProcedureForm(prefix="pp")
@@ -215,6 +274,16 @@ def render_patient(
             "session_error": bound.get("session-error"),
             "score_forms": score_forms,
             "pending_count": sum(len(panel["proposals"]) for panel in panels),
+            "summary": patient_summary(record, panels, scores),
+            "timeline": timeline(record, scores),
+            "decisions": decisions(record),
+            "failed_treatments": failed_treatments(record),
+            "score_trends": [
+                (instrument_title(code), series.trend_text())
+                for code, series in scores.items()
+                if code in ("peg", "psfs") and len(series.points) > 1
+            ],
+            "now": clock.now(),
             "nav": "workspace" if user.role in CARE_TEAM_ROLES else "caseload",
         },
         status=status,
@@ -322,16 +391,24 @@ def _submit(
 def step_message(result: DispatchResult, done: str = "Done.") -> str:
     """What a dispatched event did, in words: the tracks that moved, a proposal opened, or why
     nothing moved (the explanation's summary)."""
-    summary = (result.step.explanation or {}).get("summary", "")
     if result.outcome == StepOutcome.PROPOSED.value:
         return "An escalation was proposed and waits for approval."
+    step = result.step
+    enrolment = result.enrolment
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     moved = [
-        f"{t['track']}: {t['source']} → {t['target']}"
-        for t in result.step.transitions
+        moved_text(definition, t)
+        for t in step.transitions
         if not t.get("internal") and t["source"] != t["target"]
     ]
     if result.outcome == StepOutcome.NO_CHANGE.value or not moved:
-        return f"The pathway did not move: {summary or 'no transition applied'}."
+        why = step_summary(
+            definition, outcome=result.outcome, transitions=step.transitions,
+            explanation=step.explanation,
+        )  # fmt: skip
+        return (
+            f"The pathway did not move: {why or 'no step of the pathway applied'}".rstrip(".") + "."
+        )
     return f"{done} Now {', '.join(moved)}."
 
 
@@ -457,17 +534,17 @@ def told_message(told: Told[Any]) -> str:
     """What telling the pathway did after recording, in words. The observation stays recorded
     if the pathway could not take the event (the message says why; the event can be sent again
     from the patient page)."""
-    event = told.event
-    if event is None:
+    if told.event is None:
         return ""
+    event = any_event_title(told.event)  # the event's title in the definition
     if told.not_told is not None:
         return (
-            f"The pathway was not told ({told.not_told.message}); send '{event}' from the "
+            f"The pathway was not told ({told.not_told.message}); send “{event}” from the "
             "patient page."
         )
     if not told.results:
         if told.paused:
-            return f"The pathway was not told (it is paused); send '{event}' after resuming it."
+            return f"The pathway was not told (it is paused); send “{event}” after resuming it."
         return ""
     return " ".join(step_message(result, "The pathway moved.") for result in told.results)
 
