@@ -316,6 +316,8 @@ OBSERVATION_MAX_FUTURE_SKEW_SECONDS = env.int("OBSERVATION_MAX_FUTURE_SKEW_SECON
 WEB_STALLED_AFTER_WEEKS = env.int("WEB_STALLED_AFTER_WEEKS", default=6)
 # Rows per caseload page unless the user picks another size (10 to 100).
 WEB_CASELOAD_PAGE_SIZE = env.int("WEB_CASELOAD_PAGE_SIZE", default=50)
+# Rows per page of a therapist's workspace (/my/): patients and open tasks (1 to 100).
+WEB_WORKSPACE_PAGE_SIZE = env.int("WEB_WORKSPACE_PAGE_SIZE", default=50)
 
 # --- Check-ins --------------------------------------------------------------------------------
 # The site URL: links in messages (a check-in's `/c/<token>`) are built on it, so it must be the
