@@ -17,8 +17,8 @@ from carehub.observations.models import Kind, Observation
 from carehub.pathways.models import PathwayStep
 from carehub.pathways.services import enrolment_pause
 from carehub.patients.models import Patient
-from tests.web.conftest import form_key, on_team, register, with_history
 from carehub.worklists.services import care_task_create
+from tests.web.conftest import form_key, on_team, register, with_history
 from tests.web.histories import early_conventional, intake_only
 
 pytestmark = pytest.mark.django_db
