@@ -352,3 +352,10 @@ class FlagUpdateForm(KeyedForm):
 
 class ResendForm(KeyedForm):
     pass
+
+
+class ContactFixForm(KeyedForm):
+    """A dead message's patient contact, corrected (checked by `patient_contact_update`)."""
+
+    phone = forms.CharField(required=False, max_length=32)
+    email = forms.CharField(required=False, max_length=254)

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "carehub.web.middleware.HtmxLoginRedirectMiddleware",
     "carehub.accounts.session_timeout.SessionTimeoutMiddleware",
+    # Staff see times in their clinic's time zone on every page, the admin included.
+    "carehub.clinics.display.ClinicTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
