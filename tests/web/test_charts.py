@@ -39,7 +39,8 @@ def test_ticks_are_round_and_dates_are_the_local_days() -> None:
         markers=[Marker(datetime(2026, 10, 20, 15, tzinfo=UTC), "MBB 1")],
     )  # fmt: skip
     values = _texts(svg, "axis y always_show")
-    assert values and all(re.fullmatch(r"\d+", v) for v in values), values  # no 6.75, 20.25
+    assert values
+    assert all(re.fullmatch(r"\d+", v) for v in values), values  # no 6.75, 20.25
     assert len(values) <= 8
     days = _texts(svg, "axis x")
     assert days[0] == "2 Sep"
@@ -78,11 +79,13 @@ def test_the_patient_page_and_the_portal_draw_through_the_one_module(
     figure = figure[: figure.index("</figure>")]
     assert f"({caption_date})" in figure
     assert _texts(figure, "axis x")[-1] == axis_date  # the caption's day, not the UTC one
-    assert "dateline-graph" in figure and "<style" not in figure
+    assert "dateline-graph" in figure
+    assert "<style" not in figure
 
     account = patient_account_create(patient=patient, username="pat", password=None)
     portal = Client()
     portal.force_login(account)
     body = portal.get("/me/progress/").content.decode()
-    assert 'class="chart"' in body and "dateline-graph" in body
+    assert 'class="chart"' in body
+    assert "dateline-graph" in body
     assert 'aria-labelledby="p-peg"' in body
