@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from pygal.style import Style
 
 WIDTH = 640
-HEIGHT = 300
+HEIGHT = 320
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 TEXT = "#1b1b1b"
 MUTED = "#4a525c"  # 7.8:1 on white
@@ -117,7 +117,7 @@ def score_chart(
         show_x_guides=False,
         show_legend=True,
         legend_at_bottom=True,
-        legend_at_bottom_columns=2,
+        legend_at_bottom_columns=1,  # one entry a line: no entry runs past the edge
         truncate_label=-1,
         x_labels=_date_labels(first, last),
         max_scale=7,
