@@ -121,3 +121,38 @@ def test_a_message_no_longer_needed_is_not_resent_into_a_suppression(
     assert message.status == MessageStatus.DEAD
     assert not DeliveryEvent.objects.filter(message=message, reason__startswith="Suppressed")
     assert not DeliveryEvent.objects.filter(message=message, reason__startswith="Resent")
+
+
+def test_a_contact_is_fixed_even_when_the_message_is_no_longer_needed(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    series = checkin_series_start(
+        enrolment=patient.enrolments.get(), series="peg-test", instrument="peg",
+        every=timedelta(days=7), at=clock.now() - timedelta(days=8),
+    )  # fmt: skip
+    answered = series.checkins.get()
+    Checkin.objects.filter(pk=answered.pk).update(status=CheckinStatus.ANSWERED)
+    message = message_enqueue(
+        patient=patient, recipient="patient", purpose="checkin_request",
+        body="Your PEG: {link}", idempotency_key="dead-request",
+        subject_key=f"checkin:{answered.pk}", why="test", not_before=clock.now(),
+    )  # fmt: skip
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.DEAD, attempts=1,
+        last_error="attempt 1/5 failed: UnreachableContact: number not in service",
+    )  # fmt: skip
+    client: Client = client_for(staff["coordinator"])
+    html = client.get("/messages/dead/").content.decode()
+    url = f"/messages/{message.pk}/fix-contact"
+    assert "Save contact<span" in html
+    response = client.post(
+        url, {"form_key": _key(html, url), "phone": "+447700900123", "email": ""}, follow=True
+    )
+    assert "Contact details saved. Not resent: this message is no longer needed" in (
+        response.content.decode()
+    )
+    patient.refresh_from_db()
+    assert patient.phone == "+447700900123"
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DEAD
+    assert not DeliveryEvent.objects.filter(message=message, reason__startswith="Suppressed")
