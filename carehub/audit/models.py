@@ -51,6 +51,7 @@ class Action(models.TextChoices):
     MESSAGE_LIST = "message.list"
     MESSAGE_DEAD_LIST = "message.dead_list"
     MESSAGE_RESEND = "message.resend"
+    PATIENT_CONTACT_UPDATE = "patient.contact_update"
     ADMIN_VIEW = "admin.view"
     ADMIN_CHANGE = "admin.change"
     # The patient's own pages (the portal); answers to a check-in (API, portal or link).

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from carehub.clinics.display import admin_site_header
 from carehub.clinics.models import Clinic, ClinicThreshold
 from carehub.core.admin_scope import ClinicScopedAdmin
 
@@ -19,3 +20,7 @@ class ClinicThresholdAdmin(ClinicScopedAdmin):
     list_display = ["clinic", "pathway_key", "name", "value", "source", "updated_at"]
     list_filter = ["clinic", "pathway_key"]
     search_fields = ["name", "source"]
+
+
+# The admin names the zone its times are shown in (the clinic's; see carehub.clinics.display).
+admin.site.site_header = admin_site_header

@@ -109,7 +109,7 @@ def demo(
     with _signals(_raise_interrupt, signal.SIGTERM, signal.SIGHUP):
         services = start_services(state_dir=state_dir, embedded=embedded)
         try:
-            env = demo_env(services.env)
+            env = demo_env(services.env, port=port)
             manage(env, "migrate", "--noinput")
             seeded = seed and seed_demo(env)
             print(banner(port, seeded=seeded), flush=True)
@@ -123,11 +123,14 @@ def demo(
 DEMO_SETTINGS = "config.settings.local"
 
 
-def demo_env(service_env: Mapping[str, str]) -> dict[str, str]:
+def demo_env(service_env: Mapping[str, str], *, port: int | None = None) -> dict[str, str]:
     """The demo's processes run on the local settings (manage.py and Celery would otherwise use
-    the production ones); DJANGO_SETTINGS_MODULE, when set, names others explicitly."""
+    the production ones); DJANGO_SETTINGS_MODULE, when set, names others explicitly. Links in
+    messages point at the port the demo serves (PUBLIC_BASE_URL, unless set explicitly)."""
     env = {**os.environ, **service_env, "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", DEMO_SETTINGS)
+    if port is not None:
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     return env
 
 

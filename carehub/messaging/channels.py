@@ -45,6 +45,12 @@ class PermanentDeliveryError(DeliveryError):
     """A send that cannot succeed by retrying (e.g. an invalid number): dead at once."""
 
 
+class UnreachableContact(PermanentDeliveryError):
+    """The patient's phone number or e-mail address cannot be reached (missing, not in service,
+    refused by the provider): only correcting it helps, then the message can be resent. Gateways
+    raise it for such refusals; the dead-messages page offers to fix the contact."""
+
+
 # --- providers ----------------------------------------------------------------------------------
 
 
@@ -193,7 +199,7 @@ class SmsChannel(Channel):
         if not message.to_patient:
             raise PermanentDeliveryError("SMS goes to patients only")
         if not message.patient.phone:
-            raise PermanentDeliveryError("the patient has no phone number")
+            raise UnreachableContact("the patient has no phone number")
         return sms_gateway().send(message.patient.phone, text, message.idempotency_key)
 
 
@@ -215,6 +221,8 @@ class EmailChannel(Channel):
             address = message.to_staff.email
             subject = f"carehub: {message.purpose.replace('_', ' ')}"
         if not address:
+            if message.to_patient:
+                raise UnreachableContact("the patient has no e-mail address")
             raise PermanentDeliveryError("no e-mail address")
         message_id = email_message_id(message.idempotency_key)
         email = EmailMessage(

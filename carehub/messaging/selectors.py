@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from django.db.models import Prefetch, QuerySet
 
 from carehub.accounts.models import User
 from carehub.care_access import messages_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.messaging.channels import UnreachableContact
 from carehub.messaging.models import (
     DeliveryEvent,
     InAppNotification,
@@ -14,7 +18,32 @@ from carehub.messaging.models import (
     MessageStatus,
     RecordedMessage,
 )
+from carehub.messaging.registry import preload, suppression_reason
 from carehub.patients.models import Patient
+
+
+@dataclass(frozen=True)
+class DeadMessageState:
+    """What can be done about a dead message."""
+
+    unreachable: bool  # its last failure: the patient's contact cannot be reached (fix it first)
+    not_needed: str  # why resending would send nothing (e.g. "already answered"), or ""
+
+
+def dead_message_states(messages: Sequence[Message]) -> dict[int, DeadMessageState]:
+    """Per dead message: whether the patient's contact failed (the last error is an
+    `UnreachableContact`) and whether it is still needed (the suppressors its purpose
+    registered), for a whole page at once (the preloaders: a constant number of queries)."""
+    preload(messages)
+    mark = f"{UnreachableContact.__name__}:"
+    states = {}
+    for message in messages:
+        lines = message.last_error.strip().splitlines()
+        states[message.pk] = DeadMessageState(
+            unreachable=bool(message.to_patient and lines and mark in lines[-1]),
+            not_needed=suppression_reason(message) or "",
+        )
+    return states
 
 
 def message_history(*, message_id: int) -> list[DeliveryEvent]:

@@ -351,6 +351,14 @@ def message_resend(*, message_id: int) -> Message:
     message = Message.objects.select_for_update().get(pk=message_id)
     if message.status != MessageStatus.DEAD:
         raise Conflict(f"Only a dead message can be resent (this one is {message.status}).")
+    # A message no longer needed (its check-in answered or closed) would only be suppressed:
+    # refused, saying why, rather than "resent" into a suppression.
+    not_needed = registry.suppression_reason(message)
+    if not_needed:
+        raise Conflict(
+            f"Not resent: this message is no longer needed ({not_needed}).",
+            extra={"current": {"status": message.status, "not_needed": not_needed}},
+        )
     now = clock.now()
     message.status = MessageStatus.QUEUED
     message.attempts = 0

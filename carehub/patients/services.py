@@ -1,7 +1,9 @@
+import re
 from datetime import date, time
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
@@ -78,6 +80,43 @@ def patient_update(*, patient: Patient, **changes: object) -> Patient:
     patient.full_clean()
     patient.save(update_fields=[*changes, "updated_at"])
     return patient
+
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+@transaction.atomic
+def patient_contact_update(*, patient: Patient, phone: str, email: str) -> list[str]:
+    """Correct a patient's phone number and e-mail address (e.g. a number the SMS provider
+    reports as not in service). Returns the fields that changed; refuses, naming the field, a
+    number that is not E.164, an address that is not one, or a correction that changes
+    nothing. An empty value removes that contact."""
+    phone, email = phone.strip().replace(" ", ""), email.strip()
+    errors: dict[str, str] = {}
+    if phone and not E164.match(phone):
+        errors["phone"] = "Enter the number in international form, e.g. +447700900123."
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = "Enter a valid e-mail address."
+    if errors:
+        raise InvalidInput("Please correct the contact details.", extra={"fields": errors})
+    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    changes = {
+        name: value
+        for name, value in (("phone", phone), ("email", email))
+        if getattr(locked, name) != value
+    }
+    if not changes:
+        raise InvalidInput(
+            "Nothing was changed: enter the corrected number or address.",
+            extra={"fields": {"phone": "This is the number on record."}},
+        )
+    patient_update(patient=locked, **changes)
+    for name, value in changes.items():
+        setattr(patient, name, value)
+    return sorted(changes)
 
 
 @transaction.atomic

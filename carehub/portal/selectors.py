@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 
 from carehub.accounts.models import Role, User
 from carehub.care_access import patients_visible_to
+from carehub.charts import score_chart
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.core.exceptions import NotFound
 from carehub.instruments.definition import InstrumentDefinition
@@ -27,7 +28,6 @@ from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.pathways.registry import definition_get
 from carehub.pathways.store import configuration_from_json
 from carehub.patients.models import Patient
-from carehub.portal.charts import Chart, score_chart
 from carehub.portal.pathway_texts import StateText, state_text, track_title
 
 # Scores a patient sees on "My progress", in this order, with plain names. Each is a number
@@ -123,7 +123,7 @@ class Progress:
     summary: str
     verdict: str  # "better", "worse", "same", "" (one score only)
     band: str
-    chart: Chart | None = None
+    chart: str = ""  # inline SVG (carehub.charts), "" without a chart
     source: str = ""
     details: list[tuple[str, str]] = field(default_factory=list)
 
@@ -232,7 +232,10 @@ def progress_for(*, patient: Patient, now: datetime) -> list[Progress]:
                     low=low,
                     high=high,
                     zone=zone,
-                    title=f"{name}: your scores over time",
+                    series_label="Your score",
+                    labelledby=f"p-{code}",
+                    describedby=f"s-{code}",
+                    css_class="chart",
                 ),
                 source=_reference_source(definition),
                 details=[

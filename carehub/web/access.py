@@ -21,14 +21,14 @@ from carehub.accounts.models import Role, User
 from carehub.audit.models import Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation, can
+from carehub.clinics.display import clinic_display_zone
 from carehub.core.exceptions import NotFound
 
 View = Callable[..., HttpResponse]
 
 
 def clinic_zone(user: User) -> ZoneInfo:
-    clinic = user.clinic
-    return ZoneInfo(clinic.time_zone if clinic is not None else "UTC")
+    return clinic_display_zone(user.clinic)
 
 
 def staff_page(

@@ -30,14 +30,24 @@ def new_key() -> str:
 
 class DescribedErrorsMixin:
     """A field with an error points at its message (`aria-describedby`), which the template
-    renders with the id `<field id>-error` (web/partials/field.html)."""
+    renders with the id `<field id>-error` (web/partials/field.html); the first such field has
+    `autofocus`, so the page that comes back opens there, not at its top (a refused form far
+    down the page showed its error out of sight of where focus landed)."""
 
     def full_clean(self) -> None:
         super().full_clean()  # type: ignore[misc]
         for name in self.errors:  # type: ignore[attr-defined]
             if name in self.fields:  # type: ignore[attr-defined]
-                widget = self.fields[name].widget  # type: ignore[attr-defined]
-                widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
+                self._describe_error(name)
+
+    def _describe_error(self, name: str) -> None:
+        widget = self.fields[name].widget  # type: ignore[attr-defined]
+        widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
+        if not any(
+            field.widget.attrs.get("autofocus")
+            for field in self.fields.values()  # type: ignore[attr-defined]
+        ):
+            widget.attrs["autofocus"] = True
 
     def add_service_errors(self, exc: InvalidInput, names: dict[str, str] | None = None) -> None:
         """A service's refusal next to the fields it names (`names` maps the service's names to
@@ -50,8 +60,7 @@ class DescribedErrorsMixin:
             text = " ".join(messages) if isinstance(messages, list) else str(messages)
             if name in self.fields:  # type: ignore[attr-defined]
                 self.add_error(name, text)  # type: ignore[attr-defined]
-                widget = self.fields[name].widget  # type: ignore[attr-defined]
-                widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
+                self._describe_error(name)
 
 
 class KeyedForm(DescribedErrorsMixin, forms.Form):
@@ -353,3 +362,10 @@ class FlagUpdateForm(KeyedForm):
 
 class ResendForm(KeyedForm):
     pass
+
+
+class ContactFixForm(KeyedForm):
+    """A dead message's patient contact, corrected (checked by `patient_contact_update`)."""
+
+    phone = forms.CharField(required=False, max_length=32)
+    email = forms.CharField(required=False, max_length=254)

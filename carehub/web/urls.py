@@ -49,5 +49,10 @@ urlpatterns = [
     path("tasks/<int:task_id>/complete", worklists.task_complete_view, name="task-complete"),
     path("messages/dead/", worklists.dead_messages_view, name="dead-messages"),
     path("messages/<int:message_id>/resend", worklists.message_resend_view, name="message-resend"),
+    path(
+        "messages/<int:message_id>/fix-contact",
+        worklists.message_fix_contact_view,
+        name="message-fix-contact",
+    ),
     path("my/", therapist.workspace_view, name="workspace"),
 ]

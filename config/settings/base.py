@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "carehub.web.middleware.HtmxLoginRedirectMiddleware",
     "carehub.accounts.session_timeout.SessionTimeoutMiddleware",
+    # Staff see times in their clinic's time zone on every page, the admin included.
+    "carehub.clinics.display.ClinicTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -333,9 +335,13 @@ OBSERVATION_MAX_FUTURE_SKEW_SECONDS = env.int("OBSERVATION_MAX_FUTURE_SKEW_SECON
 WEB_STALLED_AFTER_WEEKS = env.int("WEB_STALLED_AFTER_WEEKS", default=6)
 # Rows per caseload page unless the user picks another size (10 to 100).
 WEB_CASELOAD_PAGE_SIZE = env.int("WEB_CASELOAD_PAGE_SIZE", default=50)
+# Rows per page of a therapist's workspace (/my/): patients and open tasks (1 to 100).
+WEB_WORKSPACE_PAGE_SIZE = env.int("WEB_WORKSPACE_PAGE_SIZE", default=50)
 
 # --- Check-ins --------------------------------------------------------------------------------
-# Links in messages point here (the public address of the patient pages).
+# The site URL: links in messages (a check-in's `/c/<token>`) are built on it, so it must be the
+# address patients reach this install at (scheme, host and port, e.g. https://care.example.org).
+# `make demo` sets it from the port it serves (http://127.0.0.1:$PORT).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Check-ins are due at this local time of day (moved into each patient's send window).
 CHECKIN_SEND_TIME = time.fromisoformat(env.str("CHECKIN_SEND_TIME", default="10:00"))

@@ -233,11 +233,12 @@ def open_checkin(enrolment: Enrolment, instrument: str = "peg") -> Checkin:
 
 
 def dead_message(patient: Patient, key: str, body: str = "Your PEG is ready: {link}") -> Message:
-    """A message to the patient whose delivery gave up (its attempts used up)."""
+    """A message to the patient whose delivery gave up (its attempts used up); a notice, still
+    needed (a check-in request without its check-in would no longer be, and is not resent)."""
     message = message_enqueue(
         patient=patient,
         recipient=PATIENT,
-        purpose="checkin_request",
+        purpose="pathway_notice",
         body=body,
         idempotency_key=key,
         why="weekly PEG",

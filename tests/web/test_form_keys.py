@@ -214,6 +214,19 @@ def _resend(fx: Fixtures) -> Form:
     )  # fmt: skip
 
 
+def _fix_contact(fx: Fixtures) -> Form:
+    patient = fx.get("patient")
+    message, other = _dead(patient, "dead-1"), _dead(patient, "dead-2")
+    Message.objects.filter(pk__in=[message.pk, other.pk]).update(
+        last_error="attempt 1/5 failed: UnreachableContact: number not in service"
+    )
+    data = {"form_key": KEY, "phone": "+447700900123", "email": ""}
+    return Form(
+        "coordinator", f"/messages/{message.pk}/fix-contact", data,
+        f"/messages/{message.pk}/fix-contact", {**data, "phone": "+447700900999"}, row=True,
+    )  # fmt: skip
+
+
 ACTIONS: dict[str, Callable[[Fixtures], Form]] = {
     "proposal-decide": _decide,
     "enrolment-pause": _pause,
@@ -228,6 +241,7 @@ ACTIONS: dict[str, Callable[[Fixtures], Form]] = {
     "flag-update resolve": _flag("resolve"),
     "task-complete": _task,
     "message-resend": _resend,
+    "message-fix-contact": _fix_contact,
 }
 
 

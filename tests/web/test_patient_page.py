@@ -43,9 +43,10 @@ def test_shows_states_diagram_timeline_charts_and_evidence(
     # the timeline with explanations
     assert "conventional_review_due" in html
     assert "did not hold" in html or "held" in html
-    # charts with baseline and MCID band
-    assert 'class="mcid-band"' in html
-    assert 'class="baseline"' in html
+    # charts with the baseline and the responder threshold (baseline ± MCID)
+    assert " threshold" in html
+    assert "Clinically important change" in html
+    assert " baseline" in html
     assert "IMMPACT" in html
 
 

@@ -6,7 +6,9 @@ import re
 from datetime import UTC, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic
@@ -15,8 +17,9 @@ from carehub.observations.models import Kind, Observation
 from carehub.pathways.models import PathwayStep
 from carehub.pathways.services import enrolment_pause
 from carehub.patients.models import Patient
+from carehub.worklists.services import care_task_create
 from tests.web.conftest import form_key, on_team, register, with_history
-from tests.web.histories import early_conventional
+from tests.web.histories import early_conventional, intake_only
 
 pytestmark = pytest.mark.django_db
 
@@ -131,31 +134,102 @@ def test_a_field_error_is_tied_to_its_field(
     assert 'aria-invalid="true"' in html
 
 
-def test_a_therapist_advances_their_track_from_the_workspace(
+def test_the_workspace_sends_no_event_without_the_session_it_reports(
     patient: Patient, staff: dict[str, User], client_for
 ) -> None:  # type: ignore[no-untyped-def]
+    """A one-click "Advance ... Send" recorded a session with no attendance or note: the
+    workspace offers "Log a session" (the form with both) and no bare event form."""
+    for role in ("physical_therapist", "pharmacist"):
+        html = client_for(staff[role]).get("/my/").content.decode()
+        assert "/event" not in html
+        assert "Advance" not in html
+        assert 'name="e' not in html
+    html = client_for(staff["physical_therapist"]).get("/my/").content.decode()
+    assert f'href="/patients/{patient.pk}/#record"' in html
+
+
+def test_after_logging_a_session_the_page_opens_at_its_message(
+    patient: Patient, staff: dict[str, User], client_for
+) -> None:  # type: ignore[no-untyped-def]
+    """The redirect no longer jumps to the timeline, past the success message at the top."""
+    _, response = log_session(client_for(staff["physical_therapist"]), patient)
+    assert response.status_code == 302
+    assert response["Location"] == f"/patients/{patient.pk}/"
+
+
+def _more_link(html: str, name: str, text: str) -> str | None:
+    match = re.search(rf'href="\?{name}=([^"#]+)(?:#[^"]*)?" rel="next">{text}<', html)
+    return match.group(1) if match else None
+
+
+def _workspace_team(clinic: Clinic, staff: dict[str, User], count: int) -> list[Patient]:
+    patients = []
+    for n in range(count):
+        p = on_team(register(clinic, f"W-{n}", f"Pat{n}", f"Walker{n:02d}"), staff)
+        enrolment = with_history(p, staff, intake_only, 3)
+        care_task_create(
+            enrolment=enrolment, discipline="physical_therapist", title=f"Call Walker{n:02d}",
+            due_at=clock.now() + timedelta(days=n),
+        )  # fmt: skip
+        patients.append(p)
+    return patients
+
+
+def test_my_patients_and_tasks_go_on_past_a_page(
+    clinic: Clinic, staff: dict[str, User], client_for, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """/my/ stopped at a fixed number of rows with no way on: now keyset pages with "More"."""
+    settings.WEB_WORKSPACE_PAGE_SIZE = 2
+    _workspace_team(clinic, staff, 5)
     client = client_for(staff["physical_therapist"])
-    enrolment = patient.enrolments.get()
-    html = client.get("/my/").content.decode()
-    url = f"/patients/{patient.pk}/enrolments/{enrolment.public_id}/event"
-    start = html.index(f'action="{url}"')
-    form = html[start : html.index("</form>", start)]
-    offered = re.findall(r'<option value="([a-z0-9_]+)"', form)
-    assert offered
-    assert all(event.startswith("pt_") for event in offered)
-    key = re.search(r'name="e\d+-form_key" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-    response = client.post(
-        url,
-        {
-            f"e{enrolment.pk}-form_key": key,
-            f"e{enrolment.pk}-expected_version": enrolment.version,
-            f"e{enrolment.pk}-event": offered[0],
-            "next": "/my/",
-        },
-    )
-    assert (response.status_code, response["Location"]) == (302, "/my/")
-    step = PathwayStep.objects.filter(enrolment=enrolment).latest("id")
-    assert (step.event, step.actor) == (offered[0], staff["physical_therapist"])
+    seen_patients: list[str] = []
+    seen_tasks: list[str] = []
+    pages: list[int] = []
+    url = "/my/"
+    for _ in range(5):
+        html = client.get(url).content.decode()
+        found = re.findall(r'<th scope="row"><a [^>]+>(Walker\d\d), Pat\d+</a>', html)
+        pages.append(len(found))
+        seen_patients += found
+        cursor = _more_link(html, "after", "More patients")
+        if cursor is None:
+            break
+        url = f"/my/?after={cursor}"
+    url = "/my/"
+    for _ in range(5):
+        html = client.get(url).content.decode()
+        seen_tasks += re.findall(r"<td data-label=\"Task\">Call (Walker\d\d)</td>", html)
+        cursor = _more_link(html, "tasks_after", "More tasks")
+        if cursor is None:
+            break
+        url = f"/my/?tasks_after={cursor}"
+    expected = [f"Walker{n:02d}" for n in range(5)]
+    assert pages == [2, 2, 1]
+    assert seen_patients == expected
+    assert seen_tasks == expected
+    response = client.get("/my/?after=not-a-cursor")
+    assert response.status_code == 400
+    assert "That page link is no longer valid." in response.content.decode()
+
+
+def test_the_workspace_runs_the_same_queries_whatever_the_page(
+    clinic: Clinic, staff: dict[str, User], client_for, settings
+) -> None:  # type: ignore[no-untyped-def]
+    _workspace_team(clinic, staff, 4)
+    client = client_for(staff["physical_therapist"])
+    client.get("/my/")  # warm up (sessions, content types)
+    counts = {}
+    for size in (1, 2, 4):
+        settings.WEB_WORKSPACE_PAGE_SIZE = size
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get("/my/").content.decode()
+        counts[size] = len(queries)
+        cursor = _more_link(html, "after", "More patients")
+        if cursor:
+            with CaptureQueriesContext(connection) as queries:
+                client.get(f"/my/?after={cursor}")
+            counts[f"{size} next"] = len(queries)
+    assert len(set(counts.values())) == 1, counts
 
 
 def test_times_typed_in_are_the_clinics_local_time(

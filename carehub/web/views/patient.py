@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from carehub.accounts.models import User
@@ -264,7 +265,11 @@ def render_patient(
             "patient": patient,
             "record": record,
             "panels": panels,
-            "charts": charts_for(scores=record.scores, procedures=record.procedures),
+            "charts": charts_for(
+                scores=record.scores,
+                procedures=record.procedures,
+                zone=timezone.get_current_timezone(),  # type: ignore[arg-type]
+            ),
             "procedure_form": procedure_form,
             "procedure_error": bound.get("procedure-error"),
             "new_procedure_form": new_procedure_form,

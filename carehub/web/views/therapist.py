@@ -17,7 +17,7 @@ from carehub.core.exceptions import InvalidInput
 from carehub.observations.recording import observation_record_and_tell
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, Once, renew_key, run_once
-from carehub.web.forms import SessionLogForm, TaskCompleteForm, new_key
+from carehub.web.forms import SessionLogForm, TaskCompleteForm
 from carehub.web.selectors import patient_for_user, workspace_for_user
 from carehub.web.services import session_log
 from carehub.web.therapy import therapy_role
@@ -29,7 +29,18 @@ from carehub.web.views.patient import render_patient, told_message
 def workspace_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     role = therapy_role(user.role)
-    workspace = workspace_for_user(user=user, track=role.track if role else "")
+    track = role.track if role else ""
+    status = 200
+    try:
+        workspace = workspace_for_user(
+            user=user,
+            track=track,
+            cursor=request.GET.get("after", ""),
+            tasks_cursor=request.GET.get("tasks_after", ""),
+        )
+    except InvalidInput as exc:  # a page link that was not ours (cursors are signed)
+        messages.error(request, exc.message)
+        workspace, status = workspace_for_user(user=user, track=track), 400
     audit_record(
         request=request,
         action=Action.PATIENT_LIST,
@@ -43,9 +54,9 @@ def workspace_view(request: HttpRequest) -> HttpResponse:
             "workspace": workspace,
             "role": role,
             "task_form": TaskCompleteForm(),
-            "form_key": new_key(),
             "nav": "workspace",
         },
+        status=status,
     )
 
 
@@ -103,8 +114,9 @@ def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         detail={"status": result.status, "replayed": result.replayed},
     )
     if result.ok:
+        # The page opens at its top, where the message is (the timeline shows the session).
         messages.success(request, result.message)
-        return redirect(reverse("web:patient", args=[patient.pk]) + "#timeline")
+        return redirect(reverse("web:patient", args=[patient.pk]))
     return render_patient(
         request, patient, bound={"session": form, "session-error": result}, status=result.status
     )

@@ -16,11 +16,14 @@ from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
-from carehub.core.exceptions import NotFound
+from carehub.core.exceptions import Conflict, InvalidInput, NotFound
+from carehub.messaging.models import Message
+from carehub.messaging.selectors import dead_message_states
 from carehub.messaging.services import message_resend
+from carehub.patients.services import patient_contact_update
 from carehub.web.access import staff_page
-from carehub.web.actions import ActionResult, run_once
-from carehub.web.forms import FlagUpdateForm, ResendForm, TaskCompleteForm
+from carehub.web.actions import ActionResult, Once, run_once
+from carehub.web.forms import ContactFixForm, FlagUpdateForm, ResendForm, TaskCompleteForm
 from carehub.web.selectors import (
     dead_message_get_for_user,
     dead_messages_for_user,
@@ -64,7 +67,8 @@ def _row_action(
     form: Any,
     *,
     action: str,
-    perform: Callable[[], str],
+    perform: Callable[[], str] | None = None,
+    perform_once: Callable[[Once], str] | None = None,
     patient: Any,
     redirect_to: str,
     row_template: str,
@@ -79,7 +83,11 @@ def _row_action(
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
         result = run_once(
-            request, form=form, action=action, target=obj, perform=lambda once: perform()
+            request,
+            form=form,
+            action=action,
+            target=obj,
+            perform=perform_once or (lambda once: perform()),  # type: ignore[misc]
         )
     obj.refresh_from_db()
     audit_record(
@@ -226,10 +234,17 @@ def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- dead messages ---------------------------------------------------------------------------
 
 
-@require_GET
-@staff_page(Operation.MESSAGE_DEAD_LIST, Action.MESSAGE_DEAD_LIST)
-def dead_messages_view(request: HttpRequest) -> HttpResponse:
+def _dead_messages_page(
+    request: HttpRequest, refused: tuple[int, ActionResult, Any] | None = None
+) -> HttpResponse:
+    """The dead messages, each with what can be done about it; `refused`: a row whose action
+    was refused (message id, result, the form's data), shown with the error by its field."""
     rows = list(dead_messages_for_user(user=request.user)[:LIST_LIMIT])  # type: ignore[arg-type]
+    states = dead_message_states(rows)
+    for message in rows:
+        message.state = states[message.pk]  # type: ignore[attr-defined]
+        if refused is not None and message.pk == refused[0]:
+            message.refused_result, message.refused_sent = refused[1], refused[2]  # type: ignore[attr-defined]
     audit_record(
         request=request,
         action=Action.MESSAGE_LIST,
@@ -239,22 +254,81 @@ def dead_messages_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/dead_messages.html",
-        {"rows": rows, "form": ResendForm(), "nav": "dead"},
+        {"rows": rows, "form": ResendForm(), "contact_form": ContactFixForm(), "nav": "dead"},
+        status=200 if refused is None else refused[1].status,
     )
+
+
+@require_GET
+@staff_page(Operation.MESSAGE_DEAD_LIST, Action.MESSAGE_DEAD_LIST)
+def dead_messages_view(request: HttpRequest) -> HttpResponse:
+    return _dead_messages_page(request)
+
+
+def _dead_message(user: User, message_id: int) -> Message:
+    message = dead_message_get_for_user(user=user, message_id=message_id)
+    message.state = dead_message_states([message])[message.pk]  # type: ignore[attr-defined]
+    return message
+
+
+def _resend(message: Message) -> str:
+    try:
+        message_resend(message_id=message.pk)
+    except Conflict as exc:  # no longer dead, or no longer needed: nothing changed
+        raise InvalidInput(exc.message) from exc
+    return "Resent: a fresh set of attempts."
 
 
 @require_POST
 @staff_page(Operation.MESSAGE_RESEND, Action.MESSAGE_RESEND)
 def message_resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    message = dead_message_get_for_user(user=user, message_id=message_id)
-
-    def perform() -> str:
-        message_resend(message_id=message.pk)
-        return "Resent: a fresh set of attempts."
-
+    message = _dead_message(user, message_id)
     return _row_action(
         request, message, ResendForm(request.POST), action=Action.MESSAGE_RESEND,
-        perform=perform, patient=message.patient_id, redirect_to="web:dead-messages",
+        perform=lambda: _resend(message), patient=message.patient_id,
+        redirect_to="web:dead-messages", row_template="web/partials/message_row.html",
+        row_name="message",
+    )  # fmt: skip
+
+
+@require_POST
+@staff_page(Operation.MESSAGE_RESEND, Action.MESSAGE_RESEND)
+def message_fix_contact_view(request: HttpRequest, message_id: int) -> HttpResponse:
+    """A message that died because the patient's number or address cannot be reached: correct
+    the contact (the patients' service, audited), then resend it (the messaging service)."""
+    user: User = request.user  # type: ignore[assignment]
+    message = _dead_message(user, message_id)
+    patient = message.patient
+    if patient is None or not message.to_patient:
+        raise NotFound("No such message.")
+    form = ContactFixForm(request.POST)
+
+    def perform(once: Once) -> str:
+        data = form.cleaned_data
+        changed: list[str] = []
+
+        def update() -> None:
+            changed.extend(
+                patient_contact_update(patient=patient, phone=data["phone"], email=data["email"])
+            )
+            audit_record(
+                request=request, action=Action.PATIENT_CONTACT_UPDATE, patient=patient,
+                obj=patient, detail={"fields": changed, "message": message.pk},
+            )  # fmt: skip
+
+        once.step("contact", update)
+        try:
+            message_resend(message_id=message.pk)
+        except Conflict as exc:  # the contact is saved; the message needs no resend
+            return f"Contact details saved. {exc.message}"
+        return "Contact details saved and the message resent: a fresh set of attempts."
+
+    return _row_action(
+        request, message, form, action=Action.MESSAGE_RESEND, perform_once=perform,
+        patient=patient, redirect_to="web:dead-messages",
         row_template="web/partials/message_row.html", row_name="message",
+        refused_page=lambda result: _dead_messages_page(
+            request, (message.pk, result, request.POST)
+        ),
     )  # fmt: skip
