@@ -5,13 +5,14 @@ from django.views import defaults
 
 from carehub.api.docs import SchemaApi, SchemaDocsView
 from carehub.api.errors import problem_under_api
-from carehub.core.views import healthz_view, livez_view, readyz_view
+from carehub.core.views import favicon_view, healthz_view, livez_view, readyz_view
 from carehub.web.views.errors import not_found_view
 
 urlpatterns = [
     path("healthz", healthz_view, name="healthz"),
     path("livez", livez_view, name="livez"),
     path("readyz", readyz_view, name="readyz"),
+    path("favicon.ico", favicon_view, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("carehub.api.urls")),
     path("api/schema/", SchemaApi.as_view(), name="api-schema"),

@@ -17,6 +17,8 @@ from carehub.patients.models import Channel, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
 DEMO_CLINIC_SLUG = "riverside"
+# The number patients are told to call (a fictional 555-01xx number).
+DEMO_CLINIC_PHONE = "+16175550142"
 # Demo logins only exist in a local demo database; production never runs the seed.
 DEMO_PASSWORD = "carehub-demo"  # noqa: S105
 
@@ -157,9 +159,13 @@ def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) ->
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
-            name="Riverside Pain Clinic", slug=DEMO_CLINIC_SLUG, time_zone="America/New_York"
-        )
+            name="Riverside Pain Clinic", slug=DEMO_CLINIC_SLUG, time_zone="America/New_York",
+            phone=DEMO_CLINIC_PHONE,
+        )  # fmt: skip
         result.created.append(f"clinic {DEMO_CLINIC_SLUG}")
+    elif not result.clinic.phone:  # seeded before clinics had a phone number
+        Clinic.objects.filter(pk=result.clinic.pk).update(phone=DEMO_CLINIC_PHONE)
+        result.clinic.phone = DEMO_CLINIC_PHONE
     clinic = result.clinic
 
     staff: dict[Role, User] = {}
