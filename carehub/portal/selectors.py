@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
-from django.utils import dateformat
+from django.utils import dateformat, formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
@@ -132,7 +132,9 @@ class Progress:
 
 
 def _number(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    """One decimal at most, with the active language's decimal separator (7.3, 7,3)."""
+    text = f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    return text.replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
 
 
 def _since(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
