@@ -13,7 +13,7 @@ from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.demo.histories import demo_histories_build
-from carehub.patients.models import Channel, Patient
+from carehub.patients.models import Channel, Language, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
 DEMO_CLINIC_SLUG = "riverside"
@@ -134,6 +134,10 @@ NOT_IN_SERVICE_MRN = "RP-1009"
 NOT_IN_SERVICE_PHONE = "+15555550199"
 
 
+# Patients whose pages and messages are in Spanish (`Patient.language`).
+SPANISH_SPEAKING_MRNS = frozenset({"RP-1001", "RP-1022"})
+
+
 def demo_patients() -> list[dict[str, object]]:
     more = [
         {
@@ -143,7 +147,11 @@ def demo_patients() -> list[dict[str, object]]:
         }
         for n, (mrn, given, family, zone, year, channel) in enumerate(MORE_PATIENTS)
     ]  # fmt: skip
-    return [*DEMO_PATIENTS, *more]
+    return [{**spec, "language": _language(str(spec["mrn"]))} for spec in [*DEMO_PATIENTS, *more]]
+
+
+def _language(mrn: str) -> Language:
+    return Language.SPANISH if mrn in SPANISH_SPEAKING_MRNS else Language.ENGLISH
 
 
 @dataclass
