@@ -6,8 +6,9 @@ One catalogue per language, `carehub/locale/LANG/LC_MESSAGES/django.po`, with it
 - the templates under `PATIENT_TEMPLATE_DIRS` (`{% translate %}`, `{% blocktranslate %}`);
 - `gettext` calls in `PATIENT_MODULES`;
 - texts whose English wording is itself the msgid (`dynamic_messages`): the clinic's patient
-  texts (crisis resources, emergency help), the instruments' red-flag messages to patients and
-  the score bands "My progress" names.
+  texts (crisis resources, emergency help), the instruments' red-flag messages to patients, the
+  score bands "My progress" names and the pathways' notices to patients (`notify` to
+  `patient`).
 
 `manage.py translations check` lists every such message without a finished translation (missing,
 empty or fuzzy, or placeholders that differ) and a `.mo` older than its `.po`;
@@ -118,11 +119,29 @@ def module_messages() -> Iterator[Message]:
         yield from _extract(path.read_text(encoding="utf-8"), _where(path))
 
 
+def _notices_to_patients() -> Iterator[Message]:
+    """The `notify` effects of the published pathway definitions that go to the patient."""
+    from carehub.pathways.registry import registry
+
+    for definition in sorted(registry(), key=lambda d: (d.key, d.version)):
+        where = f"pathway {definition.key} v{definition.version}"
+        for track_name, track in definition.tracks.items():
+            effects = [
+                e for state in track.states.values() for e in (*state.on_enter, *state.on_exit)
+            ]
+            effects += [e for transition in track.transitions for e in transition.effects]
+            for effect in effects:
+                if effect.notify is not None and "patient" in effect.notify.to:
+                    yield Message(effect.notify.message, None, f"{where}, track {track_name}")
+
+
 def dynamic_messages() -> Iterator[Message]:
     """Texts translated with their English wording as the msgid (not in a gettext call)."""
     from carehub.instruments.registry import instruments
     from carehub.instruments.texts import PATIENT_TEXTS
     from carehub.portal.selectors import PROGRESS_INSTRUMENTS
+
+    yield from _notices_to_patients()
 
     for name, entry in PATIENT_TEXTS.items():
         yield Message(entry.text, None, f"carehub/instruments/texts.py ({name})")

@@ -255,3 +255,23 @@ def test_staff_pages_stay_in_english(team: Clinicians, enrolment: Enrolment) -> 
     page = client.get("/caseload/", HTTP_ACCEPT_LANGUAGE="es")
     assert page.status_code == 200
     assert "Cerrar sesión" not in page.content.decode()
+
+
+def test_a_pathways_notice_reaches_the_patient_in_their_language_and_staff_in_english(
+    team: Clinicians, enrolment: Enrolment
+) -> None:
+    from carehub.messaging.services import message_enqueue_for_roles
+
+    text = "Your care plan now moves to maintenance: your check-ins become monthly."
+    message_enqueue_for_roles(
+        patient=spanish(enrolment).patient, roles=["patient", "coordinator"],
+        purpose="pathway_notice", body=text, idempotency_key_prefix="notice-test",
+        why="test",
+    )  # fmt: skip
+    messages = Message.objects.filter(idempotency_key__startswith="notice-test")
+    bodies = {m.to_patient: m.body for m in messages}
+    assert bodies == {
+        True: "Su plan de atención pasa ahora a la fase de mantenimiento: sus controles "
+        "serán mensuales.",
+        False: text,
+    }
