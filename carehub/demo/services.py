@@ -135,7 +135,7 @@ NOT_IN_SERVICE_PHONE = "+15555550199"
 
 
 # Patients whose pages and messages are in Spanish (`Patient.language`).
-SPANISH_SPEAKING_MRNS = frozenset({"RP-1001", "RP-1022"})
+SPANISH_SPEAKING_MRNS = frozenset({"RP-1022", "RP-1027"})
 
 
 def demo_patients() -> list[dict[str, object]]:
