@@ -5,13 +5,14 @@ from django.views import defaults
 
 from carehub.api.docs import SchemaApi, SchemaDocsView
 from carehub.api.errors import problem_under_api
-from carehub.core.views import healthz_view, livez_view, readyz_view
+from carehub.core.views import favicon_view, healthz_view, livez_view, readyz_view
 from carehub.web.views.errors import not_found_view
 
 urlpatterns = [
     path("healthz", healthz_view, name="healthz"),
     path("livez", livez_view, name="livez"),
     path("readyz", readyz_view, name="readyz"),
+    path("favicon.ico", favicon_view, name="favicon"),
     path("admin/", admin.site.urls),
     # Delivery-status callbacks of the SMS and e-mail providers (signed; no session, no CSRF).
     path("hooks/", include("carehub.messaging.hooks_urls")),

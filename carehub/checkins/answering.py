@@ -4,6 +4,11 @@ whichever way the patient answers) and say which page to show next.
 
 Nothing is written when an answer is missing or malformed; a second submission, or a check-in
 that closed meanwhile, is "gone" (410).
+
+Enter in a field submits a form through its first submit button, which is the form's hidden
+*continue* button (`_questions.html`): a form sent that way with answers still missing is not a
+submission: the page comes back with the answers kept, no question marked as an error, and the
+questions still to answer listed. Only *Send my answers* marks unanswered questions.
 """
 
 from __future__ import annotations
@@ -11,18 +16,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from django.conf import settings
 from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from carehub.audit.models import Action
 from carehub.audit.services import audit_record
-from carehub.checkins.instruments import Form, form_for, parse_form
+from carehub.checkins.instruments import (
+    Form,
+    form_for,
+    instrument_name,
+    parse_form,
+    patient_messages_translated,
+)
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_submit, link_is_live
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 
 Page = Literal["form", "thanks", "gone"]
+# The submit button Enter presses (`name="step"`): go on answering, do not send a partial form.
+CONTINUE = "continue"
 
 
 @dataclass
@@ -44,51 +58,79 @@ def _numbered_errors(form: Form, errors: dict[str, str]) -> list[dict[str, Any]]
     return summary
 
 
+def _patient_message(message: str) -> str:
+    """A refusal of the scoring service, for the patient: its English text as it is, in another
+    language the translated kind of problem (the service speaks English to every door)."""
+    if (translation.get_language() or "en").split("-")[0] == "en":
+        return message
+    if message.startswith("Please answer this question"):
+        return _("Please answer this question.")
+    return _("Please check this answer.")
+
+
 def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outcome:
-    """GET: the form. POST: submit once. `via` ("link" or "portal") goes in the audit trail."""
+    """GET: the form. POST: submit once. `via` ("link" or "portal") goes in the audit trail.
+    Call it with the patient's language active (the pages and errors are translated)."""
+    name = instrument_name(checkin.instrument)
+    common = {"clinic": checkin.patient.clinic, "name": name, "checkin": checkin}
     if checkin.status == CheckinStatus.ANSWERED:
-        return Outcome("gone", 410, {"answered": True})
+        return Outcome("gone", 410, {**common, "answered": True})
     if not link_is_live(checkin, clock.now()):
-        return Outcome("gone", 410, {"answered": False})
+        return Outcome("gone", 410, {**common, "answered": False})
 
     form = form_for(checkin.instrument)
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
+    still_to_answer: list[dict[str, Any]] = []
     if request.method == "POST":
         values = {key: request.POST.get(key, "") for key in form.item_keys()}
         answers, errors = parse_form(form, request.POST)
-        if not errors:
+        if errors and request.POST.get("step") == CONTINUE:
+            # Enter pressed before the last answer: nothing is sent and nothing is an error.
+            still_to_answer = [
+                {"key": item.key, "number": number}
+                for number, item in enumerate(form.items, start=1)
+                if item.required and not values[item.key].strip()
+            ]
+            errors = {}
+        elif not errors:
             try:
                 result = checkin_submit(checkin_id=checkin.pk, answers=answers)
             except Conflict:
-                return Outcome("gone", 410, {"answered": True})
+                return Outcome("gone", 410, {**common, "answered": True})
             except InvalidInput as exc:
                 fields = exc.extra.get("fields")
-                errors = dict(fields) if isinstance(fields, dict) else {"": exc.message}
+                errors = (
+                    {key: _patient_message(str(text)) for key, text in fields.items()}
+                    if isinstance(fields, dict)
+                    else {"": _patient_message(exc.message)}
+                )
             else:
                 audit_record(
                     request=request, action=Action.CHECKIN_SUBMIT, patient=checkin.patient,
                     obj=checkin, detail={"via": via, "instrument": checkin.instrument,
                                          "red_flags": [f["code"] for f in result.red_flags]},
                 )  # fmt: skip
-                name = settings.CHECKIN_INSTRUMENT_NAMES.get(checkin.instrument, "check-in")
                 return Outcome(
-                    "thanks",
-                    200,
+                    "thanks", 200,
                     {
-                        "crisis": result.patient_messages, "title": form.title, "name": name,
-                        "checkin": checkin,
+                        **common, "title": form.title,
+                        "crisis": patient_messages_translated(
+                            checkin.instrument, checkin.instrument_version,
+                            result.patient_messages,
+                        ),
                     },
                 )  # fmt: skip
     return Outcome(
         "form",
         400 if errors else 200,
         {
+            **common,
             "form": form,
+            "still_to_answer": still_to_answer,
             "errors": errors,
             "error_summary": _numbered_errors(form, errors),
             "values": values,
-            "checkin": checkin,
             "total": len(form.items),
         },
     )

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.http import QueryDict
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
 
 from carehub.checkins.models import Checkin
 from carehub.instruments.definition import InstrumentDefinition, Item
@@ -24,6 +27,19 @@ def min_interval(instrument: str) -> timedelta | None:
 
 
 # --- the form -------------------------------------------------------------------------------
+
+# The language every instrument's items are carried in: the validated (English) wording. A
+# translation is shown only from the instrument's official translation, carried with its
+# version and source (none yet; see carehub/instruments/README.md).
+ITEMS_LANGUAGE = "en"
+
+
+def instrument_name(instrument: str) -> str:
+    """The one patient-facing name of an instrument ("Mood check-in"), in the active language:
+    the heading of its page and the name its messages use."""
+    names = settings.CHECKIN_INSTRUMENT_NAMES
+    name = str(names.get(instrument, gettext_lazy("check-in")))
+    return name[:1].upper() + name[1:]
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,7 @@ class Form:
     title: str
     intro: str
     items: tuple[Question, ...]
+    items_language: str = ITEMS_LANGUAGE
 
     def item_keys(self) -> list[str]:
         return [item.key for item in self.items]
@@ -87,11 +104,43 @@ class Form:
 ALERT_TEXTS = ("crisis_resources", "emergency")
 
 
-def _alerts(definition: InstrumentDefinition, item: Item) -> tuple[Alert, ...]:
+def patient_texts_translated() -> dict[str, str]:
+    """The clinic's patient texts (crisis resources, emergency help) in the active language:
+    the defaults through the translation catalogue (their English text is the msgid), then the
+    clinic's `INSTRUMENT_PATIENT_TEXTS` in that language."""
+    from carehub.instruments.registry import patient_text_overrides
+    from carehub.instruments.texts import PATIENT_TEXTS
+
+    language = (get_language() or "en").split("-")[0]
+    texts = {name: _(entry.text) for name, entry in PATIENT_TEXTS.items()}
+    return {**texts, **patient_text_overrides(language)}
+
+
+def patient_messages_translated(
+    instrument: str, version: int | None, messages: list[str]
+) -> list[str]:
+    """A check-in's red-flag messages to the patient (as the scoring service wrote them, in
+    English) in the active language: each rule's message template is translated (its English
+    text is the msgid) and filled in with the translated patient texts. A message no rule of the
+    instrument gives is kept as it is."""
     from carehub.instruments.registry import patient_texts
 
+    try:
+        definition = instrument_get(instrument, version)
+    except UnknownInstrument:
+        return messages
+    english, translated = patient_texts(), patient_texts_translated()
+    by_english = {
+        rule.patient_message.format_map(english): _(rule.patient_message).format_map(translated)
+        for rule in definition.red_flags
+        if rule.patient_message
+    }
+    return [by_english.get(message, message) for message in messages]
+
+
+def _alerts(definition: InstrumentDefinition, item: Item) -> tuple[Alert, ...]:
     alerts = []
-    texts = patient_texts()
+    texts = patient_texts_translated()
     for rule in definition.red_flags:
         if rule.item != item.key or rule.missing or not rule.patient_message:
             continue
@@ -150,7 +199,7 @@ def parse_form(form: Form, data: QueryDict) -> tuple[dict[str, Any], dict[str, s
         raw = (data.get(question.key) or "").strip()
         if not raw:
             if question.required:
-                errors[question.key] = "Please answer this question."
+                errors[question.key] = _("Please answer this question.")
             continue
         if question.type == "text":
             answers[question.key] = raw
@@ -158,7 +207,7 @@ def parse_form(form: Form, data: QueryDict) -> tuple[dict[str, Any], dict[str, s
         try:
             number = float(raw)
         except ValueError:
-            errors[question.key] = "Please give a number."
+            errors[question.key] = _("Please give a number.")
             continue
         if question.type == "yes_no":
             answers[question.key] = number == 1

@@ -3,6 +3,9 @@
 The stored message body holds a `{link}` placeholder: the link token is minted when the message
 is actually sent (the renderer below), so no token is ever stored in plain text, and a reminder
 is dropped (the suppressor) once the check-in is answered or closed.
+
+Bodies are written in the patient's language (`Patient.language`) when the check-in opens, and
+name the clinic and the instrument's one patient-facing name, the heading of the link's page.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
+from carehub.checkins.instruments import instrument_name
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_link_mint
 from carehub.messaging.models import Message
@@ -58,18 +64,31 @@ def _checkin_of(message: Message) -> Checkin | None:
     return None if pk is None else Checkin.objects.filter(pk=pk).first()
 
 
+def _bodies(checkin: Checkin) -> tuple[str, str]:
+    """The request's and the reminders' bodies, in the active language."""
+    values = {
+        "clinic": checkin.patient.clinic.name,
+        "name": instrument_name(checkin.instrument).lower(),
+        "link": LINK,
+    }
+    request = _("%(clinic)s: your %(name)s is ready. It takes a minute: %(link)s") % values
+    reminder = _("%(clinic)s: a reminder, your %(name)s is still open. %(link)s") % values
+    return request, reminder
+
+
 def enqueue_requests_and_reminders(batch: list[tuple[Checkin, list[datetime]]]) -> None:
     """Inside the transaction that opens the check-ins: every request and reminder of the
     batch in one `message_enqueue_many` (keys `checkin:<id>:request`, `...:reminder:<n>`)."""
     requests: list[MessageRequest] = []
     for checkin, reminders in batch:
-        title = settings.CHECKIN_INSTRUMENT_NAMES.get(checkin.instrument, "check-in")
+        with translation.override(checkin.patient.language):
+            texts = _bodies(checkin)
         requests.append(
             MessageRequest(
                 patient=checkin.patient,
                 recipient="patient",
                 purpose=REQUEST,
-                body=f"Your {title} is ready. It takes a minute: {LINK}",
+                body=texts[0],
                 idempotency_key=f"checkin:{checkin.pk}:request",
                 subject_key=_subject(checkin),
                 why=f"{checkin.instrument} check-in #{checkin.sequence} of series "
@@ -82,7 +101,7 @@ def enqueue_requests_and_reminders(batch: list[tuple[Checkin, list[datetime]]]) 
                     patient=checkin.patient,
                     recipient="patient",
                     purpose=REMINDER,
-                    body=f"A reminder: your {title} is still open. {LINK}",
+                    body=texts[1],
                     idempotency_key=f"checkin:{checkin.pk}:reminder:{number}",
                     not_before=at,
                     subject_key=_subject(checkin),

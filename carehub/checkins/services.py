@@ -174,7 +174,7 @@ def _claim(queryset: QuerySet[Checkin], batch_size: int, *, by: str) -> list[Che
     only due rows: ordered by id, PostgreSQL walks the primary key through the whole history."""
     return list(
         queryset.select_for_update(skip_locked=True, of=("self",))
-        .select_related("series", "patient", "enrolment")
+        .select_related("series", "patient__clinic", "enrolment")
         .order_by(by, "pk")[:batch_size]
     )
 
@@ -333,7 +333,9 @@ def checkin_for_token(token: str) -> Checkin | None:
     """The check-in a link token is for, or None (unknown token). Reading never consumes it."""
     if not token or len(token) > 200:
         return None
-    link = CheckinLink.objects.select_related("checkin__patient").filter(token_hash=_hash(token))
+    link = CheckinLink.objects.select_related("checkin__patient__clinic").filter(
+        token_hash=_hash(token)
+    )
     found = link.first()
     return found.checkin if found is not None else None
 

@@ -2,6 +2,8 @@
 
 GET shows the questions and never consumes the link; POST submits once. A second submission,
 an expired link or a closed check-in answers 410 with a plain page; an unknown token 404.
+Pages are in the patient's language (`Patient.language`), not the browser's; an unknown link
+names no patient, so its page follows the browser's preferred language.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -28,6 +31,7 @@ def _page(
     response = render(request, f"checkins/{template}", context, status=status)
     for header, value in NO_STORE.items():
         response[header] = value
+    response["Content-Language"] = translation.get_language()
     return response
 
 
@@ -36,6 +40,8 @@ def _page(
 def checkin_link_view(request: HttpRequest, token: str) -> HttpResponse:
     checkin = checkin_for_token(token)
     if checkin is None:
-        return _page(request, "unknown.html", {}, status=404)
-    outcome = checkin_answer(request, checkin, via="link")
-    return _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)
+        with translation.override(translation.get_language_from_request(request)):
+            return _page(request, "unknown.html", {}, status=404)
+    with translation.override(checkin.patient.language):
+        outcome = checkin_answer(request, checkin, via="link")
+        return _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)

@@ -9,7 +9,7 @@ from carehub.core.admin_scope import ClinicScopedAdmin
 class ClinicAdmin(ClinicScopedAdmin):
     clinic_path = "pk"
 
-    list_display = ["name", "slug", "time_zone", "created_at"]
+    list_display = ["name", "slug", "time_zone", "phone", "created_at"]
     search_fields = ["name", "slug"]
 
 

@@ -13,6 +13,7 @@ class Clinic(TimeStampedModel):
     phone = models.CharField(
         max_length=32,
         blank=True,
+        db_default="",  # rows written by SQL (bench data, COPY) get one too
         help_text="The number patients call, shown on their pages (E.164, e.g. +15035550100)",
     )
 

@@ -12,8 +12,8 @@ NOTE_MAX_LENGTH = 2000
 
 
 @transaction.atomic
-def clinic_create(*, name: str, slug: str, time_zone: str = "UTC") -> Clinic:
-    clinic = Clinic(name=name, slug=slug, time_zone=time_zone)
+def clinic_create(*, name: str, slug: str, time_zone: str = "UTC", phone: str = "") -> Clinic:
+    clinic = Clinic(name=name, slug=slug, time_zone=time_zone, phone=phone)
     clinic.full_clean()
     clinic.save()
     return clinic

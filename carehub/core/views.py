@@ -1,4 +1,5 @@
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from carehub.core.health import (
@@ -51,3 +52,10 @@ def readyz_view(request: HttpRequest) -> JsonResponse:
         "broker": broker,
     }
     return JsonResponse(body, status=200 if ready else 503)
+
+
+@require_GET
+def favicon_view(request: HttpRequest) -> HttpResponseRedirect:
+    """`/favicon.ico`, which browsers ask for on every page without an icon link: the static
+    icon (cached like every static file)."""
+    return HttpResponseRedirect(static("carehub/favicon.ico"))

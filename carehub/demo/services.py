@@ -13,10 +13,12 @@ from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.demo.histories import demo_histories_build
-from carehub.patients.models import Channel, Patient
+from carehub.patients.models import Channel, Language, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
 DEMO_CLINIC_SLUG = "riverside"
+# The number patients are told to call (a fictional 555-01xx number).
+DEMO_CLINIC_PHONE = "+16175550142"
 # Demo logins only exist in a local demo database; production never runs the seed.
 DEMO_PASSWORD = "carehub-demo"  # noqa: S105
 
@@ -132,6 +134,10 @@ NOT_IN_SERVICE_MRN = "RP-1009"
 NOT_IN_SERVICE_PHONE = "+15555550199"
 
 
+# Patients whose pages and messages are in Spanish (`Patient.language`).
+SPANISH_SPEAKING_MRNS = frozenset({"RP-1022", "RP-1027"})
+
+
 def demo_patients() -> list[dict[str, object]]:
     more = [
         {
@@ -141,7 +147,11 @@ def demo_patients() -> list[dict[str, object]]:
         }
         for n, (mrn, given, family, zone, year, channel) in enumerate(MORE_PATIENTS)
     ]  # fmt: skip
-    return [*DEMO_PATIENTS, *more]
+    return [{**spec, "language": _language(str(spec["mrn"]))} for spec in [*DEMO_PATIENTS, *more]]
+
+
+def _language(mrn: str) -> Language:
+    return Language.SPANISH if mrn in SPANISH_SPEAKING_MRNS else Language.ENGLISH
 
 
 @dataclass
@@ -157,9 +167,13 @@ def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) ->
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
-            name="Riverside Pain Clinic", slug=DEMO_CLINIC_SLUG, time_zone="America/New_York"
-        )
+            name="Riverside Pain Clinic", slug=DEMO_CLINIC_SLUG, time_zone="America/New_York",
+            phone=DEMO_CLINIC_PHONE,
+        )  # fmt: skip
         result.created.append(f"clinic {DEMO_CLINIC_SLUG}")
+    elif not result.clinic.phone:  # seeded before clinics had a phone number
+        Clinic.objects.filter(pk=result.clinic.pk).update(phone=DEMO_CLINIC_PHONE)
+        result.clinic.phone = DEMO_CLINIC_PHONE
     clinic = result.clinic
 
     staff: dict[Role, User] = {}

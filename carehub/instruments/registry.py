@@ -51,8 +51,22 @@ def instruments(*, latest_only: bool = False) -> list[InstrumentDefinition]:
 
 def patient_texts() -> dict[str, str]:
     """The clinic's patient texts: the defaults, overridden by `INSTRUMENT_PATIENT_TEXTS`."""
-    overrides: Mapping[str, str] = getattr(settings, "INSTRUMENT_PATIENT_TEXTS", {}) or {}
-    return {**default_patient_texts(), **overrides}
+    return {**default_patient_texts(), **patient_text_overrides("en")}
+
+
+def patient_text_overrides(language: str) -> dict[str, str]:
+    """`INSTRUMENT_PATIENT_TEXTS` in one language: a value is a text (every language) or a
+    mapping of language codes to texts (`{"en": "...", "es": "..."}`)."""
+    overrides: Mapping[str, Any] = getattr(settings, "INSTRUMENT_PATIENT_TEXTS", {}) or {}
+    chosen: dict[str, str] = {}
+    for name, value in overrides.items():
+        if isinstance(value, Mapping):
+            text = value.get(language) or value.get("en")
+            if text:
+                chosen[name] = str(text)
+        else:
+            chosen[name] = str(value)
+    return chosen
 
 
 def instrument_score(

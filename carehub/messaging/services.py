@@ -27,6 +27,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import translation
 
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic
@@ -307,6 +308,14 @@ def recipients_for(*, patient: Patient, roles: list[str]) -> tuple[list[User], b
     return staff, PATIENT in roles
 
 
+def in_patients_language(patient: Patient, body: str) -> str:
+    """A text written in English (a pathway's notice to the patient) in the patient's language:
+    the English text is its msgid in `carehub/locale` (ADR 0020); one without a translation goes
+    as written (`tests/carehub/test_translations.py` fails on a built-in one)."""
+    with translation.override(patient.language):
+        return translation.gettext(body)
+
+
 def message_enqueue_for_roles(
     *,
     patient: Patient,
@@ -338,7 +347,7 @@ def message_enqueue_for_roles(
             MessageRequest(
                 recipient=PATIENT,
                 idempotency_key=f"{idempotency_key_prefix}:patient",
-                **common,  # type: ignore[arg-type]
+                **{**common, "body": in_patients_language(patient, body)},  # type: ignore[arg-type]
             )
         )
     messages = message_enqueue_many(requests)

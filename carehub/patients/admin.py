@@ -32,8 +32,10 @@ class CareTeamInline(admin.TabularInline):
 class PatientAdmin(ClinicScopedAdmin):
     clinic_path = "clinic"
 
-    list_display = ["mrn", "family_name", "given_name", "clinic", "time_zone", "preferred_channel"]
-    list_filter = ["clinic", "preferred_channel"]
+    list_display = [
+        "mrn", "family_name", "given_name", "clinic", "time_zone", "language", "preferred_channel",
+    ]  # fmt: skip
+    list_filter = ["clinic", "language", "preferred_channel"]
     search_fields = ["mrn", "family_name", "given_name"]
     inlines = [CareTeamInline]
 

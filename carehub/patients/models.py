@@ -33,6 +33,7 @@ class Patient(TimeStampedModel):
         max_length=8,
         choices=Language.choices,
         default=Language.ENGLISH,
+        db_default=Language.ENGLISH,  # rows written by SQL (bench data, COPY) get one too
         help_text="Language of the patient's pages and messages",
     )
     email = models.EmailField(blank=True)

@@ -10,7 +10,7 @@ from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
-from carehub.patients.models import CareTeamMembership, Channel, Patient
+from carehub.patients.models import CareTeamMembership, Channel, Language, Patient
 
 
 @transaction.atomic
@@ -28,6 +28,7 @@ def patient_register(
     fallback_channel: Channel | str = Channel.EMAIL,
     send_window_start: time = time(9, 0),
     send_window_end: time = time(20, 0),
+    language: Language | str = Language.ENGLISH,
 ) -> Patient:
     patient = Patient(
         clinic=clinic,
@@ -42,6 +43,7 @@ def patient_register(
         fallback_channel=Channel(fallback_channel) if fallback_channel else "",
         send_window_start=send_window_start,
         send_window_end=send_window_end,
+        language=Language(language),
     )
     patient.full_clean()
     patient.save()
@@ -65,7 +67,7 @@ def care_team_add(*, patient: Patient, staff: User, is_primary: bool = False) ->
 
 PATIENT_EDITABLE_FIELDS = (
     "given_name", "family_name", "date_of_birth", "time_zone", "email", "phone",
-    "preferred_channel", "fallback_channel", "send_window_start", "send_window_end",
+    "preferred_channel", "fallback_channel", "send_window_start", "send_window_end", "language",
 )  # fmt: skip
 
 

@@ -2,9 +2,12 @@
 usually comes next ("What comes next" in the portal).
 
 One YAML file per published definition in `pathway_texts/`, named like the definition
-(`KEY.vVERSION.yaml`). A state without a reviewed text falls back to the definition's own title
-(never its description, which is written for clinicians): the page stays truthful, and the test
-over the built-in definition fails until the text is written.
+(`KEY.vVERSION.yaml`), and one per other language the patient pages are shipped in
+(`KEY.vVERSION.LANG.yaml`, e.g. `intractable-pain.v1.es.yaml`): the text in the active language
+(`django.utils.translation`), else the English one. A state without a reviewed text falls back to
+the definition's own title (never its description, which is written for clinicians): the page
+stays truthful, and the tests over the built-in definition fail until every text is written in
+every language.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 TEXTS_DIR = Path(__file__).resolve().parent / "pathway_texts"
 
@@ -34,9 +39,15 @@ class PathwayTexts:
     states: dict[tuple[str, str], StateText]
 
 
+def _language() -> str:
+    return (get_language() or "en").split("-")[0]
+
+
 @cache
-def pathway_texts(key: str, version: int) -> PathwayTexts | None:
-    path = TEXTS_DIR / f"{key}.v{version}.yaml"
+def pathway_texts(key: str, version: int, language: str = "en") -> PathwayTexts | None:
+    """The texts of a definition in one language (None: no file for it)."""
+    suffix = "" if language == "en" else f".{language}"
+    path = TEXTS_DIR / f"{key}.v{version}{suffix}.yaml"
     if not path.is_file():
         return None
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -54,18 +65,22 @@ def pathway_texts(key: str, version: int) -> PathwayTexts | None:
 
 
 def state_text(*, key: str, version: int, track: str, state: str, fallback_title: str) -> StateText:
-    texts = pathway_texts(key, version)
-    found = texts.states.get((track, state)) if texts else None
-    if found is not None:
-        return found
+    for language in dict.fromkeys([_language(), "en"]):
+        texts = pathway_texts(key, version, language)
+        found = texts.states.get((track, state)) if texts else None
+        if found is not None:
+            return found
     return StateText(
         title=fallback_title,
-        now="Your care team will explain this step with you.",
-        next="Ask your care team what comes next.",
+        now=_("Your care team will explain this step with you."),
+        next=_("Ask your care team what comes next."),
         reviewed=False,
     )
 
 
 def track_title(*, key: str, version: int, track: str, fallback: str) -> str:
-    texts = pathway_texts(key, version)
-    return texts.track_titles.get(track, fallback) if texts else fallback
+    for language in dict.fromkeys([_language(), "en"]):
+        texts = pathway_texts(key, version, language)
+        if texts and track in texts.track_titles:
+            return texts.track_titles[track]
+    return fallback

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import dateformat, formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
 from carehub.accounts.models import Role, User
 from carehub.care_access import patients_visible_to
 from carehub.charts import score_chart
+from carehub.checkins.instruments import instrument_name
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.core.exceptions import NotFound
 from carehub.instruments.definition import InstrumentDefinition
@@ -34,18 +37,18 @@ from carehub.portal.pathway_texts import StateText, state_text, track_title
 # where lower or higher is better as the instrument says; PGIC (a rating of change) and the
 # diaries are not trends to chart.
 PROGRESS_INSTRUMENTS: dict[str, str] = {
-    "peg": "Pain and how much it gets in the way",
-    "nrs": "Pain",
-    "psfs": "Daily activities that matter to you",
-    "phq9": "Mood",
-    "gad7": "Worry and stress",
+    "peg": gettext_lazy("Pain and how much it gets in the way"),
+    "nrs": gettext_lazy("Pain"),
+    "psfs": gettext_lazy("Daily activities that matter to you"),
+    "phq9": gettext_lazy("Mood"),
+    "gad7": gettext_lazy("Worry and stress"),
 }
 NOUNS: dict[str, str] = {
-    "peg": "pain score",
-    "nrs": "pain score",
-    "psfs": "activities score",
-    "phq9": "mood score",
-    "gad7": "worry and stress score",
+    "peg": gettext_lazy("pain score"),
+    "nrs": gettext_lazy("pain score"),
+    "psfs": gettext_lazy("activities score"),
+    "phq9": gettext_lazy("mood score"),
+    "gad7": gettext_lazy("worry and stress score"),
 }
 
 
@@ -63,8 +66,8 @@ def patient_for_user(user: User) -> Patient:
 
 
 def checkin_title(instrument: str) -> str:
-    name: str = settings.CHECKIN_INSTRUMENT_NAMES.get(instrument, "check-in")
-    return name[:1].upper() + name[1:]
+    """The instrument's one patient-facing name, in the active language ("Mood check-in")."""
+    return instrument_name(instrument)
 
 
 def open_checkins(*, patient: Patient, now: datetime) -> list[Checkin]:
@@ -129,14 +132,18 @@ class Progress:
 
 
 def _number(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    """One decimal at most, with the active language's decimal separator (7.3, 7,3)."""
+    text = f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    return text.replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
 
 
 def _since(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
     local = moment.astimezone(zone)
     if local.year == now.astimezone(zone).year:
-        return f"since {local:%B}"
-    return f"since {local:%B %Y}"
+        return _("since %(month)s") % {"month": dateformat.format(local, "F")}
+    return _("since %(month)s %(year)s") % {
+        "month": dateformat.format(local, "F"), "year": local.year,
+    }  # fmt: skip
 
 
 def _meaningful(definition: InstrumentDefinition, baseline: float, improvement: float) -> bool:
@@ -158,30 +165,48 @@ def describe_change(
     instrument's minimal clinically important difference (MCID)."""
     latest = points[-1]
     if len(points) == 1:
-        return (f"Your {noun} was {_number(latest.value)}. We'll show the change over time "
-                "once you have answered again.", "")  # fmt: skip
+        once = _(
+            "Your %(noun)s was %(value)s. We'll show the change over time once you have answered "
+            "again."
+        )
+        return once % {"noun": noun, "value": _number(latest.value)}, ""
     first = points[0]
     lower_better = definition.direction != "higher_is_better"
     # Judge the change the patient reads: the numbers as shown (one decimal).
     shown_first, shown_latest = round(first.value, 1), round(latest.value, 1)
     improvement = shown_first - shown_latest if lower_better else shown_latest - shown_first
-    went = (
-        f"Your {noun} went from {_number(first.value)} to {_number(latest.value)} "
-        f"{_since(first.at, now, zone)}"
-    )
+    went = {
+        "noun": noun, "first": _number(first.value), "latest": _number(latest.value),
+        "since": _since(first.at, now, zone),
+    }  # fmt: skip
     if _meaningful(definition, shown_first, improvement):
-        return f"{went}: that's a meaningful improvement.", "better"
+        return _(
+            "Your %(noun)s went from %(first)s to %(latest)s %(since)s: that's a meaningful "
+            "improvement."
+        ) % went, "better"
     if _meaningful(definition, shown_first, -improvement):
         return (
-            f"{went}. That's more than a small change, in the wrong direction. Your care team "
-            "sees these answers too; if you are struggling, tell them.",
+            _(
+                "Your %(noun)s went from %(first)s to %(latest)s %(since)s. That's more than a "
+                "small change, in the wrong direction. Your care team sees these answers too; if "
+                "you are struggling, tell them."
+            )
+            % went,
             "worse",
         )
     if improvement > 0.05:
-        return f"{went}: a little better, though not yet a big change.", "same"
+        return _(
+            "Your %(noun)s went from %(first)s to %(latest)s %(since)s: a little better, though "
+            "not yet a big change."
+        ) % went, "same"
     if improvement < -0.05:
-        return f"{went}: a little higher, though not a big change.", "same"
-    return f"{went}: about the same.", "same"
+        return _(
+            "Your %(noun)s went from %(first)s to %(latest)s %(since)s: a little higher, though "
+            "not a big change."
+        ) % went, "same"
+    return _(
+        "Your %(noun)s went from %(first)s to %(latest)s %(since)s: about the same."
+    ) % went, "same"
 
 
 def _reference_source(definition: InstrumentDefinition) -> str:
@@ -210,10 +235,14 @@ def progress_for(*, patient: Patient, now: datetime) -> list[Progress]:
             definition = instrument_get(code)
         except UnknownInstrument:
             continue
+        name = str(name)
+        day_format = pgettext("date format, e.g. 02 Jun 2026", "d M Y")
         summary, verdict = describe_change(
-            definition=definition, noun=NOUNS[code], points=points, now=now, zone=zone
+            definition=definition, noun=str(NOUNS[code]), points=points, now=now, zone=zone
         )
         band = definition.bands.label_for(points[-1].value) if definition.bands else None
+        # The band's label as the instrument's source names it, translated (context "score band").
+        band = pgettext("score band", band) if band else None
         low = definition.scoring.minimum if definition.scoring.minimum is not None else 0
         high = definition.scoring.maximum if definition.scoring.maximum is not None else 10
         better = "higher" if definition.direction == "higher_is_better" else "lower"
@@ -223,7 +252,7 @@ def progress_for(*, patient: Patient, now: datetime) -> list[Progress]:
                 name=name,
                 points=points,
                 better=better,
-                scale=f"{_number(low)} to {_number(high)}",
+                scale=_("%(low)s to %(high)s") % {"low": _number(low), "high": _number(high)},
                 summary=summary,
                 verdict=verdict,
                 band=band or "",
@@ -232,14 +261,14 @@ def progress_for(*, patient: Patient, now: datetime) -> list[Progress]:
                     low=low,
                     high=high,
                     zone=zone,
-                    series_label="Your score",
+                    series_label=_("Your score"),
                     labelledby=f"p-{code}",
                     describedby=f"s-{code}",
                     css_class="chart",
                 ),
                 source=_reference_source(definition),
                 details=[
-                    (f"{p.at.astimezone(zone):%d %b %Y}", _number(p.value))
+                    (dateformat.format(p.at.astimezone(zone), day_format), _number(p.value))
                     for p in reversed(points)
                 ],
             )
@@ -311,7 +340,7 @@ def what_next_for(*, patient: Patient) -> list[PathwayPlace]:
         places.append(
             PathwayPlace(
                 enrolment=enrolment,
-                title="Your care plan",
+                title=_("Your care plan"),
                 paused=enrolment.status == EnrolmentStatus.PAUSED,
                 steps=steps,
             )

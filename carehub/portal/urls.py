@@ -8,4 +8,5 @@ urlpatterns = [
     path("progress/", views.progress_view, name="progress"),
     path("next/", views.what_next_view, name="what_next"),
     path("checkins/<int:checkin_id>/", views.checkin_view, name="checkin"),
+    path("logout/", views.logout_view, name="logout"),
 ]

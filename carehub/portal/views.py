@@ -11,12 +11,13 @@ from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
@@ -42,9 +43,13 @@ NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "same-origi
 def _page(
     request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
+    patient = context.get("patient")
+    if isinstance(patient, Patient):
+        context = {"clinic": patient.clinic, **context}
     response = render(request, f"portal/{template}", context, status=status)
     for header, value in NO_STORE.items():
         response[header] = value
+    response["Content-Language"] = translation.get_language()
     return response
 
 
@@ -64,8 +69,11 @@ def patient_page(page: str) -> Callable[[PatientView], Callable[..., HttpRespons
                     detail={"page": page},
                 )  # fmt: skip
                 return _page(request, "refused.html", {}, status=403)
-            # Dates and times in the patient's own time zone.
-            with timezone.override(ZoneInfo(patient.time_zone)):
+            # Dates and times in the patient's own time zone, words in their language.
+            with (
+                timezone.override(ZoneInfo(patient.time_zone)),
+                translation.override(patient.language),
+            ):
                 return view(request, patient, *args, **kwargs)
 
         return wrapper
@@ -144,3 +152,19 @@ def checkin_view(request: HttpRequest, patient: Patient, checkin_id: int) -> Htt
         "checkin_title": checkin_title(checkin.instrument),
     }
     return _page(request, f"checkin_{outcome.page}.html", context, status=outcome.status)
+
+
+@never_cache
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    """Log the patient out (POST only: a link cannot log anyone out) and say so, in the language
+    of the record they were looking at."""
+    language = None
+    if request.user.is_authenticated:
+        try:
+            language = patient_for_user(request.user).language  # type: ignore[arg-type]
+        except NotFound:
+            language = None
+    logout(request)
+    with translation.override(language or translation.get_language_from_request(request)):
+        return _page(request, "logged_out.html", {})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -244,6 +245,11 @@ SPECTACULAR_SETTINGS = {
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The languages patients' pages and messages are shipped in (`Patient.language`; ADR 0020).
+# Staff pages stay in English: no LocaleMiddleware, the patient-facing views activate the
+# patient's language themselves.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "carehub" / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -350,15 +356,18 @@ CHECKIN_ANSWER_WINDOW_HOURS = env.int("CHECKIN_ANSWER_WINDOW_HOURS", default=72)
 # This many missed check-ins in a row of one series create a task for the coordinator.
 CHECKIN_MISSES_BEFORE_TASK = env.int("CHECKIN_MISSES_BEFORE_TASK", default=2)
 # Plain names for patients (no clinical detail beyond what is needed to act).
+# One patient-facing name per instrument: the message says it, the page is headed with it.
+# Translated into the patient's language (carehub/locale).
 CHECKIN_INSTRUMENT_NAMES = {
-    "peg": "weekly pain check-in",
-    "nrs": "pain check-in",
-    "phq9": "mood check-in",
-    "gad7": "worry and stress check-in",
-    "pgic": "how-are-things check-in",
-    "psfs": "daily activities check-in",
-    "block_diary": "pain diary for today",
-    "trial_diary": "daily trial diary",
+    "peg": gettext_lazy("weekly pain check-in"),
+    "nrs": gettext_lazy("pain check-in"),
+    "phq9": gettext_lazy("mood check-in"),
+    "gad7": gettext_lazy("worry and stress check-in"),
+    "pgic": gettext_lazy("how-are-things check-in"),
+    "psfs": gettext_lazy("daily activities check-in"),
+    "block_diary": gettext_lazy("pain diary for today"),
+    "trial_diary": gettext_lazy("daily trial diary"),
+    "procedure_safety": gettext_lazy("safety check after your procedure"),
 }
 
 # --- Outbox -----------------------------------------------------------------------------------

@@ -117,6 +117,12 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     client_admin.post("/admin/patients/patient/add/", {**form, "time_zone": "Europe/Paris"})
     patient = Patient.objects.get(mrn="RP-2001")
     assert (patient.time_zone, patient.language) == ("Europe/Paris", "es")
+    # The patient's language is shown and changed on their page (through patient_update).
+    change = f"/admin/patients/patient/{patient.pk}/change/"
+    assert 'name="language"' in client_admin.get(change).content.decode()
+    client_admin.post(change, {**form, "time_zone": "Europe/Paris", "language": "en"})
+    patient.refresh_from_db()
+    assert patient.language == "en"
 
     outsider = staff_create(clinic=clinic, username="locum", role=Role.PHYSICIAN, password=None)
     client_admin.post(
@@ -146,3 +152,20 @@ def test_completing_a_task_from_the_admin(client_admin: Client) -> None:
     task.refresh_from_db()
     assert task.status == "done"
     assert task.completed_by == User.objects.get(username="admin")
+
+
+def test_the_demo_clinic_has_a_number_and_the_admin_changes_it(client_admin: Client) -> None:
+    from carehub.clinics.models import Clinic
+    from carehub.demo.services import DEMO_CLINIC_PHONE
+
+    clinic = Clinic.objects.get(slug="riverside")
+    assert clinic.phone == DEMO_CLINIC_PHONE
+    change = f"/admin/clinics/clinic/{clinic.pk}/change/"
+    assert 'name="phone"' in client_admin.get(change).content.decode()
+    client_admin.post(
+        change,
+        {"name": clinic.name, "slug": clinic.slug, "time_zone": clinic.time_zone,
+         "phone": "+16175550100"},
+    )  # fmt: skip
+    clinic.refresh_from_db()
+    assert clinic.phone == "+16175550100"

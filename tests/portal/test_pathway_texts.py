@@ -1,13 +1,16 @@
-"""Every state of the built-in pathway has reviewed plain-language texts for patients."""
+"""Every state of the built-in pathway has reviewed plain-language texts for patients, in every
+language the patient pages are shipped in."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from django.conf import settings
+from django.utils import translation
 
 from carehub.pathways.registry import definition_get, registry
-from carehub.portal.pathway_texts import pathway_texts
+from carehub.portal.pathway_texts import pathway_texts, state_text, track_title
 
 # Words patients should not meet on "What comes next".
 JARGON = re.compile(
@@ -28,10 +31,14 @@ def test_the_built_in_pathway_is_covered() -> None:
     assert ("intractable-pain", 1) in published()
 
 
+LANGUAGES = [code for code, _name in settings.LANGUAGES]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("key", "version"), published())
-def test_every_state_of_every_track_has_a_text(key: str, version: int) -> None:
+def test_every_state_of_every_track_has_a_text(key: str, version: int, language: str) -> None:
     definition = definition_get(key, version)
-    texts = pathway_texts(key, version)
+    texts = pathway_texts(key, version, language)
     assert texts is not None
     expected = {
         (track, state) for track, spec in definition.tracks.items() for state in spec.states
@@ -44,3 +51,17 @@ def test_every_state_of_every_track_has_a_text(key: str, version: int) -> None:
             assert part.strip(), (track, state)
             assert not JARGON.search(part), (track, state, JARGON.search(part))
             assert not PROMISES.search(part), (track, state, part)
+
+
+def test_the_text_follows_the_active_language() -> None:
+    with translation.override("es"):
+        text = state_text(
+            key="intractable-pain", version=1, track="ladder", state="intake", fallback_title="x"
+        )
+        title = track_title(key="intractable-pain", version=1, track="ladder", fallback="x")
+    assert (text.title, title) == ("Primeros pasos", "Su plan de tratamiento")
+    with translation.override("en"):
+        text = state_text(
+            key="intractable-pain", version=1, track="ladder", state="intake", fallback_title="x"
+        )
+    assert text.title == "Getting started"

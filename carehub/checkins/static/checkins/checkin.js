@@ -5,6 +5,10 @@
      bar; Next asks for an answer to a required question before moving on. The last step sends
      the whole form (the server checks every answer again). On a wide screen the whole form
      shows, as it does without JavaScript.
+   - Enter never sends a partial form: on a narrow screen it moves to the next question, on a
+     wide one to the next question still to answer; with every answer given it sends the form.
+     (Without JavaScript, Enter presses the form's hidden "continue" button and the server
+     shows the form again with the questions still to answer, none marked as an error.)
    - Help at once: when an answer meets a red-flag rule that carries crisis or emergency texts
      (e.g. PHQ-9 item 9 answered 1 or more), those texts appear under the question before the
      answers are sent. The confirmation page shows them too (the no-JavaScript path).
@@ -69,22 +73,28 @@
     var back = document.createElement("button");
     back.type = "button";
     back.className = "secondary back";
-    back.textContent = "Back";
+    back.textContent = form.getAttribute("data-label-back") || "Back";
     var next = document.createElement("button");
     next.type = "button";
     next.className = "next";
-    next.textContent = "Next";
+    next.textContent = form.getAttribute("data-label-next") || "Next";
     actions.insertBefore(back, submit);
     actions.insertBefore(next, submit);
 
     var current = 0;
     var firstError = form.querySelector("fieldset.question.has-error");
-    if (firstError) current = questions.indexOf(firstError);
+    var start = form.getAttribute("data-start");
+    if (firstError) {
+      current = questions.indexOf(firstError);
+    } else if (start && document.getElementById(start)) {
+      current = Math.max(questions.indexOf(document.getElementById(start)), 0);
+    }
+    var countLabel = form.getAttribute("data-label-count") || "Question {number} of {total}";
 
     function show(index, moveFocus) {
       current = index;
       questions.forEach(function (q, i) { q.hidden = i !== index; });
-      count.textContent = "Question " + (index + 1) + " of " + total;
+      count.textContent = countLabel.replace("{number}", index + 1).replace("{total}", total);
       bar.value = index + 1;
       back.hidden = index === 0;
       next.hidden = index === total - 1;
@@ -142,13 +152,26 @@
         var message = q.querySelector(".step-error");
         if (message && answerOf(q) !== "") message.hidden = true;
       });
-      /* Enter in a text field moves on instead of sending the form early. */
+      /* Enter in a field (a radio button too) moves on instead of sending the form early. */
       q.addEventListener("keydown", function (event) {
-        if (event.key === "Enter" && form.classList.contains("stepping") && index < total - 1 &&
-            event.target.tagName === "INPUT" && event.target.type !== "radio") {
-          event.preventDefault();
-          next.click();
+        if (event.key !== "Enter" || event.target.tagName !== "INPUT") return;
+        if (form.classList.contains("stepping")) {
+          if (index < total - 1) {
+            event.preventDefault();
+            next.click();
+          }
+          return;
         }
+        var missing = questions.filter(function (other) {
+          return other.getAttribute("data-required") === "yes" && answerOf(other) === "";
+        });
+        if (!missing.length) return;  /* every answer given: Enter sends the form */
+        event.preventDefault();
+        var after = missing.filter(function (other) { return questions.indexOf(other) > index; });
+        var target = (after.length ? after : missing)[0];
+        var input = target.querySelector("input");
+        target.scrollIntoView({ block: "start" });
+        if (input) input.focus({ preventScroll: true });
       });
     });
     /* An error-summary link jumps to its question. */
@@ -170,7 +193,8 @@
   }
 
   function start() {
-    var summary = document.getElementById("error-summary");
+    var summary = document.getElementById("error-summary") ||
+      document.getElementById("continue-summary");
     if (summary) summary.focus();
     document.querySelectorAll("form.checkin-form").forEach(function (form) {
       setUpHelp(form);
