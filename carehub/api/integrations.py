@@ -141,6 +141,12 @@ class SubscriptionWithSecretSerializer(SubscriptionSerializer):
     )
 
 
+class SubscriptionChangedSerializer(SubscriptionSerializer):
+    secret = serializers.CharField(
+        required=False, help_text="The new signing secret, when `rotate_secret` was asked for"
+    )
+
+
 class WebhookListCreateApi(AuditedApi):
     """The clinic's webhook receivers (GET), or a new one (POST)."""
 
@@ -242,7 +248,7 @@ class WebhookDetailApi(AuditedApi):
         tags=["integrations"],
         request=InputSerializer,
         responses={
-            200: SubscriptionWithSecretSerializer,
+            200: SubscriptionChangedSerializer,
             **problems(400, 403, 404),
         },
     )
