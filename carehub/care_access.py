@@ -73,6 +73,8 @@ class Operation(StrEnum):
     SCORE_RECORD = "score.record"
     SESSION_LOG = "session.log"
     THERAPIST_WORKSPACE = "therapist.workspace"
+    EVENT_LIST = "event.list"
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -129,6 +131,11 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     # Therapy sessions are logged by the therapists who run them.
     Operation.SESSION_LOG: frozenset({Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST}),
     Operation.THERAPIST_WORKSPACE: CARE_TEAM_ROLES,
+    # The clinic's change feed (ids and codes of every patient's changes) is for the clinic's
+    # integrations: the clinic admin's and the coordinator's accounts. Webhook receivers (and
+    # their secrets) are configured by the clinic admin only.
+    Operation.EVENT_LIST: _DELIVERY_STAFF,
+    Operation.WEBHOOK_MANAGE: frozenset({Role.CLINIC_ADMIN}),
 }
 
 

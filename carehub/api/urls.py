@@ -6,6 +6,13 @@ from carehub.api.auth import AuthTokenApi
 from carehub.api.checkins import CheckinAnswerSubmitApi, CheckinDetailApi, PatientCheckinListApi
 from carehub.api.definitions import PathwayDetailApi, PathwayDiagramApi, PathwayListApi
 from carehub.api.instruments import InstrumentDetailApi, InstrumentListApi
+from carehub.api.integrations import (
+    EventFeedApi,
+    WebhookDeliveryListApi,
+    WebhookDeliveryResendApi,
+    WebhookDetailApi,
+    WebhookListCreateApi,
+)
 from carehub.api.lifecycle import (
     EnrolmentDischargeApi,
     EnrolmentPauseApi,
@@ -43,6 +50,19 @@ app_name = "api"
 
 urlpatterns = [
     path("auth/token", AuthTokenApi.as_view(), name="auth-token"),
+    path("events", EventFeedApi.as_view(), name="event-list"),
+    path("webhooks", WebhookListCreateApi.as_view(), name="webhook-list"),
+    path("webhooks/<int:webhook_id>", WebhookDetailApi.as_view(), name="webhook-detail"),
+    path(
+        "webhooks/<int:webhook_id>/deliveries",
+        WebhookDeliveryListApi.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhook-deliveries/<int:delivery_id>/resend",
+        WebhookDeliveryResendApi.as_view(),
+        name="webhook-delivery-resend",
+    ),
     path("pathways", PathwayListApi.as_view(), name="pathway-list"),
     path("pathways/<slug:key>/<int:version>", PathwayDetailApi.as_view(), name="pathway-detail"),
     path(

@@ -57,6 +57,14 @@ class Action(models.TextChoices):
     # The patient's own pages (the portal); answers to a check-in (API, portal or link).
     PORTAL_VIEW = "portal.view"
     CHECKIN_SUBMIT = "checkin.submit"
+    # The change feed and webhook receivers (carehub.integrations).
+    EVENT_LIST = "event.list"
+    WEBHOOK_LIST = "webhook.list"
+    WEBHOOK_VIEW = "webhook.view"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_UPDATE = "webhook.update"
+    WEBHOOK_DELIVERY_LIST = "webhook.delivery_list"
+    WEBHOOK_DELIVERY_RESEND = "webhook.delivery_resend"
     # The development backends' record of sent messages (bodies name patients).
     SENT_MESSAGES_VIEW = "sent_messages.view"
 

@@ -30,6 +30,8 @@ from carehub.checkins.schedule import (
 )
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.integrations.models import ChangeType
+from carehub.integrations.services import change_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
 
 if TYPE_CHECKING:
@@ -263,11 +265,29 @@ def checkins_close_expired(
             for checkin in expired:
                 checkin.status = CheckinStatus.MISSED
                 checkin.save(update_fields=["status", "updated_at"])
+                _checkin_change(ChangeType.CHECKIN_MISSED, checkin, now)
                 _after_missed(checkin, now)
                 _schedule_next(checkin.series, after=now)
             closed += len(expired)
         if len(expired) < batch_size:
             return closed
+
+
+def _checkin_change(type: ChangeType, checkin: Checkin, at: datetime) -> None:
+    """The change feed's record of a check-in answered or missed (codes and the score only)."""
+    change_record(
+        clinic_id=checkin.enrolment.clinic_id,
+        patient_id=checkin.patient_id,
+        enrolment_id=checkin.enrolment_id,
+        type=type,
+        subject_id=checkin.pk,
+        data={
+            "instrument": checkin.instrument,
+            "score": checkin.score if type == ChangeType.CHECKIN_ANSWERED else None,
+            "red_flag": bool(checkin.red_flags),
+        },
+        at=at,
+    )
 
 
 def _after_missed(checkin: Checkin, now: datetime) -> None:
@@ -402,5 +422,6 @@ def _submit(*, checkin_id: int, answers: dict[str, Any], source: str, now: datet
         checkin.band = result.band
         checkin.red_flags = result.red_flags
         checkin.save()
+        _checkin_change(ChangeType.CHECKIN_ANSWERED, checkin, now)
         _schedule_next(checkin.series, after=now)
     return result

@@ -34,6 +34,8 @@ from django.db.models import Q, QuerySet
 from carehub.core import clock
 from carehub.core.publish import publish_ids_after_commit
 from carehub.core.retry import append_error, exponential_backoff
+from carehub.integrations.models import ChangeType
+from carehub.integrations.services import change_record
 from carehub.messaging.channels import PermanentDeliveryError, deliver, expects_reports
 from carehub.messaging.models import (
     DUE_STATUSES,
@@ -650,6 +652,18 @@ def _make_dead(message: Message, now: datetime, why: str, events: list[DeliveryE
     message.claimed_at = None
     events.append(_event(message, MessageStatus.DEAD, f"Dead: {why}", at=now))
     logger.error("message %s (%s) is dead: %s", message.pk, message.purpose, why)
+    change_record(
+        clinic_id=message.clinic_id,
+        patient_id=message.patient_id,
+        type=ChangeType.MESSAGE_DEAD,
+        subject_id=message.pk,
+        data={
+            "purpose": message.purpose,
+            "channel": message.channel,
+            "to_patient": message.to_patient,
+        },
+        at=now,
+    )
 
 
 def _park_dead(message: Message, now: datetime, why: str) -> None:

@@ -46,6 +46,7 @@ from django.db.backends.utils import CursorWrapper
 from psycopg.pq import Format
 
 from carehub.clinics.models import ClinicThreshold
+from carehub.integrations.models import ChangeEvent, ChangeType
 from carehub.observations.models import Observation
 from carehub.pathways.models import (
     EffectStatus,
@@ -252,6 +253,12 @@ class DecisionRows:
     # The pathway ended: every open task a pathway effect created is closed (this reason
     # unless a state left gives one)
     tasks_ended_reason: str | None = None
+    # The change feed (carehub.integrations): a JSON array of the data of each transition taken
+    # (an `enrolment.transitioned` event each); closed tasks add a `task.closed` event each.
+    clinic_id: int | None = None
+    patient_id: int | None = None
+    transitioned_json: str = "[]"
+    transition_count: int = 0
 
 
 _e, _s, _t, _x, _p = (
@@ -323,6 +330,7 @@ tasks_closed AS (
   FROM {_TASKS_LEFT} AS c(track, state, reason)
   WHERE k.enrolment_id = %(enrolment)s AND k.status = '{TaskStatus.OPEN.value}'
     AND k.track = c.track AND k.state = c.state
+  RETURNING k.id
 )"""  # noqa: S608 - names from the models' metadata, values bound
 _CLOSE_TASKS_ENDED = f"""
 tasks_closed AS (
@@ -333,6 +341,29 @@ tasks_closed AS (
     completed_at = %(at)s, updated_at = %(wall)s
   WHERE k.enrolment_id = %(enrolment)s AND k.status = '{TaskStatus.OPEN.value}'
     AND k.source_effect_id IS NOT NULL
+  RETURNING k.id
+)"""  # noqa: S608 - names from the models' metadata, values bound
+
+_c = ChangeEvent._meta.db_table
+_CHANGE_COLUMNS = (
+    "public_id, clinic_id, patient_id, enrolment_id, type, subject_id, data, occurred_at"
+)
+# The feed's rows are written by the same statement (their webhook deliveries by its trigger).
+_TRANSITIONED = f"""
+transitioned AS (
+  INSERT INTO {_c} ({_CHANGE_COLUMNS})
+  SELECT gen_random_uuid(), %(clinic)s, %(patient)s, %(enrolment)s,
+         '{ChangeType.ENROLMENT_TRANSITIONED.value}', (SELECT id FROM step), c.data, %(at)s
+  FROM jsonb_array_elements(%(transitioned)s::jsonb) WITH ORDINALITY AS c(data, n)
+  ORDER BY c.n
+)"""  # noqa: S608 - names from the models' metadata, values bound
+_TASKS_CLOSED_CHANGES = f"""
+tasks_closed_changes AS (
+  INSERT INTO {_c} ({_CHANGE_COLUMNS})
+  SELECT gen_random_uuid(), %(clinic)s, %(patient)s, %(enrolment)s,
+         '{ChangeType.TASK_CLOSED.value}', k.id,
+         jsonb_build_object('status', '{TaskStatus.CANCELLED.value}'), %(at)s
+  FROM tasks_closed k ORDER BY k.id
 )"""  # noqa: S608 - names from the models' metadata, values bound
 
 
@@ -353,6 +384,11 @@ def decision_write(rows: DecisionRows) -> list[int]:
         parts.append(_CLOSE_TASKS_ENDED)
     elif rows.tasks_closed:
         parts.append(_CLOSE_TASKS)
+    if rows.clinic_id is not None:
+        if rows.tasks_ended_reason is not None or rows.tasks_closed:
+            parts.append(_TASKS_CLOSED_CHANGES)
+        if rows.transition_count:
+            parts.append(_TRANSITIONED)
     if rows.effect_count:
         parts.append(_INSERT_EFFECTS)
         tail = "SELECT (SELECT id FROM step), ARRAY(SELECT id FROM effects ORDER BY id)"
@@ -389,6 +425,9 @@ def decision_write(rows: DecisionRows) -> list[int]:
         "task_states": [state for _, state, _ in rows.tasks_closed],
         "task_reasons": [reason for _, _, reason in rows.tasks_closed],
         "tasks_ended_reason": rows.tasks_ended_reason,
+        "clinic": rows.clinic_id,
+        "patient": rows.patient_id,
+        "transitioned": rows.transitioned_json,
     }
     sql = "WITH " + ",".join(parts) + "\n" + tail
     with _prepared_cursor() as cursor:

@@ -32,6 +32,8 @@ from carehub.core.exceptions import (
     NotFound,
     NotPermitted,
 )
+from carehub.integrations.models import ChangeType
+from carehub.integrations.services import change_record
 from carehub.pathways.dispatch_sql import (
     DecisionRows,
     RowLocked,
@@ -199,6 +201,24 @@ def tasks_no_longer_needed(
     return [(track, state, reason) for (track, state), reason in closed.items()], ended
 
 
+def _proposal_change(type: ChangeType, proposal: Proposal, at: datetime) -> None:
+    enrolment = proposal.enrolment
+    change_record(
+        clinic_id=enrolment.clinic_id,
+        patient_id=enrolment.patient_id,
+        enrolment_id=enrolment.pk,
+        type=type,
+        subject_id=proposal.pk,
+        data={
+            "track": proposal.track,
+            "from": proposal.source,
+            "to": proposal.target,
+            "status": proposal.status,
+        },
+        at=at,
+    )
+
+
 def _persist(
     *,
     enrolment: Enrolment,
@@ -250,6 +270,19 @@ def _persist(
         at=now,
     )
     timers_closed, timers_started = timer_rows(decision.timer_ops, now)
+    # The change feed: one `enrolment.transitioned` per state change (codes only).
+    transitioned = [
+        {
+            "track": t.track,
+            "from": t.source,
+            "to": t.target,
+            "event": t.event,
+            "version": enrolment.version,
+            "proposal_id": t.proposal_id,
+        }
+        for t in decision.transitions
+        if not t.internal
+    ]
     tasks_closed, tasks_ended_reason = tasks_no_longer_needed(
         definition_get(enrolment.definition_key, enrolment.definition_version), decision
     )
@@ -270,11 +303,15 @@ def _persist(
             wall=wall,
             tasks_closed=tasks_closed,
             tasks_ended_reason=tasks_ended_reason,
+            clinic_id=enrolment.clinic_id,
+            patient_id=enrolment.patient_id,
+            transitioned_json=dumps(transitioned),
+            transition_count=len(transitioned),
         )
     )
 
     for proposal in decision.proposals_opened:
-        Proposal.objects.create(
+        opened = Proposal.objects.create(
             enrolment=enrolment,
             proposal_id=proposal.id,
             track=proposal.track,
@@ -287,15 +324,18 @@ def _persist(
             evidence=as_dict(proposal.evidence) if proposal.evidence else {},
             proposed_at=proposal.proposed_at,
         )
+        _proposal_change(ChangeType.PROPOSAL_OPENED, opened, now)
     for closed in decision.proposals_closed:
-        Proposal.objects.filter(
+        pending = Proposal.objects.select_for_update().filter(
             enrolment=enrolment, proposal_id=closed.proposal_id, status=ProposalStatus.PENDING
-        ).update(
-            status=closed.resolution,
-            decided_at=now,
-            decided_by=user if closed.resolution in ("approved", "rejected") else None,
-            reason=closed.reason,
         )
+        for row in pending:
+            row.status = closed.resolution
+            row.decided_at = now
+            row.decided_by = user if closed.resolution in ("approved", "rejected") else None
+            row.reason = closed.reason
+            row.save(update_fields=["status", "decided_at", "decided_by", "reason", "updated_at"])
+            _proposal_change(ChangeType.PROPOSAL_DECIDED, row, now)
 
     publish_after_commit(effect_ids)
     return step

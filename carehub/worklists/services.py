@@ -8,11 +8,39 @@ from django.db import IntegrityError, transaction
 from carehub.accounts.models import User
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.integrations.models import ChangeType
+from carehub.integrations.services import change_record
 from carehub.pathways.models import Enrolment, OutboxEffect
 from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
 
 W = TypeVar("W", CareTask, Flag)
+
+
+def _task_change(type: ChangeType, task: CareTask, at: datetime) -> None:
+    """The change feed's record of a task opened or closed (codes only: no title or reason)."""
+    change_record(
+        clinic_id=task.clinic_id,
+        patient_id=task.patient_id,
+        enrolment_id=task.enrolment_id,
+        type=type,
+        subject_id=task.pk,
+        data={"discipline": task.discipline, "priority": task.priority, "status": task.status},
+        at=at,
+    )
+
+
+def _flag_change(type: ChangeType, flag: Flag, at: datetime) -> None:
+    """The change feed's record of a flag raised, acknowledged or resolved (codes only)."""
+    change_record(
+        clinic_id=flag.clinic_id,
+        patient_id=flag.patient_id,
+        enrolment_id=flag.enrolment_id,
+        type=type,
+        subject_id=flag.pk,
+        data={"code": flag.code, "severity": flag.severity, "status": flag.status},
+        at=at,
+    )
 
 
 def _made_before(
@@ -80,13 +108,14 @@ def care_task_create(
         task.closed_reason = closed_reason[:300]
         task.completed_at = closed_at or clock.now()
         task.save(force_insert=True)
-        return task
+        return task  # never open: nothing to tell
     equal = _open_equal_task(enrolment, discipline, title)
     if equal is not None:
         return equal
     try:
         with transaction.atomic():  # a savepoint: an equal task opened meanwhile is not an error
             task.save(force_insert=True)
+            _task_change(ChangeType.TASK_OPENED, task, task.created_at)
     except IntegrityError:
         existing = _made_before(CareTask, source_effect, dedupe_key) or _open_equal_task(
             enrolment, discipline, title
@@ -100,11 +129,16 @@ def care_task_create(
 def care_task_close(*, task_id: int, reason: str, at: datetime) -> bool:
     """Close a task that is no longer needed (cancelled, with the reason, kept in history);
     False when it was no longer open."""
-    closed = CareTask.objects.filter(pk=task_id, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CANCELLED, closed_reason=reason[:300], completed_at=at,
-        updated_at=clock.now(),
-    )  # fmt: skip
-    return bool(closed)
+    with transaction.atomic():
+        task = (
+            CareTask.objects.select_for_update().filter(pk=task_id, status=TaskStatus.OPEN).first()
+        )
+        if task is None:
+            return False
+        task.status, task.closed_reason, task.completed_at = TaskStatus.CANCELLED, reason[:300], at
+        task.save(update_fields=["status", "closed_reason", "completed_at", "updated_at"])
+        _task_change(ChangeType.TASK_CLOSED, task, at)
+    return True
 
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.URGENT: 2}
@@ -170,6 +204,7 @@ def flag_raise(
     try:
         with transaction.atomic():  # a savepoint: the same flag raised meanwhile is no error
             flag.save(force_insert=True)
+            _flag_change(ChangeType.FLAG_RAISED, flag, raised_at)
     except IntegrityError:
         existing = _made_before(Flag, source_effect, dedupe_key) or _unresolved_flag(
             patient_id, code, level
@@ -197,6 +232,7 @@ def care_task_complete(*, task: CareTask, user: User) -> CareTask:
     locked.completed_at = clock.now()
     locked.completed_by = user
     locked.save(update_fields=["status", "completed_at", "completed_by", "updated_at"])
+    _task_change(ChangeType.TASK_CLOSED, locked, locked.completed_at)
     for field in ("status", "completed_at", "completed_by", "updated_at"):
         setattr(task, field, getattr(locked, field))
     return task
@@ -250,6 +286,13 @@ def flag_set_status(
         fields = ["resolved_at", "resolved_by", "resolved_outcome"]
     locked.status = status
     locked.save(update_fields=["status", *fields, "updated_at"])
+    _flag_change(
+        ChangeType.FLAG_ACKNOWLEDGED
+        if status == FlagStatus.ACKNOWLEDGED
+        else ChangeType.FLAG_RESOLVED,
+        locked,
+        now,
+    )
     for name in ("status", *fields, "updated_at"):
         setattr(flag, name, getattr(locked, name))
     return flag

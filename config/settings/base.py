@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "carehub.worklists",
     "carehub.messaging",
     "carehub.checkins",
+    "carehub.integrations",
     "carehub.portal",
     "carehub.api",
     "carehub.audit",
@@ -314,6 +315,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carehub.messaging.sweep",
         "schedule": timedelta(seconds=env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=30)),
     },
+    "webhooks-send": {
+        "task": "carehub.integrations.webhooks_send",
+        "schedule": timedelta(seconds=env.int("WEBHOOK_SEND_INTERVAL_SECONDS", default=5)),
+    },
     "messaging-digests": {
         "task": "carehub.messaging.digests",
         "schedule": timedelta(seconds=env.int("MESSAGING_DIGEST_INTERVAL_SECONDS", default=300)),
@@ -372,6 +377,17 @@ CHECKIN_INSTRUMENT_NAMES = {
 
 # --- Outbox -----------------------------------------------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=5)
+# Webhooks (carehub/integrations/sender.py): attempts before a delivery is dead, the backoff
+# between attempts, the per-request timeout, how long a claim may stay unanswered before its
+# sender is presumed dead, how many deliveries one claim takes, and whether plain-http
+# receivers are allowed (development and tests only; production receivers use https).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=50)
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
 OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=5)
 OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=600)
 # A running effect whose worker has not finished within the lease is taken over.

@@ -16,5 +16,7 @@ MESSAGING_SMS_GATEWAY = env.str(
 # The demo clinic's seed (`manage.py seed_demo`) and its SMS gateway: development and tests only,
 # never installed by the production settings.
 INSTALLED_APPS = [*INSTALLED_APPS, "carehub.demo"]  # noqa: F405
+# Webhook receivers on plain http (a local receiver); production requires https.
+WEBHOOK_ALLOW_HTTP = True
 # The development pages under /dev/ (Sent messages).
 DEV_PAGES = True

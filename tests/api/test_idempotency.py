@@ -31,6 +31,14 @@ from carehub.core import clock
 from carehub.core.idempotency import idempotency_begin, idempotency_fail
 from carehub.core.models import IdempotencyRecord, IdempotencyStatus
 from carehub.core.tasks import idempotency_keys_prune_task
+from carehub.integrations.models import (
+    ChangeEvent,
+    ChangeType,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from carehub.integrations.services import change_record
 from carehub.messaging.models import DeliveryEvent, InAppNotification, Message
 from carehub.observations.models import Observation
 from carehub.pathways.models import (
@@ -68,7 +76,8 @@ pytestmark = pytest.mark.django_db
 WORLD = (
     Patient, CareTeamMembership, Enrolment, PathwayStep, PathwayTimer, Proposal, OutboxEffect,
     ProcessedEvent, Observation, CheckinSeries, Checkin, CheckinLink, CareTask, Flag, Message,
-    DeliveryEvent, InAppNotification, ClinicThreshold,
+    DeliveryEvent, InAppNotification, ClinicThreshold, WebhookSubscription, ChangeEvent,
+    WebhookDelivery,
 )  # fmt: skip
 NOT_IDEMPOTENT = {("post", "/api/v1/auth/token"), ("delete", "/api/v1/auth/token")}
 TRIALS = 5
@@ -243,7 +252,48 @@ def _result(fx: Fixtures) -> Write:
     return Write("physician", "post", url, body, url, {**body, "relief_pct": 50})
 
 
+def _webhook_create(fx: Fixtures) -> Write:
+    body = {"url": "https://receiver.example/hooks", "event_types": ["flag.raised"]}
+    return Write(
+        "clinic_admin", "post", "/api/v1/webhooks", body,
+        "/api/v1/webhooks", {**body, "event_types": ["task.opened"]},
+    )  # fmt: skip
+
+
+def _subscription(fx: Fixtures, url: str) -> WebhookSubscription:
+    return WebhookSubscription.objects.create(
+        clinic=fx.get("clinic"), url=url, event_types=["flag.raised"]
+    )
+
+
+def _webhook_update(fx: Fixtures) -> Write:
+    url = f"/api/v1/webhooks/{_subscription(fx, 'https://a.example/h').pk}"
+    return Write("clinic_admin", "patch", url, {"active": False}, url, {"active": True})
+
+
+def _dead_delivery(fx: Fixtures, subscription: WebhookSubscription) -> WebhookDelivery:
+    with transaction.atomic():
+        event = change_record(
+            clinic_id=subscription.clinic_id, type=ChangeType.FLAG_RAISED, subject_id=1
+        )
+    delivery = WebhookDelivery.objects.get(event=event, subscription=subscription)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.DEAD, attempts=8)
+    return delivery
+
+
+def _webhook_resend(fx: Fixtures) -> Write:
+    subscription = _subscription(fx, "https://b.example/h")
+    first, other = _dead_delivery(fx, subscription), _dead_delivery(fx, subscription)
+    return Write(
+        "clinic_admin", "post", f"/api/v1/webhook-deliveries/{first.pk}/resend", None,
+        f"/api/v1/webhook-deliveries/{other.pk}/resend", None,
+    )  # fmt: skip
+
+
 WRITES: dict[tuple[str, str], Callable[[Fixtures], Write]] = {
+    ("post", "/api/v1/webhooks"): _webhook_create,
+    ("patch", "/api/v1/webhooks/{id}"): _webhook_update,
+    ("post", "/api/v1/webhook-deliveries/{id}/resend"): _webhook_resend,
     ("post", "/api/v1/patients/{id}/enrolments"): _start,
     ("post", "/api/v1/enrolments/{id}/events"): _event,
     ("post", "/api/v1/enrolments/{id}/pause"): _pause,

@@ -45,6 +45,13 @@ OPERATIONS = {
     ("/api/v1/patients/{patient_id}/messages", "get"): "patients_messages_list",
     ("/api/v1/messages/dead", "get"): "messages_dead_list",
     ("/api/v1/messages/{message_id}/resend", "post"): "messages_resend",
+    ("/api/v1/events", "get"): "events_list",
+    ("/api/v1/webhooks", "get"): "webhooks_list",
+    ("/api/v1/webhooks", "post"): "webhooks_create",
+    ("/api/v1/webhooks/{webhook_id}", "get"): "webhooks_retrieve",
+    ("/api/v1/webhooks/{webhook_id}", "patch"): "webhooks_update",
+    ("/api/v1/webhooks/{webhook_id}/deliveries", "get"): "webhooks_deliveries_list",
+    ("/api/v1/webhook-deliveries/{delivery_id}/resend", "post"): "webhooks_deliveries_resend",
     ("/api/v1/thresholds", "get"): "thresholds_list",
     ("/api/v1/thresholds/{pathway_key}/{name}", "put"): "thresholds_set",
 }

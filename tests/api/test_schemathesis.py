@@ -30,6 +30,13 @@ from schemathesis.specs.openapi.checks import (
 from carehub.accounts.models import User
 from carehub.api.services import api_token_issue
 from carehub.checkins.models import Checkin
+from carehub.integrations.models import (
+    ChangeType,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from carehub.integrations.services import change_record
 from carehub.messaging.models import Message
 from carehub.observations.models import Observation
 from carehub.pathways.models import Proposal
@@ -77,6 +84,12 @@ def seeded(  # type: ignore[no-untyped-def]
     """Path parameters naming real objects of the seeded clinic, and a token per role."""
     account = patient_account_create(patient=patient, username="alice", password=PASSWORD)
     users = {**staff, "patient": account}
+    receiver = WebhookSubscription.objects.create(
+        clinic=patient.clinic, url="https://ehr.example/hooks", event_types=["flag.raised"]
+    )
+    event = change_record(clinic_id=patient.clinic_id, type=ChangeType.FLAG_RAISED, subject_id=1)
+    delivery = WebhookDelivery.objects.get(event=event, subscription=receiver)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.DEAD)
     return {
         "tokens": {role: api_token_issue(user=users[role])[0] for role in ROLES},
         "path": {
@@ -92,6 +105,8 @@ def seeded(  # type: ignore[no-untyped-def]
             "version": 1,
             "pathway_key": "intractable-pain",
             "name": "mbb_relief_pct",
+            "webhook_id": receiver.pk,
+            "delivery_id": delivery.pk,
         },
     }
 

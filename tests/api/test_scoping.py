@@ -61,6 +61,14 @@ LIST_OPERATIONS = {
 # Clinic configuration: no patient, but another clinic's rows are neither listed nor changed
 # (test_thresholds.py).
 CLINIC_OPERATIONS = {
+    # The change feed and webhook receivers: tests/api/test_integrations.py.
+    ("get", "/api/v1/events"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("post", "/api/v1/webhook-deliveries/{id}/resend"),
     ("get", "/api/v1/thresholds"),
     ("put", "/api/v1/thresholds/{id}/{id}"),
 }

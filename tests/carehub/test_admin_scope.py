@@ -12,7 +12,7 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
-from django.db import models
+from django.db import models, transaction
 from django.test import Client
 from knox.models import AuthToken
 
@@ -26,6 +26,8 @@ from carehub.core.admin_scope import GLOBAL, SUPERUSERS, ClinicScopedAdmin
 from carehub.core.models import IdempotencyRecord
 from carehub.core.services import scheduler_heartbeat_record
 from carehub.demo.services import demo_seed
+from carehub.integrations.models import ChangeType, WebhookDelivery, WebhookSubscription
+from carehub.integrations.services import change_record
 from carehub.messaging.models import Message, ProviderReport
 from carehub.messaging.services import staff_notification_preference_set
 from carehub.patients.models import CareTeamMembership, Patient
@@ -64,6 +66,12 @@ def _clinic_rows(clinic: Clinic) -> None:
     AuditEvent.objects.create(clinic=clinic, patient=patient, at=AT, action="patient.view")
     message = Message.objects.filter(clinic=clinic).order_by("pk").first()
     assert message is not None
+    receiver = WebhookSubscription.objects.create(
+        clinic=clinic, url=f"https://ehr-{clinic.pk}.example/hooks", event_types=["flag.raised"]
+    )
+    with transaction.atomic():  # the change and its delivery
+        change_record(clinic_id=clinic.pk, type=ChangeType.FLAG_RAISED, subject_id=1)
+    assert WebhookDelivery.objects.filter(subscription=receiver).exists()
     ProviderReport.objects.create(
         provider="twilio", provider_message_id=f"SM{clinic.pk}", status="delivered",
         provider_status="delivered", received_at=AT, message=message, applied_at=AT,
