@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from carehub.core.db_roles import as_owner
 from tests.support.celery_worker import purge_queue, running_worker
 from tests.support.db_roles import OwnerSwitch, install_owner_helpers
 
@@ -30,6 +31,22 @@ def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:
         install_owner_helpers()
     yield
     _owner.enter()
+
+
+@pytest.fixture
+def _db_owner_if_marked(request: pytest.FixtureRequest, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """`@pytest.mark.db_owner`: the test connects as the tables' owner (it drops an index, bulk
+    loads with the triggers off...): what the application's role may not do, asked for by name."""
+    if request.node.get_closest_marker("db_owner") is None:
+        yield
+        return
+    with django_db_blocker.unblock(), as_owner():
+        yield
+
+
+@pytest.fixture
+def _django_db_helper(_db_owner_if_marked: None, _django_db_helper: None) -> None:
+    """pytest-django's database access for each test; as the owner when the test asks."""
 
 
 @pytest.fixture

@@ -454,6 +454,7 @@ def test_the_naloxone_check_raises_one_flag_and_one_task(
 
 
 @pytest.mark.django_db
+@pytest.mark.db_owner  # drops the unique indexes: the owner's right
 def test_the_migration_merges_the_duplicates_already_open(enrolment: Enrolment) -> None:
     """Existing duplicates are merged before the unique indexes are built (the indexes are
     dropped inside this test's transaction to make some, and come back with its rollback)."""
