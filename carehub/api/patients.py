@@ -191,6 +191,7 @@ class PatientListApi(AuditedApi):
 
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        active = serializers.ChoiceField(choices=["true", "false"], required=False)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -198,12 +199,19 @@ class PatientListApi(AuditedApi):
         given_name = serializers.CharField()
         family_name = serializers.CharField()
         date_of_birth = serializers.DateField(allow_null=True)
+        active = serializers.BooleanField()
 
     @extend_schema(
         operation_id="patients_list",
         tags=["patients"],
         parameters=[
             OpenApiParameter("search", str, description="Words matching names or the MRN"),
+            OpenApiParameter(
+                "active",
+                str,
+                enum=["true", "false"],
+                description="Only active (or only deactivated) patients; default both",
+            ),
             *PAGE_PARAMETERS,
         ],
         responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
@@ -211,8 +219,11 @@ class PatientListApi(AuditedApi):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        active = filters.validated_data.get("active")
         patients = patient_list_for_user(
-            user=request.user, search=filters.validated_data.get("search", "")
+            user=request.user,
+            search=filters.validated_data.get("search", ""),
+            active=None if active is None else active == "true",
         )
         response = paginated_response(
             request=request,
@@ -245,7 +256,17 @@ class PatientDetailApi(AuditedApi):
         given_name = serializers.CharField()
         family_name = serializers.CharField()
         date_of_birth = serializers.DateField(allow_null=True)
-        time_zone = serializers.CharField()
+        time_zone = serializers.CharField(help_text="IANA time zone, e.g. Europe/London")
+        language = serializers.CharField(help_text="Language of the patient's pages and messages")
+        email = serializers.CharField(allow_blank=True)
+        phone = serializers.CharField(allow_blank=True, help_text="E.164")
+        preferred_channel = serializers.CharField()
+        fallback_channel = serializers.CharField(allow_blank=True)
+        send_window_start = serializers.TimeField(help_text="Local time: quiet hours before")
+        send_window_end = serializers.TimeField(help_text="Local time: quiet hours after")
+        active = serializers.BooleanField(help_text="False once deactivated")
+        deactivated_at = serializers.DateTimeField(allow_null=True)
+        deactivation_reason = serializers.CharField(allow_blank=True)
         care_team = CareTeamMemberSerializer(source="active_care_team", many=True)
 
     @extend_schema(

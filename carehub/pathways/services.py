@@ -312,6 +312,11 @@ def enrolment_start(
 ) -> Enrolment:
     """Enrol a patient on a pathway (pinned to the latest version unless one is named)."""
     now = at or clock.now()
+    if not patient.active:
+        raise Conflict(
+            f"{patient} is inactive (deactivated): an inactive patient is not enrolled.",
+            extra={"current": {"patient_id": patient.pk, "active": False}},
+        )
     try:
         definition = definition_get(definition_key, version)
     except UnknownPathway as exc:

@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
         "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
+        "ChannelEnum": "carehub.patients.models.Channel.values",
+        "PriorityEnum": "carehub.worklists.models.Priority.values",
     },
 }
 
