@@ -87,6 +87,7 @@ class Operation(StrEnum):
     TASK_ASSIGN = "task.assign"
     TASK_CANCEL = "task.cancel"
     CHECKIN_OPEN = "checkin.open"
+    STAFF_LIST = "staff.list"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -165,6 +166,8 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     Operation.TASK_ASSIGN: _CLINICIANS,
     Operation.TASK_CANCEL: _CLINICIANS,
     Operation.CHECKIN_OPEN: _CLINICIANS,
+    # The clinic's staff (names, roles, ids for care teams and assignees): every member of staff.
+    Operation.STAFF_LIST: _STAFF,
 }
 
 

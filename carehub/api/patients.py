@@ -3,10 +3,12 @@ data goes through (`AuditedApi`)."""
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from typing import Any
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -37,6 +39,28 @@ from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
 PATIENT_ORDERING = ("family_name", "given_name", "id")
+
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": LOCAL_TIME_PATTERN, "example": "09:00", "description": (
+        "A wall-clock time in the patient's time zone, HH:MM or HH:MM:SS (no offset)")}
+)  # fmt: skip
+class LocalTimeField(serializers.Field):
+    """A time of day without a zone (the patient's own clock): `HH:MM[:SS]`."""
+
+    default_error_messages = {"invalid": "A local time, HH:MM or HH:MM:SS (no offset)."}
+
+    def to_internal_value(self, data: Any) -> time:
+        if not isinstance(data, str) or not re.fullmatch(LOCAL_TIME_PATTERN, data):
+            self.fail("invalid")
+        return time.fromisoformat(data)
+
+    def to_representation(self, value: time) -> str:
+        return value.isoformat(timespec="minutes" if not value.second else "seconds")
+
+
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", str, description="Opaque cursor from `next` / `previous`"),
     OpenApiParameter(
@@ -262,8 +286,8 @@ class PatientDetailApi(AuditedApi):
         phone = serializers.CharField(allow_blank=True, help_text="E.164")
         preferred_channel = serializers.CharField()
         fallback_channel = serializers.CharField(allow_blank=True)
-        send_window_start = serializers.TimeField(help_text="Local time: quiet hours before")
-        send_window_end = serializers.TimeField(help_text="Local time: quiet hours after")
+        send_window_start = LocalTimeField(help_text="Local time: quiet hours before")
+        send_window_end = LocalTimeField(help_text="Local time: quiet hours after")
         active = serializers.BooleanField(help_text="False once deactivated")
         deactivated_at = serializers.DateTimeField(allow_null=True)
         deactivation_reason = serializers.CharField(allow_blank=True)

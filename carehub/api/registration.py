@@ -18,16 +18,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from carehub.accounts.models import User
+from carehub.accounts.models import STAFF_ROLES, User
+from carehub.accounts.selectors import staff_list_for_clinic
+from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import (
+    PAGE_PARAMETERS,
     AuditedApi,
     CareTeamMemberSerializer,
+    LocalTimeField,
     PatientDetailApi,
     PatientListApi,
 )
@@ -72,10 +76,10 @@ class _PatientDetailsInput(serializers.Serializer):
     fallback_channel = serializers.ChoiceField(
         choices=[*Channel.values, ""], required=False, help_text="Default `email`; `` for none"
     )
-    send_window_start = serializers.TimeField(
+    send_window_start = LocalTimeField(
         required=False, help_text="Local time messages may start (default 09:00)"
     )
-    send_window_end = serializers.TimeField(
+    send_window_end = LocalTimeField(
         required=False, help_text="Local time messages stop (default 20:00), after the start"
     )
 
@@ -270,3 +274,45 @@ class PatientCareTeamSetApi(AuditedApi):
         )
         self.audit(detail={"members": [m.staff_id for m in team]})
         return Response(self.OutputSerializer({"care_team": team}).data)
+
+
+class StaffListApi(AuditedApi):
+    """The clinic's active staff: the ids care teams and task assignees are given by."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.STAFF_LIST
+    audit_action = Action.STAFF_LIST
+
+    class FilterSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=sorted(STAFF_ROLES), required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        name = serializers.CharField(source="get_full_name")
+        role = serializers.CharField()
+
+    @extend_schema(
+        operation_id="staff_list",
+        tags=["patients"],
+        parameters=[
+            OpenApiParameter("role", str, enum=sorted(STAFF_ROLES)),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: paginated(OutputSerializer, "StaffPage"), **problems(400, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        staff = staff_list_for_clinic(
+            clinic_id=request.user.clinic_id, role=filters.validated_data.get("role")
+        )
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=staff,
+            serializer_class=self.OutputSerializer,
+            ordering=("id",),
+        )
+        self.audit(detail={"listed": len(response.data["results"])})
+        return response

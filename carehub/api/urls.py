@@ -48,6 +48,7 @@ from carehub.api.registration import (
     PatientDeactivateApi,
     PatientDetailUpdateApi,
     PatientsApi,
+    StaffListApi,
 )
 from carehub.api.thresholds import ThresholdListApi, ThresholdSetApi
 from carehub.api.worklists import (
@@ -73,6 +74,7 @@ urlpatterns = [
         PathwayDiagramApi.as_view(),
         name="pathway-diagram",
     ),
+    path("staff", StaffListApi.as_view(), name="staff-list"),
     path("patients", PatientsApi.as_view(), name="patient-list"),
     path("patients/<int:patient_id>", PatientDetailUpdateApi.as_view(), name="patient-detail"),
     path(

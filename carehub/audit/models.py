@@ -79,6 +79,7 @@ class Action(models.TextChoices):
     TASK_ASSIGN = "task.assign"
     TASK_CANCEL = "task.cancel"
     CHECKIN_OPEN = "checkin.open"
+    STAFF_LIST = "staff.list"
 
 
 class Outcome(models.TextChoices):

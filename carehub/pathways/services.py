@@ -312,7 +312,7 @@ def enrolment_start(
 ) -> Enrolment:
     """Enrol a patient on a pathway (pinned to the latest version unless one is named)."""
     now = at or clock.now()
-    if not patient.active:
+    if not Patient.objects.filter(pk=patient.pk, active=True).exists():
         raise Conflict(
             f"{patient} is inactive (deactivated): an inactive patient is not enrolled.",
             extra={"current": {"patient_id": patient.pk, "active": False}},
