@@ -37,7 +37,8 @@ from rest_framework.response import Response
 from carehub.api.observations import (
     _RECORD_RESPONSES,
     ObservationSerializer,
-    _EventField,
+    _corrected,
+    _CorrectsField,
     _ObservationRecordApi,
 )
 from carehub.api.patients import AuditedApi
@@ -46,7 +47,6 @@ from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
-from carehub.core.exceptions import InvalidInput
 from carehub.observations import reference
 from carehub.observations.models import Kind, Observation
 from carehub.observations.selectors import (
@@ -65,30 +65,6 @@ from carehub.observations.services import (
 )
 from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user
-
-MAX_ID = 2**63 - 1
-
-
-class _CorrectsField(_EventField):
-    corrects = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_ID,
-        help_text="The id of the observation this one replaces (same patient and kind)",
-    )
-
-
-def _corrected(patient: Patient, values: dict[str, Any]) -> Observation | None:
-    """The observation `corrects` names: one of this patient's (400 otherwise)."""
-    corrects = values.get("corrects")
-    if corrects is None:
-        return None
-    observation = Observation.objects.filter(pk=corrects, patient=patient).first()
-    if observation is None:
-        message = "No such observation of this patient."
-        raise InvalidInput(f"corrects: {message}", extra={"fields": {"corrects": [message]}})
-    return observation
 
 
 class _IntakeRecordApi(_ObservationRecordApi):
