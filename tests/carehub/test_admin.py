@@ -107,7 +107,8 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     clinic = Patient.objects.first().clinic  # type: ignore[union-attr]
     form = {
         "clinic": clinic.pk, "mrn": "RP-2001", "given_name": "Ada", "family_name": "Byron",
-        "time_zone": "Mars/Olympus", "preferred_channel": "sms", "fallback_channel": "email",
+        "time_zone": "Mars/Olympus", "language": "en", "preferred_channel": "sms",
+        "fallback_channel": "email", "active": "",
         "send_window_start": "09:00", "send_window_end": "20:00",
         "care_team-TOTAL_FORMS": "0", "care_team-INITIAL_FORMS": "0",
     }  # fmt: skip
@@ -117,6 +118,7 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     client_admin.post("/admin/patients/patient/add/", {**form, "time_zone": "Europe/Paris"})
     patient = Patient.objects.get(mrn="RP-2001")
     assert patient.time_zone == "Europe/Paris"
+    assert patient.active is True  # deactivation is not an admin edit (patient_deactivate)
 
     outsider = staff_create(clinic=clinic, username="locum", role=Role.PHYSICIAN, password=None)
     client_admin.post(
