@@ -352,13 +352,14 @@ class PatientMedicationsApi(_IntakeRecordApi):
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         now = clock.now()
-        latest: dict[str, Observation] = {}
-        for row in observation_history(patient=patient, kind=Kind.MEDICATION).filter(
-            observed_at__lte=now
-        ):
-            latest.setdefault(row.code, row)  # newest first: the first of each drug holds
+        # Each drug's latest dose (DISTINCT ON the drug): one row per drug, whatever the history.
+        rows = list(
+            observation_history(patient=patient, kind=Kind.MEDICATION)
+            .filter(observed_at__lte=now)
+            .order_by("code", "-observed_at", "-id")
+            .distinct("code")
+        )
         breakdown = mme_breakdown(patient=patient, now=now)
-        rows = sorted(latest.values(), key=lambda row: row.code)
         data = self.ListSerializer(
             {
                 "medications": rows,

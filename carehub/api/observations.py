@@ -236,10 +236,11 @@ class _ObservationRecordApi(AuditedApi):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+# 422: an `event` sent after recording whose guards do not hold (the observation stays).
 _RECORD_RESPONSES = {
     200: RecordedOutputSerializer,
     201: RecordedOutputSerializer,
-    **problems(400, 403, 404, 409),
+    **problems(400, 403, 404, 409, 422),
 }
 
 
