@@ -131,7 +131,8 @@ def patient_deactivate(*, patient: Patient, reason: str) -> Patient:
     if len(text) > DEACTIVATION_REASON_MAX_LENGTH:
         message = f"At most {DEACTIVATION_REASON_MAX_LENGTH} characters."
         raise InvalidInput(message, extra={"fields": {"reason": [message]}})
-    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    # The lock `enrolment_start` takes too: no enrolment starts while this decides.
+    locked = Patient.objects.select_for_update(no_key=True).get(pk=patient.pk)
     if not locked.active:
         raise Conflict(
             "The patient is already inactive.",

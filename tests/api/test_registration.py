@@ -407,3 +407,49 @@ def test_timers_and_next_due_read_in_a_constant_number_of_queries(
     account = patient_account_create(patient=enrolment.patient, username="pt", password=None)
     for path in ("facts", "timers", "next-due"):
         assert_problem(client_for(account).get(f"{url}/{path}"), 403, "not_permitted")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enrolment_does_not_start_while_the_patient_is_being_deactivated(
+    clinic: Clinic,
+) -> None:
+    """Deactivation and enrolment lock the patient's row: an enrolment starting meanwhile waits
+    for the deactivation to commit, then is refused, so no inactive patient runs a pathway."""
+    import threading
+
+    from django.db import connection, transaction
+
+    patient = register(clinic, "C-1")
+    locked, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def deactivate() -> None:
+        try:
+            with transaction.atomic():
+                patient_deactivate(patient=patient, reason="Moved away")
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def enrol() -> None:
+        try:
+            enrolment_start(patient=patient, definition_key=EXAMPLE_KEY)
+            outcome["result"] = "enrolled"
+        except Conflict:
+            outcome["result"] = "refused"
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=deactivate)
+    first.start()
+    assert locked.wait(10)
+    second = threading.Thread(target=enrol)
+    second.start()
+    second.join(1.0)
+    assert second.is_alive(), "the enrolment did not wait for the deactivation's lock"
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert outcome == {"result": "refused"}
+    assert not Enrolment.objects.filter(patient=patient).exists()
