@@ -58,7 +58,7 @@ class Patient(TimeStampedModel):
     # record stays (observations, steps and audit rows point at it); it cannot be enrolled.
     active = models.BooleanField(default=True, db_default=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
-    deactivation_reason = models.CharField(max_length=300, blank=True, default="")
+    deactivation_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["family_name", "given_name"]
