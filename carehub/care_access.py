@@ -75,6 +75,21 @@ class Operation(StrEnum):
     THERAPIST_WORKSPACE = "therapist.workspace"
     EVENT_LIST = "event.list"
     WEBHOOK_MANAGE = "webhook.manage"
+    # Connecting a clinic's systems (registration, intake, medications, worklists).
+    PATIENT_CREATE = "patient.create"
+    PATIENT_UPDATE = "patient.update"
+    PATIENT_DEACTIVATE = "patient.deactivate"
+    CARE_TEAM_SET = "care_team.set"
+    PSYCH_EVALUATION_RECORD = "psych_evaluation.record"
+    MEDICATION_VIEW = "medication.view"
+    MEDICATION_RECORD = "medication.record"
+    ENROLMENT_FACTS_VIEW = "enrolment.facts_view"
+    ENROLMENT_SCHEDULE_VIEW = "enrolment.schedule_view"
+    TASK_CREATE = "task.create"
+    TASK_ASSIGN = "task.assign"
+    TASK_CANCEL = "task.cancel"
+    CHECKIN_OPEN = "checkin.open"
+    STAFF_LIST = "staff.list"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -136,6 +151,30 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     # their secrets) are configured by the clinic admin only.
     Operation.EVENT_LIST: _DELIVERY_STAFF,
     Operation.WEBHOOK_MANAGE: frozenset({Role.CLINIC_ADMIN}),
+    # Registering a patient, changing their details and contact preferences, deactivating
+    # them: the front office's job (the coordinator, the clinic admin), as is the care team,
+    # which the physician also sets.
+    Operation.PATIENT_CREATE: _DELIVERY_STAFF,
+    Operation.PATIENT_UPDATE: _DELIVERY_STAFF,
+    Operation.PATIENT_DEACTIVATE: _DELIVERY_STAFF,
+    Operation.CARE_TEAM_SET: _DELIVERY_STAFF | {Role.PHYSICIAN},
+    # A psychological evaluation's outcome: the psychologist who ran it, or the physician
+    # (as the pathway's `psych_evaluation_recorded` event).
+    Operation.PSYCH_EVALUATION_RECORD: frozenset({Role.PHYSICIAN, Role.PSYCHOLOGIST}),
+    # The medication list and its MME: clinicians read it; the physician and the pharmacist
+    # record it (as the pathway's `medication_recorded` event).
+    Operation.MEDICATION_VIEW: _CLINICIANS,
+    Operation.MEDICATION_RECORD: frozenset({Role.PHYSICIAN, Role.PHARMACIST}),
+    # What a pathway reads (derived facts) and waits for (timers, next-due items): clinical.
+    Operation.ENROLMENT_FACTS_VIEW: _CLINICIANS,
+    Operation.ENROLMENT_SCHEDULE_VIEW: _CLINICIANS,
+    # Tasks people create, assign and cancel; a check-in opened early. Clinical work.
+    Operation.TASK_CREATE: _CLINICIANS,
+    Operation.TASK_ASSIGN: _CLINICIANS,
+    Operation.TASK_CANCEL: _CLINICIANS,
+    Operation.CHECKIN_OPEN: _CLINICIANS,
+    # The clinic's staff (names, roles, ids for care teams and assignees): every member of staff.
+    Operation.STAFF_LIST: _STAFF,
 }
 
 

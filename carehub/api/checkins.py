@@ -31,7 +31,7 @@ from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.checkins.models import CheckinStatus
 from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_patient
-from carehub.checkins.services import checkin_submit
+from carehub.checkins.services import checkin_open_now, checkin_submit
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Source
 from carehub.patients.selectors import patient_get_for_user
@@ -206,3 +206,31 @@ class CheckinAnswerSubmitApi(AuditedApi):
             detail={"source": source, "red_flags": [flag["code"] for flag in result.red_flags]}
         )
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CheckinOpenApi(AuditedApi):
+    """Open a scheduled check-in now rather than at its due time (the patient is at the clinic,
+    or asked for it early): the request and its reminders go out as when the scheduler opens
+    it; answers are accepted until its `closes_at`. 409 with the `current` state unless it is
+    scheduled on an active pathway."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.CHECKIN_OPEN
+    audit_action = Action.CHECKIN_OPEN
+
+    OutputSerializer = CheckinSerializer
+
+    @extend_schema(
+        operation_id="checkins_open",
+        tags=["checkins"],
+        request=None,
+        responses={200: CheckinSerializer, **problems(403, 404, 409)},
+    )
+    def post(self, request: Request, checkin_id: int) -> Response:
+        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
+        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin_open_now(checkin=checkin)
+        fresh = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
+        data = self.OutputSerializer(fresh).data
+        self.audit()
+        return Response(data)

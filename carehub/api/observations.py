@@ -165,6 +165,29 @@ class _EventField(serializers.Serializer):
     )
 
 
+class _CorrectsField(_EventField):
+    corrects = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The id of the observation this one replaces (same patient and kind, not yet "
+        "replaced): the correction path; the replaced one stays in the history, unread",
+    )
+
+
+def _corrected(patient: Patient, values: dict[str, Any]) -> Observation | None:
+    """The observation `corrects` names: one of this patient's (400 otherwise)."""
+    corrects = values.get("corrects")
+    if corrects is None:
+        return None
+    observation = Observation.objects.filter(pk=corrects, patient=patient).first()
+    if observation is None:
+        message = "No such observation of this patient."
+        raise InvalidInput(f"corrects: {message}", extra={"fields": {"corrects": [message]}})
+    return observation
+
+
 class _ObservationRecordApi(AuditedApi):
     """What recording shares: the key, the event check, the idempotent write, the event."""
 
@@ -213,10 +236,11 @@ class _ObservationRecordApi(AuditedApi):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+# 422: an `event` sent after recording whose guards do not hold (the observation stays).
 _RECORD_RESPONSES = {
     200: RecordedOutputSerializer,
     201: RecordedOutputSerializer,
-    **problems(400, 403, 404, 409),
+    **problems(400, 403, 404, 409, 422),
 }
 
 
@@ -225,7 +249,7 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
 
     audit_action = Action.OBSERVATION_PROCEDURE
 
-    class InputSerializer(_EventField):
+    class InputSerializer(_CorrectsField):
         procedure = serializers.SlugField(max_length=64, help_text="e.g. `mbb1`, `esi`, `rfa`")
         performed_at = serializers.DateTimeField()
         relief_pct = serializers.FloatField(
@@ -261,6 +285,7 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
                 relief_weeks=values.get("relief_weeks"),
                 region=values.get("region", ""),
                 recorded_by=request.user,
+                corrects=_corrected(patient, values),
             )
 
         return self.record(request, patient, f"procedure:{patient.pk}", create)
@@ -313,7 +338,7 @@ class PatientSessionRecordApi(_ObservationRecordApi):
     operation = Operation.SESSION_LOG
     audit_action = Action.OBSERVATION_SESSION
 
-    class InputSerializer(_EventField):
+    class InputSerializer(_CorrectsField):
         discipline = serializers.SlugField(max_length=32, help_text="`pt` or `cbt`")
         attended = serializers.BooleanField()
         observed_at = serializers.DateTimeField()
@@ -349,6 +374,7 @@ class PatientSessionRecordApi(_ObservationRecordApi):
                 observed_at=values["observed_at"],
                 notes=values.get("notes", ""),
                 recorded_by=request.user,
+                corrects=_corrected(patient, values),
             )
 
         return self.record(request, patient, f"session:{patient.pk}", create)
@@ -362,7 +388,7 @@ class PatientScoreRecordApi(_ObservationRecordApi):
 
     audit_action = Action.OBSERVATION_SCORE
 
-    class InputSerializer(_EventField):
+    class InputSerializer(_CorrectsField):
         instrument = serializers.SlugField(max_length=32, help_text="e.g. `phq9`, `peg`, `odi`")
         instrument_version = serializers.IntegerField(
             required=False, allow_null=True, min_value=1, help_text="Default: the latest"
@@ -428,6 +454,7 @@ class PatientScoreRecordApi(_ObservationRecordApi):
                     is_baseline=values.get("is_baseline"),
                     recorded_by=request.user,
                     source=Source.STAFF,
+                    corrects=_corrected(patient, values),
                 )
             except InvalidInput as exc:
                 fields = exc.extra.get("fields")

@@ -3,10 +3,12 @@ data goes through (`AuditedApi`)."""
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from typing import Any
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -37,6 +39,28 @@ from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
 PATIENT_ORDERING = ("family_name", "given_name", "id")
+
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": LOCAL_TIME_PATTERN, "example": "09:00", "description": (
+        "A wall-clock time in the patient's time zone, HH:MM or HH:MM:SS (no offset)")}
+)  # fmt: skip
+class LocalTimeField(serializers.Field):
+    """A time of day without a zone (the patient's own clock): `HH:MM[:SS]`."""
+
+    default_error_messages = {"invalid": "A local time, HH:MM or HH:MM:SS (no offset)."}
+
+    def to_internal_value(self, data: Any) -> time:
+        if not isinstance(data, str) or not re.fullmatch(LOCAL_TIME_PATTERN, data):
+            self.fail("invalid")
+        return time.fromisoformat(data)
+
+    def to_representation(self, value: time) -> str:
+        return value.isoformat(timespec="minutes" if not value.second else "seconds")
+
+
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", str, description="Opaque cursor from `next` / `previous`"),
     OpenApiParameter(
@@ -191,6 +215,7 @@ class PatientListApi(AuditedApi):
 
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        active = serializers.ChoiceField(choices=["true", "false"], required=False)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -198,12 +223,19 @@ class PatientListApi(AuditedApi):
         given_name = serializers.CharField()
         family_name = serializers.CharField()
         date_of_birth = serializers.DateField(allow_null=True)
+        active = serializers.BooleanField()
 
     @extend_schema(
         operation_id="patients_list",
         tags=["patients"],
         parameters=[
             OpenApiParameter("search", str, description="Words matching names or the MRN"),
+            OpenApiParameter(
+                "active",
+                str,
+                enum=["true", "false"],
+                description="Only active (or only deactivated) patients; default both",
+            ),
             *PAGE_PARAMETERS,
         ],
         responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
@@ -211,8 +243,11 @@ class PatientListApi(AuditedApi):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        active = filters.validated_data.get("active")
         patients = patient_list_for_user(
-            user=request.user, search=filters.validated_data.get("search", "")
+            user=request.user,
+            search=filters.validated_data.get("search", ""),
+            active=None if active is None else active == "true",
         )
         response = paginated_response(
             request=request,
@@ -245,7 +280,17 @@ class PatientDetailApi(AuditedApi):
         given_name = serializers.CharField()
         family_name = serializers.CharField()
         date_of_birth = serializers.DateField(allow_null=True)
-        time_zone = serializers.CharField()
+        time_zone = serializers.CharField(help_text="IANA time zone, e.g. Europe/London")
+        language = serializers.CharField(help_text="Language of the patient's pages and messages")
+        email = serializers.CharField(allow_blank=True)
+        phone = serializers.CharField(allow_blank=True, help_text="E.164")
+        preferred_channel = serializers.CharField()
+        fallback_channel = serializers.CharField(allow_blank=True)
+        send_window_start = LocalTimeField(help_text="Local time: quiet hours before")
+        send_window_end = LocalTimeField(help_text="Local time: quiet hours after")
+        active = serializers.BooleanField(help_text="False once deactivated")
+        deactivated_at = serializers.DateTimeField(allow_null=True)
+        deactivation_reason = serializers.CharField(allow_blank=True)
         care_team = CareTeamMemberSerializer(source="active_care_team", many=True)
 
     @extend_schema(

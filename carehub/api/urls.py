@@ -3,9 +3,24 @@
 from django.urls import path
 
 from carehub.api.auth import AuthTokenApi
-from carehub.api.checkins import CheckinAnswerSubmitApi, CheckinDetailApi, PatientCheckinListApi
+from carehub.api.checkins import (
+    CheckinAnswerSubmitApi,
+    CheckinDetailApi,
+    CheckinOpenApi,
+    PatientCheckinListApi,
+)
 from carehub.api.definitions import PathwayDetailApi, PathwayDiagramApi, PathwayListApi
+from carehub.api.enrolment_reads import EnrolmentFactsApi, EnrolmentNextDueApi, EnrolmentTimersApi
 from carehub.api.instruments import InstrumentDetailApi, InstrumentListApi
+from carehub.api.intake import (
+    ObservationWithdrawApi,
+    PatientConservativeCareStartRecordApi,
+    PatientFailedTreatmentRecordApi,
+    PatientMedicationsApi,
+    PatientPainOnsetRecordApi,
+    PatientPsychEvaluationRecordApi,
+    PatientStatusRecordApi,
+)
 from carehub.api.integrations import (
     EventFeedApi,
     WebhookDeliveryListApi,
@@ -35,12 +50,21 @@ from carehub.api.pathways import (
     ProposalListApi,
     ProposalRejectApi,
 )
-from carehub.api.patients import PatientDetailApi, PatientListApi
+from carehub.api.registration import (
+    PatientCareTeamSetApi,
+    PatientDeactivateApi,
+    PatientDetailUpdateApi,
+    PatientsApi,
+    StaffListApi,
+)
 from carehub.api.thresholds import ThresholdListApi, ThresholdSetApi
 from carehub.api.worklists import (
     FlagAcknowledgeApi,
     FlagListApi,
     FlagResolveApi,
+    PatientTaskCreateApi,
+    TaskAssignApi,
+    TaskCancelApi,
     TaskCompleteApi,
     TaskListApi,
 )
@@ -70,8 +94,50 @@ urlpatterns = [
         PathwayDiagramApi.as_view(),
         name="pathway-diagram",
     ),
-    path("patients", PatientListApi.as_view(), name="patient-list"),
-    path("patients/<int:patient_id>", PatientDetailApi.as_view(), name="patient-detail"),
+    path("staff", StaffListApi.as_view(), name="staff-list"),
+    path("patients", PatientsApi.as_view(), name="patient-list"),
+    path("patients/<int:patient_id>", PatientDetailUpdateApi.as_view(), name="patient-detail"),
+    path(
+        "patients/<int:patient_id>/deactivate",
+        PatientDeactivateApi.as_view(),
+        name="patient-deactivate",
+    ),
+    path(
+        "patients/<int:patient_id>/care-team",
+        PatientCareTeamSetApi.as_view(),
+        name="patient-care-team",
+    ),
+    path(
+        "patients/<int:patient_id>/pain-onset",
+        PatientPainOnsetRecordApi.as_view(),
+        name="patient-pain-onset",
+    ),
+    path(
+        "patients/<int:patient_id>/conservative-care-start",
+        PatientConservativeCareStartRecordApi.as_view(),
+        name="patient-conservative-care-start",
+    ),
+    path(
+        "patients/<int:patient_id>/failed-treatments",
+        PatientFailedTreatmentRecordApi.as_view(),
+        name="patient-failed-treatments",
+    ),
+    path(
+        "patients/<int:patient_id>/psych-evaluations",
+        PatientPsychEvaluationRecordApi.as_view(),
+        name="patient-psych-evaluations",
+    ),
+    path(
+        "patients/<int:patient_id>/statuses",
+        PatientStatusRecordApi.as_view(),
+        name="patient-statuses",
+    ),
+    path(
+        "patients/<int:patient_id>/medications",
+        PatientMedicationsApi.as_view(),
+        name="patient-medications",
+    ),
+    path("patients/<int:patient_id>/tasks", PatientTaskCreateApi.as_view(), name="patient-tasks"),
     path(
         "patients/<int:patient_id>/enrolments",
         PatientEnrolmentsApi.as_view(),
@@ -111,6 +177,15 @@ urlpatterns = [
         EnrolmentTimelineApi.as_view(),
         name="enrolment-timeline",
     ),
+    path("enrolments/<uuid:public_id>/facts", EnrolmentFactsApi.as_view(), name="enrolment-facts"),
+    path(
+        "enrolments/<uuid:public_id>/timers", EnrolmentTimersApi.as_view(), name="enrolment-timers"
+    ),
+    path(
+        "enrolments/<uuid:public_id>/next-due",
+        EnrolmentNextDueApi.as_view(),
+        name="enrolment-next-due",
+    ),
     path(
         "enrolments/<uuid:public_id>/events",
         EnrolmentEventSendApi.as_view(),
@@ -130,6 +205,12 @@ urlpatterns = [
         "checkins/<int:checkin_id>/answers",
         CheckinAnswerSubmitApi.as_view(),
         name="checkin-answers",
+    ),
+    path("checkins/<int:checkin_id>/open", CheckinOpenApi.as_view(), name="checkin-open"),
+    path(
+        "observations/<int:observation_id>/withdraw",
+        ObservationWithdrawApi.as_view(),
+        name="observation-withdraw",
     ),
     path(
         "observations/<int:observation_id>/result",
@@ -157,6 +238,8 @@ urlpatterns = [
     path("proposals/<int:proposal_id>/reject", ProposalRejectApi.as_view(), name="proposal-reject"),
     path("tasks", TaskListApi.as_view(), name="task-list"),
     path("tasks/<int:task_id>/complete", TaskCompleteApi.as_view(), name="task-complete"),
+    path("tasks/<int:task_id>/assign", TaskAssignApi.as_view(), name="task-assign"),
+    path("tasks/<int:task_id>/cancel", TaskCancelApi.as_view(), name="task-cancel"),
     path("flags", FlagListApi.as_view(), name="flag-list"),
     path("flags/<int:flag_id>/acknowledge", FlagAcknowledgeApi.as_view(), name="flag-acknowledge"),
     path("flags/<int:flag_id>/resolve", FlagResolveApi.as_view(), name="flag-resolve"),

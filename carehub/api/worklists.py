@@ -19,20 +19,33 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from carehub.accounts.models import STAFF_ROLES, User
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.schema import problems
+from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
-from carehub.worklists.models import Flag, FlagStatus, TaskStatus
+from carehub.core.exceptions import InvalidInput
+from carehub.pathways.models import Enrolment
+from carehub.patients.selectors import patient_get_for_user
+from carehub.worklists.models import Flag, FlagStatus, Priority, TaskStatus
 from carehub.worklists.selectors import (
     flag_get_for_user,
     flag_list_for_user,
     task_get_for_user,
     task_list_for_user,
 )
-from carehub.worklists.services import NOTE_MAX_LENGTH, care_task_complete, flag_set_status
+from carehub.worklists.services import (
+    CANCEL_REASON_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    care_task_add,
+    care_task_assign,
+    care_task_cancel,
+    care_task_complete,
+    flag_set_status,
+)
 
 ALL = "all"
 
@@ -58,6 +71,9 @@ class TaskSerializer(_PatientFields):
         allow_null=True, help_text="When it was done, or closed without being done (cancelled)"
     )
     completed_by_id = serializers.IntegerField(allow_null=True)
+    assigned_to_id = serializers.IntegerField(
+        allow_null=True, help_text="The member of staff it is assigned to, if any"
+    )
     closed_reason = serializers.CharField(
         help_text="Why a cancelled task was closed, e.g. its pathway state was left"
     )
@@ -160,6 +176,151 @@ class TaskCompleteApi(AuditedApi):
         self.audit_patient, self.audit_obj = task.patient, task
         task = care_task_complete(task=task, user=request.user)
         data = self.OutputSerializer(task).data
+        self.audit()
+        return Response(data)
+
+
+class PatientTaskCreateApi(AuditedApi):
+    """Put a task on a discipline's worklist for the patient (optionally about one of the
+    patient's enrolments, and assigned to a member of staff of that discipline)."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.TASK_CREATE
+    audit_action = Action.TASK_CREATE
+
+    class InputSerializer(serializers.Serializer):
+        discipline = serializers.ChoiceField(
+            choices=sorted(STAFF_ROLES), help_text="The role whose worklist it goes on"
+        )
+        title = serializers.CharField(max_length=TITLE_MAX_LENGTH)
+        due_at = serializers.DateTimeField(required=False, allow_null=True)
+        priority = serializers.ChoiceField(choices=Priority.values, required=False)
+        enrolment = serializers.UUIDField(
+            required=False, allow_null=True, help_text="One of the patient's enrolments"
+        )
+        assigned_to_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=2**31 - 1
+        )
+
+    OutputSerializer = TaskSerializer
+
+    @extend_schema(
+        operation_id="patients_tasks_create",
+        tags=["worklists"],
+        request=InputSerializer,
+        examples=[
+            example(
+                "Call back",
+                {
+                    "discipline": "coordinator",
+                    "title": "Book the intake visit",
+                    "due_at": "2026-01-08T17:00:00Z",
+                },
+            )
+        ],
+        responses={201: TaskSerializer, **problems(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, patient_id: int) -> Response:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        self.audit_patient = self.audit_obj = patient
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        enrolment = None
+        if values.get("enrolment") is not None:
+            enrolment = Enrolment.objects.filter(
+                public_id=values["enrolment"], patient=patient
+            ).first()
+            if enrolment is None:
+                raise _invalid("enrolment", "No such enrolment of this patient.")
+        assignee = None
+        if values.get("assigned_to_id") is not None:
+            assignee = User.objects.filter(
+                pk=values["assigned_to_id"], clinic_id=patient.clinic_id
+            ).first()
+            if assignee is None:
+                raise _invalid("assigned_to_id", "No such member of this clinic's staff.")
+        task = care_task_add(
+            patient=patient,
+            discipline=values["discipline"],
+            title=values["title"],
+            due_at=values.get("due_at"),
+            priority=values.get("priority", Priority.ROUTINE),
+            enrolment=enrolment,
+            assigned_to=assignee,
+        )
+        self.audit_obj = task
+        data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
+        self.audit(detail={"discipline": task.discipline})
+        return Response(data, status=201)
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", extra={"fields": {field: [message]}})
+
+
+class TaskAssignApi(AuditedApi):
+    """Assign an open task to a member of staff of its discipline (`staff_id` null: unassign)."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.TASK_ASSIGN
+    audit_action = Action.TASK_ASSIGN
+
+    class InputSerializer(serializers.Serializer):
+        staff_id = serializers.IntegerField(allow_null=True, min_value=1, max_value=2**31 - 1)
+
+    OutputSerializer = TaskSerializer
+
+    @extend_schema(
+        operation_id="tasks_assign",
+        tags=["worklists"],
+        request=InputSerializer,
+        examples=[example("Assign", {"staff_id": 3})],
+        responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: int) -> Response:
+        task = task_get_for_user(user=request.user, task_id=task_id)
+        self.audit_patient, self.audit_obj = task.patient, task
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        staff_id = data.validated_data["staff_id"]
+        assignee = None
+        if staff_id is not None:
+            assignee = User.objects.filter(pk=staff_id, clinic_id=task.clinic_id).first()
+            if assignee is None:
+                raise _invalid("staff_id", "No such member of this clinic's staff.")
+        care_task_assign(task=task, assignee=assignee)
+        data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
+        self.audit(detail={"assigned_to": staff_id})
+        return Response(data)
+
+
+class TaskCancelApi(AuditedApi):
+    """Cancel an open task that is no longer needed, saying why."""
+
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.TASK_CANCEL
+    audit_action = Action.TASK_CANCEL
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=CANCEL_REASON_MAX_LENGTH)
+
+    OutputSerializer = TaskSerializer
+
+    @extend_schema(
+        operation_id="tasks_cancel",
+        tags=["worklists"],
+        request=InputSerializer,
+        examples=[example("Done elsewhere", {"reason": "Booked by the referring practice"})],
+        responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: int) -> Response:
+        task = task_get_for_user(user=request.user, task_id=task_id)
+        self.audit_patient, self.audit_obj = task.patient, task
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        care_task_cancel(task=task, reason=data.validated_data["reason"], user=request.user)
+        data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
         self.audit()
         return Response(data)
 

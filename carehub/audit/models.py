@@ -67,6 +67,28 @@ class Action(models.TextChoices):
     WEBHOOK_DELIVERY_RESEND = "webhook.delivery_resend"
     # The development backends' record of sent messages (bodies name patients).
     SENT_MESSAGES_VIEW = "sent_messages.view"
+    # Connecting a clinic's systems: registering and changing patients, care teams, intake
+    # facts and medications, what a pathway reads and waits for, tasks, opening a check-in.
+    PATIENT_CREATE = "patient.create"
+    PATIENT_UPDATE = "patient.update"
+    PATIENT_DEACTIVATE = "patient.deactivate"
+    CARE_TEAM_SET = "care_team.set"
+    OBSERVATION_PAIN_ONSET = "observation.pain_onset"
+    OBSERVATION_CONSERVATIVE_CARE = "observation.conservative_care"
+    OBSERVATION_FAILED_TREATMENT = "observation.failed_treatment"
+    OBSERVATION_PSYCH_EVALUATION = "observation.psych_evaluation"
+    OBSERVATION_STATUS = "observation.status"
+    OBSERVATION_MEDICATION = "observation.medication"
+    OBSERVATION_WITHDRAW = "observation.withdraw"
+    MEDICATION_LIST = "medication.list"
+    ENROLMENT_FACTS = "enrolment.facts"
+    ENROLMENT_TIMERS = "enrolment.timers"
+    ENROLMENT_NEXT_DUE = "enrolment.next_due"
+    TASK_CREATE = "task.create"
+    TASK_ASSIGN = "task.assign"
+    TASK_CANCEL = "task.cancel"
+    CHECKIN_OPEN = "checkin.open"
+    STAFF_LIST = "staff.list"
 
 
 class Outcome(models.TextChoices):

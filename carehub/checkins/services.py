@@ -210,6 +210,39 @@ def checkins_open_due(
             return opened
 
 
+@transaction.atomic
+def checkin_open_now(*, checkin: Checkin, now: datetime | None = None) -> Checkin:
+    """Open a scheduled check-in now instead of at its due time (the patient is at the clinic,
+    or a clinician asks for it early): the request and reminders go out as when the scheduler
+    opens it, and its answer window still closes at `closes_at`. Only a scheduled check-in of
+    an active pathway opens (409 with the `current` state otherwise); its series goes on as
+    planned."""
+    now = now or clock.now()
+    locked = (
+        Checkin.objects.select_for_update(of=("self",))
+        .select_related("series", "patient", "enrolment")
+        .get(pk=checkin.pk)
+    )
+    current = {"id": locked.pk, "status": locked.status, "due_at": locked.due_at.isoformat()}
+    if locked.status != CheckinStatus.SCHEDULED:
+        raise Conflict(
+            f"Only a scheduled check-in can be opened; this one is {locked.status}.",
+            extra={"current": current},
+        )
+    if locked.enrolment.status != EnrolmentStatus.ACTIVE:
+        raise Conflict(
+            f"The pathway is {locked.enrolment.status}: its check-ins wait.",
+            extra={"current": {**current, "enrolment_status": locked.enrolment.status}},
+        )
+    if locked.closes_at <= now:
+        raise Conflict("The check-in's answer window has passed.", extra={"current": current})
+    if locked.due_at > now:
+        locked.due_at = now
+        locked.save(update_fields=["due_at", "updated_at"])
+    _open_batch([locked], now)
+    return locked
+
+
 def _open_batch(due: list[Checkin], now: datetime) -> None:
     from carehub.checkins.messages import enqueue_requests_and_reminders
 

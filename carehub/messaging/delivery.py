@@ -326,6 +326,8 @@ def _decide(message: Message, now: datetime, facts: PolicyFacts) -> Decision:
         )  # fmt: skip
     patient = message.patient
     assert patient is not None
+    if suppressed is None and not patient.active:
+        suppressed = "The patient is inactive (deactivated): nothing more is sent to them."
     pref = facts.patient_prefs.get(patient.pk) or ContactPreference()
     contact = PatientContact(
         time_zone=patient.time_zone,

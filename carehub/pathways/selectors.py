@@ -16,8 +16,10 @@ from carehub.pathways.models import (
     Enrolment,
     EnrolmentStatus,
     PathwayStep,
+    PathwayTimer,
     Proposal,
     ProposalStatus,
+    TimerStatus,
 )
 from carehub.pathways.registry import definition_get
 from carehub.pathways.store import configuration_from_json
@@ -109,3 +111,128 @@ def proposal_get_for_user(*, user: User, proposal_id: int) -> Proposal:
     if proposal is None:
         raise NotFound("No such proposal.")
     return proposal
+
+
+# --- what a pathway reads and waits for (the API's integration reads) ---------------------------
+
+NEXT_DUE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class FactView:
+    name: str
+    value: object
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ThresholdReading:
+    name: str
+    value: object
+    source: str
+    set_by_clinic: bool
+
+
+@dataclass(frozen=True)
+class EnrolmentFacts:
+    as_of: datetime
+    facts: list[FactView]
+    thresholds: list[ThresholdReading]  # the clinic's value, else the definition's default
+    not_computed: dict[str, str]
+
+
+def enrolment_facts(*, enrolment: Enrolment, now: datetime) -> EnrolmentFacts:
+    """The derived facts the enrolment's guards read now (improvement %, responder, MME, pain
+    months, ...), exactly as a dispatch would read them, with the thresholds it compares them
+    with (the clinic's value or the definition's default, each with its source)."""
+    from carehub.observations.selectors import NOT_COMPUTED, facts_for_patient
+    from carehub.pathways.store import thresholds_for
+    from workflows.facts import STANDARD_FACTS
+
+    values = facts_for_patient(patient=enrolment.patient, now=now)
+    facts = []
+    for name in sorted(values):
+        spec = STANDARD_FACTS[name]
+        facts.append(
+            FactView(
+                name=name, value=values[name], type=str(spec.type), description=spec.description
+            )
+        )
+    definition = definition_get(enrolment.definition_key, enrolment.definition_version)
+    clinic = thresholds_for(enrolment)
+    thresholds = []
+    for name, spec in sorted(definition.thresholds.items()):
+        override = clinic.get(name)
+        if override is not None:
+            thresholds.append(ThresholdReading(name, override.value, override.source, True))
+        else:
+            thresholds.append(ThresholdReading(name, spec.default, spec.source, False))
+    return EnrolmentFacts(
+        as_of=now, facts=facts, thresholds=thresholds, not_computed=dict(NOT_COMPUTED)
+    )
+
+
+def enrolment_timers_pending(*, enrolment: Enrolment) -> QuerySet[PathwayTimer]:
+    """The enrolment's timers still to fire: pending, or suspended while it is paused (one per
+    timer of the definition at most), soonest first."""
+    return PathwayTimer.objects.filter(
+        enrolment=enrolment, status__in=[TimerStatus.PENDING, TimerStatus.SUSPENDED]
+    ).order_by("due_at", "pk")
+
+
+@dataclass(frozen=True)
+class NextDueItem:
+    kind: str  # timer, checkin, task
+    at: datetime | None  # when it is due (an open check-in: when its window closes)
+    id: int
+    title: str
+    status: str
+    track: str
+    detail: dict[str, object]
+
+
+def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
+    """What comes next for the enrolment, soonest first (undated tasks last): its pending
+    timers (the pathway's own reviews and deadlines), its check-ins scheduled or open, and its
+    open tasks. Three queries, whatever the history; at most NEXT_DUE_LIMIT of each."""
+    from carehub.checkins.models import Checkin, CheckinStatus
+    from carehub.worklists.models import CareTask, TaskStatus
+
+    items: list[NextDueItem] = []
+    for timer in enrolment_timers_pending(enrolment=enrolment)[:NEXT_DUE_LIMIT]:
+        items.append(
+            NextDueItem(
+                kind="timer", at=timer.due_at, id=timer.pk, title=timer.event,
+                status=timer.status, track=timer.track,
+                detail={"key": timer.key, "state": timer.state, "event": timer.event},
+            )
+        )  # fmt: skip
+    checkins = Checkin.objects.filter(
+        enrolment=enrolment,
+        status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
+    ).order_by("due_at", "pk")[:NEXT_DUE_LIMIT]
+    for checkin in checkins:
+        items.append(
+            NextDueItem(
+                kind="checkin",
+                at=checkin.closes_at if checkin.status == CheckinStatus.OPEN else checkin.due_at,
+                id=checkin.pk, title=checkin.instrument, status=checkin.status, track="",
+                detail={"due_at": checkin.due_at.isoformat(),
+                        "closes_at": checkin.closes_at.isoformat()},
+            )
+        )  # fmt: skip
+    tasks = CareTask.objects.filter(enrolment=enrolment, status=TaskStatus.OPEN).order_by(
+        "due_at", "pk"
+    )[:NEXT_DUE_LIMIT]
+    for task in tasks:
+        items.append(
+            NextDueItem(
+                kind="task", at=task.due_at, id=task.pk, title=task.title, status=task.status,
+                track=task.track,
+                detail={"discipline": task.discipline, "priority": task.priority,
+                        "state": task.state},
+            )
+        )  # fmt: skip
+    items.sort(key=lambda item: (item.at is None, item.at or enrolment.started_at, item.kind))
+    return items

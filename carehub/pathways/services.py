@@ -352,6 +352,14 @@ def enrolment_start(
 ) -> Enrolment:
     """Enrol a patient on a pathway (pinned to the latest version unless one is named)."""
     now = at or clock.now()
+    # Locked (as `patient_deactivate` locks it): a patient is not enrolled while being
+    # deactivated, nor deactivated while being enrolled.
+    active = Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk, active=True)
+    if not list(active.values_list("pk", flat=True)):
+        raise Conflict(
+            f"{patient} is inactive (deactivated): an inactive patient is not enrolled.",
+            extra={"current": {"patient_id": patient.pk, "active": False}},
+        )
     try:
         definition = definition_get(definition_key, version)
     except UnknownPathway as exc:

@@ -39,8 +39,13 @@ class PatientAdmin(ClinicScopedAdmin):
     search_fields = ["mrn", "family_name", "given_name"]
     inlines = [CareTeamInline]
 
+    # Deactivation goes through its service (patient_deactivate: refused while on a pathway).
+    DEACTIVATION_FIELDS = ["active", "deactivated_at", "deactivation_reason"]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["clinic", "mrn"] if obj is not None else []
+        if obj is None:
+            return self.DEACTIVATION_FIELDS
+        return ["clinic", "mrn", *self.DEACTIVATION_FIELDS]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # clinical records are not deleted

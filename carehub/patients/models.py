@@ -55,6 +55,11 @@ class Patient(TimeStampedModel):
         blank=True,
         related_name="patient_record",
     )
+    # Deactivated (patient_deactivate): no longer under the clinic's care through carehub. The
+    # record stays (observations, steps and audit rows point at it); it cannot be enrolled.
+    active = models.BooleanField(default=True, db_default=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivation_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["family_name", "given_name"]

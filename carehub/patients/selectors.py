@@ -10,9 +10,14 @@ from carehub.core.exceptions import NotFound
 from carehub.patients.models import CareTeamMembership, Patient
 
 
-def patient_list_for_user(*, user: User, search: str = "") -> QuerySet[Patient]:
-    """The user's patients; every word of `search` must match a name or the MRN."""
+def patient_list_for_user(
+    *, user: User, search: str = "", active: bool | None = None
+) -> QuerySet[Patient]:
+    """The user's patients; every word of `search` must match a name or the MRN; `active`:
+    only active (True) or deactivated (False) patients, None both."""
     patients = patients_visible_to(user)
+    if active is not None:
+        patients = patients.filter(active=active)
     for word in search.split()[:5]:
         patients = patients.filter(
             Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)

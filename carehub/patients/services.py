@@ -4,12 +4,12 @@ from datetime import date, time
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.clinics.models import Clinic
 from carehub.core import clock
-from carehub.core.exceptions import InvalidInput
+from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.patients.models import CareTeamMembership, Channel, Language, Patient
 
 
@@ -30,6 +30,13 @@ def patient_register(
     send_window_end: time = time(20, 0),
     language: Language | str = Language.ENGLISH,
 ) -> Patient:
+    """A new patient of the clinic. Invalid values are an InvalidInput naming each field
+    (`fields`); an MRN the clinic already has is a Conflict (409)."""
+    if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
+        raise Conflict(
+            f"The clinic already has a patient with MRN {mrn}.",
+            extra={"field": "mrn"},
+        )
     patient = Patient(
         clinic=clinic,
         mrn=mrn,
@@ -45,9 +52,28 @@ def patient_register(
         send_window_end=send_window_end,
         language=Language(language),
     )
-    patient.full_clean()
-    patient.save()
+    _full_clean(patient)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:  # the same MRN registered meanwhile
+        raise Conflict(
+            f"The clinic already has a patient with MRN {mrn}.", extra={"field": "mrn"}
+        ) from exc
     return patient
+
+
+def _full_clean(patient: Patient) -> None:
+    """The model's validation, as an InvalidInput naming each field (`fields`)."""
+    try:
+        patient.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        fields = {
+            ("send_window_end" if field == "__all__" else field): list(messages)
+            for field, messages in exc.message_dict.items()
+        }
+        text = "; ".join(f"{f}: {m}" for f, ms in fields.items() for m in ms)
+        raise InvalidInput(text, extra={"fields": fields}) from exc
 
 
 @transaction.atomic
@@ -77,9 +103,10 @@ def patient_update(*, patient: Patient, **changes: object) -> Patient:
     unknown = set(changes) - set(PATIENT_EDITABLE_FIELDS)
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))} here.")
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
     for field, value in changes.items():
         setattr(patient, field, value)
-    patient.full_clean()
+    _full_clean(patient)
     patient.save(update_fields=[*changes, "updated_at"])
     return patient
 
@@ -119,6 +146,108 @@ def patient_contact_update(*, patient: Patient, phone: str, email: str) -> list[
     for name, value in changes.items():
         setattr(patient, name, value)
     return sorted(changes)
+
+
+DEACTIVATION_REASON_MAX_LENGTH = 300
+
+
+@transaction.atomic
+def patient_deactivate(*, patient: Patient, reason: str) -> Patient:
+    """The patient is no longer cared for through carehub (moved away, care transferred, died).
+
+    Refused (409, `current` listing them) while any pathway enrolment of the patient is active
+    or paused: discharge each first, with its reason, so every track leaves by the definition's
+    own transitions (check-ins stop, tasks close, the step log says why). Once inactive, the
+    patient cannot be enrolled again, and no message is sent to them any more: anything still
+    waiting to be sent is suppressed at its send time, with the reason in its delivery events.
+    The record and its history stay. Deactivating an inactive patient is a conflict (409)."""
+    from carehub.pathways.models import Enrolment, EnrolmentStatus
+
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        message = "Say why the patient is deactivated."
+        raise InvalidInput(message, extra={"fields": {"reason": [message]}})
+    if len(text) > DEACTIVATION_REASON_MAX_LENGTH:
+        message = f"At most {DEACTIVATION_REASON_MAX_LENGTH} characters."
+        raise InvalidInput(message, extra={"fields": {"reason": [message]}})
+    # The lock `enrolment_start` takes too: no enrolment starts while this decides.
+    locked = Patient.objects.select_for_update(no_key=True).get(pk=patient.pk)
+    if not locked.active:
+        raise Conflict(
+            "The patient is already inactive.",
+            extra={"current": {"id": locked.pk, "active": False}},
+        )
+    running = list(
+        Enrolment.objects.filter(
+            patient=locked, status__in=[EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED]
+        ).values("public_id", "definition_key", "status")
+    )
+    if running:
+        raise Conflict(
+            "The patient is still on a pathway: discharge them first.",
+            extra={
+                "current": {
+                    "id": locked.pk,
+                    "active": True,
+                    "enrolments": [{**row, "public_id": str(row["public_id"])} for row in running],
+                }
+            },
+        )
+    locked.active = False
+    locked.deactivated_at = clock.now()
+    locked.deactivation_reason = text
+    locked.save(update_fields=["active", "deactivated_at", "deactivation_reason", "updated_at"])
+    for field in ("active", "deactivated_at", "deactivation_reason", "updated_at"):
+        setattr(patient, field, getattr(locked, field))
+    return patient
+
+
+@transaction.atomic
+def care_team_set(
+    *, patient: Patient, members: list[tuple[User, bool]]
+) -> list[CareTeamMembership]:
+    """Make the patient's active care team exactly `members` (staff, is_primary): memberships
+    of staff no longer named end now (kept in history), new ones start now, and a member's
+    primary mark is updated in place. At most one primary member; each member of staff once;
+    staff of the patient's clinic only (InvalidInput naming `members`)."""
+    staff_ids = [staff.pk for staff, _ in members]
+    if len(set(staff_ids)) != len(staff_ids):
+        raise _members_invalid("Each member of staff is named once.")
+    if sum(1 for _, primary in members if primary) > 1:
+        raise _members_invalid("At most one member is the primary contact.")
+    for staff, _ in members:
+        if staff.clinic_id != patient.clinic_id or staff.role not in STAFF_ROLES:
+            raise _members_invalid(f"User {staff.pk} is not a member of this clinic's staff.")
+        if not staff.is_active:
+            raise _members_invalid(f"User {staff.pk} is not an active account.")
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()  # one change at a time
+    now = clock.now()
+    current = {
+        m.staff_id: m
+        for m in CareTeamMembership.objects.filter(patient=patient, ended_at__isnull=True)
+    }
+    wanted = {staff.pk: primary for staff, primary in members}
+    for staff_id, membership in current.items():
+        if staff_id not in wanted:
+            membership.ended_at = now
+            membership.save(update_fields=["ended_at", "updated_at"])
+        elif membership.is_primary != wanted[staff_id]:
+            membership.is_primary = wanted[staff_id]
+            membership.save(update_fields=["is_primary", "updated_at"])
+    for staff, primary in members:
+        if staff.pk not in current:
+            CareTeamMembership.objects.create(
+                patient=patient, staff=staff, is_primary=primary, started_at=now
+            )
+    return list(
+        CareTeamMembership.objects.filter(patient=patient, ended_at__isnull=True)
+        .select_related("staff")
+        .order_by("-is_primary", "staff__last_name", "staff_id")
+    )
+
+
+def _members_invalid(message: str) -> InvalidInput:
+    return InvalidInput(message, extra={"fields": {"members": [message]}})
 
 
 @transaction.atomic

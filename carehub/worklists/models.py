@@ -32,6 +32,11 @@ class CareTask(TimeStampedModel):
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The member of staff it is assigned to (care_task_assign), if any; it stays on the
+    # discipline's worklist (the assignee's role).
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # Creating the same task again (a rerun sweep) finds this one.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     # The outbox effect that created it: executing the effect twice cannot create it twice.

@@ -345,3 +345,109 @@ def session_notes_overdue_tasks(*, now: datetime | None = None) -> int:
         if task.dedupe_key == key:  # not when an equal task was still open
             created += 1
     return created
+
+
+# --- tasks people create, assign and cancel (the API, the pages) -------------------------------
+
+TITLE_MAX_LENGTH = 200
+CANCEL_REASON_MAX_LENGTH = 300
+
+
+def _field_error(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", extra={"fields": {field: [message]}})
+
+
+@transaction.atomic
+def care_task_add(
+    *,
+    patient: Patient,
+    discipline: str,
+    title: str,
+    due_at: datetime | None = None,
+    priority: str = Priority.ROUTINE,
+    enrolment: Enrolment | None = None,
+    assigned_to: User | None = None,
+) -> CareTask:
+    """A task a person (or an outside system) puts on a discipline's worklist for a patient,
+    optionally about one of the patient's enrolments and assigned to a member of staff of that
+    discipline. While an equal task (same enrolment, discipline and title) is open, a conflict
+    (409) naming it. Pathway tasks are created by the pathway's effects (`care_task_create`)."""
+    from carehub.accounts.models import STAFF_ROLES
+
+    if discipline not in STAFF_ROLES:
+        raise _field_error("discipline", f"must be a staff role ({', '.join(STAFF_ROLES)})")
+    text = title.strip() if isinstance(title, str) else ""
+    if not text or len(text) > TITLE_MAX_LENGTH:
+        raise _field_error("title", f"1 to {TITLE_MAX_LENGTH} characters")
+    if priority not in Priority.values:
+        raise _field_error("priority", f"one of {', '.join(Priority.values)}")
+    if enrolment is not None and enrolment.patient_id != patient.pk:
+        raise _field_error("enrolment", "is not an enrolment of this patient")
+    if assigned_to is not None:
+        _check_assignee(assigned_to, patient.clinic_id, discipline)
+    if enrolment is not None:
+        equal = _open_equal_task(enrolment, discipline, text)
+        if equal is not None:
+            raise Conflict(
+                "An equal task is already open.", extra={"current": _worklist_state(equal)}
+            )
+    return CareTask.objects.create(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        enrolment=enrolment,
+        discipline=discipline,
+        title=text,
+        due_at=due_at,
+        priority=Priority(priority),
+        assigned_to=assigned_to,
+    )
+
+
+def _check_assignee(user: User, clinic_id: int, discipline: str) -> None:
+    if user.clinic_id != clinic_id or not user.is_active:
+        raise _field_error("staff_id", "is not an active member of this clinic's staff")
+    if user.role != discipline:
+        raise _field_error(
+            "staff_id",
+            f"is a {user.role}; the task is on the {discipline} worklist (its discipline)",
+        )
+
+
+def _open_task_locked(task: CareTask) -> CareTask:
+    locked = CareTask.objects.select_for_update().get(pk=task.pk)
+    if locked.status != TaskStatus.OPEN:
+        raise Conflict(
+            f"The task is already {locked.get_status_display().lower()}.",
+            extra={"current": _worklist_state(locked)},
+        )
+    return locked
+
+
+@transaction.atomic
+def care_task_assign(*, task: CareTask, assignee: User | None) -> CareTask:
+    """Assign an open task to a member of staff of its discipline (None: unassign). The task
+    stays on its discipline's worklist; a closed task is a conflict (409)."""
+    locked = _open_task_locked(task)
+    if assignee is not None:
+        _check_assignee(assignee, locked.clinic_id, locked.discipline)
+    locked.assigned_to = assignee
+    locked.save(update_fields=["assigned_to", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def care_task_cancel(*, task: CareTask, reason: str, user: User | None = None) -> CareTask:
+    """Cancel an open task that is no longer needed, with the reason (kept in `closed_reason`).
+    A closed task is a conflict (409)."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text or len(text) > CANCEL_REASON_MAX_LENGTH:
+        raise _field_error("reason", f"say why, in 1 to {CANCEL_REASON_MAX_LENGTH} characters")
+    locked = _open_task_locked(task)
+    locked.status = TaskStatus.CANCELLED
+    locked.closed_reason = text
+    locked.completed_at = clock.now()
+    locked.completed_by = user
+    locked.save(
+        update_fields=["status", "closed_reason", "completed_at", "completed_by", "updated_at"]
+    )
+    return locked

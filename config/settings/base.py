@@ -240,6 +240,8 @@ SPECTACULAR_SETTINGS = {
         "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
         "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
         "DeliveryEventStatusEnum": "carehub.messaging.models.EVENT_STATUS_CHOICES",
+        "ChannelEnum": "carehub.patients.models.Channel.values",
+        "PriorityEnum": "carehub.worklists.models.Priority.values",
     },
 }
 

@@ -290,6 +290,89 @@ def _webhook_resend(fx: Fixtures) -> Write:
     )  # fmt: skip
 
 
+def _register(fx: Fixtures) -> Write:
+    body = {"mrn": "N-1", "given_name": "Nora", "family_name": "New", "time_zone": "UTC"}
+    return Write(
+        "coordinator", "post", "/api/v1/patients", body, "/api/v1/patients", {**body, "mrn": "N-2"}
+    )
+
+
+def _update(fx: Fixtures) -> Write:
+    url = f"/api/v1/patients/{fx.get('patient').pk}"
+    return Write(
+        "coordinator", "patch", url, {"time_zone": "Europe/Paris"}, url, {"language": "es"}
+    )
+
+
+def _deactivate(fx: Fixtures) -> Write:
+    first, second = another_patient(fx, "D-1"), another_patient(fx, "D-2")
+    body = {"reason": "Care transferred"}
+    return Write(
+        "coordinator", "post", f"/api/v1/patients/{first.pk}/deactivate", body,
+        f"/api/v1/patients/{second.pk}/deactivate", body,
+    )  # fmt: skip
+
+
+def _care_team(fx: Fixtures) -> Write:
+    staff = fx.get("staff")
+    url = f"/api/v1/patients/{fx.get('patient').pk}/care-team"
+    return Write(
+        "coordinator", "put", url,
+        {"members": [{"staff_id": staff["physician"].pk, "is_primary": True}]},
+        url, {"members": [{"staff_id": staff["coordinator"].pk}]},
+    )  # fmt: skip
+
+
+def _recording(
+    path: str, body: dict[str, Any], other: dict[str, Any], role: str = "coordinator"
+) -> Callable[[Fixtures], Write]:
+    def build(fx: Fixtures) -> Write:
+        url = f"/api/v1/patients/{fx.get('patient').pk}/{path}"
+        return Write(role, "post", url, body, url, {**body, **other})
+
+    return build
+
+
+def _withdraw(fx: Fixtures) -> Write:
+    url = f"/api/v1/observations/{fx.get('procedure').pk}/withdraw"
+    return Write("physician", "post", url, {"reason": "Wrong patient"}, url, {"reason": "Never"})
+
+
+def _task_create(fx: Fixtures) -> Write:
+    url = f"/api/v1/patients/{fx.get('patient').pk}/tasks"
+    body = {"discipline": "coordinator", "title": "Book the intake visit"}
+    return Write("coordinator", "post", url, body, url, {**body, "title": "Call back"})
+
+
+def _task_assign(fx: Fixtures) -> Write:
+    task: CareTask = fx.get("task")
+    therapist = fx.get("staff")["physical_therapist"]
+    url = f"/api/v1/tasks/{task.pk}/assign"
+    return Write("coordinator", "post", url, {"staff_id": therapist.pk}, url, {"staff_id": None})
+
+
+def _task_cancel(fx: Fixtures) -> Write:
+    url = f"/api/v1/tasks/{fx.get('task').pk}/cancel"
+    return Write("coordinator", "post", url, {"reason": "Not needed"}, url, {"reason": "Done"})
+
+
+def _checkin_open(fx: Fixtures) -> Write:
+    from carehub.checkins.services import checkin_series_start
+
+    enrolment: Enrolment = fx.get("enrolment")
+    later = timezone.now() + timedelta(days=3)
+    first, second = (
+        checkin_series_start(
+            enrolment=enrolment, series=name, instrument=name, every=timedelta(weeks=2), at=later
+        ).checkins.get()
+        for name in ("peg", "gad7")
+    )
+    return Write(
+        "coordinator", "post", f"/api/v1/checkins/{first.pk}/open", None,
+        f"/api/v1/checkins/{second.pk}/open", None,
+    )  # fmt: skip
+
+
 WRITES: dict[tuple[str, str], Callable[[Fixtures], Write]] = {
     ("post", "/api/v1/webhooks"): _webhook_create,
     ("patch", "/api/v1/webhooks/{id}"): _webhook_update,
@@ -311,6 +394,43 @@ WRITES: dict[tuple[str, str], Callable[[Fixtures], Write]] = {
     ("post", "/api/v1/patients/{id}/sessions"): _session,
     ("post", "/api/v1/patients/{id}/scores"): _score,
     ("post", "/api/v1/observations/{id}/result"): _result,
+    ("post", "/api/v1/patients"): _register,
+    ("patch", "/api/v1/patients/{id}"): _update,
+    ("post", "/api/v1/patients/{id}/deactivate"): _deactivate,
+    ("put", "/api/v1/patients/{id}/care-team"): _care_team,
+    ("post", "/api/v1/patients/{id}/pain-onset"): _recording(
+        "pain-onset", {"onset": "2024-01-01"}, {"onset": "2024-02-01"}
+    ),
+    ("post", "/api/v1/patients/{id}/conservative-care-start"): _recording(
+        "conservative-care-start", {"started": "2025-01-01"}, {"started": "2025-02-01"}
+    ),
+    ("post", "/api/v1/patients/{id}/failed-treatments"): _recording(
+        "failed-treatments",
+        {"treatment_class": "nsaid", "reason": "adverse_effect", "observed_at": moment(1)},
+        {"treatment_class": "snri"},
+    ),
+    ("post", "/api/v1/patients/{id}/psych-evaluations"): _recording(
+        "psych-evaluations",
+        {"outcome": "cleared", "observed_at": moment(1)},
+        {"outcome": "not_cleared"},
+        role="physician",
+    ),
+    ("post", "/api/v1/patients/{id}/statuses"): _recording(
+        "statuses",
+        {"code": "naloxone_offered", "value": True, "observed_at": moment(1)},
+        {"value": False},
+    ),
+    ("post", "/api/v1/patients/{id}/medications"): _recording(
+        "medications",
+        {"drug": "oxycodone", "daily_dose": 20, "unit": "mg", "observed_at": moment(1)},
+        {"daily_dose": 30},
+        role="physician",
+    ),
+    ("post", "/api/v1/observations/{id}/withdraw"): _withdraw,
+    ("post", "/api/v1/patients/{id}/tasks"): _task_create,
+    ("post", "/api/v1/tasks/{id}/assign"): _task_assign,
+    ("post", "/api/v1/tasks/{id}/cancel"): _task_cancel,
+    ("post", "/api/v1/checkins/{id}/open"): _checkin_open,
 }
 OPERATIONS = sorted(WRITES)
 

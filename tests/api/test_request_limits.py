@@ -213,7 +213,7 @@ def test_a_method_not_allowed_is_a_405_problem(client_for, staff, patient) -> No
     client = client_for(staff["coordinator"])
     response = client.delete("/api/v1/patients")
     assert_problem(response, 405, "method_not_allowed")
-    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert response["Allow"] == "GET, POST, HEAD, OPTIONS"
     assert_problem(client.put(f"/api/v1/patients/{patient.pk}"), 405, "method_not_allowed")
 
 

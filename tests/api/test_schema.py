@@ -54,6 +54,33 @@ OPERATIONS = {
     ("/api/v1/webhook-deliveries/{delivery_id}/resend", "post"): "webhooks_deliveries_resend",
     ("/api/v1/thresholds", "get"): "thresholds_list",
     ("/api/v1/thresholds/{pathway_key}/{name}", "put"): "thresholds_set",
+    ("/api/v1/patients", "post"): "patients_create",
+    ("/api/v1/patients/{patient_id}", "patch"): "patients_update",
+    ("/api/v1/patients/{patient_id}/deactivate", "post"): "patients_deactivate",
+    ("/api/v1/patients/{patient_id}/care-team", "put"): "patients_care_team_set",
+    ("/api/v1/patients/{patient_id}/pain-onset", "post"): "patients_pain_onset_record",
+    (
+        "/api/v1/patients/{patient_id}/conservative-care-start",
+        "post",
+    ): "patients_conservative_care_start_record",
+    ("/api/v1/patients/{patient_id}/failed-treatments", "post"): (
+        "patients_failed_treatments_record"
+    ),
+    ("/api/v1/patients/{patient_id}/psych-evaluations", "post"): (
+        "patients_psych_evaluations_record"
+    ),
+    ("/api/v1/patients/{patient_id}/statuses", "post"): "patients_statuses_record",
+    ("/api/v1/patients/{patient_id}/medications", "get"): "patients_medications_list",
+    ("/api/v1/patients/{patient_id}/medications", "post"): "patients_medications_record",
+    ("/api/v1/observations/{observation_id}/withdraw", "post"): "observations_withdraw",
+    ("/api/v1/enrolments/{public_id}/facts", "get"): "enrolments_facts",
+    ("/api/v1/enrolments/{public_id}/timers", "get"): "enrolments_timers",
+    ("/api/v1/enrolments/{public_id}/next-due", "get"): "enrolments_next_due",
+    ("/api/v1/patients/{patient_id}/tasks", "post"): "patients_tasks_create",
+    ("/api/v1/tasks/{task_id}/assign", "post"): "tasks_assign",
+    ("/api/v1/tasks/{task_id}/cancel", "post"): "tasks_cancel",
+    ("/api/v1/checkins/{checkin_id}/open", "post"): "checkins_open",
+    ("/api/v1/staff", "get"): "staff_list",
 }
 
 

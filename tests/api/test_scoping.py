@@ -15,7 +15,7 @@ from carehub.checkins.models import Checkin
 from carehub.messaging.models import Message
 from carehub.observations.models import Observation
 from carehub.pathways.models import Enrolment, Proposal
-from carehub.patients.models import Patient
+from carehub.patients.models import CareTeamMembership, Patient
 from carehub.patients.services import care_team_end
 from carehub.worklists.models import CareTask, Flag
 from tests.api.conftest import assert_problem
@@ -50,6 +50,25 @@ OBJECT_OPERATIONS = {
     ("post", "/api/v1/observations/{id}/result"),
     ("get", "/api/v1/patients/{id}/messages"),
     ("post", "/api/v1/messages/{id}/resend"),
+    # Connecting a clinic's systems.
+    ("patch", "/api/v1/patients/{id}"),
+    ("post", "/api/v1/patients/{id}/deactivate"),
+    ("put", "/api/v1/patients/{id}/care-team"),
+    ("post", "/api/v1/patients/{id}/pain-onset"),
+    ("post", "/api/v1/patients/{id}/conservative-care-start"),
+    ("post", "/api/v1/patients/{id}/failed-treatments"),
+    ("post", "/api/v1/patients/{id}/psych-evaluations"),
+    ("post", "/api/v1/patients/{id}/statuses"),
+    ("get", "/api/v1/patients/{id}/medications"),
+    ("post", "/api/v1/patients/{id}/medications"),
+    ("post", "/api/v1/observations/{id}/withdraw"),
+    ("get", "/api/v1/enrolments/{id}/facts"),
+    ("get", "/api/v1/enrolments/{id}/timers"),
+    ("get", "/api/v1/enrolments/{id}/next-due"),
+    ("post", "/api/v1/patients/{id}/tasks"),
+    ("post", "/api/v1/tasks/{id}/assign"),
+    ("post", "/api/v1/tasks/{id}/cancel"),
+    ("post", "/api/v1/checkins/{id}/open"),
 }
 LIST_OPERATIONS = {
     ("get", "/api/v1/patients"),
@@ -71,6 +90,11 @@ CLINIC_OPERATIONS = {
     ("post", "/api/v1/webhook-deliveries/{id}/resend"),
     ("get", "/api/v1/thresholds"),
     ("put", "/api/v1/thresholds/{id}/{id}"),
+    # A patient is registered in the caller's own clinic, whatever the body says
+    # (test_registration.py).
+    ("post", "/api/v1/patients"),
+    # The clinic's staff: another clinic's are not listed (test_registration.py).
+    ("get", "/api/v1/staff"),
 }
 
 
@@ -139,17 +163,65 @@ def detail_requests(
         ),
         ("get", f"/api/v1/patients/{patient_id}/messages", {}),
         ("post", f"/api/v1/messages/{message.pk}/resend", {}),
+        ("patch", f"/api/v1/patients/{patient_id}", {"time_zone": "Europe/Paris"}),
+        ("post", f"/api/v1/patients/{patient_id}/deactivate", {"reason": "Moved"}),
+        ("put", f"/api/v1/patients/{patient_id}/care-team", {"members": []}),
+        ("post", f"/api/v1/patients/{patient_id}/pain-onset", {"onset": "2024-01-01"}),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/conservative-care-start",
+            {"started": "2024-01-01"},
+        ),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/failed-treatments",
+            {"treatment_class": "nsaid", "reason": "adverse_effect", "observed_at": now},
+        ),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/psych-evaluations",
+            {"outcome": "cleared", "observed_at": now},
+        ),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/statuses",
+            {"code": "naloxone_offered", "value": True, "observed_at": now},
+        ),
+        ("get", f"/api/v1/patients/{patient_id}/medications", {}),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/medications",
+            {"drug": "oxycodone", "daily_dose": 10, "unit": "mg", "observed_at": now},
+        ),
+        ("post", f"/api/v1/observations/{procedure.pk}/withdraw", {"reason": "Wrong patient"}),
+        ("get", f"/api/v1/enrolments/{public_id}/facts", {}),
+        ("get", f"/api/v1/enrolments/{public_id}/timers", {}),
+        ("get", f"/api/v1/enrolments/{public_id}/next-due", {}),
+        (
+            "post",
+            f"/api/v1/patients/{patient_id}/tasks",
+            {"discipline": "coordinator", "title": "Call"},
+        ),
+        ("post", f"/api/v1/tasks/{task.pk}/assign", {"staff_id": None}),
+        ("post", f"/api/v1/tasks/{task.pk}/cancel", {"reason": "Not needed"}),
+        ("post", f"/api/v1/checkins/{checkin.pk}/open", {}),
     ]
 
 
-def snapshot(enrolment: Enrolment) -> tuple[int, int]:
+def snapshot(enrolment: Enrolment) -> tuple[int, int, int, int]:
     enrolment.refresh_from_db()
-    return enrolment.version, Observation.objects.filter(patient_id=enrolment.patient_id).count()
+    patient_id = enrolment.patient_id
+    return (
+        enrolment.version,
+        Observation.objects.filter(patient_id=patient_id).count(),
+        CareTeamMembership.objects.filter(patient_id=patient_id, ended_at__isnull=True).count(),
+        CareTask.objects.filter(patient_id=patient_id).count(),
+    )
 
 
 def unchanged(
     enrolment: Enrolment,
-    before: tuple[int, int],
+    before: tuple[int, int, int, int],
     checkin: Checkin,
     procedure: Observation,
     message: Message,
@@ -164,6 +236,11 @@ def unchanged(
     assert not Observation.objects.filter(corrects=procedure).exists()
     message.refresh_from_db()
     assert message.status == "dead"
+    patient = Patient.objects.get(pk=enrolment.patient_id)
+    assert (patient.active, patient.time_zone) == (True, "Europe/London")
+    assert patient.care_team.filter(ended_at__isnull=True).count() == before[2]
+    assert CareTask.objects.filter(patient=patient).count() == before[3]
+    assert not CareTask.objects.filter(patient=patient).exclude(status="open").exists()
 
 
 def operation_of(method: str, url: str) -> Operation:
@@ -184,7 +261,7 @@ def assert_refused(user: User, response, method: str, url: str) -> None:  # type
 def call(client, method: str, url: str, data: dict):  # type: ignore[no-untyped-def,type-arg]
     if method == "get":
         return client.get(url)
-    return client.post(url, data, format="json", HTTP_IDEMPOTENCY_KEY="scope-test")
+    return getattr(client, method)(url, data, format="json", HTTP_IDEMPOTENCY_KEY="scope-test")
 
 
 @pytest.mark.parametrize("role", ["coordinator", "physician"])

@@ -107,8 +107,9 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     clinic = Patient.objects.first().clinic  # type: ignore[union-attr]
     form = {
         "clinic": clinic.pk, "mrn": "RP-2001", "given_name": "Ada", "family_name": "Byron",
-        "time_zone": "Mars/Olympus", "preferred_channel": "sms", "fallback_channel": "email",
-        "send_window_start": "09:00", "send_window_end": "20:00", "language": "es",
+        "time_zone": "Mars/Olympus", "language": "es", "preferred_channel": "sms",
+        "fallback_channel": "email", "active": "",
+        "send_window_start": "09:00", "send_window_end": "20:00",
         "care_team-TOTAL_FORMS": "0", "care_team-INITIAL_FORMS": "0",
     }  # fmt: skip
     refused = client_admin.post("/admin/patients/patient/add/", form)
@@ -117,6 +118,7 @@ def test_patient_registration_and_care_team_through_the_admin(client_admin: Clie
     client_admin.post("/admin/patients/patient/add/", {**form, "time_zone": "Europe/Paris"})
     patient = Patient.objects.get(mrn="RP-2001")
     assert (patient.time_zone, patient.language) == ("Europe/Paris", "es")
+    assert patient.active is True  # deactivation is not an admin edit (patient_deactivate)
     # The patient's language is shown and changed on their page (through patient_update).
     change = f"/admin/patients/patient/{patient.pk}/change/"
     assert 'name="language"' in client_admin.get(change).content.decode()

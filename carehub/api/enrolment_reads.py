@@ -1,0 +1,153 @@
+"""What a pathway reads and waits for, for a clinic's systems to show or act on.
+
+- `GET /enrolments/{public_id}/facts`: the derived facts the enrolment's guards read now
+  (`peg.improvement_pct`, `peg.responder`, `mme.daily`, `pain.months`, ...), computed exactly
+  as a dispatch computes them, each with its type and meaning, and the thresholds they are
+  compared with (value and source). A fact with no data behind it is null.
+- `GET /enrolments/{public_id}/timers`: the timers still to fire (pending, or suspended while
+  the pathway is paused), soonest first: at most one per timer of the definition, so not paged.
+- `GET /enrolments/{public_id}/next-due`: what comes next, soonest first: pending timers,
+  check-ins scheduled or open (an open one at its `closes_at`), open tasks (undated last).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from carehub.api.patients import AuditedApi
+from carehub.api.permissions import RoleAllows
+from carehub.api.schema import problems
+from carehub.audit.models import Action
+from carehub.care_access import Operation
+from carehub.core import clock
+from carehub.pathways.selectors import (
+    enrolment_facts,
+    enrolment_get_for_user,
+    enrolment_next_due,
+    enrolment_timers_pending,
+)
+
+
+class _FactSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.JSONField(allow_null=True, help_text="Number, boolean, text or null")
+    type = serializers.ChoiceField(choices=["number", "boolean", "string"])
+    description = serializers.CharField()
+
+
+class _ThresholdSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.JSONField(help_text="What guards compare the facts with")
+    source = serializers.CharField(help_text="Where the value comes from")
+    set_by_clinic = serializers.BooleanField(help_text="False: the definition's default")
+
+
+class EnrolmentFactsApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.ENROLMENT_FACTS_VIEW
+    audit_action = Action.ENROLMENT_FACTS
+
+    class OutputSerializer(serializers.Serializer):
+        enrolment = serializers.UUIDField()
+        as_of = serializers.DateTimeField()
+        facts = _FactSerializer(many=True)
+        thresholds = _ThresholdSerializer(many=True)
+        not_computed = serializers.DictField(
+            child=serializers.CharField(), help_text="Catalogue facts carehub cannot compute, why"
+        )
+
+    @extend_schema(
+        operation_id="enrolments_facts",
+        tags=["enrolments"],
+        responses={200: OutputSerializer, **problems(403, 404)},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        facts = enrolment_facts(enrolment=enrolment, now=clock.now())
+        data = self.OutputSerializer(
+            {
+                "enrolment": enrolment.public_id,
+                "as_of": facts.as_of,
+                "facts": facts.facts,
+                "thresholds": facts.thresholds,
+                "not_computed": facts.not_computed,
+            }
+        ).data
+        self.audit()
+        return Response(data)
+
+
+class TimerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField(help_text="<track>.<timer name>")
+    track = serializers.CharField()
+    state = serializers.CharField(help_text="The state that started it (leaving it cancels it)")
+    event = serializers.CharField(help_text="The event it raises when it fires")
+    due_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(
+        choices=["pending", "suspended"], help_text="suspended: the pathway is paused"
+    )
+    attempts = serializers.IntegerField(help_text="Failed attempts to fire it so far")
+
+
+class EnrolmentTimersApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.ENROLMENT_SCHEDULE_VIEW
+    audit_action = Action.ENROLMENT_TIMERS
+
+    class OutputSerializer(serializers.Serializer):
+        enrolment = serializers.UUIDField()
+        timers = TimerSerializer(many=True)
+
+    @extend_schema(
+        operation_id="enrolments_timers",
+        tags=["enrolments"],
+        responses={200: OutputSerializer, **problems(403, 404)},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        timers = list(enrolment_timers_pending(enrolment=enrolment))
+        data = self.OutputSerializer({"enrolment": enrolment.public_id, "timers": timers}).data
+        self.audit(detail={"listed": len(timers)})
+        return Response(data)
+
+
+class _NextDueSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["timer", "checkin", "task"])
+    at = serializers.DateTimeField(
+        allow_null=True, help_text="When it is due (an open check-in: when it closes)"
+    )
+    id = serializers.IntegerField(help_text="The timer's, check-in's or task's id")
+    title = serializers.CharField(help_text="The timer's event, the instrument, the task title")
+    status = serializers.CharField()
+    track = serializers.CharField(allow_blank=True)
+    detail = serializers.DictField(child=serializers.JSONField())
+
+
+class EnrolmentNextDueApi(AuditedApi):
+    permission_classes = [IsAuthenticated, RoleAllows]
+    operation = Operation.ENROLMENT_SCHEDULE_VIEW
+    audit_action = Action.ENROLMENT_NEXT_DUE
+
+    class OutputSerializer(serializers.Serializer):
+        enrolment = serializers.UUIDField()
+        items = _NextDueSerializer(many=True)
+
+    @extend_schema(
+        operation_id="enrolments_next_due",
+        tags=["enrolments"],
+        responses={200: OutputSerializer, **problems(403, 404)},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        items = enrolment_next_due(enrolment=enrolment)
+        data = self.OutputSerializer({"enrolment": enrolment.public_id, "items": items}).data
+        self.audit(detail={"listed": len(items)})
+        return Response(data)
