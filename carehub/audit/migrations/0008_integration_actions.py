@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0006_one_action_vocabulary'),
+        ('audit', '0007_patient_contact_update'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0004_patient_language'),
+        ('patients', '0005_patient_language_db_default'),
     ]
 
     operations = [
