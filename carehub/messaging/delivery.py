@@ -29,11 +29,16 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from carehub.core import clock
-from carehub.core.publish import publish_ids_after_commit
-from carehub.core.retry import append_error, exponential_backoff
+from carehub.core.publish import publish_ids
+from carehub.core.retry import (
+    append_error,
+    describe_error,
+    exponential_backoff,
+    is_transient_database_error,
+)
 from carehub.messaging.channels import PermanentDeliveryError, deliver
 from carehub.messaging.models import (
     DUE_STATUSES,
@@ -82,11 +87,28 @@ def _send_task() -> Any:
 
 
 def publish_after_commit(message_ids: list[int]) -> None:
-    """After commit, one send task per MESSAGING_SEND_BATCH_SIZE ids, all over one producer (a
-    lost publish is found by the sweeper, which republishes queued rows nobody started)."""
-    publish_ids_after_commit(
-        _send_task, message_ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE)
-    )
+    """After commit, one send task per MESSAGING_SEND_BATCH_SIZE ids, all over one producer. A
+    publish that fails (the broker is down or restarting) leaves the rows queued and marks them
+    for the sweeper's next run, instead of waiting MESSAGING_REQUEUE_AFTER_SECONDS."""
+    if not message_ids:
+        return
+    ids = list(message_ids)
+    transaction.on_commit(lambda: _publish_or_mark_lost(ids), robust=True)
+
+
+def _publish_or_mark_lost(ids: list[int]) -> None:
+    try:
+        publish_ids(_send_task(), ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE))
+    except Exception as exc:
+        logger.warning(
+            "publishing %s message id(s) failed (%s); the sweeper publishes them again",
+            len(ids), describe_error(exc),
+        )  # fmt: skip
+        requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
+        # Queued "long ago": the next sweep takes them (the rows stay queued either way).
+        Message.objects.filter(pk__in=ids, status=MessageStatus.QUEUED).update(
+            claimed_at=F("claimed_at") - requeue
+        )
 
 
 def _event(
@@ -165,7 +187,8 @@ def messages_dispatch_due(
 
 def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Republish queued rows nobody started within MESSAGING_REQUEUE_AFTER_SECONDS and sending
-    rows whose lease (MESSAGING_LEASE_SECONDS) expired; returns how many."""
+    rows whose lease (MESSAGING_LEASE_SECONDS) was not renewed, i.e. whose worker stopped (a live
+    send task renews the lease of its batch every third of it); returns how many."""
     now = now or clock.now()
     requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
     lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
@@ -192,8 +215,9 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                         f"Published again: queued for over {requeue.seconds} s and not started "
                         "(publish or broker message lost)"
                         if status == MessageStatus.QUEUED
-                        else f"Published again: the worker's lease expired during attempt "
-                        f"{attempts}/{max_attempts()} (worker lost)"
+                        else f"Published again: its lease was not renewed for {lease.seconds} s "
+                        f"during attempt {attempts}/{max_attempts()} (the worker stopped: killed, "
+                        "or cut off from the database or the broker)"
                     ),
                 )
                 for pk, status, attempts in rows
@@ -436,40 +460,195 @@ def message_claim(*, message_id: int, now: datetime) -> Claim | str:
     return claims[0] if claims else outcomes[message_id]
 
 
-def messages_send(*, message_ids: Sequence[int]) -> dict[int, str]:
+class DeliveryInterrupted(Exception):
+    """The database (or the broker) failed while a batch was in flight and did not come back
+    within the task's own retries. `unsettled` says what is still to be recorded (JSON-able, ids
+    and numbers only: it travels in the retried task's payload)."""
+
+    def __init__(self, cause: BaseException, unsettled: list[dict[str, Any]]) -> None:
+        super().__init__(describe_error(cause))
+        self.cause = cause
+        self.unsettled = unsettled
+
+
+def renew_every() -> float:
+    """How often a send task renews the lease of its unsent claims (a third of the lease)."""
+    return float(settings.MESSAGING_LEASE_SECONDS) / 3
+
+
+def messages_send(
+    *, message_ids: Sequence[int], unsettled: Sequence[dict[str, Any]] = ()
+) -> dict[int, str]:
     """Send a batch of messages that are due and that the policy allows; returns each id's
     status afterwards ("skipped" when there was nothing to do). Safe to run any number of
     times, with any overlap between batches.
 
     The batch is claimed at once; then each claimed message is rendered, sent through its
     channel with its idempotency key outside any transaction, and marked sent (or failed) on
-    its own. Claimed messages not sent within MESSAGING_SEND_BATCH_SECONDS (a slow provider)
-    are released and published again, so a batch never outlives its lease."""
+    its own. While it sends, the task renews the lease of its unsent claims every third of
+    MESSAGING_LEASE_SECONDS (so a dead worker's claims are taken over within a lease, and a
+    claim taken over is never sent by this task). Claimed messages not sent within
+    MESSAGING_SEND_BATCH_SECONDS (a slow provider) are released and published again.
+
+    When the database fails mid-batch, the task stops calling the provider, waits for the
+    database with backoff, records what the provider accepted and releases the rest at once
+    (`settle`), naming the cause; if the database stays down, `DeliveryInterrupted` carries
+    what is left to the retried task (`unsettled`)."""
+    outcomes: dict[int, str] = {}
+    if unsettled:
+        outcomes.update(settle(list(unsettled)))
     started = time.monotonic()
     budget = float(settings.MESSAGING_SEND_BATCH_SECONDS)
-    claims, outcomes = messages_claim(message_ids=message_ids, now=clock.now())
+    claims, claimed = messages_claim(message_ids=message_ids, now=clock.now())
+    outcomes = {**claimed, **outcomes}
     texts = render_many([(claim.message, claim.channel) for claim in claims])
-    for index, claim in enumerate(claims):
-        if time.monotonic() - started > budget:
-            released = messages_release(claims[index:])
-            outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
-            break
+    renewed = time.monotonic()
+    pending = list(claims)
+    while pending:
+        claim = pending[0]
         message_id = claim.message.pk
+        try:
+            if time.monotonic() - started > budget:
+                released = messages_release(pending, cause=None)
+                outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
+                break
+            if time.monotonic() - renewed >= renew_every():
+                held = lease_renew(pending)
+                renewed = time.monotonic()
+                lost = [c for c in pending if c.message.pk not in held]
+                for gone in lost:
+                    logger.warning("message %s: lease taken over, not sent", gone.message.pk)
+                    outcomes[gone.message.pk] = SKIPPED
+                pending = [c for c in pending if c.message.pk in held]
+                continue
+        except Exception as exc:
+            if not is_transient_database_error(exc):
+                raise
+            _interrupted(exc, [_release_entry(c) for c in pending], outcomes)
+            break
+        pending.pop(0)
         try:
             text = texts[message_id]
             if isinstance(text, Exception):
                 raise text
             provider_id = deliver(claim.message, claim.channel, text)
         except Exception as exc:
-            outcomes[message_id] = message_failed(
-                message_id=message_id, attempt=claim.attempt, error=exc
-            )
+            if is_transient_database_error(exc):  # reading for the render or the channel
+                _interrupted(exc, [_release_entry(c) for c in (claim, *pending)], outcomes)
+                break
+            entry = {"kind": "failed", "id": message_id, "attempt": claim.attempt,
+                     "error": describe_error(exc, limit=500),
+                     "permanent": isinstance(exc, PermanentDeliveryError)}  # fmt: skip
+            try:
+                outcomes[message_id] = message_failed(
+                    message_id=message_id, attempt=claim.attempt, error=exc
+                )
+            except Exception as db_exc:
+                if not is_transient_database_error(db_exc):
+                    raise
+                _interrupted(db_exc, [entry, *map(_release_entry, pending)], outcomes)
+                break
             continue
-        outcomes[message_id] = message_mark_sent(
-            message_id=message_id, attempt=claim.attempt, channel=claim.channel,
-            provider_id=provider_id, purpose=claim.message.purpose,
-        )  # fmt: skip
+        entry = {"kind": "sent", "id": message_id, "attempt": claim.attempt,
+                 "channel": claim.channel, "provider_id": provider_id,
+                 "purpose": claim.message.purpose}  # fmt: skip
+        try:
+            outcomes[message_id] = message_mark_sent(
+                message_id=message_id, attempt=claim.attempt, channel=claim.channel,
+                provider_id=provider_id, purpose=claim.message.purpose,
+            )  # fmt: skip
+        except Exception as exc:
+            if not is_transient_database_error(exc):
+                raise
+            _interrupted(exc, [entry, *map(_release_entry, pending)], outcomes)
+            break
     return outcomes
+
+
+def _release_entry(claim: Claim) -> dict[str, Any]:
+    return {"kind": "release", "id": claim.message.pk, "attempt": claim.attempt}
+
+
+def _interrupted(
+    exc: BaseException, unsettled: list[dict[str, Any]], outcomes: dict[int, str]
+) -> None:
+    """The database failed mid-batch: stop sending, wait for it (a few tries with backoff, in
+    this task) and settle; if it stays down, hand what is left to the retried task."""
+    cause = describe_error(exc)
+    logger.warning("send batch interrupted (%s): settling %s", cause, len(unsettled))
+    for entry in unsettled:
+        entry.setdefault("cause", cause)
+    tries = int(settings.MESSAGING_SETTLE_TRIES)
+    for attempt in range(1, tries + 1):
+        _drop_broken_connection()
+        time.sleep(exponential_backoff(attempt, base_seconds=0.5, max_seconds=4).total_seconds())
+        try:
+            outcomes.update(settle(unsettled))
+            return
+        except DeliveryInterrupted as again:
+            exc = again.cause
+    raise DeliveryInterrupted(exc, unsettled)
+
+
+def _drop_broken_connection() -> None:
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def settle(unsettled: list[dict[str, Any]]) -> dict[int, str]:
+    """Record what an interrupted batch left: sends the provider accepted (marked sent), sends
+    that failed (counted as failures) and claims not yet sent (released at once, the attempt not
+    counted, published again, the event naming the cause). Raises `DeliveryInterrupted` with
+    what is still left while the database stays unavailable."""
+    outcomes: dict[int, str] = {}
+    left = list(unsettled)
+    try:
+        for entry in list(left):
+            if entry["kind"] == "sent":
+                outcomes[entry["id"]] = message_mark_sent(
+                    message_id=entry["id"], attempt=entry["attempt"], channel=entry["channel"],
+                    provider_id=entry["provider_id"], purpose=entry.get("purpose", ""),
+                )  # fmt: skip
+                left.remove(entry)
+            elif entry["kind"] == "failed":
+                outcomes[entry["id"]] = _failed_recorded(entry)
+                left.remove(entry)
+        releases = [e for e in left if e["kind"] == "release"]
+        if releases:
+            claims = [(e["id"], e["attempt"]) for e in releases]
+            released = _release(claims, _release_reason(releases[0].get("cause", "")))
+            outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
+            outcomes.update({pk: SKIPPED for pk, _ in claims if pk not in released})
+            left = [e for e in left if e["kind"] != "release"]
+    except Exception as exc:
+        if not is_transient_database_error(exc):
+            raise
+        raise DeliveryInterrupted(exc, left) from exc
+    return outcomes
+
+
+def _failed_recorded(entry: dict[str, Any]) -> str:
+    text = entry["error"]
+    error: BaseException = (
+        PermanentDeliveryError(text) if entry.get("permanent") else ProviderFailure(text)
+    )
+    return message_failed(message_id=entry["id"], attempt=entry["attempt"], error=error)
+
+
+class ProviderFailure(Exception):
+    """A provider failure recorded after the database came back (its text, as it was)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _release_reason(cause: str) -> str:
+    if not cause:
+        return (
+            "Released unsent: its batch ran out of time (MESSAGING_SEND_BATCH_SECONDS); "
+            "queued again"
+        )
+    return f"Released unsent: the database failed during its batch ({cause}); queued again"
 
 
 def message_send(*, message_id: int) -> str:
@@ -477,17 +656,42 @@ def message_send(*, message_id: int) -> str:
     return messages_send(message_ids=[message_id])[message_id]
 
 
-def messages_release(claims: Sequence[Claim]) -> list[int]:
+def lease_renew(claims: Sequence[Claim]) -> set[int]:
+    """Renew the lease of claims this task still holds (sending, same attempt) in one
+    statement; returns their ids (a claim the sweeper took over is not among them)."""
+    if not claims:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {Message._meta.db_table} AS m SET claimed_at = %s
+              FROM unnest(%s::bigint[], %s::int[]) AS c(id, attempt)
+             WHERE m.id = c.id AND m.attempts = c.attempt AND m.status = %s
+            RETURNING m.id
+            """,  # noqa: S608 (table name is ours; values are parameters)
+            [
+                clock.now(), [c.message.pk for c in claims], [c.attempt for c in claims],
+                MessageStatus.SENDING,
+            ],
+        )  # fmt: skip
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def messages_release(claims: Sequence[Claim], *, cause: str | None = None) -> list[int]:
     """Give back claims a batch had no time to send: the attempt is not counted, the rows are
     queued again and published after commit. Returns the ids released."""
+    return _release([(c.message.pk, c.attempt) for c in claims], _release_reason(cause or ""))
+
+
+def _release(claims: Sequence[tuple[int, int]], reason: str) -> list[int]:
     now = clock.now()
+    attempts = dict(claims)
     with transaction.atomic(durable=True):
         rows = list(
             Message.objects.select_for_update(of=("self",))
-            .filter(pk__in=[c.message.pk for c in claims], status=MessageStatus.SENDING)
+            .filter(pk__in=list(attempts), status=MessageStatus.SENDING)
             .order_by("pk")
         )
-        attempts = {c.message.pk: c.attempt for c in claims}
         released = [m for m in rows if m.attempts == attempts[m.pk]]
         for message in released:
             message.attempts -= 1
@@ -496,17 +700,12 @@ def messages_release(claims: Sequence[Claim]) -> list[int]:
             message.updated_at = now
         Message.objects.bulk_update(released, ["attempts", "status", "claimed_at", "updated_at"])
         DeliveryEvent.objects.bulk_create(
-            _event(
-                message, MessageStatus.QUEUED,
-                "Released unsent: its batch ran out of time (MESSAGING_SEND_BATCH_SECONDS); "
-                "queued again", at=now,
-            )
-            for message in released
-        )  # fmt: skip
+            _event(message, MessageStatus.QUEUED, reason, at=now) for message in released
+        )
         ids = [message.pk for message in released]
         publish_after_commit(ids)
     if ids:
-        logger.warning("released %s unsent message(s) of a batch that ran out of time", len(ids))
+        logger.warning("released %s unsent message(s): %s", len(ids), reason)
     return ids
 
 
