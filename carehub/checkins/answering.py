@@ -3,11 +3,15 @@ the form, submit through `checkin_submit` (so scoring, red flags and pathway fac
 whichever way the patient answers) and say which page to show next.
 
 Nothing is written when an answer is missing or malformed; a second submission, or a check-in
-that closed meanwhile, is "gone" (410).
+that closed meanwhile, is "gone" (410). When the answers cannot be saved (the database is down
+or read-only: 503 with Retry-After; anything else: 500, logged), the form comes back with the
+answers filled in and says that the link still works: nothing is lost, the check-in stays open
+and pressing Send again submits them.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +25,10 @@ from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_submit, link_is_live
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.core.retry import is_transient_database_error
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
 
 Page = Literal["form", "thanks", "gone"]
 
@@ -30,6 +38,7 @@ class Outcome:
     page: Page
     status: int
     context: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _numbered_errors(form: Form, errors: dict[str, str]) -> list[dict[str, Any]]:
@@ -54,6 +63,7 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
     form = form_for(checkin.instrument)
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
+    failed = 0  # the answers could not be saved: 503 (database unavailable) or 500
     if request.method == "POST":
         values = {key: request.POST.get(key, "") for key in form.item_keys()}
         answers, errors = parse_form(form, request.POST)
@@ -65,6 +75,12 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
             except InvalidInput as exc:
                 fields = exc.extra.get("fields")
                 errors = dict(fields) if isinstance(fields, dict) else {"": exc.message}
+            except Exception as exc:  # not saved: the form again, answers kept
+                failed = 503 if is_transient_database_error(exc) else 500
+                logger.error(
+                    "check-in %s: answers not saved (%s), form shown again",
+                    checkin.pk, type(exc).__name__, exc_info=exc,
+                )  # fmt: skip
             else:
                 audit_record(
                     request=request, action=Action.CHECKIN_SUBMIT, patient=checkin.patient,
@@ -82,8 +98,9 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
                 )  # fmt: skip
     return Outcome(
         "form",
-        400 if errors else 200,
+        failed or (400 if errors else 200),
         {
+            "save_failed": bool(failed),
             "form": form,
             "errors": errors,
             "error_summary": _numbered_errors(form, errors),
@@ -91,4 +108,5 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
             "checkin": checkin,
             "total": len(form.items),
         },
+        {"Retry-After": str(RETRY_AFTER_SECONDS)} if failed == 503 else {},
     )

@@ -38,4 +38,7 @@ def checkin_link_view(request: HttpRequest, token: str) -> HttpResponse:
     if checkin is None:
         return _page(request, "unknown.html", {}, status=404)
     outcome = checkin_answer(request, checkin, via="link")
-    return _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)
+    response = _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)
+    for header, value in outcome.headers.items():
+        response[header] = value
+    return response

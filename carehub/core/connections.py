@@ -6,7 +6,9 @@ answers `SELECT 1`. That is not enough for a connection opened while the server 
 but every session it holds keeps refusing writes after the server recovers. So every query runs
 through `discard_on_fault`: a query that fails because the database is unavailable, read-only or
 shutting down marks its connection to be closed at the end of the request (or Celery task),
-whether or not the caller handles the error; the next request opens a fresh one.
+whether or not the caller handles the error; the next request opens a fresh one. A connection
+opened while the server refused writes is used for its one request only, even if nothing
+failed on it (a page that only read, the readiness probe).
 """
 
 from __future__ import annotations
@@ -50,7 +52,26 @@ def discard_connection(connection: BaseDatabaseWrapper, exc: BaseException) -> N
     connection.close_at = time.monotonic()
 
 
+def opened_read_only(connection: BaseDatabaseWrapper) -> bool:
+    """The server said at connection time that this session refuses writes (PostgreSQL 14+
+    reports `default_transaction_read_only` and `in_hot_standby` to the client; no query)."""
+    info = getattr(connection.connection, "info", None)
+    if info is None or not hasattr(info, "parameter_status"):
+        return False
+    for name in ("default_transaction_read_only", "in_hot_standby"):
+        value = info.parameter_status(name)
+        if isinstance(value, bytes):
+            value = value.decode()
+        if value == "on":
+            return True
+    return False
+
+
 def install(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """`connection_created` receiver: every new connection gets the wrapper once."""
+    """`connection_created` receiver: every new connection gets the wrapper once, and a
+    connection opened on a server refusing writes serves one request (or task) only, so that
+    the first request after the server recovers gets a connection that writes."""
     if not any(isinstance(w, DiscardOnFault) for w in connection.execute_wrappers):
         connection.execute_wrappers.append(DiscardOnFault(connection))
+    if opened_read_only(connection):
+        connection.close_at = time.monotonic()

@@ -58,6 +58,9 @@ MIDDLEWARE = [
     "carehub.audit.middleware.RequestIdMiddleware",
     # Under /api/ every error is a problem, Django's debug pages included.
     "carehub.api.errors.ApiProblemMiddleware",
+    # A database outage is a 503 with Retry-After at every door; a patient page never shows a
+    # traceback (carehub.web.faults).
+    "carehub.web.faults.FaultPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
