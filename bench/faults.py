@@ -74,11 +74,21 @@ class Stack:
             log.mkdir(exist_ok=True)
             self.beats.append(start_beat(log))
 
-    def kill_worker(self, name: str) -> None:
-        """SIGKILL the worker and its pool child: no warm shutdown, no acknowledgement."""
+    def kill_worker(self, name: str, *, busy_within: float = 15.0) -> bool:
+        """SIGKILL the worker and its pool child (no warm shutdown, no acknowledgement), as soon
+        as it is running a send task (asked with Celery's `inspect active`, for up to
+        `busy_within` seconds). Returns whether it was caught mid-task."""
+        from config.celery_app import app
+
+        busy = False
+        deadline = time.monotonic() + busy_within
+        while time.monotonic() < deadline and not busy:
+            replies = app.control.inspect(timeout=0.5).active() or {}
+            busy = any(name in host and tasks for host, tasks in replies.items())
         process = self.workers.pop(name)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        return busy
 
     def stop(self) -> None:
         for process in [*self.beats, *self.workers.values()]:
@@ -103,6 +113,7 @@ class FaultLog:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     in_flight: dict[str, list[int]] = field(default_factory=dict)
+    stranded: dict[str, list[int]] = field(default_factory=dict)
     recovered_at: dict[str, float] = field(default_factory=dict)
 
     def fault(self, name: str, at: float, in_flight: list[int], **detail: Any) -> None:
@@ -114,16 +125,17 @@ class FaultLog:
         self.recovered_at[name] = at
 
 
-def in_flight_ids(checkin_ids: list[int]) -> list[int]:
+def in_flight_ids(
+    checkin_ids: list[int], statuses: tuple[str, ...] = ("queued", "sending")
+) -> list[int]:
     """The burst's messages queued for a worker or claimed by one now."""
     from django.db import connection
 
     keys = [f"checkin:{pk}:request" for pk in checkin_ids]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM messaging_message WHERE idempotency_key = ANY(%s)"
-            " AND status IN ('queued', 'sending')",
-            [keys],
+            "SELECT id FROM messaging_message WHERE idempotency_key = ANY(%s) AND status = ANY(%s)",
+            [keys, list(statuses)],
         )
         return [int(row[0]) for row in cursor.fetchall()]
 
@@ -157,6 +169,17 @@ def recovery_figures(log: FaultLog, first_due: datetime) -> dict[str, Any]:
             "missing": len(ids) - len(when),
             "after_recovery_seconds": describe(after),
         }
+        claimed = log.stranded.get(name)
+        if claimed is not None:
+            held = delivered_at(claimed) if claimed else {}
+            figures[name]["claimed_when_killed"] = {
+                "messages": len(claimed),
+                "missing": len(claimed) - len(held),
+                "delivered_after_seconds": describe(
+                    [max(0.0, at - origin - recovered) for at in held.values()]
+                    if recovered is not None else []
+                ),
+            }  # fmt: skip
     return figures
 
 

@@ -47,11 +47,15 @@ def run(ctx: Context) -> Result:
     def inject(done: int, elapsed: float, checkins: list[int]) -> None:
         running = ctx.stack  # type: ignore[attr-defined]
         if "worker SIGKILL" not in log.in_flight and done >= 0.3 * count:
-            flight = in_flight_ids(checkins)
-            running.kill_worker("fault1")
-            log.fault("worker SIGKILL", elapsed, flight, delivered=done)
-            running.start_workers(["fault3"])
+            busy = running.kill_worker("fault1")
+            # In flight at the kill: queued, or claimed (the killed worker's claims among them).
+            log.fault(
+                "worker SIGKILL", elapsed, in_flight_ids(checkins), delivered=done,
+                caught_mid_task=busy,
+            )  # fmt: skip
+            log.stranded["worker SIGKILL"] = in_flight_ids(checkins, ("sending",))
             log.recovered("worker SIGKILL", elapsed)  # the other worker never stopped
+            running.start_workers(["fault3"])
         elif (
             "worker SIGKILL" in log.in_flight and "Redis restart" not in log.in_flight
             and done >= 0.6 * count

@@ -38,7 +38,8 @@ OUTAGE_SECONDS = 15.0
 
 def run(ctx: Context) -> Result:
     count = 1000 if ctx.quick else 10_000
-    spread = 29.0 if ctx.quick else 59.0
+    # Quick: due within 5 s, so that the outage finds a backlog queued and claimed.
+    spread = 5.0 if ctx.quick else 59.0
     result = Result(
         NAME, TITLE,
         inputs={"checkins": count, "spread_seconds": spread, "worker_processes": 2,
@@ -189,18 +190,28 @@ def child(out: Path, count: int, spread: float) -> None:
     state: dict[str, float] = {}
 
     def inject(done: int, elapsed: float, checkins: list[int]) -> None:
+        tick = time.time()  # `elapsed` is measured now
         if "stopped" not in state and done >= 0.3 * count:
+            # Stop it while workers hold claims (a batch in flight), as an outage would find
+            # them in a busy clinic.
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not in_flight_ids(checkins, ("sending",)):
+                time.sleep(0.02)
             flight = in_flight_ids(checkins)
+            claimed = len(in_flight_ids(checkins, ("sending",)))
             pg.stop("fast")
             state["stopped"] = time.time()
-            log.fault("PostgreSQL stop", elapsed, flight, delivered=done)
+            log.fault(
+                "PostgreSQL stop", elapsed + state["stopped"] - tick, flight, delivered=done,
+                claimed=claimed,
+            )  # fmt: skip
         elif (
             "stopped" in state and "started" not in state
             and time.time() - state["stopped"] >= OUTAGE_SECONDS
         ):  # fmt: skip
             pg.start()
             state["started"] = time.time()
-            log.recovered("PostgreSQL stop", elapsed)
+            log.recovered("PostgreSQL stop", elapsed + state["started"] - tick)
 
     try:
         time.sleep(3)
