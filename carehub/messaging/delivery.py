@@ -536,8 +536,9 @@ def messages_send(
             if is_transient_database_error(exc):  # reading for the render or the channel
                 _interrupted(exc, [_release_entry(c) for c in (claim, *pending)], outcomes)
                 break
+            # Only the error's type travels (a provider's message may quote the recipient).
             entry = {"kind": "failed", "id": message_id, "attempt": claim.attempt,
-                     "error": describe_error(exc, limit=500),
+                     "error": f"{type(exc).__name__} (recorded after the database came back)",
                      "permanent": isinstance(exc, PermanentDeliveryError)}  # fmt: skip
             try:
                 outcomes[message_id] = message_failed(

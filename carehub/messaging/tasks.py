@@ -35,7 +35,9 @@ def messages_send_task(
     try:
         outcomes = messages_send(message_ids=message_ids, unsettled=unsettled or ())
     except DeliveryInterrupted as exc:
-        raise _retry(self, exc.cause, message_ids=[], unsettled=exc.unsettled) from exc
+        # The ids again: those this task claimed are settled first and then skipped (or sent,
+        # once released); those it never reached are claimed.
+        raise _retry(self, exc.cause, message_ids=message_ids, unsettled=exc.unsettled) from exc
     except Exception as exc:
         if not is_transient(exc):
             raise
