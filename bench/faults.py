@@ -115,10 +115,12 @@ class FaultLog:
     in_flight: dict[str, list[int]] = field(default_factory=dict)
     stranded: dict[str, list[int]] = field(default_factory=dict)
     recovered_at: dict[str, float] = field(default_factory=dict)
+    fault_at: dict[str, float] = field(default_factory=dict)
 
     def fault(self, name: str, at: float, in_flight: list[int], **detail: Any) -> None:
         self.events.append({"event": name, "at_seconds": round(at, 1), **detail})
         self.in_flight[name] = in_flight
+        self.fault_at[name] = at
 
     def recovered(self, name: str, at: float, **detail: Any) -> None:
         self.events.append({"event": f"{name} recovered", "at_seconds": round(at, 1), **detail})
@@ -154,6 +156,22 @@ def delivered_at(message_ids: list[int]) -> dict[int, float]:
         return {int(pk): float(at) for pk, at in cursor.fetchall()}
 
 
+def picked_up_at(message_ids: list[int], since: float) -> dict[int, float]:
+    """When each message was first queued again after `since` (epoch seconds): released by
+    its batch or published again by the sweeper."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT message_id, extract(epoch FROM min(at)) FROM messaging_deliveryevent"
+            " WHERE message_id = ANY(%s) AND status = 'queued' AND at >= to_timestamp(%s)"
+            " AND (reason LIKE 'Published again%%' OR reason LIKE 'Released unsent%%')"
+            " GROUP BY message_id",
+            [message_ids, since],
+        )
+        return {int(pk): float(at) for pk, at in cursor.fetchall()}
+
+
 def recovery_figures(log: FaultLog, first_due: datetime) -> dict[str, Any]:
     """Per fault: how many messages were in flight, and how long after the recovery each of
     them was delivered (a message never delivered counts as missing)."""
@@ -163,12 +181,20 @@ def recovery_figures(log: FaultLog, first_due: datetime) -> dict[str, Any]:
         recovered = log.recovered_at.get(name)
         when = delivered_at(ids) if ids else {}
         after = [max(0.0, at - origin - recovered) for at in when.values() if recovered is not None]
+        picked = picked_up_at(ids, origin + (log.fault_at.get(name) or 0.0)) if ids else {}
         figures[name] = {
             "in_flight": len(ids),
             "delivered": len(when),
             "missing": len(ids) - len(when),
             "after_recovery_seconds": describe(after),
-        }
+            # carehub's own reaction, apart from the wait behind the burst's backlog in the
+            # queue: when each was sent, or queued again (released, republished), after the
+            # recovery, whichever came first.
+            "picked_up_after_recovery_seconds": describe(
+                [max(0.0, min(at, picked.get(pk, at)) - origin - recovered)
+                 for pk, at in when.items()] if recovered is not None else []
+            ),
+        }  # fmt: skip
         claimed = log.stranded.get(name)
         if claimed is not None:
             held = delivered_at(claimed) if claimed else {}
@@ -178,6 +204,10 @@ def recovery_figures(log: FaultLog, first_due: datetime) -> dict[str, Any]:
                 "delivered_after_seconds": describe(
                     [max(0.0, at - origin - recovered) for at in held.values()]
                     if recovered is not None else []
+                ),
+                "picked_up_after_seconds": describe(
+                    [max(0.0, min(at, picked.get(pk, at)) - origin - recovered)
+                     for pk, at in held.items()] if recovered is not None else []
                 ),
             }  # fmt: skip
     return figures

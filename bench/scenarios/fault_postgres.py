@@ -74,6 +74,7 @@ def run(ctx: Context) -> Result:
     once, text = exactly_once_target(figures)
     outage = figures["recovery"].get("PostgreSQL stop", {})
     after = outage.get("after_recovery_seconds", {})
+    picked = outage.get("picked_up_after_recovery_seconds", {})
     health = figures["health"]
     result.summary = {
         "exactly_once": once, "lag_seconds": figures["lag_seconds"],
@@ -91,6 +92,10 @@ def run(ctx: Context) -> Result:
                f"max {after.get('max', float('nan')):.1f} s over {outage.get('in_flight', 0)} "
                f"messages, {outage.get('missing', 0)} missing",
                outage.get("missing", 1) == 0 and after.get("max", 1e9) <= 60),
+        Target("F2 in flight at the outage sent or queued again after the restart (apart from "
+               "the wait behind the burst's backlog)", "≤ 60 s",
+               f"max {picked.get('max', float('nan')):.1f} s",
+               outage.get("missing", 1) == 0 and picked.get("max", 1e9) <= 60),
         Target("F2 /healthz and /readyz report the outage and the recovery",
                "503 during, 200 after, no manual step",
                f"healthz 200 again {health.get('healthz_200_after_seconds')} s after the "

@@ -64,6 +64,7 @@ def test_the_figures_of_a_burst_delivered_once() -> None:
     recovery = faults.recovery_figures(log, origin)
     assert recovery["test fault"]["in_flight"] == 6
     assert recovery["test fault"]["missing"] == 0
+    assert recovery["test fault"]["picked_up_after_recovery_seconds"]["n"] == 6
     assert recovery["test fault"]["claimed_when_killed"]["messages"] == 0
     assert fault_beats._duplicates(checkins) == {
         "opened_twice": 0, "never_opened": 0, "queued_twice_by_dispatchers": 0,
