@@ -200,9 +200,10 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                 | Q(status=MessageStatus.SENDING, claimed_at__lte=now - lease)
             )
             .order_by("claimed_at")
-            .values_list("pk", "status", "attempts")[:limit]
+            .values_list("pk", "status", "attempts", "claimed_at")[:limit]
         )
-        ids = [pk for pk, _, _ in rows]
+        ids = [pk for pk, _, _, _ in rows]
+        started = _server_started() if any(r[1] == MessageStatus.SENDING for r in rows) else None
         if ids:
             # Queued again, and not swept again before another period.
             Message.objects.filter(pk__in=ids).update(
@@ -215,17 +216,40 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                         f"Published again: queued for over {requeue.seconds} s and not started "
                         "(publish or broker message lost)"
                         if status == MessageStatus.QUEUED
-                        else f"Published again: its lease was not renewed for {lease.seconds} s "
-                        f"during attempt {attempts}/{max_attempts()} (the worker stopped: killed, "
-                        "or cut off from the database or the broker)"
+                        else _lease_reason(attempts, claimed_at, started, lease)
                     ),
                 )
-                for pk, status, attempts in rows
+                for pk, status, attempts, claimed_at in rows
             )  # fmt: skip
             publish_after_commit(ids)
     if ids:
         logger.warning("messaging sweep republished %s message(s)", len(ids))
     return len(ids)
+
+
+def _server_started() -> datetime | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_postmaster_start_time()")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _lease_reason(
+    attempts: int, claimed_at: datetime | None, started: datetime | None, lease: timedelta
+) -> str:
+    """Why a claim's lease expired: a PostgreSQL restart when the server started after the claim
+    was last renewed (its worker could not renew it), else its worker stopped. (A server start
+    after our clock's now means the clocks disagree: no conclusion.)"""
+    head = (
+        f"Published again: its lease was not renewed for {lease.seconds} s during attempt "
+        f"{attempts}/{max_attempts()}"
+    )
+    if started is not None and claimed_at is not None and claimed_at < started <= clock.now():
+        return (
+            f"{head} (PostgreSQL restarted at {started:%Y-%m-%d %H:%M:%S} UTC: the database was "
+            "unavailable to its worker)"
+        )
+    return f"{head} (the worker stopped: killed, or cut off from the database or the broker)"
 
 
 # --- the policy, with the facts it needs --------------------------------------------------------

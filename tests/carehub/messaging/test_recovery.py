@@ -24,12 +24,14 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from django.db import connection
 from django.db.models import Sum
+from django.utils import timezone
 
 from carehub.messaging.models import DeliveryEvent, Message, MessageStatus, RecordedMessage
 from tests.carehub.messaging.support import SLOW_GATEWAY
@@ -228,3 +230,35 @@ def test_a_database_outage_mid_batch_is_retried_and_released_at_once(
         f"released naming the database, all {len(keys)} delivered {after:.1f} s after recovery, "
         "none twice"
     )
+
+
+def test_a_lease_that_expired_across_a_database_restart_names_the_restart(
+    settings: Any,
+) -> None:
+    """The sweeper tells a claim stranded by a PostgreSQL restart (the server started after the
+    claim was last renewed: its worker could not renew it) from a worker that stopped."""
+    from carehub.messaging.delivery import messages_sweep
+
+    keys = due_burst(patients(clinic(), 2), "restart")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_postmaster_start_time()")
+        started = cursor.fetchone()[0]
+    lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
+    before_restart, after_restart = Message.objects.filter(idempotency_key__in=keys).order_by("pk")
+    Message.objects.filter(pk=before_restart.pk).update(
+        status=MessageStatus.SENDING, attempts=1, claimed_at=started - timedelta(seconds=1)
+    )
+    Message.objects.filter(pk=after_restart.pk).update(
+        status=MessageStatus.SENDING, attempts=1,
+        claimed_at=started + timedelta(seconds=1),
+    )  # fmt: skip
+    # (The server started over a lease ago: both claims have expired.)
+    assert timezone.now() - lease > started + timedelta(seconds=1)
+    assert messages_sweep() == 2
+    restarted, stopped = (
+        DeliveryEvent.objects.filter(message=m, reason__startswith="Published again").get().reason
+        for m in (before_restart, after_restart)
+    )
+    assert "PostgreSQL restarted at" in restarted
+    assert "the database was unavailable to its worker" in restarted
+    assert "the worker stopped" in stopped
