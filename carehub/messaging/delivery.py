@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from carehub.core import clock
 from carehub.core.publish import publish_ids
@@ -193,15 +193,21 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
     lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
     with transaction.atomic(durable=True):
-        rows = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status=MessageStatus.QUEUED, claimed_at__lte=now - requeue)
-                | Q(status=MessageStatus.SENDING, claimed_at__lte=now - lease)
+        # Stranded claims first: behind a long backlog, queued rows are mostly just waiting
+        # their turn, while a claim whose lease expired is certainly lost.
+        rows: list[tuple[int, str, int, datetime | None]] = []
+        for status, older_than in (
+            (MessageStatus.SENDING, now - lease),
+            (MessageStatus.QUEUED, now - requeue),
+        ):
+            rows += list(
+                Message.objects.select_for_update(skip_locked=True)
+                .filter(status=status, claimed_at__lte=older_than)
+                .order_by("claimed_at")
+                .values_list("pk", "status", "attempts", "claimed_at")[: limit - len(rows)]
             )
-            .order_by("claimed_at")
-            .values_list("pk", "status", "attempts", "claimed_at")[:limit]
-        )
+            if len(rows) >= limit:
+                break
         ids = [pk for pk, _, _, _ in rows]
         started = _server_started() if any(r[1] == MessageStatus.SENDING for r in rows) else None
         if ids:

@@ -262,3 +262,29 @@ def test_a_lease_that_expired_across_a_database_restart_names_the_restart(
     assert "PostgreSQL restarted at" in restarted
     assert "the database was unavailable to its worker" in restarted
     assert "the worker stopped" in stopped
+
+
+def test_the_sweeper_takes_stranded_claims_before_a_waiting_backlog(settings: Any) -> None:
+    """Behind a long backlog, queued rows mostly wait their turn; a claim whose lease expired is
+    certainly lost: the sweeper publishes it first, whatever the backlog's age."""
+    from carehub.messaging.delivery import messages_sweep
+
+    keys = due_burst(patients(clinic(), 6), "order")
+    rows = list(Message.objects.filter(idempotency_key__in=keys).order_by("pk"))
+    stranded, backlog = rows[0], rows[1:]
+    now = timezone.now()
+    Message.objects.filter(pk__in=[m.pk for m in backlog]).update(
+        status=MessageStatus.QUEUED, claimed_at=now - timedelta(hours=1)
+    )
+    Message.objects.filter(pk=stranded.pk).update(
+        status=MessageStatus.SENDING, attempts=1,
+        claimed_at=now - timedelta(seconds=settings.MESSAGING_LEASE_SECONDS + 1),
+    )  # fmt: skip
+    assert messages_sweep(limit=2) == 2
+    swept = set(
+        DeliveryEvent.objects.filter(
+            message__idempotency_key__in=keys, reason__startswith="Published again"
+        ).values_list("message_id", flat=True)
+    )
+    assert stranded.pk in swept
+    assert len(swept) == 2
