@@ -74,27 +74,51 @@ class Stack:
             log.mkdir(exist_ok=True)
             self.beats.append(start_beat(log))
 
-    def kill_worker(self, name: str, *, busy_within: float = 15.0) -> bool:
-        """SIGKILL the worker and its pool child (no warm shutdown, no acknowledgement), as soon
-        as it is running a send task (asked with Celery's `inspect active`, for up to
-        `busy_within` seconds). Returns whether it was caught mid-task."""
+    def kill_worker(self, name: str, *, busy_within: float = 20.0) -> list[int]:
+        """SIGKILL the worker and its pool child (no warm shutdown, no acknowledgement) while it
+        holds claims: as soon as a send task it runs (Celery's `inspect active`, for up to
+        `busy_within` seconds) has claimed some of its messages. Returns the ids it held."""
         from config.celery_app import app
 
-        busy = False
+        held: list[int] = []
         deadline = time.monotonic() + busy_within
-        while time.monotonic() < deadline and not busy:
+        while time.monotonic() < deadline and not held:
             replies = app.control.inspect(timeout=0.5).active() or {}
-            busy = any(name in host and tasks for host, tasks in replies.items())
+            ids = [
+                pk for host, tasks in replies.items() if name in host
+                for task in tasks for pk in _task_ids(task)
+            ]  # fmt: skip
+            if ids:
+                held = _sending(ids)
         process = self.workers.pop(name)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-        return busy
+        return _sending(held) if held else []
 
     def stop(self) -> None:
         for process in [*self.beats, *self.workers.values()]:
             stop(process)
         self.beats.clear()
         self.workers.clear()
+
+
+def _task_ids(task: dict[str, Any]) -> list[int]:
+    """The message ids of an active send task, as `inspect active` reports it."""
+    kwargs = task.get("kwargs") or {}
+    args = task.get("args") or []
+    ids = kwargs.get("message_ids") or (args[0] if args else [])
+    return [int(pk) for pk in ids] if isinstance(ids, list) else []
+
+
+def _sending(message_ids: list[int]) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM messaging_message WHERE id = ANY(%s) AND status = 'sending'",
+            [message_ids],
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
 @contextlib.contextmanager

@@ -49,13 +49,13 @@ def run(ctx: Context) -> Result:
     def inject(done: int, elapsed: float, checkins: list[int]) -> None:
         running = ctx.stack  # type: ignore[attr-defined]
         if "worker SIGKILL" not in log.in_flight and done >= 0.3 * count:
-            busy = running.kill_worker("fault1")
+            held = running.kill_worker("fault1")
             # In flight at the kill: queued, or claimed (the killed worker's claims among them).
             log.fault(
                 "worker SIGKILL", elapsed, in_flight_ids(checkins), delivered=done,
-                caught_mid_task=busy,
+                claims_held=len(held),
             )  # fmt: skip
-            log.stranded["worker SIGKILL"] = in_flight_ids(checkins, ("sending",))
+            log.stranded["worker SIGKILL"] = held
             log.recovered("worker SIGKILL", elapsed)  # the other worker never stopped
             running.start_workers(["fault3"])
         elif (
