@@ -6,6 +6,7 @@ from django.views import defaults
 from carehub.api.docs import SchemaApi, SchemaDocsView
 from carehub.api.errors import problem_under_api
 from carehub.core.views import favicon_view, healthz_view, livez_view, readyz_view
+from carehub.web.faults import server_error_view
 from carehub.web.views.errors import not_found_view
 
 urlpatterns = [
@@ -34,4 +35,4 @@ if settings.DEV_PAGES:
 handler400 = problem_under_api(400, defaults.bad_request)
 handler403 = problem_under_api(403, defaults.permission_denied)
 handler404 = problem_under_api(404, not_found_view)
-handler500 = problem_under_api(500, defaults.server_error)
+handler500 = problem_under_api(500, server_error_view)

@@ -9,10 +9,15 @@ Enter in a field submits a form through its first submit button, which is the fo
 *continue* button (`_questions.html`): a form sent that way with answers still missing is not a
 submission: the page comes back with the answers kept, no question marked as an error, and the
 questions still to answer listed. Only *Send my answers* marks unanswered questions.
+
+When the answers cannot be saved (the database is down or read-only: 503 with Retry-After;
+anything else: 500, logged), the form comes back with the answers filled in and says that the
+link still works: nothing is lost, the check-in stays open and pressing Send again submits them.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +38,10 @@ from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_submit, link_is_live
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.core.retry import is_transient_database_error
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
 
 Page = Literal["form", "thanks", "gone"]
 # The submit button Enter presses (`name="step"`): go on answering, do not send a partial form.
@@ -44,6 +53,7 @@ class Outcome:
     page: Page
     status: int
     context: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _numbered_errors(form: Form, errors: dict[str, str]) -> list[dict[str, Any]]:
@@ -82,6 +92,7 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
     still_to_answer: list[dict[str, Any]] = []
+    failed = 0  # the answers could not be saved: 503 (database unavailable) or 500
     if request.method == "POST":
         values = {key: request.POST.get(key, "") for key in form.item_keys()}
         answers, errors = parse_form(form, request.POST)
@@ -105,6 +116,12 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
                     if isinstance(fields, dict)
                     else {"": _patient_message(exc.message)}
                 )
+            except Exception as exc:  # not saved: the form again, answers kept
+                failed = 503 if is_transient_database_error(exc) else 500
+                logger.error(
+                    "check-in %s: answers not saved (%s), form shown again",
+                    checkin.pk, type(exc).__name__, exc_info=exc,
+                )  # fmt: skip
             else:
                 audit_record(
                     request=request, action=Action.CHECKIN_SUBMIT, patient=checkin.patient,
@@ -123,9 +140,10 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
                 )  # fmt: skip
     return Outcome(
         "form",
-        400 if errors else 200,
+        failed or (400 if errors else 200),
         {
             **common,
+            "save_failed": bool(failed),
             "form": form,
             "still_to_answer": still_to_answer,
             "errors": errors,
@@ -133,4 +151,5 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
             "values": values,
             "total": len(form.items),
         },
+        {"Retry-After": str(RETRY_AFTER_SECONDS)} if failed == 503 else {},
     )

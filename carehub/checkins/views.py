@@ -44,4 +44,7 @@ def checkin_link_view(request: HttpRequest, token: str) -> HttpResponse:
             return _page(request, "unknown.html", {}, status=404)
     with translation.override(checkin.patient.language):
         outcome = checkin_answer(request, checkin, via="link")
-        return _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)
+        response = _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)
+    for header, value in outcome.headers.items():
+        response[header] = value
+    return response

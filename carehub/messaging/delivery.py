@@ -29,11 +29,16 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
 
 from carehub.core import clock
-from carehub.core.publish import publish_ids_after_commit
-from carehub.core.retry import append_error, exponential_backoff
+from carehub.core.publish import publish_ids
+from carehub.core.retry import (
+    append_error,
+    describe_error,
+    exponential_backoff,
+    is_transient_database_error,
+)
 from carehub.integrations.models import ChangeType
 from carehub.integrations.services import change_record
 from carehub.messaging.channels import PermanentDeliveryError, deliver, expects_reports
@@ -85,11 +90,28 @@ def _send_task() -> Any:
 
 
 def publish_after_commit(message_ids: list[int]) -> None:
-    """After commit, one send task per MESSAGING_SEND_BATCH_SIZE ids, all over one producer (a
-    lost publish is found by the sweeper, which republishes queued rows nobody started)."""
-    publish_ids_after_commit(
-        _send_task, message_ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE)
-    )
+    """After commit, one send task per MESSAGING_SEND_BATCH_SIZE ids, all over one producer. A
+    publish that fails (the broker is down or restarting) leaves the rows queued and marks them
+    for the sweeper's next run, instead of waiting MESSAGING_REQUEUE_AFTER_SECONDS."""
+    if not message_ids:
+        return
+    ids = list(message_ids)
+    transaction.on_commit(lambda: _publish_or_mark_lost(ids), robust=True)
+
+
+def _publish_or_mark_lost(ids: list[int]) -> None:
+    try:
+        publish_ids(_send_task(), ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE))
+    except Exception as exc:
+        logger.warning(
+            "publishing %s message id(s) failed (%s); the sweeper publishes them again",
+            len(ids), describe_error(exc),
+        )  # fmt: skip
+        requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
+        # Queued "long ago": the next sweep takes them (the rows stay queued either way).
+        Message.objects.filter(pk__in=ids, status=MessageStatus.QUEUED).update(
+            claimed_at=F("claimed_at") - requeue
+        )
 
 
 def _event(
@@ -179,21 +201,29 @@ def messages_dispatch_due(
 
 def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Republish queued rows nobody started within MESSAGING_REQUEUE_AFTER_SECONDS and sending
-    rows whose lease (MESSAGING_LEASE_SECONDS) expired; returns how many."""
+    rows whose lease (MESSAGING_LEASE_SECONDS) was not renewed, i.e. whose worker stopped (a live
+    send task renews the lease of its batch every third of it); returns how many."""
     now = now or clock.now()
     requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
     lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
     with transaction.atomic(durable=True):
-        rows = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status=MessageStatus.QUEUED, claimed_at__lte=now - requeue)
-                | Q(status=MessageStatus.SENDING, claimed_at__lte=now - lease)
+        # Stranded claims first: behind a long backlog, queued rows are mostly just waiting
+        # their turn, while a claim whose lease expired is certainly lost.
+        rows: list[tuple[int, str, int, datetime | None]] = []
+        for status, older_than in (
+            (MessageStatus.SENDING, now - lease),
+            (MessageStatus.QUEUED, now - requeue),
+        ):
+            rows += list(
+                Message.objects.select_for_update(skip_locked=True)
+                .filter(status=status, claimed_at__lte=older_than)
+                .order_by("claimed_at")
+                .values_list("pk", "status", "attempts", "claimed_at")[: limit - len(rows)]
             )
-            .order_by("claimed_at")
-            .values_list("pk", "status", "attempts")[:limit]
-        )
-        ids = [pk for pk, _, _ in rows]
+            if len(rows) >= limit:
+                break
+        ids = [pk for pk, _, _, _ in rows]
+        started = _server_started() if any(r[1] == MessageStatus.SENDING for r in rows) else None
         if ids:
             # Queued again, and not swept again before another period.
             Message.objects.filter(pk__in=ids).update(
@@ -206,16 +236,40 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                         f"Published again: queued for over {requeue.seconds} s and not started "
                         "(publish or broker message lost)"
                         if status == MessageStatus.QUEUED
-                        else f"Published again: the worker's lease expired during attempt "
-                        f"{attempts}/{max_attempts()} (worker lost)"
+                        else _lease_reason(attempts, claimed_at, started, lease)
                     ),
                 )
-                for pk, status, attempts in rows
+                for pk, status, attempts, claimed_at in rows
             )  # fmt: skip
             publish_after_commit(ids)
     if ids:
         logger.warning("messaging sweep republished %s message(s)", len(ids))
     return len(ids)
+
+
+def _server_started() -> datetime | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_postmaster_start_time()")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _lease_reason(
+    attempts: int, claimed_at: datetime | None, started: datetime | None, lease: timedelta
+) -> str:
+    """Why a claim's lease expired: a PostgreSQL restart when the server started after the claim
+    was last renewed (its worker could not renew it), else its worker stopped. (A server start
+    after our clock's now means the clocks disagree: no conclusion.)"""
+    head = (
+        f"Published again: its lease was not renewed for {lease.seconds} s during attempt "
+        f"{attempts}/{max_attempts()}"
+    )
+    if started is not None and claimed_at is not None and claimed_at < started <= clock.now():
+        return (
+            f"{head} (PostgreSQL restarted at {started:%Y-%m-%d %H:%M:%S} UTC: the database was "
+            "unavailable to its worker)"
+        )
+    return f"{head} (the worker stopped: killed, or cut off from the database or the broker)"
 
 
 # --- the policy, with the facts it needs --------------------------------------------------------
@@ -452,39 +506,109 @@ def message_claim(*, message_id: int, now: datetime) -> Claim | str:
     return claims[0] if claims else outcomes[message_id]
 
 
-def messages_send(*, message_ids: Sequence[int]) -> dict[int, str]:
+class DeliveryInterrupted(Exception):
+    """The database (or the broker) failed while a batch was in flight and did not come back
+    within the task's own retries. `unsettled` says what is still to be recorded (JSON-able, ids
+    and numbers only: it travels in the retried task's payload)."""
+
+    def __init__(self, cause: BaseException, unsettled: list[dict[str, Any]]) -> None:
+        super().__init__(describe_error(cause))
+        self.cause = cause
+        self.unsettled = unsettled
+
+
+def renew_every() -> float:
+    """How often a send task renews the lease of its unsent claims (a third of the lease)."""
+    return float(settings.MESSAGING_LEASE_SECONDS) / 3
+
+
+def messages_send(
+    *, message_ids: Sequence[int], unsettled: Sequence[dict[str, Any]] = ()
+) -> dict[int, str]:
     """Send a batch of messages that are due and that the policy allows; returns each id's
     status afterwards ("skipped" when there was nothing to do). Safe to run any number of
     times, with any overlap between batches.
 
     The batch is claimed at once; then each claimed message is rendered, sent through its
     channel with its idempotency key outside any transaction, and marked sent (or failed) on
-    its own. Claimed messages not sent within MESSAGING_SEND_BATCH_SECONDS (a slow provider)
-    are released and published again, so a batch never outlives its lease."""
+    its own. While it sends, the task renews the lease of its unsent claims every third of
+    MESSAGING_LEASE_SECONDS (so a dead worker's claims are taken over within a lease, and a
+    claim taken over is never sent by this task). Claimed messages not sent within
+    MESSAGING_SEND_BATCH_SECONDS (a slow provider) are released and published again.
+
+    When the database fails mid-batch, the task stops calling the provider, waits for the
+    database with backoff, records what the provider accepted and releases the rest at once
+    (`settle`), naming the cause; if the database stays down, `DeliveryInterrupted` carries
+    what is left to the retried task (`unsettled`)."""
+    outcomes: dict[int, str] = {}
+    if unsettled:
+        outcomes.update(settle(list(unsettled)))
     started = time.monotonic()
     budget = float(settings.MESSAGING_SEND_BATCH_SECONDS)
-    claims, outcomes = messages_claim(message_ids=message_ids, now=clock.now())
+    claims, claimed = messages_claim(message_ids=message_ids, now=clock.now())
+    outcomes = {**claimed, **outcomes}
     texts = render_many([(claim.message, claim.channel) for claim in claims])
-    for index, claim in enumerate(claims):
-        if time.monotonic() - started > budget:
-            released = messages_release(claims[index:])
-            outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
-            break
+    renewed = time.monotonic()
+    pending = list(claims)
+    while pending:
+        claim = pending[0]
         message_id = claim.message.pk
+        try:
+            if time.monotonic() - started > budget:
+                released = messages_release(pending, cause=None)
+                outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
+                break
+            if time.monotonic() - renewed >= renew_every():
+                held = lease_renew(pending)
+                renewed = time.monotonic()
+                lost = [c for c in pending if c.message.pk not in held]
+                for gone in lost:
+                    logger.warning("message %s: lease taken over, not sent", gone.message.pk)
+                    outcomes[gone.message.pk] = SKIPPED
+                pending = [c for c in pending if c.message.pk in held]
+                continue
+        except Exception as exc:
+            if not is_transient_database_error(exc):
+                raise
+            _interrupted(exc, [_release_entry(c) for c in pending], outcomes)
+            break
+        pending.pop(0)
         try:
             text = texts[message_id]
             if isinstance(text, Exception):
                 raise text
             provider_id = deliver(claim.message, claim.channel, text)
         except Exception as exc:
-            outcomes[message_id] = message_failed(
-                message_id=message_id, attempt=claim.attempt, error=exc
-            )
+            if is_transient_database_error(exc):  # reading for the render or the channel
+                _interrupted(exc, [_release_entry(c) for c in (claim, *pending)], outcomes)
+                break
+            # Only the error's type travels (a provider's message may quote the recipient).
+            entry = {"kind": "failed", "id": message_id, "attempt": claim.attempt,
+                     "error": f"{type(exc).__name__} (recorded after the database came back)",
+                     "permanent": isinstance(exc, PermanentDeliveryError)}  # fmt: skip
+            try:
+                outcomes[message_id] = message_failed(
+                    message_id=message_id, attempt=claim.attempt, error=exc
+                )
+            except Exception as db_exc:
+                if not is_transient_database_error(db_exc):
+                    raise
+                _interrupted(db_exc, [entry, *map(_release_entry, pending)], outcomes)
+                break
             continue
-        outcomes[message_id] = message_mark_sent(
-            message_id=message_id, attempt=claim.attempt, channel=claim.channel,
-            provider_id=provider_id, purpose=claim.message.purpose,
-        )  # fmt: skip
+        entry = {"kind": "sent", "id": message_id, "attempt": claim.attempt,
+                 "channel": claim.channel, "provider_id": provider_id,
+                 "purpose": claim.message.purpose}  # fmt: skip
+        try:
+            outcomes[message_id] = message_mark_sent(
+                message_id=message_id, attempt=claim.attempt, channel=claim.channel,
+                provider_id=provider_id, purpose=claim.message.purpose,
+            )  # fmt: skip
+        except Exception as exc:
+            if not is_transient_database_error(exc):
+                raise
+            _interrupted(exc, [entry, *map(_release_entry, pending)], outcomes)
+            break
         if expects_reports(claim.channel):
             _apply_early_reports(provider_id)
     return outcomes
@@ -504,17 +628,42 @@ def message_send(*, message_id: int) -> str:
     return messages_send(message_ids=[message_id])[message_id]
 
 
-def messages_release(claims: Sequence[Claim]) -> list[int]:
+def lease_renew(claims: Sequence[Claim]) -> set[int]:
+    """Renew the lease of claims this task still holds (sending, same attempt) in one
+    statement; returns their ids (a claim the sweeper took over is not among them)."""
+    if not claims:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {Message._meta.db_table} AS m SET claimed_at = %s
+              FROM unnest(%s::bigint[], %s::int[]) AS c(id, attempt)
+             WHERE m.id = c.id AND m.attempts = c.attempt AND m.status = %s
+            RETURNING m.id
+            """,  # noqa: S608 (table name is ours; values are parameters)
+            [
+                clock.now(), [c.message.pk for c in claims], [c.attempt for c in claims],
+                MessageStatus.SENDING,
+            ],
+        )  # fmt: skip
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def messages_release(claims: Sequence[Claim], *, cause: str | None = None) -> list[int]:
     """Give back claims a batch had no time to send: the attempt is not counted, the rows are
     queued again and published after commit. Returns the ids released."""
+    return _release([(c.message.pk, c.attempt) for c in claims], _release_reason(cause or ""))
+
+
+def _release(claims: Sequence[tuple[int, int]], reason: str) -> list[int]:
     now = clock.now()
+    attempts = dict(claims)
     with transaction.atomic(durable=True):
         rows = list(
             Message.objects.select_for_update(of=("self",))
-            .filter(pk__in=[c.message.pk for c in claims], status=MessageStatus.SENDING)
+            .filter(pk__in=list(attempts), status=MessageStatus.SENDING)
             .order_by("pk")
         )
-        attempts = {c.message.pk: c.attempt for c in claims}
         released = [m for m in rows if m.attempts == attempts[m.pk]]
         for message in released:
             message.attempts -= 1
@@ -523,17 +672,12 @@ def messages_release(claims: Sequence[Claim]) -> list[int]:
             message.updated_at = now
         Message.objects.bulk_update(released, ["attempts", "status", "claimed_at", "updated_at"])
         DeliveryEvent.objects.bulk_create(
-            _event(
-                message, MessageStatus.QUEUED,
-                "Released unsent: its batch ran out of time (MESSAGING_SEND_BATCH_SECONDS); "
-                "queued again", at=now,
-            )
-            for message in released
-        )  # fmt: skip
+            _event(message, MessageStatus.QUEUED, reason, at=now) for message in released
+        )
         ids = [message.pk for message in released]
         publish_after_commit(ids)
     if ids:
-        logger.warning("released %s unsent message(s) of a batch that ran out of time", len(ids))
+        logger.warning("released %s unsent message(s): %s", len(ids), reason)
     return ids
 
 

@@ -151,7 +151,10 @@ def checkin_view(request: HttpRequest, patient: Patient, checkin_id: int) -> Htt
         "nav": "home",
         "checkin_title": checkin_title(checkin.instrument),
     }
-    return _page(request, f"checkin_{outcome.page}.html", context, status=outcome.status)
+    response = _page(request, f"checkin_{outcome.page}.html", context, status=outcome.status)
+    for header, value in outcome.headers.items():
+        response[header] = value
+    return response
 
 
 @never_cache

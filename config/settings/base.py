@@ -61,6 +61,9 @@ MIDDLEWARE = [
     "carehub.audit.middleware.RequestIdMiddleware",
     # Under /api/ every error is a problem, Django's debug pages included.
     "carehub.api.errors.ApiProblemMiddleware",
+    # A database outage is a 503 with Retry-After at every door; a patient page never shows a
+    # traceback (carehub.web.faults).
+    "carehub.web.faults.FaultPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -315,7 +318,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "messaging-sweep": {
         "task": "carehub.messaging.sweep",
-        "schedule": timedelta(seconds=env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=30)),
+        "schedule": timedelta(seconds=env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=10)),
     },
     "webhooks-send": {
         "task": "carehub.integrations.webhooks_send",
@@ -412,9 +415,16 @@ MESSAGING_DISPATCH_BATCH_SIZE = env.int("MESSAGING_DISPATCH_BATCH_SIZE", default
 MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
 MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=5)
 MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=600)
-# A sending message whose worker has not finished within the lease is taken over (longer than
-# CELERY_TASK_TIME_LIMIT, so a live worker never loses its lease).
-MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
+# A send task renews the lease of its unsent claims every third of this; a sending message
+# whose lease was not renewed for this long (its worker was killed, or cut off) is taken over by
+# the sweeper. Keep it above the longest provider call (ADR 0016).
+MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=30)
+# A send task that meets a transient database or broker error is retried by Celery with backoff
+# (base, 2 * base ... capped at this, jittered); a batch interrupted mid-way first waits for the
+# database this many times (0.5 s doubling up to 4 s) to record what it sent and release the rest.
+MESSAGING_TASK_RETRY_BASE_SECONDS = env.float("MESSAGING_TASK_RETRY_BASE_SECONDS", default=2)
+MESSAGING_TASK_RETRY_MAX_SECONDS = env.float("MESSAGING_TASK_RETRY_MAX_SECONDS", default=30)
+MESSAGING_SETTLE_TRIES = env.int("MESSAGING_SETTLE_TRIES", default=5)
 # A queued message no worker started within this is published again (lost publish or message).
 MESSAGING_REQUEUE_AFTER_SECONDS = env.int("MESSAGING_REQUEUE_AFTER_SECONDS", default=60)
 # A send task takes up to this many due messages (claimed in one transaction, then sent one by

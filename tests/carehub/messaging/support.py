@@ -27,3 +27,18 @@ class DownSmsGateway(RecordingSmsGateway):
 
 POISON_GATEWAY = "tests.carehub.messaging.support.PoisonSmsGateway"
 DOWN_GATEWAY = "tests.carehub.messaging.support.DownSmsGateway"
+
+
+class SlowSmsGateway(RecordingSmsGateway):
+    """The recording gateway behind a slow provider: each send takes
+    TEST_GATEWAY_DELAY_SECONDS (default 0.5), so a batch is still in flight when a fault hits."""
+
+    def send(self, to: str, body: str, idempotency_key: str) -> str:
+        import os
+        import time
+
+        time.sleep(float(os.environ.get("TEST_GATEWAY_DELAY_SECONDS", "0.5")))
+        return super().send(to, body, idempotency_key)
+
+
+SLOW_GATEWAY = "tests.carehub.messaging.support.SlowSmsGateway"

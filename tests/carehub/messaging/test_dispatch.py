@@ -221,7 +221,8 @@ def test_a_lost_publish_and_a_lost_worker_are_republished_by_the_sweeper(
     assert recorded.duplicate_requests == 1
     assert RecordedMessage.objects.count() == 3
     assert (
-        "lease expired during attempt 1/5" in message_history(message_id=lost_worker.pk)[-3].reason
+        "lease was not renewed for 30 s during attempt 1/5"
+        in message_history(message_id=lost_worker.pk)[-3].reason
     )
 
 
