@@ -614,6 +614,92 @@ def messages_send(
     return outcomes
 
 
+def _release_entry(claim: Claim) -> dict[str, Any]:
+    return {"kind": "release", "id": claim.message.pk, "attempt": claim.attempt}
+
+
+def _interrupted(
+    exc: BaseException, unsettled: list[dict[str, Any]], outcomes: dict[int, str]
+) -> None:
+    """The database failed mid-batch: stop sending, wait for it (a few tries with backoff, in
+    this task) and settle; if it stays down, hand what is left to the retried task."""
+    cause = describe_error(exc)
+    logger.warning("send batch interrupted (%s): settling %s", cause, len(unsettled))
+    for entry in unsettled:
+        entry.setdefault("cause", cause)
+    tries = int(settings.MESSAGING_SETTLE_TRIES)
+    for attempt in range(1, tries + 1):
+        _drop_broken_connection()
+        time.sleep(exponential_backoff(attempt, base_seconds=0.5, max_seconds=4).total_seconds())
+        try:
+            outcomes.update(settle(unsettled))
+            return
+        except DeliveryInterrupted as again:
+            exc = again.cause
+    raise DeliveryInterrupted(exc, unsettled)
+
+
+def _drop_broken_connection() -> None:
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def settle(unsettled: list[dict[str, Any]]) -> dict[int, str]:
+    """Record what an interrupted batch left: sends the provider accepted (marked sent), sends
+    that failed (counted as failures) and claims not yet sent (released at once, the attempt not
+    counted, published again, the event naming the cause). Raises `DeliveryInterrupted` with
+    what is still left while the database stays unavailable."""
+    outcomes: dict[int, str] = {}
+    left = list(unsettled)
+    try:
+        for entry in list(left):
+            if entry["kind"] == "sent":
+                outcomes[entry["id"]] = message_mark_sent(
+                    message_id=entry["id"], attempt=entry["attempt"], channel=entry["channel"],
+                    provider_id=entry["provider_id"], purpose=entry.get("purpose", ""),
+                )  # fmt: skip
+                left.remove(entry)
+            elif entry["kind"] == "failed":
+                outcomes[entry["id"]] = _failed_recorded(entry)
+                left.remove(entry)
+        releases = [e for e in left if e["kind"] == "release"]
+        if releases:
+            claims = [(e["id"], e["attempt"]) for e in releases]
+            released = _release(claims, _release_reason(releases[0].get("cause", "")))
+            outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
+            outcomes.update({pk: SKIPPED for pk, _ in claims if pk not in released})
+            left = [e for e in left if e["kind"] != "release"]
+    except Exception as exc:
+        if not is_transient_database_error(exc):
+            raise
+        raise DeliveryInterrupted(exc, left) from exc
+    return outcomes
+
+
+def _failed_recorded(entry: dict[str, Any]) -> str:
+    text = entry["error"]
+    error: BaseException = (
+        PermanentDeliveryError(text) if entry.get("permanent") else ProviderFailure(text)
+    )
+    return message_failed(message_id=entry["id"], attempt=entry["attempt"], error=error)
+
+
+class ProviderFailure(Exception):
+    """A provider failure recorded after the database came back (its text, as it was)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _release_reason(cause: str) -> str:
+    if not cause:
+        return (
+            "Released unsent: its batch ran out of time (MESSAGING_SEND_BATCH_SECONDS); "
+            "queued again"
+        )
+    return f"Released unsent: the database failed during its batch ({cause}); queued again"
+
+
 def _apply_early_reports(provider_id: str) -> None:
     """Status reports the provider sent before the message was marked sent (the sweep retries
     what fails here)."""
