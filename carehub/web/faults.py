@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 
 from carehub.api.errors import API_PREFIX
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE, problem
@@ -55,7 +56,11 @@ def fault_response(request: HttpRequest, status: int) -> HttpResponse:
             )  # fmt: skip
         response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     elif is_patient_page(request):
-        response = render(request, "checkins/unavailable.html", {"status": status}, status=status)
+        # The patient's record may be out of reach: the page speaks the browser's language.
+        with translation.override(translation.get_language_from_request(request)):
+            response = render(
+                request, "checkins/unavailable.html", {"status": status}, status=status
+            )
         response["Referrer-Policy"] = "strict-origin"
     else:
         response = render(request, "web/unavailable.html", {"status": status}, status=status)
