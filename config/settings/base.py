@@ -244,6 +244,7 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "carehub.messaging.models.MessageStatus",
         "DeliveryEventStatusEnum": "carehub.messaging.models.EVENT_STATUS_CHOICES",
         "ChannelEnum": "carehub.patients.models.Channel.values",
+        "ChangeTypeEnum": "carehub.integrations.models.ChangeType.choices",
         "PriorityEnum": "carehub.worklists.models.Priority.values",
     },
 }
