@@ -24,7 +24,9 @@ from carehub.messaging.models import Message
 from carehub.observations.models import Observation
 from carehub.pathways.models import EffectStatus, OutboxEffect
 from carehub.patients.models import Patient
+from config.celery_app import app
 from tests.api.conftest import PASSWORD, assert_problem
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,6 +67,18 @@ def test_from_an_empty_clinic_to_a_patient_whose_pathway_reads_her_intake(
     staff: dict[str, User], celery_worker_process: str
 ) -> None:
     assert not Patient.objects.exists()
+    # 0. The clinic admin registers the EHR's webhook receiver (a real local HTTP server).
+    receiver = Receiver()
+    receiving = webhook_receiver(receiver)
+    receiving.__enter__()
+    admin = token_client("clinic_admin")
+    subscription = write(
+        admin, "post", "/api/v1/webhooks",
+        {"url": receiver.url, "event_types": ["enrolment.transitioned", "task.opened",
+                                              "task.closed", "proposal.opened", "flag.raised"]},
+        201,
+    )  # fmt: skip
+    receiver.secret = subscription["secret"]
     coordinator = token_client("coordinator")
     physician = token_client("physician")
     psychologist = token_client("psychologist")
@@ -359,6 +373,18 @@ def test_from_an_empty_clinic_to_a_patient_whose_pathway_reads_her_intake(
     )
     active = coordinator.get("/api/v1/patients?active=true").json()["results"]
     assert active == []
+
+    # 11. The EHR heard of every change, signed, in order, as the feed lists them.
+    feed = coordinator.get("/api/v1/events", {"limit": 500}).json()["results"]
+    wanted = [e["id"] for e in feed if e["type"] in subscription["event_types"]]
+    assert {"enrolment.transitioned", "task.opened", "task.closed"} <= {e["type"] for e in feed}
+    deadline = time.monotonic() + 60
+    while receiver.accepted_ids() != wanted:
+        assert time.monotonic() < deadline, (receiver.accepted_ids(), wanted)
+        app.send_task("carehub.integrations.webhooks_send")  # beat's job in production
+        time.sleep(1.0)
+    assert all(item.verified for item in receiver.received)
+    receiving.__exit__(None, None, None)
 
     # Every write was audited under its own action.
     actions = set(AuditEvent.objects.filter(patient_id=pid).values_list("action", flat=True))
