@@ -14,6 +14,7 @@ urlpatterns = [
     path("readyz", readyz_view, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("carehub.api.urls")),
+    path("fhir/R4/", include("carehub.fhir.urls")),
     path("api/schema/", SchemaApi.as_view(), name="api-schema"),
     path("api/docs/", SchemaDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("me/", include("carehub.portal.urls")),

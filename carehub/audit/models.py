@@ -58,6 +58,11 @@ class Action(models.TextChoices):
     CHECKIN_SUBMIT = "checkin.submit"
     # The development backends' record of sent messages (bodies name patients).
     SENT_MESSAGES_VIEW = "sent_messages.view"
+    # The FHIR R4 endpoints (carehub.fhir).
+    FHIR_READ = "fhir.read"
+    FHIR_SEARCH = "fhir.search"
+    FHIR_IMPORT = "fhir.import"
+    FHIR_EXPORT = "fhir.export"
 
 
 class Outcome(models.TextChoices):
