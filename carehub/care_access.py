@@ -73,6 +73,9 @@ class Operation(StrEnum):
     SCORE_RECORD = "score.record"
     SESSION_LOG = "session.log"
     THERAPIST_WORKSPACE = "therapist.workspace"
+    # The FHIR R4 doors (carehub.fhir): a transaction Bundle in, a clinic's bulk export out.
+    FHIR_IMPORT = "fhir.import"
+    FHIR_EXPORT = "fhir.export"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -129,6 +132,10 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     # Therapy sessions are logged by the therapists who run them.
     Operation.SESSION_LOG: frozenset({Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST}),
     Operation.THERAPIST_WORKSPACE: CARE_TEAM_ROLES,
+    # Importing registers patients and records scores (red flags included); a bulk export
+    # carries the whole clinic's clinical record: the clinic-wide clinicians' jobs.
+    Operation.FHIR_IMPORT: _LEAD_CLINICIANS,
+    Operation.FHIR_EXPORT: _LEAD_CLINICIANS,
 }
 
 

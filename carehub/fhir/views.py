@@ -23,12 +23,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from carehub.api.parsers import JSONParser
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput, NotFound
 from carehub.fhir import resources
+from carehub.fhir.importing import bundle_validate, fhir_bundle_import
 from carehub.fhir.selectors import PATIENT_DATA_TYPES, PatientDataType
 from carehub.instruments.registry import instruments
 from carehub.pathways.registry import registry
@@ -48,13 +50,19 @@ class FhirJsonRenderer(JSONRenderer):
     format = "fhir+json"
 
 
+class FhirJsonParser(JSONParser):
+    """The API's JSON parser (size and depth limits) for `application/fhir+json` bodies."""
+
+    media_type = FHIR_JSON
+
+
 class FhirNegotiation(BaseContentNegotiation):
     """Every answer is `application/fhir+json` (R4's JSON format), whatever the Accept header."""
 
     def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        for parser in parsers:
-            if request.content_type.split(";")[0].strip() in (FHIR_JSON, parser.media_type):
-                return parser
+        content_type = request.content_type.split(";")[0].strip()
+        if content_type in (FHIR_JSON, "application/json") and parsers:
+            return parsers[0]
         return None
 
     def select_renderer(self, request: Request, renderers: list[Any], format_suffix: Any = None):  # type: ignore[no-untyped-def]
@@ -89,6 +97,9 @@ class FhirApi(AuditedApi):
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
+        if response.status_code < 400:  # the first answer of a write, replayed
+            response.content_type = FHIR_JSON
+            return response
         problem = response.data if isinstance(response.data, dict) else {}
         detail = str(problem.get("detail") or problem.get("title") or "Error")
         for field, messages in (problem.get("errors") or {}).items():
@@ -328,3 +339,31 @@ def capability_statement(request: Request) -> dict[str, Any]:
         ],
     }
     return resources.validated(statement)
+
+
+class FhirTransactionApi(FhirApi):
+    """POST /fhir/R4/ with a transaction Bundle (carehub.fhir.importing): a
+    transaction-response Bundle, or an OperationOutcome with nothing written. Takes an
+    `Idempotency-Key` like every write of the API: a retry with the same key and Bundle gets
+    the first answer again, the same key with another Bundle is refused."""
+
+    operation = Operation.FHIR_IMPORT
+    audit_action = Action.FHIR_IMPORT
+    parser_classes = [FhirJsonParser]
+
+    def idempotency_body(self, request: Request) -> Any:
+        return request.data
+
+    def post(self, request: Request) -> Response:
+        bundle = bundle_validate(request.data)
+        imported = fhir_bundle_import(user=request.user, bundle=bundle)
+        self.audit(
+            patients=imported.patient_ids,
+            detail={"entries": len(imported.responses)},
+        )
+        response_bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [{"response": response} for response in imported.responses],
+        }
+        return self.fhir(resources.validated(response_bundle))

@@ -16,7 +16,8 @@ def valid(resource: dict[str, Any]) -> dict[str, Any]:
     get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     if resource["resourceType"] == "Bundle":
         for entry in resource.get("entry", []):
-            valid(entry["resource"])
+            if "resource" in entry:
+                valid(entry["resource"])
     return resource
 
 
