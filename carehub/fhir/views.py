@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.negotiation import BaseContentNegotiation
@@ -30,7 +31,9 @@ from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput, NotFound
 from carehub.fhir import resources
+from carehub.fhir.export import export_job_create, export_types
 from carehub.fhir.importing import bundle_validate, fhir_bundle_import
+from carehub.fhir.models import ExportJob, ExportStatus
 from carehub.fhir.selectors import PATIENT_DATA_TYPES, PatientDataType
 from carehub.instruments.registry import instruments
 from carehub.pathways.registry import registry
@@ -367,3 +370,127 @@ class FhirTransactionApi(FhirApi):
             "entry": [{"response": response} for response in imported.responses],
         }
         return self.fhir(resources.validated(response_bundle))
+
+
+def _since(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    moment = parse_datetime(raw)
+    if moment is None or timezone.is_naive(moment):
+        raise InvalidInput("_since must be an instant with its offset.", extra={"field": "_since"})
+    return moment
+
+
+class FhirExportApi(FhirApi):
+    """GET /fhir/R4/Group/<clinic slug or id>/$export: kick-off (202, `Content-Location` the
+    status URL). The group is the user's own clinic; any other answers 404."""
+
+    operation = Operation.FHIR_EXPORT
+    audit_action = Action.FHIR_EXPORT
+    EXPORT_PARAMETERS = frozenset({"_type", "_since", "_outputFormat"})
+
+    def get(self, request: Request, group_id: str) -> Response:
+        clinic = request.user.clinic
+        if group_id not in (clinic.slug, str(clinic.pk)):
+            raise NotFound("Not found.")
+        unknown = set(request.query_params) - self.EXPORT_PARAMETERS
+        if unknown:
+            raise InvalidInput(f"Unsupported parameter(s): {', '.join(sorted(unknown))[:100]}")
+        output = request.query_params.get("_outputFormat")
+        if output and output not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
+            raise InvalidInput("_outputFormat must be ndjson.", extra={"field": "_outputFormat"})
+        job = export_job_create(
+            user=request.user,
+            types=export_types(request.query_params.get("_type")),
+            since=_since(request.query_params.get("_since")),
+            request_url=request.build_absolute_uri(),
+        )
+        self.audit_obj = job
+        self.audit(detail={"types": job.types, "job": str(job.public_id)})
+        status_url = request.build_absolute_uri(f"/fhir/R4/$export-status/{job.public_id}")
+        return self.fhir(
+            operation_outcome_information(f"Export accepted: poll {status_url}"),
+            status=202,
+            **{"Content-Location": status_url},
+        )
+
+
+def operation_outcome_information(text: str) -> dict[str, Any]:
+    return resources.validated(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational", "diagnostics": text}],
+        }
+    )
+
+
+def _job_for(request: Request, job_id: str) -> ExportJob:
+    """The user's own export (a job of someone else, or of another clinic: 404)."""
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError as exc:
+        raise NotFound("Not found.") from exc
+    job = ExportJob.objects.filter(public_id=key, requested_by=request.user).first()
+    if job is None or job.clinic_id != request.user.clinic_id:
+        raise NotFound("Not found.")
+    return job
+
+
+class FhirExportStatusApi(FhirApi):
+    """GET /fhir/R4/$export-status/<job>: 202 while running (`X-Progress`, `Retry-After`),
+    200 with the manifest when done, 500 with an OperationOutcome when the export failed."""
+
+    operation = Operation.FHIR_EXPORT
+    audit_action = Action.FHIR_EXPORT
+
+    def get(self, request: Request, job_id: str) -> Response:
+        job = _job_for(request, job_id)
+        self.audit_obj = job
+        if job.status in (ExportStatus.ACCEPTED, ExportStatus.RUNNING):
+            self.audit(detail={"job": str(job.public_id), "status": job.status})
+            return Response(status=202, headers={"X-Progress": job.status, "Retry-After": "2"})
+        if job.status == ExportStatus.FAILED:
+            self.audit(detail={"job": str(job.public_id), "status": job.status})
+            return self.fhir(
+                operation_outcome(500, f"The export failed ({job.error}).", "export_failed"),
+                status=500,
+            )
+        files = list(job.files.order_by("pk").values_list("resource_type", "count"))
+        manifest = {
+            "transactionTime": (job.started_at or job.created_at).isoformat(),
+            "request": job.request_url,
+            "requiresAccessToken": True,
+            "output": [
+                {
+                    "type": name,
+                    "url": request.build_absolute_uri(
+                        f"/fhir/R4/$export-file/{job.public_id}/{name}.ndjson"
+                    ),
+                    "count": count,
+                }
+                for name, count in files
+            ],
+            "error": [],
+        }
+        self.audit(detail={"job": str(job.public_id), "status": job.status})
+        return Response(manifest, content_type="application/json")
+
+
+class FhirExportFileApi(FhirApi):
+    """GET /fhir/R4/$export-file/<job>/<type>.ndjson: one file of a completed export
+    (`application/fhir+ndjson`), audited with every patient the export holds."""
+
+    operation = Operation.FHIR_EXPORT
+    audit_action = Action.FHIR_EXPORT
+
+    def get(self, request: Request, job_id: str, resource_type: str) -> HttpResponse:
+        job = _job_for(request, job_id)
+        file = job.files.filter(resource_type=resource_type).first()
+        if file is None:
+            raise NotFound("Not found.")
+        self.audit_obj = job
+        self.audit(
+            patients=job.patient_ids,
+            detail={"job": str(job.public_id), "resource": resource_type},
+        )
+        return HttpResponse(file.content, content_type="application/fhir+ndjson")
