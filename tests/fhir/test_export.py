@@ -71,7 +71,9 @@ def test_export_by_a_worker_then_import_elsewhere(
     assert files["Observation"][0]["derivedFrom"][0]["reference"].startswith(
         "QuestionnaireResponse/"
     )
-    assert files["Flag"] and files["CarePlan"] and files["QuestionnaireResponse"]
+    assert files["Flag"]
+    assert files["CarePlan"]
+    assert files["QuestionnaireResponse"]
     downloads = AuditEvent.objects.filter(action=Action.FHIR_EXPORT, patient__isnull=False)
     assert {e.patient_id for e in downloads} == set(
         Patient.objects.filter(clinic=enrolment.clinic).values_list("pk", flat=True)
