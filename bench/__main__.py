@@ -27,8 +27,9 @@ SCENARIOS = {
     "p4": "bench.scenarios.caseload",
     "p5": "bench.scenarios.engine",
     "p6": "bench.scenarios.soak",
+    "p7": "bench.scenarios.fhir_export",
 }
-NEEDS_CLINIC = {"p1", "p2", "p4", "p5", "p6"}
+NEEDS_CLINIC = {"p1", "p2", "p4", "p5", "p6", "p7"}
 # What the scenarios write in the clinic's tables; analysed after each of them, so the next one
 # is planned on current statistics even where autovacuum is off or has not run yet.
 WRITTEN_TABLES = (

@@ -155,8 +155,8 @@ def generate_clinic(
 
     clinic_id = 1
     rows["clinics_clinic"] = copy_rows(
-        "clinics_clinic", ["id", "created_at", "updated_at", "name", "slug", "time_zone"],
-        [(clinic_id, now, now, "Bench Pain Clinic", CLINIC_SLUG, "America/New_York")],
+        "clinics_clinic", ["id", "created_at", "updated_at", "name", "slug", "time_zone", "phone"],
+        [(clinic_id, now, now, "Bench Pain Clinic", CLINIC_SLUG, "America/New_York", "")],
     )  # fmt: skip
 
     password = make_password(BENCH_PASSWORD)
@@ -194,7 +194,7 @@ def generate_clinic(
             f"{FAMILY[rng.randrange(len(FAMILY))]}{'' if pid % 3 else '-' + FAMILY[pid % 7]}",
             date(1950 + pid % 50, 1 + pid % 12, 1 + pid % 28), zone,
             f"patient{pid}@bench.example", f"+4477009{pid:05}", channel,
-            "email" if channel != "email" else "in_app", window[0], window[1], clinic_id,
+            "email" if channel != "email" else "in_app", window[0], window[1], clinic_id, "en",
         ))  # fmt: skip
         team = [
             ("coordinator", True),
@@ -213,7 +213,7 @@ def generate_clinic(
         "patients_patient",
         ["id", "created_at", "updated_at", "mrn", "given_name", "family_name", "date_of_birth",
          "time_zone", "email", "phone", "preferred_channel", "fallback_channel",
-         "send_window_start", "send_window_end", "clinic_id"],
+         "send_window_start", "send_window_end", "clinic_id", "language"],
         patient_rows,
     )  # fmt: skip
     rows["patients_careteammembership"] = copy_rows(
@@ -455,8 +455,8 @@ def _anchor(alias: str) -> int:
     now = datetime.now(UTC)
     with connections[alias].cursor() as cursor:
         cursor.execute(
-            "INSERT INTO clinics_clinic (created_at, updated_at, name, slug, time_zone) "
-            "VALUES (%s, %s, 'Bench', 'bench', 'UTC') RETURNING id",
+            "INSERT INTO clinics_clinic (created_at, updated_at, name, slug, time_zone, phone) "
+            "VALUES (%s, %s, 'Bench', 'bench', 'UTC', '') RETURNING id",
             [now, now],
         )
         clinic_id = cursor.fetchone()[0]

@@ -29,7 +29,7 @@ def save_figure(ctx: Context, fig: Any, name: str) -> str:
     return name
 
 
-ORDER = ["p1_burst", "p2_beat", "p3_claim", "p4_caseload", "p5_engine", "p6_soak"]
+ORDER = ["p1_burst", "p2_beat", "p3_claim", "p4_caseload", "p5_engine", "p6_soak", "p7_fhir_export"]
 MARK = {True: "met", False: "**missed**", None: "not measured"}
 
 
