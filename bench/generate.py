@@ -463,8 +463,8 @@ def _anchor(alias: str) -> int:
         cursor.execute(
             "INSERT INTO patients_patient (created_at, updated_at, mrn, given_name, family_name,"
             " time_zone, email, phone, preferred_channel, fallback_channel, send_window_start,"
-            " send_window_end, clinic_id) VALUES (%s, %s, 'B-1', 'B', 'B', 'UTC', '', '', 'sms',"
-            " '', '00:00', '23:59', %s) RETURNING id",
+            " send_window_end, clinic_id, language) VALUES (%s, %s, 'B-1', 'B', 'B', 'UTC', '',"
+            " '', 'sms', '', '00:00', '23:59', %s, 'en') RETURNING id",
             [now, now, clinic_id],
         )
         patient_id = cursor.fetchone()[0]

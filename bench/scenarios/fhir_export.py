@@ -73,4 +73,8 @@ def run(ctx: Context) -> Result:
         "Run in the bench process through export_run, the function the Celery task calls; "
         "the queue's wait for a free worker is not included."
     )
+    result.notes.append(
+        "The amount exported grows with the clinic's history: quick mode's clinic has 2 months "
+        "(about 6 scores and 6 answered check-ins per patient), full mode's 6 months."
+    )
     return result

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from bench import generate
 from bench.core import describe, percentile
-from bench.scenarios import beat, burst, caseload, claim, engine
+from bench.scenarios import beat, burst, caseload, claim, engine, fhir_export
 from carehub.checkins.services import due_checkins_query
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +185,13 @@ def test_engine_pure_and_persisted(clinic: generate.ClinicInfo) -> None:
     figures = engine._client(0, ids[2:10], ids[:2], time.time(), 0.5, "test")
     assert figures["transitioned"] > 0
     assert figures["deadlocks"] == figures["errors"] == 0
+
+
+def test_fhir_export_core_measurement(clinic: generate.ClinicInfo) -> None:
+    from carehub.fhir.models import ExportJob
+
+    figures = fhir_export.export_once()
+    assert figures["status"] == "completed"
+    assert figures["patients"] == 30
+    assert figures["resources"]["Observation"] > 0  # type: ignore[index]
+    assert not ExportJob.objects.exists()  # the run leaves nothing behind
