@@ -319,6 +319,17 @@ def capability_statement(request: Request) -> dict[str, Any]:
         )
     for name in DEFINITION_TYPES:
         types.append({"type": name, "interaction": [{"code": "read"}, {"code": "search-type"}]})
+    types.append(
+        {
+            "type": "Group",
+            "operation": [
+                {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+                }
+            ],
+        }
+    )
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -338,6 +349,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
                     "description": "Authorization: Token <API token> (POST /api/v1/auth/token)"
                 },
                 "resource": types,
+                "interaction": [{"code": "transaction"}],
             }
         ],
     }

@@ -39,7 +39,8 @@ def test_metadata_is_a_capability_statement_without_login() -> None:
     assert body["fhirVersion"] == "4.0.1"
     types = {r["type"] for r in body["rest"][0]["resource"]}
     assert {"Patient", "Observation", "QuestionnaireResponse", "CarePlan", "Task", "Flag",
-            "PlanDefinition", "Questionnaire"} <= types  # fmt: skip
+            "PlanDefinition", "Questionnaire", "Group"} <= types  # fmt: skip
+    assert body["rest"][0]["interaction"] == [{"code": "transaction"}]
 
 
 def test_every_patient_resource_is_valid_and_linked(
