@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -20,7 +20,7 @@ from django.db import transaction
 from carehub.accounts.models import User
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
-from carehub.core.publish import publish_ids_after_commit
+from carehub.core.publish import publish_ids, publish_ids_after_commit
 from carehub.fhir.models import ExportFile, ExportJob, ExportStatus
 from carehub.fhir.selectors import PATIENT_DATA_TYPES
 
@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 EXPORT_TYPES: tuple[str, ...] = tuple(PATIENT_DATA_TYPES)
 BATCH_SIZE = 2000
+# A job still accepted this long after it was last published lost its task (the broker was down
+# when the job committed): the next status poll publishes it again.
+REPUBLISH_AFTER = timedelta(minutes=1)
+# A job running for less than this is another task's (the task's soft time limit).
+RUN_LEASE = timedelta(seconds=1800)
 
 
 def export_types(raw: str | None) -> list[str]:
@@ -84,6 +89,12 @@ def export_run(*, job_id: int) -> str:
         job = ExportJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
         if job.status in (ExportStatus.COMPLETED, ExportStatus.FAILED):
             return job.status
+        if (
+            job.status == ExportStatus.RUNNING
+            and job.started_at is not None
+            and job.started_at > clock.now() - RUN_LEASE
+        ):
+            return job.status  # another task runs it (a task published twice)
         job.status, job.started_at = ExportStatus.RUNNING, clock.now()
         job.save(update_fields=["status", "started_at", "updated_at"])
     try:
@@ -105,3 +116,18 @@ def export_run(*, job_id: int) -> str:
         )
         return ExportStatus.FAILED
     return ExportStatus.COMPLETED
+
+
+def export_job_poll(*, job: ExportJob) -> None:
+    """Called by the status URL: publish again a job whose task was lost (still accepted
+    `REPUBLISH_AFTER` after it was last published). One poll wins the conditional update."""
+    from carehub.fhir.tasks import export_run_task
+
+    if job.status != ExportStatus.ACCEPTED or job.updated_at > clock.now() - REPUBLISH_AFTER:
+        return
+    claimed = ExportJob.objects.filter(
+        pk=job.pk, status=ExportStatus.ACCEPTED, updated_at=job.updated_at
+    ).update(updated_at=clock.now())
+    if claimed:
+        logger.warning("FHIR export %s was still waiting: published again", job.public_id)
+        publish_ids(export_run_task, [job.pk])

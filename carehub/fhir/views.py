@@ -31,7 +31,7 @@ from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput, NotFound
 from carehub.fhir import resources
-from carehub.fhir.export import export_job_create, export_types
+from carehub.fhir.export import export_job_create, export_job_poll, export_types
 from carehub.fhir.importing import bundle_validate, fhir_bundle_import
 from carehub.fhir.models import ExportJob, ExportStatus
 from carehub.fhir.selectors import PATIENT_DATA_TYPES, PatientDataType
@@ -459,6 +459,7 @@ class FhirExportStatusApi(FhirApi):
         job = _job_for(request, job_id)
         self.audit_obj = job
         if job.status in (ExportStatus.ACCEPTED, ExportStatus.RUNNING):
+            export_job_poll(job=job)
             self.audit(detail={"job": str(job.public_id), "status": job.status})
             return Response(status=202, headers={"X-Progress": job.status, "Retry-After": "2"})
         if job.status == ExportStatus.FAILED:

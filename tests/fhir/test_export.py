@@ -116,3 +116,31 @@ def test_export_refusals(client_for, staff, outsider, clinic) -> None:  # type: 
     status_url = kick_off(coordinator)
     assert client_for(staff["physician"]).get(status_url).status_code == 404  # not theirs
     assert APIClient().get(status_url).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_task_was_lost_is_published_again_by_polling(
+    celery_worker_process, client_for, staff, patient
+) -> None:  # type: ignore[no-untyped-def]
+    """A job committed while its task was not published (the broker down at commit)."""
+    user = staff["coordinator"]
+    job = ExportJob.objects.create(
+        clinic=user.clinic, requested_by=user, types=["Patient"], request_url=EXPORT
+    )
+    ExportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    client = client_for(user)
+    manifest = poll(client, f"/fhir/R4/$export-status/{job.public_id}")
+    assert [p["id"] for p in download(client, manifest)["Patient"]] == [str(patient.pk)]
+
+
+def test_a_running_job_is_left_to_its_task(staff, patient) -> None:  # type: ignore[no-untyped-def]
+    user = staff["coordinator"]
+    job = ExportJob.objects.create(
+        clinic=user.clinic, requested_by=user, types=["Patient"], request_url=EXPORT,
+        status=ExportStatus.RUNNING, started_at=timezone.now(),
+    )  # fmt: skip
+    assert export_run(job_id=job.pk) == ExportStatus.RUNNING
+    assert not job.files.exists()
+    ExportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    assert export_run(job_id=job.pk) == ExportStatus.COMPLETED  # its task died: run again
+    assert job.files.get().count == 1
