@@ -29,7 +29,16 @@ def save_figure(ctx: Context, fig: Any, name: str) -> str:
     return name
 
 
-ORDER = ["p1_burst", "p2_beat", "p3_claim", "p4_caseload", "p5_engine", "p6_soak", "p7_simulate"]
+ORDER = [
+    "p1_burst",
+    "p2_beat",
+    "p3_claim",
+    "p4_caseload",
+    "p5_engine",
+    "p6_soak",
+    "p7_simulate",
+    "p8_fhir_export",
+]
 # The fault scenarios (ADR 0016).
 ORDER += ["f1_burst_faults", "f2_postgres_restart", "f3_two_beats", "f4_http_conflicts"]
 MARK = {True: "met", False: "**missed**", None: "not measured"}

@@ -90,6 +90,9 @@ class Operation(StrEnum):
     TASK_CANCEL = "task.cancel"
     CHECKIN_OPEN = "checkin.open"
     STAFF_LIST = "staff.list"
+    # The FHIR R4 doors (carehub.fhir): a transaction Bundle in, a clinic's bulk export out.
+    FHIR_IMPORT = "fhir.import"
+    FHIR_EXPORT = "fhir.export"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -175,6 +178,10 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     Operation.CHECKIN_OPEN: _CLINICIANS,
     # The clinic's staff (names, roles, ids for care teams and assignees): every member of staff.
     Operation.STAFF_LIST: _STAFF,
+    # Importing registers patients and records scores (red flags included); a bulk export
+    # carries the whole clinic's clinical record: the clinic-wide clinicians' jobs.
+    Operation.FHIR_IMPORT: _LEAD_CLINICIANS,
+    Operation.FHIR_EXPORT: _LEAD_CLINICIANS,
 }
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
     # Delivery-status callbacks of the SMS and e-mail providers (signed; no session, no CSRF).
     path("hooks/", include("carehub.messaging.hooks_urls")),
     path("api/v1/", include("carehub.api.urls")),
+    path("fhir/R4/", include("carehub.fhir.urls")),
     path("api/schema/", SchemaApi.as_view(), name="api-schema"),
     path("api/docs/", SchemaDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("me/", include("carehub.portal.urls")),

@@ -89,6 +89,11 @@ class Action(models.TextChoices):
     TASK_CANCEL = "task.cancel"
     CHECKIN_OPEN = "checkin.open"
     STAFF_LIST = "staff.list"
+    # The FHIR R4 endpoints (carehub.fhir).
+    FHIR_READ = "fhir.read"
+    FHIR_SEARCH = "fhir.search"
+    FHIR_IMPORT = "fhir.import"
+    FHIR_EXPORT = "fhir.export"
 
 
 class Outcome(models.TextChoices):

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "carehub.portal",
     "carehub.api",
     "carehub.audit",
+    "carehub.fhir",
     "carehub.web",
 ]
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from bench import generate
 from bench.core import describe, percentile
-from bench.scenarios import beat, burst, caseload, claim, engine, simulate
+from bench.scenarios import beat, burst, caseload, claim, engine, fhir_export, simulate
 from carehub.checkins.services import due_checkins_query
 
 # The bench generates as the tables' owner (TRUNCATE, bulk loads with the triggers off), as
@@ -195,3 +195,13 @@ def test_simulator_measurement() -> None:
     assert figures["tally"].decisions > 6
     assert figures["cpu"] > 0
     assert figures["coverage"]["states_reached"] > 4  # beyond the four initial states
+
+
+def test_fhir_export_core_measurement(clinic: generate.ClinicInfo) -> None:
+    from carehub.fhir.models import ExportJob
+
+    figures = fhir_export.export_once()
+    assert figures["status"] == "completed"
+    assert figures["patients"] == 30
+    assert figures["resources"]["Observation"] > 0  # type: ignore[index]
+    assert not ExportJob.objects.exists()  # the run leaves nothing behind

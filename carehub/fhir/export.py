@@ -1,0 +1,133 @@
+"""Bulk export of a clinic (`GET /fhir/R4/Group/<clinic>/$export`): a job, run by a Celery
+task (its id the payload), writing one ndjson file per resource type into the database.
+
+The job reads what the requesting user may see (carehub.care_access), as every FHIR read does:
+a coordinator or physician exports their whole clinic. `_since` keeps resources updated at or
+after that instant; `_type` limits the types. Rows are read in id order in batches, each
+resource built and validated like the read endpoints build it (`selectors.PATIENT_DATA_TYPES`).
+A run is idempotent: a task delivered again (a worker that died) rewrites the files, a job
+already completed is left alone."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from carehub.accounts.models import User
+from carehub.core import clock
+from carehub.core.exceptions import InvalidInput
+from carehub.core.publish import publish_ids, publish_ids_after_commit
+from carehub.fhir.models import ExportFile, ExportJob, ExportStatus
+from carehub.fhir.selectors import PATIENT_DATA_TYPES
+
+logger = logging.getLogger(__name__)
+
+EXPORT_TYPES: tuple[str, ...] = tuple(PATIENT_DATA_TYPES)
+BATCH_SIZE = 2000
+# A job still accepted this long after it was last published lost its task (the broker was down
+# when the job committed): the next status poll publishes it again.
+REPUBLISH_AFTER = timedelta(minutes=1)
+# A job running for less than this is another task's (the task's soft time limit).
+RUN_LEASE = timedelta(seconds=1800)
+
+
+def export_types(raw: str | None) -> list[str]:
+    """`_type` (comma-separated) as a list of exportable types; every type when absent."""
+    if not raw:
+        return list(EXPORT_TYPES)
+    types = [t.strip() for t in raw.split(",") if t.strip()]
+    unknown = [t for t in types if t not in EXPORT_TYPES]
+    if unknown or not types:
+        raise InvalidInput(
+            f"_type must name some of {', '.join(EXPORT_TYPES)}.", extra={"field": "_type"}
+        )
+    return list(dict.fromkeys(types))
+
+
+def export_job_create(
+    *, user: User, types: list[str], since: datetime | None, request_url: str
+) -> ExportJob:
+    """A job for the user's clinic; its task is published once the job is committed."""
+    from carehub.fhir.tasks import export_run_task
+
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            clinic_id=user.clinic_id, requested_by=user, types=types, since=since,
+            request_url=request_url[:2000],
+        )  # fmt: skip
+        publish_ids_after_commit(lambda: export_run_task, [job.pk])
+    return job
+
+
+def _lines(user: User, name: str, since: datetime | None) -> tuple[str, int, set[int]]:
+    spec = PATIENT_DATA_TYPES[name]
+    queryset = spec.queryset(user)
+    if since is not None:
+        queryset = queryset.filter(updated_at__gte=since)
+    parts: list[str] = []
+    patients: set[int] = set()
+    count, after = 0, 0
+    while True:
+        rows = list(queryset.filter(pk__gt=after).order_by("pk")[:BATCH_SIZE])
+        if not rows:
+            break
+        after = rows[-1].pk
+        built: list[dict[str, Any]] = spec.build(rows)
+        parts.extend(json.dumps(resource, separators=(",", ":")) for resource in built)
+        patients.update(spec.patient_ids(rows))
+        count += len(built)
+    return "\n".join(parts) + ("\n" if parts else ""), count, patients
+
+
+def export_run(*, job_id: int) -> str:
+    """Write the job's files; returns the job's status."""
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().select_related("requested_by").get(pk=job_id)
+        if job.status in (ExportStatus.COMPLETED, ExportStatus.FAILED):
+            return job.status
+        if (
+            job.status == ExportStatus.RUNNING
+            and job.started_at is not None
+            and job.started_at > clock.now() - RUN_LEASE
+        ):
+            return job.status  # another task runs it (a task published twice)
+        job.status, job.started_at = ExportStatus.RUNNING, clock.now()
+        job.save(update_fields=["status", "started_at", "updated_at"])
+    try:
+        files, patients = [], set()
+        for name in job.types:
+            content, count, touched = _lines(job.requested_by, name, job.since)
+            patients |= touched
+            files.append(ExportFile(job=job, resource_type=name, count=count, content=content))
+        with transaction.atomic():
+            ExportFile.objects.filter(job=job).delete()
+            ExportFile.objects.bulk_create(files)
+            job.status, job.completed_at = ExportStatus.COMPLETED, clock.now()
+            job.patient_ids = sorted(patients)
+            job.save(update_fields=["status", "completed_at", "patient_ids", "updated_at"])
+    except Exception as exc:
+        logger.exception("FHIR export %s failed", job.public_id)
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.FAILED, error=f"{type(exc).__name__}"[:500], updated_at=clock.now()
+        )
+        return ExportStatus.FAILED
+    return ExportStatus.COMPLETED
+
+
+def export_job_poll(*, job: ExportJob) -> None:
+    """Called by the status URL: publish again a job whose task was lost (still accepted
+    `REPUBLISH_AFTER` after it was last published). One poll wins the conditional update."""
+    from carehub.fhir.tasks import export_run_task
+
+    if job.status != ExportStatus.ACCEPTED or job.updated_at > clock.now() - REPUBLISH_AFTER:
+        return
+    claimed = ExportJob.objects.filter(
+        pk=job.pk, status=ExportStatus.ACCEPTED, updated_at=job.updated_at
+    ).update(updated_at=clock.now())
+    if claimed:
+        logger.warning("FHIR export %s was still waiting: published again", job.public_id)
+        publish_ids(export_run_task, [job.pk])
