@@ -29,6 +29,7 @@ from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.audit.models import Action
 from carehub.care_access import Operation
+from carehub.core import clock
 from carehub.core.exceptions import InvalidInput, NotFound
 from carehub.fhir import resources
 from carehub.fhir.export import export_job_create, export_job_poll, export_types
@@ -333,7 +334,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": timezone.now().date().isoformat(),
+        "date": clock.now().date().isoformat(),
         "kind": "instance",
         "software": {"name": "carehub"},
         "implementation": {

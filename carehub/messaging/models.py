@@ -112,6 +112,8 @@ class Message(TimeStampedModel):
     provider_status = models.CharField(
         max_length=16,
         blank=True,
+        default="",
+        db_default="",  # rows written by COPY (the benchmark's generator) leave it out
         help_text="The last state the provider reported (queued, sent, delivered, undelivered, "
         "failed); empty when it reports none",
     )

@@ -27,6 +27,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
+from carehub.core import clock
 from carehub.observations.reference import INSTRUMENTS, PROCEDURES, PSYCH_EVALUATION_OUTCOMES
 from workflows import PathwayDefinition
 from workflows.facts import STANDARD_FACTS
@@ -153,7 +154,9 @@ def short_date(at: datetime | None, now: datetime | None = None) -> str:
     if at is None:
         return ""
     local = timezone.localtime(at) if timezone.is_aware(at) else at
-    this_year = timezone.localtime(now).year if now is not None else timezone.localtime().year
+    this_year = (
+        timezone.localtime(now).year if now is not None else timezone.localtime(clock.now()).year
+    )
     text = f"{local.day} {MONTHS_3[local.month].title()}"
     return text if local.year == this_year else f"{text} {local.year}"
 

@@ -65,7 +65,10 @@ def test_the_patient_page_and_the_portal_draw_through_the_one_module(
     clinic.save(update_fields=["time_zone"])
     patient.time_zone = "America/New_York"
     patient.save(update_fields=["time_zone"])
-    latest = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
+    # 03:00 UTC yesterday: in the past whenever the test runs, late evening in New York.
+    latest = (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=3, minute=0, second=0, microsecond=0
+    )
     for days, value in ((40, 7.3), (20, 6.0), (0, 4.1)):
         score_observation_record(
             patient=patient, instrument="peg", observed_at=latest - timedelta(days=days),

@@ -17,11 +17,12 @@ check-in link (they end up in the delivery log and in log lines).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 
+from carehub.core import clock
 from carehub.core.logging import redact
 from carehub.messaging.channels import DeliveryError, PermanentDeliveryError
 
@@ -57,7 +58,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    return max((when - clock.now()).total_seconds(), 0.0)
 
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})

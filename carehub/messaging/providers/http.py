@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +31,7 @@ import requests
 from django.conf import settings
 from django.urls import reverse
 
+from carehub.core import clock
 from carehub.messaging.channels import DeliveryError, SmsGateway
 from carehub.messaging.providers import refusal, retry_after_seconds, timeout, unreachable
 
@@ -134,6 +134,6 @@ def signature_valid(body: bytes, timestamp: str, signature: str) -> bool:
     secret = settings.SMS_HTTP_CALLBACK_SECRET
     if not secret or not signature or not timestamp.isdigit():
         return False
-    if abs(time.time() - int(timestamp)) > settings.SMS_HTTP_CALLBACK_MAX_AGE_SECONDS:
+    if abs(clock.now().timestamp() - int(timestamp)) > settings.SMS_HTTP_CALLBACK_MAX_AGE_SECONDS:
         return False
     return hmac.compare_digest(sign(body, timestamp, secret), signature)

@@ -111,6 +111,7 @@ def _ready() -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.db_owner  # ALTER DATABASE: the owner's right
 def test_connections_opened_while_read_only_do_not_outlive_the_outage(
     web: subprocess.Popen[bytes], read_only_database: str
 ) -> None:

@@ -143,6 +143,7 @@ def failing_scores() -> Iterator[None]:
         cursor.execute("DROP FUNCTION IF EXISTS test_refuse()")
 
 
+@pytest.mark.db_owner  # a trigger, a renamed table: the owner's rights
 def test_an_unexpected_failure_keeps_the_answers_without_a_traceback(
     enrolment: Enrolment, settings, failing_scores: None
 ) -> None:  # type: ignore[no-untyped-def]
@@ -158,6 +159,7 @@ def test_an_unexpected_failure_keeps_the_answers_without_a_traceback(
     assert Checkin.objects.get(patient_id=enrolment.patient_id).status == CheckinStatus.OPEN
 
 
+@pytest.mark.db_owner  # a trigger, a renamed table: the owner's rights
 def test_a_link_page_that_cannot_be_read_says_the_link_still_works(
     enrolment: Enrolment, settings
 ) -> None:  # type: ignore[no-untyped-def]

@@ -190,6 +190,7 @@ def database_cut() -> Iterator[DatabaseCut]:
         cut.restore()
 
 
+@pytest.mark.db_owner  # ALTER DATABASE, ending sessions: the owner's rights
 def test_a_database_outage_mid_batch_is_retried_and_released_at_once(
     own_redis: RedisServer,  # noqa: F811
     started: list[subprocess.Popen[bytes]],
