@@ -34,6 +34,7 @@ def test_a_private_postgres_cluster_stops_and_starts() -> None:
     redis.remove()
 
 
+@pytest.mark.db_owner  # the generator bulk-loads (TRUNCATE), as `make bench` does as the owner
 def test_the_figures_of_a_burst_delivered_once() -> None:
     from carehub.checkins.services import checkins_open_due
     from carehub.messaging.delivery import messages_dispatch_due, messages_send
