@@ -95,9 +95,9 @@ def publish_after_commit(message_ids: list[int], *, recovered: bool = False) -> 
     publish that fails (the broker is down or restarting) leaves the rows queued and marks them
     for the sweeper's next run, instead of waiting MESSAGING_REQUEUE_AFTER_SECONDS.
 
-    `recovered`: work a fault interrupted (claims released by their batch, claims and queued rows
-    the sweeper publishes again) goes out at MESSAGING_RECOVERY_PRIORITY, ahead of the queue's
-    backlog (published at CELERY_TASK_DEFAULT_PRIORITY): it has waited its turn once already."""
+    `recovered`: work a fault interrupted (claims released by their batch, claims whose lease
+    expired) goes out at MESSAGING_RECOVERY_PRIORITY, ahead of the queue's backlog (published at
+    CELERY_TASK_DEFAULT_PRIORITY): it has waited its turn once already."""
     if not message_ids:
         return
     ids = list(message_ids)
@@ -249,7 +249,12 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                 )
                 for pk, status, attempts, claimed_at in rows
             )  # fmt: skip
-            publish_after_commit(ids, recovered=True)
+            # Expired claims are certainly stranded: ahead of the backlog. Queued rows are
+            # mostly waiting their turn in a long backlog (their first task is still there):
+            # at the end of it, not ahead of rows that waited as long.
+            claims = {pk for pk, status, _, _ in rows if status == MessageStatus.SENDING}
+            publish_after_commit([pk for pk in ids if pk in claims], recovered=True)
+            publish_after_commit([pk for pk in ids if pk not in claims])
     if ids:
         logger.warning("messaging sweep republished %s message(s)", len(ids))
     return len(ids)
