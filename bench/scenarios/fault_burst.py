@@ -52,14 +52,18 @@ def run(ctx: Context) -> Result:
     def inject(done: int, elapsed: float, checkins: list[int]) -> None:
         running = ctx.stack  # type: ignore[attr-defined]
         if "worker SIGKILL" not in log.in_flight and done >= 0.3 * count:
+            began = time.time()
             held = running.kill_worker("fault1")
+            # The moment of the kill: kill_worker first waits (up to 20 s, `inspect active` on a
+            # loaded machine) until a send task of that worker holds claims.
+            killed = elapsed + time.time() - began
             # In flight at the kill: queued, or claimed (the killed worker's claims among them).
             log.fault(
-                "worker SIGKILL", elapsed, in_flight_ids(checkins), delivered=done,
-                claims_held=len(held),
+                "worker SIGKILL", killed, in_flight_ids(checkins), delivered=done,
+                claims_held=len(held), waited_for_claims_seconds=round(time.time() - began, 1),
             )  # fmt: skip
             log.stranded["worker SIGKILL"] = held
-            log.recovered("worker SIGKILL", elapsed)  # the other worker never stopped
+            log.recovered("worker SIGKILL", killed)  # the other worker never stopped
             running.start_workers(["fault3"])
         elif (
             "worker SIGKILL" in log.in_flight and "Redis restart" not in log.in_flight
