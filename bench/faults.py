@@ -237,6 +237,43 @@ def recovery_figures(log: FaultLog, first_due: datetime) -> dict[str, Any]:
     return figures
 
 
+def requeued_queue_position(
+    message_ids: list[int], checkin_ids: list[int], since: float
+) -> dict[str, Any]:
+    """Where messages queued again after a fault (released, or published again by the sweeper
+    after `since`, epoch seconds) stood in the queue: for each, how many of the burst's other
+    messages were still to be delivered when it was queued again (the backlog it met), and how
+    many of those reached the provider before it did (the ones it waited behind)."""
+    from django.db import connection
+
+    picked = picked_up_at(message_ids, since)
+    delivered = delivered_at(list(picked))
+    keys = [f"checkin:{pk}:request" for pk in checkin_ids]
+    backlog: list[float] = []
+    ahead: list[float] = []
+    with connection.cursor() as cursor:
+        for pk, queued_at in picked.items():
+            done = delivered.get(pk)
+            if done is None:
+                continue
+            cursor.execute(
+                "SELECT count(*) FILTER (WHERE r.at > to_timestamp(%s)),"
+                " count(*) FILTER (WHERE r.at > to_timestamp(%s) AND r.at < to_timestamp(%s))"
+                " FROM messaging_message m JOIN messaging_recordedmessage r"
+                " ON r.idempotency_key = m.idempotency_key"
+                " WHERE m.idempotency_key = ANY(%s) AND NOT (m.id = ANY(%s))",
+                [queued_at, queued_at, done, keys, message_ids],
+            )
+            waiting, before = cursor.fetchone()
+            backlog.append(float(waiting))
+            ahead.append(float(before))
+    return {
+        "queued_again": len(picked),
+        "backlog_when_queued_again": describe(backlog),
+        "delivered_before_it": describe(ahead),
+    }
+
+
 def delivery_events_summary(checkin_ids: list[int]) -> dict[str, int]:
     """How many delivery events of each kind of recovery the burst's messages got."""
     from django.db import connection

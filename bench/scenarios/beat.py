@@ -48,14 +48,26 @@ def _redis() -> Any:
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold `queue`'s messages: one per step of the broker's
+    `priority_steps` (kombu's naming: the queue's name for step 0, a suffix for the others)."""
+    from config.celery_app import app
+
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        return [channel._q_for_pri(queue, step) for step in channel.priority_steps]
+
+
 def queue_length(queue: str) -> int:
-    return int(_redis().llen(queue))
+    client = _redis()
+    return sum(int(client.llen(key)) for key in queue_keys(queue))
 
 
 def queued_ids(queue: str) -> int:
     """How many ids the task messages in `queue` carry (a task of a list of ids counts each)."""
     count = 0
-    for raw in _redis().lrange(queue, 0, -1):
+    client = _redis()
+    for raw in (raw for key in queue_keys(queue) for raw in client.lrange(key, 0, -1)):
         envelope = json.loads(raw)
         body = envelope["body"]
         if envelope.get("properties", {}).get("body_encoding") == "base64":
@@ -66,7 +78,7 @@ def queued_ids(queue: str) -> int:
 
 
 def purge(queue: str) -> None:
-    _redis().delete(queue)
+    _redis().delete(*queue_keys(queue))
 
 
 # --- beat -----------------------------------------------------------------------------------

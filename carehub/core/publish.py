@@ -18,22 +18,26 @@ def _payloads(ids: Sequence[int], per_task: int | None) -> list[tuple[Any, ...]]
     return [(list(ids[i : i + per_task]),) for i in range(0, len(ids), per_task)]
 
 
-def publish_ids(task: Any, ids: Sequence[int], *, per_task: int | None = None) -> None:
+def publish_ids(
+    task: Any, ids: Sequence[int], *, per_task: int | None = None, priority: int | None = None
+) -> None:
     """`task.apply_async((id,))` for each id, or `task.apply_async(([id, ...],))` for each chunk
     of `per_task` ids, over one producer, in kombu publish batches: on Redis the LPUSHes of up
     to BATCH_SIZE tasks go out in one pipelined round trip (transports without batching publish
     one by one). If the batch fails, the exception propagates (an on-commit caller logs it) and
-    the sweepers republish what was lost."""
+    the sweepers republish what was lost. `priority` (0 first; Redis keeps a list per step of
+    `priority_steps`) overrides the task's own (CELERY_TASK_DEFAULT_PRIORITY)."""
     if not ids:
         return
     payloads = _payloads(ids, per_task)
+    options: dict[str, Any] = {} if priority is None else {"priority": priority}
     if task.app.conf.task_always_eager:  # run here, one by one (the demo's replay): no broker
         for args in payloads:
-            task.apply_async(args)
+            task.apply_async(args, **options)
         return
     with task.app.producer_or_acquire() as producer, producer.batch(max_size=BATCH_SIZE):
         for args in payloads:
-            task.apply_async(args, producer=producer)
+            task.apply_async(args, producer=producer, **options)
 
 
 def publish_ids_after_commit(

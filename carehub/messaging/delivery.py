@@ -20,6 +20,7 @@ due now. The pieces:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,19 +90,26 @@ def _send_task() -> Any:
     return messages_send_task
 
 
-def publish_after_commit(message_ids: list[int]) -> None:
+def publish_after_commit(message_ids: list[int], *, recovered: bool = False) -> None:
     """After commit, one send task per MESSAGING_SEND_BATCH_SIZE ids, all over one producer. A
     publish that fails (the broker is down or restarting) leaves the rows queued and marks them
-    for the sweeper's next run, instead of waiting MESSAGING_REQUEUE_AFTER_SECONDS."""
+    for the sweeper's next run, instead of waiting MESSAGING_REQUEUE_AFTER_SECONDS.
+
+    `recovered`: work a fault interrupted (claims released by their batch, claims whose lease
+    expired) goes out at MESSAGING_RECOVERY_PRIORITY, ahead of the queue's backlog (published at
+    CELERY_TASK_DEFAULT_PRIORITY): it has waited its turn once already."""
     if not message_ids:
         return
     ids = list(message_ids)
-    transaction.on_commit(lambda: _publish_or_mark_lost(ids), robust=True)
+    priority = int(settings.MESSAGING_RECOVERY_PRIORITY) if recovered else None
+    transaction.on_commit(lambda: _publish_or_mark_lost(ids, priority), robust=True)
 
 
-def _publish_or_mark_lost(ids: list[int]) -> None:
+def _publish_or_mark_lost(ids: list[int], priority: int | None = None) -> None:
     try:
-        publish_ids(_send_task(), ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE))
+        publish_ids(
+            _send_task(), ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE), priority=priority
+        )
     except Exception as exc:
         logger.warning(
             "publishing %s message id(s) failed (%s); the sweeper publishes them again",
@@ -241,7 +249,12 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                 )
                 for pk, status, attempts, claimed_at in rows
             )  # fmt: skip
-            publish_after_commit(ids)
+            # Expired claims are certainly stranded: ahead of the backlog. Queued rows are
+            # mostly waiting their turn in a long backlog (their first task is still there):
+            # at the end of it, not ahead of rows that waited as long.
+            claims = {pk for pk, status, _, _ in rows if status == MessageStatus.SENDING}
+            publish_after_commit([pk for pk in ids if pk in claims], recovered=True)
+            publish_after_commit([pk for pk in ids if pk not in claims])
     if ids:
         logger.warning("messaging sweep republished %s message(s)", len(ids))
     return len(ids)
@@ -525,6 +538,97 @@ def renew_every() -> float:
     return float(settings.MESSAGING_LEASE_SECONDS) / 3
 
 
+class LeaseKeeper:
+    """Renews the lease of a batch's unsent claims every `renew_every()` from a thread of its
+    own (with a database connection of its own, opened only when a renewal is due), whatever
+    the task does meanwhile: rendering, waiting for the provider (a call may last up to the
+    provider's timeouts), waiting for a CPU on a loaded machine. So the lease says whether the
+    worker's process lives, not how long one call takes, and it can be short: a killed
+    worker's claims expire within MESSAGING_LEASE_SECONDS. The thread dies with its process
+    (SIGKILL, an OOM kill, the task's hard time limit), never outliving the batch.
+
+    The task still checks before each send (`check`): claims the sweeper took over (a renewal
+    found them no longer held) are dropped, and when the last renewal is older than
+    `renew_every()` (1.5 times that while the thread runs: it is merely late) the task renews
+    itself, as it did before the thread, so no claim is sent on a lease older than that. Inside
+    a transaction (tests, eager runs) no thread is started: another connection would not see
+    the claims."""
+
+    def __init__(self, claims: Sequence[Claim]) -> None:
+        self._lock = threading.Lock()
+        # One renewal at a time (the task's own and the thread's would lock the same rows).
+        self._renewing = threading.Lock()
+        self._held: dict[int, Claim] = {claim.message.pk: claim for claim in claims}
+        self._lost: set[int] = set()
+        self.renewed = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseKeeper:
+        if self._held and not connection.in_atomic_block:
+            self._thread = threading.Thread(
+                target=self._run, name="carehub-lease-keeper", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """No more renewals (before the task releases or settles its claims in one transaction,
+        which must not wait on the thread's statement)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=renew_every())
+            self._thread = None
+
+    def done(self, message_id: int) -> None:
+        """The provider answered for this claim: its lease no longer needs renewing."""
+        with self._lock:
+            self._held.pop(message_id, None)
+
+    def renew(self) -> None:
+        with self._renewing:
+            with self._lock:
+                claims = list(self._held.values())
+            held = lease_renew(claims)
+            with self._lock:
+                for claim in claims:
+                    pk = claim.message.pk
+                    if pk not in held and pk in self._held:  # not finished meanwhile: taken over
+                        self._lost.add(pk)
+                        del self._held[pk]
+                self.renewed = time.monotonic()
+
+    def check(self, pending: list[Claim]) -> tuple[list[Claim], list[Claim]]:
+        """(the claims still held, the claims taken over), renewing first when the lease is
+        older than it should be (see the class)."""
+        late = renew_every() * (1.5 if self._thread is not None else 1.0)
+        if time.monotonic() - self.renewed >= late:
+            self.renew()
+        with self._lock:
+            lost = set(self._lost)
+        return (
+            [c for c in pending if c.message.pk not in lost],
+            [c for c in pending if c.message.pk in lost],
+        )
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(max(0.0, self.renewed + renew_every() - time.monotonic())):
+                if time.monotonic() - self.renewed < renew_every():
+                    continue  # the task renewed meanwhile
+                try:
+                    self.renew()
+                except Exception as exc:  # the task meets the same database and settles
+                    logger.warning("lease renewal failed (%s)", describe_error(exc))
+                    _drop_broken_connection()
+                    self._stop.wait(1.0)
+        finally:
+            connection.close()
+
+
 def messages_send(
     *, message_ids: Sequence[int], unsettled: Sequence[dict[str, Any]] = ()
 ) -> dict[int, str]:
@@ -547,42 +651,54 @@ def messages_send(
     if unsettled:
         outcomes.update(settle(list(unsettled)))
     started = time.monotonic()
-    budget = float(settings.MESSAGING_SEND_BATCH_SECONDS)
     claims, claimed = messages_claim(message_ids=message_ids, now=clock.now())
     outcomes = {**claimed, **outcomes}
+    with LeaseKeeper(claims) as keeper:
+        _send_claimed(claims, outcomes, keeper, started=started)
+    return outcomes
+
+
+def _send_claimed(
+    claims: list[Claim], outcomes: dict[int, str], keeper: LeaseKeeper, *, started: float
+) -> None:
+    budget = float(settings.MESSAGING_SEND_BATCH_SECONDS)
     texts = render_many([(claim.message, claim.channel) for claim in claims])
-    renewed = time.monotonic()
     pending = list(claims)
     while pending:
         claim = pending[0]
         message_id = claim.message.pk
         try:
             if time.monotonic() - started > budget:
+                keeper.stop()
                 released = messages_release(pending, cause=None)
                 outcomes.update(dict.fromkeys(released, MessageStatus.QUEUED))
                 break
-            if time.monotonic() - renewed >= renew_every():
-                held = lease_renew(pending)
-                renewed = time.monotonic()
-                lost = [c for c in pending if c.message.pk not in held]
-                for gone in lost:
-                    logger.warning("message %s: lease taken over, not sent", gone.message.pk)
-                    outcomes[gone.message.pk] = SKIPPED
-                pending = [c for c in pending if c.message.pk in held]
-                continue
+            pending, lost = keeper.check(pending)
+            for gone in lost:
+                logger.warning("message %s: lease taken over, not sent", gone.message.pk)
+                outcomes[gone.message.pk] = SKIPPED
+            if not pending:
+                break
+            claim = pending[0]
+            message_id = claim.message.pk
         except Exception as exc:
             if not is_transient_database_error(exc):
                 raise
+            keeper.stop()
             _interrupted(exc, [_release_entry(c) for c in pending], outcomes)
             break
         pending.pop(0)
         try:
-            text = texts[message_id]
-            if isinstance(text, Exception):
-                raise text
-            provider_id = deliver(claim.message, claim.channel, text)
+            try:
+                text = texts[message_id]
+                if isinstance(text, Exception):
+                    raise text
+                provider_id = deliver(claim.message, claim.channel, text)
+            finally:
+                keeper.done(message_id)
         except Exception as exc:
             if is_transient_database_error(exc):  # reading for the render or the channel
+                keeper.stop()
                 _interrupted(exc, [_release_entry(c) for c in (claim, *pending)], outcomes)
                 break
             # Only the error's type travels (a provider's message may quote the recipient).
@@ -596,6 +712,7 @@ def messages_send(
             except Exception as db_exc:
                 if not is_transient_database_error(db_exc):
                     raise
+                keeper.stop()
                 _interrupted(db_exc, [entry, *map(_release_entry, pending)], outcomes)
                 break
             continue
@@ -610,11 +727,11 @@ def messages_send(
         except Exception as exc:
             if not is_transient_database_error(exc):
                 raise
+            keeper.stop()
             _interrupted(exc, [entry, *map(_release_entry, pending)], outcomes)
             break
         if expects_reports(claim.channel):
             _apply_early_reports(provider_id)
-    return outcomes
 
 
 def _release_entry(claim: Claim) -> dict[str, Any]:
@@ -764,7 +881,7 @@ def _release(claims: Sequence[tuple[int, int]], reason: str) -> list[int]:
             _event(message, MessageStatus.QUEUED, reason, at=now) for message in released
         )
         ids = [message.pk for message in released]
-        publish_after_commit(ids)
+        publish_after_commit(ids, recovered=True)
     if ids:
         logger.warning("released %s unsent message(s): %s", len(ids), reason)
     return ids

@@ -278,7 +278,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Priorities (ADR 0016): Redis keeps one list per step of `priority_steps` for each queue, and a
+# worker takes from the lowest-numbered list first (0 first, with prefetch 1 and acks_late a
+# worker holds only the task it runs). Tasks go out at CELERY_TASK_DEFAULT_PRIORITY; work a fault
+# interrupted (released or republished claims) and the messaging sweep at
+# MESSAGING_RECOVERY_PRIORITY, ahead of any backlog.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "priority_steps": [0, 3, 6, 9]}
+CELERY_TASK_DEFAULT_PRIORITY = env.int("CELERY_TASK_DEFAULT_PRIORITY", default=6)
+MESSAGING_RECOVERY_PRIORITY = env.int("MESSAGING_RECOVERY_PRIORITY", default=0)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="carehub")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # How often beat runs the sweeps of due work (pathway timers, check-ins to open): the longest a
@@ -321,6 +328,8 @@ CELERY_BEAT_SCHEDULE = {
     "messaging-sweep": {
         "task": "carehub.messaging.sweep",
         "schedule": timedelta(seconds=env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=10)),
+        # Ahead of a send backlog: it is what takes a dead worker's claims over.
+        "options": {"priority": MESSAGING_RECOVERY_PRIORITY},
     },
     "webhooks-send": {
         "task": "carehub.integrations.webhooks_send",
@@ -417,10 +426,11 @@ MESSAGING_DISPATCH_BATCH_SIZE = env.int("MESSAGING_DISPATCH_BATCH_SIZE", default
 MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
 MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=5)
 MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=600)
-# A send task renews the lease of its unsent claims every third of this; a sending message
-# whose lease was not renewed for this long (its worker was killed, or cut off) is taken over by
-# the sweeper. Keep it above the longest provider call (ADR 0016).
-MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=30)
+# A send task renews the lease of its unsent claims every third of this, from a thread of its
+# own (so a provider call longer than the lease does not lose it); a sending message whose
+# lease was not renewed for this long (its worker was killed, or cut off from the database) is
+# taken over by the sweeper (ADR 0016).
+MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=15)
 # A send task that meets a transient database or broker error is retried by Celery with backoff
 # (base, 2 * base ... capped at this, jittered); a batch interrupted mid-way first waits for the
 # database this many times (0.5 s doubling up to 4 s) to record what it sent and release the rest.

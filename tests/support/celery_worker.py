@@ -72,6 +72,13 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def queued(queue: str | None = None) -> int:
+    """Task messages waiting in the test queue (or `queue`) at the broker, over every priority
+    list Redis keeps for it (ADR 0016)."""
+    with app.connection_for_write() as conn:
+        return int(conn.default_channel._size(queue or settings.CELERY_TASK_DEFAULT_QUEUE))
+
+
 def purge_queue() -> None:
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)

@@ -210,7 +210,8 @@ def test_a_lost_publish_and_a_lost_worker_are_republished_by_the_sweeper(
     )
     with django_capture_on_commit_callbacks() as published:
         assert messages_sweep() == 2
-    assert len(published) == 1  # one publish after commit for the sweep's batch of two
+    # After commit: the expired claim (ahead of the backlog), the queued row (behind it).
+    assert len(published) == 2
     assert messages_sweep() == 0  # not swept again before another period
     for message in (lost_publish, lost_worker, fresh):
         assert message_send(message_id=message.pk) == MessageStatus.SENT
@@ -221,7 +222,7 @@ def test_a_lost_publish_and_a_lost_worker_are_republished_by_the_sweeper(
     assert recorded.duplicate_requests == 1
     assert RecordedMessage.objects.count() == 3
     assert (
-        "lease was not renewed for 30 s during attempt 1/5"
+        f"lease was not renewed for {settings.MESSAGING_LEASE_SECONDS} s during attempt 1/5"
         in message_history(message_id=lost_worker.pk)[-3].reason
     )
 
@@ -262,7 +263,54 @@ def test_no_task_is_published_with_an_eta_over_a_minute() -> None:
     refuse_long_eta(sender="t", headers={"eta": None}, body=())
     with pytest.raises(LongEtaRefused):
         refuse_long_eta(sender="t", headers={"eta": "2099-01-01T00:00:00"}, body=())
-    from config.celery_app import app
+    from tests.support.celery_worker import queued
 
-    with app.connection_for_write() as conn:
-        assert conn.default_channel.client.llen(message_send_task.app.conf.task_default_queue) == 0
+    assert queued() == 0
+
+
+@time_machine.travel(WEEKDAY_AFTERNOON, tick=False)
+def test_stranded_claims_are_published_ahead_of_the_backlog_and_waiting_rows_behind_it(
+    patient: Patient, settings, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    """The priority each republished row's send task carries to the broker: a claim whose lease
+    expired, or that its batch released, at MESSAGING_RECOVERY_PRIORITY; a row queued long ago
+    (most likely waiting its turn in a long backlog) at the default, like the backlog."""
+    from celery.signals import before_task_publish
+
+    from carehub.messaging.delivery import messages_claim, messages_release
+
+    assert settings.MESSAGING_RECOVERY_PRIORITY < settings.CELERY_TASK_DEFAULT_PRIORITY
+    now = timezone.now()
+    waiting, stranded, released = (enqueue(patient, key) for key in ("waiting", "x", "y"))
+    Message.objects.filter(pk=waiting.pk).update(
+        claimed_at=now - timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS + 1)
+    )
+    claims, _ = messages_claim(message_ids=[stranded.pk, released.pk], now=now)
+    assert len(claims) == 2
+    Message.objects.filter(pk=stranded.pk).update(
+        claimed_at=now - timedelta(seconds=settings.MESSAGING_LEASE_SECONDS + 1)
+    )
+    priorities: dict[int, object] = {}
+
+    def record(sender: str | None = None, body: Any = None, **kwargs: Any) -> None:
+        if sender == "carehub.messaging.send_many":
+            for pk in body[0][0]:
+                priorities[pk] = (kwargs.get("properties") or {}).get("priority")
+
+    purge_queue()
+    before_task_publish.connect(record, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert messages_sweep() == 2
+        with django_capture_on_commit_callbacks(execute=True):
+            assert messages_release([c for c in claims if c.message.pk == released.pk]) == [
+                released.pk
+            ]
+    finally:
+        before_task_publish.disconnect(record)
+        purge_queue()
+    assert priorities == {
+        stranded.pk: settings.MESSAGING_RECOVERY_PRIORITY,
+        released.pk: settings.MESSAGING_RECOVERY_PRIORITY,
+        waiting.pk: settings.CELERY_TASK_DEFAULT_PRIORITY,
+    }

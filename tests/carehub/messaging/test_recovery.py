@@ -96,13 +96,88 @@ def _exactly_once(keys: list[str]) -> int:
     return int(recorded.aggregate(n=Sum("duplicate_requests"))["n"] or 0)
 
 
+def _delivery_order(keys: list[str]) -> list[str]:
+    """The keys in the order the provider received them."""
+    return list(
+        RecordedMessage.objects.filter(idempotency_key__in=keys)
+        .order_by("pk")
+        .values_list("idempotency_key", flat=True)
+    )
+
+
+def test_a_recovered_claim_is_delivered_ahead_of_the_backlog(
+    own_redis: RedisServer,  # noqa: F811
+    started: list[subprocess.Popen[bytes]],
+    settings: Any,
+) -> None:
+    """A claim whose lease expired (its worker died) is published again at the recovery
+    priority: a busy worker takes it next, ahead of a backlog queued long before, and it is
+    delivered once."""
+    from carehub.messaging.delivery import message_claim, messages_dispatch_due, messages_sweep
+
+    settings.MESSAGING_SEND_BATCH_SIZE = 1  # one task per message: the backlog is 30 tasks
+    env = _worker_env(own_redis.url, TEST_GATEWAY_DELAY_SECONDS="0.3")
+    keys = due_burst(patients(clinic(), 31), "ahead")
+    stranded, *backlog = Message.objects.filter(idempotency_key__in=keys).order_by("pk")
+    # What a killed worker leaves: a claim (attempt counted) whose lease is no longer renewed.
+    claim = message_claim(message_id=stranded.pk, now=timezone.now())
+    assert not isinstance(claim, str)
+    assert messages_dispatch_due() == len(backlog)  # 30 send tasks at the default priority
+    _start(started, "busy", env)
+    wait_until_sent = time.monotonic() + 60
+    while sent(keys) < 3:  # the worker is busy with the backlog
+        assert time.monotonic() < wait_until_sent
+        time.sleep(0.1)
+    Message.objects.filter(pk=stranded.pk).update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.MESSAGING_LEASE_SECONDS + 1)
+    )
+    assert messages_sweep() == 1
+    sent_before = sent(keys)
+    schedule_until(lambda: sent(keys) == len(keys), timeout=90)
+    order = _delivery_order(keys)
+    position = order.index(stranded.idempotency_key)
+    # Behind at most the task the worker held when the claim was published again (prefetch 1,
+    # acks late), never behind the rest of the backlog.
+    assert position <= sent_before + 1, (position, sent_before, len(order))
+    assert position < len(keys) - 20
+    assert _exactly_once(keys) == 0
+    stranded.refresh_from_db()
+    assert stranded.attempts == 2  # the killed attempt and the one that sent it
+    report(
+        f"recovered claim: delivered {position + 1} of {len(keys)} (the backlog's {sent_before} "
+        "sent before it was published again)"
+    )
+
+
+def test_a_provider_call_longer_than_the_lease_keeps_its_claims(
+    own_redis: RedisServer,  # noqa: F811
+    started: list[subprocess.Popen[bytes]],
+    settings: Any,
+) -> None:
+    """A live but slow worker never loses its lease: the lease is renewed from a thread of the
+    send task while a provider call lasts longer than the whole lease (before, it was renewed
+    only between calls, and the sweeper would have taken the claims over mid-call)."""
+    settings.MESSAGING_LEASE_SECONDS = 3  # renewed every second; each call takes 5 s
+    env = _worker_env(own_redis.url, TEST_GATEWAY_DELAY_SECONDS="5", MESSAGING_LEASE_SECONDS="3")
+    keys = due_burst(patients(clinic(), 3), "slowcall")
+    _start(started, "slowcall", env)
+    elapsed = schedule_until(lambda: sent(keys) == len(keys), timeout=90)  # sweeping all along
+    assert elapsed > 3 * 5
+    assert _exactly_once(keys) == 0
+    assert _reasons(keys, "Published again") == []
+    assert Message.objects.filter(idempotency_key__in=keys).aggregate(n=Sum("attempts"))[
+        "n"
+    ] == len(keys)
+    report(f"slow provider: {len(keys)} calls of 5 s each with a 3 s lease, none taken over")
+
+
 def test_a_killed_workers_claimed_batch_is_taken_over_within_the_lease(
     own_redis: RedisServer,  # noqa: F811
     started: list[subprocess.Popen[bytes]],
     settings: Any,
 ) -> None:
-    # The defaults: a 30 s lease renewed every 10 s, queued rows requeued after 60 s.
-    assert settings.MESSAGING_LEASE_SECONDS == 30
+    # The defaults: a 15 s lease renewed every 5 s, queued rows requeued after 60 s.
+    assert settings.MESSAGING_LEASE_SECONDS == 15
     env = _worker_env(own_redis.url, TEST_GATEWAY_DELAY_SECONDS="0.5")
     keys = due_burst(patients(clinic(), 30), "killed")
     victim = _start(started, "victim", env)
@@ -112,20 +187,26 @@ def test_a_killed_workers_claimed_batch_is_taken_over_within_the_lease(
     claimed = Message.objects.filter(idempotency_key__in=keys, status=MessageStatus.SENDING)
     stranded = claimed.count()
     assert stranded > 0  # the killed worker held claims of its batch
+    killed_at_clock = timezone.now()
     _start(started, "heir", env)
     elapsed = schedule_until(lambda: sent(keys) == len(keys), timeout=75)
     taken_over = time.monotonic() - killed_at
     repeated = _exactly_once(keys)
     assert repeated <= 1  # only the send cut off mid-call can reach the provider twice
-    republished = _reasons(keys, "Published again: its lease was not renewed for 30 s")
-    assert len(republished) >= stranded
-    assert all("the worker stopped" in reason for reason in republished)
-    # Well before the old 300 s lease: one lease and a sweep after the kill.
-    assert taken_over < 75
+    republished = DeliveryEvent.objects.filter(
+        message__idempotency_key__in=keys,
+        reason__startswith="Published again: its lease was not renewed for 15 s",
+    )
+    assert republished.count() >= stranded
+    assert all("the worker stopped" in event.reason for event in republished)
+    # Within the lease after the kill (this process sweeps every 0.2 s; a little slack for
+    # the worker's start), not after the old 30 s or 300 s.
+    detected = max((event.at - killed_at_clock).total_seconds() for event in republished)
+    assert detected <= settings.MESSAGING_LEASE_SECONDS + 5
     report(
-        f"killed worker: {stranded} claimed messages stranded, all {len(keys)} delivered "
-        f"{taken_over:.1f} s after the kill ({elapsed:.1f} s of scheduling), provider asked "
-        f"twice for {repeated}"
+        f"killed worker: {stranded} claimed messages stranded, taken over {detected:.1f} s "
+        f"after the kill, all {len(keys)} delivered {taken_over:.1f} s after it "
+        f"({elapsed:.1f} s of scheduling), provider asked twice for {repeated}"
     )
 
 
