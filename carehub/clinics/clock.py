@@ -57,7 +57,9 @@ def clinic_time(clinic: Clinic | int | None) -> Iterator[None]:
         yield
         return
     if isinstance(clinic, Clinic):
-        at = clinic.test_clock_at if clinic.is_sandbox else None
+        # A production clinic costs nothing; a sandbox's clock is read afresh (the instance
+        # may have been loaded before an advance moved it).
+        at = sandbox_now_of(clinic.pk) if clinic.is_sandbox else None
     else:
         at = sandbox_now_of(clinic)
     if at is None:
