@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -33,6 +33,7 @@ _DURATION = re.compile(
 )
 
 
+@extend_schema_field({"type": "string", "format": "duration", "example": "P2W"})
 class IsoDurationField(serializers.Field):
     """An ISO 8601 duration of weeks, days, hours, minutes and seconds (`P2W`, `P1DT12H`);
     years and months are refused (their length depends on the date)."""
