@@ -92,6 +92,9 @@ class Operation(StrEnum):
     # The FHIR R4 doors (carehub.fhir): a transaction Bundle in, a clinic's bulk export out.
     FHIR_IMPORT = "fhir.import"
     FHIR_EXPORT = "fhir.export"
+    # A sandbox clinic's test clock (ADR 0024).
+    TEST_CLOCK_VIEW = "test_clock.view"
+    TEST_CLOCK_ADVANCE = "test_clock.advance"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -181,6 +184,10 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     # carries the whole clinic's clinical record: the clinic-wide clinicians' jobs.
     Operation.FHIR_IMPORT: _LEAD_CLINICIANS,
     Operation.FHIR_EXPORT: _LEAD_CLINICIANS,
+    # A sandbox clinic's test clock: every member of staff sees where it stands (their pages
+    # show it too); only the clinic admin moves it.
+    Operation.TEST_CLOCK_VIEW: _STAFF,
+    Operation.TEST_CLOCK_ADVANCE: frozenset({Role.CLINIC_ADMIN}),
 }
 
 

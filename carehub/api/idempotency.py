@@ -9,9 +9,9 @@ view's `InputSerializer` makes of it, or the body as sent when it does not valid
 a view that reads no body) and the user. Then:
 
 - the same key and the same request once answered: the first answer again (its JSON body, 200
-  for a first 201, header `Idempotent-Replayed: true`, a `replayed` member set to true), without
-  running the view; the object must still be within the user's scope, and the replay is audited
-  like the request;
+  for a first 201 or 202, header `Idempotent-Replayed: true`, a `replayed` member set to true),
+  without running the view; the object must still be within the user's scope, and the replay
+  is audited like the request;
 - the same key for another request: 409 `idempotency_key_reused`, naming the first use; a key
   whose first request is still running: 409 `idempotency_key_in_progress`;
 - the view's answer is kept for replays when it succeeds; a 4xx releases the key (the request
@@ -98,7 +98,7 @@ def replay_response(record: IdempotencyRecord) -> Response:
         body = {**body, "replayed": True}
     status = record.response_status or 200
     return Response(
-        body, status=200 if status == 201 else status, headers={REPLAYED_HEADER: "true"}
+        body, status=200 if status in (201, 202) else status, headers={REPLAYED_HEADER: "true"}
     )
 
 

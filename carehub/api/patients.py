@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import time
 from typing import Any
 
@@ -34,6 +35,7 @@ from carehub.care_access import (
     proposals_visible_to,
     tasks_visible_to,
 )
+from carehub.clinics.clock import clinic_time
 from carehub.core.exceptions import NotFound
 from carehub.core.models import IdempotencyRecord
 from carehub.pathways.selectors import enrolment_list_for_patient
@@ -102,7 +104,19 @@ class AuditedApi(IdempotentWrites, APIView):
         self.audit_patient: Patient | None = None
         self.audit_obj: models.Model | None = None
         self.audit_detail: dict[str, Any] = {}
+        self.clinic_time = ExitStack()
         super().initial(request, *args, **kwargs)
+        # The user is known now (a token authenticates in the view): a sandbox clinic's request
+        # runs at its test clock (ADR 0024); the idempotency key and the audit keep real time.
+        self.clinic_time.enter_context(clinic_time(getattr(request.user, "clinic", None)))
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        clock = getattr(self, "clinic_time", None)
+        if clock is not None:
+            clock.close()
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def audit(
         self,

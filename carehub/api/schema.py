@@ -24,7 +24,7 @@ class AutoSchema(SpectacularAutoSchema):
 
     Every write of a view with `IdempotentWrites` is documented with the `Idempotency-Key`
     header it requires, its 400 (no key) and 409 (key reused or in progress) answers, and the
-    200 a replay of a first 201 answers, with the `Idempotent-Replayed` header."""
+    200 a replay of a first 201 or 202 answers, with the `Idempotent-Replayed` header."""
 
     def get_serializer_name(self, serializer: serializers.Serializer, direction: Any) -> str:
         outer, _, inner = type(serializer).__qualname__.rpartition(".")
@@ -55,9 +55,10 @@ class AutoSchema(SpectacularAutoSchema):
                     status,
                     media_types=[PROBLEM_CONTENT_TYPE],
                 )
-        if "201" in responses and "200" not in responses:
+        first = "201" if "201" in responses else "202" if "202" in responses else None
+        if first is not None and "200" not in responses:
             responses["200"] = {
-                **copy.deepcopy(responses["201"]),
+                **copy.deepcopy(responses[first]),
                 "description": "The first answer, given again to the same request",
             }
         if "200" in responses:

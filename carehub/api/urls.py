@@ -57,6 +57,7 @@ from carehub.api.registration import (
     PatientsApi,
     StaffListApi,
 )
+from carehub.api.sandbox import SandboxClockAdvanceApi, SandboxClockApi
 from carehub.api.thresholds import ThresholdListApi, ThresholdSetApi
 from carehub.api.worklists import (
     FlagAcknowledgeApi,
@@ -95,6 +96,8 @@ urlpatterns = [
         name="pathway-diagram",
     ),
     path("staff", StaffListApi.as_view(), name="staff-list"),
+    path("clinic/test-clock", SandboxClockApi.as_view(), name="test-clock"),
+    path("clinic/test-clock/advance", SandboxClockAdvanceApi.as_view(), name="test-clock-advance"),
     path("patients", PatientsApi.as_view(), name="patient-list"),
     path("patients/<int:patient_id>", PatientDetailUpdateApi.as_view(), name="patient-detail"),
     path(

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from carehub.core.clock import now
+from carehub.core.clock import wall_now
 from carehub.core.exceptions import Conflict
 
 
@@ -94,6 +94,9 @@ class Action(models.TextChoices):
     FHIR_SEARCH = "fhir.search"
     FHIR_IMPORT = "fhir.import"
     FHIR_EXPORT = "fhir.export"
+    # A sandbox clinic's test clock (ADR 0024).
+    TEST_CLOCK_VIEW = "test_clock.view"
+    TEST_CLOCK_ADVANCE = "test_clock.advance"
 
 
 class Outcome(models.TextChoices):
@@ -103,7 +106,7 @@ class Outcome(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    at = models.DateTimeField(default=now)
+    at = models.DateTimeField(default=wall_now)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

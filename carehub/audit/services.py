@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, models
 
 from carehub.audit.models import Action, AuditEvent, Outcome
-from carehub.core.clock import now
+from carehub.core.clock import wall_now
 from carehub.core.sql import column, concrete_field
 from carehub.patients.models import Patient
 
@@ -68,7 +68,7 @@ def audit_record(
     role = getattr(actor, "role", "") or ("superuser" if getattr(actor, "is_superuser", 0) else "")
     object_type, object_id = _object_ref(obj)
     common = {
-        "at": now(),
+        "at": wall_now(),
         "actor": actor,
         "actor_role": role,
         "action": action,

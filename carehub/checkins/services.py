@@ -28,6 +28,7 @@ from carehub.checkins.schedule import (
     next_due,
     series_cadence,
 )
+from carehub.clinics.clock import exclude_sandboxes
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.integrations.models import ChangeType
@@ -181,24 +182,41 @@ def _claim(queryset: QuerySet[Checkin], batch_size: int, *, by: str) -> list[Che
     )
 
 
-def due_checkins_query(now: datetime) -> QuerySet[Checkin]:
+def _clinic_scope(queryset: QuerySet[Checkin], clinic_id: int | None) -> QuerySet[Checkin]:
+    """The wall clock's sweeps leave sandbox clinics out; an advance of a sandbox's test clock
+    sweeps that clinic alone (ADR 0024)."""
+    if clinic_id is None:
+        return queryset.filter(exclude_sandboxes("enrolment__clinic_id"))
+    return queryset.filter(enrolment__clinic_id=clinic_id)
+
+
+def due_checkins_query(now: datetime, *, clinic_id: int | None = None) -> QuerySet[Checkin]:
     """Scheduled check-ins due by `now` on active pathways (the opening sweep's claim)."""
-    return Checkin.objects.filter(
-        status=CheckinStatus.SCHEDULED, due_at__lte=now, enrolment__status=EnrolmentStatus.ACTIVE
+    return _clinic_scope(
+        Checkin.objects.filter(
+            status=CheckinStatus.SCHEDULED,
+            due_at__lte=now,
+            enrolment__status=EnrolmentStatus.ACTIVE,
+        ),
+        clinic_id,
     )
 
 
 def checkins_open_due(
-    *, now: datetime | None = None, batch_size: int = 200, patient_id: int | None = None
+    *,
+    now: datetime | None = None,
+    batch_size: int = 200,
+    patient_id: int | None = None,
+    clinic_id: int | None = None,
 ) -> int:
-    """Open every check-in due by `now` (of one patient, when replaying a history): send the
-    request and plan its reminders.
+    """Open every check-in due by `now` (of one patient, when replaying a history; of one
+    sandbox clinic, when its test clock is advanced): send the request and plan its reminders.
 
     Batch by batch: the claimed check-ins are opened with one UPDATE and their messages
     written with one `message_enqueue_many` (a constant number of queries per batch)."""
     now = now or clock.now()
     opened = 0
-    query = due_checkins_query(now)
+    query = due_checkins_query(now, clinic_id=clinic_id)
     if patient_id is not None:
         query = query.filter(patient_id=patient_id)
     while True:
@@ -281,13 +299,21 @@ def _reminders(checkin: Checkin, now: datetime) -> list[datetime]:
 
 
 def checkins_close_expired(
-    *, now: datetime | None = None, batch_size: int = 200, patient_id: int | None = None
+    *,
+    now: datetime | None = None,
+    batch_size: int = 200,
+    patient_id: int | None = None,
+    clinic_id: int | None = None,
 ) -> int:
     """Close every open check-in whose answer window has passed (of one patient, when replaying
-    a history): missed; plan the next one."""
+    a history; of one sandbox clinic, when its test clock is advanced): missed; plan the next
+    one."""
     now = now or clock.now()
     closed = 0
-    scope = Checkin.objects.filter(patient_id=patient_id) if patient_id else Checkin.objects
+    scope = _clinic_scope(
+        Checkin.objects.filter(patient_id=patient_id) if patient_id else Checkin.objects.all(),
+        clinic_id,
+    )
     while True:
         with transaction.atomic(durable=True):
             expired = _claim(

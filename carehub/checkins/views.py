@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from carehub.checkins.answering import checkin_answer
 from carehub.checkins.services import checkin_for_token
+from carehub.clinics.clock import clinic_time
 
 # `strict-origin`: the link's path (its token) is never sent as a Referer, not even to our own
 # origin, while a form POST still carries an `Origin` header; with `no-referrer` browsers send
@@ -42,7 +43,8 @@ def checkin_link_view(request: HttpRequest, token: str) -> HttpResponse:
     if checkin is None:
         with translation.override(translation.get_language_from_request(request)):
             return _page(request, "unknown.html", {}, status=404)
-    with translation.override(checkin.patient.language):
+    # The check-in's clinic's now: a sandbox clinic's link lives on its test clock (ADR 0024).
+    with translation.override(checkin.patient.language), clinic_time(checkin.patient.clinic):
         outcome = checkin_answer(request, checkin, via="link")
         response = _page(request, f"{outcome.page}.html", outcome.context, status=outcome.status)
     for header, value in outcome.headers.items():

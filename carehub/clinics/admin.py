@@ -9,8 +9,18 @@ from carehub.core.admin_scope import ClinicScopedAdmin
 class ClinicAdmin(ClinicScopedAdmin):
     clinic_path = "pk"
 
-    list_display = ["name", "slug", "time_zone", "phone", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "time_zone",
+        "phone",
+        "is_sandbox",
+        "test_clock_at",
+        "created_at",
+    ]
     search_fields = ["name", "slug"]
+    # Fixed at creation (ADR 0024): a sandbox is made by `manage.py sandbox_clinic_create`.
+    readonly_fields = ["is_sandbox", "test_clock_at", "advance_to", "advance_error"]
 
 
 @admin.register(ClinicThreshold)

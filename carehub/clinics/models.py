@@ -16,9 +16,36 @@ class Clinic(TimeStampedModel):
         db_default="",  # rows written by SQL (bench data, COPY) get one too
         help_text="The number patients call, shown on their pages (E.164, e.g. +15035550100)",
     )
+    # A sandbox clinic (ADR 0024) is for integrators and trainers: its time is its test clock,
+    # moved only by its admin, and its messages reach the recording backends only. Fixed when
+    # the clinic is created (a trigger refuses changing it): a production clinic never
+    # becomes a sandbox, nor a sandbox a production clinic.
+    is_sandbox = models.BooleanField(
+        default=False, db_default=False, editable=False, help_text="Fixed at creation"
+    )
+    test_clock_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="A sandbox's now (its test clock)"
+    )
+    # The advance under way (the lock: one at a time): where it goes and when it was asked for.
+    advance_to = models.DateTimeField(null=True, blank=True, editable=False)
+    advance_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    advance_requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, editable=False,
+        related_name="+",
+    )  # fmt: skip
+    advance_error = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # A sandbox always has a test clock; a production clinic never has one (nor an
+            # advance).
+            models.CheckConstraint(
+                condition=models.Q(is_sandbox=True, test_clock_at__isnull=False)
+                | models.Q(is_sandbox=False, test_clock_at__isnull=True, advance_to__isnull=True),
+                name="clinic_test_clock_only_in_sandbox",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,10 +1,12 @@
 import math
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic, ClinicThreshold
+from carehub.core import clock
 from carehub.core.exceptions import InvalidInput, NotFound
 
 SOURCE_MAX_LENGTH = 200
@@ -12,8 +14,31 @@ NOTE_MAX_LENGTH = 2000
 
 
 @transaction.atomic
-def clinic_create(*, name: str, slug: str, time_zone: str = "UTC", phone: str = "") -> Clinic:
-    clinic = Clinic(name=name, slug=slug, time_zone=time_zone, phone=phone)
+def clinic_create(
+    *,
+    name: str,
+    slug: str,
+    time_zone: str = "UTC",
+    phone: str = "",
+    sandbox: bool = False,
+    test_clock_start: datetime | None = None,
+) -> Clinic:
+    """A production clinic, or a sandbox (ADR 0024) whose test clock starts at
+    `test_clock_start` (now, to the second, by default). Which of the two is fixed here for
+    good: nothing turns a production clinic into a sandbox or back (a trigger refuses it)."""
+    if test_clock_start is not None and not sandbox:
+        raise InvalidInput("Only a sandbox clinic has a test clock.", extra={"field": "sandbox"})
+    start = None
+    if sandbox:
+        start = test_clock_start or clock.now().replace(microsecond=0)
+        if start.tzinfo is None:
+            raise InvalidInput(
+                "The test clock's start needs a time zone.", extra={"field": "test_clock_start"}
+            )
+    clinic = Clinic(
+        name=name, slug=slug, time_zone=time_zone, phone=phone, is_sandbox=sandbox,
+        test_clock_at=start,
+    )  # fmt: skip
     clinic.full_clean()
     clinic.save()
     return clinic

@@ -2,8 +2,12 @@
 
 `replay` runs code as if it were another moment: the demo seed rebuilds months of care through
 the ordinary services (check-ins opening, messages sent, answers scored) at the times they
-would have happened. It holds for the current thread or task only and is never used while
-serving requests.
+would have happened, and a sandbox clinic's work runs at its test clock (ADR 0024:
+`carehub.clinics.clock.clinic_time` enters it for a request, a task or an advance of that
+clinic). It holds for the current thread or task only.
+
+`wall_now` is the machine's time whatever is replayed: for operational records that are not
+the clinic's care (the audit trail), which keep real time even in a sandbox clinic.
 """
 
 from collections.abc import Iterator
@@ -20,6 +24,16 @@ _replayed: ContextVar["ReplayClock | None"] = ContextVar("carehub_replay_clock",
 def now() -> datetime:
     replayed = _replayed.get()
     return replayed.at if replayed is not None else timezone.now()
+
+
+def wall_now() -> datetime:
+    """The machine's time, even inside a replay (audit rows, never the clinic's care)."""
+    return timezone.now()
+
+
+def replaying() -> bool:
+    """Whether `now()` is a replayed moment (a replay or a sandbox clinic's test clock)."""
+    return _replayed.get() is not None
 
 
 @dataclass

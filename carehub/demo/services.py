@@ -13,6 +13,7 @@ from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.demo.histories import demo_histories_build
+from carehub.demo.sandbox import demo_sandbox_seed
 from carehub.patients.models import Channel, Language, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
@@ -230,6 +231,11 @@ def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) ->
         result.logins.append(
             (DEMO_PORTAL_USERNAME, f"Patient ({portal_patient.given_name}, {DEMO_PORTAL_MRN})")
         )
+
+    # The sandbox clinic for trainers: patients at intake on a test clock (ADR 0024).
+    created, logins = demo_sandbox_seed(password=DEMO_PASSWORD)
+    result.created += created
+    result.logins += logins
 
     if histories:
         patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))

@@ -27,9 +27,11 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import translation
 
 from carehub.accounts.models import User
+from carehub.clinics.clock import exclude_sandboxes
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
@@ -423,13 +425,20 @@ def _clinic_zone(clinic: Clinic | None) -> ZoneInfo:
     return ZoneInfo(clinic.time_zone if clinic is not None else "UTC")
 
 
-def digests_compile(*, now: datetime | None = None) -> int:
+def _clinic_scope(clinic_id: int | None, field: str = "clinic_id") -> Q:
+    """The wall clock's runs leave sandbox clinics out; an advance of a sandbox's test clock
+    runs for that clinic alone (ADR 0024)."""
+    return exclude_sandboxes(field) if clinic_id is None else Q(**{field: clinic_id})
+
+
+def digests_compile(*, now: datetime | None = None, clinic_id: int | None = None) -> int:
     """Once per local day, at each digest reader's hour, gather their held routine messages into
     one digest message; returns how many digests were created. Held messages of staff who no
     longer want a digest are released to be sent one by one."""
     now = now or clock.now()
     waiting = set(
         Message.objects.filter(status=MessageStatus.HELD_FOR_DIGEST, digest__isnull=True)
+        .filter(_clinic_scope(clinic_id))
         .values_list("to_staff_id", flat=True)
         .distinct()
     )
@@ -524,7 +533,7 @@ def render_digest(message: Message, channel: str) -> str:
 # --- task reminders -----------------------------------------------------------------------------
 
 
-def task_reminders_send(now: datetime | None = None) -> int:
+def task_reminders_send(now: datetime | None = None, *, clinic_id: int | None = None) -> int:
     """Remind the care-team staff of each open task's discipline of tasks due within 24 hours
     or overdue: once per task per local day (the clinic's), urgent for urgent tasks. Key:
     `task-reminder:{task id}:{local date}` (per recipient). Returns how many were enqueued."""
@@ -533,6 +542,7 @@ def task_reminders_send(now: datetime | None = None) -> int:
         CareTask.objects.filter(
             status=TaskStatus.OPEN, due_at__isnull=False, due_at__lte=now + timedelta(hours=24)
         )
+        .filter(_clinic_scope(clinic_id))
         .select_related("clinic", "patient")
         .order_by("due_at", "pk")
     )

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from carehub.checkins.services import checkin_series_start, checkin_series_stop
+from carehub.clinics.clock import clinic_time
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.core.retry import append_error, exponential_backoff
@@ -227,7 +228,20 @@ def _park_dead(effect: OutboxEffect, now: datetime, why: str) -> None:
 
 
 def effect_execute(*, effect_id: int) -> str:
-    """Run one outbox effect; returns its status afterwards ("skipped" if not claimable)."""
+    """Run one outbox effect at its clinic's now (a sandbox clinic's test clock, ADR 0024);
+    returns its status afterwards ("skipped" if not claimable)."""
+    if clock.replaying():
+        return _effect_execute(effect_id=effect_id)
+    clinic_id = (
+        OutboxEffect.objects.filter(pk=effect_id, enrolment__clinic__is_sandbox=True)
+        .values_list("enrolment__clinic_id", flat=True)
+        .first()
+    )
+    with clinic_time(clinic_id):
+        return _effect_execute(effect_id=effect_id)
+
+
+def _effect_execute(*, effect_id: int) -> str:
     now = clock.now()
     claimed = effect_claim(effect_id=effect_id, now=now)
     if claimed is None:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 
+from carehub.clinics.clock import exclude_sandboxes
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, NotFound
 from carehub.core.retry import append_error, exponential_backoff
@@ -40,23 +41,35 @@ def backoff(attempt: int) -> timedelta:
     )
 
 
-def due_timers_query(now: datetime, batch_size: int) -> QuerySet[PathwayTimer]:
+def due_timers_query(
+    now: datetime, batch_size: int, *, clinic_id: int | None = None
+) -> QuerySet[PathwayTimer]:
     """The claim: the pending timers that may fire by `now` (a failed one from its retry time,
     the others from their due time), oldest first, that nobody else holds (the partial index on
-    that time)."""
+    that time). The wall clock's claim leaves sandbox clinics out; an advance of a sandbox's
+    test clock claims that clinic's alone (`clinic_id`, ADR 0024)."""
+    timers = PathwayTimer.objects.select_for_update(skip_locked=True, of=("self",))
+    if clinic_id is None:
+        timers = timers.filter(exclude_sandboxes("enrolment__clinic_id"))
+    else:
+        timers = timers.filter(enrolment__clinic_id=clinic_id)
     return (
-        PathwayTimer.objects.select_for_update(skip_locked=True)
-        .alias(fire_at=Coalesce("next_attempt_at", "due_at"))
+        timers.alias(fire_at=Coalesce("next_attempt_at", "due_at"))
         .filter(status=TimerStatus.PENDING, fire_at__lte=now)
         .order_by("fire_at")[:batch_size]
     )
 
 
-def timers_fire_due(*, now: datetime | None = None, batch_size: int = 100) -> int:
-    """Fire every timer due by `now`, batch by batch; returns how many fired."""
+def timers_fire_due(
+    *, now: datetime | None = None, batch_size: int = 100, clinic_id: int | None = None
+) -> int:
+    """Fire every timer due by `now`, batch by batch; returns how many fired (of one sandbox
+    clinic when its test clock is advanced: `clinic_id`)."""
     fired = 0
     while True:
-        count, failed, busy = _fire_batch(now=now or clock.now(), batch_size=batch_size)
+        count, failed, busy = _fire_batch(
+            now=now or clock.now(), batch_size=batch_size, clinic_id=clinic_id
+        )
         fired += count
         if count + failed + busy < batch_size:
             return fired
@@ -64,12 +77,14 @@ def timers_fire_due(*, now: datetime | None = None, batch_size: int = 100) -> in
             return fired  # the rest belong to pathways being changed right now: next run
 
 
-def _fire_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
+def _fire_batch(
+    *, now: datetime, batch_size: int, clinic_id: int | None = None
+) -> tuple[int, int, int]:
     """One claim: (fired, failed, busy). A failed timer is rescheduled past `now`, so the next
     claim does not take it again."""
     fired = failed = busy = 0
     with transaction.atomic(durable=True):
-        for timer in due_timers_query(now, batch_size):
+        for timer in due_timers_query(now, batch_size, clinic_id=clinic_id):
             try:
                 with transaction.atomic():  # a savepoint: a failure undoes this timer only
                     dispatch_in_transaction(

@@ -379,3 +379,18 @@ class ContactFixForm(KeyedForm):
 
     phone = forms.CharField(required=False, max_length=32)
     email = forms.CharField(required=False, max_length=254)
+
+
+class ClockAdvanceForm(KeyedForm):
+    """How far to move a sandbox clinic's test clock (ADR 0024)."""
+
+    UNITS = (("hours", "hours"), ("days", "days"), ("weeks", "weeks"))
+
+    amount = forms.IntegerField(min_value=0, max_value=8784, initial=1, label="Advance by")
+    unit = forms.ChoiceField(choices=UNITS, initial="weeks", label="Unit")
+
+    def duration(self) -> Any:
+        from datetime import timedelta
+
+        data = self.cleaned_data
+        return timedelta(**{data["unit"]: data["amount"]})

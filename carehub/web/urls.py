@@ -1,6 +1,6 @@
 from django.urls import path
 
-from carehub.web.views import auth, caseload, patient, therapist, worklists
+from carehub.web.views import auth, caseload, patient, sandbox, therapist, worklists
 
 app_name = "web"
 
@@ -55,4 +55,6 @@ urlpatterns = [
         name="message-fix-contact",
     ),
     path("my/", therapist.workspace_view, name="workspace"),
+    path("test-clock/", sandbox.test_clock_view, name="test-clock"),
+    path("test-clock/advance", sandbox.test_clock_advance_view, name="test-clock-advance"),
 ]

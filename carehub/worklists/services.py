@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from carehub.accounts.models import User
 from carehub.core import clock
@@ -301,11 +302,22 @@ def flag_set_status(
 SESSION_DISCIPLINES = {"pt": "physical_therapist", "cbt": "psychologist"}
 
 
-def session_notes_overdue_tasks(*, now: datetime | None = None) -> int:
+def session_notes_overdue_tasks(
+    *, now: datetime | None = None, clinic_id: int | None = None
+) -> int:
     """A task for the therapist when an attended session has had no progress note for
-    `SESSION_NOTES_DUE_HOURS` (looking back 30 days); one task per session."""
+    `SESSION_NOTES_DUE_HOURS` (looking back 30 days); one task per session. The wall clock's run
+    leaves sandbox clinics out; an advance of a sandbox's test clock runs it for that clinic
+    alone (ADR 0024)."""
+    from carehub.clinics.clock import exclude_sandboxes
     from carehub.observations.models import Kind, Observation
     from carehub.pathways.models import EnrolmentStatus
+
+    scope = (
+        exclude_sandboxes("patient__clinic_id")
+        if clinic_id is None
+        else Q(patient__clinic_id=clinic_id)
+    )
 
     now = now or clock.now()
     due_before = now - timedelta(hours=settings.SESSION_NOTES_DUE_HOURS)
@@ -318,6 +330,7 @@ def session_notes_overdue_tasks(*, now: datetime | None = None) -> int:
             observed_at__lte=due_before,
             observed_at__gte=now - timedelta(days=30),
         )
+        .filter(scope)
         .exclude(data__has_key="notes")
         .select_related("patient")
     )

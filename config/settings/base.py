@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "carehub.api",
     "carehub.audit",
     "carehub.fhir",
+    "carehub.sandbox",
     "carehub.web",
 ]
 
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "carehub.accounts.session_timeout.SessionTimeoutMiddleware",
     # Staff see times in their clinic's time zone on every page, the admin included.
     "carehub.clinics.display.ClinicTimeZoneMiddleware",
+    # A sandbox clinic's requests run at its test clock (ADR 0024).
+    "carehub.clinics.clock.ClinicClockMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -96,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "carehub.messaging.context_processors.development_pages",
+                "carehub.web.context_processors.sandbox_banner",
             ],
         },
     },

@@ -23,10 +23,12 @@ from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from carehub.accounts.models import User
+from carehub.accounts.models import Role, User
+from carehub.accounts.services import staff_create
 from carehub.audit.models import AuditEvent
 from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries
-from carehub.clinics.models import ClinicThreshold
+from carehub.clinics.models import Clinic, ClinicThreshold
+from carehub.clinics.services import clinic_create
 from carehub.core import clock
 from carehub.core.idempotency import idempotency_begin, idempotency_fail
 from carehub.core.models import IdempotencyRecord, IdempotencyStatus
@@ -77,7 +79,7 @@ WORLD = (
     Patient, CareTeamMembership, Enrolment, PathwayStep, PathwayTimer, Proposal, OutboxEffect,
     ProcessedEvent, Observation, CheckinSeries, Checkin, CheckinLink, CareTask, Flag, Message,
     DeliveryEvent, InAppNotification, ClinicThreshold, WebhookSubscription, ChangeEvent,
-    WebhookDelivery,
+    WebhookDelivery, Clinic,
 )  # fmt: skip
 NOT_IDEMPOTENT = {("post", "/api/v1/auth/token"), ("delete", "/api/v1/auth/token")}
 TRIALS = 5
@@ -102,6 +104,9 @@ class Write:
     # another object of the same kind.
     other_url: str
     other_body: dict[str, Any] | None
+    # The member of staff sending it, when not the `staff` fixture's of that role (then `role`
+    # is their username).
+    user: User | None = None
 
 
 def another_patient(fx: Fixtures, mrn: str) -> Patient:
@@ -218,6 +223,16 @@ def _threshold(fx: Fixtures) -> Write:
         "clinic_admin", "put", url, {"value": 50, "source": "ASRA 2020"},
         url, {"value": 60, "source": "ASRA 2020"},
     )  # fmt: skip
+
+
+def _advance(fx: Fixtures) -> Write:
+    """A sandbox clinic's admin moves its test clock (the advance waits in the queue)."""
+    sandbox = clinic_create(name="Sandbox", slug="sandbox", sandbox=True)
+    admin = staff_create(
+        clinic=sandbox, username="sandbox-admin", role=Role.CLINIC_ADMIN, password=None
+    )
+    url = "/api/v1/clinic/test-clock/advance"
+    return Write("sandbox-admin", "post", url, {"by": "P1D"}, url, {"by": "P2D"}, user=admin)
 
 
 def _answers(fx: Fixtures) -> Write:
@@ -389,6 +404,7 @@ WRITES: dict[tuple[str, str], Callable[[Fixtures], Write]] = {
     ("post", "/api/v1/flags/{id}/resolve"): _flag("resolve"),
     ("post", "/api/v1/messages/{id}/resend"): _resend,
     ("put", "/api/v1/thresholds/{id}/{id}"): _threshold,
+    ("post", "/api/v1/clinic/test-clock/advance"): _advance,
     ("post", "/api/v1/checkins/{id}/answers"): _answers,
     ("post", "/api/v1/patients/{id}/procedures"): _procedure,
     ("post", "/api/v1/patients/{id}/sessions"): _session,
@@ -453,7 +469,7 @@ def write(request: pytest.FixtureRequest, client_for) -> Callable[[tuple[str, st
     def build(operation: tuple[str, str]) -> tuple[Write, Any]:
         scenario = WRITES[operation](Fixtures(request))
         staff = request.getfixturevalue("staff")
-        return scenario, client_for(staff[scenario.role])
+        return scenario, client_for(scenario.user or staff[scenario.role])
 
     return build
 

@@ -53,6 +53,8 @@ OPERATIONS = {
     ("/api/v1/webhooks/{webhook_id}/deliveries", "get"): "webhooks_deliveries_list",
     ("/api/v1/webhook-deliveries/{delivery_id}/resend", "post"): "webhooks_deliveries_resend",
     ("/api/v1/thresholds", "get"): "thresholds_list",
+    ("/api/v1/clinic/test-clock", "get"): "test_clock_get",
+    ("/api/v1/clinic/test-clock/advance", "post"): "test_clock_advance",
     ("/api/v1/thresholds/{pathway_key}/{name}", "put"): "thresholds_set",
     ("/api/v1/patients", "post"): "patients_create",
     ("/api/v1/patients/{patient_id}", "patch"): "patients_update",

@@ -95,6 +95,10 @@ CLINIC_OPERATIONS = {
     ("post", "/api/v1/patients"),
     # The clinic's staff: another clinic's are not listed (test_registration.py).
     ("get", "/api/v1/staff"),
+    # The caller's own clinic's test clock, never another's: a production clinic's admin gets
+    # not_a_sandbox, a sandbox's advance leaves every other clinic alone (test_test_clock.py).
+    ("get", "/api/v1/clinic/test-clock"),
+    ("post", "/api/v1/clinic/test-clock/advance"),
 }
 
 

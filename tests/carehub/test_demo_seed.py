@@ -174,3 +174,22 @@ def test_open_tasks_are_not_duplicated_nor_left_behind_by_their_state() -> None:
     unresolved = Flag.objects.exclude(status="resolved")
     assert not unresolved.values("patient_id", "code").annotate(n=Count("id")).filter(n__gt=1)
     assert Flag.objects.filter(patient__mrn="RP-1015", code="naloxone_indicated").count() == 1
+
+
+def test_a_sandbox_clinic_for_trainers_with_patients_at_intake() -> None:
+    """Its own admin login moves its test clock; its patients wait at intake, on that clock."""
+    from carehub.pathways.models import Enrolment
+
+    sandbox = Clinic.objects.get(slug="sandbox")
+    assert sandbox.is_sandbox
+    assert sandbox.test_clock_at is not None
+    admin = User.objects.get(username="sandbox-admin")
+    assert (admin.clinic_id, admin.role) == (sandbox.pk, Role.CLINIC_ADMIN)
+    assert admin.check_password("carehub-demo")
+    enrolments = Enrolment.objects.filter(clinic=sandbox)
+    assert enrolments.count() == 3
+    for enrolment in enrolments:
+        assert enrolment.configuration["ladder"]["state"] == "intake"
+        assert enrolment.started_at == sandbox.test_clock_at
+    # The real clinic's patients and the sandbox's never mix.
+    assert not Patient.objects.filter(clinic__slug="riverside", mrn__startswith="SB-").exists()

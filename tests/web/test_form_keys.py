@@ -18,7 +18,9 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from carehub.accounts.models import User
+from carehub.accounts.models import Role, User
+from carehub.accounts.services import staff_create
+from carehub.clinics.services import clinic_create
 from carehub.core import clock
 from carehub.core.models import IdempotencyRecord, IdempotencyStatus
 from carehub.messaging.models import Message, MessageStatus
@@ -40,7 +42,7 @@ KEY = "k" * 32
 # Pages that only show something (and the login form, which has no one-time key).
 READ_PAGES = {
     "home", "login", "logout", "caseload", "patient", "flags", "tasks", "dead-messages",
-    "workspace",
+    "workspace", "test-clock",
 }  # fmt: skip
 
 
@@ -57,6 +59,7 @@ class Form:
     other_url: str
     other_data: dict[str, object]
     row: bool = False  # a worklist row's form (answered with the row, through htmx)
+    user: User | None = None  # who sends it, when not the `staff` fixture's `role`
 
 
 class Fixtures:
@@ -227,6 +230,17 @@ def _fix_contact(fx: Fixtures) -> Form:
     )  # fmt: skip
 
 
+def _advance(fx: Fixtures) -> Form:
+    """A sandbox clinic's admin advances its test clock (the advance waits in the queue)."""
+    sandbox = clinic_create(name="Sandbox", slug="sandbox", sandbox=True)
+    admin = staff_create(
+        clinic=sandbox, username="sandbox-admin", role=Role.CLINIC_ADMIN, password=None
+    )
+    url = "/test-clock/advance"
+    data = {"form_key": KEY, "amount": 1, "unit": "days"}
+    return Form("sandbox-admin", url, data, url, {**data, "amount": 2}, user=admin)
+
+
 ACTIONS: dict[str, Callable[[Fixtures], Form]] = {
     "proposal-decide": _decide,
     "enrolment-pause": _pause,
@@ -240,6 +254,7 @@ ACTIONS: dict[str, Callable[[Fixtures], Form]] = {
     "flag-update acknowledge": _flag("acknowledge"),
     "flag-update resolve": _flag("resolve"),
     "task-complete": _task,
+    "test-clock-advance": _advance,
     "message-resend": _resend,
     "message-fix-contact": _fix_contact,
 }
@@ -249,7 +264,8 @@ ACTIONS: dict[str, Callable[[Fixtures], Form]] = {
 def form(request: pytest.FixtureRequest, client_for) -> Callable[[str], tuple[Form, Client]]:  # type: ignore[no-untyped-def]
     def build(action: str) -> tuple[Form, Client]:
         scenario = ACTIONS[action](Fixtures(request))
-        return scenario, client_for(request.getfixturevalue("staff")[scenario.role])
+        staff = request.getfixturevalue("staff")
+        return scenario, client_for(scenario.user or staff[scenario.role])
 
     return build
 
