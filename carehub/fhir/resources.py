@@ -316,7 +316,7 @@ def patient(row: Patient, *, validate: bool = True) -> dict[str, Any]:
                 "value": fhir_string(row.mrn),
             }
         ],
-        "active": True,
+        "active": row.active,
         "name": [{"family": fhir_string(row.family_name), "given": [fhir_string(row.given_name)]}],
         "communication": [{"language": {"coding": [{"code": fhir_code(row.language)}]}}],
         "extension": [
