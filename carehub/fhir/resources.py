@@ -81,16 +81,20 @@ class _Primitive:
         self.accepted: set[tuple[type, Any]] = set()
 
     def __call__(self, value: Any) -> Any:
-        key = (type(value), value)
-        if key in self.accepted:
-            return value
+        key: tuple[type, Any] | None = (type(value), value)
+        try:
+            if key in self.accepted:
+                return value
+        except TypeError:  # unhashable (a list, a dict): checked each time
+            key = None
         try:
             self.adapter.validate_python(value)
         except (ValidationError, TypeError, ValueError) as exc:
             raise ResourceInvalid(f"{value!r} is not a valid FHIR {self.name}: {exc}") from exc
-        if len(self.accepted) >= self.CACHE_LIMIT:
-            self.accepted.clear()
-        self.accepted.add(key)
+        if key is not None:
+            if len(self.accepted) >= self.CACHE_LIMIT:
+                self.accepted.clear()
+            self.accepted.add(key)
         return value
 
 

@@ -229,7 +229,8 @@ def test_questionnaire_response(definition, extra, choice, moments, light) -> No
         CODE_LIKE,
         st.fixed_dictionaries(
             {"state": CODE_LIKE, "entered_at": st.one_of(TEXT, MOMENTS.map(str),
-                                                          MOMENTS.map(datetime.isoformat))}
+                                                          MOMENTS.map(datetime.isoformat),
+                                                          st.just({"at": 1}))}
         ),
         max_size=3,
     ),
