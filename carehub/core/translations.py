@@ -64,12 +64,12 @@ SCORE_BAND = "score band"
 
 @dataclass(frozen=True)
 class Message:
-    msgid: str
+    msgid: str | tuple[str, ...]  # a tuple: singular and plural
     context: str | None
     where: str
 
     @property
-    def key(self) -> tuple[str, str | None]:
+    def key(self) -> tuple[str | tuple[str, ...], str | None]:
         return self.msgid, self.context
 
 
@@ -104,7 +104,7 @@ def _extract(source: str, where: str) -> Iterator[Message]:
                 if text:
                     yield Message(text, context, f"{where}:{line}")
         elif args:
-            yield Message(args, None, f"{where}:{line}")
+            yield Message(tuple(args), None, f"{where}:{line}")
 
 
 def template_messages() -> Iterator[Message]:
@@ -157,7 +157,7 @@ def dynamic_messages() -> Iterator[Message]:
 
 def patient_messages() -> list[Message]:
     """Every message patients may read, once per (msgid, context), in a stable order."""
-    seen: dict[tuple[str, str | None], Message] = {}
+    seen: dict[tuple[str | tuple[str, ...], str | None], Message] = {}
     for message in (*template_messages(), *module_messages(), *dynamic_messages()):
         seen.setdefault(message.key, message)
     return list(seen.values())
@@ -184,7 +184,7 @@ def problems(language: str, messages: Iterable[Message] | None = None) -> list[s
             found.append(f"{language}: not in the catalogue: {label}")
         elif entry.fuzzy:
             found.append(f"{language}: fuzzy: {label}")
-        elif not (entry.string if isinstance(entry.string, str) else all(entry.string)):
+        elif not (entry.string if isinstance(entry.string, str) else all(entry.string or ())):
             found.append(f"{language}: not translated: {label}")
     for entry, errors in catalog.check():
         for error in errors:
