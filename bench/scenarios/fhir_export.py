@@ -3,7 +3,9 @@
 The export job is created as `GET /fhir/R4/Group/<clinic>/$export` creates it, for the
 coordinator who sees the whole clinic, and run by the service its Celery task calls
 (`carehub.fhir.export.export_run`, in this process: the time is the export's own, without a
-queue's wait). Every resource is built and validated with fhir.resources as the endpoints do.
+queue's wait). Every resource is built as the export builds it: each value from the data checked
+against its FHIR primitive type, the whole resource checked by the fhir.resources model for a
+deterministic sample (ADR 0023).
 Measured per round: seconds from start to the job completed, resources per type, ndjson bytes.
 """
 

@@ -2,13 +2,16 @@
 no patients): register a patient, set her care team, enrol her, record her intake facts (with a
 correction and a withdrawal), read the facts her pathway reads, its pending timers and what is
 due next, and act on them (the intake event, a check-in opened early, tasks created, assigned
-and cancelled); then change her details and deactivate her. Every request carries a token and
-an `Idempotency-Key`, as an integration would send them (the README's "Integrating carehub"
-walks through the same steps with curl). The pathway's effects (check-ins started, tasks
-created) are carried out by a real Celery worker process, as in production."""
+and cancelled, a PHQ-9 whose item 9 raises a red flag); then change her details and deactivate
+her; the EHR hears of it all by webhooks, and takes her record out as FHIR R4 (a bulk
+`$export` of the clinic). Every request carries a token and an `Idempotency-Key`, as an
+integration would send them (the README's "Integrating carehub" walks through the same steps
+with curl). The pathway's effects (check-ins started, tasks created) and the export are carried
+out by a real Celery worker process, as in production."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date, timedelta
 from typing import Any
@@ -16,6 +19,7 @@ from uuid import uuid4
 
 import pytest
 from django.utils import timezone
+from fhir.resources.R4B import get_fhir_model_class
 from rest_framework.test import APIClient
 
 from carehub.accounts.models import User
@@ -61,6 +65,32 @@ def write(
 
 def fact(facts: dict[str, Any], name: str) -> Any:
     return {row["name"]: row["value"] for row in facts["facts"]}[name]
+
+
+def fhir_export(client: APIClient, clinic_slug: str) -> dict[str, list[dict[str, Any]]]:
+    """`Group/<clinic>/$export` as a bulk-data client runs it: kick-off, poll the status URL
+    until the manifest, download each ndjson file. Every resource must be valid R4 (parsed by
+    the fhir.resources models); returns them by type."""
+    kick_off = client.get(f"/fhir/R4/Group/{clinic_slug}/$export", HTTP_PREFER="respond-async")
+    assert kick_off.status_code == 202, kick_off.content
+    status_url = kick_off["Content-Location"]
+    deadline = time.monotonic() + 60
+    while (status := client.get(status_url)).status_code == 202:
+        assert time.monotonic() < deadline, "the export did not complete"
+        time.sleep(float(status["Retry-After"]) / 10)
+    assert status.status_code == 200, status.content
+    files: dict[str, list[dict[str, Any]]] = {}
+    for output in status.json()["output"]:
+        download = client.get(output["url"])
+        assert download.status_code == 200
+        assert download["Content-Type"] == "application/fhir+ndjson"
+        lines = [json.loads(line) for line in download.content.decode().splitlines()]
+        assert len(lines) == output["count"]
+        for resource in lines:
+            assert resource["resourceType"] == output["type"]
+            get_fhir_model_class(output["type"]).model_validate(resource)
+        files[output["type"]] = lines
+    return files
 
 
 def test_from_an_empty_clinic_to_a_patient_whose_pathway_reads_her_intake(
@@ -338,6 +368,19 @@ def test_from_an_empty_clinic_to_a_patient_whose_pathway_reads_her_intake(
         "Reviewed at the phone call",
     )
 
+    # A PHQ-9 at the visit with item 9 above 0: a red flag on the clinic's board at once.
+    write(
+        physician,
+        "post",
+        f"/api/v1/patients/{pid}/scores",
+        {
+            "instrument": "phq9",
+            "items": {f"item{n}": 1 for n in range(1, 10)},
+            "observed_at": now.isoformat(),
+        },
+        201,
+    )
+
     # 10. Her details change; she cannot be deactivated while on the pathway.
     updated = write(
         coordinator,
@@ -384,7 +427,60 @@ def test_from_an_empty_clinic_to_a_patient_whose_pathway_reads_her_intake(
         app.send_task("carehub.integrations.webhooks_send")  # beat's job in production
         time.sleep(1.0)
     assert all(item.verified for item in receiver.received)
+    assert "flag.raised" in {e["type"] for e in feed}
     receiving.__exit__(None, None, None)
+
+    # 12. The EHR takes her record out as FHIR R4: a bulk export of the clinic (she is its only
+    # patient), written by the worker, every resource valid.
+    files = fhir_export(coordinator, staff["coordinator"].clinic.slug)
+    (fhir_patient,) = files["Patient"]
+    assert fhir_patient["id"] == str(pid)
+    assert fhir_patient["identifier"][0]["value"] == "RP-2001"
+    assert fhir_patient["name"] == [{"family": "Lopez", "given": ["Maria"]}]
+    assert fhir_patient["birthDate"] == "1971-04-02"
+    assert fhir_patient["active"] is False
+    references = {f"Patient/{pid}"}
+    # Her scores, with the library's LOINC codes: the PEG twice, the PHQ-9 twice, the GAD-7.
+    scores = files["Observation"]
+    assert {o["subject"]["reference"] for o in scores} == references
+    by_instrument: dict[str, list[dict[str, Any]]] = {}
+    for observation in scores:
+        codes = observation["code"]["coding"]
+        assert codes[-1]["system"] == "urn:carehub:instrument"
+        by_instrument.setdefault(codes[-1]["code"], []).append(observation)
+        assert all(c["system"] == "http://loinc.org" for c in codes[:-1])
+    assert {k: len(v) for k, v in by_instrument.items()} == {"peg": 2, "phq9": 2, "gad7": 1}
+    panels = {k: {c["code"] for c in v[0]["code"]["coding"]} for k, v in by_instrument.items()}
+    assert "91148-7" in panels["peg"]
+    assert "44249-1" in panels["phq9"]
+    assert "69737-5" in panels["gad7"]
+    # The PEG's score is the mean of its items, as the library rounds it (2 places).
+    assert sorted(o["valueQuantity"]["value"] for o in by_instrument["peg"]) == [4.33, 7.0]
+    item9 = [
+        component["valueInteger"]
+        for observation in by_instrument["phq9"]
+        for component in observation["component"]
+        if component["code"]["coding"][0] == {"system": "http://loinc.org", "code": "44260-8"}
+    ]
+    assert sorted(item9) == [0, 1]
+    # Her care plan, discharged, and the tasks of her care: the one cancelled, the pathway's.
+    (plan,) = files["CarePlan"]
+    assert plan["id"] == eid
+    assert plan["instantiatesCanonical"][0].startswith("urn:carehub:pathway:intractable-pain|")
+    assert plan["status"] == "completed"
+    assert plan["subject"]["reference"] == f"Patient/{pid}"
+    tasks = {t["id"]: t for t in files["Task"]}
+    assert tasks[str(task["id"])]["status"] == "cancelled"
+    assert tasks[str(task["id"])]["description"] == "Review the opioid dose before the next visit"
+    assert tasks[str(task["id"])]["basedOn"] == [{"reference": f"CarePlan/{eid}"}]
+    assert len(tasks) > 1  # the pathway's own (the referral after the intake)
+    assert {t["for"]["reference"] for t in tasks.values()} == references
+    # The red flag of item 9.
+    (red_flag,) = [
+        f for f in files["Flag"] if f["code"]["coding"][0]["code"] == "phq9_item9_positive"
+    ]
+    assert red_flag["status"] == "active"
+    assert red_flag["subject"]["reference"] == f"Patient/{pid}"
 
     # Every write was audited under its own action.
     actions = set(AuditEvent.objects.filter(patient_id=pid).values_list("action", flat=True))
@@ -394,7 +490,7 @@ def test_from_an_empty_clinic_to_a_patient_whose_pathway_reads_her_intake(
         "observation.psych_evaluation", "observation.status", "observation.medication",
         "medication.list", "enrolment.facts", "enrolment.timers", "enrolment.next_due",
         "checkin.open", "task.create", "task.assign", "task.cancel", "patient.update",
-        "patient.deactivate",
+        "patient.deactivate", "fhir.export",
     } <= actions  # fmt: skip
     assert Observation.objects.filter(patient_id=pid, entered_in_error=True).count() == 1
     assert date.fromisoformat(corrected["observation"]["data"]["date"]) == onset

@@ -1,9 +1,10 @@
 """The README's "Integrating carehub" walk-through is true: its `sh` blocks, run in order by bash
 with curl and jq against a live server (and a real Celery worker carrying out the pathway's
-effects), succeed from an empty clinic, and leave what they say they do."""
+effects and the FHIR export), succeed from an empty clinic, and leave what they say they do."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from carehub.accounts.models import Role
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
+from carehub.fhir.models import ExportJob, ExportStatus
 from carehub.messaging.models import Message
 from carehub.observations.models import Observation
 from carehub.observations.selectors import facts_for_patient
@@ -31,7 +33,7 @@ pytestmark = [
 ]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SETTINGS = {"CAREHUB", "FRONT_DESK_USER", "FRONT_DESK_PASSWORD", "CLINICIAN_USER",
+SETTINGS = {"CAREHUB", "CLINIC", "FRONT_DESK_USER", "FRONT_DESK_PASSWORD", "CLINICIAN_USER",
             "CLINICIAN_PASSWORD"}  # fmt: skip
 
 # After the intake event the worker starts her check-ins and creates her task; an integration
@@ -73,7 +75,7 @@ def test_the_readme_walkthrough_runs_against_a_live_server(
 
     blocks = walkthrough()
     settings = (
-        f"CAREHUB={live_server.url}/api/v1\n"
+        f"CAREHUB={live_server.url}/api/v1 CLINIC=lakeside\n"
         f"FRONT_DESK_USER=ehr-registration FRONT_DESK_PASSWORD={PASSWORD}\n"
         f"CLINICIAN_USER=ehr-clinical CLINICIAN_PASSWORD={PASSWORD}\n"
     )
@@ -111,3 +113,18 @@ def test_the_readme_walkthrough_runs_against_a_live_server(
     # The check-in opened early sent its request (answers closed at the discharge).
     assert Message.objects.filter(patient=patient, purpose="checkin_request").count() == 1
     assert "conventional_review_due" in run.stdout
+    # Her record taken out as FHIR R4: the export's manifest, her Patient resource, her scores
+    # with their LOINC codes (the PEG's panel 91148-7, the PHQ-9's 44249-1, the GAD-7's).
+    job = ExportJob.objects.get(clinic=clinic)
+    assert job.status == ExportStatus.COMPLETED
+    assert re.search(r"\bPatient: 1 at http", run.stdout)
+    assert re.search(r"^Observation: 3 at http", run.stdout, flags=re.M)  # one per score
+    lines = run.stdout.splitlines()
+    (exported,) = [json.loads(x) for x in lines if x.startswith('{"resourceType":"Patient"')]
+    assert exported["identifier"][0]["value"] == "RP-2001"
+    assert exported["active"] is False
+    scores = [json.loads(x) for x in lines if x.startswith('{"id":') and '"codes":' in x]
+    assert len(scores) == 3
+    assert {code for score in scores for code in score["codes"]} >= {
+        "91148-7", "44249-1", "69737-5", "peg", "phq9", "gad7",
+    }  # fmt: skip
