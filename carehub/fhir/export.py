@@ -67,6 +67,8 @@ def export_job_create(
     """A job for the user's clinic; its task is published once the job is committed."""
     from carehub.fhir.tasks import export_run_task
 
+    if user.clinic_id is None:
+        raise InvalidInput("Only staff of a clinic can export its data.")
     with transaction.atomic():
         job = ExportJob.objects.create(
             clinic_id=user.clinic_id, requested_by=user, types=types, since=since,

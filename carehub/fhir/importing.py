@@ -141,6 +141,7 @@ class _Importer:
 
     def _patient_entry(self, index: int, resource: dict[str, Any]) -> None:
         clinic = self.user.clinic
+        assert clinic is not None  # the import door admits staff of a clinic only
         identifiers = resource.get("identifier") or []
         ours = [i for i in identifiers if str(i.get("system", "")).startswith(resources.MRN_SYSTEM)]
         mrn = ((ours or identifiers or [{}])[0]).get("value")

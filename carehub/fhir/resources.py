@@ -191,7 +191,7 @@ def _questionnaire_item(definition: InstrumentDefinition, item: Item) -> dict[st
             }
             for option in item.options
         ]
-    extensions = []
+    extensions: list[dict[str, Any]] = []
     value_type = "valueInteger" if item.whole_numbers else "valueDecimal"
     if item.type in ("scale", "number"):
         for url, bound in ((MIN_VALUE, item.minimum), (MAX_VALUE, item.maximum)):
@@ -409,6 +409,7 @@ def plan_definition_url(definition: PathwayDefinition) -> str:
 
 def _threshold_extension(name: str, spec: Any) -> dict[str, Any]:
     value = spec.default
+    typed: dict[str, Any]
     if isinstance(value, bool):
         typed = {"valueBoolean": value}
     elif isinstance(value, int | float):
@@ -511,7 +512,7 @@ def _state_system(definition: PathwayDefinition) -> str:
     return f"urn:carehub:pathway:{definition.key}:state"
 
 
-_CAREPLAN_STATUS = {
+_CAREPLAN_STATUS: dict[str, str] = {
     EnrolmentStatus.ACTIVE: "active",
     EnrolmentStatus.PAUSED: "on-hold",
     EnrolmentStatus.COMPLETED: "completed",
@@ -595,7 +596,7 @@ def care_plan(
     return validated(resource) if validate else resource
 
 
-_TASK_STATUS = {
+_TASK_STATUS: dict[str, str] = {
     TaskStatus.OPEN: "requested",
     TaskStatus.DONE: "completed",
     TaskStatus.CANCELLED: "cancelled",
@@ -618,7 +619,7 @@ def task(row: CareTask, *, validate: bool = True) -> dict[str, Any]:
             {"coding": [{"system": DISCIPLINE_SYSTEM, "code": fhir_code(row.discipline)}]}
         ],
     }
-    if row.enrolment_id is not None:
+    if row.enrolment is not None:
         resource["basedOn"] = [{"reference": f"CarePlan/{row.enrolment.public_id}"}]
     if row.due_at is not None:
         resource["restriction"] = {"period": {"end": instant(row.due_at)}}

@@ -9,6 +9,7 @@ OperationOutcome resources with the HTTP status of the API's problem for the sam
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -64,14 +65,18 @@ class FhirJsonParser(JSONParser):
 class FhirNegotiation(BaseContentNegotiation):
     """Every answer is `application/fhir+json` (R4's JSON format), whatever the Accept header."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+    def select_parser(self, request: Request, parsers: Iterable[Any]) -> Any:
+        parsers = list(parsers)
         content_type = request.content_type.split(";")[0].strip()
         if content_type in (FHIR_JSON, "application/json") and parsers:
             return parsers[0]
         return None
 
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: Any = None):
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[Any], format_suffix: Any = None
+    ) -> tuple[Any, str]:
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 _ISSUE_CODES = {
@@ -147,8 +152,11 @@ def last_updated_filter(queryset: QuerySet[Any], values: list[str]) -> QuerySet[
                 "_lastUpdated must be [eq|gt|ge|lt|le]YYYY-MM-DD or a date-time with offset.",
                 extra={"field": "_lastUpdated"},
             )
-        start = moment or _day_start(day)
-        end = moment if moment is not None else _day_start(day + timedelta(days=1))
+        if moment is not None:
+            start = end = moment
+        else:
+            assert day is not None
+            start, end = _day_start(day), _day_start(day + timedelta(days=1))
         if prefix == "eq":
             queryset = (
                 queryset.filter(updated_at=moment)
@@ -202,7 +210,7 @@ def searchset(request: Request, built: list[dict[str, Any]], next_url: str | Non
 class ResourceTypeMixin:
     """The resource type in the URL decides the operation checked before the view runs."""
 
-    def initial(self, request: StaffRequest, *args: Any, **kwargs: Any) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         name = kwargs["resource_type"]
         self.spec: PatientDataType | None = PATIENT_DATA_TYPES.get(name)
         if self.spec is not None:
@@ -438,7 +446,7 @@ def operation_outcome_information(text: str) -> dict[str, Any]:
     )
 
 
-def _job_for(request: Request, job_id: str) -> ExportJob:
+def _job_for(request: StaffRequest, job_id: str) -> ExportJob:
     """The user's own export (a job of someone else, or of another clinic: 404)."""
     try:
         key = uuid.UUID(job_id)
