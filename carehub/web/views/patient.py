@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from carehub.accounts.models import User
+from carehub.accounts.requests import StaffHttpRequest
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import CARE_TEAM_ROLES, Operation, can
@@ -118,7 +119,7 @@ def events_for_user(user: User, enrolment: Enrolment) -> list[tuple[str, str]]:
 
 
 def _enrolment_panel(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     enrolment: Enrolment,
     bound: dict[str, Any],
     facts: dict[str, Any],
@@ -126,7 +127,7 @@ def _enrolment_panel(
     record: PatientRecord,
     scores: dict[str, ScoreSeries],
 ) -> dict[str, Any]:
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     view = enrolment_view(enrolment=enrolment)
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     states = {track.track: track.state for track in view.tracks}
@@ -200,7 +201,7 @@ def _enrolment_panel(
 
 
 def render_patient(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     patient: Patient,
     *,
     bound: dict[str, Any] | None = None,
@@ -208,7 +209,7 @@ def render_patient(
 ) -> HttpResponse:
     """The patient page; `bound` holds forms with errors and their ActionResults by form id."""
     bound = bound or {}
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     record = patient_record(user=user, patient=patient)
     has_pending = can(user, Operation.PROPOSAL_LIST) and pending_proposals_exist(
         enrolments=[e for e in record.enrolments if e.status != EnrolmentStatus.COMPLETED]
@@ -297,13 +298,13 @@ def render_patient(
 
 @require_GET
 @staff_page(Operation.PATIENT_VIEW, Action.PATIENT_VIEW)
-def patient_view(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_for_user(user=request.user, patient_id=patient_id)  # type: ignore[arg-type]
+def patient_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_for_user(user=request.user, patient_id=patient_id)
     return render_patient(request, patient)
 
 
 def _finish(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     patient: Patient,
     result: ActionResult,
     *,
@@ -341,7 +342,7 @@ def _finish(
 
 
 def _invalid(
-    request: HttpRequest, patient: Patient, *, action: str, obj: Any, form_id: str, form: Any
+    request: StaffHttpRequest, patient: Patient, *, action: str, obj: Any, form_id: str, form: Any
 ) -> HttpResponse:
     audit_record(
         request=request,
@@ -358,7 +359,7 @@ def _invalid(
 
 
 def _submit(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     patient: Patient,
     form: Any,
     *,
@@ -426,8 +427,10 @@ def decision_action(request: HttpRequest) -> str:
 
 @require_POST
 @staff_page(Operation.PROPOSAL_DECIDE, lambda request, **kwargs: decision_action(request))
-def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def proposal_decide_view(
+    request: StaffHttpRequest, patient_id: int, proposal_id: int
+) -> HttpResponse:
+    user = request.user
     patient = patient_for_user(user=user, patient_id=patient_id)
     proposal = proposal_for_patient(user=user, patient=patient, proposal_id=proposal_id)
     form = DecideForm(request.POST, prefix=f"p{proposal.pk}")
@@ -461,8 +464,8 @@ def proposal_decide_view(request: HttpRequest, patient_id: int, proposal_id: int
 
 @require_POST
 @staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.OBSERVATION_PROCEDURE_RESULT)
-def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def procedure_result_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
+    user = request.user
     patient = patient_for_user(user=user, patient_id=patient_id)
     record = patient_record(user=user, patient=patient)
     form = ProcedureResultForm(request.POST, procedures=record.procedures, prefix="pr")
@@ -497,10 +500,10 @@ def procedure_result_view(request: HttpRequest, patient_id: int) -> HttpResponse
 
 @require_POST
 @staff_page(Operation.PROCEDURE_RESULT_RECORD, Action.OBSERVATION_PROCEDURE)
-def procedure_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+def procedure_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
     """A procedure performed; with its relief, the pathway hears `<procedure>_result_recorded`
     (a result assessed later is recorded with the procedure-result form)."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     patient = patient_for_user(user=user, patient_id=patient_id)
     form = ProcedureForm(request.POST, prefix="pp")
 
@@ -556,10 +559,10 @@ def told_message(told: Told[Any]) -> str:
 
 @require_POST
 @staff_page(Operation.SCORE_RECORD, Action.OBSERVATION_SCORE)
-def score_view(request: HttpRequest, patient_id: int, instrument: str) -> HttpResponse:
+def score_view(request: StaffHttpRequest, patient_id: int, instrument: str) -> HttpResponse:
     """A score entered item by item (read out, or from a paper form): scored and recorded like
     a check-in's answers, red flags included (`score_observation_record`)."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     patient = patient_for_user(user=user, patient_id=patient_id)
     if instrument not in score_instruments():
         raise NotFound("No such instrument to record here.")
@@ -591,7 +594,7 @@ def score_view(request: HttpRequest, patient_id: int, instrument: str) -> HttpRe
 
 
 def _enrolment_action(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     patient_id: int,
     public_id: str,
     *,
@@ -602,7 +605,7 @@ def _enrolment_action(
     perform_with: Callable[[Enrolment, dict[str, Any], str, User], str],
     form_kwargs: Callable[[Enrolment], dict[str, Any]] | None = None,
 ) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     patient = patient_for_user(user=user, patient_id=patient_id)
     enrolment = enrolment_for_patient(user=user, patient=patient, public_id=public_id)
     kwargs = form_kwargs(enrolment) if form_kwargs is not None else {}
@@ -644,7 +647,7 @@ def _event(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> 
 
 @require_POST
 @staff_page(Operation.ENROLMENT_PAUSE, Action.ENROLMENT_PAUSE)
-def pause_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+def pause_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
     return _enrolment_action(
         request, patient_id, public_id, form_class=PauseForm, prefix="pa", form_id="pause",
         action=Action.ENROLMENT_PAUSE, perform_with=_pause,
@@ -653,7 +656,7 @@ def pause_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpRes
 
 @require_POST
 @staff_page(Operation.ENROLMENT_PAUSE, Action.ENROLMENT_RESUME)
-def resume_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+def resume_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
     return _enrolment_action(
         request, patient_id, public_id, form_class=ResumeForm, prefix="re", form_id="pause",
         action=Action.ENROLMENT_RESUME, perform_with=_resume,
@@ -662,7 +665,7 @@ def resume_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpRe
 
 @require_POST
 @staff_page(Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_DISCHARGE)
-def discharge_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+def discharge_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
     return _enrolment_action(
         request, patient_id, public_id, form_class=DischargeForm, prefix="d",
         form_id="discharge", action=Action.ENROLMENT_DISCHARGE, perform_with=_discharge,
@@ -671,8 +674,8 @@ def discharge_view(request: HttpRequest, patient_id: int, public_id: str) -> Htt
 
 @require_POST
 @staff_page(Operation.ENROLMENT_EVENT_SEND, Action.ENROLMENT_EVENT_SEND)
-def event_view(request: HttpRequest, patient_id: int, public_id: str) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def event_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+    user = request.user
 
     def kwargs(enrolment: Enrolment) -> dict[str, Any]:
         return {"events": events_for_user(user, enrolment)}

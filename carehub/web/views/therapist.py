@@ -4,12 +4,12 @@ patients only, what is due this week, their reminders, and logging a session."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from carehub.accounts.models import User
+from carehub.accounts.requests import StaffHttpRequest
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
@@ -26,8 +26,8 @@ from carehub.web.views.patient import render_patient, told_message
 
 @require_GET
 @staff_page(Operation.THERAPIST_WORKSPACE, Action.PATIENT_LIST)
-def workspace_view(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def workspace_view(request: StaffHttpRequest) -> HttpResponse:
+    user = request.user
     role = therapy_role(user.role)
     track = role.track if role else ""
     status = 200
@@ -62,8 +62,8 @@ def workspace_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_page(Operation.SESSION_LOG, Action.OBSERVATION_SESSION)
-def session_log_view(request: HttpRequest, patient_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def session_log_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
+    user = request.user
     patient = patient_for_user(user=user, patient_id=patient_id)
     role = therapy_role(user.role)
     if role is None or role.session_discipline is None:  # the matrix allows only therapists

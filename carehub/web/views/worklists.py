@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
+from carehub.accounts.requests import StaffHttpRequest
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
@@ -43,7 +44,7 @@ FLAG_ACTIONS = {
 
 
 def _respond(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     result: ActionResult,
     *,
     redirect_to: str,
@@ -62,7 +63,7 @@ def _respond(
 
 
 def _row_action(
-    request: HttpRequest,
+    request: StaffHttpRequest,
     obj: Any,
     form: Any,
     *,
@@ -114,11 +115,11 @@ def _row_action(
 
 
 def _flags_page(
-    request: HttpRequest, show: str, refused: tuple[int, ActionResult, Any] | None = None
+    request: StaffHttpRequest, show: str, refused: tuple[int, ActionResult, Any] | None = None
 ) -> HttpResponse:
     """The flags page; `refused`: a row whose action was refused (flag id, result, the form's
     data), shown with the text sent and the error by its field."""
-    flags = list(flag_inbox_for_user(user=request.user, show=show)[:LIST_LIMIT])  # type: ignore[arg-type]
+    flags = list(flag_inbox_for_user(user=request.user, show=show)[:LIST_LIMIT])
     if refused is not None:
         for flag in flags:
             if flag.pk == refused[0]:
@@ -139,7 +140,7 @@ def _flags_page(
 
 @require_GET
 @staff_page(Operation.FLAG_LIST, Action.FLAG_LIST)
-def flags_view(request: HttpRequest) -> HttpResponse:
+def flags_view(request: StaffHttpRequest) -> HttpResponse:
     return _flags_page(request, request.GET.get("show", "open"))
 
 
@@ -150,12 +151,12 @@ def flags_view(request: HttpRequest) -> HttpResponse:
         Action.FLAG_RESOLVE if action == "resolve" else Action.FLAG_ACKNOWLEDGE
     ),
 )
-def flag_update_view(request: HttpRequest, flag_id: int, action: str) -> HttpResponse:
+def flag_update_view(request: StaffHttpRequest, flag_id: int, action: str) -> HttpResponse:
     """Acknowledge with a note of what was done (required for an urgent flag) or resolve with
     the outcome; the service records who did it and when."""
     if action not in FLAG_ACTIONS:
         raise NotFound("No such action.")
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     flag = flag_get_for_user(user=user, flag_id=flag_id)
     status, audit_action, done = FLAG_ACTIONS[action]
     form = FlagUpdateForm(request.POST)
@@ -186,8 +187,8 @@ def _disciplines() -> list[tuple[str, str]]:
 
 @require_GET
 @staff_page(Operation.TASK_LIST, Action.TASK_LIST)
-def tasks_view(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def tasks_view(request: StaffHttpRequest) -> HttpResponse:
+    user = request.user
     choices = dict(_disciplines())
     discipline = request.GET.get("discipline") or user.role
     if discipline != "all" and discipline not in choices:
@@ -214,8 +215,8 @@ def tasks_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_page(Operation.TASK_COMPLETE, Action.TASK_COMPLETE)
-def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def task_complete_view(request: StaffHttpRequest, task_id: int) -> HttpResponse:
+    user = request.user
     task = task_get_for_user(user=user, task_id=task_id)
 
     def perform() -> str:
@@ -235,11 +236,11 @@ def task_complete_view(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 def _dead_messages_page(
-    request: HttpRequest, refused: tuple[int, ActionResult, Any] | None = None
+    request: StaffHttpRequest, refused: tuple[int, ActionResult, Any] | None = None
 ) -> HttpResponse:
     """The dead messages, each with what can be done about it; `refused`: a row whose action
     was refused (message id, result, the form's data), shown with the error by its field."""
-    rows = list(dead_messages_for_user(user=request.user)[:LIST_LIMIT])  # type: ignore[arg-type]
+    rows = list(dead_messages_for_user(user=request.user)[:LIST_LIMIT])
     states = dead_message_states(rows)
     for message in rows:
         message.state = states[message.pk]  # type: ignore[attr-defined]
@@ -261,7 +262,7 @@ def _dead_messages_page(
 
 @require_GET
 @staff_page(Operation.MESSAGE_DEAD_LIST, Action.MESSAGE_DEAD_LIST)
-def dead_messages_view(request: HttpRequest) -> HttpResponse:
+def dead_messages_view(request: StaffHttpRequest) -> HttpResponse:
     return _dead_messages_page(request)
 
 
@@ -281,8 +282,8 @@ def _resend(message: Message) -> str:
 
 @require_POST
 @staff_page(Operation.MESSAGE_RESEND, Action.MESSAGE_RESEND)
-def message_resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def message_resend_view(request: StaffHttpRequest, message_id: int) -> HttpResponse:
+    user = request.user
     message = _dead_message(user, message_id)
     return _row_action(
         request, message, ResendForm(request.POST), action=Action.MESSAGE_RESEND,
@@ -294,10 +295,10 @@ def message_resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @require_POST
 @staff_page(Operation.MESSAGE_RESEND, Action.MESSAGE_RESEND)
-def message_fix_contact_view(request: HttpRequest, message_id: int) -> HttpResponse:
+def message_fix_contact_view(request: StaffHttpRequest, message_id: int) -> HttpResponse:
     """A message that died because the patient's number or address cannot be reached: correct
     the contact (the patients' service, audited), then resend it (the messaging service)."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     message = _dead_message(user, message_id)
     patient = message.patient
     if patient is None or not message.to_patient:
