@@ -293,9 +293,26 @@ def test_a_dispatch_leaving_the_state_while_the_effect_runs_closes_the_task(
         finally:
             connections.close_all()
 
+    def release_once_the_effect_waits() -> None:
+        """The dispatch commits only once the effect waits for its lock, however loaded the
+        machine is (a fixed delay let a slow effect start after the commit)."""
+        try:
+            with connections["default"].cursor() as cursor:
+                for _ in range(1000):
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                    release.wait(0.01)
+        finally:
+            release.set()
+            connections.close_all()
+
     dispatcher = threading.Thread(target=leave_intake_and_hold)
     dispatcher.start()
-    releaser = threading.Timer(0.5, release.set)
+    releaser = threading.Thread(target=release_once_the_effect_waits)
     try:
         assert moved.wait(10)
         releaser.start()
@@ -303,7 +320,8 @@ def test_a_dispatch_leaving_the_state_while_the_effect_runs_closes_the_task(
     finally:
         release.set()
         dispatcher.join()
-        releaser.cancel()
+        if releaser.is_alive():
+            releaser.join()
     intake = CareTask.objects.get(source_effect=effect)
     assert intake.status == TaskStatus.CANCELLED
     assert "had left 'Intake'" in intake.closed_reason
