@@ -436,14 +436,22 @@ def _states_for_filter(
 
 def caseload_definitions(user: User) -> list[PathwayDefinition]:
     """The definition versions the user's open enrolments use (for filters and labels)."""
-    pairs = (
-        enrolments_visible_to(user)
-        .filter(status__in=OPEN_ENROLMENT)
-        .order_by()
-        .values_list("definition_key", "definition_version")
-        .distinct()
-    )
-    return [definition_get(key, version) for key, version in pairs]
+    # One probe a published version (LIMIT 1 on `enrolment_open_definitions`), not a pass over
+    # the clinic's enrolments.
+    open_enrolments = Enrolment.objects.filter(
+        visible_patient_condition(user), status__in=OPEN_ENROLMENT
+    ).order_by()
+    probes = [
+        open_enrolments.filter(
+            definition_key=definition.key, definition_version=definition.version
+        ).values_list("definition_key", "definition_version")[:1]
+        for definition in registry()
+    ]
+    if not probes:
+        return []
+    first, *rest = probes
+    pairs = set(first.union(*rest, all=True) if rest else first)
+    return [definition_get(key, version) for key, version in sorted(pairs)]
 
 
 def filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
