@@ -188,6 +188,7 @@ class CaseloadRow:
     peg_change_text: str = ""  # "12 % better than baseline"
     peg_change_class: str = ""  # better / worse / same
     contact_problem: str = ""  # the latest dead message's error
+    html: str = ""  # the row's markup (`carehub.web.caseload_rows.row_html`)
 
 
 @dataclass(frozen=True)
