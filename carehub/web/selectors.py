@@ -286,7 +286,7 @@ SELECT p.id,
           JOIN pathways_enrolment e ON e.id = pr.enrolment_id
          WHERE e.patient_id = p.id AND pr.status = %(proposal_pending)s),
        (SELECT count(*) FROM checkins_checkin c
-         WHERE c.patient_id = p.id
+         WHERE c.patient_id = p.id AND c.status IN (%(checkin_open)s, %(missed)s)
            AND (   (c.status = %(checkin_open)s AND c.due_at < %(overdue_before)s)
                 OR (c.status = %(missed)s AND c.closes_at >= %(missed_since)s))),
        progress.at,
