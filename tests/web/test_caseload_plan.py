@@ -118,12 +118,15 @@ def test_the_attention_page_walks_the_entries_index_and_sorts_only_its_parts(
     nodes = list(walk(plan["Plan"]))
     scans = [n for n in nodes if n.get("Relation Name") == "web_caseloadentry"]
     assert scans, nodes
-    for scan in scans:  # never a sequential scan: the index, by clinic and attention
+    for scan in scans:  # never a sequential scan of the entries
         if scan["Node Type"] == "Bitmap Heap Scan":  # a part the planner expects to be tiny
             (scan,) = scan["Plans"]
-        assert scan["Index Name"] == "caseload_entry_order", scan
-    # The calm part (most of the clinic) is walked in the index's order, not sorted.
-    assert any(n["Node Type"] == "Index Scan" for n in scans), scans
+        # (A part the statistics say is empty, here the overdue one, may be probed by key.)
+        assert scan["Index Name"] in ("caseload_entry_order", "web_caseloadentry_pkey"), scan
+    # The calm part (most of this clinic) is walked in the order of `caseload_entry_order`.
+    assert any(
+        n["Node Type"] == "Index Scan" and n["Index Name"] == "caseload_entry_order" for n in scans
+    ), scans
     urgent = sum(1 for n in range(120) if n % 7 == 0)
     for node in nodes:
         if node["Node Type"] == "Sort":
