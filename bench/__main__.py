@@ -41,7 +41,7 @@ NEEDS_CLINIC = {"p1", "p2", "p4", "p5", "p6", "p8", "f1", "f3", "f4"}
 WRITTEN_TABLES = (
     "pathways_pathwaystep", "pathways_enrolment", "pathways_processedevent",
     "pathways_outboxeffect", "pathways_pathwaytimer", "checkins_checkin", "messaging_message",
-    "messaging_deliveryevent",
+    "messaging_deliveryevent", "web_caseloadentry",
 )  # fmt: skip
 # The step log is append-only, so P5's transitions accumulate in the generated clinic; once they
 # have grown it by this much the clinic is generated again (the caseload's counts read the

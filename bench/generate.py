@@ -109,7 +109,7 @@ def clinic_info(alias: str = "default") -> ClinicInfo | None:
 
 
 CLINIC_TABLES = [
-    "knox_authtoken", "audit_auditevent", "messaging_recordedmessage",
+    "web_caseloadentry", "knox_authtoken", "audit_auditevent", "messaging_recordedmessage",
     "messaging_inappnotification",
     "messaging_deliveryevent", "messaging_message", "messaging_contactpreference",
     "checkins_checkinlink", "checkins_checkin", "checkins_checkinseries",
@@ -438,6 +438,12 @@ def _checkin_history(
 def _finish(rows: dict[str, int]) -> None:
     reset_sequences(rows)
     with connections["default"].cursor() as cursor:
+        # The caseload entries follow the loads through their triggers; rebuilt once more from
+        # their definition so a load that skipped triggers cannot leave them behind.
+        cursor.execute("SELECT to_regproc('web_caseload_rebuild')")
+        if cursor.fetchone()[0] is not None:
+            cursor.execute("SELECT web_caseload_rebuild()")
+            cursor.execute("ANALYZE web_caseloadentry")
         for table in rows:
             cursor.execute(f"ANALYZE {table}")
 

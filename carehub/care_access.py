@@ -212,6 +212,15 @@ def can(user: User | None, operation: Operation) -> bool:
     return _has_scope(user) and user.role in OPERATIONS[operation]  # type: ignore[union-attr]
 
 
+def _on_care_team(user: User, patient: str) -> Exists:
+    """The user is on the care team of the patient `OuterRef(patient)` names."""
+    return Exists(
+        CareTeamMembership.objects.filter(
+            patient=OuterRef(patient), staff=user, ended_at__isnull=True
+        )
+    )
+
+
 def patients_visible_to(user: User | None) -> QuerySet[Patient]:
     scope = _scoped(user)
     if scope is None:
@@ -221,11 +230,23 @@ def patients_visible_to(user: User | None) -> QuerySet[Patient]:
     if user.role == Role.PATIENT:
         return patients.filter(user=user)
     if user.role in CARE_TEAM_ROLES:
-        on_team = CareTeamMembership.objects.filter(
-            patient=OuterRef("pk"), staff=user, ended_at__isnull=True
-        )
-        patients = patients.filter(Exists(on_team))
+        patients = patients.filter(_on_care_team(user, "pk"))
     return patients
+
+
+def visible_patient_condition(user: User | None, patient: str = "patient") -> Q:
+    """`patients_visible_to` as a condition on the rows of a table with a `clinic_id` column
+    and a patient foreign key `patient`, without joining the patients (a read model keyed by
+    patient filters its own clinic column, in its own index)."""
+    if not _has_scope(user):
+        return Q(pk__in=[])
+    assert user is not None
+    condition = Q(clinic_id=user.clinic_id)
+    if user.role == Role.PATIENT:
+        return condition & Q(**{f"{patient}__user": user})
+    if user.role in CARE_TEAM_ROLES:
+        condition &= _on_care_team(user, patient)
+    return condition
 
 
 def enrolments_visible_to(user: User | None) -> QuerySet[Enrolment]:

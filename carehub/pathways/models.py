@@ -76,6 +76,13 @@ class Enrolment(TimeStampedModel):
                 condition=models.Q(status__in=["active", "paused"]),
                 name="enrolment_open_by_patient",
             ),
+            # Which definition versions a clinic's open enrolments use (the caseload's filters
+            # and labels): one probe per published version.
+            models.Index(
+                fields=["clinic", "definition_key", "definition_version"],
+                condition=models.Q(status__in=["active", "paused"]),
+                name="enrolment_open_definitions",
+            ),
         ]
 
     def __str__(self) -> str:

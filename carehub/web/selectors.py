@@ -25,14 +25,11 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
-    Window,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -46,6 +43,7 @@ from carehub.care_access import (
     messages_visible_to,
     patients_visible_to,
     tasks_visible_to,
+    visible_patient_condition,
 )
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.core import clock
@@ -64,6 +62,7 @@ from carehub.pathways.models import (
 )
 from carehub.pathways.registry import definition_get, registry
 from carehub.patients.models import Patient
+from carehub.web.models import Attention, CaseloadEntry
 from carehub.web.presentation import (
     event_title,
     humanise,
@@ -118,14 +117,9 @@ class FlagFilter:
 # Sort → the annotated fields of the keyset, all ascending (descending counts are negated).
 _SORT_KEYS: dict[str, tuple[str, ...]] = {
     Sort.NAME: ("family_name", "given_name", "id"),
-    Sort.ATTENTION: (
-        "calm_urgent",
-        "calm_approval",
-        "calm_overdue",
-        "family_name",
-        "given_name",
-        "id",
-    ),
+    # `attention` (urgent flags, then escalations waiting) and the names are the caseload
+    # entry's own columns, in the order of its index `caseload_entry_order`.
+    Sort.ATTENTION: ("attention", "calm_overdue", "entry_family", "entry_given", "id"),
     Sort.PROGRESS: ("progress_key", "family_name", "given_name", "id"),
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -194,6 +188,7 @@ class CaseloadRow:
     peg_change_text: str = ""  # "12 % better than baseline"
     peg_change_class: str = ""  # better / worse / same
     contact_problem: str = ""  # the latest dead message's error
+    html: str = ""  # the row's markup (`carehub.web.caseload_rows.row_html`)
 
 
 @dataclass(frozen=True)
@@ -224,69 +219,34 @@ def stalled_after() -> timedelta:
     return timedelta(weeks=settings.WEB_STALLED_AFTER_WEEKS)
 
 
-def _caseload(user: User) -> QuerySet[Patient]:
-    """The user's active patients: those with an open (active or paused) enrolment."""
-    open_enrolments = Enrolment.objects.filter(patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)
-    return patients_visible_to(user).filter(Exists(open_enrolments))
+def _entry_conditions(now: datetime, entry: str = "caseload_entry__") -> dict[str, Q]:
+    """Each "needs" test of the caseload on a patient's caseload entry (`CaseloadEntry`,
+    whose columns the database keeps equal to its view `web_caseload_source`, where each fact
+    is defined): on a query of patients, or of the entries themselves (`entry=""`).
 
-
-def _open_overdue(now: datetime) -> Q:
-    """A check-in still open a day after it was due."""
-    return Q(status=CheckinStatus.OPEN, due_at__lt=now - OVERDUE_AFTER)
-
-
-def _recently_missed(now: datetime) -> Q:
-    """A check-in missed within the rolling window."""
-    return Q(status=CheckinStatus.MISSED, closes_at__gte=now - MISSED_WINDOW)
-
-
-def _progress_steps() -> QuerySet[PathwayStep]:
-    """Steps that moved an active pathway (a start or a transition), of any patient."""
-    return PathwayStep.objects.filter(
-        enrolment__status=EnrolmentStatus.ACTIVE,
-        outcome__in=("started", "transitioned"),
-    )
-
-
-def _conditions(now: datetime, *, counting: bool = False) -> dict[str, Q]:
-    """Each "needs" test on a patient, in one of two equivalent forms.
-
-    To filter or sort (`counting=False`), each test is an EXISTS correlated on the patient: a
-    semi-join, or an index probe per patient on an indexed foreign key. To count over the
-    whole caseload (`counting=True`), each is `id IN (the set of patients it marks)`: inside an
-    aggregate's FILTER clause PostgreSQL reads each set once into a hash table (a hashed
-    SubPlan), so every count is one pass over the caseload in a single query, where a
-    correlated EXISTS there would run one subquery per patient. The sets hold patient ids that
-    are never NULL (foreign keys), so NOT IN is exact.
-    """
-
-    def marked_by(rows: QuerySet[Any], patient: str = "patient") -> Q:
-        if counting:
-            return Q(pk__in=rows.order_by().values(f"{patient}_id"))
-        return Q(Exists(rows.filter(**{patient: OuterRef("pk")})))
-
-    # Unresolved: open or acknowledged (someone is on it, it is not over); the partial index
-    # `flag_unresolved` and the unique `flag_one_unresolved_per_code` hold the same rows.
-    open_flags = Flag.objects.exclude(status=FlagStatus.RESOLVED)
-    checkins = Checkin.objects.all()
-    overdue = (
-        # Two sets, each read from its own small partial index (index-only).
-        marked_by(checkins.filter(_open_overdue(now)))
-        | marked_by(checkins.filter(_recently_missed(now)))
-        if counting
-        # One probe per patient of the partial index `checkin_needs_attention`.
-        else marked_by(checkins.filter(_open_overdue(now) | _recently_missed(now)))
-    )
+    Urgent: an unresolved (open or acknowledged) urgent flag. Any: an unresolved flag.
+    Approval: an escalation waiting for approval. Overdue: a check-in still open a day after it
+    was due, or one missed within the last four weeks. Stalled: on an active pathway that has
+    not moved (started or transitioned) for `WEB_STALLED_AFTER_WEEKS`."""
     return {
-        FlagFilter.URGENT: marked_by(open_flags.filter(severity=Severity.URGENT)),
-        FlagFilter.ANY: marked_by(open_flags),
-        FlagFilter.APPROVAL: marked_by(
-            Proposal.objects.filter(status=ProposalStatus.PENDING), "enrolment__patient"
+        FlagFilter.URGENT: Q(**{f"{entry}urgent_flags__gt": 0}),
+        FlagFilter.ANY: Q(**{f"{entry}unresolved_flags__gt": 0}),
+        FlagFilter.APPROVAL: Q(**{f"{entry}pending_proposals__gt": 0}),
+        FlagFilter.OVERDUE: Q(**{f"{entry}oldest_open_checkin_due__lt": now - OVERDUE_AFTER})
+        | Q(**{f"{entry}latest_missed_checkin_closes__gte": now - MISSED_WINDOW}),
+        FlagFilter.STALLED: Q(**{f"{entry}on_active_pathway": True})
+        & (
+            Q(**{f"{entry}last_progress_at__isnull": True})
+            | Q(**{f"{entry}last_progress_at__lt": now - stalled_after()})
         ),
-        FlagFilter.OVERDUE: overdue,
-        FlagFilter.STALLED: marked_by(Enrolment.objects.filter(status=EnrolmentStatus.ACTIVE))
-        & ~marked_by(_progress_steps().filter(at__gte=now - stalled_after()), "enrolment__patient"),
     }
+
+
+def _caseload_rows(user: User) -> QuerySet[Patient]:
+    """The user's active patients (an active or paused enrolment), through their entries."""
+    return patients_visible_to(user).filter(
+        caseload_entry__clinic_id=user.clinic_id, caseload_entry__in_caseload=True
+    )
 
 
 _COUNTED = (
@@ -299,29 +259,17 @@ _COUNTED = (
 
 
 def caseload_counts(user: User, now: datetime) -> CaseloadCounts:
-    """The numbers at the top of the caseload, exact, in one query and one pass."""
-    conditions = _conditions(now, counting=True)
-    counts = _caseload(user).aggregate(
+    """The numbers at the top of the caseload, exact, in one aggregate over the user's
+    caseload entries (one narrow row a patient, read from the entries' index; the tests that
+    depend on the time compare the entry's instants with `now`)."""
+    conditions = _entry_conditions(now, entry="")
+    counts = CaseloadEntry.objects.filter(
+        visible_patient_condition(user), in_caseload=True
+    ).aggregate(
         total=Count("pk"),
         **{name: Count("pk", filter=conditions[flag]) for name, flag in _COUNTED},
     )
     return CaseloadCounts(**counts)
-
-
-def _progress_key() -> Coalesce:
-    """The last progress of the patient's active pathways, or the epoch when there was none
-    (the progress sort's key)."""
-    return Coalesce(
-        Subquery(
-            _progress_steps()
-            .filter(enrolment__patient=OuterRef("pk"))
-            .order_by()
-            .values("enrolment__patient_id")
-            .annotate(m=Max("at"))
-            .values("m")[:1]
-        ),
-        Value(_EPOCH),
-    )
 
 
 # What a page's rows show, for those rows only, in one statement: the numbers (unresolved and
@@ -338,7 +286,7 @@ SELECT p.id,
           JOIN pathways_enrolment e ON e.id = pr.enrolment_id
          WHERE e.patient_id = p.id AND pr.status = %(proposal_pending)s),
        (SELECT count(*) FROM checkins_checkin c
-         WHERE c.patient_id = p.id
+         WHERE c.patient_id = p.id AND c.status IN (%(checkin_open)s, %(missed)s)
            AND (   (c.status = %(checkin_open)s AND c.due_at < %(overdue_before)s)
                 OR (c.status = %(missed)s AND c.closes_at >= %(missed_since)s))),
        progress.at,
@@ -489,14 +437,22 @@ def _states_for_filter(
 
 def caseload_definitions(user: User) -> list[PathwayDefinition]:
     """The definition versions the user's open enrolments use (for filters and labels)."""
-    pairs = (
-        enrolments_visible_to(user)
-        .filter(status__in=OPEN_ENROLMENT)
-        .order_by()
-        .values_list("definition_key", "definition_version")
-        .distinct()
-    )
-    return [definition_get(key, version) for key, version in pairs]
+    # One probe a published version (LIMIT 1 on `enrolment_open_definitions`), not a pass over
+    # the clinic's enrolments.
+    open_enrolments = Enrolment.objects.filter(
+        visible_patient_condition(user), status__in=OPEN_ENROLMENT
+    ).order_by()
+    probes = [
+        open_enrolments.filter(
+            definition_key=definition.key, definition_version=definition.version
+        ).values_list("definition_key", "definition_version")[:1]
+        for definition in registry()
+    ]
+    if not probes:
+        return []
+    first, *rest = probes
+    pairs = set(first.union(*rest, all=True) if rest else first)
+    return [definition_get(key, version) for key, version in sorted(pairs)]
 
 
 def filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
@@ -511,9 +467,15 @@ def filter_options(definitions: Sequence[PathwayDefinition]) -> dict[str, Any]:
     return {"tracks": sorted(tracks.items(), key=lambda t: t[1]), "stages": list(stages)}
 
 
+# A cursor names its order's keys: a cursor of another build's attention order (which had
+# other keys) is read as no cursor (the first page).
+_CURSOR_TAGS = {Sort.ATTENTION: "attention-entry"}
+
+
 def _encode_cursor(values: Sequence[Any], sort: str) -> str:
     plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    return signing.dumps({"s": sort, "v": plain}, salt="web.caseload", compress=True)
+    tag = _CURSOR_TAGS.get(sort, sort)
+    return signing.dumps({"s": tag, "v": plain}, salt="web.caseload", compress=True)
 
 
 def _decode_cursor(cursor: str, sort: str) -> list[Any] | None:
@@ -523,7 +485,7 @@ def _decode_cursor(cursor: str, sort: str) -> list[Any] | None:
         data = signing.loads(cursor, salt="web.caseload")
     except signing.BadSignature as exc:
         raise InvalidInput("That page link is no longer valid.", extra={"field": "cursor"}) from exc
-    if data.get("s") != sort:
+    if data.get("s") != _CURSOR_TAGS.get(sort, sort):
         return None
     values = list(data["v"])
     keys = _SORT_KEYS[sort]
@@ -543,6 +505,67 @@ def _after(keys: Sequence[str], values: Sequence[Any]) -> Q:
     return condition
 
 
+_NAME_KEYS = ("entry_family", "entry_given", "id")
+
+
+def _attention_page(
+    rows: QuerySet[Patient], *, now: datetime, after: Sequence[Any] | None, size: int
+) -> list[Patient]:
+    """`size + 1` patients of `rows` needing attention first, after the keyset `after`, in one
+    statement that never sorts the caseload.
+
+    The order is (attention, calm_overdue, family name, given name, id). `attention` (urgent
+    flags, then escalations waiting) is a column of the caseload entry, first in its index
+    `caseload_entry_order` after the clinic; whether check-ins are overdue depends on the time,
+    so it is compared with `now` as the rows are read. The statement is a UNION ALL of three
+    parts, each at most `size + 1` rows: the few patients with urgent flags or escalations
+    (sorted in full), and, in the index's name order, those among the rest with overdue or
+    missed check-ins, then those without (each a walk of the index that stops at its limit).
+    The union's `size + 1` rows are then put in order."""
+    entry = "caseload_entry__"
+    open_before, missed_since = now - OVERDUE_AFTER, now - MISSED_WINDOW
+    overdue = Q(**{f"{entry}oldest_open_checkin_due__lt": open_before}) | Q(
+        **{f"{entry}latest_missed_checkin_closes__gte": missed_since}
+    )
+    # The same test negated, spelled out (NULL is "none"), so the planner estimates each part.
+    not_overdue = (
+        Q(**{f"{entry}oldest_open_checkin_due__isnull": True})
+        | Q(**{f"{entry}oldest_open_checkin_due__gte": open_before})
+    ) & (
+        Q(**{f"{entry}latest_missed_checkin_closes__isnull": True})
+        | Q(**{f"{entry}latest_missed_checkin_closes__lt": missed_since})
+    )
+    rows = rows.annotate(
+        attention=F(f"{entry}attention"),
+        calm_overdue=Case(
+            When(overdue, then=Value(0)), default=Value(1), output_field=IntegerField()
+        ),
+        entry_family=F(f"{entry}family_name"),
+        entry_given=F(f"{entry}given_name"),
+    )
+    keys = _SORT_KEYS[Sort.ATTENTION]
+    needs = rows.filter(caseload_entry__attention__lt=Attention.NONE)
+    if after is not None:
+        needs = needs.filter(_after(keys, after))
+    parts = [needs.order_by(*keys)[: size + 1]]
+    for calm in (0, 1):
+        group = (Attention.NONE, calm)
+        if after is not None and tuple(after[:2]) > group:
+            continue  # the page starts after this part
+        part = rows.filter(
+            overdue if calm == 0 else not_overdue, caseload_entry__attention=Attention.NONE
+        )
+        if after is not None and tuple(after[:2]) == group:
+            # Rows after the cursor's name; the first condition bounds the index walk.
+            part = part.filter(
+                Q(caseload_entry__family_name__gte=after[2]), _after(_NAME_KEYS, after[2:])
+            )
+        parts.append(part.order_by(*_NAME_KEYS)[: size + 1])
+    first, *rest = parts
+    union = first.union(*rest, all=True) if rest else first
+    return list(union.order_by(*keys)[: size + 1])
+
+
 def caseload_page(
     *,
     user: User,
@@ -558,18 +581,9 @@ def caseload_page(
     sort = query.sort if query.sort in _SORT_KEYS else Sort.NAME
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     definitions = caseload_definitions(user) if definitions is None else definitions
-    base = _caseload(user)
-    # The first page of the whole caseload needing attention first (the default view) reads the
-    # counts in the same pass as its rows (window aggregates over the caseload, whose sets the
-    # sort hashes anyway); any other page counts in a query of its own.
-    whole = not (
-        query.search.strip() or query.track or query.stage or query.discipline or query.flag
-    )
-    counts_with_rows = sort == Sort.ATTENTION and whole and not query.cursor
-    counts = None if counts_with_rows else caseload_counts(user, now)
-
+    counts = caseload_counts(user, now)
     # Only what a row shows: sorting and counting the caseload moves narrow rows.
-    rows = base.only("id", "clinic_id", "mrn", "given_name", "family_name")
+    rows = _caseload_rows(user).only("id", "clinic_id", "mrn", "given_name", "family_name")
     for word in query.search.split()[:5]:
         rows = rows.filter(
             Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)
@@ -612,45 +626,22 @@ def caseload_page(
                 )
             )
         )
-    # Built only when a filter or the attention sort needs them.
-    conditions = _conditions(now) if query.flag else {}
-    if query.flag in conditions:
-        rows = rows.filter(conditions[query.flag])
-    if sort == Sort.ATTENTION:
-        # 0 when the patient needs this kind of attention. Each kind is `id IN (its set)`: the
-        # sets are small and read once into hash tables, so ordering the whole caseload is one
-        # pass (a correlated EXISTS per patient and kind cost 3 index probes per patient).
-        marked = _conditions(now, counting=True)
-        rows = rows.annotate(
-            **{
-                f"calm_{flag}": Case(
-                    When(marked[flag], then=Value(0)),
-                    default=Value(1),
-                    output_field=IntegerField(),
-                )
-                for flag in (FlagFilter.URGENT, FlagFilter.APPROVAL, FlagFilter.OVERDUE)
-            }
-        )
-
-    if sort == Sort.PROGRESS:
-        rows = rows.annotate(progress_key=_progress_key())
-    keys = _SORT_KEYS[sort]
+    if query.flag:
+        conditions = _entry_conditions(now)
+        if query.flag in conditions:
+            rows = rows.filter(conditions[query.flag])
     after = _decode_cursor(query.cursor, sort)
-    if after is not None:
-        rows = rows.filter(_after(keys, after))
-    if counts_with_rows:
-        marked = _conditions(now, counting=True)
-        rows = rows.annotate(
-            n_total=Window(Count("pk")),
-            **{f"n_{name}": Window(Count("pk", filter=marked[flag])) for name, flag in _COUNTED},
-        )
-    page = list(rows.order_by(*keys)[: size + 1])
-    if counts is None:
-        first = page[0] if page else None
-        counts = CaseloadCounts(
-            total=first.n_total if first else 0,
-            **{name: getattr(first, f"n_{name}") if first else 0 for name, _ in _COUNTED},
-        )
+    if sort == Sort.ATTENTION:
+        page = _attention_page(rows, now=now, after=after, size=size)
+    else:
+        if sort == Sort.PROGRESS:
+            rows = rows.annotate(
+                progress_key=Coalesce(F("caseload_entry__last_progress_at"), Value(_EPOCH))
+            )
+        if after is not None:
+            rows = rows.filter(_after(_SORT_KEYS[sort], after))
+        page = list(rows.order_by(*_SORT_KEYS[sort])[: size + 1])
+    keys = _SORT_KEYS[sort]
     more = len(page) > size
     page = page[:size]
     next_cursor = (

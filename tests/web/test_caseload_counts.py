@@ -4,28 +4,34 @@ filters find, scoped like the rows, and read in one query."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.test.utils import CaptureQueriesContext
 
 from carehub.accounts.models import User
+from carehub.care_access import patients_visible_to
 from carehub.checkins.models import Checkin, CheckinSeries, CheckinStatus
 from carehub.checkins.services import checkin_series_start
 from carehub.clinics.models import Clinic
 from carehub.core import clock
-from carehub.pathways.models import Enrolment, Proposal
+from carehub.pathways.models import Enrolment, PathwayStep, Proposal, ProposalStatus
 from carehub.pathways.services import enrolment_pause, enrolment_start
 from carehub.patients.models import Patient
 from carehub.web.selectors import (
+    MISSED_WINDOW,
+    OPEN_ENROLMENT,
+    OVERDUE_AFTER,
     CaseloadCounts,
     CaseloadQuery,
     FlagFilter,
-    _caseload,
-    _conditions,
     caseload_counts,
     caseload_page,
+    stalled_after,
 )
+from carehub.worklists.models import Flag, FlagStatus, Severity
 from carehub.worklists.services import flag_raise
 from tests.web.conftest import on_team, register
 
@@ -102,25 +108,65 @@ def test_the_counts_are_exact(clinic_of_cases: dict[str, Patient], staff: dict[s
     assert counts == CaseloadCounts(total=10, urgent=1, flagged=2, approval=1, overdue=2, stalled=1)
 
 
-def test_the_counts_find_the_patients_the_filters_list(
-    clinic_of_cases: dict[str, Patient], staff: dict[str, User], settings
+def reference_caseload(user: User) -> QuerySet[Patient]:
+    """The caseload read from the tables the facts come from (not the caseload entries)."""
+    open_enrolments = Enrolment.objects.filter(patient=OuterRef("pk"), status__in=OPEN_ENROLMENT)
+    return patients_visible_to(user).filter(Exists(open_enrolments))
+
+
+def reference_needs(now: datetime) -> dict[str, Q]:
+    """What each "needs" filter means, as EXISTS over the source tables."""
+
+    def marked_by(rows: QuerySet[Any], patient: str = "patient") -> Q:
+        return Q(Exists(rows.filter(**{patient: OuterRef("pk")})))
+
+    unresolved = Flag.objects.exclude(status=FlagStatus.RESOLVED)
+    progress = PathwayStep.objects.filter(
+        enrolment__status="active", outcome__in=("started", "transitioned")
+    )
+    return {
+        FlagFilter.URGENT: marked_by(unresolved.filter(severity=Severity.URGENT)),
+        FlagFilter.ANY: marked_by(unresolved),
+        FlagFilter.APPROVAL: marked_by(
+            Proposal.objects.filter(status=ProposalStatus.PENDING), "enrolment__patient"
+        ),
+        FlagFilter.OVERDUE: marked_by(
+            Checkin.objects.filter(
+                Q(status=CheckinStatus.OPEN, due_at__lt=now - OVERDUE_AFTER)
+                | Q(status=CheckinStatus.MISSED, closes_at__gte=now - MISSED_WINDOW)
+            )
+        ),
+        FlagFilter.STALLED: marked_by(Enrolment.objects.filter(status="active"))
+        & ~marked_by(progress.filter(at__gte=now - stalled_after()), "enrolment__patient"),
+    }
+
+
+def test_the_counts_and_the_filters_find_the_patients_the_source_tables_name(
+    clinic_of_cases: dict[str, Patient], staff: dict[str, User], settings, client_for
 ) -> None:  # type: ignore[no-untyped-def]
+    """The counts and the page's "needs" filters read the caseload entries; both name the
+    patients the source tables name, for every scope and stalled threshold."""
     for weeks in (1, 6, 52):
         settings.WEB_STALLED_AFTER_WEEKS = weeks
         for user in (staff["coordinator"], staff["physical_therapist"], staff["psychologist"]):
             now = clock.now()
             counts = caseload_counts(user, now)
-            listed = _caseload(user)
-            conditions = _conditions(now)
+            listed = reference_caseload(user)
+            needs = reference_needs(now)
             assert counts.total == listed.count()
-            for name, needs in (
+            for name, flag in (
                 ("urgent", FlagFilter.URGENT),
                 ("flagged", FlagFilter.ANY),
                 ("approval", FlagFilter.APPROVAL),
                 ("overdue", FlagFilter.OVERDUE),
                 ("stalled", FlagFilter.STALLED),
             ):
-                assert getattr(counts, name) == listed.filter(conditions[needs]).count(), (
+                expected = set(listed.filter(needs[flag]).values_list("pk", flat=True))
+                assert getattr(counts, name) == len(expected), (user.username, weeks, name)
+                page = caseload_page(
+                    user=user, query=CaseloadQuery(flag=flag, page_size=100), now=now
+                )
+                assert {row.patient.pk for row in page.rows} == expected, (
                     user.username, weeks, name,
                 )  # fmt: skip
 
@@ -152,17 +198,17 @@ def test_the_counts_are_one_query(
     assert len(queries) == 1
 
 
-def test_the_default_first_page_reads_the_same_counts_with_its_rows(
+def test_every_page_shows_the_counts_of_the_whole_caseload(
     clinic_of_cases: dict[str, Patient], staff: dict[str, User]
 ) -> None:
-    """Needs attention first, unfiltered: the counts come from the rows' own query (window
-    aggregates), equal to the counts' own query, for every scope."""
+    """Whatever the order, filter or page, the numbers at the top are the whole caseload's."""
     now = clock.now()
     for role in ("coordinator", "physical_therapist", "psychologist"):
         user = staff[role]
-        with CaptureQueriesContext(connection) as queries:
-            page = caseload_page(user=user, query=CaseloadQuery(), now=now)
-        assert page.counts == caseload_counts(user, now), role
-        assert not any(q["sql"].startswith('SELECT COUNT("patients') for q in queries), role
+        expected = caseload_counts(user, now)
+        page = caseload_page(user=user, query=CaseloadQuery(), now=now)
+        assert page.counts == expected, role
         by_name = caseload_page(user=user, query=CaseloadQuery(sort="name", page_size=2), now=now)
-        assert by_name.counts == page.counts, role
+        assert by_name.counts == expected, role
+        urgent = caseload_page(user=user, query=CaseloadQuery(flag="urgent"), now=now)
+        assert urgent.counts == expected, role

@@ -14,6 +14,7 @@ from carehub.audit.services import audit_record
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
 from carehub.web.access import staff_page
+from carehub.web.caseload_rows import row_html
 from carehub.web.forms import CaseloadFilterForm
 from carehub.web.selectors import (
     CaseloadQuery,
@@ -71,6 +72,8 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
         patients=[row.patient for row in page.rows],
         detail={"page": "caseload", "listed": len(page.rows)},
     )
+    for row in page.rows:
+        row.html = row_html(row)
     params = request.GET.copy()
     params.pop("cursor", None)
     template = "web/partials/caseload_results.html" if request.htmx else "web/caseload.html"  # type: ignore[attr-defined]
