@@ -238,14 +238,15 @@ def visible_patient_condition(user: User | None, patient: str = "patient") -> Q:
     """`patients_visible_to` as a condition on the rows of a table with a `clinic_id` column
     and a patient foreign key `patient`, without joining the patients (a read model keyed by
     patient filters its own clinic column, in its own index)."""
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return Q(pk__in=[])
-    assert user is not None
-    condition = Q(clinic_id=user.clinic_id)
+    user, clinic_id = scope
+    condition = Q(clinic_id=clinic_id)
     if user.role == Role.PATIENT:
         return condition & Q(**{f"{patient}__user": user})
     if user.role in CARE_TEAM_ROLES:
-        condition &= _on_care_team(user, patient)
+        condition &= _on_care_team(user, patient)  # type: ignore[assignment]  # Q & Exists is a Q
     return condition
 
 

@@ -244,6 +244,8 @@ def _entry_conditions(now: datetime, entry: str = "caseload_entry__") -> dict[st
 
 def _caseload_rows(user: User) -> QuerySet[Patient]:
     """The user's active patients (an active or paused enrolment), through their entries."""
+    if user.clinic_id is None:
+        return Patient.objects.none()
     return patients_visible_to(user).filter(
         caseload_entry__clinic_id=user.clinic_id, caseload_entry__in_caseload=True
     )
@@ -870,7 +872,7 @@ class PatientRecord:
     checkin_counts: dict[str, int]
     messages: list[Message]
     tasks: list[CareTask]
-    flags: list[Flag]  # unresolved first (urgent first), then resolved ones, newest first
+    flags: Sequence[Flag]  # unresolved first (urgent first), then resolved ones, newest first
     failed_treatments: list[Observation] = field(default_factory=list)  # newest first
     decisions: list[Proposal] = field(default_factory=list)  # decided escalations, newest first
     timers: list[PathwayTimer] = field(default_factory=list)  # pending, soonest first
@@ -1078,7 +1080,7 @@ class WorkspaceRow:
 class Workspace:
     rows: list[WorkspaceRow]
     due_this_week: list[tuple[datetime, Patient, str]]  # overdue ones included
-    tasks: list[CareTask]
+    tasks: Sequence[CareTask]
     messages: list[Message]
     now: datetime
     next_cursor: str = ""  # the next page of patients ("" on the last)
@@ -1151,8 +1153,8 @@ def workspace_for_user(
         "patient_id", "pk"
     )
     first: dict[int, Enrolment] = {}
-    for enrolment in enrolments:
-        first.setdefault(enrolment.patient_id, enrolment)
+    for open_enrolment in enrolments:
+        first.setdefault(open_enrolment.patient_id, open_enrolment)
 
     # Due this week, over all my patients (not only this page): my track's timers and my
     # worklist's tasks, the soonest first.
