@@ -17,11 +17,11 @@ from datetime import timedelta
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -100,7 +100,7 @@ class SandboxClockApi(AuditedApi):
         tags=["clinic"],
         responses={200: SandboxClockSerializer, **problems(403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         found = sandbox_clock_get(clinic_id=request.user.clinic_id)
         self.audit(detail={"test_clock": found.now.isoformat() if found.now else None})
         return Response(self.OutputSerializer(found).data)
@@ -129,7 +129,7 @@ class SandboxClockAdvanceApi(AuditedApi):
         ],
         responses={202: SandboxClockSerializer, **problems(400, 403, 409)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         before = _clock(request.user.clinic_id)
