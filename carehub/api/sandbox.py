@@ -5,7 +5,8 @@ under way, the next moment something falls due. `POST /clinic/test-clock/advance
 advance, `{"to": "<moment with offset>"}` or `{"by": "P2W"}` (ISO 8601 duration in weeks, days,
 hours, minutes, seconds), at most a year and a day forward: 202, and a worker runs it (the GET
 says when it is done). Only the clinic admin advances; a second advance while one runs is 409
-`advance_in_progress`; a production clinic answers 409 `not_a_sandbox` to both. Both audited.
+`advance_in_progress`. A production clinic has no test clock: the GET says so (`sandbox`
+false, `now` null), an advance answers 409 `not_a_sandbox`. Both audited.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from datetime import timedelta
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -56,7 +57,12 @@ class IsoDurationField(serializers.Field):
 
 
 class SandboxClockSerializer(serializers.Serializer):
-    now = serializers.DateTimeField(help_text="The clinic's now: its test clock")
+    sandbox = serializers.BooleanField(
+        source="is_sandbox", help_text="A sandbox clinic (false: production, no test clock)"
+    )
+    now = serializers.DateTimeField(
+        allow_null=True, help_text="The clinic's now: its test clock (null: production)"
+    )
     advancing_to = serializers.DateTimeField(
         allow_null=True, help_text="Where the advance under way goes (null: none)"
     )
@@ -92,10 +98,10 @@ class SandboxClockApi(AuditedApi):
     @extend_schema(
         operation_id="test_clock_get",
         tags=["clinic"],
-        responses={200: SandboxClockSerializer, **problems(403, 409)},
+        responses={200: SandboxClockSerializer, **problems(403)},
     )
-    def get(self, request: Request) -> Response:
-        found = _clock(request.user.clinic_id)
+    def get(self, request: StaffRequest) -> Response:
+        found = sandbox_clock_get(clinic_id=request.user.clinic_id)
         self.audit(detail={"test_clock": found.now.isoformat() if found.now else None})
         return Response(self.OutputSerializer(found).data)
 
@@ -123,7 +129,7 @@ class SandboxClockAdvanceApi(AuditedApi):
         ],
         responses={202: SandboxClockSerializer, **problems(400, 403, 409)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         before = _clock(request.user.clinic_id)

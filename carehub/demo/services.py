@@ -162,9 +162,12 @@ class SeedResult:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
 
-def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) -> SeedResult:
+def demo_seed(
+    *, histories: bool = True, only: Collection[str] | None = None, sandbox: bool = True
+) -> SeedResult:
     """Each record is written by its own service transaction; histories are built per patient
-    (`only`: just these MRNs' histories, for tests that need a few)."""
+    (`only`: just these MRNs' histories, for tests that need a few); `sandbox`: the training
+    sandbox clinic too."""
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
@@ -233,9 +236,10 @@ def demo_seed(*, histories: bool = True, only: Collection[str] | None = None) ->
         )
 
     # The sandbox clinic for trainers: patients at intake on a test clock (ADR 0024).
-    created, logins = demo_sandbox_seed(password=DEMO_PASSWORD)
-    result.created += created
-    result.logins += logins
+    if sandbox:
+        created, logins = demo_sandbox_seed(password=DEMO_PASSWORD)
+        result.created += created
+        result.logins += logins
 
     if histories:
         patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))

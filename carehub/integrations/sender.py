@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from standardwebhooks.webhooks import Webhook
 
+from carehub.clinics.clock import sandbox_clinic_ids
 from carehub.core import clock
 from carehub.core.retry import append_error, exponential_backoff
 from carehub.integrations.horizon import HORIZON_SQL
@@ -50,6 +51,8 @@ _d, _e = WebhookDelivery._meta.db_table, ChangeEvent._meta.db_table
 _CLAIM_SQL = f"""
 SELECT d.id FROM {_d} d JOIN {_e} e ON e.id = d.event_id
 WHERE d.status = '{DeliveryStatus.PENDING.value}' AND d.next_attempt_at <= %(now)s
+  AND (%(clinic)s::bigint IS NULL OR e.clinic_id = %(clinic)s::bigint)
+  AND NOT (e.clinic_id = ANY(%(sandboxes)s::bigint[]))
   AND e.txid < {HORIZON_SQL}
   AND NOT EXISTS (
     SELECT 1 FROM {_d} p JOIN {_e} pe ON pe.id = p.event_id
@@ -130,9 +133,15 @@ def _release_lost(now: datetime) -> int:
     return released
 
 
-def _claim(now: datetime, batch_size: int) -> list[WebhookDelivery]:
+def _claim(now: datetime, batch_size: int, clinic_id: int | None = None) -> list[WebhookDelivery]:
+    """The due deliveries: of every production clinic (the wall clock's run leaves sandboxes
+    out), or of one sandbox clinic when its test clock is advanced (ADR 0024)."""
+    sandboxes = sandbox_clinic_ids() if clinic_id is None else []
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"now": now, "batch": batch_size})
+        cursor.execute(
+            _CLAIM_SQL,
+            {"now": now, "batch": batch_size, "clinic": clinic_id, "sandboxes": sandboxes},
+        )
         ids = [row[0] for row in cursor.fetchall()]
         if not ids:
             return []
@@ -190,13 +199,16 @@ def _record(delivery_id: int, attempt: Attempt) -> None:
             _failed(delivery, attempt, now)
 
 
-def webhooks_send(*, batch_size: int | None = None, max_batches: int = 20) -> int:
-    """Send what is due, batch after batch, until nothing is; the number delivered."""
+def webhooks_send(
+    *, batch_size: int | None = None, max_batches: int = 20, clinic_id: int | None = None
+) -> int:
+    """Send what is due, batch after batch, until nothing is; the number delivered (of one
+    sandbox clinic when its test clock is advanced: `clinic_id`)."""
     size = batch_size or settings.WEBHOOK_BATCH_SIZE
     delivered = 0
     _release_lost(clock.now())
     for _ in range(max_batches):
-        claimed = _claim(clock.now(), size)
+        claimed = _claim(clock.now(), size, clinic_id)
         if not claimed:
             break
         for delivery in claimed:

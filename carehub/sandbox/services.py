@@ -35,6 +35,7 @@ from carehub.checkins.services import checkins_close_expired, checkins_open_due
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.integrations.sender import webhooks_send
 from carehub.messaging.delivery import messages_send
 from carehub.messaging.models import (
     DUE_STATUSES,
@@ -245,6 +246,7 @@ def run_due(clinic_id: int, now: datetime) -> None:
     task_reminders_send(now, clinic_id=clinic_id)
     digests_compile(now=now, clinic_id=clinic_id)
     _send_due(clinic_id, now)
+    webhooks_send(clinic_id=clinic_id)
 
 
 def _run_effects(clinic_id: int, now: datetime) -> None:

@@ -328,7 +328,9 @@ def test_a_production_clinic_has_no_test_clock(
     production: Clinic, client_for: Callable[[User], APIClient]
 ) -> None:
     admin = client_for(_staff(production, "rp")["clinic_admin"])
-    assert_problem(admin.get(URL), 409, "not_a_sandbox")
+    shown = admin.get(URL)
+    assert shown.status_code == 200
+    assert (shown.json()["sandbox"], shown.json()["now"]) == (False, None)
     assert_problem(
         admin.post(ADVANCE, {"by": "P1D"}, format="json", **new_key()), 409, "not_a_sandbox"
     )
@@ -365,3 +367,34 @@ def test_a_sandbox_request_runs_at_its_test_clock(
     enrolment = Enrolment.objects.get(patient=patient)
     assert enrolment.started_at == sandbox.test_clock_at
     assert Patient.objects.get(pk=patient.pk).clinic_id == sandbox.pk
+
+
+def test_a_sandbox_s_webhooks_go_when_its_clock_passes_them(sandbox: Clinic) -> None:
+    """The wall clock's sender leaves a sandbox's deliveries; an advance sends them."""
+    from carehub.integrations.models import ChangeType, WebhookSubscription
+    from carehub.integrations.sender import webhooks_send
+    from carehub.sandbox.services import sandbox_clock_advance, sandbox_clock_advance_run
+    from carehub.worklists.services import flag_raise
+    from tests.support.webhook_receiver import Receiver, webhook_receiver
+
+    purge_queue()
+    patient = patient_register(
+        clinic=sandbox, mrn="SB-3", given_name="Wes", family_name="Hook", time_zone="UTC"
+    )
+    with webhook_receiver(Receiver()) as receiver:
+        subscription = WebhookSubscription.objects.create(
+            clinic=sandbox, url=receiver.url, event_types=[ChangeType.FLAG_RAISED]
+        )
+        receiver.secret = subscription.secret
+        with clinic_time(sandbox):
+            flag_raise(
+                enrolment=None, patient=patient, code="check", severity="warning",
+                message="A flag", raised_at=clock.now(),
+            )  # fmt: skip
+        assert webhooks_send() == 0
+        assert receiver.accepted_ids() == []
+        sandbox_clock_advance(clinic_id=sandbox.pk, user=None, by=timedelta(hours=1))
+        assert sandbox_clock_advance_run(clinic_id=sandbox.pk) >= 1
+        assert len(receiver.accepted_ids()) == 1
+        assert all(item.verified for item in receiver.received)
+    purge_queue()

@@ -99,13 +99,13 @@ def _global_rows(user: User) -> None:
 @pytest.fixture
 def clinics() -> Clinics:
     # The demo clinic twice: the first renamed (clinic and staff names) before the second seed.
-    first = demo_seed(only=HISTORIES).clinic
+    first = demo_seed(only=HISTORIES, sandbox=False).clinic
     assert first is not None
     Clinic.objects.filter(pk=first.pk).update(slug="first-clinic", name="First Clinic")
     for user in User.objects.all():
         user.username = f"first-{user.username}"
         user.save(update_fields=["username"])
-    second = demo_seed(only=HISTORIES).clinic
+    second = demo_seed(only=HISTORIES, sandbox=False).clinic
     assert second is not None
     assert second.pk != first.pk
     for clinic in (first, second):

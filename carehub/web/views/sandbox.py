@@ -71,7 +71,7 @@ def test_clock_advance_view(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         renew_key(form)
         return _page(request, form, status=400)
-    clinic = Clinic.objects.get(pk=user.clinic_id)
+    clinic = Clinic.objects.get(pk=before.clinic_id)
 
     def perform(once: Once) -> str:
         advanced = sandbox_clock_advance(clinic_id=clinic.pk, user=user, by=form.duration())
