@@ -1,4 +1,5 @@
-"""`manage.py pathway validate|diagram|list|simulate`: pathway definitions from the command line."""
+"""`manage.py pathway validate|diagram|list|simulate|migrate`: pathway definitions from the command
+line."""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -6,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carehub.pathways.migration_command import add_migrate_arguments, run_migrate
 from carehub.pathways.registry import registry
 from carehub.pathways.simulation import add_simulate_arguments, run_simulate
 from workflows import DefinitionError, PathwayDefinition, UnknownPathway, check_file, mermaid
@@ -31,6 +33,11 @@ class Command(BaseCommand):
             help="Run a cohort through a pathway on a fake clock; write a JSON and HTML report.",
         )
         add_simulate_arguments(simulate)
+        migrate = sub.add_parser(
+            "migrate",
+            help="Move running enrolments to a new version: a dry-run report, apply, roll back.",
+        )
+        add_migrate_arguments(migrate)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -40,6 +47,8 @@ class Command(BaseCommand):
             self.diagram(options["pathway"], options["pathway_version"], options["output"])
         elif action == "simulate":
             run_simulate(self, options, self._definition)
+        elif action == "migrate":
+            run_migrate(self, options)
         else:
             for definition in registry():
                 tracks = ", ".join(definition.tracks)
