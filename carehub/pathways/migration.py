@@ -638,6 +638,12 @@ def _write(
     enrolment.save(update_fields=["definition_version", "configuration", "version", "updated_at"])
     summary = plan.summary()
     effects = [effect.as_dict() for effect in plan.effects]
+    for effect in effects:  # its messages not sent yet are cancelled, saying why
+        if effect["kind"] == "stop_checkins":
+            effect["reason"] = (
+                f"the check-in series '{effect['series']}' was stopped when the pathway was "
+                f"migrated to version {migration.to_version}"
+            )
     step = PathwayStep.objects.create(
         enrolment=enrolment,
         sequence=enrolment.version,

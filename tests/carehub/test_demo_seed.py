@@ -174,3 +174,38 @@ def test_open_tasks_are_not_duplicated_nor_left_behind_by_their_state() -> None:
     unresolved = Flag.objects.exclude(status="resolved")
     assert not unresolved.values("patient_id", "code").annotate(n=Count("id")).filter(n__gt=1)
     assert Flag.objects.filter(patient__mrn="RP-1015", code="naloxone_indicated").count() == 1
+
+
+def test_the_demo_patients_migrate_to_version_2_through_a_dry_run_report() -> None:
+    """Last (it moves the demo's enrolments): the thirty patients on intractable-pain v1 move to
+    v2, first through the dry-run report a clinician reads, then applied by a physician; a
+    re-run migrates nothing twice."""
+    import io
+
+    from carehub.pathways.models import Enrolment, EnrolmentMigration
+
+    running = Enrolment.objects.filter(
+        definition_key="intractable-pain", status__in=["active", "paused"]
+    )
+    assert Patient.objects.count() >= 30
+    assert running.count() >= 29  # every patient but the one discharged
+    assert set(running.values_list("definition_version", flat=True)) == {1}
+    out = io.StringIO()
+    call_command("pathway", "migrate", "intractable-pain", "1", "2", "--dry-run", stdout=out)
+    report = out.getvalue()
+    print(report)  # the report, as a clinician reads it (pytest -s)
+    assert f"{running.count()} running enrolment(s):" in report
+    assert "0 blocked" in report
+    assert set(running.values_list("definition_version", flat=True)) == {1}
+    out = io.StringIO()
+    call_command(
+        "pathway", "migrate", "intractable-pain", "1", "2", "--user", "physician", "--approve",
+        stdout=out,
+    )  # fmt: skip
+    assert f"{running.count()} migrated" in out.getvalue()
+    assert set(running.values_list("definition_version", flat=True)) == {2}
+    assert EnrolmentMigration.objects.count() == running.count()
+    out = io.StringIO()
+    call_command("pathway", "migrate", "intractable-pain", "1", "2", stdout=out)
+    assert "0 migrated" in out.getvalue()
+    assert EnrolmentMigration.objects.count() == running.count()

@@ -301,6 +301,8 @@ def test_checkin_series_stopped_by_a_migration_go_through_the_outbox(
     assert stop.step is not None
     assert stop.step.event == "migration"
     effect_execute(effect_id=stop.pk)
+    stop.refresh_from_db()
+    assert stop.last_error == ""
     assert CheckinSeries.objects.filter(enrolment=enrolment, stopped_at__isnull=True).count() == 0
 
 
