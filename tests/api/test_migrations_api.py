@@ -75,10 +75,10 @@ def test_roles_and_bad_input(
     )  # fmt: skip
     client = client_for(staff["coordinator"])
     assert_problem(client.post(f"{BASE}/apply", {}, format="json"), 400, "invalid_input")
+    foreign = Enrolment.objects.get(patient__mrn="X-1")  # another clinic's: refused
     response = client.post(
-        f"{BASE}/apply", {"enrolments": ["00000000-0000-0000-0000-000000000000"]},
-        format="json", **new_key(),
-    )  # fmt: skip
+        f"{BASE}/apply", {"enrolments": [str(foreign.public_id)]}, format="json", **new_key()
+    )
     assert_problem(response, 400, "invalid_input")
     response = client.post(f"{BASE}/apply", {"approve": True}, format="json", **new_key())
     assert_problem(response, 403, "not_permitted")

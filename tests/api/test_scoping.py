@@ -40,6 +40,7 @@ OBJECT_OPERATIONS = {
     ("post", "/api/v1/enrolments/{id}/pause"),
     ("post", "/api/v1/enrolments/{id}/resume"),
     ("post", "/api/v1/enrolments/{id}/discharge"),
+    ("post", "/api/v1/enrolments/{id}/migration/rollback"),
     ("get", "/api/v1/patients/{id}/checkins"),
     ("get", "/api/v1/checkins/{id}"),
     ("post", "/api/v1/checkins/{id}/answers"),
@@ -95,6 +96,10 @@ CLINIC_OPERATIONS = {
     ("post", "/api/v1/patients"),
     # The clinic's staff: another clinic's are not listed (test_registration.py).
     ("get", "/api/v1/staff"),
+    # Migrations report and apply the caller's clinic's enrolments only, even when another
+    # clinic's are listed (test_migrations_api.py).
+    ("get", "/api/v1/pathways/{id}/migrations/{id}/{id}"),
+    ("post", "/api/v1/pathways/{id}/migrations/{id}/{id}/apply"),
 }
 
 
@@ -133,6 +138,7 @@ def detail_requests(
         ("post", f"/api/v1/enrolments/{public_id}/pause", {"reason": "Hospital stay"}),
         ("post", f"/api/v1/enrolments/{public_id}/resume", {}),
         ("post", f"/api/v1/enrolments/{public_id}/discharge", {"reason": "Moved away"}),
+        ("post", f"/api/v1/enrolments/{public_id}/migration/rollback", {}),
         ("get", f"/api/v1/patients/{patient_id}/checkins", {}),
         ("get", f"/api/v1/checkins/{checkin.pk}", {}),
         (
