@@ -18,11 +18,11 @@ Classification, the most severe that applies:
 * `automatic`: nothing changes but the version.
 
 Timers (`timers:`): `keep` keeps each pending timer's due time; `restart` starts the state's
-timers again from now; `recompute` computes the due time from when the state was entered with
-the new version's durations (an overdue one is due now). Under `keep` and `recompute` a timer
-of the state that already fired (it is no longer pending) is not started again, so a reminder
-is never sent twice; a timer new to the state starts as if it had run since the state was
-entered (due now at the latest).
+timers again from now; `recompute` computes the due time of a timer whose duration changed from
+when the state was entered with the new version's duration (an overdue one is due now). Under
+`keep` and `recompute` a timer of the state that already fired (it is no longer pending) is not
+started again, so a reminder is never sent twice; a timer new to the state starts as if it had
+run since the state was entered (due now at the latest).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from workflows.definition import MigrationSpec, PathwayDefinition, TimerSpec
+from workflows.definition import MigrationSpec, PathwayDefinition, TimerSpec, TransitionSpec
 from workflows.engine import _Run, threshold_value
 from workflows.model import (
     ActiveTimer,
@@ -254,6 +254,14 @@ class _Planner:
                 self.tasks.append(TaskMove(track, ts.state, target))
         self.plan_timers(track, ts.state, target, ts.entered_at)
 
+    def same_duration(self, old: TimerSpec | None, new: TimerSpec) -> bool:
+        """The timer lasts as long under both versions, for this instance's thresholds."""
+        if old is None:
+            return False
+        before = old.duration(lambda name: threshold_value(self.old, self.snapshot, name))
+        after = new.duration(lambda name: threshold_value(self.new, self.snapshot, name))
+        return before == after
+
     def timer_due(self, timer: TimerSpec, entered_at: datetime) -> datetime:
         def days_of(name: str) -> object:
             return threshold_value(self.new, self.snapshot, name)
@@ -262,10 +270,11 @@ class _Planner:
 
     def plan_timers(self, track: str, source: str, target: str, entered_at: datetime) -> None:
         pending = {k: t for k, t in self.snapshot.timers.items() if t.track == track}
-        old_specs = {
-            t.name for t in self.old.tracks.get(track, self.new.tracks[track]).timers
+        old_timers = {
+            t.name: t for t in self.old.tracks.get(track, self.new.tracks[track]).timers
             if t.state == source
         }  # fmt: skip
+        old_specs = set(old_timers)
         policy = self.spec.timers
         wanted: set[str] = set()
         for timer in self.new.tracks[track].timers:
@@ -291,6 +300,11 @@ class _Planner:
             elif policy == "keep":
                 due = current.due_at
                 action, why = "keep", "due time kept"
+            elif self.same_duration(old_timers.get(timer.name), timer):
+                # Recomputing an unchanged duration would only repeat the arithmetic (and could
+                # differ from the stored due time by a clock change): the due time stays.
+                due = current.due_at
+                action, why = "keep", "duration unchanged"
             else:  # recompute
                 computed = self.timer_due(timer, entered_at)
                 due = max(computed, self.now)
@@ -398,7 +412,7 @@ class _Planner:
                            why, check)
         )  # fmt: skip
 
-    def old_transition(self, transition_id: str) -> object | None:
+    def old_transition(self, transition_id: str) -> TransitionSpec | None:
         try:
             return self.old.transition(transition_id)[1]
         except (KeyError, IndexError, ValueError):

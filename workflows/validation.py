@@ -128,12 +128,12 @@ def validate_migration(
         old_track = old.tracks.get(track)
         if old_track is None:
             continue  # reported as an unknown track unless the new version has it
-        for state in mapping:
-            if state not in old_track.states:
+        for mapped in mapping:
+            if mapped not in old_track.states:
                 problems.append(
                     Problem(
-                        (*base, "states", track, state),
-                        f"version {old.version} has no state '{state}' in track '{track}'",
+                        (*base, "states", track, mapped),
+                        f"version {old.version} has no state '{mapped}' in track '{track}'",
                     )
                 )
     for track_name, old_track in old.tracks.items():

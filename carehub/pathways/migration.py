@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -78,6 +78,9 @@ RUNNING = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
 # Roles that may confirm a migration a clinician must approve (`needs_approval`).
 APPROVING_ROLES = frozenset({Role.PHYSICIAN.value})
 _LOCK_KEY = "migration"  # never recorded as processed: the lock statement always locks
+# A timer still to fire: pending, or suspended while its pathway is paused (a paused enrolment
+# migrates too; resuming moves its timers and times in state together, as always).
+_WAITING = (TimerStatus.PENDING, TimerStatus.SUSPENDED)
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,7 @@ def _snapshots(enrolments: Sequence[Enrolment], now: datetime) -> dict[int, Snap
     need re-checking (the other parts of a plan do not read facts)."""
     ids = [e.pk for e in enrolments]
     timers: dict[int, dict[str, ActiveTimer]] = defaultdict(dict)
-    for t in PathwayTimer.objects.filter(enrolment_id__in=ids, status=TimerStatus.PENDING):
+    for t in PathwayTimer.objects.filter(enrolment_id__in=ids, status__in=_WAITING):
         timers[t.enrolment_id][t.key] = ActiveTimer(t.key, t.track, t.state, t.event, t.due_at)
     proposals: dict[int, dict[str, EngineProposal]] = defaultdict(dict)
     for p in Proposal.objects.filter(enrolment_id__in=ids, status=ProposalStatus.PENDING):
@@ -356,18 +359,9 @@ def _plan(
     migration: Migration, enrolment: Enrolment, snapshot: Snapshot, series: list[ActiveSeries],
     now: datetime,
 ) -> MigrationPlan:  # fmt: skip
-    plan = plan_migration(
+    return plan_migration(
         snapshot, migration.old, migration.new, migration.spec, now, checkins=series
     )
-    if enrolment.status == EnrolmentStatus.PAUSED and plan.applicable:
-        return MigrationPlan(
-            from_version=plan.from_version,
-            to_version=plan.to_version,
-            classification=Classification.BLOCKED,
-            configuration=dict(snapshot.configuration),
-            blocked=("the pathway is paused: resume it, then migrate",),
-        )
-    return plan
 
 
 def _report_row(
@@ -538,6 +532,13 @@ def migration_apply_one(
     snapshot = snapshot_from_rows(
         enrolment, snapshot_read(enrolment), time_zone=locked.time_zone, now=now
     )
+    if enrolment.status == EnrolmentStatus.PAUSED:  # its timers wait, suspended
+        suspended = PathwayTimer.objects.filter(enrolment=enrolment, status__in=_WAITING)
+        snapshot = replace(
+            snapshot,
+            timers={t.key: ActiveTimer(t.key, t.track, t.state, t.event, t.due_at)
+                    for t in suspended},
+        )  # fmt: skip
     series = _active_series([enrolment.pk]).get(enrolment.pk, [])
     plan = _plan(migration, enrolment, snapshot, series, now)
     if plan.classification is Classification.BLOCKED:
@@ -585,39 +586,40 @@ def _write(
     # Timers: the pending row of each changed key is closed (kept, for an exact rollback), and
     # the new due time is a new pending row.
     pending = {
-        t.key: t
-        for t in PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING)
+        t.key: t for t in PathwayTimer.objects.filter(enrolment=enrolment, status__in=_WAITING)
     }
+    paused = enrolment.status == EnrolmentStatus.PAUSED
     for change in plan.timers:
         current = pending.get(change.key)
         if current is not None:
+            previous["timers_closed"].append([current.pk, current.status])
             current.status = TimerStatus.CANCELLED
             current.closed_at = now
             current.save(update_fields=["status", "closed_at", "updated_at"])
-            previous["timers_closed"].append(current.pk)
         if change.action != "cancel":
             assert change.after is not None
             opened = PathwayTimer.objects.create(
                 enrolment=enrolment, key=change.key, track=change.track, state=change.state,
                 event=change.event, due_at=change.after,
+                status=TimerStatus.SUSPENDED if paused else TimerStatus.PENDING,
             )  # fmt: skip
             previous["timers_opened"].append(opened.pk)
-    for change in plan.proposals:
-        if change.action == "keep":
+    for decided in plan.proposals:
+        if decided.action == "keep":
             continue
         row = Proposal.objects.select_for_update().get(
-            enrolment=enrolment, proposal_id=change.proposal_id, status=ProposalStatus.PENDING
+            enrolment=enrolment, proposal_id=decided.proposal_id, status=ProposalStatus.PENDING
         )
         previous["proposals"].append(
             {"id": row.pk, "transition_id": row.transition_id, "status": row.status}
         )
-        if change.action == "close":
+        if decided.action == "close":
             row.status = ProposalStatus.WITHDRAWN
             row.decided_at = now
-            row.reason = f"Pathway migrated to version {migration.to_version}: {change.why}"[:1000]
+            row.reason = f"Pathway migrated to version {migration.to_version}: {decided.why}"[:1000]
         else:
-            assert change.transition_after is not None
-            row.transition_id = change.transition_after
+            assert decided.transition_after is not None
+            row.transition_id = decided.transition_after
         row.save(update_fields=["status", "decided_at", "reason", "transition_id", "updated_at"])
     for move in plan.tasks:
         moved = CareTask.objects.filter(
@@ -626,10 +628,10 @@ def _write(
         ids = list(moved.values_list("pk", flat=True))
         moved.update(state=move.target, updated_at=wall)
         previous["tasks"].append({"ids": ids, "state": move.source})
-    for change in plan.checkins:
+    for series in plan.checkins:
         previous["series"].append(
-            {"series": change.series, "instrument": change.instrument,
-             "every": change.every_before.total_seconds(), "action": change.action}
+            {"series": series.series, "instrument": series.instrument,
+             "every": series.every_before.total_seconds(), "action": series.action}
         )  # fmt: skip
 
     enrolment.definition_version = migration.to_version
@@ -741,9 +743,8 @@ def migration_rollback(
     PathwayTimer.objects.filter(pk__in=previous["timers_opened"]).update(
         status=TimerStatus.CANCELLED, closed_at=now, updated_at=wall
     )
-    PathwayTimer.objects.filter(pk__in=previous["timers_closed"]).update(
-        status=TimerStatus.PENDING, closed_at=None, updated_at=wall
-    )
+    for pk, status in previous["timers_closed"]:  # the same rows, as they were
+        PathwayTimer.objects.filter(pk=pk).update(status=status, closed_at=None, updated_at=wall)
     for item in previous["proposals"]:
         Proposal.objects.filter(pk=item["id"]).update(
             status=item["status"], transition_id=item["transition_id"], decided_at=None,

@@ -489,3 +489,19 @@ def test_intractable_pain_v1_to_v2_never_blocks_a_state(builtin: Registry) -> No
             configuration[track] = old_state(state)
             plan = plan_migration(Snapshot(configuration=configuration), v1, v2_, spec, T0)
             assert plan.applicable, (track, state, plan.blocked)
+
+
+def test_recompute_keeps_the_due_time_of_a_timer_whose_duration_did_not_change(
+    old: PathwayDefinition,
+) -> None:
+    from dataclasses import replace
+
+    snapshot = MemoryInstance_after_intake(old)
+    # Stored an hour off the arithmetic (e.g. computed across a clock change): it stays.
+    review = snapshot.timers["ladder.review"]
+    shifted = replace(review, due_at=review.due_at + timedelta(hours=1))
+    snapshot = replace(snapshot, timers={**snapshot.timers, "ladder.review": shifted})
+    new = load(v2(migrations="  - {from: 1, timers: recompute}\n"))
+    plan = plan_migration(snapshot, old, new, new.migrations[0], T0 + timedelta(days=1))
+    assert plan.classification is Classification.AUTOMATIC
+    assert plan.timers_after(snapshot)["ladder.review"].due_at == shifted.due_at

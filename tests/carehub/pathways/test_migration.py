@@ -121,10 +121,19 @@ def cohort(clinic, staff: dict[str, User]) -> dict[str, Enrolment]:  # type: ign
     )  # fmt: skip
     send(approval, "block_result", staff["physician"])
     assert Proposal.objects.filter(enrolment=approval, status=ProposalStatus.PENDING).count() == 1
-    blocked = patient_on_v1(clinic, staff, "B-1")  # paused: resume first
-    enrolment_pause(enrolment_id=blocked.pk, reason="Hospital stay")
+    # Blocked: its stored configuration names a track neither version has. (The registry's
+    # validation leaves no other way to reach a state without a mapping; the engine's tests
+    # cover the rest of `blocked`.)
+    blocked = patient_on_v1(clinic, staff, "B-1")
+    Enrolment.objects.filter(pk=blocked.pk).update(
+        configuration={**blocked.configuration,
+                       "legacy": {"state": "old", "entered_at": timezone.now().isoformat()}}
+    )  # fmt: skip
+    paused = patient_on_v1(clinic, staff, "P-1")  # paused in conventional care: migrates too
+    send(paused, "intake_done", staff["coordinator"])
+    enrolment_pause(enrolment_id=paused.pk, reason="Hospital stay")
     return {"automatic": automatic, "changes": changes, "needs_approval": approval,
-            "blocked": blocked}  # fmt: skip
+            "blocked": blocked, "paused": paused}  # fmt: skip
 
 
 def classifications(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -138,7 +147,8 @@ def test_the_dry_run_classifies_and_writes_nothing(cohort: dict[str, Enrolment])
               ("INSERT", "UPDATE", "DELETE")]  # fmt: skip
     assert writes == []
     assert classifications(report) == {
-        "A-1": "automatic", "C-1": "changes", "N-1": "needs_approval", "B-1": "blocked"
+        "A-1": "automatic", "C-1": "changes", "N-1": "needs_approval", "B-1": "blocked",
+        "P-1": "changes",
     }  # fmt: skip
     rows = {row.patient.split("MRN ")[1][:-1]: row for row in report.enrolments}
     # Times in the patient's own zone, named.
@@ -147,9 +157,9 @@ def test_the_dry_run_classifies_and_writes_nothing(cohort: dict[str, Enrolment])
     assert "with a pending proposal" in rows["N-1"].reasons[0]
     assert any("1 open task(s) of review (review) now belong to assessment" in line
                for line in rows["N-1"].lines)  # fmt: skip
-    assert "paused" in rows["B-1"].reasons[0]
+    assert "track 'legacy' is not in version 2: no valid mapping" in rows["B-1"].reasons[0]
     text = report.text()
-    assert "4 running enrolment(s): 1 automatic, 1 with changes, 1 needing" in text
+    assert "5 running enrolment(s): 1 automatic, 2 with changes, 1 needing" in text
     assert all(e.definition_version == 1 for e in Enrolment.objects.all())
 
 
@@ -161,7 +171,9 @@ def test_apply_migrates_what_it_may_and_a_rerun_migrates_nothing_twice(
     result = migration_apply(
         definition_key=KEY, from_version=1, to_version=2, user=staff["coordinator"]
     )
-    assert sorted(result.migrated) == sorted([cohort["automatic"].pk, changes.pk])
+    assert sorted(result.migrated) == sorted(
+        [cohort["automatic"].pk, changes.pk, cohort["paused"].pk]
+    )
     assert result.needs_approval == [cohort["needs_approval"].pk]
     assert result.blocked == [cohort["blocked"].pk]
 
@@ -179,8 +191,14 @@ def test_apply_migrates_what_it_may_and_a_rerun_migrates_nothing_twice(
     assert (step.event, step.outcome, step.sequence) == ("migration", "migrated", changes.version)
     assert "Version 1 → 2: changes" in step.explanation["summary"]
     assert step.explanation["migration"]["classification"] == "changes"
+    # A paused enrolment's moved timer waits, suspended, for the resume.
+    moved_paused = PathwayTimer.objects.get(enrolment=cohort["paused"], key="ladder.review",
+                                            status__in=["pending", "suspended"])  # fmt: skip
+    assert moved_paused.status == TimerStatus.SUSPENDED
     audited = AuditEvent.objects.filter(action=Action.ENROLMENT_MIGRATE)
-    assert {a.patient_id for a in audited} == {cohort["automatic"].patient_id, changes.patient_id}
+    assert {a.patient_id for a in audited} == {
+        cohort["automatic"].patient_id, changes.patient_id, cohort["paused"].patient_id
+    }  # fmt: skip
     assert {a.actor_id for a in audited} == {staff["coordinator"].pk}
 
     steps = PathwayStep.objects.count()
@@ -191,7 +209,7 @@ def test_apply_migrates_what_it_may_and_a_rerun_migrates_nothing_twice(
     assert again.migrated == []
     assert sorted(again.already) == sorted([cohort["automatic"].pk, changes.pk])
     assert PathwayStep.objects.count() == steps
-    assert EnrolmentMigration.objects.count() == 2
+    assert EnrolmentMigration.objects.count() == 3
 
 
 def test_needs_approval_is_migrated_only_with_a_physicians_approval(
@@ -247,7 +265,7 @@ def state_of(enrolment: Enrolment) -> dict[str, Any]:
 def test_rollback_restores_version_states_and_timers_exactly(
     cohort: dict[str, Enrolment], staff: dict[str, User]
 ) -> None:
-    for name in ("changes", "needs_approval"):
+    for name in ("changes", "needs_approval", "paused"):
         enrolment = cohort[name]
         before = state_of(enrolment)
         migration_apply(definition_key=KEY, from_version=1, to_version=2, user=staff["physician"],
@@ -319,7 +337,7 @@ def test_the_command_reports_applies_and_rolls_back(
     out = io.StringIO()
     call_command("pathway", "migrate", KEY, "1", "2", "--dry-run", "--json",
                  str(tmp_path / "r.json"), stdout=out)  # fmt: skip
-    assert "1 automatic, 1 with changes, 1 needing a clinician's approval, 1 blocked" in (
+    assert "1 automatic, 2 with changes, 1 needing a clinician's approval, 1 blocked" in (
         out.getvalue()
     )
     assert "[needs approval]" in out.getvalue()
@@ -327,7 +345,7 @@ def test_the_command_reports_applies_and_rolls_back(
     assert all(e.definition_version == 1 for e in Enrolment.objects.all())
     out = io.StringIO()
     call_command("pathway", "migrate", KEY, "1", "2", "--user", "coordinator", stdout=out)
-    assert "2 migrated" in out.getvalue()
+    assert "3 migrated" in out.getvalue()
     assert "1 waiting for a clinician's approval" in (out.getvalue())
     out = io.StringIO()
     public_id = str(cohort["changes"].public_id)
@@ -340,4 +358,4 @@ def test_the_command_reports_applies_and_rolls_back(
         call_command("pathway", "migrate", KEY, "1", "2", "--user", "ghost")
     with pytest.raises(CommandError, match="Only a physician"):
         call_command("pathway", "migrate", KEY, "1", "2", "--approve", "--user", "coordinator")
-    assert Patient.objects.count() == 4
+    assert Patient.objects.count() == 5
