@@ -207,7 +207,11 @@ class TimerSpec(_Model):
 
     def describe_after(self) -> str:
         name = self.after_threshold
-        text = f"{name} days" if name is not None else format_duration(self.after)  # type: ignore[arg-type]
+        if name is not None:
+            text = f"the threshold {name} (days)"
+        else:
+            assert isinstance(self.after, timedelta)
+            text = format_duration(self.after)
         if self.before is not None:
             text = f"{format_duration(self.before)} before {text}"
         return text

@@ -309,7 +309,8 @@ class _Planner:
                 computed = self.timer_due(timer, entered_at)
                 due = max(computed, self.now)
                 action = "keep" if due == current.due_at else "move"
-                why = f"recomputed: {timer.describe_after()} after entering '{target}'"
+                duration = _days(computed - entered_at)
+                why = f"recomputed: {duration} after entering '{target}' ({timer.describe_after()})"
                 if computed < self.now:
                     why += " (overdue: due now)"
             before = current.due_at if current else None

@@ -196,6 +196,10 @@ def test_the_demo_patients_migrate_to_version_2_through_a_dry_run_report() -> No
     print(report)  # the report, as a clinician reads it (pytest -s)
     assert f"{running.count()} running enrolment(s):" in report
     assert "0 blocked" in report
+    # The pump patient in the refill cycle: the clinic's 42-day interval moves the reminders.
+    pump = report[report.index("(MRN RP-1008)") :].split("\n\n")[0]
+    assert "[changes]" in pump.splitlines()[0]
+    assert "Timer 'Pump refill" in pump
     assert set(running.values_list("definition_version", flat=True)) == {1}
     out = io.StringIO()
     call_command(

@@ -10,8 +10,16 @@ from django.core.management.base import BaseCommand, CommandError
 from carehub.pathways.migration_command import add_migrate_arguments, run_migrate
 from carehub.pathways.registry import registry
 from carehub.pathways.simulation import add_simulate_arguments, run_simulate
-from workflows import DefinitionError, PathwayDefinition, UnknownPathway, check_file, mermaid
+from workflows import (
+    DefinitionError,
+    PathwayDefinition,
+    Problem,
+    UnknownPathway,
+    check_file,
+    mermaid,
+)
 from workflows.loader import load_definition
+from workflows.validation import validate_migration
 
 
 class Command(BaseCommand):
@@ -58,12 +66,20 @@ class Command(BaseCommand):
 
     def validate(self, files: list[Path]) -> None:
         failed = 0
+        loaded = {}
+        for path in files:
+            if path.is_file():
+                definition, problems = check_file(path)
+                if definition is not None and not problems:
+                    loaded[(definition.key, definition.version)] = definition
         for path in files:
             if not path.is_file():
                 self.stderr.write(f"{path}: no such file")
                 failed += 1
                 continue
             definition, problems = check_file(path)
+            if definition is not None and not problems:
+                problems = self._migration_problems(definition, loaded)
             if problems:
                 failed += 1
                 for problem in problems:
@@ -74,6 +90,29 @@ class Command(BaseCommand):
                 self.stdout.write(f"{path}: {definition.ref} is valid")
         if failed:
             raise CommandError(f"{failed} of {len(files)} definition file(s) have problems")
+
+    def _migration_problems(
+        self, definition: PathwayDefinition, loaded: dict[tuple[str, int], PathwayDefinition]
+    ) -> list[Problem]:
+        """Each migration checked against the earlier version: one of the files given, else the
+        published one (a version that is neither is a problem)."""
+        problems: list[Problem] = []
+        for index, spec in enumerate(definition.migrations):
+            old = loaded.get((definition.key, spec.source))
+            if old is None:
+                try:
+                    old = registry().get(definition.key, spec.source)
+                except UnknownPathway:
+                    problems.append(
+                        Problem(
+                            ("migrations", index, "from"),
+                            f"version {spec.source} of '{definition.key}' is neither given nor "
+                            "published",
+                        )
+                    )
+                    continue
+            problems += validate_migration(old, definition, spec, index=index)
+        return problems
 
     def diagram(self, pathway: str, version: int | None, output: Path | None) -> None:
         definition = self._definition(pathway, version)
