@@ -15,15 +15,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Min, Q
 
 from carehub.accounts.models import Role, User
 from carehub.audit.models import Action
@@ -33,7 +35,7 @@ from carehub.clinics.models import ClinicThreshold
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput, NotFound, NotPermitted
 from carehub.observations.selectors import facts_and_occurrences_for_patient
-from carehub.pathways.dispatch_sql import RowLocked, enrolment_lock, snapshot_read
+from carehub.pathways.dispatch_sql import RowLocked, enrolment_lock
 from carehub.pathways.models import (
     EffectStatus,
     Enrolment,
@@ -53,7 +55,6 @@ from carehub.pathways.store import (
     configuration_from_json,
     configuration_to_json,
     guard_check_from_json,
-    snapshot_from_rows,
 )
 from carehub.worklists.models import CareTask, TaskStatus
 from workflows import PathwayDefinition, Snapshot, ThresholdValue, UnknownPathway
@@ -282,22 +283,17 @@ def plan_lines(
 
 
 def _active_series(enrolment_ids: Sequence[int]) -> dict[int, list[ActiveSeries]]:
-    series = CheckinSeries.objects.filter(enrolment_id__in=enrolment_ids, stopped_at__isnull=True)
-    next_due: dict[int, datetime] = {}
-    for series_id, due_at in (
-        Checkin.objects.filter(
-            series__in=series,
-            status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
-        )
-        .order_by("series_id", "due_at")
-        .values_list("series_id", "due_at")
-    ):
-        next_due.setdefault(series_id, due_at)
+    """The running check-in series of each enrolment, with its next occurrence (one query)."""
+    waiting = [CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED]
+    rows = (
+        CheckinSeries.objects.filter(enrolment_id__in=enrolment_ids, stopped_at__isnull=True)
+        .annotate(next_due=Min("checkins__due_at", filter=Q(checkins__status__in=waiting)))
+        .order_by("pk")
+        .values_list("enrolment_id", "series", "instrument", "every", "next_due")
+    )
     result: dict[int, list[ActiveSeries]] = defaultdict(list)
-    for row in series.order_by("pk"):
-        result[row.enrolment_id].append(
-            ActiveSeries(row.series, row.instrument, row.every, next_due.get(row.pk))
-        )
+    for enrolment_id, name, instrument, every, next_due in rows:
+        result[enrolment_id].append(ActiveSeries(name, instrument, every, next_due))
     return result
 
 
@@ -365,16 +361,28 @@ def _plan(
 
 
 def _report_row(
-    migration: Migration, enrolment: Enrolment, plan: MigrationPlan, tasks: dict[str, int]
+    migration: Migration,
+    enrolment: Enrolment,
+    plan: MigrationPlan,
+    tasks: dict[str, int],
+    *,
+    time_zone: str | None = None,
 ) -> EnrolmentReport:
-    patient = enrolment.patient
-    zone = ZoneInfo(patient.time_zone)
+    """The report of one enrolment. With `time_zone` (an apply, which has it from the lock), the
+    patient row is not read and the report names no one (the step log is the patient's own)."""
+    if time_zone is None:
+        patient = enrolment.patient
+        time_zone = patient.time_zone
+        label = f"{patient.given_name} {patient.family_name} (MRN {patient.mrn})"
+    else:
+        label = ""
+    zone = ZoneInfo(time_zone)
     return EnrolmentReport(
         enrolment_id=enrolment.pk,
         enrolment_public_id=str(enrolment.public_id),
-        patient_id=patient.pk,
-        patient=f"{patient.given_name} {patient.family_name} (MRN {patient.mrn})",
-        time_zone=patient.time_zone,
+        patient_id=enrolment.patient_id,
+        patient=label,
+        time_zone=time_zone,
         classification=plan.classification.value,
         lines=tuple(plan_lines(plan, migration, zone, tasks=tasks)),
         reasons=(*plan.blocked, *plan.approval),
@@ -441,6 +449,79 @@ def migration_dry_run(
 
 
 # --- applying --------------------------------------------------------------------------------
+
+_t, _r, _c, _cs, _ck = (
+    PathwayTimer._meta.db_table, Proposal._meta.db_table, ClinicThreshold._meta.db_table,
+    CheckinSeries._meta.db_table, Checkin._meta.db_table,
+)  # fmt: skip
+_WAITING_SQL = ", ".join(f"'{status.value}'" for status in _WAITING)
+_CHECKIN_WAITING_SQL = ", ".join(
+    f"'{status.value}'"
+    for status in (CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED)
+)
+# What a plan reads of one enrolment, in one statement after its lock: timers still to fire
+# (pending, or suspended while paused), pending proposals, the clinic's thresholds and the
+# running check-in series with their next occurrence. The patient's facts are read only when a
+# proposal is pending (the other parts of a plan do not read them). It also turns the commit's
+# wait for the log flush off for this transaction (see `migration_apply_one`).
+_PLAN_READ_SQL = f"""
+SELECT
+  set_config('synchronous_commit', 'off', true),
+  (SELECT coalesce(json_agg(json_build_array(t.key, t.track, t.state, t.event, t.due_at)), '[]')
+   FROM {_t} t WHERE t.enrolment_id = %(enrolment)s AND t.status IN ({_WAITING_SQL})),
+  (SELECT coalesce(json_agg(json_build_array(
+            r.proposal_id, r.track, r.transition_id, r.source, r.target, r.event, r.roles,
+            r.summary, r.proposed_at, r.evidence)), '[]')
+   FROM {_r} r
+   WHERE r.enrolment_id = %(enrolment)s AND r.status = '{ProposalStatus.PENDING.value}'),
+  (SELECT coalesce(json_agg(json_build_array(c.name, c.value, c.source)), '[]')
+   FROM {_c} c WHERE c.clinic_id = %(clinic)s AND c.pathway_key = %(definition_key)s),
+  (SELECT coalesce(json_agg(json_build_array(
+            s.series, s.instrument, extract(epoch FROM s.every),
+            (SELECT min(k.due_at) FROM {_ck} k
+             WHERE k.series_id = s.id AND k.status IN ({_CHECKIN_WAITING_SQL})))
+          ORDER BY s.id), '[]')
+   FROM {_cs} s WHERE s.enrolment_id = %(enrolment)s AND s.stopped_at IS NULL)
+"""  # noqa: S608 - names from the models' metadata, values bound
+
+
+def _read_for_plan(enrolment: Enrolment, now: datetime) -> tuple[Snapshot, list[ActiveSeries]]:
+    from carehub.pathways.store import _pending_proposal
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PLAN_READ_SQL,
+            {"enrolment": enrolment.pk, "clinic": enrolment.clinic_id,
+             "definition_key": enrolment.definition_key},
+        )  # fmt: skip
+        _, timers, proposals, thresholds, series = cursor.fetchone()
+    timers, proposals, thresholds, series = (
+        json.loads(x) if isinstance(x, str) else x for x in (timers, proposals, thresholds, series)
+    )
+    facts: dict[str, Any] = {}
+    occurrences: dict[str, tuple[datetime, ...]] = {}
+    if proposals:
+        from carehub.patients.models import Patient
+
+        patient = Patient.objects.get(pk=enrolment.patient_id)
+        facts, occurrences = facts_and_occurrences_for_patient(patient=patient, now=now)
+    snapshot = Snapshot(
+        configuration=configuration_from_json(enrolment.configuration),
+        facts=facts,
+        thresholds={name: ThresholdValue(value, source) for name, value, source in thresholds},
+        occurrences=occurrences,
+        timers={
+            key: ActiveTimer(key, track, state, event, datetime.fromisoformat(due))
+            for key, track, state, event, due in timers
+        },
+        proposals={item[0]: _pending_proposal(item) for item in proposals},
+    )
+    active = [
+        ActiveSeries(name, instrument, timedelta(seconds=float(every)),
+                     datetime.fromisoformat(due) if due else None)
+        for name, instrument, every, due in series
+    ]  # fmt: skip
+    return snapshot, active
 
 
 class _Request:
@@ -514,7 +595,13 @@ def migration_apply_one(
     now: datetime | None = None,
 ) -> str:
     """Migrate one enrolment under its row lock. Returns what happened: `migrated`, `already`,
-    `blocked`, `needs_approval` or `skipped`; Conflict when its lock is held (run again)."""
+    `blocked`, `needs_approval` or `skipped`; Conflict when its lock is held (run again).
+
+    The commit does not wait for the write-ahead log's flush (`synchronous_commit = off`, this
+    transaction only): a server crash may forget the last migrations committed (with their
+    step, audit and outbox rows, all or nothing), which leaves those enrolments on the old
+    version for the next run: migrating is idempotent. Without it, the flush of one commit
+    per enrolment bounds a batch's rate."""
     try:
         locked = enrolment_lock(enrolment_id, _LOCK_KEY)
     except RowLocked as exc:
@@ -529,17 +616,7 @@ def migration_apply_one(
     if enrolment.definition_version != migration.from_version or enrolment.status not in RUNNING:
         return "skipped"
     now = now or clock.now()
-    snapshot = snapshot_from_rows(
-        enrolment, snapshot_read(enrolment), time_zone=locked.time_zone, now=now
-    )
-    if enrolment.status == EnrolmentStatus.PAUSED:  # its timers wait, suspended
-        suspended = PathwayTimer.objects.filter(enrolment=enrolment, status__in=_WAITING)
-        snapshot = replace(
-            snapshot,
-            timers={t.key: ActiveTimer(t.key, t.track, t.state, t.event, t.due_at)
-                    for t in suspended},
-        )  # fmt: skip
-    series = _active_series([enrolment.pk]).get(enrolment.pk, [])
+    snapshot, series = _read_for_plan(enrolment, now)
     plan = _plan(migration, enrolment, snapshot, series, now)
     if plan.classification is Classification.BLOCKED:
         return "blocked"
@@ -547,14 +624,14 @@ def migration_apply_one(
         return "needs_approval"
     from carehub.patients.models import Patient
 
-    enrolment.patient = Patient.objects.get(pk=enrolment.patient_id)
-    tasks = _open_tasks([enrolment.pk]).get(enrolment.pk, {})
-    report = _report_row(migration, enrolment, plan, tasks)
+    tasks = _open_tasks([enrolment.pk]).get(enrolment.pk, {}) if plan.tasks else {}
+    report = _report_row(migration, enrolment, plan, tasks, time_zone=locked.time_zone)
     _write(migration, enrolment, plan, report, user, now, approved=approve)
     audit_record(
         request=request or _Request(user, "carehub"),
         action=Action.ENROLMENT_MIGRATE,
-        patient=enrolment.patient,
+        # The patient's id and clinic, without reading the row again.
+        patient=Patient(pk=enrolment.patient_id, clinic_id=enrolment.clinic_id),
         obj=enrolment,
         detail={"from": migration.from_version, "to": migration.to_version,
                 "classification": plan.classification.value},
@@ -585,9 +662,8 @@ def _write(
     }
     # Timers: the pending row of each changed key is closed (kept, for an exact rollback), and
     # the new due time is a new pending row.
-    pending = {
-        t.key: t for t in PathwayTimer.objects.filter(enrolment=enrolment, status__in=_WAITING)
-    }
+    waiting = PathwayTimer.objects.filter(enrolment=enrolment, status__in=_WAITING)
+    pending = {t.key: t for t in waiting} if plan.timers else {}
     paused = enrolment.status == EnrolmentStatus.PAUSED
     for change in plan.timers:
         current = pending.get(change.key)
@@ -787,7 +863,7 @@ def migration_rollback(
     audit_record(
         request=request or _Request(user, "carehub"),
         action=Action.ENROLMENT_MIGRATE_ROLLBACK,
-        patient=Patient.objects.get(pk=enrolment.patient_id),
+        patient=Patient(pk=enrolment.patient_id, clinic_id=enrolment.clinic_id),
         obj=enrolment,
         detail={"from": done.to_version, "to": done.from_version},
     )
