@@ -28,10 +28,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from carehub.accounts.models import STAFF_ROLES, Role, User
 from carehub.checkins.models import Checkin
-from carehub.core.exceptions import NotPermitted
 from carehub.messaging.models import Message
 from carehub.observations.models import Kind, Observation
-from carehub.pathways.models import Enrolment, PathwayStep, Proposal
+from carehub.pathways.models import Enrolment, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import CareTask, Flag
 from workflows import PathwayDefinition
@@ -194,13 +193,19 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
 
 
 def _has_scope(user: User | None) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and user.clinic_id is not None
-        and user.role in CLINIC_WIDE_ROLES | CARE_TEAM_ROLES | {Role.PATIENT}
-    )
+    return _scoped(user) is not None
+
+
+def _scoped(user: User | None) -> tuple[User, int] | None:
+    """The user and their clinic's id, when the user may see anything of a clinic."""
+    if (
+        user is None
+        or not (user.is_authenticated and user.is_active)
+        or user.clinic_id is None
+        or user.role not in CLINIC_WIDE_ROLES | CARE_TEAM_ROLES | {Role.PATIENT}
+    ):
+        return None
+    return user, user.clinic_id
 
 
 def can(user: User | None, operation: Operation) -> bool:
@@ -208,16 +213,12 @@ def can(user: User | None, operation: Operation) -> bool:
     return _has_scope(user) and user.role in OPERATIONS[operation]  # type: ignore[union-attr]
 
 
-def require(user: User | None, operation: Operation) -> None:
-    if not can(user, operation):
-        raise NotPermitted("Your role does not allow this.", extra={"operation": operation.value})
-
-
 def patients_visible_to(user: User | None) -> QuerySet[Patient]:
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return Patient.objects.none()
-    assert user is not None
-    patients = Patient.objects.filter(clinic_id=user.clinic_id)
+    user, clinic_id = scope
+    patients = Patient.objects.filter(clinic_id=clinic_id)
     if user.role == Role.PATIENT:
         return patients.filter(user=user)
     if user.role in CARE_TEAM_ROLES:
@@ -229,14 +230,11 @@ def patients_visible_to(user: User | None) -> QuerySet[Patient]:
 
 
 def enrolments_visible_to(user: User | None) -> QuerySet[Enrolment]:
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return Enrolment.objects.none()
-    assert user is not None
-    return Enrolment.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
-
-
-def steps_visible_to(user: User | None) -> QuerySet[PathwayStep]:
-    return PathwayStep.objects.filter(enrolment__in=enrolments_visible_to(user))
+    user, clinic_id = scope
+    return Enrolment.objects.filter(clinic_id=clinic_id, patient__in=patients_visible_to(user))
 
 
 def proposals_visible_to(user: User | None) -> QuerySet[Proposal]:
@@ -244,17 +242,19 @@ def proposals_visible_to(user: User | None) -> QuerySet[Proposal]:
 
 
 def tasks_visible_to(user: User | None) -> QuerySet[CareTask]:
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return CareTask.objects.none()
-    assert user is not None
-    return CareTask.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
+    user, clinic_id = scope
+    return CareTask.objects.filter(clinic_id=clinic_id, patient__in=patients_visible_to(user))
 
 
 def flags_visible_to(user: User | None) -> QuerySet[Flag]:
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return Flag.objects.none()
-    assert user is not None
-    return Flag.objects.filter(clinic_id=user.clinic_id, patient__in=patients_visible_to(user))
+    user, clinic_id = scope
+    return Flag.objects.filter(clinic_id=clinic_id, patient__in=patients_visible_to(user))
 
 
 def checkins_visible_to(user: User | None) -> QuerySet[Checkin]:
@@ -265,9 +265,10 @@ def checkins_visible_to(user: User | None) -> QuerySet[Checkin]:
 
 def observations_visible_to(user: User | None) -> QuerySet[Observation]:
     """A patient sees their own scores only; staff every observation of their patients."""
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return Observation.objects.none()
-    assert user is not None
+    user, _clinic = scope
     observations = Observation.objects.filter(patient__in=patients_visible_to(user))
     if user.role == Role.PATIENT:
         observations = observations.filter(kind=Kind.SCORE)
@@ -278,15 +279,16 @@ def messages_visible_to(user: User | None) -> QuerySet[Message]:
     """Staff only: messages about their patients (to the patient or to staff), and messages
     about no patient (daily digests) addressed to them or, for clinic-wide roles, to anyone of
     their clinic. A patient sees none here."""
-    if not _has_scope(user):
+    scope = _scoped(user)
+    if scope is None:
         return Message.objects.none()
-    assert user is not None
+    user, clinic_id = scope
     if user.role == Role.PATIENT:
         return Message.objects.none()
     about_no_patient = Q(patient__isnull=True, to_staff=user)
     if user.role in CLINIC_WIDE_ROLES:
         about_no_patient = Q(patient__isnull=True)
-    return Message.objects.filter(clinic_id=user.clinic_id).filter(
+    return Message.objects.filter(clinic_id=clinic_id).filter(
         Q(patient__in=patients_visible_to(user)) | about_no_patient
     )
 

@@ -189,12 +189,12 @@ def _fit_for_our_pages(
     # Text placement pygal's stylesheet would give: the time axis' dates centred on their day,
     # the scale's values ending left of the plot, a marker's label centred over it.
     for group in root.iter("g"):
-        cls = group.get("class", "").split()
+        classes = group.get("class", "").split()
         anchor = (
             "middle"
-            if ("axis" in cls and "x" in cls) or "text-overlay" in cls
+            if ("axis" in classes and "x" in classes) or "text-overlay" in classes
             else "end"
-            if "axis" in cls and "y" in cls
+            if "axis" in classes and "y" in classes
             else ""
         )
         if anchor:

@@ -393,12 +393,13 @@ class _Evaluator:
         if fname == "count":
             keyword = node.keywords[0]
             assert keyword.arg is not None
-            window_days = keyword.value.value * _WINDOW_UNITS[keyword.arg]  # type: ignore[attr-defined]
+            assert isinstance(keyword.value, ast.Constant)
+            amount = keyword.value.value  # validated as a number when the expression compiled
+            assert isinstance(amount, int | float)
+            window_days = amount * _WINDOW_UNITS[keyword.arg]
             since = ctx.now - timedelta(days=window_days)
             value = sum(1 for at in ctx.occurrences(args[0]) if since < at <= ctx.now)
-            self.readings.append(
-                Reading(f"count({args[0]}, last {keyword.value.value} {keyword.arg})", value)
-            )  # type: ignore[attr-defined]
+            self.readings.append(Reading(f"count({args[0]}, last {amount} {keyword.arg})", value))
             return value
         if fname == "days_since":
             past = [at for at in ctx.occurrences(args[0]) if at <= ctx.now]

@@ -186,7 +186,7 @@ def _check_track(
         problems.append(Problem((*base, "initial"), f"unknown state '{track.initial}'"))
 
     for state_name, state in states.items():
-        where = (*base, "states", state_name)
+        where: tuple[str | int, ...] = (*base, "states", state_name)
         if track.stages and state.stage is not None and state.stage not in track.stages:
             problems.append(
                 Problem(

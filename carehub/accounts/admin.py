@@ -14,7 +14,7 @@ class UserAdmin(ClinicScopedAdmin, BaseUserAdmin):
 
     list_display = ["username", "first_name", "last_name", "clinic", "role", "is_active"]
     list_filter = ["clinic", "role", "is_active", "is_staff"]
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Clinic", {"fields": ("clinic", "role")}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Clinic", {"fields": ("clinic", "role")}))
     add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("Clinic", {"fields": ("clinic", "role")}))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -50,7 +50,9 @@ class User(AbstractUser):
         admin's password form, `manage.py changepassword`) calls `set_password` and saves.
         Django keeps the raw password in `_password` from `set_password` until the save; the
         rehash of an upgraded hasher at login clears it first, so it revokes nothing."""
-        replaced = self._password is not None or getattr(self, "_password_replaced", False)
+        replaced = getattr(self, "_password", None) is not None or getattr(
+            self, "_password_replaced", False
+        )
         with transaction.atomic():
             super().save(*args, **kwargs)
             if replaced:

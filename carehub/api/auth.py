@@ -33,7 +33,7 @@ class AuthTokenApi(APIView):
             return [AllowAny()]
         return [IsAuthenticated()]
 
-    def get_authenticators(self) -> list:  # type: ignore[type-arg]
+    def get_authenticators(self) -> list:
         # Obtaining a token reads credentials from the body only (no session, so no CSRF).
         if self.request is not None and self.request.method == "POST":
             return []

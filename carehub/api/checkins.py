@@ -18,7 +18,6 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.accounts.models import Role
@@ -26,6 +25,7 @@ from carehub.api.exception_handler import Gone
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -95,7 +95,7 @@ class PatientCheckinListApi(AuditedApi):
         ],
         responses={200: paginated(CheckinSerializer, "CheckinPage"), **problems(400, 403, 404)},
     )
-    def get(self, request: Request, patient_id: int) -> Response:
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         filters = self.FilterSerializer(data=request.query_params)
@@ -123,7 +123,7 @@ class CheckinDetailApi(AuditedApi):
         tags=["check-ins"],
         responses={200: CheckinDetailSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, checkin_id: int) -> Response:
+    def get(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
         data = self.OutputSerializer(checkin).data
@@ -169,7 +169,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
         examples=[example("PEG", {"answers": {"pain": 6, "enjoyment": 5, "activity": 7}})],
         responses={201: OutputSerializer, **problems(400, 403, 404, 410)},
     )
-    def post(self, request: Request, checkin_id: int) -> Response:
+    def post(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
         data = self.InputSerializer(data=request.data)
@@ -226,7 +226,7 @@ class CheckinOpenApi(AuditedApi):
         request=None,
         responses={200: CheckinSerializer, **problems(403, 404, 409)},
     )
-    def post(self, request: Request, checkin_id: int) -> Response:
+    def post(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
         checkin_open_now(checkin=checkin)

@@ -13,11 +13,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import NotFound
@@ -58,7 +58,7 @@ class PathwayListApi(APIView):
         tags=["pathways"],
         responses={200: OutputSerializer(many=True), **problems(403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         rows = [
             {
                 "key": definition.key,
@@ -96,7 +96,7 @@ class PathwayThresholdSerializer(serializers.Serializer):
     name = serializers.CharField()
     default = serializers.JSONField(help_text="Number, boolean or text")
     unit = serializers.CharField()
-    source = serializers.CharField(help_text="Where the value comes from")
+    source = serializers.CharField(help_text="Where the value comes from")  # type: ignore[assignment]  # a field named like a DRF attribute
     description = serializers.CharField()
 
 
@@ -119,7 +119,7 @@ class PathwayDetailApi(APIView):
         tags=["pathways"],
         responses={200: OutputSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, key: str, version: int) -> Response:
+    def get(self, request: StaffRequest, key: str, version: int) -> Response:
         definition = _definition(key, version)
         internal = definition.internal_events
         body = {
@@ -171,7 +171,7 @@ class MermaidTextRenderer(BaseRenderer):
     format = "txt"
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):  # type: ignore[no-untyped-def]
+    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
         if isinstance(data, str):
             return data.encode(self.charset)
         # A problem (404, 403) keeps its JSON body whatever the client accepted.
@@ -195,7 +195,7 @@ class PathwayDiagramApi(APIView):
             **problems(403, 404),
         },
     )
-    def get(self, request: Request, key: str, version: int) -> Response:
+    def get(self, request: StaffRequest, key: str, version: int) -> Response:
         text = mermaid(_definition(key, version))
         if isinstance(request.accepted_renderer, MermaidTextRenderer):
             return Response(text)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -42,7 +42,7 @@ class _FactSerializer(serializers.Serializer):
 class _ThresholdSerializer(serializers.Serializer):
     name = serializers.CharField()
     value = serializers.JSONField(help_text="What guards compare the facts with")
-    source = serializers.CharField(help_text="Where the value comes from")
+    source = serializers.CharField(help_text="Where the value comes from")  # type: ignore[assignment]  # a field named like a DRF attribute
     set_by_clinic = serializers.BooleanField(help_text="False: the definition's default")
 
 
@@ -65,7 +65,7 @@ class EnrolmentFactsApi(AuditedApi):
         tags=["enrolments"],
         responses={200: OutputSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         facts = enrolment_facts(enrolment=enrolment, now=clock.now())
@@ -109,7 +109,7 @@ class EnrolmentTimersApi(AuditedApi):
         tags=["enrolments"],
         responses={200: OutputSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         timers = list(enrolment_timers_pending(enrolment=enrolment))
@@ -144,7 +144,7 @@ class EnrolmentNextDueApi(AuditedApi):
         tags=["enrolments"],
         responses={200: OutputSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         items = enrolment_next_due(enrolment=enrolment)

@@ -123,7 +123,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def _application_problem(exc: ApplicationError, instance: str | None) -> dict[str, Any]:
     status = next((s for cls, s in _APPLICATION_STATUS if isinstance(exc, cls)), 400)
-    members = {k: v for k, v in exc.extra.items() if k not in _CONSUMED_EXTRA}
+    members: dict[str, Any] = {k: v for k, v in exc.extra.items() if k not in _CONSUMED_EXTRA}
     if isinstance(exc, InvalidInput):
         fields = exc.extra.get("fields")
         if isinstance(fields, dict) and fields:

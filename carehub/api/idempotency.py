@@ -135,8 +135,10 @@ class IdempotentWrites:
         if request.method not in WRITE_METHODS or not hasattr(self, request.method.lower()):
             return  # a read, or a method the resource lacks (405 follows)
         key = idempotency_key(request)
+        actor_id = request.user.pk
+        assert actor_id is not None  # authentication and `IsAuthenticated` ran above
         attempt = idempotency_begin(
-            actor_id=request.user.pk,
+            actor_id=actor_id,
             key=key,
             operation=self.idempotency_operation(),
             target=self.idempotency_target(request),

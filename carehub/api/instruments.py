@@ -12,11 +12,11 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import NotFound
@@ -131,7 +131,7 @@ class InstrumentSummarySerializer(serializers.Serializer):
 
 class InstrumentOptionSerializer(serializers.Serializer):
     value = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like a DRF attribute
 
 
 class InstrumentItemSerializer(serializers.Serializer):
@@ -161,13 +161,13 @@ class InstrumentScoringSerializer(serializers.Serializer):
 
 
 class InstrumentBandLevelSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like a DRF attribute
     at_least = serializers.FloatField(allow_null=True)
     above = serializers.FloatField(allow_null=True)
 
 
 class InstrumentBandsSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like a DRF attribute
     levels = InstrumentBandLevelSerializer(many=True)
 
 
@@ -175,7 +175,7 @@ class InstrumentMcidSerializer(serializers.Serializer):
     points = serializers.FloatField(allow_null=True)
     percent = serializers.FloatField(allow_null=True)
     at_most = serializers.IntegerField(allow_null=True)
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like a DRF attribute
 
 
 class InstrumentLoincSerializer(serializers.Serializer):
@@ -206,7 +206,7 @@ class InstrumentListApi(APIView):
         ],
         responses={200: InstrumentSummarySerializer(many=True), **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         rows = [_summary(d) for d in instruments(latest_only=filters.validated_data["latest"])]
@@ -237,5 +237,5 @@ class InstrumentDetailApi(APIView):
         tags=["instruments"],
         responses={200: OutputSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, key: str, version: int) -> Response:
+    def get(self, request: StaffRequest, key: str, version: int) -> Response:
         return Response(self.OutputSerializer(_detail(_definition(key, version))).data)

@@ -31,7 +31,6 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.observations import (
@@ -43,6 +42,7 @@ from carehub.api.observations import (
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -75,12 +75,12 @@ class _IntakeRecordApi(_ObservationRecordApi):
     def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
         raise NotImplementedError
 
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = patient
 
         def create(values: dict[str, Any]) -> Observation:
-            return self.write(patient, values, _corrected(patient, values))  # type: ignore[no-any-return]
+            return self.write(patient, values, _corrected(patient, values))
 
         return self.record(request, patient, f"{self.step_name}:{patient.pk}", create)
 
@@ -114,7 +114,7 @@ class PatientPainOnsetRecordApi(_IntakeRecordApi):
         InputSerializer,
         [example("Onset", {"onset": "2024-09-01"})],
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         return super().post(request, patient_id)
 
 
@@ -140,7 +140,7 @@ class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
         InputSerializer,
         [example("Started", {"started": "2025-01-15"})],
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         return super().post(request, patient_id)
 
 
@@ -198,7 +198,7 @@ class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
             )
         ],
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         return super().post(request, patient_id)
 
 
@@ -227,7 +227,7 @@ class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
         InputSerializer,
         [example("Cleared", {"outcome": "cleared", "observed_at": "2026-01-05T10:00:00Z"})],
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         return super().post(request, patient_id)
 
 
@@ -276,7 +276,7 @@ class PatientStatusRecordApi(_IntakeRecordApi):
             ),
         ],
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         return super().post(request, patient_id)
 
 
@@ -294,7 +294,7 @@ class MedicationRowSerializer(serializers.Serializer):
         return str(row.data.get("unit", ""))
 
     def get_mme(self, row: Observation) -> float | None:
-        return self.context["per_drug"].get(row.code)  # type: ignore[no-any-return]
+        return self.context["per_drug"].get(row.code)
 
 
 class PatientMedicationsApi(_IntakeRecordApi):
@@ -330,7 +330,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
         not_counted = serializers.ListField(
             child=serializers.CharField(), help_text="Opioids on the list without a CDC factor"
         )
-        source = serializers.CharField(help_text="Where the MME factors come from")
+        source = serializers.CharField(help_text="Where the MME factors come from")  # type: ignore[assignment]  # a field named like a DRF attribute
 
     def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
         return medication_record(
@@ -348,7 +348,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
         tags=["observations"],
         responses={200: ListSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, patient_id: int) -> Response:
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         now = clock.now()
@@ -387,7 +387,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
             )
         ],
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         return super().post(request, patient_id)
 
 
@@ -413,7 +413,7 @@ class ObservationWithdrawApi(AuditedApi):
         examples=[example("Wrong patient", {"reason": "Entered on the wrong patient"})],
         responses={201: OutputSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, observation_id: int) -> Response:
+    def post(self, request: StaffRequest, observation_id: int) -> Response:
         observation = observation_get_for_user(user=request.user, observation_id=observation_id)
         self.audit_patient, self.audit_obj = observation.patient, observation
         data = self.InputSerializer(data=request.data)

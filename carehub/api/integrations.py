@@ -17,12 +17,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -57,7 +57,7 @@ class ChangeEventSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The event id (the webhook-id header): dedupe on it")
     type = serializers.ChoiceField(choices=ChangeType.choices)
     timestamp = serializers.DateTimeField()
-    data = ChangeDataSerializer(help_text="Ids and codes of the change (type-specific members)")
+    data = ChangeDataSerializer(help_text="Ids and codes of the change (type-specific members)")  # type: ignore[assignment]  # a field named like a DRF attribute
 
 
 class FeedPageSerializer(serializers.Serializer):
@@ -94,7 +94,7 @@ class EventFeedApi(AuditedApi):
         ],
         responses={200: FeedPageSerializer, **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         clinic_id = request.user.clinic_id
         after_param = request.query_params.get("after")
         after = feed_position(clinic_id=clinic_id, cursor=after_param) if after_param else None
@@ -173,7 +173,7 @@ class WebhookListCreateApi(AuditedApi):
             **problems(400, 403),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         response = paginated_response(
             request=request,
             view=self,
@@ -190,7 +190,7 @@ class WebhookListCreateApi(AuditedApi):
         request=InputSerializer,
         responses={201: SubscriptionWithSecretSerializer, **problems(400, 403)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = webhook_subscription_create(
@@ -226,7 +226,7 @@ class WebhookDetailApi(AuditedApi):
             required=False, default=False, help_text="A new signing secret (shown in the answer)"
         )
 
-    def _get(self, request: Request, webhook_id: int) -> WebhookSubscription:
+    def _get(self, request: StaffRequest, webhook_id: int) -> WebhookSubscription:
         subscription = webhook_subscription_get(
             clinic_id=request.user.clinic_id, subscription_id=webhook_id
         )
@@ -238,7 +238,7 @@ class WebhookDetailApi(AuditedApi):
         tags=["integrations"],
         responses={200: SubscriptionSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, webhook_id: int) -> Response:
+    def get(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self._get(request, webhook_id)
         self.audit()
         return Response(SubscriptionSerializer(subscription).data)
@@ -252,7 +252,7 @@ class WebhookDetailApi(AuditedApi):
             **problems(400, 403, 404),
         },
     )
-    def patch(self, request: Request, webhook_id: int) -> Response:
+    def patch(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self._get(request, webhook_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -298,7 +298,7 @@ class WebhookDeliveryListApi(AuditedApi):
             **problems(400, 403, 404),
         },
     )
-    def get(self, request: Request, webhook_id: int) -> Response:
+    def get(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = webhook_subscription_get(
             clinic_id=request.user.clinic_id, subscription_id=webhook_id
         )
@@ -327,7 +327,7 @@ class WebhookDeliveryResendApi(AuditedApi):
         request=None,
         responses={200: DeliverySerializer, **problems(403, 404, 409)},
     )
-    def post(self, request: Request, delivery_id: int) -> Response:
+    def post(self, request: StaffRequest, delivery_id: int) -> Response:
         delivery = webhook_delivery_get(clinic_id=request.user.clinic_id, delivery_id=delivery_id)
         self.audit_obj = delivery
         webhook_delivery_resend(delivery_id=delivery.pk)

@@ -20,19 +20,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
-from carehub.api.pathways import (
-    IDEMPOTENCY_PARAMETER,
-    DispatchOutputSerializer,
-    EnrolmentSerializer,
-    dispatch_response,
-    idempotency_key,
-)
+from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_key
+from carehub.api.pathways import DispatchOutputSerializer, EnrolmentSerializer, dispatch_response
 from carehub.api.patients import AuditedApi, PatientEnrolmentListApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -76,7 +71,7 @@ class PatientEnrolmentStartApi(AuditedApi):
         examples=[example("Intractable pain", {"definition_key": "intractable-pain"})],
         responses={201: EnrolmentSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         data = self.InputSerializer(data=request.data)
@@ -114,7 +109,7 @@ class EnrolmentPauseApi(AuditedApi):
         examples=[example("Hospital stay", {"reason": "Hospital stay"})],
         responses={200: EnrolmentSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         data = self.InputSerializer(data=request.data)
@@ -142,7 +137,7 @@ class EnrolmentResumeApi(AuditedApi):
         request=None,
         responses={200: EnrolmentSerializer, **problems(403, 404, 409)},
     )
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         enrolment = enrolment_resume(enrolment_id=enrolment.pk, user=request.user)
@@ -174,7 +169,7 @@ class EnrolmentDischargeApi(AuditedApi):
         examples=[example("Moved away", {"reason": "Moved to another area"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: StaffRequest, public_id: str) -> Response:
         key = idempotency_key(request)
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment

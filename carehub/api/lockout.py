@@ -25,7 +25,7 @@ def lockout_response(
     original_response: HttpResponse | None = None,
     credentials: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    status: int = settings.AXES_HTTP_RESPONSE_CODE
+    status: int = settings.AXES_HTTP_RESPONSE_CODE  # type: ignore[misc]  # set by django-axes
     cool_off = get_cool_off(request)
     retry_after = max(int(cool_off.total_seconds()), 1) if cool_off else None
     if request.path.startswith(API_PREFIX):

@@ -15,12 +15,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -94,7 +94,7 @@ class PatientMessageListApi(AuditedApi):
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
     )
-    def get(self, request: Request, patient_id: int) -> Response:
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         response = paginated_response(
@@ -123,7 +123,7 @@ class MessageDeadListApi(AuditedApi):
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         response = paginated_response(
             request=request,
             view=self,
@@ -151,7 +151,7 @@ class MessageResendApi(AuditedApi):
         request=None,
         responses={200: MessageSerializer, **problems(403, 404, 409)},
     )
-    def post(self, request: Request, message_id: int) -> Response:
+    def post(self, request: StaffRequest, message_id: int) -> Response:
         message = message_get_for_user(user=request.user, message_id=message_id)
         self.audit_patient, self.audit_obj = message.patient, message
         try:

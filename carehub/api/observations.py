@@ -36,14 +36,13 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
-from carehub.accounts.models import User
+from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated, paginated_response
-from carehub.api.pathways import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -75,13 +74,13 @@ class ObservationSerializer(serializers.Serializer):
     value_number = serializers.FloatField(allow_null=True)
     value_text = serializers.CharField(allow_blank=True)
     value_bool = serializers.BooleanField(allow_null=True)
-    data = serializers.DictField(
+    data = serializers.DictField(  # type: ignore[assignment]  # a field named like a DRF attribute
         child=serializers.JSONField(), help_text="Details (score items, region, notes, ...)"
     )
     observed_at = serializers.DateTimeField(help_text="When it happened")
     recorded_at = serializers.DateTimeField(source="created_at")
     recorded_by_id = serializers.IntegerField(allow_null=True)
-    source = serializers.ChoiceField(choices=Source.values)
+    source = serializers.ChoiceField(choices=Source.values)  # type: ignore[assignment]  # a field named like a DRF attribute
     is_baseline = serializers.BooleanField()
     corrects_id = serializers.IntegerField(
         allow_null=True, help_text="The earlier observation this one replaces"
@@ -116,7 +115,7 @@ class PatientObservationListApi(AuditedApi):
             **problems(400, 403, 404),
         },
     )
-    def get(self, request: Request, patient_id: int) -> Response:
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         filters = self.FilterSerializer(data=request.query_params)
@@ -198,7 +197,7 @@ class _ObservationRecordApi(AuditedApi):
 
     def record(
         self,
-        request: Request,
+        request: StaffRequest,
         patient: Patient,
         operation: str,
         create: Callable[[dict[str, Any]], Observation],
@@ -208,7 +207,7 @@ class _ObservationRecordApi(AuditedApi):
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
         event = values.get("event")
-        user: User = request.user
+        user = request.user
         told = observation_record_and_tell(
             patient=patient, event=event, idempotency_key=f"api:{user.pk}:{key}", user=user,
             require_listener=True,
@@ -272,7 +271,7 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
         ],
         responses=_RECORD_RESPONSES,
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = patient
 
@@ -314,7 +313,7 @@ class ObservationResultRecordApi(_ObservationRecordApi):
         ],
         responses=_RECORD_RESPONSES,
     )
-    def post(self, request: Request, observation_id: int) -> Response:
+    def post(self, request: StaffRequest, observation_id: int) -> Response:
         procedure = observation_get_for_user(user=request.user, observation_id=observation_id)
         self.audit_patient, self.audit_obj = procedure.patient, procedure
 
@@ -362,7 +361,7 @@ class PatientSessionRecordApi(_ObservationRecordApi):
         ],
         responses=_RECORD_RESPONSES,
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = patient
 
@@ -438,7 +437,7 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         ],
         responses=_RECORD_RESPONSES,
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = patient
 

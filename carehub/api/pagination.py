@@ -57,9 +57,10 @@ class CursorPagination(pagination.CursorPagination):
         if cursor.reverse:
             tokens["r"] = "1"
         if cursor.position is not None:
-            tokens["p"] = cursor.position
+            tokens["p"] = str(cursor.position)
         signed = self._signer().sign(parse.urlencode(tokens, doseq=True))
         encoded = b64encode(signed.encode("ascii"), altchars=_ALTCHARS).decode("ascii")
+        assert self.base_url is not None  # set by paginate_queryset
         return replace_query_param(self.base_url, self.cursor_query_param, encoded)
 
     def decode_cursor(self, request: Request) -> pagination.Cursor | None:
@@ -80,7 +81,8 @@ class CursorPagination(pagination.CursorPagination):
                 "Invalid cursor: use `next` or `previous` of a page.",
                 extra={"field": self.cursor_query_param},
             ) from None
-        return pagination.Cursor(offset=offset, reverse=reverse, position=position)
+        # DRF keeps the position as the text of the ordering field (its stub says int).
+        return pagination.Cursor(offset=offset, reverse=reverse, position=position)  # type: ignore[arg-type]
 
 
 def paginated_response(
@@ -92,7 +94,7 @@ def paginated_response(
     ordering: str | Sequence[str] = "-id",
 ) -> Response:
     paginator = CursorPagination()
-    paginator.ordering = ordering
+    paginator.ordering = ordering  # type: ignore[assignment]  # DRF takes a field or several
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True, context={"request": request}).data
     return paginator.get_paginated_response(data)

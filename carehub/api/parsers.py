@@ -16,6 +16,7 @@ over the brackets outside strings, without recursion, before `json.loads` sees t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import IO, Any
 
@@ -48,7 +49,7 @@ def json_depth(text: str) -> int:
     return max(0, max(accumulate(map(_STEP.__getitem__, brackets)), default=0))
 
 
-def _declared_length(parser_context: dict[str, Any]) -> int | None:
+def _declared_length(parser_context: Mapping[str, Any]) -> int | None:
     request = parser_context.get("request")
     if request is None:
         return None
@@ -71,7 +72,7 @@ class JSONParser(parsers.BaseParser):
         self,
         stream: IO[bytes],
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         parser_context = parser_context or {}
         max_bytes: int = settings.API_MAX_BODY_BYTES
@@ -84,7 +85,8 @@ class JSONParser(parsers.BaseParser):
         if len(raw) > max_bytes:
             raise too_large
         try:
-            text = raw.decode(parsers.get_encoding(parser_context))
+            # DRF's own helper (the stub leaves it out): the request's charset, else the default.
+            text = raw.decode(parsers.get_encoding(parser_context))  # type: ignore[attr-defined]
         except (LookupError, ValueError) as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
         too_deep = JsonTooDeep(f"The JSON nests objects and arrays more than {max_depth} deep.")

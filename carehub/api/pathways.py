@@ -16,7 +16,6 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
@@ -24,6 +23,7 @@ from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idem
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -65,7 +65,7 @@ class TrackSerializer(serializers.Serializer):
 class PendingProposalSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     track = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like a DRF attribute
     target = serializers.CharField()
     event = serializers.CharField()
     roles = serializers.ListField(child=serializers.CharField())
@@ -160,7 +160,7 @@ class EnrolmentDetailApi(AuditedApi):
         tags=["enrolments"],
         responses={200: EnrolmentSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         data = self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
@@ -183,7 +183,7 @@ class EnrolmentTimelineApi(AuditedApi):
         parameters=PAGE_PARAMETERS,
         responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         response = paginated_response(
@@ -228,7 +228,7 @@ class EnrolmentEventSendApi(AuditedApi):
         examples=[example("Request an ESI", {"event": "esi_requested"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: StaffRequest, public_id: str) -> Response:
         key = idempotency_key(request)
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
@@ -262,7 +262,7 @@ class ProposalSerializer(serializers.Serializer):
     patient_mrn = serializers.CharField(source="enrolment.patient.mrn")
     patient_name = serializers.SerializerMethodField()
     track = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like a DRF attribute
     target = serializers.CharField()
     event = serializers.CharField()
     roles = serializers.ListField(child=serializers.CharField(), help_text="Who may approve")
@@ -274,7 +274,7 @@ class ProposalSerializer(serializers.Serializer):
     decided_by_id = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField()
 
-    def get_patient_name(self, proposal) -> str:  # type: ignore[no-untyped-def]
+    def get_patient_name(self, proposal) -> str:
         patient = proposal.enrolment.patient
         return f"{patient.given_name} {patient.family_name}"
 
@@ -298,7 +298,7 @@ class ProposalListApi(AuditedApi):
         ],
         responses={200: paginated(ProposalSerializer, "ProposalPage"), **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         proposals = proposal_list_for_user(
@@ -349,7 +349,7 @@ class _ProposalDecisionApi(AuditedApi):
     def decide(self, proposal: Proposal, user: Any, key: str, data: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    def post(self, request: Request, proposal_id: int) -> Response:
+    def post(self, request: StaffRequest, proposal_id: int) -> Response:
         proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
         self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
         data = self.InputSerializer(data=request.data)
@@ -383,7 +383,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
         examples=[example("Approve", {"note": "Criteria met"})],
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
-    def post(self, request: Request, proposal_id: int) -> Response:
+    def post(self, request: StaffRequest, proposal_id: int) -> Response:
         return super().post(request, proposal_id)
 
 
@@ -408,5 +408,5 @@ class ProposalRejectApi(_ProposalDecisionApi):
         examples=[example("Reject", {"reason": "Patient prefers to wait"})],
         responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
     )
-    def post(self, request: Request, proposal_id: int) -> Response:
+    def post(self, request: StaffRequest, proposal_id: int) -> Response:
         return super().post(request, proposal_id)

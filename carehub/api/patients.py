@@ -4,6 +4,7 @@ data goes through (`AuditedApi`)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
@@ -88,6 +90,7 @@ class AuditedApi(IdempotentWrites, APIView):
     (the object is outside the scope or does not exist: nothing about it is disclosed, not even
     to the audit trail of the user's clinic), anything else as `error`. 401 is not recorded."""
 
+    request: StaffRequest  # `IsAuthenticated` runs first (carehub.api.requests)
     audit_action: str = ""
     # A URL serving several methods names each method's operation and audit action.
     method_operations: dict[str, tuple[Operation, str]] = {}
@@ -104,7 +107,7 @@ class AuditedApi(IdempotentWrites, APIView):
     def audit(
         self,
         *,
-        patients: list[Patient | int] | None = None,
+        patients: Sequence[Patient | int] | None = None,
         outcome: str = Outcome.OK,
         detail: dict[str, Any] | None = None,
     ) -> None:
@@ -240,7 +243,7 @@ class PatientListApi(AuditedApi):
         ],
         responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         active = filters.validated_data.get("active")
@@ -298,7 +301,7 @@ class PatientDetailApi(AuditedApi):
         tags=["patients"],
         responses={200: OutputSerializer, **problems(403, 404)},
     )
-    def get(self, request: Request, patient_id: int) -> Response:
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         data = self.OutputSerializer(patient).data
@@ -321,7 +324,7 @@ class PatientEnrolmentListApi(AuditedApi):
         started_at = serializers.DateTimeField()
         completed_at = serializers.DateTimeField(allow_null=True)
 
-        def get_states(self, enrolment) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        def get_states(self, enrolment) -> dict[str, str]:
             return {track: item["state"] for track, item in enrolment.configuration.items()}
 
     @extend_schema(
@@ -333,7 +336,7 @@ class PatientEnrolmentListApi(AuditedApi):
             **problems(400, 403, 404),
         },
     )
-    def get(self, request: Request, patient_id: int) -> Response:
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         response = paginated_response(

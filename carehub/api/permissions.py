@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from carehub.accounts.models import STAFF_ROLES
+from carehub.accounts.models import STAFF_ROLES, User
 from carehub.care_access import OPERATIONS, Operation, can
 from carehub.core.exceptions import NotPermitted
 
@@ -24,7 +24,8 @@ class RoleAllows(BasePermission):
         operation: Operation | None = getattr(view, "operation", None)
         if operation is None:  # a view must say what it does
             return False
-        if not can(request.user, operation):
+        user = request.user if isinstance(request.user, User) else None
+        if not can(user, operation):
             raise NotPermitted(
                 self.message,
                 extra={"operation": operation.value, "roles": sorted(OPERATIONS[operation])},

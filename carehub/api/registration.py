@@ -21,7 +21,6 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
@@ -36,6 +35,7 @@ from carehub.api.patients import (
     PatientListApi,
 )
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -123,7 +123,7 @@ class PatientCreateApi(AuditedApi):
         ],
         responses={201: PatientSerializer, **problems(400, 403, 409)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -164,7 +164,7 @@ class PatientUpdateApi(AuditedApi):
         ],
         responses={200: PatientSerializer, **problems(400, 403, 404)},
     )
-    def patch(self, request: Request, patient_id: int) -> Response:
+    def patch(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         data = self.InputSerializer(data=request.data)
@@ -210,7 +210,7 @@ class PatientDeactivateApi(AuditedApi):
         examples=[example("Transferred", {"reason": "Care transferred to another clinic"})],
         responses={200: PatientSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         data = self.InputSerializer(data=request.data)
@@ -252,7 +252,7 @@ class PatientCareTeamSetApi(AuditedApi):
         ],
         responses={200: OutputSerializer, **problems(400, 403, 404)},
     )
-    def put(self, request: Request, patient_id: int) -> Response:
+    def put(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
         data = self.InputSerializer(data=request.data)
@@ -301,7 +301,7 @@ class StaffListApi(AuditedApi):
         ],
         responses={200: paginated(OutputSerializer, "StaffPage"), **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         staff = staff_list_for_clinic(

@@ -35,7 +35,9 @@ class AutoSchema(SpectacularAutoSchema):
     def idempotent_write(self) -> bool:
         return isinstance(self.view, IdempotentWrites) and self.method.upper() in WRITE_METHODS
 
-    def get_override_parameters(self) -> list[OpenApiParameter]:
+    def get_override_parameters(
+        self,
+    ) -> list[OpenApiParameter | serializers.Serializer[Any] | type[serializers.Serializer[Any]]]:
         parameters = list(super().get_override_parameters())
         if self.idempotent_write():
             parameters.insert(0, IDEMPOTENCY_PARAMETER)
@@ -76,7 +78,7 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     instance = serializers.CharField(allow_null=True)
     code = serializers.CharField(help_text="Stable machine-readable code")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field named like a DRF attribute
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Validation errors per field (400)",

@@ -14,11 +14,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -34,7 +34,7 @@ class ThresholdSerializer(serializers.Serializer):
     default = serializers.JSONField(help_text="The definition's value: number, boolean or text")
     default_source = serializers.CharField()
     value = serializers.JSONField(help_text="The value this clinic's pathways use")
-    source = serializers.CharField(help_text="Where the value used comes from")
+    source = serializers.CharField(help_text="Where the value used comes from")  # type: ignore[assignment]  # a field named like a DRF attribute
     overridden = serializers.BooleanField(help_text="The clinic set its own value")
     note = serializers.CharField(allow_blank=True)
     updated_at = serializers.DateTimeField(allow_null=True)
@@ -53,7 +53,7 @@ class ThresholdListApi(AuditedApi):
         tags=["clinic"],
         responses={200: ThresholdSerializer(many=True), **problems(403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         rows = threshold_list_for_clinic(clinic_id=request.user.clinic_id)
         data = self.OutputSerializer(rows, many=True).data
         self.audit(detail={"listed": len(rows)})
@@ -67,7 +67,7 @@ class ThresholdSetApi(AuditedApi):
 
     class InputSerializer(serializers.Serializer):
         value = serializers.JSONField(help_text="Of the default's type: number, boolean or text")
-        source = serializers.CharField(
+        source = serializers.CharField(  # type: ignore[assignment]  # a field named like a DRF attribute
             max_length=SOURCE_MAX_LENGTH, help_text="Where the value comes from"
         )
         note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH)
@@ -81,7 +81,7 @@ class ThresholdSetApi(AuditedApi):
         examples=[example("ASRA", {"value": 50, "source": "ASRA 2020"})],
         responses={200: ThresholdSerializer, **problems(400, 403, 404)},
     )
-    def put(self, request: Request, pathway_key: str, name: str) -> Response:
+    def put(self, request: StaffRequest, pathway_key: str, name: str) -> Response:
         clinic = request.user.clinic
         before = threshold_get_for_clinic(clinic=clinic, pathway_key=pathway_key, name=name)
         data = self.InputSerializer(data=request.data)

@@ -16,13 +16,13 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -56,7 +56,7 @@ class _PatientFields(serializers.Serializer):
     patient_name = serializers.SerializerMethodField()
     enrolment = serializers.UUIDField(source="enrolment.public_id", allow_null=True)
 
-    def get_patient_name(self, item) -> str:  # type: ignore[no-untyped-def]
+    def get_patient_name(self, item) -> str:
         return f"{item.patient.given_name} {item.patient.family_name}"
 
 
@@ -133,7 +133,7 @@ class TaskListApi(AuditedApi):
         ],
         responses={200: paginated(TaskSerializer, "TaskPage"), **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         discipline = filters.validated_data.get("discipline") or request.user.role
@@ -171,7 +171,7 @@ class TaskCompleteApi(AuditedApi):
         request=None,
         responses={200: TaskSerializer, **problems(403, 404, 409)},
     )
-    def post(self, request: Request, task_id: int) -> Response:
+    def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
         task = care_task_complete(task=task, user=request.user)
@@ -220,12 +220,12 @@ class PatientTaskCreateApi(AuditedApi):
         ],
         responses={201: TaskSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, patient_id: int) -> Response:
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
         self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        values = given.validated_data
         enrolment = None
         if values.get("enrolment") is not None:
             enrolment = Enrolment.objects.filter(
@@ -278,12 +278,12 @@ class TaskAssignApi(AuditedApi):
         examples=[example("Assign", {"staff_id": 3})],
         responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, task_id: int) -> Response:
+    def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        staff_id = data.validated_data["staff_id"]
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        staff_id = given.validated_data["staff_id"]
         assignee = None
         if staff_id is not None:
             assignee = User.objects.filter(pk=staff_id, clinic_id=task.clinic_id).first()
@@ -314,12 +314,12 @@ class TaskCancelApi(AuditedApi):
         examples=[example("Done elsewhere", {"reason": "Booked by the referring practice"})],
         responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, task_id: int) -> Response:
+    def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        care_task_cancel(task=task, reason=data.validated_data["reason"], user=request.user)
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        care_task_cancel(task=task, reason=given.validated_data["reason"], user=request.user)
         data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
         self.audit()
         return Response(data)
@@ -344,7 +344,7 @@ class FlagListApi(AuditedApi):
         parameters=[OpenApiParameter("status", str, enum=FlagStatus.values), *PAGE_PARAMETERS],
         responses={200: paginated(FlagSerializer, "FlagPage"), **problems(400, 403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: StaffRequest) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
@@ -387,7 +387,7 @@ class _FlagStatusApi(AuditedApi):
 
     OutputSerializer = FlagSerializer
 
-    def post(self, request: Request, flag_id: int) -> Response:
+    def post(self, request: StaffRequest, flag_id: int) -> Response:
         flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
         self.audit_patient, self.audit_obj = flag.patient, flag
         given = self.InputSerializer(data=request.data)
@@ -417,7 +417,7 @@ class FlagAcknowledgeApi(_FlagStatusApi):
         request=FlagAcknowledgeInput,
         responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, flag_id: int) -> Response:
+    def post(self, request: StaffRequest, flag_id: int) -> Response:
         return super().post(request, flag_id)
 
 
@@ -432,5 +432,5 @@ class FlagResolveApi(_FlagStatusApi):
         request=FlagResolveInput,
         responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
     )
-    def post(self, request: Request, flag_id: int) -> Response:
+    def post(self, request: StaffRequest, flag_id: int) -> Response:
         return super().post(request, flag_id)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from carehub.audit.models import AuditEvent
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 COLUMNS = [
     "id", "at", "action", "outcome", "actor_id", "actor_username", "actor_role", "clinic",
@@ -30,7 +33,7 @@ def export_queryset(events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
     return events.select_related("actor", "clinic", "patient").order_by("at", "id")
 
 
-def write_csv(events: Iterable[AuditEvent], stream: IO[str]) -> int:
+def write_csv(events: Iterable[AuditEvent], stream: SupportsWrite[str]) -> int:
     """Write a header and one line per event; returns the number of events."""
     writer = csv.writer(stream)
     writer.writerow(COLUMNS)

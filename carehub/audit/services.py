@@ -17,6 +17,7 @@ from django.db import connection, models
 
 from carehub.audit.models import Action, AuditEvent, Outcome
 from carehub.core.clock import now
+from carehub.core.sql import column, concrete_field
 from carehub.patients.models import Patient
 
 USER_AGENT_MAX = 256
@@ -109,11 +110,11 @@ def _insert_per_patient(common: dict[str, Any], targets: dict[int, int | None]) 
     model instance per row. Insert only: the append-only trigger is not involved."""
     opts = AuditEvent._meta
     qn = connection.ops.quote_name
-    fields = [opts.get_field(name) for name in _COMMON_FIELDS]
-    patient, clinic = opts.get_field("patient"), opts.get_field("clinic")
-    columns = ", ".join(qn(field.column) for field in [*fields, patient, clinic])
+    fields = [concrete_field(AuditEvent, name) for name in _COMMON_FIELDS]
+    patient, clinic = concrete_field(AuditEvent, "patient"), concrete_field(AuditEvent, "clinic")
+    columns = ", ".join(column(field) for field in [*fields, patient, clinic])
     values = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
-    params: list[object] = [
+    params: list[Any] = [
         field.get_db_prep_save(_raw(common[field.name]), connection) for field in fields
     ]
     params += [list(targets), list(targets.values())]

@@ -24,8 +24,18 @@ from django.contrib import admin
 from django.contrib.admin.sites import AdminSite
 from django.db import models
 from django.db.models import QuerySet
-from django.forms import Field
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
+
+from carehub.accounts.models import User
+
+
+def admin_user(request: HttpRequest) -> User:
+    """The account behind an admin request: the admin site lets no anonymous user in."""
+    user = request.user
+    assert isinstance(user, User), "the admin site requires a signed-in account"
+    return user
+
 
 GLOBAL = ":global"
 SUPERUSERS = ":superusers"
@@ -84,13 +94,13 @@ class ClinicScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(
         self, db_field: models.ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> Field | None:
+    ) -> ModelChoiceField[Any] | None:
         self._scoped_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(
         self, db_field: models.ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> Field | None:
+    ) -> ModelMultipleChoiceField[Any] | None:
         self._scoped_choices(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 

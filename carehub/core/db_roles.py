@@ -55,7 +55,11 @@ def owner_settings() -> Mapping[str, Any] | None:
 def separate_roles(alias: str = DEFAULT_DB_ALIAS) -> bool:
     """True when an owner is configured and logs in as another role than the application."""
     owner = owner_settings()
-    return bool(owner) and owner.get("USER") != connections[alias].settings_dict.get("USER")
+    return (
+        owner is not None
+        and bool(owner)
+        and owner.get("USER") != connections[alias].settings_dict.get("USER")
+    )
 
 
 @contextmanager

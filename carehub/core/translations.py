@@ -104,6 +104,7 @@ def _extract(source: str, where: str) -> Iterator[Message]:
                 if text:
                     yield Message(text, context, f"{where}:{line}")
         elif args:
+            assert isinstance(args, str)  # babel gives one message as a string
             yield Message(args, None, f"{where}:{line}")
 
 
@@ -184,7 +185,7 @@ def problems(language: str, messages: Iterable[Message] | None = None) -> list[s
             found.append(f"{language}: not in the catalogue: {label}")
         elif entry.fuzzy:
             found.append(f"{language}: fuzzy: {label}")
-        elif not (entry.string if isinstance(entry.string, str) else all(entry.string)):
+        elif not (entry.string if isinstance(entry.string, str) else all(entry.string or ())):
             found.append(f"{language}: not translated: {label}")
     for entry, errors in catalog.check():
         for error in errors:

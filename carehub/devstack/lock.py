@@ -54,7 +54,7 @@ def problems(
     requirements: Iterable[Requirement], pins: Mapping[str, list[tuple[str, str | None]]]
 ) -> list[str]:
     """What the lock lacks: requirements (for this interpreter) it pins not at all or wrongly."""
-    environment = default_environment()
+    environment = {key: str(value) for key, value in default_environment().items()}
     found = []
     for requirement in requirements:
         if requirement.marker and not requirement.marker.evaluate(environment):

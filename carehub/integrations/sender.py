@@ -73,7 +73,7 @@ def event_body(event: ChangeEvent) -> dict[str, Any]:
             "clinic_id": event.clinic_id,
             "patient_id": event.patient_id,
             # The API names enrolments by their public id.
-            "enrolment_id": str(event.enrolment.public_id) if event.enrolment_id else None,
+            "enrolment_id": str(event.enrolment.public_id) if event.enrolment else None,
             "subject_id": event.subject_id,
             **event.data,
         },

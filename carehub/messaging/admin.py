@@ -36,8 +36,8 @@ class DeliveryEventInline(admin.TabularInline):
 
     model = DeliveryEvent
     fk_name = "message"
-    fields = ["at", "status", "attempt", "reason", "related_message"]
-    readonly_fields = fields
+    readonly_fields = ("at", "status", "attempt", "reason", "related_message")
+    fields = readonly_fields
     extra = 0
     can_delete = False
     ordering = ["pk"]

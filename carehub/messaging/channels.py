@@ -196,11 +196,12 @@ class SmsChannel(Channel):
     name = DeliveryChannel.SMS
 
     def send(self, message: Message, text: str) -> str:
-        if not message.to_patient:
+        patient = message.patient
+        if not message.to_patient or patient is None:
             raise PermanentDeliveryError("SMS goes to patients only")
-        if not message.patient.phone:
+        if not patient.phone:
             raise UnreachableContact("the patient has no phone number")
-        return sms_gateway().send(message.patient.phone, text, message.idempotency_key)
+        return sms_gateway().send(patient.phone, text, message.idempotency_key)
 
 
 def email_message_id(idempotency_key: str) -> str:
@@ -214,6 +215,7 @@ class EmailChannel(Channel):
 
     def send(self, message: Message, text: str) -> str:
         if message.to_patient:
+            assert message.patient is not None
             address = message.patient.email
             subject = settings.MESSAGING_EMAIL_SUBJECT
         else:

@@ -303,7 +303,10 @@ class PolicyFacts:
         prefs: dict[int, ContactPreference] = {}
         if patient_ids:
             prefs = _locked_preferences(patient_ids)
-            missing = sorted({m.patient_id for m in to_patients if _budgeted(m)} - prefs.keys())
+            missing = sorted(
+                {m.patient_id for m in to_patients if _budgeted(m) and m.patient_id is not None}
+                - prefs.keys()
+            )
             if missing:  # a patient without a preference row yet: create it, then lock it
                 ContactPreference.objects.bulk_create(
                     [ContactPreference(patient_id=pk) for pk in missing], ignore_conflicts=True

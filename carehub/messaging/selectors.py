@@ -13,7 +13,6 @@ from carehub.core.exceptions import NotFound
 from carehub.messaging.channels import UnreachableContact
 from carehub.messaging.models import (
     DeliveryEvent,
-    InAppNotification,
     Message,
     MessageStatus,
     RecordedMessage,
@@ -53,35 +52,6 @@ def message_history(*, message_id: int) -> list[DeliveryEvent]:
         .select_related("related_message")
         .order_by("pk")
     )
-
-
-def message_explanation(*, message_id: int) -> str:
-    """The delivery log as lines of text: "why was this sent, or not sent?"."""
-    return "\n".join(
-        f"{e.at:%Y-%m-%d %H:%M:%S} {e.status}: {e.reason}"
-        for e in message_history(message_id=message_id)
-    )
-
-
-def messages_about_patient(*, patient: Patient) -> QuerySet[Message]:
-    return Message.objects.filter(patient=patient).select_related("to_staff").order_by("-pk")
-
-
-def in_app_inbox(*, staff: User, unread_only: bool = False) -> QuerySet[InAppNotification]:
-    notifications = InAppNotification.objects.filter(staff=staff)
-    if unread_only:
-        notifications = notifications.filter(read_at__isnull=True)
-    return notifications.order_by("-created_at")
-
-
-def patient_in_app_messages(*, patient: Patient) -> QuerySet[InAppNotification]:
-    return InAppNotification.objects.filter(patient=patient).order_by("-created_at")
-
-
-def recorded_messages(*, to: str | None = None) -> QuerySet[RecordedMessage]:
-    """What the development backends recorded as sent."""
-    recorded = RecordedMessage.objects.all()
-    return recorded.filter(to=to) if to is not None else recorded
 
 
 def _with_events(messages: QuerySet[Message]) -> QuerySet[Message]:

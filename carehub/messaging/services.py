@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
@@ -33,6 +33,7 @@ from carehub.accounts.models import User
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.core.sql import column, concrete_field
 from carehub.messaging import registry
 from carehub.messaging.delivery import event, publish_after_commit
 from carehub.messaging.models import (
@@ -51,7 +52,7 @@ from carehub.worklists.models import CareTask, Priority, TaskStatus
 
 logger = logging.getLogger(__name__)
 
-PATIENT = "patient"
+PATIENT: Final = "patient"
 CARE_TEAM = "care_team"
 
 
@@ -106,14 +107,14 @@ def _insert_new(messages: list[Message]) -> dict[str, int]:
     batch; returns the ids of the rows inserted by key (a key already present is left out).
     A key inserted by a concurrent transaction waits for it, then counts as present."""
     table = connection.ops.quote_name(Message._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in _INSERT_FIELDS)
+    columns = ", ".join(column(field) for field in _INSERT_FIELDS)
     row = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
-    params: list[object] = []
+    params: list[Any] = []
     for message in messages:
         for field in _INSERT_FIELDS:
             value = field.pre_save(message, add=True)  # created_at / updated_at
             params.append(field.get_db_prep_save(value, connection))
-    key = connection.ops.quote_name(Message._meta.get_field("idempotency_key").column)
+    key = column(concrete_field(Message, "idempotency_key"))
     # Only quoted names from the model's metadata and placeholders: the values are parameters.
     sql = (
         f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(messages))} "  # noqa: S608

@@ -63,7 +63,9 @@ def _retry(
     )  # fmt: skip
     return task.retry(
         kwargs={"message_ids": message_ids, "unsettled": unsettled}, countdown=countdown,
-        exc=cause,
+        # Past the last retry Celery raises `exc` (MaxRetriesExceededError for an interruption
+        # that is not an Exception, such as the worker's shutdown).
+        exc=cause if isinstance(cause, Exception) else None,
     )  # fmt: skip
 
 

@@ -92,7 +92,8 @@ def _open_checkin(request: HttpRequest, recorded_id: int) -> HttpResponse:
         raise Http404("No such message.") from None
     token = checkin_link_reissue(subject_key=message.subject_key) if message.to_patient else None
     audit_record(
-        request=request, action=Action.SENT_MESSAGES_VIEW, patients=[message.patient],
+        request=request, action=Action.SENT_MESSAGES_VIEW,
+        patients=[message.patient] if message.patient else [],
         detail={"recorded": recorded.pk, "link": "reissued" if token else "none"},
     )  # fmt: skip
     if token is None:

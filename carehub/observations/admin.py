@@ -45,6 +45,11 @@ def record_through_service(data: dict[str, Any], user: Any) -> Observation:
             notes=details.get("notes", ""),
         )  # fmt: skip
     if kind == Kind.MEDICATION:
+        if number is None:
+            raise ApplicationError(
+                "A medication needs its daily dose.",
+                extra={"fields": {"value_number": "the daily dose"}},
+            )
         return services.medication_record(
             **common, drug=code, daily_dose=number, unit=details.get("unit", "mg"), observed_at=at
         )
@@ -78,9 +83,9 @@ class ObservationAddForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.user = user
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         data = super().clean()
-        if self.errors:
+        if data is None or self.errors:
             return data
         try:
             # The admin view's transaction wraps this: nothing stays if the form is refused.
@@ -113,7 +118,7 @@ class ObservationAdmin(ClinicScopedAdmin):
     raw_id_fields = ["patient", "corrects"]
     readonly_fields = ["recorded_by", "entered_in_error", "created_at", "updated_at"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         if obj is not None:
             return super().get_form(request, obj, change=change, **kwargs)
         kwargs["form"] = ObservationAddForm

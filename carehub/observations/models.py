@@ -199,6 +199,7 @@ class Observation(TimeStampedModel):
             validator(self, add)
         if self.corrects_id is not None:
             original = self.corrects
+            assert original is not None
             if original.patient_id != self.patient_id:
                 add("corrects", "is an observation of another patient")
             elif original.kind != self.kind:

@@ -271,6 +271,7 @@ def score_observation_record(
             )
         raise _invalid("items", result.note or "these answers give no total")
 
+    enrolment: Enrolment | None
     if checkin is not None:
         subject, enrolment = f"checkin:{checkin.pk}", checkin.enrolment
     else:

@@ -307,13 +307,13 @@ def _instrument_facts(
     }
     if latest is None or baseline is None:
         return facts
-    if instrument.responder_at_most is not None:
-        facts[f"{name}.responder"] = latest.value_number <= instrument.responder_at_most
-    if latest.pk == baseline.pk:
-        return facts  # no score after the baseline yet
     start, end = baseline.value_number, latest.value_number
     assert start is not None  # scores always have a number
     assert end is not None
+    if instrument.responder_at_most is not None:
+        facts[f"{name}.responder"] = end <= instrument.responder_at_most
+    if latest.pk == baseline.pk:
+        return facts  # no score after the baseline yet
     facts[f"{name}.change"] = _round_2(end - start)
     gain = end - start if instrument.higher_is_better else start - end
     improvement = gain / start * 100 if instrument.percent_improvement and start != 0 else None

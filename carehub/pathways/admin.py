@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from carehub.core.admin import ReadOnlyAdmin
-from carehub.core.admin_scope import ClinicScopedAdmin
+from carehub.core.admin_scope import ClinicScopedAdmin, admin_user
 from carehub.core.exceptions import ApplicationError
 from carehub.pathways.effects import effect_resend
 from carehub.pathways.migration import migration_dry_run, migration_rollback
@@ -50,9 +50,10 @@ class EnrolmentStartForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["definition_key"].choices = sorted(
-            {(d.key, d.title) for d in registry()}, key=lambda choice: choice[1]
-        )
+        key_field = self.fields["definition_key"]
+        assert isinstance(key_field, forms.ChoiceField)
+        pathways = sorted({(d.key, d.title) for d in registry()}, key=lambda choice: choice[1])
+        key_field.choices = pathways
 
 
 class PauseForm(forms.Form):
@@ -61,8 +62,8 @@ class PauseForm(forms.Form):
 
 class StepInline(admin.TabularInline):
     model = PathwayStep
-    fields = ["at", "event", "outcome", "actor", "summary"]
-    readonly_fields = fields
+    readonly_fields = ("at", "event", "outcome", "actor", "summary")
+    fields = readonly_fields
     extra = 0
     can_delete = False
     ordering = ["-id"]
@@ -101,10 +102,12 @@ class EnrolmentAdmin(ClinicScopedAdmin):
     def states(self, enrolment: Enrolment) -> str:
         return ", ".join(f"{t}: {v['state']}" for t, v in enrolment.configuration.items())
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
         if obj is None:
             kwargs["form"] = EnrolmentStartForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -117,7 +120,7 @@ class EnrolmentAdmin(ClinicScopedAdmin):
         created = enrolment_start(
             patient=form.cleaned_data["patient"],
             definition_key=form.cleaned_data["definition_key"],
-            started_by=request.user,  # type: ignore[arg-type]
+            started_by=admin_user(request),
         )
         obj.pk = created.pk
         obj.refresh_from_db()
@@ -135,7 +138,7 @@ class EnrolmentAdmin(ClinicScopedAdmin):
                         enrolment_pause(
                             enrolment_id=enrolment.pk,
                             reason=form.cleaned_data["reason"],
-                            user=request.user,  # type: ignore[arg-type]
+                            user=admin_user(request),
                         )
                     except ApplicationError as exc:
                         self.message_user(request, f"{enrolment}: {exc.message}", messages.ERROR)
@@ -153,7 +156,7 @@ class EnrolmentAdmin(ClinicScopedAdmin):
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
         for enrolment in queryset:
             try:
-                enrolment_resume(enrolment_id=enrolment.pk, user=request.user)  # type: ignore[arg-type]
+                enrolment_resume(enrolment_id=enrolment.pk, user=admin_user(request))
             except ApplicationError as exc:
                 self.message_user(request, f"{enrolment}: {exc.message}", messages.ERROR)
 
@@ -181,13 +184,15 @@ class ProposalAdmin(ReadOnlyAdmin):
             key = f"admin:{uuid.uuid4()}"
             try:
                 if reason is None:
-                    proposal_approve(proposal=proposal, user=request.user, idempotency_key=key)  # type: ignore[arg-type]
+                    proposal_approve(
+                        proposal=proposal, user=admin_user(request), idempotency_key=key
+                    )
                 else:
                     proposal_reject(
                         proposal=proposal,
-                        user=request.user,
+                        user=admin_user(request),
                         idempotency_key=key,
-                        reason=reason,  # type: ignore[arg-type]
+                        reason=reason,
                     )
             except ApplicationError as exc:
                 self.message_user(request, f"{proposal}: {exc.message}", messages.ERROR)

@@ -37,8 +37,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 from django.db import OperationalError, connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.postgresql.psycopg_any import register_tzloader
@@ -46,6 +47,7 @@ from django.db.backends.utils import CursorWrapper
 from psycopg.pq import Format
 
 from carehub.clinics.models import ClinicThreshold
+from carehub.core.sql import concrete_field
 from carehub.integrations.models import ChangeEvent, ChangeType
 from carehub.observations.models import Observation
 from carehub.pathways.models import (
@@ -70,7 +72,13 @@ _ENROLMENT_COLUMNS = ", ".join(
 )
 
 
-class _PreparingCursor(ServerBindingCursor):
+if TYPE_CHECKING:  # Django's stub leaves out the psycopg cursor its class derives from
+    _ServerBindingCursor = psycopg.Cursor[Any]
+else:
+    _ServerBindingCursor = ServerBindingCursor
+
+
+class _PreparingCursor(_ServerBindingCursor):
     """Parameters bound on the server, and every statement prepared (on its first execution:
     psycopg keeps the prepared statements of a connection in an LRU cache keyed by the SQL
     text, so a statement's shape is parsed and planned once per connection)."""
@@ -159,8 +167,9 @@ _OBSERVATION_FIELDS: tuple[str, ...] = (
     "id", "kind", "code", "value_number", "value_text", "value_bool", "data", "observed_at",
     "is_baseline",
 )  # fmt: skip
-_obs = Observation._meta
-_OBSERVATION_COLUMNS = ", ".join(f"o.{_obs.get_field(name).column}" for name in _OBSERVATION_FIELDS)
+_OBSERVATION_COLUMNS = ", ".join(
+    f"o.{concrete_field(Observation, name).column}" for name in _OBSERVATION_FIELDS
+)
 _SNAPSHOT_SQL = f"""
 SELECT
   (SELECT coalesce(json_agg(json_build_array(t.key, t.track, t.state, t.event, t.due_at)), '[]')
@@ -176,9 +185,9 @@ SELECT
    WHERE c.clinic_id = %(clinic)s AND c.pathway_key = %(definition_key)s),
   (SELECT coalesce(json_agg(json_build_array({_OBSERVATION_COLUMNS})
                             ORDER BY o.observed_at, o.id), '[]')
-   FROM {_obs.db_table} o
+   FROM {Observation._meta.db_table} o
    WHERE o.patient_id = %(patient)s AND NOT o.entered_in_error
-     AND NOT EXISTS (SELECT 1 FROM {_obs.db_table} n WHERE n.corrects_id = o.id))
+     AND NOT EXISTS (SELECT 1 FROM {Observation._meta.db_table} n WHERE n.corrects_id = o.id))
 """  # noqa: S608 - names from the models' metadata, values bound
 
 

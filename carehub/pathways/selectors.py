@@ -162,12 +162,12 @@ def enrolment_facts(*, enrolment: Enrolment, now: datetime) -> EnrolmentFacts:
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     clinic = thresholds_for(enrolment)
     thresholds = []
-    for name, spec in sorted(definition.thresholds.items()):
+    for name, threshold in sorted(definition.thresholds.items()):
         override = clinic.get(name)
         if override is not None:
             thresholds.append(ThresholdReading(name, override.value, override.source, True))
         else:
-            thresholds.append(ThresholdReading(name, spec.default, spec.source, False))
+            thresholds.append(ThresholdReading(name, threshold.default, threshold.source, False))
     return EnrolmentFacts(
         as_of=now, facts=facts, thresholds=thresholds, not_computed=dict(NOT_COMPUTED)
     )

@@ -82,8 +82,6 @@ from workflows.model import Actor, CancelTimer, StartTimer, TimerOp, as_dict
 
 logger = logging.getLogger(__name__)
 
-PAUSED_EVENTS_ALLOWED: frozenset[str] = frozenset()
-
 
 @dataclass(frozen=True)
 class DispatchResult:
@@ -550,7 +548,7 @@ def _dispatch(
         )
     if enrolment.status == EnrolmentStatus.COMPLETED:
         raise Conflict("This pathway has ended.", extra={"current": _current_state(enrolment)})
-    if enrolment.status == EnrolmentStatus.PAUSED and event not in PAUSED_EVENTS_ALLOWED:
+    if enrolment.status == EnrolmentStatus.PAUSED:
         raise Conflict(
             "This pathway is paused; resume it first.",
             extra={"current": _current_state(enrolment)},

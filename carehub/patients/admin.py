@@ -19,8 +19,8 @@ class CareTeamInline(admin.TabularInline):
     """Read-only here: members are added and removed on the care team page (services)."""
 
     model = CareTeamMembership
-    fields = ["staff", "is_primary", "started_at", "ended_at"]
-    readonly_fields = fields
+    readonly_fields = ("staff", "is_primary", "started_at", "ended_at")
+    fields = readonly_fields
     extra = 0
     can_delete = False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
@@ -33,17 +34,20 @@ from carehub.pathways.store import configuration_from_json
 from carehub.patients.models import Patient
 from carehub.portal.pathway_texts import StateText, state_text, track_title
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # Scores a patient sees on "My progress", in this order, with plain names. Each is a number
 # where lower or higher is better as the instrument says; PGIC (a rating of change) and the
 # diaries are not trends to chart.
-PROGRESS_INSTRUMENTS: dict[str, str] = {
+PROGRESS_INSTRUMENTS: dict[str, StrOrPromise] = {
     "peg": gettext_lazy("Pain and how much it gets in the way"),
     "nrs": gettext_lazy("Pain"),
     "psfs": gettext_lazy("Daily activities that matter to you"),
     "phq9": gettext_lazy("Mood"),
     "gad7": gettext_lazy("Worry and stress"),
 }
-NOUNS: dict[str, str] = {
+NOUNS: dict[str, StrOrPromise] = {
     "peg": gettext_lazy("pain score"),
     "nrs": gettext_lazy("pain score"),
     "psfs": gettext_lazy("activities score"),

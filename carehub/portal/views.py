@@ -165,7 +165,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     language = None
     if request.user.is_authenticated:
         try:
-            language = patient_for_user(request.user).language  # type: ignore[arg-type]
+            language = patient_for_user(request.user).language
         except NotFound:
             language = None
     logout(request)

@@ -46,7 +46,7 @@ def staff_page(
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if user.role == Role.PATIENT or not can(user, operation):  # type: ignore[arg-type]
+            if user.role == Role.PATIENT or not can(user, operation):
                 audit_record(
                     request=request,
                     action=action,
@@ -56,12 +56,12 @@ def staff_page(
                 return render(
                     request,
                     "web/forbidden.html",
-                    {"is_patient": user.role == Role.PATIENT},  # type: ignore[union-attr]
+                    {"is_patient": user.role == Role.PATIENT},
                     status=403,
                 )
             try:
                 # Times on staff pages (and typed into forms) are the clinic's local time.
-                with timezone.override(clinic_zone(user)):  # type: ignore[arg-type]
+                with timezone.override(clinic_zone(user)):
                     return view(request, *args, **kwargs)
             except NotFound as exc:
                 audit_record(

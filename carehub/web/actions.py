@@ -164,7 +164,7 @@ def _refused(exc: IdempotencyKeyReused | IdempotencyKeyInProgress) -> ActionResu
 
 def renew_key(form: forms.Form) -> None:
     """Give a refused form a new key, so that the re-rendered form is a new submission."""
-    data = form.data.copy()
+    data = form.data.copy()  # type: ignore[attr-defined]  # a bound form's QueryDict
     data[form.add_prefix(KEY_FIELD)] = new_key()
     form.data = data
 

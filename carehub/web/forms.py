@@ -56,11 +56,17 @@ class DescribedErrorsMixin:
         if not isinstance(fields, dict):
             return
         for name, messages in fields.items():
-            name = (names or {}).get(name, name)
+            name = (names or {}).get(str(name), str(name))
             text = " ".join(messages) if isinstance(messages, list) else str(messages)
             if name in self.fields:  # type: ignore[attr-defined]
                 self.add_error(name, text)  # type: ignore[attr-defined]
                 self._describe_error(name)
+
+
+def _set_choices(form: forms.BaseForm, name: str, choices: Any) -> None:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField), f"{name} is not a choice field"
+    field.choices = choices
 
 
 class KeyedForm(DescribedErrorsMixin, forms.Form):
@@ -90,7 +96,9 @@ class PlainSelect(forms.Select):
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
     ) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))]
+        parts: list[str] = [
+            format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))
+        ]
         for group_name, options, _index in widget["optgroups"]:
             if group_name:
                 parts.append(format_html('\n  <optgroup label="{}">', group_name))
@@ -142,13 +150,15 @@ class CaseloadFilterForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["track"].choices = [("", "Any track"), *tracks]
-        self.fields["stage"].choices = [("", "Any stage")] + [
-            (s, s.replace("_", " ").capitalize()) for s in stages
-        ]
-        self.fields["discipline"].choices = [("", "Any discipline"), *disciplines]
+        _set_choices(self, "track", [("", "Any track"), *tracks])
+        _set_choices(
+            self,
+            "stage",
+            [("", "Any stage")] + [(s, s.replace("_", " ").capitalize()) for s in stages],
+        )
+        _set_choices(self, "discipline", [("", "Any discipline"), *disciplines])
         sizes = sorted({10, 25, 50, 100, min(max(settings.WEB_CASELOAD_PAGE_SIZE, 1), 100)})
-        self.fields["size"].choices = [(n, str(n)) for n in sizes]
+        _set_choices(self, "size", [(n, str(n)) for n in sizes])
         self.fields["size"].initial = settings.WEB_CASELOAD_PAGE_SIZE
 
 
@@ -202,7 +212,7 @@ class EventForm(KeyedForm):
 
     def __init__(self, *args: Any, events: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["event"].choices = events
+        _set_choices(self, "event", events)
 
 
 class ProcedureResultForm(KeyedForm):
@@ -219,7 +229,7 @@ class ProcedureResultForm(KeyedForm):
     def __init__(self, *args: Any, procedures: list[Observation], **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("assessed_at", timezone.localtime(clock.now()))
         super().__init__(*args, **kwargs)
-        self.fields["procedure"].choices = [(p.pk, procedure_label(p)) for p in procedures]
+        _set_choices(self, "procedure", [(p.pk, procedure_label(p)) for p in procedures])
 
 
 def procedure_label(procedure: Observation) -> str:
@@ -251,7 +261,7 @@ class ProcedureForm(KeyedForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("performed_at", timezone.localtime(clock.now()))
         super().__init__(*args, **kwargs)
-        self.fields["procedure"].choices = [(p.code, p.title) for p in PROCEDURES.values()]
+        _set_choices(self, "procedure", [(p.code, p.title) for p in PROCEDURES.values()])
 
 
 class SessionLogForm(KeyedForm):

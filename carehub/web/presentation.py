@@ -382,13 +382,13 @@ class _Reader:
             keyword = node.keywords[0]
             window = ast.unparse(keyword.value)
             value, _ = self.readings.get(
-                f"count({args[0]}, last {window} {keyword.arg})", (0, None)
+                f"count({args[0]!s}, last {window} {keyword.arg})", (0, None)
             )
             what = procedure_title(str(args[0]))
             words = f"{what}: {show_value(value)} in the last {window} {keyword.arg}"
             return value, words, ""
         if fname == "days_since" and args:
-            value, _ = self.readings.get(f"days_since({args[0]})", (None, None))
+            value, _ = self.readings.get(f"days_since({args[0]!s})", (None, None))
             what = procedure_title(str(args[0])).lower()
             if value is None:
                 return _MISSING, f"No {what} yet", "days"
@@ -446,7 +446,7 @@ class _Reader:
             return self.fact_words(name, value), (None if value is None else bool(value))
         return ast.unparse(node), None
 
-    def compare(self, left: ast.AST, op: ast.cmpop, right: ast.AST) -> tuple[str, bool | None]:
+    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> tuple[str, bool | None]:
         if type(op) not in _OPERATORS:
             return ast.unparse(ast.Compare(left, [op], [right])), None
         words, test = _OPERATORS[type(op)]

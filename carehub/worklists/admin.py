@@ -6,7 +6,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.core.admin_scope import ClinicScopedAdmin
+from carehub.core.admin_scope import ClinicScopedAdmin, admin_user
 from carehub.core.exceptions import ApplicationError
 from carehub.worklists.models import CareTask, Flag, FlagStatus, TaskStatus
 from carehub.worklists.services import care_task_complete, flag_set_status
@@ -38,7 +38,7 @@ class CareTaskAdmin(WorklistAdmin):
     @admin.action(description="Mark the selected tasks done")
     def complete_selected(self, request: HttpRequest, queryset: QuerySet[CareTask]) -> None:
         for task in queryset.filter(status=TaskStatus.OPEN):
-            care_task_complete(task=task, user=request.user)  # type: ignore[arg-type]
+            care_task_complete(task=task, user=admin_user(request))
 
 
 class FlagActionForm(ActionForm):
@@ -66,7 +66,7 @@ class FlagAdmin(WorklistAdmin):
         for flag in queryset:
             try:
                 flag_set_status(
-                    flag=flag, status=FlagStatus(status), user=request.user,  # type: ignore[arg-type]
+                    flag=flag, status=FlagStatus(status), user=admin_user(request),
                     note=text if status == FlagStatus.ACKNOWLEDGED else "",
                     outcome=text if status == FlagStatus.RESOLVED else "",
                 )  # fmt: skip

@@ -173,7 +173,7 @@ class Intake(_Model):
 class Archetype(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     share: float = Field(gt=0, description="Relative weight in the cohort")
-    time_zones: dict[str, float] = Field(default_factory=lambda: {"UTC": 1})
+    time_zones: dict[str, float] = Field(default_factory=lambda: {"UTC": 1.0})
     send_window: tuple[time, time] = (time(9, 0), time(20, 0))
     intake: Intake = Field(default_factory=Intake)
     scores: dict[str, Trajectory] = Field(default_factory=dict)
@@ -265,7 +265,7 @@ class CohortError(WorkflowError):
 
 def load_cohort_text(text: str, *, source: str = "<text>") -> Cohort:
     cohort, _doc, problems = parse(text, Cohort, what="a cohort")
-    if problems or cohort is None:
+    if problems or not isinstance(cohort, Cohort):
         raise CohortError(source, problems)
     return cohort
 

@@ -64,13 +64,13 @@ def build_report(
             })  # fmt: skip
     transitions = []
     for track_name, track in definition.tracks.items():
-        for index, spec in enumerate(track.transitions):
+        for index, move in enumerate(track.transitions):
             tid = transition_id(track_name, index)
             transitions.append({
-                "id": tid, "track": track_name, "from": list(spec.source),
-                "to": spec.target, "event": spec.event,
-                "description": spec.description.strip(),
-                "approval": spec.approval is not None,
+                "id": tid, "track": track_name, "from": list(move.source),
+                "to": move.target, "event": move.event,
+                "description": move.description.strip(),
+                "approval": move.approval is not None,
                 "patients": len(tally.transition_patients.get(tid, ())),
                 "times": tally.transition_times.get(tid, 0),
             })  # fmt: skip
@@ -90,7 +90,7 @@ def build_report(
     per_patient_week = _messages_per_patient_week(tally, weeks)
     stuck_after = cohort.stuck_after
     end = tally.start + timedelta(days=tally.days)
-    stuck = []
+    stuck: list[dict[str, Any]] = []
     for index, last in sorted(tally.last_move.items()):
         if end - last >= stuck_after and index in tally.final_states:
             final = tally.final_states[index]

@@ -60,7 +60,7 @@ class CarehubTwilioHttpClient(TwilioHttpClient):
 
     def __init__(self, *, base_url: str = "", timeouts: tuple[float, float]) -> None:
         super().__init__(pool_connections=True)
-        self.timeout = timeouts  # type: ignore[assignment]  # requests takes (connect, read)
+        self.timeout = timeouts  # requests takes (connect, read)
         self.base_url = base_url.rstrip("/")
         self.last_response: Response | None = None
 

@@ -64,4 +64,4 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def home_view(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("web:login")
-    return redirect(home_path(request.user.role))  # type: ignore[union-attr]
+    return redirect(home_path(request.user.role))

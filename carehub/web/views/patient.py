@@ -268,7 +268,7 @@ def render_patient(
             "charts": charts_for(
                 scores=record.scores,
                 procedures=record.procedures,
-                zone=timezone.get_current_timezone(),  # type: ignore[arg-type]
+                zone=timezone.get_current_timezone(),
             ),
             "procedure_form": procedure_form,
             "procedure_error": bound.get("procedure-error"),
