@@ -18,12 +18,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 
-from carehub.api.pathways import IDEMPOTENCY_PARAMETER
+from carehub.api.idempotency import IDEMPOTENCY_PARAMETER
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
+from carehub.api.requests import StaffRequest
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -71,7 +71,7 @@ class MigrationDryRunApi(AuditedApi):
         tags=["pathways"],
         responses={200: MigrationReportSerializer, **problems(400, 403)},
     )
-    def get(self, request: Request, key: str, from_version: int, to_version: int) -> Response:
+    def get(self, request: StaffRequest, key: str, from_version: int, to_version: int) -> Response:
         report = migration_dry_run(
             definition_key=key, from_version=from_version, to_version=to_version,
             clinic_id=request.user.clinic_id,
@@ -117,7 +117,7 @@ class MigrationApplyApi(AuditedApi):
         examples=[example("All", {}), example("Approved", {"approve": True})],
         responses={200: OutputSerializer, **problems(400, 403)},
     )
-    def post(self, request: Request, key: str, from_version: int, to_version: int) -> Response:
+    def post(self, request: StaffRequest, key: str, from_version: int, to_version: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ids = None
@@ -162,7 +162,7 @@ class EnrolmentMigrationRollbackApi(AuditedApi):
         request=None,
         responses={200: OutputSerializer, **problems(403, 404, 409)},
     )
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         done = migration_rollback(enrolment_id=enrolment.pk, user=request.user, request=request)

@@ -296,7 +296,9 @@ class MigrationDryRunForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["migration"].choices = _migration_choices()
+        field = self.fields["migration"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _migration_choices()
 
 
 @admin.register(EnrolmentMigration)
@@ -337,7 +339,8 @@ class EnrolmentMigrationAdmin(ReadOnlyAdmin):
         report = None
         if form.is_valid():
             key, old, new = form.cleaned_data["migration"].rsplit(":", 2)
-            clinic_id = None if request.user.is_superuser else request.user.clinic_id
+            user = admin_user(request)
+            clinic_id = None if user.is_superuser else user.clinic_id
             try:
                 report = migration_dry_run(
                     definition_key=key, from_version=int(old), to_version=int(new),
@@ -364,7 +367,7 @@ class EnrolmentMigrationAdmin(ReadOnlyAdmin):
         for row in queryset.filter(status=MigrationStatus.APPLIED):
             try:
                 migration_rollback(
-                    enrolment_id=row.enrolment_id, user=request.user, request=request
+                    enrolment_id=row.enrolment_id, user=admin_user(request), request=request
                 )
                 done += 1
             except ApplicationError as exc:
