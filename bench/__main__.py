@@ -33,9 +33,10 @@ SCENARIOS = {
     "f3": "bench.scenarios.fault_beats",
     "f4": "bench.scenarios.fault_conflicts",
     "p8": "bench.scenarios.fhir_export",
+    "p9": "bench.scenarios.migrate",
 }
 # F2 generates its own clinic in a private PostgreSQL cluster.
-NEEDS_CLINIC = {"p1", "p2", "p4", "p5", "p6", "p8", "f1", "f3", "f4"}
+NEEDS_CLINIC = {"p1", "p2", "p4", "p5", "p6", "p8", "p9", "f1", "f3", "f4"}
 # What the scenarios write in the clinic's tables; analysed after each of them, so the next one
 # is planned on current statistics even where autovacuum is off or has not run yet.
 WRITTEN_TABLES = (

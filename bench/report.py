@@ -38,6 +38,7 @@ ORDER = [
     "p6_soak",
     "p7_simulate",
     "p8_fhir_export",
+    "p9_migrate",
 ]
 # The fault scenarios (ADR 0016).
 ORDER += ["f1_burst_faults", "f2_postgres_restart", "f3_two_beats", "f4_http_conflicts"]

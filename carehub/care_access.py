@@ -95,6 +95,9 @@ class Operation(StrEnum):
     # A sandbox clinic's test clock (ADR 0024).
     TEST_CLOCK_VIEW = "test_clock.view"
     TEST_CLOCK_ADVANCE = "test_clock.advance"
+    # Moving running enrolments to a new version of their pathway (carehub.pathways.migration).
+    PATHWAY_MIGRATION_VIEW = "pathway.migration_view"
+    PATHWAY_MIGRATE = "pathway.migrate"
 
 
 _EVERY_ROLE = frozenset(Role)
@@ -170,6 +173,11 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
     # record it (as the pathway's `medication_recorded` event).
     Operation.MEDICATION_VIEW: _CLINICIANS,
     Operation.MEDICATION_RECORD: frozenset({Role.PHYSICIAN, Role.PHARMACIST}),
+    # Migrating running enrolments to a new pathway version is a clinical decision for the
+    # patients concerned: the coordinator and the physician read the dry run and apply it (what
+    # needs a clinician's approval, a physician only: the service checks it).
+    Operation.PATHWAY_MIGRATION_VIEW: _LEAD_CLINICIANS,
+    Operation.PATHWAY_MIGRATE: _LEAD_CLINICIANS,
     # What a pathway reads (derived facts) and waits for (timers, next-due items): clinical.
     Operation.ENROLMENT_FACTS_VIEW: _CLINICIANS,
     Operation.ENROLMENT_SCHEDULE_VIEW: _CLINICIANS,

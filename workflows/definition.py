@@ -162,11 +162,59 @@ class TransitionSpec(_Model):
         return source if self.target is None else self.target
 
 
+THRESHOLD_REF = re.compile(r"^threshold\.([a-z][a-z0-9_]*)$")
+DAY_UNITS = frozenset({"d", "day", "days"})
+
+
+def _parse_after(value: Any) -> Any:
+    """A duration (`"28d"`), or `threshold.NAME`: a threshold counted in days (the clinic's
+    value when it sets one, else the pathway's default)."""
+    if isinstance(value, str) and THRESHOLD_REF.match(value.strip()):
+        return value.strip()
+    return parse_duration(value)
+
+
 class TimerSpec(_Model):
     name: Name
     state: Name
-    after: Duration
+    after: Annotated[timedelta | str, BeforeValidator(_parse_after)]
+    before: Duration | None = Field(
+        default=None,
+        description="Due this long before `after` (e.g. a notice 14 days before the refill date)",
+    )
     event: Name
+
+    @property
+    def after_threshold(self) -> str | None:
+        """The threshold `after` names (in days), or None for a fixed duration."""
+        if isinstance(self.after, str):
+            match = THRESHOLD_REF.match(self.after)
+            return match.group(1) if match else None
+        return None
+
+    def duration(self, days_of: Any = None) -> timedelta:
+        """How long after entering its state the timer is due. `days_of(name)` gives a
+        threshold's value (needed only when `after` names one); never less than zero."""
+        name = self.after_threshold
+        if name is None:
+            assert isinstance(self.after, timedelta)
+            base = self.after
+        else:
+            base = timedelta(days=float(days_of(name)))
+        if self.before is not None:
+            base -= self.before
+        return max(base, timedelta(0))
+
+    def describe_after(self) -> str:
+        name = self.after_threshold
+        if name is not None:
+            text = f"the threshold {name} (days)"
+        else:
+            assert isinstance(self.after, timedelta)
+            text = format_duration(self.after)
+        if self.before is not None:
+            text = f"{format_duration(self.before)} before {text}"
+        return text
 
 
 class StateSpec(_Model):
@@ -215,6 +263,28 @@ class FactSpec(_Model):
     description: str = ""
 
 
+class MigrationSpec(_Model):
+    """How an enrolment on an earlier version moves to this one (README, "Changing a pathway").
+
+    `states`: per track, old state → new state; a state not named keeps its key. `timers`:
+    keep the due time, restart from the migration, or recompute from the time the state was
+    entered with this version's durations. `proposals`: keep the pending ones, or close them.
+    `checkins`: keep the running series, restart them with this version's intervals, or stop
+    them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: int = Field(alias="from", ge=1, description="The earlier version")
+    description: str = ""
+    states: dict[Name, dict[Name, Name]] = Field(default_factory=dict)
+    timers: Literal["keep", "restart", "recompute"] = "keep"
+    proposals: Literal["keep", "close"] = "keep"
+    checkins: Literal["keep", "restart", "stop"] = "keep"
+
+    def target(self, track: str, state: str) -> str:
+        return self.states.get(track, {}).get(state, state)
+
+
 class ThresholdSpec(_Model):
     default: float | int | bool | str
     source: str = Field(min_length=1, description="Where the value comes from, e.g. 'ASRA 2020'")
@@ -232,10 +302,16 @@ class PathwayDefinition(_Model):
     thresholds: dict[Name, ThresholdSpec] = Field(default_factory=dict)
     events: dict[Name, EventSpec] = Field(default_factory=dict)
     tracks: dict[Name, TrackSpec] = Field(min_length=1)
+    migrations: list[MigrationSpec] = Field(
+        default_factory=list, description="How running enrolments on earlier versions move here"
+    )
 
     @property
     def ref(self) -> str:
         return f"{self.key}@{self.version}"
+
+    def migration_from(self, version: int) -> MigrationSpec | None:
+        return next((m for m in self.migrations if m.source == version), None)
 
     def state(self, track: str, state: str) -> StateSpec:
         return self.tracks[track].states[state]

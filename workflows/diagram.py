@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workflows.definition import PathwayDefinition, format_duration
+from workflows.definition import PathwayDefinition
 
 
 def _id(track: str, state: str) -> str:
@@ -47,7 +47,7 @@ def mermaid(definition: PathwayDefinition, active: Mapping[str, str] | None = No
         for timer in track.timers:
             lines.append(
                 f"            note right of {_id(track_name, timer.state)}: after "
-                f"{format_duration(timer.after)} → {timer.event}"
+                f"{timer.describe_after()} → {timer.event}"
             )
         for state_name, state in track.states.items():
             if state.final:

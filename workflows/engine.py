@@ -408,10 +408,14 @@ class _Run:
                     track=track,
                     state=state,
                     event=timer.event,
-                    due_at=self.now + timer.after,
+                    due_at=self.now + timer.duration(self.threshold_days),
                 )
                 self.timers[active.key] = active
                 self.timer_ops.append(StartTimer(active))
+
+    def threshold_days(self, name: str) -> Any:
+        """A threshold's value for a timer counted in days: the clinic's, else the default."""
+        return threshold_value(self.definition, self.snapshot, name)
 
     def cancel_timer(self, key: str, reason: str) -> None:
         if self.timers.pop(key, None) is not None:
@@ -468,6 +472,11 @@ class _Run:
             explanation=Explanation(checks=tuple(self.checks), notes=tuple(self.notes)),
             completed=completed,
         )
+
+
+def threshold_value(definition: PathwayDefinition, snapshot: Snapshot, name: str) -> Any:
+    override = snapshot.thresholds.get(name)
+    return override.value if override is not None else definition.thresholds[name].default
 
 
 def apply(snapshot: Snapshot, decision: Decision) -> Snapshot:

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workflows.definition import PathwayDefinition
-from workflows.errors import DefinitionError, WorkflowError
+from workflows.errors import DefinitionError, Problem, WorkflowError
 from workflows.facts import FactCatalogue
 from workflows.loader import load_definition
+from workflows.validation import validate_migration
 
 
 class UnknownPathway(WorkflowError):
@@ -66,4 +67,30 @@ def load_directories(
         raise DefinitionError(
             ", ".join(e.source for e in errors), [p for e in errors for p in e.problems]
         )
+    problems = migration_problems(registry)
+    if problems:
+        raise DefinitionError("migrations", problems)
     return registry
+
+
+def migration_problems(registry: Registry) -> list[Problem]:
+    """Every migration of every definition checked against the earlier version it names (which
+    must be published too)."""
+    problems: list[Problem] = []
+    for definition in registry:
+        for index, spec in enumerate(definition.migrations):
+            try:
+                old = registry.get(definition.key, spec.source)
+            except UnknownPathway:
+                problems.append(
+                    Problem(
+                        (definition.ref, "migrations", index, "from"),
+                        f"version {spec.source} of '{definition.key}' is not published",
+                    )
+                )
+                continue
+            problems += [
+                Problem((definition.ref, *p.path), p.message, p.line)
+                for p in validate_migration(old, definition, spec, index=index)
+            ]
+    return problems

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections import deque
 
-from workflows.definition import RESERVED_EVENTS, EffectSpec, PathwayDefinition, TrackSpec
+from workflows.definition import (
+    DAY_UNITS,
+    RESERVED_EVENTS,
+    EffectSpec,
+    MigrationSpec,
+    PathwayDefinition,
+    TrackSpec,
+)
 from workflows.errors import Problem
 from workflows.expressions import Vocabulary, compile_expression
 from workflows.facts import STANDARD_FACTS, Fact, FactCatalogue
@@ -57,6 +64,110 @@ def validate_definition(
 
     for track_name, track in definition.tracks.items():
         problems += _check_track(definition, track_name, track, vocabulary, roles)
+    problems += _check_migrations(definition)
+    return problems
+
+
+def _check_timer_threshold(
+    definition: PathwayDefinition, name: str | None, where: tuple[str | int, ...]
+) -> list[Problem]:
+    """A timer counted by a threshold names a known one, numeric, in days."""
+    if name is None:
+        return []
+    spec = definition.thresholds.get(name)
+    if spec is None:
+        return [Problem(where, f"unknown threshold '{name}' (declare it under thresholds:)")]
+    if isinstance(spec.default, bool) or not isinstance(spec.default, int | float):
+        return [Problem(where, f"threshold '{name}' is not a number of days")]
+    if spec.unit not in DAY_UNITS:
+        return [Problem(where, f"threshold '{name}' must have `unit: days` to time a timer")]
+    return []
+
+
+def _check_migrations(definition: PathwayDefinition) -> list[Problem]:
+    """What a migration spec can be checked against without the earlier version: it names an
+    earlier version once, and its map names this version's tracks and states."""
+    problems: list[Problem] = []
+    seen: set[int] = set()
+    for index, spec in enumerate(definition.migrations):
+        where: tuple[str | int, ...] = ("migrations", index)
+        if spec.source >= definition.version:
+            problems.append(
+                Problem((*where, "from"), f"migrates from version {spec.source}: not earlier")
+            )
+        if spec.source in seen:
+            problems.append(Problem((*where, "from"), f"version {spec.source} named twice"))
+        seen.add(spec.source)
+        for track, mapping in spec.states.items():
+            if track not in definition.tracks:
+                problems.append(Problem((*where, "states", track), f"unknown track '{track}'"))
+                continue
+            states = definition.tracks[track].states
+            for old, new in mapping.items():
+                if new not in states:
+                    problems.append(
+                        Problem(
+                            (*where, "states", track, old),
+                            f"unknown state '{new}' in track '{track}' of version "
+                            f"{definition.version}",
+                        )
+                    )
+    return problems
+
+
+def validate_migration(
+    old: PathwayDefinition, new: PathwayDefinition, spec: MigrationSpec, *, index: int = 0
+) -> list[Problem]:
+    """The migration from `old` to `new` is complete and safe: every track of the old version
+    is still there, every state of it maps (by the map, or by keeping its key) to a state of
+    the new version, the map names old states only, and no state that was not invasive maps to
+    an invasive one (a migration never enters an invasive state)."""
+    problems: list[Problem] = []
+    base: tuple[str | int, ...] = ("migrations", index)
+    for track, mapping in spec.states.items():
+        old_track = old.tracks.get(track)
+        if old_track is None:
+            continue  # reported as an unknown track unless the new version has it
+        for mapped in mapping:
+            if mapped not in old_track.states:
+                problems.append(
+                    Problem(
+                        (*base, "states", track, mapped),
+                        f"version {old.version} has no state '{mapped}' in track '{track}'",
+                    )
+                )
+    for track_name, old_track in old.tracks.items():
+        new_track = new.tracks.get(track_name)
+        if new_track is None:
+            problems.append(
+                Problem(
+                    (*base, "states"),
+                    f"track '{track_name}' of version {old.version} is gone in version "
+                    f"{new.version}: enrolments in it cannot migrate",
+                )
+            )
+            continue
+        for state_name, state in old_track.states.items():
+            target = spec.target(track_name, state_name)
+            where = (*base, "states", track_name, state_name)
+            if target not in new_track.states:
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{state_name}' has no state in version {new.version}: map it "
+                        f"(states: {{{track_name}: {{{state_name}: ...}}}})",
+                    )
+                )
+            elif new_track.states[target].invasive and not (
+                state.invasive and target == state_name
+            ):
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{state_name}' maps to '{target}', an invasive state: a migration "
+                        "never enters an invasive state",
+                    )
+                )
     return problems
 
 
@@ -138,6 +249,7 @@ def _check_track(
             problems.append(Problem((*where, "state"), "a timer on a final state can never matter"))
         if timer.event not in definition.events:
             problems.append(Problem((*where, "event"), _unknown_event(timer.event)))
+        problems += _check_timer_threshold(definition, timer.after_threshold, (*where, "after"))
 
     if track.initial in states:
         problems += _check_graph(track_name, track)

@@ -35,6 +35,11 @@ from carehub.api.lifecycle import (
     PatientEnrolmentsApi,
 )
 from carehub.api.messages import MessageDeadListApi, MessageResendApi, PatientMessageListApi
+from carehub.api.migrations_api import (
+    EnrolmentMigrationRollbackApi,
+    MigrationApplyApi,
+    MigrationDryRunApi,
+)
 from carehub.api.observations import (
     ObservationResultRecordApi,
     PatientObservationListApi,
@@ -90,6 +95,16 @@ urlpatterns = [
     ),
     path("pathways", PathwayListApi.as_view(), name="pathway-list"),
     path("pathways/<slug:key>/<int:version>", PathwayDetailApi.as_view(), name="pathway-detail"),
+    path(
+        "pathways/<slug:key>/migrations/<int:from_version>/<int:to_version>",
+        MigrationDryRunApi.as_view(),
+        name="pathway-migration-dry-run",
+    ),
+    path(
+        "pathways/<slug:key>/migrations/<int:from_version>/<int:to_version>/apply",
+        MigrationApplyApi.as_view(),
+        name="pathway-migration-apply",
+    ),
     path(
         "pathways/<slug:key>/<int:version>/diagram",
         PathwayDiagramApi.as_view(),
@@ -202,6 +217,11 @@ urlpatterns = [
         "enrolments/<uuid:public_id>/discharge",
         EnrolmentDischargeApi.as_view(),
         name="enrolment-discharge",
+    ),
+    path(
+        "enrolments/<uuid:public_id>/migration/rollback",
+        EnrolmentMigrationRollbackApi.as_view(),
+        name="enrolment-migration-rollback",
     ),
     path("checkins/<int:checkin_id>", CheckinDetailApi.as_view(), name="checkin-detail"),
     path(

@@ -111,10 +111,17 @@ def checkin_series_start(
 
 @transaction.atomic
 def checkin_series_stop(
-    *, enrolment: Enrolment, at: datetime, series: str | None = None, instrument: str | None = None
+    *,
+    enrolment: Enrolment,
+    at: datetime,
+    series: str | None = None,
+    instrument: str | None = None,
+    reason: str = "",
 ) -> int:
     """Stop the active series named, or every active series of an instrument; occurrences not yet
-    answered are cancelled."""
+    answered are cancelled. With a `reason` (a migration that stops the series), their messages
+    not sent yet are cancelled now, each with a delivery event giving it (otherwise each is
+    suppressed when it comes due, the check-in being cancelled)."""
     active = CheckinSeries.objects.filter(enrolment=enrolment, stopped_at__isnull=True)
     if series is not None:
         active = active.filter(series=series)
@@ -123,10 +130,18 @@ def checkin_series_stop(
     else:
         return 0
     ids = list(active.values_list("pk", flat=True))
-    Checkin.objects.filter(
+    cancelled = Checkin.objects.filter(
         series_id__in=ids,
         status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
-    ).update(status=CheckinStatus.CANCELLED)
+    )
+    if reason:
+        from carehub.messaging.services import messages_cancel
+
+        keys = [f"checkin:{pk}" for pk in cancelled.values_list("pk", flat=True)]
+        cancelled.update(status=CheckinStatus.CANCELLED)
+        messages_cancel(subject_keys=keys, reason=reason, now=at)
+    else:
+        cancelled.update(status=CheckinStatus.CANCELLED)
     return CheckinSeries.objects.filter(pk__in=ids).update(stopped_at=at)
 
 

@@ -64,6 +64,9 @@ from carehub.pathways.services import (
 from carehub.patients.models import Patient
 
 PATHWAY = "intractable-pain"
+# The demo's patients started before version 2 was published: they run on version 1 until
+# `manage.py pathway migrate intractable-pain 1 2` moves them (README, "Changing a pathway").
+PATHWAY_VERSION = 1
 # Messages a worker would send now: due ones, and those queued when created (due at once).
 SENDABLE = (*DUE_STATUSES, MessageStatus.QUEUED)
 Trajectory = list[tuple[float, float]]  # (day of the story, score), straight lines between
@@ -333,7 +336,11 @@ class Story:
             recorded_by=self.by(Role.PSYCHOLOGIST),
         )  # fmt: skip
         self.enrolment = enrolment_start(
-            patient=patient, definition_key=PATHWAY, started_by=by, at=self.now
+            patient=patient,
+            definition_key=PATHWAY,
+            version=PATHWAY_VERSION,
+            started_by=by,
+            at=self.now,
         )
         self._work()
 

@@ -11,7 +11,7 @@ from datetime import date, time
 from carehub.accounts.models import Role, User
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
-from carehub.clinics.services import clinic_create
+from carehub.clinics.services import clinic_create, threshold_set
 from carehub.demo.histories import demo_histories_build
 from carehub.demo.sandbox import demo_sandbox_seed
 from carehub.patients.models import Channel, Language, Patient
@@ -175,6 +175,14 @@ def demo_seed(
             phone=DEMO_CLINIC_PHONE,
         )  # fmt: skip
         result.created.append(f"clinic {DEMO_CLINIC_SLUG}")
+        # The clinic's pump refill interval: intractable-pain v2 times the refill reminders by
+        # it (v1, which the demo's patients start on, cannot), so the migration's dry run shows
+        # what v2 changes for the pump patient (README, "Changing a pathway").
+        threshold_set(
+            clinic=result.clinic, pathway_key="intractable-pain",
+            name="pump_refill_interval_days", value=42,
+            source="Riverside pump protocol: 40 mL reservoirs at the usual flow rates",
+        )  # fmt: skip
     elif not result.clinic.phone:  # seeded before clinics had a phone number
         Clinic.objects.filter(pk=result.clinic.pk).update(phone=DEMO_CLINIC_PHONE)
         result.clinic.phone = DEMO_CLINIC_PHONE

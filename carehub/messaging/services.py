@@ -357,6 +357,29 @@ def message_enqueue_for_roles(
     return messages
 
 
+def messages_cancel(*, subject_keys: Sequence[str], reason: str, now: datetime) -> int:
+    """Messages about these subjects not sent yet (waiting for their time, deferred, or waiting
+    to retry) are not sent: each is marked suppressed with a delivery event giving `reason`.
+    Messages a worker holds are left to it (its suppression check sees the same state)."""
+    from carehub.messaging.delivery import _event
+    from carehub.messaging.models import DUE_STATUSES
+
+    if not subject_keys:
+        return 0
+    waiting = list(
+        Message.objects.select_for_update(skip_locked=True)
+        .filter(subject_key__in=list(subject_keys), status__in=DUE_STATUSES)
+        .order_by("pk")
+    )
+    Message.objects.filter(pk__in=[m.pk for m in waiting]).update(
+        status=MessageStatus.SUPPRESSED, updated_at=clock.now()
+    )
+    DeliveryEvent.objects.bulk_create(
+        [_event(m, MessageStatus.SUPPRESSED, f"Cancelled: {reason}", at=now) for m in waiting]
+    )
+    return len(waiting)
+
+
 @transaction.atomic(durable=True)
 def message_resend(*, message_id: int) -> Message:
     """Staff action on a dead message: a fresh set of attempts, published at once."""

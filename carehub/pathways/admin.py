@@ -16,9 +16,12 @@ from carehub.core.admin import ReadOnlyAdmin
 from carehub.core.admin_scope import ClinicScopedAdmin, admin_user
 from carehub.core.exceptions import ApplicationError
 from carehub.pathways.effects import effect_resend
+from carehub.pathways.migration import migration_dry_run, migration_rollback
 from carehub.pathways.models import (
     EffectStatus,
     Enrolment,
+    EnrolmentMigration,
+    MigrationStatus,
     OutboxEffect,
     PathwayStep,
     PathwayTimer,
@@ -277,3 +280,96 @@ class OutboxEffectAdmin(ReadOnlyAdmin):
         for effect in queryset.filter(status=EffectStatus.DEAD):
             effect_resend(effect_id=effect.pk)
         self.message_user(request, "Dead effects were queued again.")
+
+
+def _migration_choices() -> list[tuple[str, str]]:
+    """Every migration the published definitions declare, as "key:from:to"."""
+    return [
+        (f"{d.key}:{m.source}:{d.version}", f"{d.title}: version {m.source} → {d.version}")
+        for d in registry()
+        for m in d.migrations
+    ]
+
+
+class MigrationDryRunForm(forms.Form):
+    migration = forms.ChoiceField(label="Migration")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["migration"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _migration_choices()
+
+
+@admin.register(EnrolmentMigration)
+class EnrolmentMigrationAdmin(ReadOnlyAdmin):
+    """Migrations applied (with what a rollback restores), and the dry-run page: what a
+    migration would do to each of the clinic's running enrolments, for a clinician to read
+    before it is applied (`manage.py pathway migrate` or the API apply it)."""
+
+    clinic_path = "enrolment__clinic"
+    change_list_template = "admin/pathways/enrolmentmigration/change_list.html"
+
+    list_display = [
+        "enrolment", "definition_key", "from_version", "to_version", "classification", "status",
+        "applied_at", "applied_by",
+    ]  # fmt: skip
+    list_filter = ["status", "classification", "definition_key"]
+    list_select_related = ["enrolment__patient", "applied_by"]
+    actions = ["roll_back"]
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        own = [
+            path(
+                "dry-run/",
+                self.admin_site.admin_view(self.dry_run_view),
+                name="pathways_enrolmentmigration_dry_run",
+            )
+        ]
+        return own + super().get_urls()
+
+    def dry_run_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = MigrationDryRunForm(request.GET or None)
+        report = None
+        if form.is_valid():
+            key, old, new = form.cleaned_data["migration"].rsplit(":", 2)
+            user = admin_user(request)
+            clinic_id = None if user.is_superuser else user.clinic_id
+            try:
+                report = migration_dry_run(
+                    definition_key=key, from_version=int(old), to_version=int(new),
+                    clinic_id=clinic_id,
+                )  # fmt: skip
+            except ApplicationError as exc:
+                form.add_error("migration", exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Pathway migration: dry run",
+            "opts": self.model._meta,
+            "form": form,
+            "report": report,
+            "counts": report.counts() if report else None,
+        }
+        return TemplateResponse(request, "admin/pathways/migration_dry_run.html", context)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm("pathways.change_enrolmentmigration")
+
+    @admin.action(description="Roll back the selected migrations")
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[EnrolmentMigration]) -> None:
+        done = 0
+        for row in queryset.filter(status=MigrationStatus.APPLIED):
+            try:
+                migration_rollback(
+                    enrolment_id=row.enrolment_id, user=admin_user(request), request=request
+                )
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{done} migration(s) rolled back.")

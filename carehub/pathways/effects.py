@@ -155,7 +155,7 @@ def _stop_checkins(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     checkin_series_stop(
         enrolment=effect.enrolment, series=p.get("series"), instrument=p.get("instrument"),
-        at=effect.decided_at,
+        at=effect.decided_at, reason=p.get("reason", ""),
     )  # fmt: skip
 
 

@@ -292,3 +292,49 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+class MigrationStatus(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+class EnrolmentMigration(TimeStampedModel):
+    """One enrolment moved from one version of its pathway to another
+    (`carehub.pathways.migration`), with what it takes to undo it exactly: the previous version,
+    configuration and enrolment version, the timer rows it closed and opened, the proposals and
+    tasks it changed and the check-in series it stopped."""
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="migrations")
+    definition_key = models.CharField(max_length=64)
+    from_version = models.PositiveIntegerField()
+    to_version = models.PositiveIntegerField()
+    classification = models.CharField(max_length=16)
+    status = models.CharField(
+        max_length=16, choices=MigrationStatus.choices, default=MigrationStatus.APPLIED
+    )
+    report = models.JSONField(default=dict, help_text="The plan, as the dry run shows it")
+    previous = models.JSONField(default=dict, help_text="What a rollback restores")
+    version_after = models.PositiveIntegerField(help_text="The enrolment's version it left")
+    step = models.ForeignKey(PathwayStep, on_delete=models.PROTECT, related_name="+")
+    applied_at = models.DateTimeField()
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # A re-run migrates nothing twice: one applied migration per enrolment and target.
+            models.UniqueConstraint(
+                fields=["enrolment", "to_version"],
+                condition=models.Q(status="applied"),
+                name="migration_applied_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition_key} v{self.from_version} → v{self.to_version} ({self.status})"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from carehub.web.presentation import event_title, state_title, track_title
 from workflows import PathwayDefinition
-from workflows.definition import TrackSpec, format_duration
+from workflows.definition import TrackSpec
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ def track_diagram(definition: PathwayDefinition, track_name: str, current: str) 
                     )
                 )
     diagram.timers = [
-        f"{state_title(definition, track_name, t.state)}: after {format_duration(t.after)}, "
+        f"{state_title(definition, track_name, t.state)}: after {t.describe_after()}, "
         f"{event_title(definition, t.event)}"
         for t in track.timers
     ]

@@ -45,6 +45,7 @@ from carehub.messaging.models import DeliveryEvent, InAppNotification, Message
 from carehub.observations.models import Observation
 from carehub.pathways.models import (
     Enrolment,
+    EnrolmentMigration,
     OutboxEffect,
     PathwayStep,
     PathwayTimer,
@@ -79,7 +80,7 @@ WORLD = (
     Patient, CareTeamMembership, Enrolment, PathwayStep, PathwayTimer, Proposal, OutboxEffect,
     ProcessedEvent, Observation, CheckinSeries, Checkin, CheckinLink, CareTask, Flag, Message,
     DeliveryEvent, InAppNotification, ClinicThreshold, WebhookSubscription, ChangeEvent,
-    WebhookDelivery, Clinic,
+    WebhookDelivery, Clinic, EnrolmentMigration,
 )  # fmt: skip
 NOT_IDEMPOTENT = {("post", "/api/v1/auth/token"), ("delete", "/api/v1/auth/token")}
 TRIALS = 5
@@ -163,6 +164,32 @@ def _resume(fx: Fixtures) -> Write:
 def _discharge(fx: Fixtures) -> Write:
     url = f"/api/v1/enrolments/{fx.get('enrolment').public_id}/discharge"
     return Write("physician", "post", url, {"reason": "Moved away"}, url, {"reason": "Recovered"})
+
+
+def _on_v1(fx: Fixtures, mrn: str) -> Enrolment:
+    return enrolment_start(
+        patient=another_patient(fx, mrn), definition_key="intractable-pain", version=1
+    )
+
+
+def _migration_apply(fx: Fixtures) -> Write:
+    enrolment = _on_v1(fx, "V-1")
+    url = "/api/v1/pathways/intractable-pain/migrations/1/2/apply"
+    return Write("physician", "post", url, {}, url, {"enrolments": [str(enrolment.public_id)]})
+
+
+def _migration_rollback(fx: Fixtures) -> Write:
+    from carehub.pathways.migration import migration_apply
+
+    first, second = _on_v1(fx, "V-1"), _on_v1(fx, "V-2")
+    migration_apply(
+        definition_key="intractable-pain", from_version=1, to_version=2, user=None,
+        enrolment_ids=[first.pk, second.pk],
+    )  # fmt: skip
+    return Write(
+        "coordinator", "post", f"/api/v1/enrolments/{first.public_id}/migration/rollback", None,
+        f"/api/v1/enrolments/{second.public_id}/migration/rollback", None,
+    )  # fmt: skip
 
 
 def _approve(fx: Fixtures) -> Write:
@@ -397,6 +424,8 @@ WRITES: dict[tuple[str, str], Callable[[Fixtures], Write]] = {
     ("post", "/api/v1/enrolments/{id}/pause"): _pause,
     ("post", "/api/v1/enrolments/{id}/resume"): _resume,
     ("post", "/api/v1/enrolments/{id}/discharge"): _discharge,
+    ("post", "/api/v1/enrolments/{id}/migration/rollback"): _migration_rollback,
+    ("post", "/api/v1/pathways/{id}/migrations/{id}/{id}/apply"): _migration_apply,
     ("post", "/api/v1/proposals/{id}/approve"): _approve,
     ("post", "/api/v1/proposals/{id}/reject"): _reject,
     ("post", "/api/v1/tasks/{id}/complete"): _task,

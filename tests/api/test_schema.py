@@ -32,6 +32,13 @@ OPERATIONS = {
     ("/api/v1/enrolments/{public_id}/pause", "post"): "enrolments_pause",
     ("/api/v1/enrolments/{public_id}/resume", "post"): "enrolments_resume",
     ("/api/v1/enrolments/{public_id}/discharge", "post"): "enrolments_discharge",
+    ("/api/v1/enrolments/{public_id}/migration/rollback", "post"): "enrolments_migration_rollback",
+    ("/api/v1/pathways/{key}/migrations/{from_version}/{to_version}", "get"): (
+        "pathways_migrations_dry_run"
+    ),
+    ("/api/v1/pathways/{key}/migrations/{from_version}/{to_version}/apply", "post"): (
+        "pathways_migrations_apply"
+    ),
     ("/api/v1/patients/{patient_id}/checkins", "get"): "patients_checkins_list",
     ("/api/v1/checkins/{checkin_id}", "get"): "checkins_retrieve",
     ("/api/v1/checkins/{checkin_id}/answers", "post"): "checkins_answers_submit",

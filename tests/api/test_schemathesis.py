@@ -103,6 +103,8 @@ def seeded(  # type: ignore[no-untyped-def]
             "message_id": message.pk,
             "key": "intractable-pain",
             "version": 1,
+            "from_version": 1,
+            "to_version": 2,
             "pathway_key": "intractable-pain",
             "name": "mbb_relief_pct",
             "webhook_id": receiver.pk,

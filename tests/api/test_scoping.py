@@ -40,6 +40,7 @@ OBJECT_OPERATIONS = {
     ("post", "/api/v1/enrolments/{id}/pause"),
     ("post", "/api/v1/enrolments/{id}/resume"),
     ("post", "/api/v1/enrolments/{id}/discharge"),
+    ("post", "/api/v1/enrolments/{id}/migration/rollback"),
     ("get", "/api/v1/patients/{id}/checkins"),
     ("get", "/api/v1/checkins/{id}"),
     ("post", "/api/v1/checkins/{id}/answers"),
@@ -99,6 +100,10 @@ CLINIC_OPERATIONS = {
     # not_a_sandbox, a sandbox's advance leaves every other clinic alone (test_test_clock.py).
     ("get", "/api/v1/clinic/test-clock"),
     ("post", "/api/v1/clinic/test-clock/advance"),
+    # Migrations report and apply the caller's clinic's enrolments only, even when another
+    # clinic's are listed (test_migrations_api.py).
+    ("get", "/api/v1/pathways/{id}/migrations/{id}/{id}"),
+    ("post", "/api/v1/pathways/{id}/migrations/{id}/{id}/apply"),
 }
 
 
@@ -137,6 +142,7 @@ def detail_requests(
         ("post", f"/api/v1/enrolments/{public_id}/pause", {"reason": "Hospital stay"}),
         ("post", f"/api/v1/enrolments/{public_id}/resume", {}),
         ("post", f"/api/v1/enrolments/{public_id}/discharge", {"reason": "Moved away"}),
+        ("post", f"/api/v1/enrolments/{public_id}/migration/rollback", {}),
         ("get", f"/api/v1/patients/{patient_id}/checkins", {}),
         ("get", f"/api/v1/checkins/{checkin.pk}", {}),
         (

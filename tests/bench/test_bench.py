@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from bench import generate
 from bench.core import describe, percentile
-from bench.scenarios import beat, burst, caseload, claim, engine, fhir_export, simulate
+from bench.scenarios import beat, burst, caseload, claim, engine, fhir_export, migrate, simulate
 from carehub.checkins.services import due_checkins_query
 
 # The bench generates as the tables' owner (TRUNCATE, bulk loads with the triggers off), as
@@ -205,3 +205,19 @@ def test_fhir_export_core_measurement(clinic: generate.ClinicInfo) -> None:
     assert figures["patients"] == 30
     assert figures["resources"]["Observation"] > 0  # type: ignore[index]
     assert not ExportJob.objects.exists()  # the run leaves nothing behind
+
+
+def test_migration_measurement(clinic: generate.ClinicInfo) -> None:
+    from bench.core import Context
+    from bench.env import BenchEnv
+    from carehub.pathways.models import Enrolment, EnrolmentMigration
+
+    lines: list[str] = []
+    ctx = Context(env=BenchEnv("", "", "", ""), quick=True, log=lines.append)
+    result = migrate.run(ctx)
+    assert result.inputs["running_enrolments"] == 30
+    assert result.runs[0]["apply_counts"]["migrated"] == 30
+    assert sum(result.runs[0]["classified"].values()) == 30
+    # Rolled back: the clinic is on version 1 again for the next run.
+    assert set(Enrolment.objects.values_list("definition_version", flat=True)) == {1}
+    assert set(EnrolmentMigration.objects.values_list("status", flat=True)) == {"rolled_back"}

@@ -171,3 +171,28 @@ def test_the_demo_clinic_has_a_number_and_the_admin_changes_it(client_admin: Cli
     )  # fmt: skip
     clinic.refresh_from_db()
     assert clinic.phone == "+16175550100"
+
+
+def test_the_migration_dry_run_page_shows_each_patient_and_writes_nothing(
+    client_admin: Client,
+) -> None:
+    from carehub.pathways.models import Enrolment, EnrolmentMigration
+
+    listing = client_admin.get("/admin/pathways/enrolmentmigration/")
+    assert "Dry run a migration" in listing.content.decode()
+    page = client_admin.get(
+        "/admin/pathways/enrolmentmigration/dry-run/", {"migration": "intractable-pain:1:2"}
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    running = Enrolment.objects.filter(definition_version=1, status__in=["active", "paused"])
+    assert f"{running.count()} running enrolment(s)" in html
+    for enrolment in running.select_related("patient"):
+        assert f"MRN {enrolment.patient.mrn}" in html
+    assert "nothing was written" in html
+    assert set(running.values_list("definition_version", flat=True)) == {1}
+    assert EnrolmentMigration.objects.count() == 0
+    refused = client_admin.get(
+        "/admin/pathways/enrolmentmigration/dry-run/", {"migration": "nope:1:2"}
+    )
+    assert "Select a valid choice" in refused.content.decode()

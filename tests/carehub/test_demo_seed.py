@@ -193,3 +193,42 @@ def test_a_sandbox_clinic_for_trainers_with_patients_at_intake() -> None:
         assert enrolment.started_at == sandbox.test_clock_at
     # The real clinic's patients and the sandbox's never mix.
     assert not Patient.objects.filter(clinic__slug="riverside", mrn__startswith="SB-").exists()
+
+
+def test_the_demo_patients_migrate_to_version_2_through_a_dry_run_report() -> None:
+    """Last (it moves the demo's enrolments): the thirty patients on intractable-pain v1 move to
+    v2, first through the dry-run report a clinician reads, then applied by a physician; a
+    re-run migrates nothing twice."""
+    import io
+
+    from carehub.pathways.models import Enrolment, EnrolmentMigration
+
+    running = Enrolment.objects.filter(
+        clinic__slug="riverside", definition_key="intractable-pain", status__in=["active", "paused"]
+    )
+    assert Patient.objects.count() >= 30
+    assert running.count() >= 29  # every patient but the one discharged
+    assert set(running.values_list("definition_version", flat=True)) == {1}
+    out = io.StringIO()
+    call_command("pathway", "migrate", "intractable-pain", "1", "2", "--dry-run", stdout=out)
+    report = out.getvalue()
+    print(report)  # the report, as a clinician reads it (pytest -s)
+    assert f"{running.count()} running enrolment(s):" in report
+    assert "0 blocked" in report
+    # The pump patient in the refill cycle: the clinic's 42-day interval moves the reminders.
+    pump = report[report.index("(MRN RP-1008)") :].split("\n\n")[0]
+    assert "[changes]" in pump.splitlines()[0]
+    assert "Timer 'Pump refill" in pump
+    assert set(running.values_list("definition_version", flat=True)) == {1}
+    out = io.StringIO()
+    call_command(
+        "pathway", "migrate", "intractable-pain", "1", "2", "--user", "physician", "--approve",
+        stdout=out,
+    )  # fmt: skip
+    assert f"{running.count()} migrated" in out.getvalue()
+    assert set(running.values_list("definition_version", flat=True)) == {2}
+    assert EnrolmentMigration.objects.count() == running.count()
+    out = io.StringIO()
+    call_command("pathway", "migrate", "intractable-pain", "1", "2", stdout=out)
+    assert "0 migrated" in out.getvalue()
+    assert EnrolmentMigration.objects.count() == running.count()

@@ -103,3 +103,23 @@ def test_system_check_reports_a_role_carehub_does_not_have(published: Path, role
     messages = run_checks(tags=["pathways"])
     assert [m.id for m in messages] == ["pathways.E002"]
     assert f"'{role}'" in messages[0].msg
+
+
+def test_validate_checks_a_migration_against_the_earlier_version(
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.workflows.test_migration import V1, v2
+
+    old, new = tmp_path / "mig.v1.yaml", tmp_path / "mig.v2.yaml"
+    old.write_text(V1)
+    new.write_text(v2(migrations="  - {from: 1, timers: recompute}\n"))
+    call_command("pathway", "validate", str(old), str(new))
+    assert "mig@2 is valid" in capsys.readouterr().out
+    new.write_text(v2(migrations="  - from: 1\n    states: {ladder: {review: block}}\n"))
+    with pytest.raises(CommandError, match="1 of 2 definition file"):
+        call_command("pathway", "validate", str(old), str(new))
+    assert "never enters an invasive state" in capsys.readouterr().err
+    with pytest.raises(CommandError, match="1 of 1 definition file"):
+        call_command("pathway", "validate", str(new))  # version 1 is neither given nor published
+    assert "neither given nor published" in capsys.readouterr().err

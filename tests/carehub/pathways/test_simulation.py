@@ -141,7 +141,7 @@ def _simulate(tmp_path: Path, *args: str) -> dict:  # type: ignore[type-arg]
 
 def test_simulate_writes_json_and_a_self_contained_html_report(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     report = _simulate(tmp_path, "--days", "120", "--patients", "30", "--seed", "4")
-    assert report["pathway"] == "intractable-pain@1"
+    assert report["pathway"] == "intractable-pain@2"
     assert report["patients"] == 30
     assert report["days"] == 120
     assert report["messages"]["daily_budget"] == 3
@@ -228,7 +228,7 @@ def test_a_cohort_naming_what_the_pathway_lacks_is_refused_with_its_lines(tmp_pa
         call_command("pathway", "simulate", "intractable-pain", "--cohort", str(path),
                      "--out", str(tmp_path / "out"))  # fmt: skip
     message = str(raised.value)
-    assert "intractable-pain@1 has no state 'ladder.mbb_one'" in message
+    assert "intractable-pain@2 has no state 'ladder.mbb_one'" in message
     assert "has no event 'pump_refiled'" in message
     shape = tmp_path / "shape.yaml"
     shape.write_text(text.replace("answer_rate: 0.9\n", "answer_rate: 1.9\n", 1))

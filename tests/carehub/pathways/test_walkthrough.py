@@ -241,7 +241,17 @@ def test_intrathecal_branch_to_its_first_refill_reminder(journey: Journey) -> No
     assert j.state() == "pump_active"
     j.run_effects()
 
-    j.advance(days=14, minutes=1)
+    # The reminders follow the clinic's refill interval (version 2: a threshold in days).
+    from carehub.clinics.models import ClinicThreshold
+
+    interval = (
+        ClinicThreshold.objects.filter(
+            clinic_id=j.enrolment.clinic_id, pathway_key="intractable-pain",
+            name="pump_refill_interval_days",
+        ).values_list("value", flat=True).first()
+        or 28
+    )  # fmt: skip
+    j.advance(days=int(interval) - 14, minutes=1)
     reminders = [s for s in j.fire_timers() if s.event == "pump_refill_notice_due"]
     assert len(reminders) == 1
     assert reminders[0].transitions[0]["internal"]

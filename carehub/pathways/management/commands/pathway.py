@@ -1,4 +1,5 @@
-"""`manage.py pathway validate|diagram|list|simulate`: pathway definitions from the command line."""
+"""`manage.py pathway validate|diagram|list|simulate|migrate`: pathway definitions from the command
+line."""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -6,10 +7,19 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carehub.pathways.migration_command import add_migrate_arguments, run_migrate
 from carehub.pathways.registry import registry
 from carehub.pathways.simulation import add_simulate_arguments, run_simulate
-from workflows import DefinitionError, PathwayDefinition, UnknownPathway, check_file, mermaid
+from workflows import (
+    DefinitionError,
+    PathwayDefinition,
+    Problem,
+    UnknownPathway,
+    check_file,
+    mermaid,
+)
 from workflows.loader import load_definition
+from workflows.validation import validate_migration
 
 
 class Command(BaseCommand):
@@ -31,6 +41,11 @@ class Command(BaseCommand):
             help="Run a cohort through a pathway on a fake clock; write a JSON and HTML report.",
         )
         add_simulate_arguments(simulate)
+        migrate = sub.add_parser(
+            "migrate",
+            help="Move running enrolments to a new version: a dry-run report, apply, roll back.",
+        )
+        add_migrate_arguments(migrate)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -40,6 +55,8 @@ class Command(BaseCommand):
             self.diagram(options["pathway"], options["pathway_version"], options["output"])
         elif action == "simulate":
             run_simulate(self, options, self._definition)
+        elif action == "migrate":
+            run_migrate(self, options)
         else:
             for definition in registry():
                 tracks = ", ".join(definition.tracks)
@@ -49,12 +66,20 @@ class Command(BaseCommand):
 
     def validate(self, files: list[Path]) -> None:
         failed = 0
+        loaded = {}
+        for path in files:
+            if path.is_file():
+                definition, problems = check_file(path)
+                if definition is not None and not problems:
+                    loaded[(definition.key, definition.version)] = definition
         for path in files:
             if not path.is_file():
                 self.stderr.write(f"{path}: no such file")
                 failed += 1
                 continue
             definition, problems = check_file(path)
+            if definition is not None and not problems:
+                problems = self._migration_problems(definition, loaded)
             if problems:
                 failed += 1
                 for problem in problems:
@@ -65,6 +90,29 @@ class Command(BaseCommand):
                 self.stdout.write(f"{path}: {definition.ref} is valid")
         if failed:
             raise CommandError(f"{failed} of {len(files)} definition file(s) have problems")
+
+    def _migration_problems(
+        self, definition: PathwayDefinition, loaded: dict[tuple[str, int], PathwayDefinition]
+    ) -> list[Problem]:
+        """Each migration checked against the earlier version: one of the files given, else the
+        published one (a version that is neither is a problem)."""
+        problems: list[Problem] = []
+        for index, spec in enumerate(definition.migrations):
+            old = loaded.get((definition.key, spec.source))
+            if old is None:
+                try:
+                    old = registry().get(definition.key, spec.source)
+                except UnknownPathway:
+                    problems.append(
+                        Problem(
+                            ("migrations", index, "from"),
+                            f"version {spec.source} of '{definition.key}' is neither given nor "
+                            "published",
+                        )
+                    )
+                    continue
+            problems += validate_migration(old, definition, spec, index=index)
+        return problems
 
     def diagram(self, pathway: str, version: int | None, output: Path | None) -> None:
         definition = self._definition(pathway, version)
