@@ -33,7 +33,7 @@ class Clinic(TimeStampedModel):
         "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, editable=False,
         related_name="+",
     )  # fmt: skip
-    advance_error = models.TextField(blank=True, default="", editable=False)
+    advance_error = models.TextField(blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["name"]
