@@ -35,7 +35,7 @@ from carehub.clinics.models import ClinicThreshold
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput, NotFound, NotPermitted
 from carehub.observations.selectors import facts_and_occurrences_for_patient
-from carehub.pathways.dispatch_sql import RowLocked, enrolment_lock
+from carehub.pathways.dispatch_sql import LockedEnrolment, RowLocked, enrolment_lock
 from carehub.pathways.models import (
     EffectStatus,
     Enrolment,
@@ -584,6 +584,17 @@ def migration_apply(
     return result
 
 
+def _lock(enrolment_id: int) -> LockedEnrolment:
+    """The enrolment under the dispatch's row lock; Conflict while another change holds it."""
+    try:
+        locked = enrolment_lock(enrolment_id, _LOCK_KEY)
+    except RowLocked as exc:
+        raise Conflict("Another change to this pathway is in progress.") from exc
+    if locked is None:
+        raise NotFound("No such pathway enrolment.")
+    return locked
+
+
 @transaction.atomic(durable=True)
 def migration_apply_one(
     *,
@@ -602,12 +613,7 @@ def migration_apply_one(
     step, audit and outbox rows, all or nothing), which leaves those enrolments on the old
     version for the next run: migrating is idempotent. Without it, the flush of one commit
     per enrolment bounds a batch's rate."""
-    try:
-        locked = enrolment_lock(enrolment_id, _LOCK_KEY)
-    except RowLocked as exc:
-        raise Conflict("Another change to this pathway is in progress.") from exc
-    if locked is None:
-        raise NotFound("No such pathway enrolment.")
+    locked = _lock(enrolment_id)
     enrolment = locked.enrolment
     if enrolment.definition_key != migration.definition_key:
         return "skipped"
@@ -792,12 +798,7 @@ def migration_rollback(
     pending timers (the same rows) come back, proposals and tasks as they were, and check-in
     series the migration stopped or restarted start again with their old interval (through
     the outbox). Refused (Conflict) when the pathway changed since the migration."""
-    try:
-        locked = enrolment_lock(enrolment_id, _LOCK_KEY)
-    except RowLocked as exc:
-        raise Conflict("Another change to this pathway is in progress.") from exc
-    if locked is None:
-        raise NotFound("No such pathway enrolment.")
+    locked = _lock(enrolment_id)
     enrolment = locked.enrolment
     done = (
         EnrolmentMigration.objects.filter(enrolment=enrolment, status=MigrationStatus.APPLIED)
