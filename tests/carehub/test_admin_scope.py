@@ -30,6 +30,7 @@ from carehub.integrations.models import ChangeType, WebhookDelivery, WebhookSubs
 from carehub.integrations.services import change_record
 from carehub.messaging.models import Message, ProviderReport
 from carehub.messaging.services import staff_notification_preference_set
+from carehub.pathways.models import Enrolment, EnrolmentMigration, PathwayStep
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import Flag, FlagStatus, Severity
 from carehub.worklists.services import flag_raise
@@ -75,6 +76,16 @@ def _clinic_rows(clinic: Clinic) -> None:
     ProviderReport.objects.create(
         provider="twilio", provider_message_id=f"SM{clinic.pk}", status="delivered",
         provider_status="delivered", received_at=AT, message=message, applied_at=AT,
+    )  # fmt: skip
+    # A migration applied to one enrolment (its row as `migration_apply` writes it).
+    enrolment = Enrolment.objects.filter(clinic=clinic).order_by("pk").first()
+    assert enrolment is not None
+    step = PathwayStep.objects.filter(enrolment=enrolment).order_by("pk").first()
+    assert step is not None
+    EnrolmentMigration.objects.create(
+        enrolment=enrolment, definition_key=enrolment.definition_key, from_version=1,
+        to_version=2, classification="automatic", version_after=enrolment.version, step=step,
+        applied_at=AT,
     )  # fmt: skip
 
 
