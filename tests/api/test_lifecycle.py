@@ -45,7 +45,7 @@ def test_a_coordinator_starts_a_patient_on_the_latest_version(
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["definition_key"], body["definition_version"], body["status"]) == (
-        "intractable-pain", 1, "active",
+        "intractable-pain", 2, "active",
     )  # fmt: skip
     enrolment = Enrolment.objects.get(public_id=body["public_id"])
     assert enrolment.started_by == staff["coordinator"]
