@@ -196,3 +196,27 @@ def test_the_migration_dry_run_page_shows_each_patient_and_writes_nothing(
         "/admin/pathways/enrolmentmigration/dry-run/", {"migration": "nope:1:2"}
     )
     assert "Select a valid choice" in refused.content.decode()
+
+
+def test_a_medication_without_its_dose_is_a_form_error_in_the_admin(client_admin: Client) -> None:
+    from carehub.observations.models import Kind, Observation
+
+    patient = Patient.objects.get(mrn="RP-1002")
+    before = Observation.objects.filter(patient=patient).count()
+    form = {
+        "patient": patient.pk, "kind": Kind.MEDICATION, "code": "oxycodone", "value_number": "",
+        "value_text": "", "value_bool": "unknown", "data": "{\"unit\": \"mg\"}",
+        "observed_at_0": "2026-12-01", "observed_at_1": "09:00:00",
+    }  # fmt: skip
+    response = client_admin.post("/admin/observations/observation/add/", form)
+    assert response.status_code == 200  # the form again, not a redirect
+    assert "the daily dose" in response.content.decode()
+    assert Observation.objects.filter(patient=patient).count() == before
+    # With its dose the same form records it through the service.
+    response = client_admin.post(
+        "/admin/observations/observation/add/", {**form, "value_number": "20"}
+    )
+    assert response.status_code == 302, [
+        line for line in response.content.decode().splitlines() if "errorlist" in line
+    ]
+    assert Observation.objects.filter(patient=patient).count() == before + 1
