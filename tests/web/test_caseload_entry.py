@@ -28,6 +28,7 @@ from carehub.pathways.services import (
     enrolment_pause,
     enrolment_resume,
     enrolment_start,
+    pathway_dispatch,
     proposal_approve,
 )
 from carehub.patients.models import Patient
@@ -189,4 +190,39 @@ def test_two_transactions_changing_one_patient_both_count(
     second.join(20)
     assert errors == []
     assert entry(patient).unresolved_flags == 2
+    assert differences() == []
+
+
+@pytest.mark.django_db
+def test_a_transition_moves_progress_forward_and_never_back(clinic: Clinic) -> None:
+    """A step changes one fact, the latest progress of an active enrolment, and only forward:
+    its trigger moves that column alone, and the entries still equal their definition."""
+    patient = register(clinic, "E-3", "Cy", "Cole")
+    now = clock.now()
+    enrolment = enrolment_start(patient=patient, definition_key=PATHWAY, at=now)
+    assert entry(patient).last_progress_at == now
+
+    later = now + timedelta(days=3)
+    step = pathway_dispatch(
+        enrolment_id=enrolment.pk, event="pt_started", idempotency_key="pt-1", at=later
+    ).step
+    assert step.outcome == "transitioned"
+    assert entry(patient).last_progress_at == later
+    assert differences() == []
+
+    # A step recorded with an earlier time (a late report) leaves the latest progress alone.
+    earlier = now + timedelta(days=1)
+    step = pathway_dispatch(
+        enrolment_id=enrolment.pk, event="pt_completed", idempotency_key="pt-2", at=earlier
+    ).step
+    assert step.outcome == "transitioned"
+    assert entry(patient).last_progress_at == later
+    assert differences() == []
+
+    # Paused, its steps no longer count; resumed, they do again.
+    enrolment_pause(enrolment_id=enrolment.pk, reason="Hospital stay")
+    assert entry(patient).last_progress_at is None
+    assert differences() == []
+    enrolment_resume(enrolment_id=enrolment.pk)
+    assert entry(patient).last_progress_at == later
     assert differences() == []
