@@ -33,6 +33,11 @@ TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})
 # Of those, the ones after which a connection must not be kept: it was opened on a server that
 # refused writes (its sessions keep refusing them after the server recovers) or is broken.
 CONNECTION_POISONING_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
+# Errors Django files under OperationalError that end one statement or transaction and leave
+# the session sound: a refused NOWAIT lock (a concurrent change: the engine's dispatch answers
+# it as a conflict), a statement or lock timeout, a serialization failure, a deadlock. Closing
+# the connection after them would make every conflict pay for a new connection.
+CONNECTION_KEEPING_SQLSTATES = frozenset({"55P03", "57014", "40001", "40P01"})
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -73,9 +78,11 @@ def poisons_connection(exc: BaseException) -> bool:
     """A connection that raised this must be closed rather than kept for CONN_MAX_AGE."""
     from django.db import InterfaceError, OperationalError
 
+    state = _sqlstate(exc)
+    if state in CONNECTION_KEEPING_SQLSTATES:
+        return False
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
-    state = _sqlstate(exc)
     return state in CONNECTION_POISONING_SQLSTATES or state[:2] in TRANSIENT_SQLSTATE_CLASSES
 
 

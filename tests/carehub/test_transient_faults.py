@@ -8,6 +8,8 @@ import time
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from carehub.clinics.models import Clinic
+from carehub.clinics.services import clinic_create
 from carehub.core.retry import describe_error, is_transient, is_transient_database_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,3 +47,29 @@ def test_bugs_and_bad_data_are_not_transient() -> None:
         assert not is_transient_database_error(error), error
     assert connection.close_at == kept_until  # such a connection is kept
     assert not is_transient(ValueError("not a database error"))
+
+
+def test_a_refused_lock_or_a_timeout_keeps_the_connection() -> None:
+    """A concurrent change (a NOWAIT lock refused: the dispatch's conflict) or a statement
+    timeout ends the statement, not the session: the connection is kept, as for a bug."""
+    clinic = clinic_create(name="Lock Clinic", slug="lock-clinic")
+    table = Clinic._meta.db_table
+    connection.ensure_connection()
+    kept_until = connection.close_at
+    holder = connection.copy()  # a second session holding the clinic's row
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("BEGIN")
+            lock = f"SELECT 1 FROM {table} WHERE id = {clinic.pk:d} FOR UPDATE"  # noqa: S608
+            cursor.execute(lock)
+            refused = _raised(f"{lock} NOWAIT")
+            cursor.execute("ROLLBACK")
+    finally:
+        holder.close()
+    timed_out = _raised("SET LOCAL statement_timeout = '20ms'; SELECT pg_sleep(1)")
+    assert describe_error(refused).startswith("OperationalError: could not obtain lock")
+    assert describe_error(timed_out).startswith("OperationalError: canceling statement")
+    assert connection.close_at == kept_until
+    with connection.cursor() as cursor:  # and it still works
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
