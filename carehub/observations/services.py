@@ -233,7 +233,7 @@ def score_record(
     corrects: Observation | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> Observation:
-    """Write a score of one of `reference.INSTRUMENTS`, optionally with its item answers.
+    """Write a score of one of the catalogue's `SCORE_KEYS`, optionally with its item answers.
 
     The low-level writer: it checks the score against the observation store's reference (range,
     items adding up) but does not score or act on red flags; scores of the instrument library

@@ -14,18 +14,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from carehub.charts import Line, Marker, score_chart
+from carehub.instruments.catalogue import entry
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
 from carehub.observations.models import Observation
 
-CHART_INSTRUMENTS: tuple[tuple[str, str], ...] = (
-    ("peg", "PEG (pain, enjoyment, general activity)"),
-    ("nrs", "Pain intensity (NRS)"),
-    ("phq9", "PHQ-9 (depression)"),
-    ("gad7", "GAD-7 (anxiety)"),
-    ("psfs", "PSFS (patient-specific function)"),
-)
+# The instruments charted on the patient page, in this order, titled as the library titles them.
+CHART_INSTRUMENTS: tuple[str, ...] = ("peg", "nrs", "phq9", "gad7", "psfs")
 PROCEDURE_LABELS = {
     "mbb1": "MBB 1",
     "mbb2": "MBB 2",
@@ -137,7 +133,11 @@ def charts_for(
         by_code.setdefault(score.code, []).append(score)
     return [
         build_chart(
-            code=code, title=title, scores=by_code.get(code, []), procedures=procedures, zone=zone
+            code=code,
+            title=entry(code).title,
+            scores=by_code.get(code, []),
+            procedures=procedures,
+            zone=zone,
         )
-        for code, title in CHART_INSTRUMENTS
+        for code in CHART_INSTRUMENTS
     ]

@@ -66,6 +66,7 @@ from carehub.web.models import Attention, CaseloadEntry
 from carehub.web.presentation import (
     event_title,
     humanise,
+    instrument_title,
     short_track_title,
     show_value,
     state_title,
@@ -719,7 +720,7 @@ def _next_due(patient: Any) -> tuple[datetime | None, str]:
         (patient.next_timer_due, f"Pathway: {any_event_title(patient.next_timer_event or '')}"),
         (
             patient.next_checkin_due,
-            f"Check-in: {_instrument_label(patient.next_checkin_instrument or '')}",
+            f"Check-in: {instrument_title(patient.next_checkin_instrument or '')}",
         ),
     ]
     present = [(at, label) for at, label in options if at is not None]
@@ -782,11 +783,6 @@ def _describe_peg(row: CaseloadRow, detail: RowDetails) -> None:
         row.peg_change_text, row.peg_change_class = f"{pct} % better than baseline", "better"
     else:
         row.peg_change_text, row.peg_change_class = f"{-pct} % worse than baseline", "worse"
-
-
-def _instrument_label(code: str) -> str:
-    labels = {"peg": "PEG", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS", "psfs": "PSFS"}
-    return labels.get(code, _humanise(code))
 
 
 def event_label(definition: PathwayDefinition, event: str) -> str:
