@@ -43,6 +43,7 @@ from django.db import models
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.core.models import TimeStampedModel
+from carehub.core.sql import concrete_field
 from carehub.instruments.catalogue import SCORE_KEYS, score_entries
 from carehub.observations import reference
 
@@ -73,6 +74,35 @@ class Source(models.TextChoices):
 def is_number(value: object) -> bool:
     """A finite int or float (a bool is not a number here)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# The observations that count: neither replaced by a correction nor a withdrawal. Every reader
+# filters with this (`Observation.objects.current()`, or `current_observation_sql` in a
+# hand-written statement); replaced and withdrawn observations are kept for the record only.
+CURRENT = models.Q(corrected_by__isnull=True, entered_in_error=False)
+
+
+class ObservationQuerySet(models.QuerySet["Observation"]):
+    def current(self) -> ObservationQuerySet:
+        """Current observations only (`CURRENT`)."""
+        return self.filter(CURRENT)
+
+
+def current_observation_sql(alias: str) -> str:
+    """`CURRENT` as a condition of a hand-written statement on the observation row `alias`,
+    with the table and columns taken from the model's metadata: not a withdrawal, and no
+    observation corrects it (`NOT EXISTS`, which the planner runs as an anti-join on the
+    unique index of `corrects`)."""
+    table = Observation._meta.db_table
+    entered = concrete_field(Observation, "entered_in_error").column
+    corrects = concrete_field(Observation, "corrects").column
+    key = concrete_field(Observation, "id").column
+    if not alias.isidentifier():
+        raise ValueError(f"not an SQL alias: {alias!r}")
+    by = f"{alias}_by"
+    # Names from the model's metadata and an identifier, no values.
+    exists = f"SELECT 1 FROM {table} {by} WHERE {by}.{corrects} = {alias}.{key}"  # noqa: S608
+    return f"NOT {alias}.{entered} AND NOT EXISTS ({exists})"
 
 
 class Observation(TimeStampedModel):
@@ -112,6 +142,8 @@ class Observation(TimeStampedModel):
         default=False,
         help_text="Withdraws the observation it corrects; neither is read",
     )
+
+    objects = ObservationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-observed_at", "-id"]

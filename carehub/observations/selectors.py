@@ -59,7 +59,7 @@ from carehub.instruments.catalogue import (
 )
 from carehub.instruments.scoring import trend
 from carehub.observations import reference
-from carehub.observations.models import Kind, Observation
+from carehub.observations.models import CURRENT, Kind, Observation
 from carehub.patients.models import Patient
 from workflows.facts import STANDARD_FACTS, FactValue
 
@@ -77,9 +77,7 @@ _SECONDS_PER_DAY = 86400
 
 def current_observations(*, patient: Patient) -> QuerySet[Observation]:
     """The patient's observations that count: neither replaced nor withdrawals."""
-    return Observation.objects.filter(
-        patient=patient, corrected_by__isnull=True, entered_in_error=False
-    )
+    return Observation.objects.current().filter(patient=patient)
 
 
 def observation_history(
@@ -426,9 +424,7 @@ def observation_list_for_patient(
 ) -> QuerySet[Observation]:
     """The patient's current observations the user may see (a patient: their scores only),
     filtered; the ordering is the caller's (pagination)."""
-    rows = observations_visible_to(user).filter(
-        patient=patient, corrected_by__isnull=True, entered_in_error=False
-    )
+    rows = observations_visible_to(user).filter(CURRENT, patient=patient)
     if kind:
         rows = rows.filter(kind=kind)
     if code:

@@ -258,13 +258,11 @@ def score_record(
     if is_baseline is None and isinstance(corrects, Observation):
         is_baseline = corrects.is_baseline  # a correction keeps what it corrects
     elif is_baseline is None and isinstance(patient, Patient):
-        is_baseline = not Observation.objects.filter(
-            patient=patient,
-            kind=Kind.SCORE,
-            code=instrument,
-            corrected_by__isnull=True,
-            entered_in_error=False,
-        ).exists()
+        is_baseline = (
+            not Observation.objects.current()
+            .filter(patient=patient, kind=Kind.SCORE, code=instrument)
+            .exists()
+        )
     observation = _new(
         patient=patient,
         kind=Kind.SCORE,
