@@ -20,7 +20,7 @@ from carehub.instruments.registry import instruments
 from carehub.observations.models import Observation
 from carehub.observations.reference import PROCEDURES
 from carehub.web.charts import PROCEDURE_LABELS
-from carehub.web.selectors import FlagFilter, Sort
+from carehub.web.selectors.caseload import FlagFilter, Sort
 
 KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
