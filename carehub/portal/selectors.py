@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 # Scores a patient sees on "My progress", in this order, with plain names and nouns: the
 # catalogue's (`carehub.instruments.catalogue.progress_instruments`).
 PROGRESS_INSTRUMENTS: dict[str, StrOrPromise] = {
-    key: names.progress for key, names in progress_instruments().items() if names.progress
+    key: names.progress
+    for key, names in progress_instruments().items()
+    if names.progress is not None
 }
 NOUNS: dict[str, StrOrPromise] = {
-    key: names.noun for key, names in progress_instruments().items() if names.noun
+    key: names.noun for key, names in progress_instruments().items() if names.noun is not None
 }
 
 
