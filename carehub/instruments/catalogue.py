@@ -273,6 +273,17 @@ def meets_mcid(found: Entry, baseline: float, latest: float) -> bool | None:
     return False
 
 
+def responder_threshold(found: Entry, baseline: float) -> float | None:
+    """The score a responder reaches from `baseline`: the MCID on the better side, in points
+    when the instrument has them, else in percent of the baseline (None without an MCID in
+    points or percent). What the outcome charts draw as a line."""
+    mcid = found.mcid
+    if mcid is None or found.categorical or not (mcid.points or mcid.percent):
+        return None
+    delta = mcid.points or abs(baseline) * (mcid.percent or 0) / 100
+    return baseline + delta if found.higher_is_better else baseline - delta
+
+
 def responder(found: Entry, baseline: float | None, latest: float | None) -> bool | None:
     """The responder rule: for a categorical rating, the latest answer is at most the MCID's
     `at_most`; otherwise `meets_mcid` from the baseline to a later score. None when it cannot be

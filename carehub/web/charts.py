@@ -14,7 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from carehub.charts import Line, Marker, score_chart
-from carehub.instruments.catalogue import entry
+from carehub.instruments.catalogue import Entry, Names, entry, responder_threshold
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
@@ -97,11 +97,10 @@ def build_chart(
     if definition is not None:
         chart.direction = definition.direction
         mcid = definition.mcid
-        if mcid is not None and (mcid.points or mcid.percent):
-            delta = mcid.points or abs(chart.baseline) * (mcid.percent or 0) / 100
-            lower_better = definition.direction != "higher_is_better"
-            chart.threshold = chart.baseline - delta if lower_better else chart.baseline + delta
-            better = "lower" if lower_better else "higher"
+        threshold = responder_threshold(Entry(definition, Names()), chart.baseline)
+        if mcid is not None and threshold is not None:
+            chart.threshold = threshold
+            better = "higher" if definition.direction == "higher_is_better" else "lower"
             amount = f"{mcid.points:g} points" if mcid.points else f"{mcid.percent:g}%"
             chart.responder_text = f"Clinically important change: {amount} ({better} is better)"
             chart.mcid_source = mcid.source

@@ -5,7 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from carehub.instruments.catalogue import Entry, Names, gain, improvement_pct, responder
+from carehub.instruments.catalogue import (
+    Entry,
+    Names,
+    gain,
+    improvement_pct,
+    responder,
+    responder_threshold,
+)
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.scoring import trend
 
@@ -90,6 +97,14 @@ def test_pgic_responder_is_much_or_very_much_improved(get: Get) -> None:
 
 def test_instruments_without_an_mcid_have_no_responder(get: Get) -> None:
     assert facts(get("block_diary"), 50, 80) == {"improvement_pct": 60.0, "responder": None}
+
+
+def test_the_responder_threshold_is_the_mcid_on_the_better_side(get: Get) -> None:
+    assert responder_threshold(Entry(get("nrs"), Names()), 6) == 4  # points first
+    assert responder_threshold(Entry(get("peg"), Names()), 6) == pytest.approx(4.2)  # 30 %
+    assert responder_threshold(Entry(get("psfs"), Names()), 3) == 5  # higher is better
+    assert responder_threshold(Entry(get("pgic"), Names()), 4) is None  # by the answer
+    assert responder_threshold(Entry(get("block_diary"), Names()), 50) is None  # no MCID
 
 
 # --- trend -----------------------------------------------------------------------------------
