@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.http import QueryDict
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from carehub.checkins.models import Checkin
+from carehub.instruments.catalogue import checkin_name
 from carehub.instruments.definition import InstrumentDefinition, Item
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
@@ -37,8 +37,7 @@ ITEMS_LANGUAGE = "en"
 def instrument_name(instrument: str) -> str:
     """The one patient-facing name of an instrument ("Mood check-in"), in the active language:
     the heading of its page and the name its messages use."""
-    names = settings.CHECKIN_INSTRUMENT_NAMES
-    name = str(names.get(instrument, gettext_lazy("check-in")))
+    name = str(checkin_name(instrument) or gettext_lazy("check-in"))
     return name[:1].upper() + name[1:]
 
 

@@ -40,6 +40,7 @@ PATIENT_TEMPLATE_DIRS = (
     ROOT / "carehub" / "portal" / "templates",
 )
 PATIENT_MODULES = (
+    ROOT / "carehub" / "instruments" / "catalogue.py",
     ROOT / "carehub" / "checkins" / "answering.py",
     ROOT / "carehub" / "checkins" / "instruments.py",
     ROOT / "carehub" / "checkins" / "messages.py",
@@ -47,7 +48,6 @@ PATIENT_MODULES = (
     ROOT / "carehub" / "portal" / "pathway_texts.py",
     ROOT / "carehub" / "portal" / "selectors.py",
     ROOT / "carehub" / "portal" / "views.py",
-    ROOT / "config" / "settings" / "base.py",
 )
 KEYWORDS = {
     "_": None,

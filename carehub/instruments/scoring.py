@@ -530,43 +530,6 @@ def _raised(
 # --- derived facts and trends ------------------------------------------------------------------
 
 
-def derived_facts(
-    instrument: InstrumentDefinition, baseline: float | None, latest: float | None
-) -> dict[str, Derived]:
-    """`change` (latest - baseline), `improvement_pct` (positive = better, whatever the
-    direction; None when the baseline is 0 or missing) and `responder` (improved by at least the
-    MCID in points or percent, either suffices; unknown when neither can be evaluated). A
-    categorical rating of change (PGIC) has no change or percentage: a responder answered at
-    most the MCID's `at_most`. Values are rounded to 2 decimals, as the observation store's
-    facts are."""
-    facts: dict[str, Derived] = {"change": None, "improvement_pct": None, "responder": None}
-    mcid = instrument.mcid
-    if instrument.direction == "categorical":
-        if latest is not None and mcid is not None and mcid.at_most is not None:
-            facts["responder"] = latest <= mcid.at_most
-        return facts
-    if baseline is None or latest is None:
-        return facts
-    change = latest - baseline
-    gain = change if instrument.direction == "higher_is_better" else -change
-    improvement = gain / baseline * 100 if baseline != 0 else None
-    facts["change"] = round(change, 2) + 0.0
-    facts["improvement_pct"] = round(improvement, 2) + 0.0 if improvement is not None else None
-    if mcid is not None:
-        criteria: list[bool | None] = []
-        if mcid.points is not None:
-            criteria.append(gain >= mcid.points - _EPSILON)
-        if mcid.percent is not None:
-            criteria.append(
-                improvement >= mcid.percent - _EPSILON if improvement is not None else None
-            )
-        if any(c is True for c in criteria):
-            facts["responder"] = True
-        elif any(c is False for c in criteria):
-            facts["responder"] = False
-    return facts
-
-
 TREND_WINDOW = 6
 TREND_MIN_POINTS = 4
 

@@ -43,6 +43,8 @@ from django.db import models
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.core.models import TimeStampedModel
+from carehub.core.sql import concrete_field
+from carehub.instruments.catalogue import SCORE_KEYS, score_entries
 from carehub.observations import reference
 
 # Item means (PEG, PSFS) are often entered rounded to one decimal.
@@ -72,6 +74,35 @@ class Source(models.TextChoices):
 def is_number(value: object) -> bool:
     """A finite int or float (a bool is not a number here)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# The observations that count: neither replaced by a correction nor a withdrawal. Every reader
+# filters with this (`Observation.objects.current()`, or `current_observation_sql` in a
+# hand-written statement); replaced and withdrawn observations are kept for the record only.
+CURRENT = models.Q(corrected_by__isnull=True, entered_in_error=False)
+
+
+class ObservationQuerySet(models.QuerySet["Observation"]):
+    def current(self) -> ObservationQuerySet:
+        """Current observations only (`CURRENT`)."""
+        return self.filter(CURRENT)
+
+
+def current_observation_sql(alias: str) -> str:
+    """`CURRENT` as a condition of a hand-written statement on the observation row `alias`,
+    with the table and columns taken from the model's metadata: not a withdrawal, and no
+    observation corrects it (`NOT EXISTS`, which the planner runs as an anti-join on the
+    unique index of `corrects`)."""
+    table = Observation._meta.db_table
+    entered = concrete_field(Observation, "entered_in_error").column
+    corrects = concrete_field(Observation, "corrects").column
+    key = concrete_field(Observation, "id").column
+    if not alias.isidentifier():
+        raise ValueError(f"not an SQL alias: {alias!r}")
+    by = f"{alias}_by"
+    # Names from the model's metadata and an identifier, no values.
+    exists = f"SELECT 1 FROM {table} {by} WHERE {by}.{corrects} = {alias}.{key}"  # noqa: S608
+    return f"NOT {alias}.{entered} AND NOT EXISTS ({exists})"
 
 
 class Observation(TimeStampedModel):
@@ -111,6 +142,8 @@ class Observation(TimeStampedModel):
         default=False,
         help_text="Withdraws the observation it corrects; neither is read",
     )
+
+    objects = ObservationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-observed_at", "-id"]
@@ -216,70 +249,66 @@ Validator = Callable[[Observation, Add], None]
 
 
 def _clean_score(obs: Observation, add: Add) -> None:
-    instrument = reference.INSTRUMENTS.get(obs.code)
+    instrument = score_entries().get(obs.code)
     if instrument is None:
-        add("code", f"unknown instrument '{obs.code}' (known: {', '.join(reference.INSTRUMENTS)})")
+        add("code", f"unknown instrument '{obs.code}' (known: {', '.join(SCORE_KEYS)})")
         return
+    code = instrument.key
     score = obs.value_number
     if score is None or not is_number(score):
         add("value_number", "a score is required")
     elif not instrument.minimum <= score <= instrument.maximum:
         add(
             "value_number",
-            f"{instrument.code} scores run from {instrument.minimum:g} to "
+            f"{code} scores run from {instrument.minimum:g} to "
             f"{instrument.maximum:g} (got {score:g})",
         )
     elif instrument.whole_numbers and score != int(score):
-        add("value_number", f"{instrument.code} scores are whole numbers (got {score:g})")
+        add("value_number", f"{code} scores are whole numbers (got {score:g})")
     if instrument.staff_entry_only and obs.source != Source.STAFF:
-        add("source", f"{instrument.code} is licensed: its score is entered by staff only")
+        add("source", f"{code} is licensed: its score is entered by staff only")
     items = obs.data.get("items")
     if items is None:
         return
     if instrument.staff_entry_only:
-        add("data", f"items: {instrument.code} is licensed; store the score only")
+        add("data", f"items: {code} is licensed; store the score only")
         return
     if not isinstance(items, dict) or not items:
         add("data", "items: must be a non-empty mapping of item to answer")
         return
-    if not instrument.item_keys:
-        add("data", f"items: {instrument.code} has no items to store")
+    item_keys, item_range = instrument.item_keys, instrument.item_range
+    if not item_keys or item_range is None:
+        add("data", f"items: {code} has no items to store")
         return
+    low, high = item_range
     for key, answer in items.items():
-        if key not in instrument.item_keys:
+        if key not in item_keys:
             add(
                 "data",
-                f"items: unknown {instrument.code} item '{key}' "
-                f"(known: {', '.join(instrument.item_keys)})",
+                f"items: unknown {code} item '{key}' (known: {', '.join(item_keys)})",
             )
-        elif (
-            not isinstance(answer, int)
-            or isinstance(answer, bool)
-            or not instrument.item_minimum <= answer <= instrument.item_maximum
-        ):
+        elif not isinstance(answer, int) or isinstance(answer, bool) or not low <= answer <= high:
             add(
                 "data",
-                f"items: {instrument.code} {key} answers are whole numbers from "
-                f"{instrument.item_minimum} to {instrument.item_maximum} (got {answer!r})",
+                f"items: {code} {key} answers are whole numbers from "
+                f"{low:g} to {high:g} (got {answer!r})",
             )
     if score is None or not is_number(score):
         return
-    answers = [a for k, a in items.items() if k in instrument.item_keys and is_number(a)]
-    complete = set(items) == set(instrument.item_keys)
+    answers = [a for k, a in items.items() if k in item_keys and is_number(a)]
+    complete = set(items) == set(item_keys)
     if instrument.aggregate == "sum" and complete and sum(answers) != score:
         add(
             "data",
-            f"items: the {instrument.code} item answers add up to {sum(answers)}, "
-            f"not the score {score:g}",
+            f"items: the {code} item answers add up to {sum(answers)}, not the score {score:g}",
         )
     # PEG needs its three items; PSFS is the mean of however many activities were rated.
-    if instrument.aggregate == "mean" and (complete or instrument.code == "psfs") and answers:
+    if instrument.aggregate == "mean" and (complete or code == "psfs") and answers:
         mean = sum(answers) / len(answers)
         if abs(mean - score) > MEAN_TOLERANCE:
             add(
                 "data",
-                f"items: the mean of the {instrument.code} items is {mean:.2f}, "
-                f"not the score {score:g}",
+                f"items: the mean of the {code} items is {mean:.2f}, not the score {score:g}",
             )
 
 

@@ -36,11 +36,11 @@ from django.db import transaction
 from carehub.accounts.models import User
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
+from carehub.instruments.catalogue import SCORE_KEYS, score_entries
 from carehub.instruments.definition import ENTERED_SCORE_KEY, InstrumentDefinition
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get, instrument_score, instrument_score_total
 from carehub.instruments.scoring import AnswerError, AnswerProblem, RedFlag, ScoreResult
-from carehub.observations import reference
 from carehub.observations.models import MEAN_TOLERANCE, Observation, Source, is_number
 from carehub.observations.services import _moment, score_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
@@ -245,7 +245,7 @@ def score_observation_record(
     else:
         result = _score_total(definition, score, source)
 
-    stored = reference.INSTRUMENTS.get(definition.key)
+    stored = score_entries().get(definition.key)
     observation = None
     if stored is not None and result.total is not None:
         answers = {k: v for k, v in result.answers.items() if k in stored.item_keys}
@@ -266,8 +266,7 @@ def score_observation_record(
         if stored is None:
             raise _invalid(
                 "instrument",
-                f"{definition.key} is not recorded as a score (known: "
-                f"{', '.join(reference.INSTRUMENTS)})",
+                f"{definition.key} is not recorded as a score (known: {', '.join(SCORE_KEYS)})",
             )
         raise _invalid("items", result.note or "these answers give no total")
 

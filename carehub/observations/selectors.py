@@ -50,8 +50,16 @@ from django.utils import timezone
 from carehub.accounts.models import User
 from carehub.care_access import observations_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.instruments.catalogue import (
+    PHQ9_ITEM9,
+    Entry,
+    improvement_pct,
+    responder,
+    score_entries,
+)
+from carehub.instruments.scoring import trend
 from carehub.observations import reference
-from carehub.observations.models import Kind, Observation
+from carehub.observations.models import CURRENT, Kind, Observation
 from carehub.patients.models import Patient
 from workflows.facts import STANDARD_FACTS, FactValue
 
@@ -69,9 +77,7 @@ _SECONDS_PER_DAY = 86400
 
 def current_observations(*, patient: Patient) -> QuerySet[Observation]:
     """The patient's observations that count: neither replaced nor withdrawals."""
-    return Observation.objects.filter(
-        patient=patient, corrected_by__isnull=True, entered_in_error=False
-    )
+    return Observation.objects.current().filter(patient=patient)
 
 
 def observation_history(
@@ -276,21 +282,21 @@ def _months_between(start: date, end: date) -> float | None:
 def _score_facts(rows: list[Observation], now: datetime) -> dict[str, FactValue]:
     facts: dict[str, FactValue] = {}
     groups = _grouped(rows)
-    for code, instrument in reference.INSTRUMENTS.items():
+    for code, instrument in score_entries().items():
         facts.update(_instrument_facts(instrument, groups.get(code, []), now))
     item9 = None
     for row in groups.get("phq9", []):
         items = row.data.get("items")
-        if isinstance(items, dict) and reference.PHQ9_ITEM9 in items:
-            item9 = items[reference.PHQ9_ITEM9]
+        if isinstance(items, dict) and PHQ9_ITEM9 in items:
+            item9 = items[PHQ9_ITEM9]
     facts["phq9.item9"] = item9
     return facts
 
 
 def _instrument_facts(
-    instrument: reference.Instrument, rows: list[Observation], now: datetime
+    instrument: Entry, rows: list[Observation], now: datetime
 ) -> dict[str, FactValue]:
-    name = instrument.code
+    name = instrument.key
     latest = _last(rows)
     baselines = [row for row in rows if row.is_baseline]
     baseline = _last(baselines) if baselines else (rows[0] if rows else None)
@@ -303,55 +309,31 @@ def _instrument_facts(
         f"{name}.weeks_since_latest": (
             _weeks(now, latest.observed_at) if latest is not None else None
         ),
-        f"{name}.trend": _trend(name, rows),
+        f"{name}.trend": _trend(instrument, rows),
     }
     if latest is None or baseline is None:
         return facts
     start, end = baseline.value_number, latest.value_number
     assert start is not None  # scores always have a number
     assert end is not None
-    if instrument.responder_at_most is not None:
-        facts[f"{name}.responder"] = end <= instrument.responder_at_most
+    if instrument.categorical:
+        # A rating of change: the latest answer alone decides (the catalogue's responder rule).
+        facts[f"{name}.responder"] = responder(instrument, start, end)
     if latest.pk == baseline.pk:
         return facts  # no score after the baseline yet
     facts[f"{name}.change"] = _round_2(end - start)
-    gain = end - start if instrument.higher_is_better else start - end
-    improvement = gain / start * 100 if instrument.percent_improvement and start != 0 else None
+    improvement = improvement_pct(instrument, start, end)
     facts[f"{name}.improvement_pct"] = _round_2(improvement) if improvement is not None else None
-    if instrument.responder_at_most is None:
-        criteria: list[bool | None] = []
-        if instrument.mcid_points is not None:
-            criteria.append(gain >= instrument.mcid_points - _EPSILON)
-        if instrument.mcid_pct is not None:
-            criteria.append(
-                improvement >= instrument.mcid_pct - _EPSILON if improvement is not None else None
-            )
-        facts[f"{name}.responder"] = _any_met(criteria)
+    if not instrument.categorical:
+        facts[f"{name}.responder"] = responder(instrument, start, end)
     return facts
 
 
-def _trend(code: str, rows: list[Observation]) -> str | None:
+def _trend(instrument: Entry, rows: list[Observation]) -> str | None:
     """The instrument library's trend rule over the patient's scores of that instrument."""
-    from carehub.instruments.loader import UnknownInstrument
-    from carehub.instruments.registry import instrument_get
-    from carehub.instruments.scoring import trend
-
-    try:
-        definition = instrument_get(code)
-    except UnknownInstrument:
-        return None
     scores = [(row.observed_at, row.value_number) for row in rows if row.value_number is not None]
-    result = trend(definition, scores)
+    result = trend(instrument.definition, scores)
     return str(result) if result is not None else None
-
-
-def _any_met(criteria: list[bool | None]) -> bool | None:
-    """Met when any criterion is met; unknown when none could be evaluated."""
-    if any(c is True for c in criteria):
-        return True
-    if all(c is None for c in criteria):
-        return None
-    return False
 
 
 # --- procedures, sessions, statuses ---------------------------------------------------------
@@ -442,9 +424,7 @@ def observation_list_for_patient(
 ) -> QuerySet[Observation]:
     """The patient's current observations the user may see (a patient: their scores only),
     filtered; the ordering is the caller's (pagination)."""
-    rows = observations_visible_to(user).filter(
-        patient=patient, corrected_by__isnull=True, entered_in_error=False
-    )
+    rows = observations_visible_to(user).filter(CURRENT, patient=patient)
     if kind:
         rows = rows.filter(kind=kind)
     if code:

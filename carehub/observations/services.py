@@ -233,7 +233,7 @@ def score_record(
     corrects: Observation | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> Observation:
-    """Write a score of one of `reference.INSTRUMENTS`, optionally with its item answers.
+    """Write a score of one of the catalogue's `SCORE_KEYS`, optionally with its item answers.
 
     The low-level writer: it checks the score against the observation store's reference (range,
     items adding up) but does not score or act on red flags; scores of the instrument library
@@ -258,13 +258,11 @@ def score_record(
     if is_baseline is None and isinstance(corrects, Observation):
         is_baseline = corrects.is_baseline  # a correction keeps what it corrects
     elif is_baseline is None and isinstance(patient, Patient):
-        is_baseline = not Observation.objects.filter(
-            patient=patient,
-            kind=Kind.SCORE,
-            code=instrument,
-            corrected_by__isnull=True,
-            entered_in_error=False,
-        ).exists()
+        is_baseline = (
+            not Observation.objects.current()
+            .filter(patient=patient, kind=Kind.SCORE, code=instrument)
+            .exists()
+        )
     observation = _new(
         patient=patient,
         kind=Kind.SCORE,

@@ -71,7 +71,7 @@ class Patient(TimeStampedModel):
             ),
         ]
         indexes = [
-            # The caseload's keyset order (carehub.web.selectors.caseload_page).
+            # The caseload's keyset order (carehub.web.selectors.caseload.caseload_page).
             models.Index(
                 fields=["clinic", "family_name", "given_name", "id"], name="patient_caseload_order"
             ),

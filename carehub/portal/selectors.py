@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import QuerySet
 from django.utils import dateformat, formats
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import pgettext
 
 from carehub.accounts.models import Role, User
 from carehub.care_access import patients_visible_to
@@ -23,6 +23,7 @@ from carehub.charts import score_chart
 from carehub.checkins.instruments import instrument_name
 from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.core.exceptions import NotFound
+from carehub.instruments.catalogue import Entry, Names, meets_mcid, progress_instruments
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
@@ -37,22 +38,15 @@ from carehub.portal.pathway_texts import StateText, state_text, track_title
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-# Scores a patient sees on "My progress", in this order, with plain names. Each is a number
-# where lower or higher is better as the instrument says; PGIC (a rating of change) and the
-# diaries are not trends to chart.
+# Scores a patient sees on "My progress", in this order, with plain names and nouns: the
+# catalogue's (`carehub.instruments.catalogue.progress_instruments`).
 PROGRESS_INSTRUMENTS: dict[str, StrOrPromise] = {
-    "peg": gettext_lazy("Pain and how much it gets in the way"),
-    "nrs": gettext_lazy("Pain"),
-    "psfs": gettext_lazy("Daily activities that matter to you"),
-    "phq9": gettext_lazy("Mood"),
-    "gad7": gettext_lazy("Worry and stress"),
+    key: names.progress
+    for key, names in progress_instruments().items()
+    if names.progress is not None
 }
 NOUNS: dict[str, StrOrPromise] = {
-    "peg": gettext_lazy("pain score"),
-    "nrs": gettext_lazy("pain score"),
-    "psfs": gettext_lazy("activities score"),
-    "phq9": gettext_lazy("mood score"),
-    "gad7": gettext_lazy("worry and stress score"),
+    key: names.noun for key, names in progress_instruments().items() if names.noun is not None
 }
 
 
@@ -151,14 +145,12 @@ def _since(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
 
 
 def _meaningful(definition: InstrumentDefinition, baseline: float, improvement: float) -> bool:
-    mcid = definition.mcid
-    if mcid is None or improvement <= 0:
+    """An improvement (positive, in points) reaching the MCID: the catalogue's rule."""
+    if improvement <= 0:
         return False
-    if mcid.points is not None and improvement >= mcid.points:
-        return True
-    return bool(
-        mcid.percent is not None and baseline > 0 and improvement / baseline * 100 >= mcid.percent
-    )
+    found = Entry(definition, Names())
+    latest = baseline + improvement if found.higher_is_better else baseline - improvement
+    return meets_mcid(found, baseline, latest) is True
 
 
 def describe_change(
@@ -214,7 +206,7 @@ def describe_change(
 
 
 def _reference_source(definition: InstrumentDefinition) -> str:
-    return definition.mcid.source if definition.mcid is not None else ""
+    return Entry(definition, Names()).mcid_source
 
 
 def progress_for(*, patient: Patient, now: datetime) -> list[Progress]:

@@ -345,12 +345,11 @@ def _session_note_due(clinic_id: int, after: datetime) -> datetime | None:
     """When an attended session without a progress note becomes overdue."""
     late = timedelta(hours=settings.SESSION_NOTES_DUE_HOURS)
     first = (
-        Observation.objects.filter(
+        Observation.objects.current()
+        .filter(
             patient__clinic_id=clinic_id,
             kind=Kind.SESSION,
             value_bool=True,
-            corrected_by__isnull=True,
-            entered_in_error=False,
             observed_at__gt=after - late,
         )
         .exclude(data__has_key="notes")

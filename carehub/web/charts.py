@@ -14,18 +14,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from carehub.charts import Line, Marker, score_chart
+from carehub.instruments.catalogue import Entry, Names, entry, responder_threshold
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
 from carehub.observations.models import Observation
 
-CHART_INSTRUMENTS: tuple[tuple[str, str], ...] = (
-    ("peg", "PEG (pain, enjoyment, general activity)"),
-    ("nrs", "Pain intensity (NRS)"),
-    ("phq9", "PHQ-9 (depression)"),
-    ("gad7", "GAD-7 (anxiety)"),
-    ("psfs", "PSFS (patient-specific function)"),
-)
+# The instruments charted on the patient page, in this order, titled as the library titles them.
+CHART_INSTRUMENTS: tuple[str, ...] = ("peg", "nrs", "phq9", "gad7", "psfs")
 PROCEDURE_LABELS = {
     "mbb1": "MBB 1",
     "mbb2": "MBB 2",
@@ -101,11 +97,10 @@ def build_chart(
     if definition is not None:
         chart.direction = definition.direction
         mcid = definition.mcid
-        if mcid is not None and (mcid.points or mcid.percent):
-            delta = mcid.points or abs(chart.baseline) * (mcid.percent or 0) / 100
-            lower_better = definition.direction != "higher_is_better"
-            chart.threshold = chart.baseline - delta if lower_better else chart.baseline + delta
-            better = "lower" if lower_better else "higher"
+        threshold = responder_threshold(Entry(definition, Names()), chart.baseline)
+        if mcid is not None and threshold is not None:
+            chart.threshold = threshold
+            better = "higher" if definition.direction == "higher_is_better" else "lower"
             amount = f"{mcid.points:g} points" if mcid.points else f"{mcid.percent:g}%"
             chart.responder_text = f"Clinically important change: {amount} ({better} is better)"
             chart.mcid_source = mcid.source
@@ -137,7 +132,11 @@ def charts_for(
         by_code.setdefault(score.code, []).append(score)
     return [
         build_chart(
-            code=code, title=title, scores=by_code.get(code, []), procedures=procedures, zone=zone
+            code=code,
+            title=entry(code).title,
+            scores=by_code.get(code, []),
+            procedures=procedures,
+            zone=zone,
         )
-        for code, title in CHART_INSTRUMENTS
+        for code in CHART_INSTRUMENTS
     ]

@@ -15,11 +15,12 @@ from django.utils.safestring import SafeString, mark_safe
 from carehub.checkins.instruments import Form as Questions
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
+from carehub.instruments.catalogue import is_score_instrument
 from carehub.instruments.registry import instruments
 from carehub.observations.models import Observation
-from carehub.observations.reference import INSTRUMENTS, PROCEDURES
+from carehub.observations.reference import PROCEDURES
 from carehub.web.charts import PROCEDURE_LABELS
-from carehub.web.selectors import FlagFilter, Sort
+from carehub.web.selectors.caseload import FlagFilter, Sort
 
 KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -302,7 +303,7 @@ def score_instruments() -> list[str]:
         and definition.scoring.rule in ("mean", "sum", "single")
         and definition.items
         and all(item.numeric for item in definition.items)
-        and definition.key in INSTRUMENTS
+        and is_score_instrument(definition.key)
     ]
 
 

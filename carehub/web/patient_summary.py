@@ -24,7 +24,7 @@ from carehub.web.presentation import (
     score_sentence,
     short_date,
 )
-from carehub.web.selectors import PatientRecord
+from carehub.web.selectors.patient import PatientRecord
 
 # The scores the summary names first (others follow when the patient has them).
 SUMMARY_INSTRUMENTS = ("peg", "phq9", "gad7", "psfs", "nrs", "odi")

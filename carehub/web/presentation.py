@@ -28,7 +28,8 @@ from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
 from carehub.core import clock
-from carehub.observations.reference import INSTRUMENTS, PROCEDURES, PSYCH_EVALUATION_OUTCOMES
+from carehub.instruments import catalogue
+from carehub.observations.reference import PROCEDURES, PSYCH_EVALUATION_OUTCOMES
 from workflows import PathwayDefinition
 from workflows.facts import STANDARD_FACTS
 
@@ -72,9 +73,8 @@ def event_title(definition: PathwayDefinition | None, event: str) -> str:
 
 
 def instrument_title(code: str) -> str:
-    labels = {"peg": "PEG", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "Pain (NRS)"}
-    labels |= {"psfs": "PSFS", "odi": "ODI", "pgic": "PGIC"}
-    return labels.get(code) or (INSTRUMENTS[code].title if code in INSTRUMENTS else humanise(code))
+    """The instrument's short name on staff pages ("PHQ-9"; `carehub.instruments.catalogue`)."""
+    return catalogue.label(code)
 
 
 def procedure_title(code: str) -> str:
@@ -118,7 +118,7 @@ def fact_label(name: str) -> str:
     if name in _FACT_LABELS:
         return _FACT_LABELS[name]
     head, _, attribute = name.partition(".")
-    if head in INSTRUMENTS and attribute in _SCORE_ATTRIBUTE_LABELS:
+    if catalogue.is_score_instrument(head) and attribute in _SCORE_ATTRIBUTE_LABELS:
         return f"{instrument_title(head)} {_SCORE_ATTRIBUTE_LABELS[attribute]}"
     if head in PROCEDURES and attribute == "relief_pct":
         return f"{procedure_title(head)}: relief"
@@ -187,7 +187,7 @@ class ScoreSeries:
         """Improvement from baseline in percent, positive is better (the facts' definition)."""
         if self.baseline is None or self.latest is None or not self.baseline.value:
             return None
-        spec = INSTRUMENTS.get(self.instrument)
+        spec = catalogue.catalogue().get(self.instrument)
         change = self.latest.value - self.baseline.value
         better = change if spec is not None and spec.higher_is_better else -change
         return round(100 * better / abs(self.baseline.value), 1)
@@ -344,7 +344,7 @@ class _Reader:
         head, _, attribute = name.partition(".")
         if value is None:
             return f"{fact_label(name)}: not recorded yet"
-        if head in INSTRUMENTS and attribute == "improvement_pct":
+        if catalogue.is_score_instrument(head) and attribute == "improvement_pct":
             verb = "improved" if value >= 0 else "worsened"
             text = f"{instrument_title(head)} {verb} {show_value(abs(value), '%')}"
             series = self.scores.get(head)
@@ -354,9 +354,9 @@ class _Reader:
                     f" since the baseline on {short_date(series.baseline.at, self.now)}"
                 )
             return text
-        if head in INSTRUMENTS and attribute == "latest":
+        if catalogue.is_score_instrument(head) and attribute == "latest":
             return f"Latest {instrument_title(head)} score {show_value(value)}"
-        if head in INSTRUMENTS and attribute == "change":
+        if catalogue.is_score_instrument(head) and attribute == "change":
             return f"{instrument_title(head)} changed by {value:+g} points since the baseline"
         if head in PROCEDURES and attribute == "relief_pct":
             return f"{procedure_title(head)}: {show_value(value, '%')} relief"
@@ -659,7 +659,7 @@ def evidence_against(
     against: list[str] = []
     for code in _OUTCOME_INSTRUMENTS:
         series = scores.get(code)
-        spec = INSTRUMENTS.get(code)
+        spec = catalogue.score_entries().get(code)
         if series is None or spec is None or code in read_heads or len(series.points) < 2:
             continue
         pct = series.improvement_pct
@@ -673,10 +673,11 @@ def evidence_against(
             against.append(
                 f"{instrument_title(code)} got worse by {show_value(-pct, '%')} {numbers}."
             )
-        elif spec.mcid_pct is not None and pct < spec.mcid_pct:
+        elif spec.mcid is not None and spec.mcid.percent is not None and pct < spec.mcid.percent:
             against.append(
                 f"{instrument_title(code)} improved only {show_value(pct, '%')} {numbers}; a "
-                f"meaningful improvement is {show_value(spec.mcid_pct, '%')} ({spec.source}). "
+                f"meaningful improvement is {show_value(spec.mcid.percent, '%')} "
+                f"({spec.mcid_source}). "
                 "The rule for this escalation does not look at it."
             )
     if facts_now is not None and evidence.get("readings"):

@@ -322,11 +322,10 @@ def session_notes_overdue_tasks(
     now = now or clock.now()
     due_before = now - timedelta(hours=settings.SESSION_NOTES_DUE_HOURS)
     sessions = (
-        Observation.objects.filter(
+        Observation.objects.current()
+        .filter(
             kind=Kind.SESSION,
             value_bool=True,
-            corrected_by__isnull=True,
-            entered_in_error=False,
             observed_at__lte=due_before,
             observed_at__gte=now - timedelta(days=30),
         )

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
-from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -380,20 +379,7 @@ CHECKIN_SEND_TIME = time.fromisoformat(env.str("CHECKIN_SEND_TIME", default="10:
 CHECKIN_ANSWER_WINDOW_HOURS = env.int("CHECKIN_ANSWER_WINDOW_HOURS", default=72)
 # This many missed check-ins in a row of one series create a task for the coordinator.
 CHECKIN_MISSES_BEFORE_TASK = env.int("CHECKIN_MISSES_BEFORE_TASK", default=2)
-# Plain names for patients (no clinical detail beyond what is needed to act).
-# One patient-facing name per instrument: the message says it, the page is headed with it.
-# Translated into the patient's language (carehub/locale).
-CHECKIN_INSTRUMENT_NAMES = {
-    "peg": gettext_lazy("weekly pain check-in"),
-    "nrs": gettext_lazy("pain check-in"),
-    "phq9": gettext_lazy("mood check-in"),
-    "gad7": gettext_lazy("worry and stress check-in"),
-    "pgic": gettext_lazy("how-are-things check-in"),
-    "psfs": gettext_lazy("daily activities check-in"),
-    "block_diary": gettext_lazy("pain diary for today"),
-    "trial_diary": gettext_lazy("daily trial diary"),
-    "procedure_safety": gettext_lazy("safety check after your procedure"),
-}
+# The patient-facing name of each instrument's check-in: `carehub.instruments.catalogue`.
 
 # --- Outbox -----------------------------------------------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=5)

@@ -20,10 +20,7 @@ from carehub.core import clock
 from carehub.pathways.models import Enrolment, PathwayStep, Proposal, ProposalStatus
 from carehub.pathways.services import enrolment_pause, enrolment_start
 from carehub.patients.models import Patient
-from carehub.web.selectors import (
-    MISSED_WINDOW,
-    OPEN_ENROLMENT,
-    OVERDUE_AFTER,
+from carehub.web.selectors.caseload import (
     CaseloadCounts,
     CaseloadQuery,
     FlagFilter,
@@ -31,6 +28,7 @@ from carehub.web.selectors import (
     caseload_page,
     stalled_after,
 )
+from carehub.web.selectors.shared import MISSED_WINDOW, OPEN_ENROLMENT, OVERDUE_AFTER
 from carehub.worklists.models import Flag, FlagStatus, Severity
 from carehub.worklists.services import flag_raise
 from tests.web.conftest import on_team, register

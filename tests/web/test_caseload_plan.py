@@ -21,13 +21,8 @@ from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_series_start
 from carehub.clinics.models import Clinic
 from carehub.pathways.services import enrolment_start
-from carehub.web.selectors import (
-    _ROW_DETAILS_SQL,
-    CaseloadQuery,
-    caseload_counts,
-    caseload_page,
-    row_details_params,
-)
+from carehub.web.selectors.caseload import CaseloadQuery, caseload_counts, caseload_page
+from carehub.web.selectors.row_details import _ROW_DETAILS_SQL, row_details_params
 from carehub.worklists.services import flag_raise
 from tests.support.db_roles import analyze
 from tests.web.conftest import register

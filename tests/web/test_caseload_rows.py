@@ -29,14 +29,9 @@ from carehub.pathways.models import (
 )
 from carehub.pathways.services import enrolment_pause
 from carehub.patients.models import Patient
-from carehub.web.selectors import (
-    CaseloadQuery,
-    RowDetails,
-    _patient_url_maker,
-    _shown_date,
-    caseload_page,
-    row_details,
-)
+from carehub.web.selectors.caseload import CaseloadQuery, caseload_page
+from carehub.web.selectors.formatting import _patient_url_maker, _shown_date
+from carehub.web.selectors.row_details import RowDetails, row_details
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
 from carehub.worklists.services import care_task_create, flag_raise, flag_set_status
 from tests.web.test_caseload import enrol

@@ -1,5 +1,5 @@
 """The caseload dashboard: every active patient in the user's scope, with filters, sorting,
-search and keyset pagination (`carehub.web.selectors.caseload_page`)."""
+search and keyset pagination (`carehub.web.selectors.caseload.caseload_page`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from carehub.core.exceptions import InvalidInput
 from carehub.web.access import staff_page
 from carehub.web.caseload_rows import row_html
 from carehub.web.forms import CaseloadFilterForm
-from carehub.web.selectors import (
+from carehub.web.selectors.caseload import (
     CaseloadQuery,
     Sort,
     caseload_definitions,

@@ -77,11 +77,10 @@ from carehub.web.presentation import (
     step_summary,
     track_title,
 )
-from carehub.web.selectors import (
+from carehub.web.selectors.formatting import any_event_title, event_label
+from carehub.web.selectors.patient import (
     PatientRecord,
-    any_event_title,
     enrolment_for_patient,
-    event_label,
     patient_for_user,
     patient_record,
     pending_proposals_exist,

@@ -18,7 +18,8 @@ from carehub.observations.recording import observation_record_and_tell
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, Once, renew_key, run_once
 from carehub.web.forms import SessionLogForm, TaskCompleteForm
-from carehub.web.selectors import patient_for_user, workspace_for_user
+from carehub.web.selectors.patient import patient_for_user
+from carehub.web.selectors.workspace import workspace_for_user
 from carehub.web.services import session_log
 from carehub.web.therapy import therapy_role
 from carehub.web.views.patient import render_patient, told_message

@@ -25,7 +25,7 @@ from carehub.patients.services import patient_contact_update
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, Once, run_once
 from carehub.web.forms import ContactFixForm, FlagUpdateForm, ResendForm, TaskCompleteForm
-from carehub.web.selectors import (
+from carehub.web.selectors.worklists import (
     dead_message_get_for_user,
     dead_messages_for_user,
     flag_get_for_user,

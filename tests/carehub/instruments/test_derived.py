@@ -1,12 +1,20 @@
-"""Facts derived from a baseline and a latest score, and trends over the latest scores."""
+"""The responder rule from a baseline and a latest score, and trends over the latest scores."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from carehub.instruments.catalogue import (
+    Entry,
+    Names,
+    gain,
+    improvement_pct,
+    responder,
+    responder_threshold,
+)
 from carehub.instruments.definition import InstrumentDefinition
-from carehub.instruments.scoring import derived_facts, trend
+from carehub.instruments.scoring import trend
 
 Get = Callable[[str], InstrumentDefinition]
 
@@ -17,83 +25,86 @@ def weekly(*values: float) -> list[tuple[datetime, float]]:
     return [(START + timedelta(weeks=n), value) for n, value in enumerate(values)]
 
 
-# --- derived facts ---------------------------------------------------------------------------
+# --- the responder rule (carehub.instruments.catalogue) -------------------------------------
+
+
+def facts(d: InstrumentDefinition, baseline: float | None, latest: float | None) -> dict:
+    """The catalogue's improvement (rounded like the facts) and responder."""
+    found = Entry(d, Names())
+    pct = (
+        improvement_pct(found, baseline, latest)
+        if baseline is not None and latest is not None
+        else None
+    )
+    return {
+        "improvement_pct": round(pct, 2) + 0.0 if pct is not None else None,
+        "responder": responder(found, baseline, latest),
+    }
 
 
 def test_lower_is_better_improvement_is_positive(get: Get) -> None:
-    assert derived_facts(get("peg"), 6, 4) == {
-        "change": -2.0,
+    assert facts(get("peg"), 6, 4) == {
         "improvement_pct": 33.33,  # (6 - 4) / 6
         "responder": True,  # >= 30 %
     }
-    assert derived_facts(get("peg"), 6, 5) == {
-        "change": -1.0,
-        "improvement_pct": 16.67,
-        "responder": False,
-    }
+    assert facts(get("peg"), 6, 5) == {"improvement_pct": 16.67, "responder": False}
+    assert gain(Entry(get("peg"), Names()), 6, 4) == 2
 
 
 def test_getting_worse_is_a_negative_improvement(get: Get) -> None:
-    assert derived_facts(get("peg"), 4, 6) == {
-        "change": 2.0,
-        "improvement_pct": -50.0,
-        "responder": False,
-    }
+    assert facts(get("peg"), 4, 6) == {"improvement_pct": -50.0, "responder": False}
 
 
 def test_higher_is_better_improvement_is_positive(get: Get) -> None:
-    assert derived_facts(get("psfs"), 3, 5.5) == {
-        "change": 2.5,
+    assert facts(get("psfs"), 3, 5.5) == {
         "improvement_pct": 83.33,  # (5.5 - 3) / 3
         "responder": True,  # >= 2 points
     }
-    assert derived_facts(get("psfs"), 3, 4)["responder"] is False
-    assert derived_facts(get("psfs"), 5, 3)["improvement_pct"] == -40.0
+    assert facts(get("psfs"), 3, 4)["responder"] is False
+    assert facts(get("psfs"), 5, 3)["improvement_pct"] == -40.0
 
 
 def test_a_baseline_of_zero_has_no_percentage(get: Get) -> None:
-    peg = derived_facts(get("peg"), 0, 2)
-    assert peg == {"change": 2.0, "improvement_pct": None, "responder": None}  # percent only
-    psfs = derived_facts(get("psfs"), 0, 3)
-    assert psfs == {"change": 3.0, "improvement_pct": None, "responder": True}  # points
+    assert facts(get("peg"), 0, 2) == {"improvement_pct": None, "responder": None}  # percent only
+    assert facts(get("psfs"), 0, 3) == {"improvement_pct": None, "responder": True}  # points
 
 
 def test_a_missing_score_gives_no_facts(get: Get) -> None:
-    empty = {"change": None, "improvement_pct": None, "responder": None}
-    assert derived_facts(get("peg"), None, 4) == empty
-    assert derived_facts(get("peg"), 6, None) == empty
+    empty = {"improvement_pct": None, "responder": None}
+    assert facts(get("peg"), None, 4) == empty
+    assert facts(get("peg"), 6, None) == empty
 
 
 def test_mcid_in_points_or_percent_either_suffices(get: Get) -> None:
     nrs = get("nrs")  # 2 points or 30 %
-    assert derived_facts(nrs, 3, 2)["responder"] is True  # 1 point, 33 %
-    assert derived_facts(nrs, 9, 7)["responder"] is True  # 2 points, 22 %
-    assert derived_facts(nrs, 9, 8)["responder"] is False  # 1 point, 11 %
+    assert facts(nrs, 3, 2)["responder"] is True  # 1 point, 33 %
+    assert facts(nrs, 9, 7)["responder"] is True  # 2 points, 22 %
+    assert facts(nrs, 9, 8)["responder"] is False  # 1 point, 11 %
     phq9 = get("phq9")  # 5 points only
-    assert derived_facts(phq9, 12, 8)["responder"] is False  # 4 points although 33 %
-    assert derived_facts(phq9, 12, 7)["responder"] is True
+    assert facts(phq9, 12, 8)["responder"] is False  # 4 points although 33 %
+    assert facts(phq9, 12, 7)["responder"] is True
     gad7 = get("gad7")  # 4 points
-    assert derived_facts(gad7, 10, 6)["responder"] is True
+    assert facts(gad7, 10, 6)["responder"] is True
 
 
 def test_pgic_responder_is_much_or_very_much_improved(get: Get) -> None:
     pgic = get("pgic")
-    assert derived_facts(pgic, None, 2) == {
-        "change": None,
-        "improvement_pct": None,
-        "responder": True,
-    }
-    assert derived_facts(pgic, 4, 1)["responder"] is True
-    assert derived_facts(pgic, 1, 3)["responder"] is False
-    assert derived_facts(pgic, 1, None)["responder"] is None
+    assert facts(pgic, None, 2) == {"improvement_pct": None, "responder": True}
+    assert facts(pgic, 4, 1) == {"improvement_pct": None, "responder": True}
+    assert facts(pgic, 1, 3)["responder"] is False
+    assert facts(pgic, 1, None)["responder"] is None
 
 
 def test_instruments_without_an_mcid_have_no_responder(get: Get) -> None:
-    assert derived_facts(get("block_diary"), 50, 80) == {
-        "change": 30.0,
-        "improvement_pct": 60.0,
-        "responder": None,
-    }
+    assert facts(get("block_diary"), 50, 80) == {"improvement_pct": 60.0, "responder": None}
+
+
+def test_the_responder_threshold_is_the_mcid_on_the_better_side(get: Get) -> None:
+    assert responder_threshold(Entry(get("nrs"), Names()), 6) == 4  # points first
+    assert responder_threshold(Entry(get("peg"), Names()), 6) == pytest.approx(4.2)  # 30 %
+    assert responder_threshold(Entry(get("psfs"), Names()), 3) == 5  # higher is better
+    assert responder_threshold(Entry(get("pgic"), Names()), 4) is None  # by the answer
+    assert responder_threshold(Entry(get("block_diary"), Names()), 50) is None  # no MCID
 
 
 # --- trend -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.test import Client
 
 from carehub.accounts.models import Role, User
 from carehub.accounts.services import staff_create
+from carehub.instruments.catalogue import score_entries
 from carehub.observations import reference, services
 from carehub.observations.models import Observation
 from carehub.patients.models import Patient
@@ -17,13 +18,12 @@ from workflows.facts import INSTRUMENTS, PROCEDURES
 
 
 def test_instruments_and_procedures_match_the_fact_vocabulary() -> None:
-    assert set(reference.INSTRUMENTS) == set(INSTRUMENTS)
+    assert set(score_entries()) == set(INSTRUMENTS)
     assert set(reference.PROCEDURES) == set(PROCEDURES)
 
 
 def test_every_reference_value_names_its_source() -> None:
     values: list[object] = [
-        *reference.INSTRUMENTS.values(),
         *reference.PROCEDURES.values(),
         *reference.MME_FACTORS.values(),
         *reference.FAILED_TREATMENT_REASONS.values(),
@@ -34,6 +34,7 @@ def test_every_reference_value_names_its_source() -> None:
     ]
     for value in values:
         assert value.source.strip(), value  # type: ignore[attr-defined]
+    assert all(i.mcid_source.strip() for i in score_entries().values())
     assert all(reason.strip() for reason in reference.OPIOIDS_WITHOUT_MME_FACTOR.values())
     assert reference.BENZODIAZEPINES_SOURCE
 
@@ -60,21 +61,29 @@ def test_cdc_mme_factors() -> None:
 
 def test_instrument_directions_ranges_and_mcids() -> None:
     rows = {
-        code: (i.minimum, i.maximum, i.direction, i.mcid_points, i.mcid_pct)
-        for code, i in reference.INSTRUMENTS.items()
+        code: (
+            i.minimum,
+            i.maximum,
+            i.definition.direction,
+            i.mcid.points if i.mcid else None,
+            i.mcid.percent if i.mcid else None,
+        )
+        for code, i in score_entries().items()
     }
     assert rows == {
         "peg": (0, 10, "lower_is_better", None, 30),
         "nrs": (0, 10, "lower_is_better", 2, 30),
         "phq9": (0, 27, "lower_is_better", 5, None),
         "gad7": (0, 21, "lower_is_better", 4, None),
-        "pgic": (1, 7, "lower_is_better", None, None),
+        "pgic": (1, 7, "categorical", None, None),
         "psfs": (0, 10, "higher_is_better", 2, None),
         "odi": (0, 100, "lower_is_better", 10, None),
     }
-    assert reference.INSTRUMENTS["pgic"].responder_at_most == 2
-    assert reference.INSTRUMENTS["odi"].staff_entry_only
-    assert reference.INSTRUMENTS["odi"].item_keys == ()
+    pgic = score_entries()["pgic"]
+    assert pgic.mcid is not None
+    assert pgic.mcid.at_most == 2
+    assert score_entries()["odi"].staff_entry_only
+    assert score_entries()["odi"].item_keys == ()
 
 
 @pytest.mark.django_db
