@@ -40,6 +40,28 @@ def publish_ids(
             task.apply_async(args, producer=producer, **options)
 
 
+def queued_tasks(task: Any) -> int | None:
+    """How many tasks wait in `task`'s queue (every priority step), or None when the broker
+    does not answer at once (or tasks run eagerly, with no broker). Tasks a worker has taken
+    (unacknowledged) are not counted."""
+    from kombu.exceptions import ChannelError
+
+    app = task.app
+    if app.conf.task_always_eager:
+        return None
+    queue = getattr(task, "queue", None) or app.conf.task_default_queue
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1)
+            try:
+                declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            except ChannelError:  # no such queue: nothing was ever left in it
+                return 0
+            return int(declared.message_count)
+    except Exception:
+        return None
+
+
 def publish_ids_after_commit(
     task: Callable[[], Any], ids: Sequence[int], *, per_task: int | None = None
 ) -> None:

@@ -34,7 +34,7 @@ from django.db.models import F, QuerySet
 
 from carehub.clinics.clock import clinic_time, exclude_sandboxes
 from carehub.core import clock
-from carehub.core.publish import publish_ids
+from carehub.core.publish import publish_ids, queued_tasks
 from carehub.core.retry import (
     append_error,
     describe_error,
@@ -221,6 +221,11 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     send task renews the lease of its batch every third of it); returns how many."""
     now = now or clock.now()
     requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
+    if _broker_carries_queued():
+        # Behind a backlog the broker still holds, a row queued a minute ago is waiting its
+        # turn: publishing it again would only lengthen the backlog. Past the longer wait,
+        # it goes again all the same (a lost publish among tasks that are not).
+        requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_BEHIND_BACKLOG_SECONDS)
     lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
     with transaction.atomic(durable=True):
         # Stranded claims first: behind a long backlog, queued rows are mostly just waiting
@@ -266,6 +271,18 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     if ids:
         logger.warning("messaging sweep republished %s message(s)", len(ids))
     return len(ids)
+
+
+def _broker_carries_queued() -> bool:
+    """The send queue holds enough tasks to carry every queued row (a task carries at most
+    MESSAGING_SEND_BATCH_SIZE ids). Fewer proves that publishes were lost (a broker restarted
+    without its data); an empty queue, or a broker that does not answer, leaves the sweeper's
+    usual wait."""
+    waiting = queued_tasks(_send_task())
+    if not waiting:
+        return False
+    queued = Message.objects.filter(status=MessageStatus.QUEUED).count()
+    return waiting * int(settings.MESSAGING_SEND_BATCH_SIZE) >= queued
 
 
 def _server_started() -> datetime | None:

@@ -429,6 +429,11 @@ MESSAGING_TASK_RETRY_MAX_SECONDS = env.float("MESSAGING_TASK_RETRY_MAX_SECONDS",
 MESSAGING_SETTLE_TRIES = env.int("MESSAGING_SETTLE_TRIES", default=5)
 # A queued message no worker started within this is published again (lost publish or message).
 MESSAGING_REQUEUE_AFTER_SECONDS = env.int("MESSAGING_REQUEUE_AFTER_SECONDS", default=60)
+# ... unless the broker's send queue holds enough tasks to carry every queued row: those rows
+# are then waiting their turn behind a backlog, and go again only after this long.
+MESSAGING_REQUEUE_BEHIND_BACKLOG_SECONDS = env.int(
+    "MESSAGING_REQUEUE_BEHIND_BACKLOG_SECONDS", default=300
+)
 # A send task takes up to this many due messages (claimed in one transaction, then sent one by
 # one); what a batch has not sent after MESSAGING_SEND_BATCH_SECONDS is released and published
 # again (keep it under CELERY_TASK_SOFT_TIME_LIMIT; lower the batch for a slow SMS provider).

@@ -189,6 +189,7 @@ def test_backoff_grows_and_is_capped(settings) -> None:  # type: ignore[no-untyp
 def test_a_lost_publish_and_a_lost_worker_are_republished_by_the_sweeper(
     patient: Patient, settings, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
+    purge_queue()  # the broker holds no task: nothing waits its turn
     now = timezone.now()
     lost_publish = enqueue(patient, "lost-publish")  # queued, its publish never happened
     fresh = enqueue(patient, "fresh")
@@ -228,6 +229,36 @@ def test_a_lost_publish_and_a_lost_worker_are_republished_by_the_sweeper(
 
 
 @time_machine.travel(WEEKDAY_AFTERNOON, tick=False)
+def test_rows_waiting_behind_a_backlog_the_broker_holds_are_not_published_again(
+    patient: Patient, settings, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    """Queued rows a minute old whose send tasks are still in the broker (a backlog, no worker
+    free) are waiting their turn: the sweeper leaves them until the longer wait. When the
+    broker lost the tasks (restarted without its data), the usual wait applies."""
+    from tests.support.celery_worker import queued
+
+    purge_queue()
+    with django_capture_on_commit_callbacks(execute=True):  # published: a task each
+        rows = [enqueue(patient, f"backlog-{n}") for n in range(5)]
+    assert queued() == 5
+    now = timezone.now()
+    Message.objects.filter(pk__in=[m.pk for m in rows]).update(
+        claimed_at=now - timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS + 1)
+    )
+    assert messages_sweep() == 0
+    Message.objects.filter(pk=rows[0].pk).update(
+        claimed_at=now - timedelta(seconds=settings.MESSAGING_REQUEUE_BEHIND_BACKLOG_SECONDS + 1)
+    )
+    assert messages_sweep() == 1  # past the longer wait, it goes again all the same
+    assert message_history(message_id=rows[0].pk)[-1].reason.startswith(
+        f"Published again: queued for over {settings.MESSAGING_REQUEUE_BEHIND_BACKLOG_SECONDS} s"
+    )
+    purge_queue()  # the broker lost its tasks: the rows are certainly stranded
+    assert messages_sweep() == 4
+    assert messages_sweep() == 0  # not swept again before another period
+
+
+@time_machine.travel(WEEKDAY_AFTERNOON, tick=False)
 def test_a_redelivered_send_task_sends_nothing_twice(patient: Patient) -> None:
     message = enqueue(patient, "once")
     assert [message_send(message_id=message.pk) for _ in range(3)] == ["sent", "skipped", "skipped"]
@@ -238,6 +269,7 @@ def test_a_redelivered_send_task_sends_nothing_twice(patient: Patient) -> None:
 def test_a_poison_message_that_kills_its_worker_ends_dead(patient: Patient, settings) -> None:  # type: ignore[no-untyped-def]
     """Each attempt is counted before the provider is called: a send that never returns still
     uses up its attempts, and the sweeper's republish ends dead."""
+    purge_queue()
     message = enqueue(patient, "poison")
     for _ in range(settings.MESSAGING_MAX_ATTEMPTS):
         claim = message_claim(message_id=message.pk, now=timezone.now())
