@@ -1,6 +1,6 @@
 """The statements of a pathway dispatch, written by hand (the hot path of `pathway_dispatch`).
-Only `store.PathwayStore` calls them: it gives engine values' plain data and gets rows back;
-the JSON parameters are encoded here.
+Only `store.PathwayStore` calls them, with plain data taken from the engine's values; the JSON
+parameters are encoded here.
 
 A dispatch is three statements inside its transaction, whatever the decision:
 
