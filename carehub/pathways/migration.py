@@ -5,7 +5,7 @@
   classified (automatic, changes, needs approval, blocked) with every change in the patient's
   local time.
 - `migration_apply`: in batches, each enrolment in its own transaction under the enrolment's
-  row lock (the dispatch's own statement, `dispatch_sql.enrolment_lock`): the new version and
+  row lock (the dispatch's store, `dispatch.store.lock_for_change`): the new version and
   configuration, timers, proposals and tasks, one `PathwayStep` (event `migration`) with the
   plan's explanation, effects (check-in series) through the outbox, an `EnrolmentMigration`
   row with what a rollback needs, the audit trail. A re-run migrates nothing twice.
@@ -33,29 +33,26 @@ from carehub.audit.services import audit_record
 from carehub.checkins.models import Checkin, CheckinSeries, CheckinStatus
 from carehub.clinics.models import ClinicThreshold
 from carehub.core import clock
-from carehub.core.exceptions import Conflict, InvalidInput, NotFound, NotPermitted
+from carehub.core.exceptions import Conflict, InvalidInput, NotPermitted
 from carehub.observations.selectors import facts_and_occurrences_for_patient
-from carehub.pathways.dispatch_sql import LockedEnrolment, RowLocked, enrolment_lock
+from carehub.pathways.dispatch.codec import (
+    configuration_from_json,
+    configuration_to_json,
+    guard_check_from_json,
+    proposal_from_row,
+)
+from carehub.pathways.dispatch.store import store
 from carehub.pathways.models import (
-    EffectStatus,
     Enrolment,
     EnrolmentMigration,
     EnrolmentStatus,
     MigrationStatus,
-    OutboxEffect,
-    PathwayStep,
     PathwayTimer,
     Proposal,
     ProposalStatus,
     TimerStatus,
 )
-from carehub.pathways.outbox import publish_after_commit
 from carehub.pathways.registry import definition_get
-from carehub.pathways.store import (
-    configuration_from_json,
-    configuration_to_json,
-    guard_check_from_json,
-)
 from carehub.worklists.models import CareTask, TaskStatus
 from workflows import PathwayDefinition, Snapshot, ThresholdValue, UnknownPathway
 from workflows.definition import MigrationSpec, format_duration
@@ -78,7 +75,6 @@ logger = logging.getLogger(__name__)
 RUNNING = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
 # Roles that may confirm a migration a clinician must approve (`needs_approval`).
 APPROVING_ROLES = frozenset({Role.PHYSICIAN.value})
-_LOCK_KEY = "migration"  # never recorded as processed: the lock statement always locks
 # A timer still to fire: pending, or suspended while its pathway is paused (a paused enrolment
 # migrates too; resuming moves its timers and times in state together, as always).
 _WAITING = (TimerStatus.PENDING, TimerStatus.SUSPENDED)
@@ -486,8 +482,6 @@ SELECT
 
 
 def _read_for_plan(enrolment: Enrolment, now: datetime) -> tuple[Snapshot, list[ActiveSeries]]:
-    from carehub.pathways.store import _pending_proposal
-
     with connection.cursor() as cursor:
         cursor.execute(
             _PLAN_READ_SQL,
@@ -514,7 +508,7 @@ def _read_for_plan(enrolment: Enrolment, now: datetime) -> tuple[Snapshot, list[
             key: ActiveTimer(key, track, state, event, datetime.fromisoformat(due))
             for key, track, state, event, due in timers
         },
-        proposals={item[0]: _pending_proposal(item) for item in proposals},
+        proposals={item[0]: proposal_from_row(item) for item in proposals},
     )
     active = [
         ActiveSeries(name, instrument, timedelta(seconds=float(every)),
@@ -584,17 +578,6 @@ def migration_apply(
     return result
 
 
-def _lock(enrolment_id: int) -> LockedEnrolment:
-    """The enrolment under the dispatch's row lock; Conflict while another change holds it."""
-    try:
-        locked = enrolment_lock(enrolment_id, _LOCK_KEY)
-    except RowLocked as exc:
-        raise Conflict("Another change to this pathway is in progress.") from exc
-    if locked is None:
-        raise NotFound("No such pathway enrolment.")
-    return locked
-
-
 @transaction.atomic(durable=True)
 def migration_apply_one(
     *,
@@ -613,7 +596,8 @@ def migration_apply_one(
     step, audit and outbox rows, all or nothing), which leaves those enrolments on the old
     version for the next run: migrating is idempotent. Without it, the flush of one commit
     per enrolment bounds a batch's rate."""
-    locked = _lock(enrolment_id)
+    # The dispatch's row lock, without a savepoint: a refused lock fails this transaction.
+    locked = store.lock_for_change(enrolment_id, savepoint=False)
     enrolment = locked.enrolment
     if enrolment.definition_key != migration.definition_key:
         return "skipped"
@@ -728,25 +712,23 @@ def _write(
                 f"the check-in series '{effect['series']}' was stopped when the pathway was "
                 f"migrated to version {migration.to_version}"
             )
-    step = PathwayStep.objects.create(
-        enrolment=enrolment,
-        sequence=enrolment.version,
+    step = store.write_step(
+        enrolment,
         event="migration",
         event_key=f"migration:{migration.from_version}:{migration.to_version}:{enrolment.version}",
         outcome="migrated",
-        actor=user,
-        actor_role=user.role if user else "",
+        user=user,
         explanation={
             "notes": [summary, *(["approved by a physician"] if approved else [])],
             "checks": [],
             "summary": summary,
             "migration": report.as_dict(),
         },
-        configuration=enrolment.configuration,
+        now=now,
         effects=effects,
-        at=now,
+        outbox_key="migration",
+        wall=wall,
     )
-    _outbox(enrolment, step, effects, f"migration:{step.pk}", now, wall)
     return EnrolmentMigration.objects.create(
         enrolment=enrolment,
         definition_key=migration.definition_key,
@@ -760,27 +742,6 @@ def _write(
         applied_at=now,
         applied_by=user,
     )
-
-
-def _outbox(
-    enrolment: Enrolment, step: PathwayStep, effects: list[dict[str, Any]], key: str,
-    now: datetime, wall: datetime,
-) -> None:  # fmt: skip
-    """Effects leave like a dispatch's: outbox rows of the step, published after commit."""
-    rows = OutboxEffect.objects.bulk_create(
-        OutboxEffect(
-            enrolment=enrolment,
-            step=step,
-            kind=payload["kind"],
-            payload=payload,
-            idempotency_key=f"{enrolment.public_id}:{key}:{n}",
-            decided_at=now,
-            status=EffectStatus.PENDING,
-            available_at=wall,
-        )
-        for n, payload in enumerate(effects)
-    )
-    publish_after_commit([row.pk for row in rows])
 
 
 # --- rollback --------------------------------------------------------------------------------
@@ -798,8 +759,7 @@ def migration_rollback(
     pending timers (the same rows) come back, proposals and tasks as they were, and check-in
     series the migration stopped or restarted start again with their old interval (through
     the outbox). Refused (Conflict) when the pathway changed since the migration."""
-    locked = _lock(enrolment_id)
-    enrolment = locked.enrolment
+    enrolment = store.lock_for_change(enrolment_id, savepoint=False).enrolment
     done = (
         EnrolmentMigration.objects.filter(enrolment=enrolment, status=MigrationStatus.APPLIED)
         .order_by("-pk")
@@ -847,14 +807,12 @@ def migration_rollback(
         f"Migration to version {done.to_version} rolled back: version "
         f"{done.from_version}, its states and timers restored"
     )
-    step = PathwayStep.objects.create(
-        enrolment=enrolment, sequence=enrolment.version, event="migration_rollback",
-        event_key=f"migration_rollback:{done.pk}", outcome="migrated", actor=user,
-        actor_role=user.role if user else "",
-        explanation={"notes": [note], "checks": [], "summary": note},
-        configuration=enrolment.configuration, effects=effects, at=now,
+    store.write_step(
+        enrolment, event="migration_rollback", event_key=f"migration_rollback:{done.pk}",
+        outcome="migrated", user=user,
+        explanation={"notes": [note], "checks": [], "summary": note}, now=now, effects=effects,
+        outbox_key="migration_rollback", wall=wall,
     )  # fmt: skip
-    _outbox(enrolment, step, effects, f"migration_rollback:{step.pk}", now, wall)
     done.status = MigrationStatus.ROLLED_BACK
     done.rolled_back_at = now
     done.rolled_back_by = user

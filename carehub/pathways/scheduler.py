@@ -22,8 +22,8 @@ from carehub.clinics.clock import exclude_sandboxes
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, NotFound
 from carehub.core.retry import append_error, exponential_backoff
+from carehub.pathways.dispatch.service import DispatchRequest, dispatch_in_transaction
 from carehub.pathways.models import EnrolmentStatus, PathwayTimer, TimerStatus
-from carehub.pathways.services import dispatch_in_transaction
 from carehub.worklists.models import Priority
 from carehub.worklists.services import care_task_create
 
@@ -88,16 +88,14 @@ def _fire_batch(
             try:
                 with transaction.atomic():  # a savepoint: a failure undoes this timer only
                     dispatch_in_transaction(
-                        enrolment_id=timer.enrolment_id,
-                        event=timer.event,
-                        idempotency_key=f"timer:{timer.pk}",
-                        user=None,
-                        proposal_id=None,
-                        reason="",
-                        timer_key=timer.key,
-                        timer_due_at=timer.due_at,
-                        expected_version=None,
-                        at=now,
+                        DispatchRequest(
+                            enrolment_id=timer.enrolment_id,
+                            event=timer.event,
+                            idempotency_key=f"timer:{timer.pk}",
+                            timer_key=timer.key,
+                            timer_due_at=timer.due_at,
+                            at=now,
+                        )
                     )
                     # Fired, whatever the engine made of it (a stale timer changes nothing).
                     PathwayTimer.objects.filter(pk=timer.pk, status=TimerStatus.PENDING).update(
@@ -211,16 +209,14 @@ def enrolment_timers_fire(*, enrolment_id: int, until: datetime) -> int:
             if timer is None:
                 return fired
             dispatch_in_transaction(
-                enrolment_id=enrolment_id,
-                event=timer.event,
-                idempotency_key=f"timer:{timer.pk}",
-                user=None,
-                proposal_id=None,
-                reason="",
-                timer_key=timer.key,
-                timer_due_at=timer.due_at,
-                expected_version=None,
-                at=timer.due_at,
+                DispatchRequest(
+                    enrolment_id=enrolment_id,
+                    event=timer.event,
+                    idempotency_key=f"timer:{timer.pk}",
+                    timer_key=timer.key,
+                    timer_due_at=timer.due_at,
+                    at=timer.due_at,
+                )
             )
             PathwayTimer.objects.filter(pk=timer.pk, status=TimerStatus.PENDING).update(
                 status=TimerStatus.FIRED, closed_at=timer.due_at

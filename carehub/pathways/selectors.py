@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from carehub.accounts.models import User
 from carehub.care_access import enrolments_visible_to, proposals_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.pathways.dispatch.codec import configuration_from_json
 from carehub.pathways.models import (
     Enrolment,
     EnrolmentStatus,
@@ -22,7 +23,6 @@ from carehub.pathways.models import (
     TimerStatus,
 )
 from carehub.pathways.registry import definition_get
-from carehub.pathways.store import configuration_from_json
 from carehub.patients.models import Patient
 from workflows import Snapshot, available_events
 
@@ -147,7 +147,7 @@ def enrolment_facts(*, enrolment: Enrolment, now: datetime) -> EnrolmentFacts:
     months, ...), exactly as a dispatch would read them, with the thresholds it compares them
     with (the clinic's value or the definition's default, each with its source)."""
     from carehub.observations.selectors import NOT_COMPUTED, facts_for_patient
-    from carehub.pathways.store import thresholds_for
+    from carehub.pathways.dispatch.codec import thresholds_for
     from workflows.facts import STANDARD_FACTS
 
     values = facts_for_patient(patient=enrolment.patient, now=now)

@@ -29,9 +29,9 @@ from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
 from carehub.observations.models import Kind
 from carehub.observations.selectors import current_observations
+from carehub.pathways.dispatch.codec import configuration_from_json
 from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.pathways.registry import definition_get
-from carehub.pathways.store import configuration_from_json
 from carehub.patients.models import Patient
 from carehub.portal.pathway_texts import StateText, state_text, track_title
 

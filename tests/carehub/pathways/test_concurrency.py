@@ -6,11 +6,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
-from carehub.core.exceptions import Conflict
-from carehub.pathways.models import Enrolment, PathwayStep
-from carehub.pathways.services import enrolment_start, pathway_dispatch
+from carehub.core.exceptions import Conflict, NotFound
+from carehub.pathways.models import Enrolment, EnrolmentStatus, PathwayStep
+from carehub.pathways.services import (
+    enrolment_pause,
+    enrolment_resume,
+    enrolment_start,
+    pathway_dispatch,
+)
 from carehub.patients.services import patient_register
 
 TRIALS = 40
@@ -58,3 +63,56 @@ def test_conflicting_events_exactly_one_wins(clinic, staff) -> None:  # type: ig
         assert sorted(outcomes) == ["conflict", "transitioned"], (trial, outcomes)
         moves = PathwayStep.objects.filter(enrolment=enrolment, event="discharge")
         assert moves.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pause_while_another_change_holds_the_row_is_a_conflict_carrying_the_state(
+    clinic,  # type: ignore[no-untyped-def]
+) -> None:
+    """Pause and resume take the dispatch's lock (NOWAIT): no wait, a Conflict with the current
+    state, nothing written."""
+    patient = patient_register(
+        clinic=clinic, mrn="H-1", given_name="H", family_name="One", time_zone="UTC"
+    )
+    enrolment = enrolment_start(patient=patient, definition_key="stepped-care-example")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Enrolment.objects.select_for_update().get(pk=enrolment.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        steps = PathwayStep.objects.filter(enrolment=enrolment).count()
+        with pytest.raises(Conflict) as refused:
+            enrolment_pause(enrolment_id=enrolment.pk, reason="Hospital stay")
+        current = refused.value.extra["current"]
+        assert (current["enrolment"], current["version"], current["status"]) == (
+            str(enrolment.public_id),
+            enrolment.version,
+            EnrolmentStatus.ACTIVE,
+        )
+        assert PathwayStep.objects.filter(enrolment=enrolment).count() == steps
+    finally:
+        release.set()
+        holder.join()
+    paused = enrolment_pause(enrolment_id=enrolment.pk, reason="Hospital stay")
+    assert (paused.status, paused.version) == (EnrolmentStatus.PAUSED, enrolment.version + 1)
+    step = PathwayStep.objects.filter(enrolment=enrolment).order_by("-pk").first()
+    assert step is not None
+    assert (step.event, step.sequence, step.explanation["summary"]) == (
+        "paused",
+        paused.version,
+        "Paused: Hospital stay",
+    )
+    resumed = enrolment_resume(enrolment_id=enrolment.pk)
+    assert (resumed.status, resumed.version) == (EnrolmentStatus.ACTIVE, enrolment.version + 2)
+    with pytest.raises(NotFound):
+        enrolment_resume(enrolment_id=enrolment.pk + 10_000)

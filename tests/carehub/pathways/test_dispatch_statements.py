@@ -1,6 +1,7 @@
-"""The dispatch's hand-written statements (`dispatch_sql`): a fixed number of round trips, the same
-snapshot as the selectors, timers closed before their successors are inserted, and the event
-key's guarantees (a redelivery changes nothing, even while another change holds the lock)."""
+"""The dispatch's hand-written statements (`dispatch/sql.py`): a fixed number of round trips,
+the same snapshot as the selectors, timers closed before their successors are inserted, and the
+event key's guarantees (a redelivery changes nothing, even while another change holds the
+lock)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from carehub.observations.services import (
     score_record,
     status_record,
 )
-from carehub.pathways.dispatch_sql import DecisionRows, decision_write, dumps, snapshot_read
+from carehub.pathways.dispatch.codec import snapshot_for, snapshot_from_rows
+from carehub.pathways.dispatch.sql import DecisionRows, snapshot_rows, write_rows
+from carehub.pathways.dispatch.store import timer_rows
 from carehub.pathways.effects import effect_execute
 from carehub.pathways.models import (
     Enrolment,
@@ -31,8 +34,7 @@ from carehub.pathways.models import (
     ProcessedEvent,
     TimerStatus,
 )
-from carehub.pathways.services import enrolment_start, pathway_dispatch, timer_rows
-from carehub.pathways.store import snapshot_for, snapshot_from_rows
+from carehub.pathways.services import enrolment_start, pathway_dispatch
 from carehub.patients.services import patient_register
 from carehub.worklists.models import CareTask, TaskStatus
 from tests.carehub.pathways.test_dispatch import make_eligible, to_conventional
@@ -214,7 +216,7 @@ def test_the_snapshot_statement_reads_what_the_selectors_read(
     for as_of in (timezone.now(), now - timedelta(hours=1)):  # the latter before some rows
         expected = snapshot_for(enrolment, now=as_of)
         read = snapshot_from_rows(
-            enrolment, snapshot_read(enrolment), time_zone=patient.time_zone, now=as_of
+            enrolment, snapshot_rows(enrolment), time_zone=patient.time_zone, now=as_of
         )
         assert all((read.proposals, read.timers, read.thresholds, read.occurrences))
         assert read == expected
@@ -229,16 +231,11 @@ def test_a_timer_restarted_under_its_key_replaces_the_pending_one(enrolment: Enr
     )
     closed, started = timer_rows([CancelTimer(pending.key, "exited"), StartTimer(restart)], NOW)
     enrolment.version += 1
-    step = PathwayStep(
-        enrolment=enrolment, sequence=enrolment.version, event="restart", event_key="restart",
-        outcome="transitioned", transitions=[], explanation={}, configuration={}, effects=[],
-        at=NOW,
-    )  # fmt: skip
-    decision_write(
+    step_id, _ = write_rows(
         DecisionRows(
-            enrolment=enrolment, enrolment_changed=True,
-            configuration_json=dumps(enrolment.configuration), step=step, transitions_json="[]",
-            explanation_json="{}", effects_json="[]", effect_count=0, timers_closed=closed,
+            enrolment=enrolment, enrolment_changed=True, configuration=enrolment.configuration,
+            event="restart", event_key="restart", outcome="transitioned", actor_id=None,
+            actor_role="", transitions=[], explanation={}, effects=[], timers_closed=closed,
             timers_started=started, processed_key="restart", at=NOW, wall=NOW,
         )
     )  # fmt: skip
@@ -246,7 +243,7 @@ def test_a_timer_restarted_under_its_key_replaces_the_pending_one(enrolment: Enr
     assert (pending.status, pending.closed_at) == (TimerStatus.CANCELLED, NOW)
     [new] = PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING)
     assert (new.key, new.due_at) == (pending.key, due)
-    assert ProcessedEvent.objects.get(idempotency_key="restart").step_id == step.pk
+    assert ProcessedEvent.objects.get(idempotency_key="restart").step_id == step_id
 
 
 def test_timer_operations_apply_in_order() -> None:

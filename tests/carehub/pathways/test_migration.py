@@ -359,3 +359,20 @@ def test_the_command_reports_applies_and_rolls_back(
     with pytest.raises(CommandError, match="Only a physician"):
         call_command("pathway", "migrate", KEY, "1", "2", "--approve", "--user", "coordinator")
     assert Patient.objects.count() == 5
+
+
+def test_an_event_sent_under_the_key_migration_does_not_hide_the_enrolment(
+    clinic,
+    staff: dict[str, User],  # type: ignore[no-untyped-def]
+) -> None:
+    """The migration's lock is not an event's: no processed key can make it find nothing."""
+    enrolment = patient_on_v1(clinic, staff, "K-1")
+    pathway_dispatch(
+        enrolment_id=enrolment.pk, event="intake_done", idempotency_key="migration",
+        user=staff["coordinator"],
+    )  # fmt: skip
+    result = migration_apply(
+        definition_key=KEY, from_version=1, to_version=2, user=staff["coordinator"],
+        enrolment_ids=[enrolment.pk],
+    )  # fmt: skip
+    assert result.migrated == [enrolment.pk]

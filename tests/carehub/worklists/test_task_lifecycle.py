@@ -33,6 +33,7 @@ from carehub.pathways.models import (
     PathwayStep,
 )
 from carehub.pathways.services import (
+    DispatchRequest,
     dispatch_in_transaction,
     enrolment_discharge,
     enrolment_start,
@@ -284,9 +285,10 @@ def test_a_dispatch_leaving_the_state_while_the_effect_runs_closes_the_task(
         try:
             with transaction.atomic():
                 dispatch_in_transaction(
-                    enrolment_id=enrolment.pk, event="intake_completed", idempotency_key="intake",
-                    user=None, proposal_id=None, reason="", timer_key=None,
-                    expected_version=None, at=None,
+                    DispatchRequest(
+                        enrolment_id=enrolment.pk, event="intake_completed",
+                        idempotency_key="intake",
+                    )
                 )  # fmt: skip
                 moved.set()
                 release.wait(10)

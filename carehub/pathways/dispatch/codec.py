@@ -1,4 +1,5 @@
-"""Translation between the engine's values and the rows that persist them."""
+"""Translation between the engine's values (`workflows`) and the JSON and rows that persist
+them: configurations, guard checks, explanations, snapshots."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from carehub.observations.selectors import (
     facts_and_occurrences_for_patient,
     facts_and_occurrences_from_rows,
 )
-from carehub.pathways.dispatch_sql import SnapshotRows
+from carehub.pathways.dispatch.sql import SnapshotRows
 from carehub.pathways.models import Enrolment, PathwayTimer, Proposal, ProposalStatus, TimerStatus
 from workflows import Snapshot, ThresholdValue, TrackState
 from workflows.model import ActiveTimer, Decision, FactReading, GuardCheck, as_dict
@@ -93,7 +94,8 @@ def decision_explanation_json(decision: Decision) -> dict[str, Any]:
     return data
 
 
-def _pending_proposal(item: list[Any]) -> EngineProposal:
+def proposal_from_row(item: list[Any]) -> EngineProposal:
+    """A pending proposal from its JSON array (`sql.snapshot_rows`, the migration's read)."""
     pid, track, transition_id, source, target, event, roles, summary, proposed_at, evidence = item
     return EngineProposal(
         id=pid,
@@ -112,7 +114,7 @@ def _pending_proposal(item: list[Any]) -> EngineProposal:
 def snapshot_from_rows(
     enrolment: Enrolment, rows: SnapshotRows, *, time_zone: str, now: datetime
 ) -> Snapshot:
-    """`snapshot_for` from the rows `dispatch_sql.snapshot_read` read in one statement."""
+    """`snapshot_for` from the rows `sql.snapshot_rows` read in one statement."""
     facts, occurrences = facts_and_occurrences_from_rows(
         rows.observations, time_zone=time_zone, now=now
     )
@@ -128,5 +130,5 @@ def snapshot_from_rows(
         thresholds={name: ThresholdValue(value, source) for name, value, source in rows.thresholds},
         occurrences=occurrences,
         timers=timers,
-        proposals={item[0]: _pending_proposal(item) for item in rows.proposals},
+        proposals={item[0]: proposal_from_row(item) for item in rows.proposals},
     )

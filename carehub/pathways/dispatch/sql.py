@@ -1,15 +1,17 @@
 """The statements of a pathway dispatch, written by hand (the hot path of `pathway_dispatch`).
+Only `store.PathwayStore` calls them, with plain data taken from the engine's values; the JSON
+parameters are encoded here.
 
 A dispatch is three statements inside its transaction, whatever the decision:
 
-1. `enrolment_lock`: the enrolment row, locked FOR NO KEY UPDATE NOWAIT, unless the event key
+1. `lock_row`: the enrolment row, locked FOR NO KEY UPDATE NOWAIT, unless the event key
    was already processed (then no row is returned and nothing is locked: a redelivery never
    waits for, nor blocks, a change in progress);
-2. `snapshot_read`: what `decide` may read (pending timers, pending proposals, the clinic's
+2. `snapshot_rows`: what `decide` may read (pending timers, pending proposals, the clinic's
    thresholds, the patient's current observations), as JSON aggregates in one row. It runs
    after the lock, in a statement of its own, so under READ COMMITTED it sees everything the
    previous holder of the lock committed;
-3. `decision_write`: one statement of data-modifying CTEs: the enrolment's new configuration and
+3. `write_rows`: one statement of data-modifying CTEs: the enrolment's new configuration and
    version, the append-only step with its explanation, the processed event key, the timers
    (closed, then started: the INSERT reads the UPDATE's output, so a timer restarted under the
    same key never meets the old pending one in the unique index), one outbox row per effect
@@ -19,37 +21,29 @@ A dispatch is three statements inside its transaction, whatever the decision:
 The ORM did the same in 14 to 18 statements (a savepoint around the lock, a query per snapshot
 part, an UPDATE and an INSERT per timer, reading back ids); on a small machine each statement
 costs as much CPU in the client and the server as the decision itself. Proposals opened or
-closed (rare) are still written by the ORM, after this statement, by the caller.
+closed (rare) are still written by the ORM, after this statement, by the store.
 
 Every column name comes from the models' metadata, so a renamed table or column fails loudly.
 
-The three statements run as prepared statements (`_prepared_cursor`): PostgreSQL parses and
-plans each of their shapes once per connection instead of once per dispatch. Django leaves
-prepared statements off for the rest of the project (a transaction-mode connection pooler in
-front of PostgreSQL would need to support them, as PgBouncer 1.21+ does with
-`max_prepared_statements`).
+The three statements run as prepared statements (`cursor.prepared_cursor`, the one function
+that reaches into Django's and psycopg's internals): PostgreSQL parses and plans each of their
+shapes once per connection instead of once per dispatch.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import psycopg
 from django.db import OperationalError, connection
-from django.db.backends.postgresql.base import ServerBindingCursor
-from django.db.backends.postgresql.psycopg_any import register_tzloader
-from django.db.backends.utils import CursorWrapper
-from psycopg.pq import Format
 
 from carehub.clinics.models import ClinicThreshold
 from carehub.core.sql import concrete_field
 from carehub.integrations.models import ChangeEvent, ChangeType
 from carehub.observations.models import Observation
+from carehub.pathways.dispatch.cursor import prepared_cursor
 from carehub.pathways.models import (
     EffectStatus,
     Enrolment,
@@ -70,52 +64,6 @@ _ENROLMENT_COLUMNS = ", ".join(
     f"e.{f.column}::json" if f.get_internal_type() == "JSONField" else f"e.{f.column}"
     for f in Enrolment._meta.concrete_fields
 )
-
-
-if TYPE_CHECKING:  # Django's stub leaves out the psycopg cursor its class derives from
-    _ServerBindingCursor = psycopg.Cursor[Any]
-else:
-    _ServerBindingCursor = ServerBindingCursor
-
-
-class _PreparingCursor(_ServerBindingCursor):
-    """Parameters bound on the server, and every statement prepared (on its first execution:
-    psycopg keeps the prepared statements of a connection in an LRU cache keyed by the SQL
-    text, so a statement's shape is parsed and planned once per connection)."""
-
-    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
-                binary: bool | None = None) -> Any:  # fmt: skip
-        return super().execute(query, params, prepare=True, binary=binary)
-
-    def _convert_query(self, query: Any, params: Any = None) -> Any:
-        # Kept where Django's query log reads the last statement (`_query`, which psycopg sets
-        # only in its client-side binding cursors): the SQL as sent, with $n placeholders.
-        self._query = super()._convert_query(query, params)
-        return self._query
-
-
-_TIMESTAMPTZ_OID = 1184
-
-
-@contextmanager
-def _prepared_cursor() -> Iterator[CursorWrapper]:
-    """Django's cursor (health check, error wrapping, query logging and execute wrappers all
-    apply) around a `_PreparingCursor` on the same connection and in the same transaction."""
-    with connection.cursor() as wrapper:
-        pg = connection.connection
-        if pg.prepare_threshold is None:  # Django's default: never prepare. Only the cursors
-            pg.prepare_threshold = 5  # binding on the server can prepare; Django's bind here.
-        raw = _PreparingCursor(pg)
-        # As Django's own cursors: timestamps in the connection's time zone.
-        tzloader = raw.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
-        if connection.timezone != getattr(tzloader, "timezone", None):
-            register_tzloader(connection.timezone, raw)
-        client_cursor, wrapper.cursor = wrapper.cursor, raw
-        client_cursor.close()
-        try:
-            yield wrapper
-        finally:
-            raw.close()
 
 
 _LOCK_SQL = f"""
@@ -145,11 +93,11 @@ class LockedEnrolment:
     time_zone: str  # the patient's, for the facts counted in calendar time
 
 
-def enrolment_lock(enrolment_id: int, idempotency_key: str) -> LockedEnrolment | None:
+def lock_row(enrolment_id: int, idempotency_key: str) -> LockedEnrolment | None:
     """Lock the enrolment row NOWAIT (`RowLocked` when another transaction holds it). None when
     there is no such enrolment or when the event key was already processed: the caller tells
     which."""
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:
         try:
             cursor.execute(_LOCK_SQL, [enrolment_id, idempotency_key])
         except OperationalError as exc:
@@ -214,10 +162,10 @@ def _observation(item: list[Any]) -> Observation:
     )  # fmt: skip
 
 
-def snapshot_read(enrolment: Enrolment) -> SnapshotRows:
+def snapshot_rows(enrolment: Enrolment) -> SnapshotRows:
     """Pending timers and proposals, thresholds and current observations in one statement (the
-    same rows as `store.snapshot_for`'s selectors)."""
-    with _prepared_cursor() as cursor:
+    same rows as `codec.snapshot_for`'s selectors)."""
+    with prepared_cursor() as cursor:
         cursor.execute(
             _SNAPSHOT_SQL,
             {
@@ -239,21 +187,29 @@ def snapshot_read(enrolment: Enrolment) -> SnapshotRows:
 # --- the write ---------------------------------------------------------------------------------
 
 
+TimerRow = tuple[str, str, str, str, datetime, str, datetime | None]
+# (key, track, state, event, due_at, status, closed_at) of a timer to insert
+
+
 @dataclass
 class DecisionRows:
-    """What one decision writes (the caller fills it from the engine's decision)."""
+    """What one decision writes, as plain data (the store fills it from the engine's decision;
+    the JSON parameters are encoded by `write_rows`)."""
 
     enrolment: Enrolment  # configuration, version, status, completed_at already set
     enrolment_changed: bool
-    configuration_json: str  # the enrolment's and the step's (encoded once)
-    step: PathwayStep  # unsaved; its id is set by `decision_write`
-    transitions_json: str
-    explanation_json: str
-    effects_json: str  # a JSON array: the step's effects and the outbox rows' payloads
-    effect_count: int
+    configuration: dict[str, Any]  # the enrolment's and the step's (encoded once)
+    # The step (its sequence is the enrolment's version)
+    event: str
+    event_key: str
+    outcome: str
+    actor_id: int | None
+    actor_role: str
+    transitions: list[dict[str, Any]]
+    explanation: dict[str, Any]
+    effects: list[dict[str, Any]]  # the step's effects and the outbox rows' payloads
     timers_closed: list[tuple[str, str]]  # (key, status) of the pending timers to close
-    timers_started: list[tuple[str, str, str, str, datetime, str, datetime | None]]
-    # (key, track, state, event, due_at, status, closed_at) of the timers to insert
+    timers_started: list[TimerRow]
     processed_key: str | None  # the event key to record as processed (None: enrolment start)
     at: datetime  # the decision's time
     wall: datetime  # the clock's time: created_at / updated_at / the outbox's available_at
@@ -262,12 +218,11 @@ class DecisionRows:
     # The pathway ended: every open task a pathway effect created is closed (this reason
     # unless a state left gives one)
     tasks_ended_reason: str | None = None
-    # The change feed (carehub.integrations): a JSON array of the data of each transition taken
-    # (an `enrolment.transitioned` event each); closed tasks add a `task.closed` event each.
+    # The change feed (carehub.integrations): the data of each transition taken (an
+    # `enrolment.transitioned` event each); closed tasks add a `task.closed` event each.
     clinic_id: int | None = None
     patient_id: int | None = None
-    transitioned_json: str = "[]"
-    transition_count: int = 0
+    transitioned: list[dict[str, Any]] = field(default_factory=list)
 
 
 _e, _s, _t, _x, _p = (
@@ -376,10 +331,10 @@ tasks_closed_changes AS (
 )"""  # noqa: S608 - names from the models' metadata, values bound
 
 
-def decision_write(rows: DecisionRows) -> list[int]:
-    """Write the decision in one statement; sets the step's id and returns the outbox rows' ids
-    (in the order of the decision's effects)."""
-    enrolment, step = rows.enrolment, rows.step
+def write_rows(rows: DecisionRows) -> tuple[int, list[int]]:
+    """Write the decision in one statement; returns the step's id and the outbox rows' ids (in
+    the order of the decision's effects)."""
+    enrolment = rows.enrolment
     parts = [_INSERT_STEP]
     if rows.enrolment_changed:
         parts.insert(0, _UPDATE_ENROLMENT)
@@ -396,9 +351,9 @@ def decision_write(rows: DecisionRows) -> list[int]:
     if rows.clinic_id is not None:
         if rows.tasks_ended_reason is not None or rows.tasks_closed:
             parts.append(_TASKS_CLOSED_CHANGES)
-        if rows.transition_count:
+        if rows.transitioned:
             parts.append(_TRANSITIONED)
-    if rows.effect_count:
+    if rows.effects:
         parts.append(_INSERT_EFFECTS)
         tail = "SELECT (SELECT id FROM step), ARRAY(SELECT id FROM effects ORDER BY id)"
     else:
@@ -406,21 +361,21 @@ def decision_write(rows: DecisionRows) -> list[int]:
     started = rows.timers_started
     params: dict[str, Any] = {
         "enrolment": enrolment.pk,
-        "configuration": rows.configuration_json,
+        "configuration": _dumps(rows.configuration),
         "version": enrolment.version,
         "status": enrolment.status,
         "completed_at": enrolment.completed_at,
         "wall": rows.wall,
         "at": rows.at,
-        "event": step.event,
-        "event_key": step.event_key,
-        "outcome": step.outcome,
-        "actor": step.actor_id,
-        "actor_role": step.actor_role,
-        "transitions": rows.transitions_json,
-        "explanation": rows.explanation_json,
-        "effects": rows.effects_json,
-        "effect_key_prefix": f"{enrolment.public_id}:{step.event_key}:",
+        "event": rows.event,
+        "event_key": rows.event_key,
+        "outcome": rows.outcome,
+        "actor": rows.actor_id,
+        "actor_role": rows.actor_role,
+        "transitions": _dumps(rows.transitions),
+        "explanation": _dumps(rows.explanation),
+        "effects": _dumps(rows.effects),
+        "effect_key_prefix": f"{enrolment.public_id}:{rows.event_key}:",
         "close_keys": [key for key, _ in rows.timers_closed],
         "close_statuses": [status for _, status in rows.timers_closed],
         "start_keys": [t[0] for t in started],
@@ -436,18 +391,15 @@ def decision_write(rows: DecisionRows) -> list[int]:
         "tasks_ended_reason": rows.tasks_ended_reason,
         "clinic": rows.clinic_id,
         "patient": rows.patient_id,
-        "transitioned": rows.transitioned_json,
+        "transitioned": _dumps(rows.transitioned),
     }
     sql = "WITH " + ",".join(parts) + "\n" + tail
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         step_id, effect_ids = cursor.fetchone()
-    step.id = step_id
-    step._state.adding = False
-    step._state.db = connection.alias
-    return list(effect_ids)
+    return step_id, list(effect_ids)
 
 
-def dumps(value: Any) -> str:
+def _dumps(value: Any) -> str:
     """JSON text for a jsonb parameter, as the ORM's JSONField encodes it."""
     return json.dumps(value)
