@@ -42,7 +42,7 @@ from django.db import OperationalError, connection
 from carehub.clinics.models import ClinicThreshold
 from carehub.core.sql import concrete_field
 from carehub.integrations.models import ChangeEvent, ChangeType
-from carehub.observations.models import Observation
+from carehub.observations.models import Observation, current_observation_sql
 from carehub.pathways.dispatch.cursor import prepared_cursor
 from carehub.pathways.models import (
     EffectStatus,
@@ -134,8 +134,7 @@ SELECT
   (SELECT coalesce(json_agg(json_build_array({_OBSERVATION_COLUMNS})
                             ORDER BY o.observed_at, o.id), '[]')
    FROM {Observation._meta.db_table} o
-   WHERE o.patient_id = %(patient)s AND NOT o.entered_in_error
-     AND NOT EXISTS (SELECT 1 FROM {Observation._meta.db_table} n WHERE n.corrects_id = o.id))
+   WHERE o.patient_id = %(patient)s AND {current_observation_sql("o")})
 """  # noqa: S608 - names from the models' metadata, values bound
 
 
