@@ -25,7 +25,7 @@ from carehub.api.exception_handler import Gone
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -34,7 +34,6 @@ from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_pa
 from carehub.checkins.services import checkin_open_now, checkin_submit
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Source
-from carehub.patients.selectors import patient_get_for_user
 
 ANSWERS_MAX_ITEMS = 50
 
@@ -96,10 +95,8 @@ class PatientCheckinListApi(AuditedApi):
         responses={200: paginated(CheckinSerializer, "CheckinPage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        filters = validated(self.FilterSerializer, request.query_params)
         response = paginated_response(
             request=request,
             view=self,
@@ -172,8 +169,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
     def post(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         source = Source.PATIENT if request.user.role == Role.PATIENT else Source.STAFF
         try:
             result = checkin_submit(

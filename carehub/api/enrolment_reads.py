@@ -26,7 +26,6 @@ from carehub.care_access import Operation
 from carehub.core import clock
 from carehub.pathways.selectors import (
     enrolment_facts,
-    enrolment_get_for_user,
     enrolment_next_due,
     enrolment_timers_pending,
 )
@@ -66,8 +65,7 @@ class EnrolmentFactsApi(AuditedApi):
         responses={200: OutputSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         facts = enrolment_facts(enrolment=enrolment, now=clock.now())
         data = self.OutputSerializer(
             {
@@ -110,8 +108,7 @@ class EnrolmentTimersApi(AuditedApi):
         responses={200: OutputSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         timers = list(enrolment_timers_pending(enrolment=enrolment))
         data = self.OutputSerializer({"enrolment": enrolment.public_id, "timers": timers}).data
         self.audit(detail={"listed": len(timers)})
@@ -145,8 +142,7 @@ class EnrolmentNextDueApi(AuditedApi):
         responses={200: OutputSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         items = enrolment_next_due(enrolment=enrolment)
         data = self.OutputSerializer({"enrolment": enrolment.public_id, "items": items}).data
         self.audit(detail={"listed": len(items)})

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import NotFound
@@ -207,8 +207,7 @@ class InstrumentListApi(APIView):
         responses={200: InstrumentSummarySerializer(many=True), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         rows = [_summary(d) for d in instruments(latest_only=filters.validated_data["latest"])]
         return Response(self.OutputSerializer(rows, many=True).data)
 

@@ -42,7 +42,7 @@ from carehub.api.observations import (
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -349,8 +349,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
         responses={200: ListSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
+        patient = self.scoped_patient(patient_id)
         now = clock.now()
         # Each drug's latest dose (DISTINCT ON the drug): one row per drug, whatever the history.
         rows = list(
@@ -416,8 +415,7 @@ class ObservationWithdrawApi(AuditedApi):
     def post(self, request: StaffRequest, observation_id: int) -> Response:
         observation = observation_get_for_user(user=request.user, observation_id=observation_id)
         self.audit_patient, self.audit_obj = observation.patient, observation
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         withdrawal = observation_withdraw(
             observation=observation,
             reason=data.validated_data["reason"],

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -191,8 +191,7 @@ class WebhookListCreateApi(AuditedApi):
         responses={201: SubscriptionWithSecretSerializer, **problems(400, 403)},
     )
     def post(self, request: StaffRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         subscription = webhook_subscription_create(
             clinic=request.user.clinic,
             url=_receiver_url(data.validated_data["url"]),
@@ -254,8 +253,7 @@ class WebhookDetailApi(AuditedApi):
     )
     def patch(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self._get(request, webhook_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         values: dict[str, Any] = dict(data.validated_data)
         if "url" in values:
             values["url"] = _receiver_url(values["url"])

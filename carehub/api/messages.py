@@ -38,7 +38,6 @@ from carehub.messaging.selectors import (
     message_list_for_patient,
 )
 from carehub.messaging.services import message_resend
-from carehub.patients.selectors import patient_get_for_user
 
 
 class RedactedCharField(serializers.CharField):
@@ -95,8 +94,7 @@ class PatientMessageListApi(AuditedApi):
         responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
+        patient = self.scoped_patient(patient_id)
         response = paginated_response(
             request=request,
             view=self,

@@ -42,7 +42,7 @@ from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idem
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -116,10 +116,8 @@ class PatientObservationListApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        filters = validated(self.FilterSerializer, request.query_params)
         response = paginated_response(
             request=request,
             view=self,
@@ -203,8 +201,7 @@ class _ObservationRecordApi(AuditedApi):
         create: Callable[[dict[str, Any]], Observation],
     ) -> Response:
         key = idempotency_key(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         values: dict[str, Any] = data.validated_data
         event = values.get("event")
         user = request.user

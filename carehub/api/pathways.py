@@ -23,7 +23,7 @@ from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idem
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -161,8 +161,7 @@ class EnrolmentDetailApi(AuditedApi):
         responses={200: EnrolmentSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         data = self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
         self.audit()
         return Response(data)
@@ -184,8 +183,7 @@ class EnrolmentTimelineApi(AuditedApi):
         responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         response = paginated_response(
             request=request,
             view=self,
@@ -230,10 +228,8 @@ class EnrolmentEventSendApi(AuditedApi):
     )
     def post(self, request: StaffRequest, public_id: str) -> Response:
         key = idempotency_key(request)
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        enrolment = self.scoped_enrolment(public_id)
+        data = validated(self.InputSerializer, request.data)
         self.audit_detail = {"event": data.validated_data["event"]}
         result = pathway_event_send(
             enrolment=enrolment,
@@ -299,8 +295,7 @@ class ProposalListApi(AuditedApi):
         responses={200: paginated(ProposalSerializer, "ProposalPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         proposals = proposal_list_for_user(
             user=request.user, status=filters.validated_data.get("status")
         )
@@ -352,8 +347,7 @@ class _ProposalDecisionApi(AuditedApi):
     def post(self, request: StaffRequest, proposal_id: int) -> Response:
         proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
         self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         key = f"api:proposal:{proposal.pk}:{self.action}:{request.user.pk}"
         result = self.decide(proposal, request.user, key, data.validated_data)
         response = _decision_response(result, proposal.pk, request.user)

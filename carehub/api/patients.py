@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
@@ -38,7 +38,8 @@ from carehub.care_access import (
 from carehub.clinics.clock import clinic_time
 from carehub.core.exceptions import NotFound
 from carehub.core.models import IdempotencyRecord
-from carehub.pathways.selectors import enrolment_list_for_patient
+from carehub.pathways.models import Enrolment
+from carehub.pathways.selectors import enrolment_get_for_user, enrolment_list_for_patient
 from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
@@ -117,6 +118,20 @@ class AuditedApi(IdempotentWrites, APIView):
         if clock is not None:
             clock.close()
         return super().finalize_response(request, response, *args, **kwargs)
+
+    def scoped_patient(self, patient_id: int) -> Patient:
+        """The patient the URL names, within the user's scope (404 otherwise), as the subject
+        and object of the audit row."""
+        patient = patient_get_for_user(user=self.request.user, patient_id=patient_id)
+        self.audit_patient = self.audit_obj = patient
+        return patient
+
+    def scoped_enrolment(self, public_id: str) -> Enrolment:
+        """The enrolment the URL names, within the user's scope (404 otherwise), as the object
+        of the audit row and its patient as the subject."""
+        enrolment = enrolment_get_for_user(user=self.request.user, public_id=public_id)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        return enrolment
 
     def audit(
         self,
@@ -258,8 +273,7 @@ class PatientListApi(AuditedApi):
         responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         active = filters.validated_data.get("active")
         patients = patient_list_for_user(
             user=request.user,
@@ -316,8 +330,7 @@ class PatientDetailApi(AuditedApi):
         responses={200: OutputSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
+        patient = self.scoped_patient(patient_id)
         data = self.OutputSerializer(patient).data
         self.audit()
         return Response(data)
@@ -351,8 +364,7 @@ class PatientEnrolmentListApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
+        patient = self.scoped_patient(patient_id)
         response = paginated_response(
             request=request,
             view=self,

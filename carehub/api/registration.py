@@ -35,7 +35,7 @@ from carehub.api.patients import (
     PatientListApi,
 )
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -124,8 +124,7 @@ class PatientCreateApi(AuditedApi):
         responses={201: PatientSerializer, **problems(400, 403, 409)},
     )
     def post(self, request: StaffRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         values = dict(data.validated_data)
         patient = patient_register(clinic=request.user.clinic, **values)
         self.audit_patient = self.audit_obj = patient
@@ -165,10 +164,8 @@ class PatientUpdateApi(AuditedApi):
         responses={200: PatientSerializer, **problems(400, 403, 404)},
     )
     def patch(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         changes = dict(data.validated_data)
         if not changes:
             raise InvalidInput("Give at least one field to change.")
@@ -211,10 +208,8 @@ class PatientDeactivateApi(AuditedApi):
         responses={200: PatientSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         patient_deactivate(patient=patient, reason=data.validated_data["reason"])
         body = _patient_body(request.user, patient)
         self.audit()
@@ -253,10 +248,8 @@ class PatientCareTeamSetApi(AuditedApi):
         responses={200: OutputSerializer, **problems(400, 403, 404)},
     )
     def put(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         wanted = data.validated_data["members"]
         staff = {
             user.pk: user
@@ -302,8 +295,7 @@ class StaffListApi(AuditedApi):
         responses={200: paginated(OutputSerializer, "StaffPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         staff = staff_list_for_clinic(
             clinic_id=request.user.clinic_id, role=filters.validated_data.get("role")
         )

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -130,8 +130,7 @@ class SandboxClockAdvanceApi(AuditedApi):
         responses={202: SandboxClockSerializer, **problems(400, 403, 409)},
     )
     def post(self, request: StaffRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         before = _clock(request.user.clinic_id)
         clinic = sandbox_clock_advance(
             clinic_id=request.user.clinic_id,

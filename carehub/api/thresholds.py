@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -84,8 +84,7 @@ class ThresholdSetApi(AuditedApi):
     def put(self, request: StaffRequest, pathway_key: str, name: str) -> Response:
         clinic = request.user.clinic
         before = threshold_get_for_clinic(clinic=clinic, pathway_key=pathway_key, name=name)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         row = threshold_set(
             clinic=clinic,
             pathway_key=pathway_key,

@@ -22,13 +22,12 @@ from carehub.accounts.models import STAFF_ROLES, User
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
 from carehub.pathways.models import Enrolment
-from carehub.patients.selectors import patient_get_for_user
 from carehub.worklists.models import Flag, FlagStatus, Priority, TaskStatus
 from carehub.worklists.selectors import (
     flag_get_for_user,
@@ -134,8 +133,7 @@ class TaskListApi(AuditedApi):
         responses={200: paginated(TaskSerializer, "TaskPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         discipline = filters.validated_data.get("discipline") or request.user.role
         status = filters.validated_data["status"]
         tasks = task_list_for_user(
@@ -221,10 +219,8 @@ class PatientTaskCreateApi(AuditedApi):
         responses={201: TaskSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        given = validated(self.InputSerializer, request.data)
         values = given.validated_data
         enrolment = None
         if values.get("enrolment") is not None:
@@ -281,8 +277,7 @@ class TaskAssignApi(AuditedApi):
     def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        given = validated(self.InputSerializer, request.data)
         staff_id = given.validated_data["staff_id"]
         assignee = None
         if staff_id is not None:
@@ -317,8 +312,7 @@ class TaskCancelApi(AuditedApi):
     def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        given = validated(self.InputSerializer, request.data)
         care_task_cancel(task=task, reason=given.validated_data["reason"], user=request.user)
         data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
         self.audit()
@@ -345,8 +339,7 @@ class FlagListApi(AuditedApi):
         responses={200: paginated(FlagSerializer, "FlagPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
         response = paginated_response(
             request=request,
@@ -390,8 +383,7 @@ class _FlagStatusApi(AuditedApi):
     def post(self, request: StaffRequest, flag_id: int) -> Response:
         flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
         self.audit_patient, self.audit_obj = flag.patient, flag
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        given = validated(self.InputSerializer, request.data)
         flag = flag_set_status(
             flag=flag,
             status=self.target_status,
