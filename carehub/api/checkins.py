@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from carehub.accounts.models import Role
 from carehub.api.exception_handler import Gone
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
@@ -97,15 +97,11 @@ class PatientCheckinListApi(AuditedApi):
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
         filters = validated(self.FilterSerializer, request.query_params)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=checkin_list_for_patient(patient=patient, **filters.validated_data),
-            serializer_class=self.OutputSerializer,
+        return self.audited_page(
+            checkin_list_for_patient(patient=patient, **filters.validated_data),
+            self.OutputSerializer,
             ordering=("-due_at", "-id"),
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 class CheckinDetailApi(AuditedApi):

@@ -19,7 +19,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
@@ -174,15 +174,10 @@ class WebhookListCreateApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest) -> Response:
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=webhook_subscriptions_for_clinic(clinic_id=request.user.clinic_id),
-            serializer_class=SubscriptionSerializer,
-            ordering="-id",
+        return self.audited_page(
+            webhook_subscriptions_for_clinic(clinic_id=request.user.clinic_id),
+            SubscriptionSerializer,
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -301,15 +296,9 @@ class WebhookDeliveryListApi(AuditedApi):
             clinic_id=request.user.clinic_id, subscription_id=webhook_id
         )
         self.audit_obj = subscription
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=webhook_deliveries_for_subscription(subscription=subscription),
-            serializer_class=DeliverySerializer,
-            ordering="-id",
+        return self.audited_page(
+            webhook_deliveries_for_subscription(subscription=subscription), DeliverySerializer
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 class WebhookDeliveryResendApi(AuditedApi):

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest
@@ -95,15 +95,9 @@ class PatientMessageListApi(AuditedApi):
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=message_list_for_patient(user=request.user, patient=patient),
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
+        return self.audited_page(
+            message_list_for_patient(user=request.user, patient=patient), self.OutputSerializer
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 class MessageDeadListApi(AuditedApi):
@@ -122,16 +116,11 @@ class MessageDeadListApi(AuditedApi):
         responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=message_dead_list_for_user(user=request.user),
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
+        return self.audited_page(
+            message_dead_list_for_user(user=request.user),
+            self.OutputSerializer,
+            patient_field="patient_id",
         )
-        listed = [row["patient_id"] for row in response.data["results"] if row["patient_id"]]
-        self.audit(patients=listed, detail={"listed": len(response.data["results"])})
-        return response
 
 
 class MessageResendApi(AuditedApi):

@@ -39,7 +39,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
@@ -118,17 +118,13 @@ class PatientObservationListApi(AuditedApi):
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
         filters = validated(self.FilterSerializer, request.query_params)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=observation_list_for_patient(
+        return self.audited_page(
+            observation_list_for_patient(
                 user=request.user, patient=patient, **filters.validated_data
             ),
-            serializer_class=self.OutputSerializer,
+            self.OutputSerializer,
             ordering=("-observed_at", "-id"),
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 # --- recording ---------------------------------------------------------------------------------

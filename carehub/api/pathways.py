@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from carehub.accounts.models import User
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
@@ -184,15 +184,7 @@ class EnrolmentTimelineApi(AuditedApi):
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=enrolment_timeline(enrolment=enrolment),
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
-        )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
+        return self.audited_page(enrolment_timeline(enrolment=enrolment), self.OutputSerializer)
 
 
 class EnrolmentEventSendApi(AuditedApi):
@@ -299,16 +291,7 @@ class ProposalListApi(AuditedApi):
         proposals = proposal_list_for_user(
             user=request.user, status=filters.validated_data.get("status")
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=proposals,
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
-        )
-        listed = [row["patient_id"] for row in response.data["results"]]
-        self.audit(patients=listed, detail={"listed": len(listed)})
-        return response
+        return self.audited_page(proposals, self.OutputSerializer, patient_field="patient_id")
 
 
 class ProposalDecisionOutputSerializer(serializers.Serializer):

@@ -133,6 +133,29 @@ class AuditedApi(IdempotentWrites, APIView):
         self.audit_patient, self.audit_obj = enrolment.patient, enrolment
         return enrolment
 
+    def audited_page(
+        self,
+        queryset: models.QuerySet[Any],
+        serializer_class: type[serializers.Serializer],
+        *,
+        ordering: str | Sequence[str] = "-id",
+        patient_field: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Response:
+        """A page of `queryset` (carehub.api.pagination), audited with how many rows it lists
+        and, where each row names its patient in `patient_field`, those patients."""
+        response = paginated_response(
+            request=self.request,
+            view=self,
+            queryset=queryset,
+            serializer_class=serializer_class,
+            ordering=ordering,
+        )
+        rows = response.data["results"]
+        patients = [row[patient_field] for row in rows] if patient_field else None
+        self.audit(patients=patients, detail={"listed": len(rows), **(detail or {})})
+        return response
+
     def audit(
         self,
         *,
@@ -280,16 +303,10 @@ class PatientListApi(AuditedApi):
             search=filters.validated_data.get("search", ""),
             active=None if active is None else active == "true",
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=patients,
-            serializer_class=self.OutputSerializer,
-            ordering=PATIENT_ORDERING,
+        # The audit names the patients listed, never the search words.
+        return self.audited_page(
+            patients, self.OutputSerializer, ordering=PATIENT_ORDERING, patient_field="id"
         )
-        listed = [row["id"] for row in response.data["results"]]
-        self.audit(patients=listed, detail={"listed": len(listed)})  # never the search words
-        return response
 
 
 class CareTeamMemberSerializer(serializers.Serializer):
@@ -365,11 +382,4 @@ class PatientEnrolmentListApi(AuditedApi):
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=enrolment_list_for_patient(patient=patient),
-            serializer_class=self.OutputSerializer,
-        )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
+        return self.audited_page(enrolment_list_for_patient(patient=patient), self.OutputSerializer)

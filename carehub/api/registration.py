@@ -25,7 +25,7 @@ from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
 from carehub.accounts.selectors import staff_list_for_clinic
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import (
     PAGE_PARAMETERS,
     AuditedApi,
@@ -299,12 +299,4 @@ class StaffListApi(AuditedApi):
         staff = staff_list_for_clinic(
             clinic_id=request.user.clinic_id, role=filters.validated_data.get("role")
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=staff,
-            serializer_class=self.OutputSerializer,
-            ordering=("id",),
-        )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
+        return self.audited_page(staff, self.OutputSerializer, ordering=("id",))

@@ -19,7 +19,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
@@ -141,19 +141,12 @@ class TaskListApi(AuditedApi):
             discipline=None if discipline == ALL else discipline,
             status=None if status == ALL else status,
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=tasks,
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
+        return self.audited_page(
+            tasks,
+            self.OutputSerializer,
+            patient_field="patient_id",
+            detail={"discipline": discipline},
         )
-        listed = [row["patient_id"] for row in response.data["results"]]
-        self.audit(
-            patients=listed,
-            detail={"listed": len(response.data["results"]), "discipline": discipline},
-        )
-        return response
 
 
 class TaskCompleteApi(AuditedApi):
@@ -341,16 +334,9 @@ class FlagListApi(AuditedApi):
     def get(self, request: StaffRequest) -> Response:
         filters = validated(self.FilterSerializer, request.query_params)
         flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=flags,
-            serializer_class=self.OutputSerializer,
-            ordering="-worklist_rank",
+        return self.audited_page(
+            flags, self.OutputSerializer, ordering="-worklist_rank", patient_field="patient_id"
         )
-        listed = [row["patient_id"] for row in response.data["results"]]
-        self.audit(patients=listed, detail={"listed": len(response.data["results"])})
-        return response
 
 
 class FlagAcknowledgeInput(serializers.Serializer):
