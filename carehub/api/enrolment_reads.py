@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
-from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action
@@ -46,7 +44,6 @@ class _ThresholdSerializer(serializers.Serializer):
 
 
 class EnrolmentFactsApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_FACTS_VIEW
     audit_action = Action.ENROLMENT_FACTS
 
@@ -94,7 +91,6 @@ class TimerSerializer(serializers.Serializer):
 
 
 class EnrolmentTimersApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_SCHEDULE_VIEW
     audit_action = Action.ENROLMENT_TIMERS
 
@@ -128,7 +124,6 @@ class _NextDueSerializer(serializers.Serializer):
 
 
 class EnrolmentNextDueApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_SCHEDULE_VIEW
     audit_action = Action.ENROLMENT_NEXT_DUE
 

@@ -16,12 +16,10 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.audit.models import Action
@@ -70,7 +68,6 @@ class FeedPageSerializer(serializers.Serializer):
 class EventFeedApi(AuditedApi):
     """The clinic's changes, oldest first, after a cursor."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.EVENT_LIST
     audit_action = Action.EVENT_LIST
 
@@ -150,7 +147,6 @@ class SubscriptionChangedSerializer(SubscriptionSerializer):
 class WebhookListCreateApi(AuditedApi):
     """The clinic's webhook receivers (GET), or a new one (POST)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     method_operations = {
         "GET": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_LIST),
@@ -202,7 +198,6 @@ class WebhookListCreateApi(AuditedApi):
 class WebhookDetailApi(AuditedApi):
     """One receiver (GET), or a change to it (PATCH: URL, types, active, a new secret)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     method_operations = {
         "GET": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_VIEW),
@@ -278,7 +273,6 @@ class DeliverySerializer(serializers.Serializer):
 class WebhookDeliveryListApi(AuditedApi):
     """A receiver's deliveries, newest first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     audit_action = Action.WEBHOOK_DELIVERY_LIST
 
@@ -304,7 +298,6 @@ class WebhookDeliveryListApi(AuditedApi):
 class WebhookDeliveryResendApi(AuditedApi):
     """Give a dead delivery a fresh set of attempts (409 unless it is dead)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     audit_action = Action.WEBHOOK_DELIVERY_RESEND
 

@@ -14,12 +14,10 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action
@@ -81,7 +79,6 @@ class MessageSerializer(serializers.Serializer):
 class PatientMessageListApi(AuditedApi):
     """Messages to the patient and to staff about the patient, newest first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_LIST
     audit_action = Action.MESSAGE_LIST
 
@@ -103,7 +100,6 @@ class PatientMessageListApi(AuditedApi):
 class MessageDeadListApi(AuditedApi):
     """The clinic's dead messages (delivery gave up), newest first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_DEAD_LIST
     audit_action = Action.MESSAGE_DEAD_LIST
 
@@ -126,7 +122,6 @@ class MessageDeadListApi(AuditedApi):
 class MessageResendApi(AuditedApi):
     """Give a dead message a fresh set of attempts (409 with its status otherwise)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_RESEND
     audit_action = Action.MESSAGE_RESEND
 

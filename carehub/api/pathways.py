@@ -15,14 +15,12 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
@@ -149,7 +147,6 @@ class DispatchOutputSerializer(serializers.Serializer):
 
 
 class EnrolmentDetailApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_VIEW
 
@@ -170,7 +167,6 @@ class EnrolmentDetailApi(AuditedApi):
 class EnrolmentTimelineApi(AuditedApi):
     """The step log, newest first, each step with its explanation."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_TIMELINE
 
@@ -192,7 +188,6 @@ class EnrolmentEventSendApi(AuditedApi):
     role is refused with 403 naming the `roles` that may (none for the pathway's own timer and
     internal events); `approve` / `reject` go through the proposal."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_EVENT_SEND
     audit_action = Action.ENROLMENT_EVENT_SEND
 
@@ -268,7 +263,6 @@ class ProposalSerializer(serializers.Serializer):
 
 
 class ProposalListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_LIST
     audit_action = Action.PROPOSAL_LIST
 
@@ -318,7 +312,6 @@ class _ProposalDecisionApi(AuditedApi):
     a service with a key per proposal, action and user (a double click gets the first answer),
     the response and the audit row."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_DECIDE
     action = ""
     OutputSerializer = ProposalDecisionOutputSerializer

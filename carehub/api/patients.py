@@ -12,14 +12,12 @@ from typing import Any
 from django.db import models
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
-from carehub.api.permissions import RoleAllows
+from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.audit.models import Action, Outcome
@@ -83,7 +81,7 @@ SCOPED_KWARGS = frozenset(
 )  # fmt: skip
 
 
-class AuditedApi(IdempotentWrites, APIView):
+class AuditedApi(IdempotentWrites, StaffApi):
     """An API view whose every answer to an authenticated user is audited (carehub.audit), and
     whose writes take an `Idempotency-Key` (carehub.api.idempotency).
 
@@ -264,7 +262,6 @@ class AuditedApi(IdempotentWrites, APIView):
 
 
 class PatientListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_LIST
     audit_action = Action.PATIENT_LIST
 
@@ -318,7 +315,6 @@ class CareTeamMemberSerializer(serializers.Serializer):
 
 
 class PatientDetailApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_VIEW
     audit_action = Action.PATIENT_VIEW
 
@@ -354,7 +350,6 @@ class PatientDetailApi(AuditedApi):
 
 
 class PatientEnrolmentListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_LIST
 
