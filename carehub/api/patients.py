@@ -4,7 +4,7 @@ data goes through (`AuditedApi`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import time
 from typing import Any
@@ -79,6 +79,16 @@ SCOPED_KWARGS = frozenset(
     {"patient_id", "public_id", "proposal_id", "task_id", "checkin_id", "observation_id",
      "message_id", "flag_id"}
 )  # fmt: skip
+
+
+# URL arguments naming an object with a `patient`, and the objects of that kind a user may see.
+_PATIENT_OBJECTS: dict[str, Callable[[Any], models.QuerySet[Any]]] = {
+    "task_id": tasks_visible_to,
+    "checkin_id": checkins_visible_to,
+    "observation_id": observations_visible_to,
+    "message_id": messages_visible_to,
+    "flag_id": flags_visible_to,
+}
 
 
 class AuditedApi(IdempotentWrites, StaffApi):
@@ -231,33 +241,10 @@ class AuditedApi(IdempotentWrites, StaffApi):
                 .first()
             )
             return (proposal.enrolment.patient, proposal) if proposal else (None, None)
-        if "task_id" in kwargs:
-            task = (
-                tasks_visible_to(user).select_related("patient").filter(pk=kwargs["task_id"])
-            ).first()
-            return (task.patient, task) if task else (None, None)
-        if "checkin_id" in kwargs:
-            checkin = (
-                checkins_visible_to(user).select_related("patient").filter(pk=kwargs["checkin_id"])
-            ).first()
-            return (checkin.patient, checkin) if checkin else (None, None)
-        if "observation_id" in kwargs:
-            observation = (
-                observations_visible_to(user)
-                .select_related("patient")
-                .filter(pk=kwargs["observation_id"])
-            ).first()
-            return (observation.patient, observation) if observation else (None, None)
-        if "message_id" in kwargs:
-            message = (
-                messages_visible_to(user).select_related("patient").filter(pk=kwargs["message_id"])
-            ).first()
-            return (message.patient, message) if message else (None, None)
-        if "flag_id" in kwargs:
-            flag = (
-                flags_visible_to(user).select_related("patient").filter(pk=kwargs["flag_id"])
-            ).first()
-            return (flag.patient, flag) if flag else (None, None)
+        for kwarg, visible_to in _PATIENT_OBJECTS.items():
+            if kwarg in kwargs:
+                obj = visible_to(user).select_related("patient").filter(pk=kwargs[kwarg]).first()
+                return (obj.patient, obj) if obj else (None, None)
         return None, None
 
 
