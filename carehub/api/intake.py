@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -69,6 +69,15 @@ class _IntakeRecordApi(_ObservationRecordApi):
     """A patient's observation recorded by one observation service (`write`)."""
 
     step_name = ""
+    # The POST's schema: its operation id and examples (with the class's InputSerializer).
+    record_operation_id = ""
+    record_examples: list[Any] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "record_operation_id" in cls.__dict__:
+            schema = _schema(cls.record_operation_id, cls.InputSerializer, cls.record_examples)
+            extend_schema_view(post=schema)(cls)
 
     def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
         raise NotImplementedError
@@ -107,13 +116,8 @@ class PatientPainOnsetRecordApi(_IntakeRecordApi):
             patient=patient, onset=values["onset"], recorded_by=self.request.user, corrects=corrects
         )
 
-    @_schema(
-        "patients_pain_onset_record",
-        InputSerializer,
-        [example("Onset", {"onset": "2024-09-01"})],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_pain_onset_record"
+    record_examples = [example("Onset", {"onset": "2024-09-01"})]
 
 
 class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
@@ -133,13 +137,8 @@ class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_conservative_care_start_record",
-        InputSerializer,
-        [example("Started", {"started": "2025-01-15"})],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_conservative_care_start_record"
+    record_examples = [example("Started", {"started": "2025-01-15"})]
 
 
 class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
@@ -180,24 +179,19 @@ class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_failed_treatments_record",
-        InputSerializer,
-        [
-            example(
-                "Gabapentinoid",
-                {
-                    "treatment_class": "gabapentinoid",
-                    "reason": "insufficient_effect",
-                    "observed_at": "2026-01-05T10:00:00Z",
-                    "max_dose": "3600 mg/day",
-                    "duration_weeks": 8,
-                },
-            )
-        ],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_failed_treatments_record"
+    record_examples = [
+        example(
+            "Gabapentinoid",
+            {
+                "treatment_class": "gabapentinoid",
+                "reason": "insufficient_effect",
+                "observed_at": "2026-01-05T10:00:00Z",
+                "max_dose": "3600 mg/day",
+                "duration_weeks": 8,
+            },
+        )
+    ]
 
 
 class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
@@ -220,13 +214,10 @@ class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_psych_evaluations_record",
-        InputSerializer,
-        [example("Cleared", {"outcome": "cleared", "observed_at": "2026-01-05T10:00:00Z"})],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_psych_evaluations_record"
+    record_examples = [
+        example("Cleared", {"outcome": "cleared", "observed_at": "2026-01-05T10:00:00Z"})
+    ]
 
 
 class PatientStatusRecordApi(_IntakeRecordApi):
@@ -257,25 +248,18 @@ class PatientStatusRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_statuses_record",
-        InputSerializer,
-        [
-            example(
-                "No active substance use",
-                {
-                    "code": "substance_use_active",
-                    "value": False,
-                    "observed_at": "2026-01-05T10:00:00Z",
-                },
-            ),
-            example(
-                "PDMP checked", {"code": "pdmp_checked", "observed_at": "2026-01-05T10:00:00Z"}
-            ),
-        ],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_statuses_record"
+    record_examples = [
+        example(
+            "No active substance use",
+            {
+                "code": "substance_use_active",
+                "value": False,
+                "observed_at": "2026-01-05T10:00:00Z",
+            },
+        ),
+        example("PDMP checked", {"code": "pdmp_checked", "observed_at": "2026-01-05T10:00:00Z"}),
+    ]
 
 
 class MedicationRowSerializer(serializers.Serializer):
@@ -369,23 +353,18 @@ class PatientMedicationsApi(_IntakeRecordApi):
         self.audit(detail={"listed": len(rows)})
         return Response(data)
 
-    @_schema(
-        "patients_medications_record",
-        InputSerializer,
-        [
-            example(
-                "Oxycodone",
-                {
-                    "drug": "oxycodone",
-                    "daily_dose": 30,
-                    "unit": "mg",
-                    "observed_at": "2026-01-05T10:00:00Z",
-                },
-            )
-        ],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_medications_record"
+    record_examples = [
+        example(
+            "Oxycodone",
+            {
+                "drug": "oxycodone",
+                "daily_dose": 30,
+                "unit": "mg",
+                "observed_at": "2026-01-05T10:00:00Z",
+            },
+        )
+    ]
 
 
 class ObservationWithdrawApi(AuditedApi):
