@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -316,6 +321,19 @@ class _ProposalDecisionApi(AuditedApi):
     action = ""
     OutputSerializer = ProposalDecisionOutputSerializer
     InputSerializer: type[serializers.Serializer]
+    example: OpenApiExample
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each decision's POST documented by its action, InputSerializer and example."""
+        super().__init_subclass__(**kwargs)
+        schema = extend_schema(
+            operation_id=f"proposals_{cls.action}",
+            tags=["proposals"],
+            request=cls.InputSerializer,
+            examples=[cls.example],
+            responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
+        )
+        extend_schema_view(post=schema)(cls)
 
     def decide(self, proposal: Proposal, user: Any, key: str, data: dict[str, Any]) -> Any:
         raise NotImplementedError
@@ -337,6 +355,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
 
     audit_action = Action.PROPOSAL_APPROVE
     action = "approve"
+    example = example("Approve", {"note": "Criteria met"})
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -346,22 +365,13 @@ class ProposalApproveApi(_ProposalDecisionApi):
             proposal=proposal, user=user, idempotency_key=key, note=data.get("note", "")
         )
 
-    @extend_schema(
-        operation_id="proposals_approve",
-        tags=["proposals"],
-        request=InputSerializer,
-        examples=[example("Approve", {"note": "Criteria met"})],
-        responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
-    )
-    def post(self, request: StaffRequest, proposal_id: int) -> Response:
-        return super().post(request, proposal_id)
-
 
 class ProposalRejectApi(_ProposalDecisionApi):
     """Reject an escalation; a reason is required."""
 
     audit_action = Action.PROPOSAL_REJECT
     action = "reject"
+    example = example("Reject", {"reason": "Patient prefers to wait"})
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
@@ -370,13 +380,3 @@ class ProposalRejectApi(_ProposalDecisionApi):
         return proposal_reject(
             proposal=proposal, user=user, idempotency_key=key, reason=data["reason"]
         )
-
-    @extend_schema(
-        operation_id="proposals_reject",
-        tags=["proposals"],
-        request=InputSerializer,
-        examples=[example("Reject", {"reason": "Patient prefers to wait"})],
-        responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
-    )
-    def post(self, request: StaffRequest, proposal_id: int) -> Response:
-        return super().post(request, proposal_id)

@@ -13,7 +13,9 @@ what note or outcome. An acknowledged flag is still unresolved.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -353,9 +355,21 @@ class FlagResolveInput(serializers.Serializer):
 class _FlagStatusApi(AuditedApi):
     operation = Operation.FLAG_UPDATE
     target_status: FlagStatus
+    action = ""  # names the operation: flags_<action>
     InputSerializer: type[serializers.Serializer]
 
     OutputSerializer = FlagSerializer
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each change's POST documented by its action and InputSerializer."""
+        super().__init_subclass__(**kwargs)
+        schema = extend_schema(
+            operation_id=f"flags_{cls.action}",
+            tags=["worklists"],
+            request=cls.InputSerializer,
+            responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
+        )
+        extend_schema_view(post=schema)(cls)
 
     def post(self, request: StaffRequest, flag_id: int) -> Response:
         flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
@@ -377,29 +391,13 @@ class FlagAcknowledgeApi(_FlagStatusApi):
     """Someone is on it."""
 
     audit_action = Action.FLAG_ACKNOWLEDGE
+    action = "acknowledge"
     target_status = FlagStatus.ACKNOWLEDGED
     InputSerializer = FlagAcknowledgeInput
-
-    @extend_schema(
-        operation_id="flags_acknowledge",
-        tags=["worklists"],
-        request=FlagAcknowledgeInput,
-        responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
-    )
-    def post(self, request: StaffRequest, flag_id: int) -> Response:
-        return super().post(request, flag_id)
 
 
 class FlagResolveApi(_FlagStatusApi):
     audit_action = Action.FLAG_RESOLVE
+    action = "resolve"
     target_status = FlagStatus.RESOLVED
     InputSerializer = FlagResolveInput
-
-    @extend_schema(
-        operation_id="flags_resolve",
-        tags=["worklists"],
-        request=FlagResolveInput,
-        responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
-    )
-    def post(self, request: StaffRequest, flag_id: int) -> Response:
-        return super().post(request, flag_id)
