@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -22,6 +24,7 @@ from carehub.api.schema import problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
+from carehub.pathways.models import Enrolment
 from carehub.pathways.selectors import (
     enrolment_facts,
     enrolment_next_due,
@@ -90,25 +93,47 @@ class TimerSerializer(serializers.Serializer):
     attempts = serializers.IntegerField(help_text="Failed attempts to fire it so far")
 
 
-class EnrolmentTimersApi(AuditedApi):
+# What an enrolment waits for, not paged: `{"enrolment": <public id>, <items_key>: [...]}`,
+# audited with how many it lists. A subclass names its `items_key`, its `operation_id` and how
+# it finds the `items`. (No docstring: the schema describes a view without its own docstring by
+# its nearest base's.)
+class _EnrolmentScheduleApi(AuditedApi):
     operation = Operation.ENROLMENT_SCHEDULE_VIEW
+    items_key = ""
+    operation_id = ""
+    OutputSerializer: type[serializers.Serializer]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        schema = extend_schema(
+            operation_id=cls.operation_id,
+            tags=["enrolments"],
+            responses={200: cls.OutputSerializer, **problems(403, 404)},
+        )
+        extend_schema_view(get=schema)(cls)
+
+    def items(self, enrolment: Enrolment) -> list[Any]:
+        raise NotImplementedError
+
+    def get(self, request: StaffRequest, public_id: str) -> Response:
+        enrolment = self.scoped_enrolment(public_id)
+        items = self.items(enrolment)
+        data = self.OutputSerializer({"enrolment": enrolment.public_id, self.items_key: items}).data
+        self.audit(detail={"listed": len(items)})
+        return Response(data)
+
+
+class EnrolmentTimersApi(_EnrolmentScheduleApi):
     audit_action = Action.ENROLMENT_TIMERS
+    items_key = "timers"
+    operation_id = "enrolments_timers"
 
     class OutputSerializer(serializers.Serializer):
         enrolment = serializers.UUIDField()
         timers = TimerSerializer(many=True)
 
-    @extend_schema(
-        operation_id="enrolments_timers",
-        tags=["enrolments"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
-    def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = self.scoped_enrolment(public_id)
-        timers = list(enrolment_timers_pending(enrolment=enrolment))
-        data = self.OutputSerializer({"enrolment": enrolment.public_id, "timers": timers}).data
-        self.audit(detail={"listed": len(timers)})
-        return Response(data)
+    def items(self, enrolment: Enrolment) -> list[Any]:
+        return list(enrolment_timers_pending(enrolment=enrolment))
 
 
 class _NextDueSerializer(serializers.Serializer):
@@ -123,22 +148,14 @@ class _NextDueSerializer(serializers.Serializer):
     detail = serializers.DictField(child=serializers.JSONField())
 
 
-class EnrolmentNextDueApi(AuditedApi):
-    operation = Operation.ENROLMENT_SCHEDULE_VIEW
+class EnrolmentNextDueApi(_EnrolmentScheduleApi):
     audit_action = Action.ENROLMENT_NEXT_DUE
+    items_key = "items"
+    operation_id = "enrolments_next_due"
 
     class OutputSerializer(serializers.Serializer):
         enrolment = serializers.UUIDField()
         items = _NextDueSerializer(many=True)
 
-    @extend_schema(
-        operation_id="enrolments_next_due",
-        tags=["enrolments"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
-    def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = self.scoped_enrolment(public_id)
-        items = enrolment_next_due(enrolment=enrolment)
-        data = self.OutputSerializer({"enrolment": enrolment.public_id, "items": items}).data
-        self.audit(detail={"listed": len(items)})
-        return Response(data)
+    def items(self, enrolment: Enrolment) -> list[Any]:
+        return enrolment_next_due(enrolment=enrolment)
