@@ -115,9 +115,7 @@ class CheckinDetailApi(AuditedApi):
     def get(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
-        data = self.OutputSerializer(checkin).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(checkin).data)
 
 
 class CheckinAnswerSubmitApi(AuditedApi):
@@ -217,6 +215,4 @@ class CheckinOpenApi(AuditedApi):
         self.audit_patient, self.audit_obj = checkin.patient, checkin
         checkin_open_now(checkin=checkin)
         fresh = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        data = self.OutputSerializer(fresh).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(fresh).data)

@@ -76,8 +76,7 @@ class EnrolmentFactsApi(AuditedApi):
                 "not_computed": facts.not_computed,
             }
         ).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(data)
 
 
 class TimerSerializer(serializers.Serializer):

@@ -108,9 +108,7 @@ class EnrolmentPauseApi(AuditedApi):
         enrolment = enrolment_pause(
             enrolment_id=enrolment.pk, reason=data.validated_data["reason"], user=request.user
         )
-        body = _enrolment_body(request.user, enrolment)
-        self.audit()
-        return Response(body)
+        return self.audited_response(_enrolment_body(request.user, enrolment))
 
 
 class EnrolmentResumeApi(AuditedApi):
@@ -130,9 +128,7 @@ class EnrolmentResumeApi(AuditedApi):
     def post(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
         enrolment = enrolment_resume(enrolment_id=enrolment.pk, user=request.user)
-        body = _enrolment_body(request.user, enrolment)
-        self.audit()
-        return Response(body)
+        return self.audited_response(_enrolment_body(request.user, enrolment))
 
 
 class EnrolmentDischargeApi(AuditedApi):

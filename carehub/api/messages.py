@@ -146,5 +146,4 @@ class MessageResendApi(AuditedApi):
         data = self.OutputSerializer(
             message_get_for_user(user=request.user, message_id=message.pk)
         ).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(data)

@@ -164,9 +164,9 @@ class EnrolmentDetailApi(AuditedApi):
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
-        data = self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(
+            self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
+        )
 
 
 class EnrolmentTimelineApi(AuditedApi):

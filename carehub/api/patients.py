@@ -164,6 +164,11 @@ class AuditedApi(IdempotentWrites, StaffApi):
         self.audit(patients=patients, detail={"listed": len(rows), **(detail or {})})
         return response
 
+    def audited_response(self, body: Any, status: int = 200) -> Response:
+        """The success audited (`audit()`), then `body` answered."""
+        self.audit()
+        return Response(body, status=status)
+
     def audit(
         self,
         *,
@@ -331,9 +336,7 @@ class PatientDetailApi(AuditedApi):
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
-        data = self.OutputSerializer(patient).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(patient).data)
 
 
 class PatientEnrolmentListApi(AuditedApi):

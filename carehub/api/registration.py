@@ -126,8 +126,7 @@ class PatientCreateApi(AuditedApi):
         patient = patient_register(clinic=request.user.clinic, **values)
         self.audit_patient = self.audit_obj = patient
         body = _patient_body(request.user, patient)
-        self.audit()
-        return Response(body, status=status.HTTP_201_CREATED)
+        return self.audited_response(body, status=status.HTTP_201_CREATED)
 
 
 class PatientsApi(PatientCreateApi, PatientListApi):
@@ -206,9 +205,7 @@ class PatientDeactivateApi(AuditedApi):
         patient = self.scoped_patient(patient_id)
         data = validated(self.InputSerializer, request.data)
         patient_deactivate(patient=patient, reason=data.validated_data["reason"])
-        body = _patient_body(request.user, patient)
-        self.audit()
-        return Response(body)
+        return self.audited_response(_patient_body(request.user, patient))
 
 
 class CareTeamMemberInput(serializers.Serializer):

@@ -164,9 +164,7 @@ class TaskCompleteApi(AuditedApi):
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
         task = care_task_complete(task=task, user=request.user)
-        data = self.OutputSerializer(task).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(task).data)
 
 
 class PatientTaskCreateApi(AuditedApi):
@@ -302,9 +300,9 @@ class TaskCancelApi(AuditedApi):
         self.audit_patient, self.audit_obj = task.patient, task
         given = validated(self.InputSerializer, request.data)
         care_task_cancel(task=task, reason=given.validated_data["reason"], user=request.user)
-        data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(
+            self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
+        )
 
 
 # --- flags ------------------------------------------------------------------------------------
@@ -382,9 +380,7 @@ class _FlagStatusApi(AuditedApi):
             note=given.validated_data.get("note", ""),
             outcome=given.validated_data.get("outcome", ""),
         )
-        data = self.OutputSerializer(flag).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(flag).data)
 
 
 class FlagAcknowledgeApi(_FlagStatusApi):
