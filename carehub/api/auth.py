@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from carehub.api.requests import validated
 from carehub.api.schema import problems
 from carehub.api.services import api_token_issue, api_token_revoke
 from carehub.core.exceptions import InvalidInput
@@ -50,8 +51,7 @@ class AuthTokenApi(APIView):
         responses={201: ObtainOutputSerializer, **problems(400, 429)},
     )
     def post(self, request: Request) -> Response:
-        data = self.ObtainInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.ObtainInputSerializer, request.data)
         user = authenticate(
             request._request,
             username=data.validated_data["username"],

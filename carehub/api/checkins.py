@@ -17,15 +17,13 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import Role
 from carehub.api.exception_handler import Gone
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -34,7 +32,6 @@ from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_pa
 from carehub.checkins.services import checkin_open_now, checkin_submit
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Source
-from carehub.patients.selectors import patient_get_for_user
 
 ANSWERS_MAX_ITEMS = 50
 
@@ -75,7 +72,6 @@ class CheckinDetailSerializer(CheckinSerializer):
 class PatientCheckinListApi(AuditedApi):
     """The patient's check-ins, the latest due first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_VIEW
     audit_action = Action.CHECKIN_LIST
 
@@ -96,23 +92,16 @@ class PatientCheckinListApi(AuditedApi):
         responses={200: paginated(CheckinSerializer, "CheckinPage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=checkin_list_for_patient(patient=patient, **filters.validated_data),
-            serializer_class=self.OutputSerializer,
+        patient = self.scoped_patient(patient_id)
+        filters = validated(self.FilterSerializer, request.query_params)
+        return self.audited_page(
+            checkin_list_for_patient(patient=patient, **filters.validated_data),
+            self.OutputSerializer,
             ordering=("-due_at", "-id"),
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 class CheckinDetailApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_VIEW
     audit_action = Action.CHECKIN_VIEW
 
@@ -126,15 +115,12 @@ class CheckinDetailApi(AuditedApi):
     def get(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
-        data = self.OutputSerializer(checkin).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(checkin).data)
 
 
 class CheckinAnswerSubmitApi(AuditedApi):
     """Submit the answers of an open check-in, once."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_SUBMIT
     audit_action = Action.CHECKIN_SUBMIT
 
@@ -172,8 +158,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
     def post(self, request: StaffRequest, checkin_id: int) -> Response:
         checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         self.audit_patient, self.audit_obj = checkin.patient, checkin
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         source = Source.PATIENT if request.user.role == Role.PATIENT else Source.STAFF
         try:
             result = checkin_submit(
@@ -214,7 +199,6 @@ class CheckinOpenApi(AuditedApi):
     it; answers are accepted until its `closes_at`. 409 with the `current` state unless it is
     scheduled on an active pathway."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CHECKIN_OPEN
     audit_action = Action.CHECKIN_OPEN
 
@@ -231,6 +215,4 @@ class CheckinOpenApi(AuditedApi):
         self.audit_patient, self.audit_obj = checkin.patient, checkin
         checkin_open_now(checkin=checkin)
         fresh = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        data = self.OutputSerializer(fresh).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(fresh).data)

@@ -11,12 +11,10 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from carehub.api.permissions import RoleAllows
+from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.care_access import Operation
@@ -43,8 +41,7 @@ class _TrackSummarySerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
-class PathwayListApi(APIView):
-    permission_classes = [IsAuthenticated, RoleAllows]
+class PathwayListApi(StaffApi):
     operation = Operation.PATHWAY_VIEW
 
     class OutputSerializer(serializers.Serializer):
@@ -100,8 +97,7 @@ class PathwayThresholdSerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
-class PathwayDetailApi(APIView):
-    permission_classes = [IsAuthenticated, RoleAllows]
+class PathwayDetailApi(StaffApi):
     operation = Operation.PATHWAY_VIEW
 
     class OutputSerializer(serializers.Serializer):
@@ -178,8 +174,7 @@ class MermaidTextRenderer(BaseRenderer):
         return JSONRenderer().render(data, accepted_media_type, renderer_context)
 
 
-class PathwayDiagramApi(APIView):
-    permission_classes = [IsAuthenticated, RoleAllows]
+class PathwayDiagramApi(StaffApi):
     operation = Operation.PATHWAY_VIEW
     renderer_classes = [JSONRenderer, MermaidTextRenderer]
 

@@ -11,12 +11,10 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.permissions import StaffApi
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.care_access import Operation
 from carehub.core.exceptions import NotFound
@@ -189,8 +187,7 @@ class InstrumentRedFlagSerializer(serializers.Serializer):
     urgency = serializers.CharField()
 
 
-class InstrumentListApi(APIView):
-    permission_classes = [IsAuthenticated, RoleAllows]
+class InstrumentListApi(StaffApi):
     operation = Operation.INSTRUMENT_VIEW
 
     class FilterSerializer(serializers.Serializer):
@@ -207,16 +204,14 @@ class InstrumentListApi(APIView):
         responses={200: InstrumentSummarySerializer(many=True), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         rows = [_summary(d) for d in instruments(latest_only=filters.validated_data["latest"])]
         return Response(self.OutputSerializer(rows, many=True).data)
 
 
-class InstrumentDetailApi(APIView):
+class InstrumentDetailApi(StaffApi):
     """One published version: items with their options, scoring, bands, MCID, LOINC codes."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.INSTRUMENT_VIEW
 
     class OutputSerializer(InstrumentSummarySerializer):

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.observations import (
@@ -41,8 +40,7 @@ from carehub.api.observations import (
     _ObservationRecordApi,
 )
 from carehub.api.patients import AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -71,6 +69,15 @@ class _IntakeRecordApi(_ObservationRecordApi):
     """A patient's observation recorded by one observation service (`write`)."""
 
     step_name = ""
+    # The POST's schema: its operation id and examples (with the class's InputSerializer).
+    record_operation_id = ""
+    record_examples: list[Any] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "record_operation_id" in cls.__dict__:
+            schema = _schema(cls.record_operation_id, cls.InputSerializer, cls.record_examples)
+            extend_schema_view(post=schema)(cls)
 
     def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
         raise NotImplementedError
@@ -109,13 +116,8 @@ class PatientPainOnsetRecordApi(_IntakeRecordApi):
             patient=patient, onset=values["onset"], recorded_by=self.request.user, corrects=corrects
         )
 
-    @_schema(
-        "patients_pain_onset_record",
-        InputSerializer,
-        [example("Onset", {"onset": "2024-09-01"})],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_pain_onset_record"
+    record_examples = [example("Onset", {"onset": "2024-09-01"})]
 
 
 class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
@@ -135,13 +137,8 @@ class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_conservative_care_start_record",
-        InputSerializer,
-        [example("Started", {"started": "2025-01-15"})],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_conservative_care_start_record"
+    record_examples = [example("Started", {"started": "2025-01-15"})]
 
 
 class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
@@ -182,24 +179,19 @@ class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_failed_treatments_record",
-        InputSerializer,
-        [
-            example(
-                "Gabapentinoid",
-                {
-                    "treatment_class": "gabapentinoid",
-                    "reason": "insufficient_effect",
-                    "observed_at": "2026-01-05T10:00:00Z",
-                    "max_dose": "3600 mg/day",
-                    "duration_weeks": 8,
-                },
-            )
-        ],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_failed_treatments_record"
+    record_examples = [
+        example(
+            "Gabapentinoid",
+            {
+                "treatment_class": "gabapentinoid",
+                "reason": "insufficient_effect",
+                "observed_at": "2026-01-05T10:00:00Z",
+                "max_dose": "3600 mg/day",
+                "duration_weeks": 8,
+            },
+        )
+    ]
 
 
 class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
@@ -222,13 +214,10 @@ class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_psych_evaluations_record",
-        InputSerializer,
-        [example("Cleared", {"outcome": "cleared", "observed_at": "2026-01-05T10:00:00Z"})],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_psych_evaluations_record"
+    record_examples = [
+        example("Cleared", {"outcome": "cleared", "observed_at": "2026-01-05T10:00:00Z"})
+    ]
 
 
 class PatientStatusRecordApi(_IntakeRecordApi):
@@ -259,25 +248,18 @@ class PatientStatusRecordApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @_schema(
-        "patients_statuses_record",
-        InputSerializer,
-        [
-            example(
-                "No active substance use",
-                {
-                    "code": "substance_use_active",
-                    "value": False,
-                    "observed_at": "2026-01-05T10:00:00Z",
-                },
-            ),
-            example(
-                "PDMP checked", {"code": "pdmp_checked", "observed_at": "2026-01-05T10:00:00Z"}
-            ),
-        ],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_statuses_record"
+    record_examples = [
+        example(
+            "No active substance use",
+            {
+                "code": "substance_use_active",
+                "value": False,
+                "observed_at": "2026-01-05T10:00:00Z",
+            },
+        ),
+        example("PDMP checked", {"code": "pdmp_checked", "observed_at": "2026-01-05T10:00:00Z"}),
+    ]
 
 
 class MedicationRowSerializer(serializers.Serializer):
@@ -349,8 +331,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
         responses={200: ListSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
+        patient = self.scoped_patient(patient_id)
         now = clock.now()
         # Each drug's latest dose (DISTINCT ON the drug): one row per drug, whatever the history.
         rows = list(
@@ -372,23 +353,18 @@ class PatientMedicationsApi(_IntakeRecordApi):
         self.audit(detail={"listed": len(rows)})
         return Response(data)
 
-    @_schema(
-        "patients_medications_record",
-        InputSerializer,
-        [
-            example(
-                "Oxycodone",
-                {
-                    "drug": "oxycodone",
-                    "daily_dose": 30,
-                    "unit": "mg",
-                    "observed_at": "2026-01-05T10:00:00Z",
-                },
-            )
-        ],
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        return super().post(request, patient_id)
+    record_operation_id = "patients_medications_record"
+    record_examples = [
+        example(
+            "Oxycodone",
+            {
+                "drug": "oxycodone",
+                "daily_dose": 30,
+                "unit": "mg",
+                "observed_at": "2026-01-05T10:00:00Z",
+            },
+        )
+    ]
 
 
 class ObservationWithdrawApi(AuditedApi):
@@ -396,7 +372,6 @@ class ObservationWithdrawApi(AuditedApi):
     replaces it, so no fact reads it any more; both stay in the history. To fix a value instead,
     record the kind again with `corrects`."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.OBSERVATION_RECORD
     audit_action = Action.OBSERVATION_WITHDRAW
 
@@ -416,8 +391,7 @@ class ObservationWithdrawApi(AuditedApi):
     def post(self, request: StaffRequest, observation_id: int) -> Response:
         observation = observation_get_for_user(user=request.user, observation_id=observation_id)
         self.audit_patient, self.audit_obj = observation.patient, observation
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         withdrawal = observation_withdraw(
             observation=observation,
             reason=data.validated_data["reason"],

@@ -16,13 +16,11 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -70,7 +68,6 @@ class FeedPageSerializer(serializers.Serializer):
 class EventFeedApi(AuditedApi):
     """The clinic's changes, oldest first, after a cursor."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.EVENT_LIST
     audit_action = Action.EVENT_LIST
 
@@ -150,7 +147,6 @@ class SubscriptionChangedSerializer(SubscriptionSerializer):
 class WebhookListCreateApi(AuditedApi):
     """The clinic's webhook receivers (GET), or a new one (POST)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     method_operations = {
         "GET": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_LIST),
@@ -174,15 +170,10 @@ class WebhookListCreateApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest) -> Response:
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=webhook_subscriptions_for_clinic(clinic_id=request.user.clinic_id),
-            serializer_class=SubscriptionSerializer,
-            ordering="-id",
+        return self.audited_page(
+            webhook_subscriptions_for_clinic(clinic_id=request.user.clinic_id),
+            SubscriptionSerializer,
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -191,8 +182,7 @@ class WebhookListCreateApi(AuditedApi):
         responses={201: SubscriptionWithSecretSerializer, **problems(400, 403)},
     )
     def post(self, request: StaffRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         subscription = webhook_subscription_create(
             clinic=request.user.clinic,
             url=_receiver_url(data.validated_data["url"]),
@@ -208,7 +198,6 @@ class WebhookListCreateApi(AuditedApi):
 class WebhookDetailApi(AuditedApi):
     """One receiver (GET), or a change to it (PATCH: URL, types, active, a new secret)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     method_operations = {
         "GET": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_VIEW),
@@ -254,8 +243,7 @@ class WebhookDetailApi(AuditedApi):
     )
     def patch(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self._get(request, webhook_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         values: dict[str, Any] = dict(data.validated_data)
         if "url" in values:
             values["url"] = _receiver_url(values["url"])
@@ -285,7 +273,6 @@ class DeliverySerializer(serializers.Serializer):
 class WebhookDeliveryListApi(AuditedApi):
     """A receiver's deliveries, newest first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     audit_action = Action.WEBHOOK_DELIVERY_LIST
 
@@ -303,21 +290,14 @@ class WebhookDeliveryListApi(AuditedApi):
             clinic_id=request.user.clinic_id, subscription_id=webhook_id
         )
         self.audit_obj = subscription
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=webhook_deliveries_for_subscription(subscription=subscription),
-            serializer_class=DeliverySerializer,
-            ordering="-id",
+        return self.audited_page(
+            webhook_deliveries_for_subscription(subscription=subscription), DeliverySerializer
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 class WebhookDeliveryResendApi(AuditedApi):
     """Give a dead delivery a fresh set of attempts (409 unless it is dead)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.WEBHOOK_MANAGE
     audit_action = Action.WEBHOOK_DELIVERY_RESEND
 

@@ -19,15 +19,13 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_key
 from carehub.api.pathways import DispatchOutputSerializer, EnrolmentSerializer, dispatch_response
 from carehub.api.patients import AuditedApi, PatientEnrolmentListApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -39,7 +37,6 @@ from carehub.pathways.services import (
     enrolment_resume,
     enrolment_start,
 )
-from carehub.patients.selectors import patient_get_for_user
 
 REASON_MAX_LENGTH = 200
 
@@ -53,7 +50,6 @@ def _enrolment_body(user: User, enrolment: Enrolment) -> dict[str, Any]:
 class PatientEnrolmentStartApi(AuditedApi):
     """Start the patient on a pathway (pinned to its latest version unless one is named)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_START
     audit_action = Action.ENROLMENT_START
 
@@ -72,10 +68,8 @@ class PatientEnrolmentStartApi(AuditedApi):
         responses={201: EnrolmentSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         enrolment = enrolment_start(
             patient=patient,
             definition_key=data.validated_data["definition_key"],
@@ -91,7 +85,6 @@ class PatientEnrolmentStartApi(AuditedApi):
 class EnrolmentPauseApi(AuditedApi):
     """Pause an active pathway: its timers and check-ins wait until it is resumed."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_PAUSE
     audit_action = Action.ENROLMENT_PAUSE
 
@@ -110,22 +103,17 @@ class EnrolmentPauseApi(AuditedApi):
         responses={200: EnrolmentSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        enrolment = self.scoped_enrolment(public_id)
+        data = validated(self.InputSerializer, request.data)
         enrolment = enrolment_pause(
             enrolment_id=enrolment.pk, reason=data.validated_data["reason"], user=request.user
         )
-        body = _enrolment_body(request.user, enrolment)
-        self.audit()
-        return Response(body)
+        return self.audited_response(_enrolment_body(request.user, enrolment))
 
 
 class EnrolmentResumeApi(AuditedApi):
     """Resume a paused pathway: pending timers and time in state move by the paused time."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_PAUSE
     audit_action = Action.ENROLMENT_RESUME
 
@@ -138,18 +126,14 @@ class EnrolmentResumeApi(AuditedApi):
         responses={200: EnrolmentSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         enrolment = enrolment_resume(enrolment_id=enrolment.pk, user=request.user)
-        body = _enrolment_body(request.user, enrolment)
-        self.audit()
-        return Response(body)
+        return self.audited_response(_enrolment_body(request.user, enrolment))
 
 
 class EnrolmentDischargeApi(AuditedApi):
     """Discharge the patient from the pathway (the definition's discharge event)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_DISCHARGE
     audit_action = Action.ENROLMENT_DISCHARGE
 
@@ -171,10 +155,8 @@ class EnrolmentDischargeApi(AuditedApi):
     )
     def post(self, request: StaffRequest, public_id: str) -> Response:
         key = idempotency_key(request)
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        enrolment = self.scoped_enrolment(public_id)
+        data = validated(self.InputSerializer, request.data)
         result = enrolment_discharge(
             enrolment=enrolment,
             reason=data.validated_data["reason"],

@@ -14,12 +14,10 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
 from carehub.api.requests import StaffRequest
 from carehub.api.schema import problems
 from carehub.audit.models import Action
@@ -38,7 +36,6 @@ from carehub.messaging.selectors import (
     message_list_for_patient,
 )
 from carehub.messaging.services import message_resend
-from carehub.patients.selectors import patient_get_for_user
 
 
 class RedactedCharField(serializers.CharField):
@@ -82,7 +79,6 @@ class MessageSerializer(serializers.Serializer):
 class PatientMessageListApi(AuditedApi):
     """Messages to the patient and to staff about the patient, newest first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_LIST
     audit_action = Action.MESSAGE_LIST
 
@@ -95,23 +91,15 @@ class PatientMessageListApi(AuditedApi):
         responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=message_list_for_patient(user=request.user, patient=patient),
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
+        patient = self.scoped_patient(patient_id)
+        return self.audited_page(
+            message_list_for_patient(user=request.user, patient=patient), self.OutputSerializer
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 class MessageDeadListApi(AuditedApi):
     """The clinic's dead messages (delivery gave up), newest first."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_DEAD_LIST
     audit_action = Action.MESSAGE_DEAD_LIST
 
@@ -124,22 +112,16 @@ class MessageDeadListApi(AuditedApi):
         responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=message_dead_list_for_user(user=request.user),
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
+        return self.audited_page(
+            message_dead_list_for_user(user=request.user),
+            self.OutputSerializer,
+            patient_field="patient_id",
         )
-        listed = [row["patient_id"] for row in response.data["results"] if row["patient_id"]]
-        self.audit(patients=listed, detail={"listed": len(response.data["results"])})
-        return response
 
 
 class MessageResendApi(AuditedApi):
     """Give a dead message a fresh set of attempts (409 with its status otherwise)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.MESSAGE_RESEND
     audit_action = Action.MESSAGE_RESEND
 
@@ -164,5 +146,4 @@ class MessageResendApi(AuditedApi):
         data = self.OutputSerializer(
             message_get_for_user(user=request.user, message_id=message.pk)
         ).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(data)

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER
 from carehub.api.patients import AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
 from carehub.pathways.migration import migration_apply, migration_dry_run, migration_rollback
 from carehub.pathways.models import Enrolment
-from carehub.pathways.selectors import enrolment_get_for_user
 
 
 class _EnrolmentReportSerializer(serializers.Serializer):
@@ -60,7 +57,6 @@ class MigrationReportSerializer(serializers.Serializer):
 class MigrationDryRunApi(AuditedApi):
     """What moving the clinic's running enrolments to the new version would do; writes nothing."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATHWAY_MIGRATION_VIEW
     audit_action = Action.PATHWAY_MIGRATION_DRY_RUN
 
@@ -87,7 +83,6 @@ class MigrationDryRunApi(AuditedApi):
 class MigrationApplyApi(AuditedApi):
     """Migrate the clinic's running enrolments (or those listed) to the new version."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATHWAY_MIGRATE
     audit_action = Action.ENROLMENT_MIGRATE
 
@@ -118,8 +113,7 @@ class MigrationApplyApi(AuditedApi):
         responses={200: OutputSerializer, **problems(400, 403)},
     )
     def post(self, request: StaffRequest, key: str, from_version: int, to_version: int) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         ids = None
         if "enrolments" in data.validated_data:
             wanted = data.validated_data["enrolments"]
@@ -146,7 +140,6 @@ class MigrationApplyApi(AuditedApi):
 class EnrolmentMigrationRollbackApi(AuditedApi):
     """Undo the enrolment's last migration: its previous version, states and timers."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATHWAY_MIGRATE
     audit_action = Action.ENROLMENT_MIGRATE_ROLLBACK
 
@@ -163,8 +156,7 @@ class EnrolmentMigrationRollbackApi(AuditedApi):
         responses={200: OutputSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        enrolment = self.scoped_enrolment(public_id)
         done = migration_rollback(enrolment_id=enrolment.pk, user=request.user, request=request)
         self.audited = True  # the service recorded the rollback for this request
         body = {

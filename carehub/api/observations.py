@@ -35,14 +35,12 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -88,7 +86,6 @@ class ObservationSerializer(serializers.Serializer):
 
 
 class PatientObservationListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.OBSERVATION_VIEW
     audit_action = Action.OBSERVATION_LIST
 
@@ -116,21 +113,15 @@ class PatientObservationListApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=observation_list_for_patient(
+        patient = self.scoped_patient(patient_id)
+        filters = validated(self.FilterSerializer, request.query_params)
+        return self.audited_page(
+            observation_list_for_patient(
                 user=request.user, patient=patient, **filters.validated_data
             ),
-            serializer_class=self.OutputSerializer,
+            self.OutputSerializer,
             ordering=("-observed_at", "-id"),
         )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -190,7 +181,6 @@ def _corrected(patient: Patient, values: dict[str, Any]) -> Observation | None:
 class _ObservationRecordApi(AuditedApi):
     """What recording shares: the key, the event check, the idempotent write, the event."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.OBSERVATION_RECORD
     InputSerializer: type[serializers.Serializer]
     OutputSerializer = RecordedOutputSerializer
@@ -203,8 +193,7 @@ class _ObservationRecordApi(AuditedApi):
         create: Callable[[dict[str, Any]], Observation],
     ) -> Response:
         key = idempotency_key(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         values: dict[str, Any] = data.validated_data
         event = values.get("event")
         user = request.user

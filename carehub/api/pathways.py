@@ -13,17 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -149,7 +152,6 @@ class DispatchOutputSerializer(serializers.Serializer):
 
 
 class EnrolmentDetailApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_VIEW
 
@@ -161,17 +163,15 @@ class EnrolmentDetailApi(AuditedApi):
         responses={200: EnrolmentSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        data = self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
-        self.audit()
-        return Response(data)
+        enrolment = self.scoped_enrolment(public_id)
+        return self.audited_response(
+            self.OutputSerializer(enrolment_view(enrolment=enrolment, user=request.user)).data
+        )
 
 
 class EnrolmentTimelineApi(AuditedApi):
     """The step log, newest first, each step with its explanation."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_TIMELINE
 
@@ -184,17 +184,8 @@ class EnrolmentTimelineApi(AuditedApi):
         responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=enrolment_timeline(enrolment=enrolment),
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
-        )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
+        enrolment = self.scoped_enrolment(public_id)
+        return self.audited_page(enrolment_timeline(enrolment=enrolment), self.OutputSerializer)
 
 
 class EnrolmentEventSendApi(AuditedApi):
@@ -202,7 +193,6 @@ class EnrolmentEventSendApi(AuditedApi):
     role is refused with 403 naming the `roles` that may (none for the pathway's own timer and
     internal events); `approve` / `reject` go through the proposal."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_EVENT_SEND
     audit_action = Action.ENROLMENT_EVENT_SEND
 
@@ -230,10 +220,8 @@ class EnrolmentEventSendApi(AuditedApi):
     )
     def post(self, request: StaffRequest, public_id: str) -> Response:
         key = idempotency_key(request)
-        enrolment = enrolment_get_for_user(user=request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        enrolment = self.scoped_enrolment(public_id)
+        data = validated(self.InputSerializer, request.data)
         self.audit_detail = {"event": data.validated_data["event"]}
         result = pathway_event_send(
             enrolment=enrolment,
@@ -280,7 +268,6 @@ class ProposalSerializer(serializers.Serializer):
 
 
 class ProposalListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_LIST
     audit_action = Action.PROPOSAL_LIST
 
@@ -299,21 +286,11 @@ class ProposalListApi(AuditedApi):
         responses={200: paginated(ProposalSerializer, "ProposalPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         proposals = proposal_list_for_user(
             user=request.user, status=filters.validated_data.get("status")
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=proposals,
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
-        )
-        listed = [row["patient_id"] for row in response.data["results"]]
-        self.audit(patients=listed, detail={"listed": len(listed)})
-        return response
+        return self.audited_page(proposals, self.OutputSerializer, patient_field="patient_id")
 
 
 class ProposalDecisionOutputSerializer(serializers.Serializer):
@@ -340,11 +317,23 @@ class _ProposalDecisionApi(AuditedApi):
     a service with a key per proposal, action and user (a double click gets the first answer),
     the response and the audit row."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PROPOSAL_DECIDE
     action = ""
     OutputSerializer = ProposalDecisionOutputSerializer
     InputSerializer: type[serializers.Serializer]
+    example: OpenApiExample
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each decision's POST documented by its action, InputSerializer and example."""
+        super().__init_subclass__(**kwargs)
+        schema = extend_schema(
+            operation_id=f"proposals_{cls.action}",
+            tags=["proposals"],
+            request=cls.InputSerializer,
+            examples=[cls.example],
+            responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
+        )
+        extend_schema_view(post=schema)(cls)
 
     def decide(self, proposal: Proposal, user: Any, key: str, data: dict[str, Any]) -> Any:
         raise NotImplementedError
@@ -352,8 +341,7 @@ class _ProposalDecisionApi(AuditedApi):
     def post(self, request: StaffRequest, proposal_id: int) -> Response:
         proposal = proposal_get_for_user(user=request.user, proposal_id=proposal_id)
         self.audit_patient, self.audit_obj = proposal.enrolment.patient, proposal
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         key = f"api:proposal:{proposal.pk}:{self.action}:{request.user.pk}"
         result = self.decide(proposal, request.user, key, data.validated_data)
         response = _decision_response(result, proposal.pk, request.user)
@@ -367,6 +355,7 @@ class ProposalApproveApi(_ProposalDecisionApi):
 
     audit_action = Action.PROPOSAL_APPROVE
     action = "approve"
+    example = example("Approve", {"note": "Criteria met"})
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -376,22 +365,13 @@ class ProposalApproveApi(_ProposalDecisionApi):
             proposal=proposal, user=user, idempotency_key=key, note=data.get("note", "")
         )
 
-    @extend_schema(
-        operation_id="proposals_approve",
-        tags=["proposals"],
-        request=InputSerializer,
-        examples=[example("Approve", {"note": "Criteria met"})],
-        responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
-    )
-    def post(self, request: StaffRequest, proposal_id: int) -> Response:
-        return super().post(request, proposal_id)
-
 
 class ProposalRejectApi(_ProposalDecisionApi):
     """Reject an escalation; a reason is required."""
 
     audit_action = Action.PROPOSAL_REJECT
     action = "reject"
+    example = example("Reject", {"reason": "Patient prefers to wait"})
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
@@ -400,13 +380,3 @@ class ProposalRejectApi(_ProposalDecisionApi):
         return proposal_reject(
             proposal=proposal, user=user, idempotency_key=key, reason=data["reason"]
         )
-
-    @extend_schema(
-        operation_id="proposals_reject",
-        tags=["proposals"],
-        request=InputSerializer,
-        examples=[example("Reject", {"reason": "Patient prefers to wait"})],
-        responses={200: ProposalDecisionOutputSerializer, **problems(400, 403, 404, 409, 422)},
-    )
-    def post(self, request: StaffRequest, proposal_id: int) -> Response:
-        return super().post(request, proposal_id)

@@ -4,7 +4,7 @@ data goes through (`AuditedApi`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import time
 from typing import Any
@@ -12,15 +12,13 @@ from typing import Any
 from django.db import models
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.permissions import StaffApi
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import problems
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
@@ -38,7 +36,8 @@ from carehub.care_access import (
 from carehub.clinics.clock import clinic_time
 from carehub.core.exceptions import NotFound
 from carehub.core.models import IdempotencyRecord
-from carehub.pathways.selectors import enrolment_list_for_patient
+from carehub.pathways.models import Enrolment
+from carehub.pathways.selectors import enrolment_get_for_user, enrolment_list_for_patient
 from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
@@ -82,7 +81,17 @@ SCOPED_KWARGS = frozenset(
 )  # fmt: skip
 
 
-class AuditedApi(IdempotentWrites, APIView):
+# URL arguments naming an object with a `patient`, and the objects of that kind a user may see.
+_PATIENT_OBJECTS: dict[str, Callable[[Any], models.QuerySet[Any]]] = {
+    "task_id": tasks_visible_to,
+    "checkin_id": checkins_visible_to,
+    "observation_id": observations_visible_to,
+    "message_id": messages_visible_to,
+    "flag_id": flags_visible_to,
+}
+
+
+class AuditedApi(IdempotentWrites, StaffApi):
     """An API view whose every answer to an authenticated user is audited (carehub.audit), and
     whose writes take an `Idempotency-Key` (carehub.api.idempotency).
 
@@ -117,6 +126,48 @@ class AuditedApi(IdempotentWrites, APIView):
         if clock is not None:
             clock.close()
         return super().finalize_response(request, response, *args, **kwargs)
+
+    def scoped_patient(self, patient_id: int) -> Patient:
+        """The patient the URL names, within the user's scope (404 otherwise), as the subject
+        and object of the audit row."""
+        patient = patient_get_for_user(user=self.request.user, patient_id=patient_id)
+        self.audit_patient = self.audit_obj = patient
+        return patient
+
+    def scoped_enrolment(self, public_id: str) -> Enrolment:
+        """The enrolment the URL names, within the user's scope (404 otherwise), as the object
+        of the audit row and its patient as the subject."""
+        enrolment = enrolment_get_for_user(user=self.request.user, public_id=public_id)
+        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
+        return enrolment
+
+    def audited_page(
+        self,
+        queryset: models.QuerySet[Any],
+        serializer_class: type[serializers.Serializer],
+        *,
+        ordering: str | Sequence[str] = "-id",
+        patient_field: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Response:
+        """A page of `queryset` (carehub.api.pagination), audited with how many rows it lists
+        and, where each row names its patient in `patient_field`, those patients."""
+        response = paginated_response(
+            request=self.request,
+            view=self,
+            queryset=queryset,
+            serializer_class=serializer_class,
+            ordering=ordering,
+        )
+        rows = response.data["results"]
+        patients = [row[patient_field] for row in rows] if patient_field else None
+        self.audit(patients=patients, detail={"listed": len(rows), **(detail or {})})
+        return response
+
+    def audited_response(self, body: Any, status: int = 200) -> Response:
+        """The success audited (`audit()`), then `body` answered."""
+        self.audit()
+        return Response(body, status=status)
 
     def audit(
         self,
@@ -195,38 +246,14 @@ class AuditedApi(IdempotentWrites, APIView):
                 .first()
             )
             return (proposal.enrolment.patient, proposal) if proposal else (None, None)
-        if "task_id" in kwargs:
-            task = (
-                tasks_visible_to(user).select_related("patient").filter(pk=kwargs["task_id"])
-            ).first()
-            return (task.patient, task) if task else (None, None)
-        if "checkin_id" in kwargs:
-            checkin = (
-                checkins_visible_to(user).select_related("patient").filter(pk=kwargs["checkin_id"])
-            ).first()
-            return (checkin.patient, checkin) if checkin else (None, None)
-        if "observation_id" in kwargs:
-            observation = (
-                observations_visible_to(user)
-                .select_related("patient")
-                .filter(pk=kwargs["observation_id"])
-            ).first()
-            return (observation.patient, observation) if observation else (None, None)
-        if "message_id" in kwargs:
-            message = (
-                messages_visible_to(user).select_related("patient").filter(pk=kwargs["message_id"])
-            ).first()
-            return (message.patient, message) if message else (None, None)
-        if "flag_id" in kwargs:
-            flag = (
-                flags_visible_to(user).select_related("patient").filter(pk=kwargs["flag_id"])
-            ).first()
-            return (flag.patient, flag) if flag else (None, None)
+        for kwarg, visible_to in _PATIENT_OBJECTS.items():
+            if kwarg in kwargs:
+                obj = visible_to(user).select_related("patient").filter(pk=kwargs[kwarg]).first()
+                return (obj.patient, obj) if obj else (None, None)
         return None, None
 
 
 class PatientListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_LIST
     audit_action = Action.PATIENT_LIST
 
@@ -258,24 +285,17 @@ class PatientListApi(AuditedApi):
         responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         active = filters.validated_data.get("active")
         patients = patient_list_for_user(
             user=request.user,
             search=filters.validated_data.get("search", ""),
             active=None if active is None else active == "true",
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=patients,
-            serializer_class=self.OutputSerializer,
-            ordering=PATIENT_ORDERING,
+        # The audit names the patients listed, never the search words.
+        return self.audited_page(
+            patients, self.OutputSerializer, ordering=PATIENT_ORDERING, patient_field="id"
         )
-        listed = [row["id"] for row in response.data["results"]]
-        self.audit(patients=listed, detail={"listed": len(listed)})  # never the search words
-        return response
 
 
 class CareTeamMemberSerializer(serializers.Serializer):
@@ -287,7 +307,6 @@ class CareTeamMemberSerializer(serializers.Serializer):
 
 
 class PatientDetailApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_VIEW
     audit_action = Action.PATIENT_VIEW
 
@@ -316,15 +335,11 @@ class PatientDetailApi(AuditedApi):
         responses={200: OutputSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.OutputSerializer(patient).data
-        self.audit()
-        return Response(data)
+        patient = self.scoped_patient(patient_id)
+        return self.audited_response(self.OutputSerializer(patient).data)
 
 
 class PatientEnrolmentListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_LIST
 
@@ -351,13 +366,5 @@ class PatientEnrolmentListApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=enrolment_list_for_patient(patient=patient),
-            serializer_class=self.OutputSerializer,
-        )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
+        patient = self.scoped_patient(patient_id)
+        return self.audited_page(enrolment_list_for_patient(patient=patient), self.OutputSerializer)

@@ -20,12 +20,11 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
 from carehub.accounts.selectors import staff_list_for_clinic
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import (
     PAGE_PARAMETERS,
     AuditedApi,
@@ -34,8 +33,7 @@ from carehub.api.patients import (
     PatientDetailApi,
     PatientListApi,
 )
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -92,7 +90,6 @@ def _patient_body(user: User, patient: Patient) -> dict[str, Any]:
 class PatientCreateApi(AuditedApi):
     """Register a patient of your clinic."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_CREATE
     audit_action = Action.PATIENT_CREATE
 
@@ -124,14 +121,12 @@ class PatientCreateApi(AuditedApi):
         responses={201: PatientSerializer, **problems(400, 403, 409)},
     )
     def post(self, request: StaffRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         values = dict(data.validated_data)
         patient = patient_register(clinic=request.user.clinic, **values)
         self.audit_patient = self.audit_obj = patient
         body = _patient_body(request.user, patient)
-        self.audit()
-        return Response(body, status=status.HTTP_201_CREATED)
+        return self.audited_response(body, status=status.HTTP_201_CREATED)
 
 
 class PatientsApi(PatientCreateApi, PatientListApi):
@@ -146,7 +141,6 @@ class PatientsApi(PatientCreateApi, PatientListApi):
 class PatientUpdateApi(AuditedApi):
     """Change a patient's details: any of the fields given (the clinic and MRN stay)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_UPDATE
     audit_action = Action.PATIENT_UPDATE
 
@@ -165,10 +159,8 @@ class PatientUpdateApi(AuditedApi):
         responses={200: PatientSerializer, **problems(400, 403, 404)},
     )
     def patch(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         changes = dict(data.validated_data)
         if not changes:
             raise InvalidInput("Give at least one field to change.")
@@ -193,7 +185,6 @@ class PatientDetailUpdateApi(PatientUpdateApi, PatientDetailApi):
 class PatientDeactivateApi(AuditedApi):
     """The patient is no longer cared for through carehub: refused while on a pathway."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.PATIENT_DEACTIVATE
     audit_action = Action.PATIENT_DEACTIVATE
 
@@ -211,14 +202,10 @@ class PatientDeactivateApi(AuditedApi):
         responses={200: PatientSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         patient_deactivate(patient=patient, reason=data.validated_data["reason"])
-        body = _patient_body(request.user, patient)
-        self.audit()
-        return Response(body)
+        return self.audited_response(_patient_body(request.user, patient))
 
 
 class CareTeamMemberInput(serializers.Serializer):
@@ -229,7 +216,6 @@ class CareTeamMemberInput(serializers.Serializer):
 class PatientCareTeamSetApi(AuditedApi):
     """Set the patient's active care team to exactly these members of staff."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.CARE_TEAM_SET
     audit_action = Action.CARE_TEAM_SET
 
@@ -253,10 +239,8 @@ class PatientCareTeamSetApi(AuditedApi):
         responses={200: OutputSerializer, **problems(400, 403, 404)},
     )
     def put(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        data = validated(self.InputSerializer, request.data)
         wanted = data.validated_data["members"]
         staff = {
             user.pk: user
@@ -279,7 +263,6 @@ class PatientCareTeamSetApi(AuditedApi):
 class StaffListApi(AuditedApi):
     """The clinic's active staff: the ids care teams and task assignees are given by."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.STAFF_LIST
     audit_action = Action.STAFF_LIST
 
@@ -302,17 +285,8 @@ class StaffListApi(AuditedApi):
         responses={200: paginated(OutputSerializer, "StaffPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         staff = staff_list_for_clinic(
             clinic_id=request.user.clinic_id, role=filters.validated_data.get("role")
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=staff,
-            serializer_class=self.OutputSerializer,
-            ordering=("id",),
-        )
-        self.audit(detail={"listed": len(response.data["results"])})
-        return response
+        return self.audited_page(staff, self.OutputSerializer, ordering=("id",))

@@ -6,9 +6,10 @@ Every API view but sign-in, the FHIR capability statement and the schema require
 `StaffRequest` says so to the type checker; at run time it is DRF's `Request`.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rest_framework.request import Request
+from rest_framework.serializers import BaseSerializer
 
 if TYPE_CHECKING:
     from carehub.accounts.requests import StaffUser
@@ -22,4 +23,14 @@ if TYPE_CHECKING:
 else:
     StaffRequest = Request
 
-__all__ = ["StaffRequest"]
+__all__ = ["StaffRequest", "validated"]
+
+
+SerializerT = TypeVar("SerializerT", bound=BaseSerializer)
+
+
+def validated(serializer_class: type[SerializerT], data: Any) -> SerializerT:
+    """`serializer_class(data=data)`, validated: a 400 problem names what is wrong."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer

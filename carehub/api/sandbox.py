@@ -16,12 +16,10 @@ from datetime import timedelta
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -89,7 +87,6 @@ def _clock(clinic_id: int) -> SandboxClock:
 
 
 class SandboxClockApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TEST_CLOCK_VIEW
     audit_action = Action.TEST_CLOCK_VIEW
 
@@ -107,7 +104,6 @@ class SandboxClockApi(AuditedApi):
 
 
 class SandboxClockAdvanceApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TEST_CLOCK_ADVANCE
     audit_action = Action.TEST_CLOCK_ADVANCE
 
@@ -130,8 +126,7 @@ class SandboxClockAdvanceApi(AuditedApi):
         responses={202: SandboxClockSerializer, **problems(400, 403, 409)},
     )
     def post(self, request: StaffRequest) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         before = _clock(request.user.clinic_id)
         clinic = sandbox_clock_advance(
             clinic_id=request.user.clinic_id,

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
@@ -42,7 +40,6 @@ class ThresholdSerializer(serializers.Serializer):
 
 
 class ThresholdListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.THRESHOLD_VIEW
     audit_action = Action.THRESHOLD_LIST
 
@@ -61,7 +58,6 @@ class ThresholdListApi(AuditedApi):
 
 
 class ThresholdSetApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.THRESHOLD_SET
     audit_action = Action.THRESHOLD_SET
 
@@ -84,8 +80,7 @@ class ThresholdSetApi(AuditedApi):
     def put(self, request: StaffRequest, pathway_key: str, name: str) -> Response:
         clinic = request.user.clinic
         before = threshold_get_for_clinic(clinic=clinic, pathway_key=pathway_key, name=name)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(self.InputSerializer, request.data)
         row = threshold_set(
             clinic=clinic,
             pathway_key=pathway_key,

@@ -1,6 +1,7 @@
 """/api/v1/: one URL per resource, one <Entity><Action>Api per operation."""
 
 from django.urls import path
+from rest_framework.views import APIView
 
 from carehub.api.auth import AuthTokenApi
 from carehub.api.checkins import (
@@ -77,193 +78,84 @@ from carehub.api.worklists import (
 
 app_name = "api"
 
+_MIGRATION = "pathways/<slug:key>/migrations/<int:from_version>/<int:to_version>"
+_DELIVERY = "webhook-deliveries/<int:delivery_id>"
+_PATIENT = "patients/<int:patient_id>"
+_ENROLMENT = "enrolments/<uuid:public_id>"
 
-urlpatterns = [
-    path("auth/token", AuthTokenApi.as_view(), name="auth-token"),
-    path("events", EventFeedApi.as_view(), name="event-list"),
-    path("webhooks", WebhookListCreateApi.as_view(), name="webhook-list"),
-    path("webhooks/<int:webhook_id>", WebhookDetailApi.as_view(), name="webhook-detail"),
-    path(
-        "webhooks/<int:webhook_id>/deliveries",
-        WebhookDeliveryListApi.as_view(),
-        name="webhook-deliveries",
+# (route, view, URL name), in the order they are matched.
+ROUTES: list[tuple[str, type[APIView], str]] = [
+    ("auth/token", AuthTokenApi, "auth-token"),
+    ("events", EventFeedApi, "event-list"),
+    ("webhooks", WebhookListCreateApi, "webhook-list"),
+    ("webhooks/<int:webhook_id>", WebhookDetailApi, "webhook-detail"),
+    ("webhooks/<int:webhook_id>/deliveries", WebhookDeliveryListApi, "webhook-deliveries"),
+    (f"{_DELIVERY}/resend", WebhookDeliveryResendApi, "webhook-delivery-resend"),
+    ("pathways", PathwayListApi, "pathway-list"),
+    ("pathways/<slug:key>/<int:version>", PathwayDetailApi, "pathway-detail"),
+    (_MIGRATION, MigrationDryRunApi, "pathway-migration-dry-run"),
+    (f"{_MIGRATION}/apply", MigrationApplyApi, "pathway-migration-apply"),
+    ("pathways/<slug:key>/<int:version>/diagram", PathwayDiagramApi, "pathway-diagram"),
+    ("staff", StaffListApi, "staff-list"),
+    ("clinic/test-clock", SandboxClockApi, "test-clock"),
+    ("clinic/test-clock/advance", SandboxClockAdvanceApi, "test-clock-advance"),
+    ("patients", PatientsApi, "patient-list"),
+    (_PATIENT, PatientDetailUpdateApi, "patient-detail"),
+    (f"{_PATIENT}/deactivate", PatientDeactivateApi, "patient-deactivate"),
+    (f"{_PATIENT}/care-team", PatientCareTeamSetApi, "patient-care-team"),
+    (f"{_PATIENT}/pain-onset", PatientPainOnsetRecordApi, "patient-pain-onset"),
+    (
+        f"{_PATIENT}/conservative-care-start",
+        PatientConservativeCareStartRecordApi,
+        "patient-conservative-care-start",
     ),
-    path(
-        "webhook-deliveries/<int:delivery_id>/resend",
-        WebhookDeliveryResendApi.as_view(),
-        name="webhook-delivery-resend",
+    (f"{_PATIENT}/failed-treatments", PatientFailedTreatmentRecordApi, "patient-failed-treatments"),
+    (f"{_PATIENT}/psych-evaluations", PatientPsychEvaluationRecordApi, "patient-psych-evaluations"),
+    (f"{_PATIENT}/statuses", PatientStatusRecordApi, "patient-statuses"),
+    (f"{_PATIENT}/medications", PatientMedicationsApi, "patient-medications"),
+    (f"{_PATIENT}/tasks", PatientTaskCreateApi, "patient-tasks"),
+    (f"{_PATIENT}/enrolments", PatientEnrolmentsApi, "patient-enrolments"),
+    (f"{_PATIENT}/checkins", PatientCheckinListApi, "patient-checkins"),
+    (f"{_PATIENT}/observations", PatientObservationListApi, "patient-observations"),
+    (f"{_PATIENT}/procedures", PatientProcedureRecordApi, "patient-procedures"),
+    (f"{_PATIENT}/sessions", PatientSessionRecordApi, "patient-sessions"),
+    (f"{_PATIENT}/scores", PatientScoreRecordApi, "patient-scores"),
+    (f"{_PATIENT}/messages", PatientMessageListApi, "patient-messages"),
+    (_ENROLMENT, EnrolmentDetailApi, "enrolment-detail"),
+    (f"{_ENROLMENT}/timeline", EnrolmentTimelineApi, "enrolment-timeline"),
+    (f"{_ENROLMENT}/facts", EnrolmentFactsApi, "enrolment-facts"),
+    (f"{_ENROLMENT}/timers", EnrolmentTimersApi, "enrolment-timers"),
+    (f"{_ENROLMENT}/next-due", EnrolmentNextDueApi, "enrolment-next-due"),
+    (f"{_ENROLMENT}/events", EnrolmentEventSendApi, "enrolment-events"),
+    (f"{_ENROLMENT}/pause", EnrolmentPauseApi, "enrolment-pause"),
+    (f"{_ENROLMENT}/resume", EnrolmentResumeApi, "enrolment-resume"),
+    (f"{_ENROLMENT}/discharge", EnrolmentDischargeApi, "enrolment-discharge"),
+    (
+        f"{_ENROLMENT}/migration/rollback",
+        EnrolmentMigrationRollbackApi,
+        "enrolment-migration-rollback",
     ),
-    path("pathways", PathwayListApi.as_view(), name="pathway-list"),
-    path("pathways/<slug:key>/<int:version>", PathwayDetailApi.as_view(), name="pathway-detail"),
-    path(
-        "pathways/<slug:key>/migrations/<int:from_version>/<int:to_version>",
-        MigrationDryRunApi.as_view(),
-        name="pathway-migration-dry-run",
-    ),
-    path(
-        "pathways/<slug:key>/migrations/<int:from_version>/<int:to_version>/apply",
-        MigrationApplyApi.as_view(),
-        name="pathway-migration-apply",
-    ),
-    path(
-        "pathways/<slug:key>/<int:version>/diagram",
-        PathwayDiagramApi.as_view(),
-        name="pathway-diagram",
-    ),
-    path("staff", StaffListApi.as_view(), name="staff-list"),
-    path("clinic/test-clock", SandboxClockApi.as_view(), name="test-clock"),
-    path("clinic/test-clock/advance", SandboxClockAdvanceApi.as_view(), name="test-clock-advance"),
-    path("patients", PatientsApi.as_view(), name="patient-list"),
-    path("patients/<int:patient_id>", PatientDetailUpdateApi.as_view(), name="patient-detail"),
-    path(
-        "patients/<int:patient_id>/deactivate",
-        PatientDeactivateApi.as_view(),
-        name="patient-deactivate",
-    ),
-    path(
-        "patients/<int:patient_id>/care-team",
-        PatientCareTeamSetApi.as_view(),
-        name="patient-care-team",
-    ),
-    path(
-        "patients/<int:patient_id>/pain-onset",
-        PatientPainOnsetRecordApi.as_view(),
-        name="patient-pain-onset",
-    ),
-    path(
-        "patients/<int:patient_id>/conservative-care-start",
-        PatientConservativeCareStartRecordApi.as_view(),
-        name="patient-conservative-care-start",
-    ),
-    path(
-        "patients/<int:patient_id>/failed-treatments",
-        PatientFailedTreatmentRecordApi.as_view(),
-        name="patient-failed-treatments",
-    ),
-    path(
-        "patients/<int:patient_id>/psych-evaluations",
-        PatientPsychEvaluationRecordApi.as_view(),
-        name="patient-psych-evaluations",
-    ),
-    path(
-        "patients/<int:patient_id>/statuses",
-        PatientStatusRecordApi.as_view(),
-        name="patient-statuses",
-    ),
-    path(
-        "patients/<int:patient_id>/medications",
-        PatientMedicationsApi.as_view(),
-        name="patient-medications",
-    ),
-    path("patients/<int:patient_id>/tasks", PatientTaskCreateApi.as_view(), name="patient-tasks"),
-    path(
-        "patients/<int:patient_id>/enrolments",
-        PatientEnrolmentsApi.as_view(),
-        name="patient-enrolments",
-    ),
-    path(
-        "patients/<int:patient_id>/checkins",
-        PatientCheckinListApi.as_view(),
-        name="patient-checkins",
-    ),
-    path(
-        "patients/<int:patient_id>/observations",
-        PatientObservationListApi.as_view(),
-        name="patient-observations",
-    ),
-    path(
-        "patients/<int:patient_id>/procedures",
-        PatientProcedureRecordApi.as_view(),
-        name="patient-procedures",
-    ),
-    path(
-        "patients/<int:patient_id>/sessions",
-        PatientSessionRecordApi.as_view(),
-        name="patient-sessions",
-    ),
-    path(
-        "patients/<int:patient_id>/scores", PatientScoreRecordApi.as_view(), name="patient-scores"
-    ),
-    path(
-        "patients/<int:patient_id>/messages",
-        PatientMessageListApi.as_view(),
-        name="patient-messages",
-    ),
-    path("enrolments/<uuid:public_id>", EnrolmentDetailApi.as_view(), name="enrolment-detail"),
-    path(
-        "enrolments/<uuid:public_id>/timeline",
-        EnrolmentTimelineApi.as_view(),
-        name="enrolment-timeline",
-    ),
-    path("enrolments/<uuid:public_id>/facts", EnrolmentFactsApi.as_view(), name="enrolment-facts"),
-    path(
-        "enrolments/<uuid:public_id>/timers", EnrolmentTimersApi.as_view(), name="enrolment-timers"
-    ),
-    path(
-        "enrolments/<uuid:public_id>/next-due",
-        EnrolmentNextDueApi.as_view(),
-        name="enrolment-next-due",
-    ),
-    path(
-        "enrolments/<uuid:public_id>/events",
-        EnrolmentEventSendApi.as_view(),
-        name="enrolment-events",
-    ),
-    path("enrolments/<uuid:public_id>/pause", EnrolmentPauseApi.as_view(), name="enrolment-pause"),
-    path(
-        "enrolments/<uuid:public_id>/resume", EnrolmentResumeApi.as_view(), name="enrolment-resume"
-    ),
-    path(
-        "enrolments/<uuid:public_id>/discharge",
-        EnrolmentDischargeApi.as_view(),
-        name="enrolment-discharge",
-    ),
-    path(
-        "enrolments/<uuid:public_id>/migration/rollback",
-        EnrolmentMigrationRollbackApi.as_view(),
-        name="enrolment-migration-rollback",
-    ),
-    path("checkins/<int:checkin_id>", CheckinDetailApi.as_view(), name="checkin-detail"),
-    path(
-        "checkins/<int:checkin_id>/answers",
-        CheckinAnswerSubmitApi.as_view(),
-        name="checkin-answers",
-    ),
-    path("checkins/<int:checkin_id>/open", CheckinOpenApi.as_view(), name="checkin-open"),
-    path(
-        "observations/<int:observation_id>/withdraw",
-        ObservationWithdrawApi.as_view(),
-        name="observation-withdraw",
-    ),
-    path(
-        "observations/<int:observation_id>/result",
-        ObservationResultRecordApi.as_view(),
-        name="observation-result",
-    ),
-    path("instruments", InstrumentListApi.as_view(), name="instrument-list"),
-    path(
-        "instruments/<slug:key>/<int:version>",
-        InstrumentDetailApi.as_view(),
-        name="instrument-detail",
-    ),
-    path("messages/dead", MessageDeadListApi.as_view(), name="message-dead-list"),
-    path("messages/<int:message_id>/resend", MessageResendApi.as_view(), name="message-resend"),
-    path("thresholds", ThresholdListApi.as_view(), name="threshold-list"),
-    path(
-        "thresholds/<slug:pathway_key>/<slug:name>",
-        ThresholdSetApi.as_view(),
-        name="threshold-set",
-    ),
-    path("proposals", ProposalListApi.as_view(), name="proposal-list"),
-    path(
-        "proposals/<int:proposal_id>/approve", ProposalApproveApi.as_view(), name="proposal-approve"
-    ),
-    path("proposals/<int:proposal_id>/reject", ProposalRejectApi.as_view(), name="proposal-reject"),
-    path("tasks", TaskListApi.as_view(), name="task-list"),
-    path("tasks/<int:task_id>/complete", TaskCompleteApi.as_view(), name="task-complete"),
-    path("tasks/<int:task_id>/assign", TaskAssignApi.as_view(), name="task-assign"),
-    path("tasks/<int:task_id>/cancel", TaskCancelApi.as_view(), name="task-cancel"),
-    path("flags", FlagListApi.as_view(), name="flag-list"),
-    path("flags/<int:flag_id>/acknowledge", FlagAcknowledgeApi.as_view(), name="flag-acknowledge"),
-    path("flags/<int:flag_id>/resolve", FlagResolveApi.as_view(), name="flag-resolve"),
+    ("checkins/<int:checkin_id>", CheckinDetailApi, "checkin-detail"),
+    ("checkins/<int:checkin_id>/answers", CheckinAnswerSubmitApi, "checkin-answers"),
+    ("checkins/<int:checkin_id>/open", CheckinOpenApi, "checkin-open"),
+    ("observations/<int:observation_id>/withdraw", ObservationWithdrawApi, "observation-withdraw"),
+    ("observations/<int:observation_id>/result", ObservationResultRecordApi, "observation-result"),
+    ("instruments", InstrumentListApi, "instrument-list"),
+    ("instruments/<slug:key>/<int:version>", InstrumentDetailApi, "instrument-detail"),
+    ("messages/dead", MessageDeadListApi, "message-dead-list"),
+    ("messages/<int:message_id>/resend", MessageResendApi, "message-resend"),
+    ("thresholds", ThresholdListApi, "threshold-list"),
+    ("thresholds/<slug:pathway_key>/<slug:name>", ThresholdSetApi, "threshold-set"),
+    ("proposals", ProposalListApi, "proposal-list"),
+    ("proposals/<int:proposal_id>/approve", ProposalApproveApi, "proposal-approve"),
+    ("proposals/<int:proposal_id>/reject", ProposalRejectApi, "proposal-reject"),
+    ("tasks", TaskListApi, "task-list"),
+    ("tasks/<int:task_id>/complete", TaskCompleteApi, "task-complete"),
+    ("tasks/<int:task_id>/assign", TaskAssignApi, "task-assign"),
+    ("tasks/<int:task_id>/cancel", TaskCancelApi, "task-cancel"),
+    ("flags", FlagListApi, "flag-list"),
+    ("flags/<int:flag_id>/acknowledge", FlagAcknowledgeApi, "flag-acknowledge"),
+    ("flags/<int:flag_id>/resolve", FlagResolveApi, "flag-resolve"),
 ]
+
+urlpatterns = [path(route, view.as_view(), name=name) for route, view, name in ROUTES]

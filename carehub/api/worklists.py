@@ -13,22 +13,21 @@ what note or outcome. An acknowledged flag is still unresolved.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
-from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
 from carehub.pathways.models import Enrolment
-from carehub.patients.selectors import patient_get_for_user
 from carehub.worklists.models import Flag, FlagStatus, Priority, TaskStatus
 from carehub.worklists.selectors import (
     flag_get_for_user,
@@ -105,7 +104,6 @@ class FlagSerializer(_PatientFields):
 
 
 class TaskListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_LIST
     audit_action = Action.TASK_LIST
 
@@ -134,8 +132,7 @@ class TaskListApi(AuditedApi):
         responses={200: paginated(TaskSerializer, "TaskPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         discipline = filters.validated_data.get("discipline") or request.user.role
         status = filters.validated_data["status"]
         tasks = task_list_for_user(
@@ -143,23 +140,15 @@ class TaskListApi(AuditedApi):
             discipline=None if discipline == ALL else discipline,
             status=None if status == ALL else status,
         )
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=tasks,
-            serializer_class=self.OutputSerializer,
-            ordering="-id",
+        return self.audited_page(
+            tasks,
+            self.OutputSerializer,
+            patient_field="patient_id",
+            detail={"discipline": discipline},
         )
-        listed = [row["patient_id"] for row in response.data["results"]]
-        self.audit(
-            patients=listed,
-            detail={"listed": len(response.data["results"]), "discipline": discipline},
-        )
-        return response
 
 
 class TaskCompleteApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_COMPLETE
     audit_action = Action.TASK_COMPLETE
 
@@ -175,16 +164,13 @@ class TaskCompleteApi(AuditedApi):
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
         task = care_task_complete(task=task, user=request.user)
-        data = self.OutputSerializer(task).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(task).data)
 
 
 class PatientTaskCreateApi(AuditedApi):
     """Put a task on a discipline's worklist for the patient (optionally about one of the
     patient's enrolments, and assigned to a member of staff of that discipline)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_CREATE
     audit_action = Action.TASK_CREATE
 
@@ -221,10 +207,8 @@ class PatientTaskCreateApi(AuditedApi):
         responses={201: TaskSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = self.audit_obj = patient
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        patient = self.scoped_patient(patient_id)
+        given = validated(self.InputSerializer, request.data)
         values = given.validated_data
         enrolment = None
         if values.get("enrolment") is not None:
@@ -262,7 +246,6 @@ def _invalid(field: str, message: str) -> InvalidInput:
 class TaskAssignApi(AuditedApi):
     """Assign an open task to a member of staff of its discipline (`staff_id` null: unassign)."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_ASSIGN
     audit_action = Action.TASK_ASSIGN
 
@@ -281,8 +264,7 @@ class TaskAssignApi(AuditedApi):
     def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        given = validated(self.InputSerializer, request.data)
         staff_id = given.validated_data["staff_id"]
         assignee = None
         if staff_id is not None:
@@ -298,7 +280,6 @@ class TaskAssignApi(AuditedApi):
 class TaskCancelApi(AuditedApi):
     """Cancel an open task that is no longer needed, saying why."""
 
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.TASK_CANCEL
     audit_action = Action.TASK_CANCEL
 
@@ -317,19 +298,17 @@ class TaskCancelApi(AuditedApi):
     def post(self, request: StaffRequest, task_id: int) -> Response:
         task = task_get_for_user(user=request.user, task_id=task_id)
         self.audit_patient, self.audit_obj = task.patient, task
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        given = validated(self.InputSerializer, request.data)
         care_task_cancel(task=task, reason=given.validated_data["reason"], user=request.user)
-        data = self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(
+            self.OutputSerializer(task_get_for_user(user=request.user, task_id=task.pk)).data
+        )
 
 
 # --- flags ------------------------------------------------------------------------------------
 
 
 class FlagListApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.FLAG_LIST
     audit_action = Action.FLAG_LIST
 
@@ -345,19 +324,11 @@ class FlagListApi(AuditedApi):
         responses={200: paginated(FlagSerializer, "FlagPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = validated(self.FilterSerializer, request.query_params)
         flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=flags,
-            serializer_class=self.OutputSerializer,
-            ordering="-worklist_rank",
+        return self.audited_page(
+            flags, self.OutputSerializer, ordering="-worklist_rank", patient_field="patient_id"
         )
-        listed = [row["patient_id"] for row in response.data["results"]]
-        self.audit(patients=listed, detail={"listed": len(response.data["results"])})
-        return response
 
 
 class FlagAcknowledgeInput(serializers.Serializer):
@@ -380,18 +351,28 @@ class FlagResolveInput(serializers.Serializer):
 
 
 class _FlagStatusApi(AuditedApi):
-    permission_classes = [IsAuthenticated, RoleAllows]
     operation = Operation.FLAG_UPDATE
     target_status: FlagStatus
+    action = ""  # names the operation: flags_<action>
     InputSerializer: type[serializers.Serializer]
 
     OutputSerializer = FlagSerializer
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each change's POST documented by its action and InputSerializer."""
+        super().__init_subclass__(**kwargs)
+        schema = extend_schema(
+            operation_id=f"flags_{cls.action}",
+            tags=["worklists"],
+            request=cls.InputSerializer,
+            responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
+        )
+        extend_schema_view(post=schema)(cls)
+
     def post(self, request: StaffRequest, flag_id: int) -> Response:
         flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
         self.audit_patient, self.audit_obj = flag.patient, flag
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        given = validated(self.InputSerializer, request.data)
         flag = flag_set_status(
             flag=flag,
             status=self.target_status,
@@ -399,38 +380,20 @@ class _FlagStatusApi(AuditedApi):
             note=given.validated_data.get("note", ""),
             outcome=given.validated_data.get("outcome", ""),
         )
-        data = self.OutputSerializer(flag).data
-        self.audit()
-        return Response(data)
+        return self.audited_response(self.OutputSerializer(flag).data)
 
 
 class FlagAcknowledgeApi(_FlagStatusApi):
     """Someone is on it."""
 
     audit_action = Action.FLAG_ACKNOWLEDGE
+    action = "acknowledge"
     target_status = FlagStatus.ACKNOWLEDGED
     InputSerializer = FlagAcknowledgeInput
-
-    @extend_schema(
-        operation_id="flags_acknowledge",
-        tags=["worklists"],
-        request=FlagAcknowledgeInput,
-        responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
-    )
-    def post(self, request: StaffRequest, flag_id: int) -> Response:
-        return super().post(request, flag_id)
 
 
 class FlagResolveApi(_FlagStatusApi):
     audit_action = Action.FLAG_RESOLVE
+    action = "resolve"
     target_status = FlagStatus.RESOLVED
     InputSerializer = FlagResolveInput
-
-    @extend_schema(
-        operation_id="flags_resolve",
-        tags=["worklists"],
-        request=FlagResolveInput,
-        responses={200: FlagSerializer, **problems(400, 403, 404, 409)},
-    )
-    def post(self, request: StaffRequest, flag_id: int) -> Response:
-        return super().post(request, flag_id)

@@ -9,6 +9,7 @@ neither is set nor running locally.
 import os
 from datetime import time, timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONE, SELF
@@ -295,60 +296,48 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # due timer or check-in waits. Each run is one index scan of what is due (see P3 in the
 # benchmarks), so a short interval costs little.
 SCHEDULER_INTERVAL_SECONDS = env.int("SCHEDULER_INTERVAL_SECONDS", default=5)
+
+
+def _every(seconds: int, task: str, **options: Any) -> dict[str, Any]:
+    """A beat entry: `task` every `seconds`, sent with `options` (e.g. its priority)."""
+    return {
+        "task": task,
+        "schedule": timedelta(seconds=seconds),
+        **({"options": options} if options else {}),
+    }
+
+
 CELERY_BEAT_SCHEDULE = {
-    "scheduler-heartbeat": {
-        "task": "carehub.core.scheduler_heartbeat",
-        "schedule": timedelta(seconds=30),
-    },
-    "pathway-timers": {
-        "task": "carehub.pathways.timers_fire",
-        "schedule": timedelta(seconds=SCHEDULER_INTERVAL_SECONDS),
-    },
-    "idempotency-keys-prune": {
-        "task": "carehub.core.idempotency_keys_prune",
-        "schedule": timedelta(hours=1),
-    },
-    "session-notes-overdue": {
-        "task": "carehub.worklists.session_notes_overdue",
-        "schedule": timedelta(hours=1),
-    },
-    "checkins-open": {
-        "task": "carehub.checkins.open_due",
-        "schedule": timedelta(seconds=SCHEDULER_INTERVAL_SECONDS),
-    },
-    "checkins-close": {
-        "task": "carehub.checkins.close_expired",
-        "schedule": timedelta(seconds=60),
-    },
-    "outbox-sweep": {
-        "task": "carehub.pathways.outbox_sweep",
-        "schedule": timedelta(seconds=env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=15)),
-    },
-    "messaging-dispatch": {
-        "task": "carehub.messaging.dispatch",
-        "schedule": timedelta(seconds=env.int("MESSAGING_DISPATCH_INTERVAL_SECONDS", default=10)),
-    },
-    "messaging-sweep": {
-        "task": "carehub.messaging.sweep",
-        "schedule": timedelta(seconds=env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=10)),
-        # Ahead of a send backlog: it is what takes a dead worker's claims over.
-        "options": {"priority": MESSAGING_RECOVERY_PRIORITY},
-    },
-    "webhooks-send": {
-        "task": "carehub.integrations.webhooks_send",
-        "schedule": timedelta(seconds=env.int("WEBHOOK_SEND_INTERVAL_SECONDS", default=5)),
-    },
-    "messaging-digests": {
-        "task": "carehub.messaging.digests",
-        "schedule": timedelta(seconds=env.int("MESSAGING_DIGEST_INTERVAL_SECONDS", default=300)),
-    },
-    "messaging-task-reminders": {
-        "task": "carehub.messaging.task_reminders",
-        "schedule": timedelta(
-            seconds=env.int("MESSAGING_TASK_REMINDER_INTERVAL_SECONDS", default=900)
-        ),
-    },
+    "scheduler-heartbeat": _every(30, "carehub.core.scheduler_heartbeat"),
+    "pathway-timers": _every(SCHEDULER_INTERVAL_SECONDS, "carehub.pathways.timers_fire"),
+    "idempotency-keys-prune": _every(3600, "carehub.core.idempotency_keys_prune"),
+    "session-notes-overdue": _every(3600, "carehub.worklists.session_notes_overdue"),
+    "checkins-open": _every(SCHEDULER_INTERVAL_SECONDS, "carehub.checkins.open_due"),
+    "checkins-close": _every(60, "carehub.checkins.close_expired"),
+    "outbox-sweep": _every(
+        env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=15), "carehub.pathways.outbox_sweep"
+    ),
+    "messaging-dispatch": _every(
+        env.int("MESSAGING_DISPATCH_INTERVAL_SECONDS", default=10), "carehub.messaging.dispatch"
+    ),
+    # Ahead of a send backlog: the sweep is what takes a dead worker's claims over.
+    "messaging-sweep": _every(
+        env.int("MESSAGING_SWEEP_INTERVAL_SECONDS", default=10),
+        "carehub.messaging.sweep",
+        priority=MESSAGING_RECOVERY_PRIORITY,
+    ),
+    "webhooks-send": _every(
+        env.int("WEBHOOK_SEND_INTERVAL_SECONDS", default=5), "carehub.integrations.webhooks_send"
+    ),
+    "messaging-digests": _every(
+        env.int("MESSAGING_DIGEST_INTERVAL_SECONDS", default=300), "carehub.messaging.digests"
+    ),
+    "messaging-task-reminders": _every(
+        env.int("MESSAGING_TASK_REMINDER_INTERVAL_SECONDS", default=900),
+        "carehub.messaging.task_reminders",
+    ),
 }
+
 
 # A therapist's progress note is overdue this long after an attended session.
 SESSION_NOTES_DUE_HOURS = env.int("SESSION_NOTES_DUE_HOURS", default=48)

@@ -644,31 +644,43 @@ def _event(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> 
     return step_message(result)
 
 
-@require_POST
-@staff_page(Operation.ENROLMENT_PAUSE, Action.ENROLMENT_PAUSE)
-def pause_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
-    return _enrolment_action(
-        request, patient_id, public_id, form_class=PauseForm, prefix="pa", form_id="pause",
-        action=Action.ENROLMENT_PAUSE, perform_with=_pause,
-    )  # fmt: skip
+def _enrolment_action_view(
+    operation: Operation,
+    action: str,
+    name: str,
+    *,
+    form_class: type,
+    prefix: str,
+    form_id: str,
+    perform_with: Callable[[Enrolment, dict[str, Any], str, User], str],
+) -> Callable[[StaffHttpRequest, int, str], HttpResponse]:
+    """A POST-only staff page (`operation`, audited as `action`) that acts on one enrolment of
+    the patient through `_enrolment_action`."""
+
+    @require_POST
+    @staff_page(operation, action)
+    def view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
+        return _enrolment_action(
+            request, patient_id, public_id, form_class=form_class, prefix=prefix,
+            form_id=form_id, action=action, perform_with=perform_with,
+        )  # fmt: skip
+
+    view.__name__ = view.__qualname__ = name
+    return view
 
 
-@require_POST
-@staff_page(Operation.ENROLMENT_PAUSE, Action.ENROLMENT_RESUME)
-def resume_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
-    return _enrolment_action(
-        request, patient_id, public_id, form_class=ResumeForm, prefix="re", form_id="pause",
-        action=Action.ENROLMENT_RESUME, perform_with=_resume,
-    )  # fmt: skip
-
-
-@require_POST
-@staff_page(Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_DISCHARGE)
-def discharge_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
-    return _enrolment_action(
-        request, patient_id, public_id, form_class=DischargeForm, prefix="d",
-        form_id="discharge", action=Action.ENROLMENT_DISCHARGE, perform_with=_discharge,
-    )  # fmt: skip
+pause_view = _enrolment_action_view(
+    Operation.ENROLMENT_PAUSE, Action.ENROLMENT_PAUSE, "pause_view",
+    form_class=PauseForm, prefix="pa", form_id="pause", perform_with=_pause,
+)  # fmt: skip
+resume_view = _enrolment_action_view(
+    Operation.ENROLMENT_PAUSE, Action.ENROLMENT_RESUME, "resume_view",
+    form_class=ResumeForm, prefix="re", form_id="pause", perform_with=_resume,
+)  # fmt: skip
+discharge_view = _enrolment_action_view(
+    Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_DISCHARGE, "discharge_view",
+    form_class=DischargeForm, prefix="d", form_id="discharge", perform_with=_discharge,
+)  # fmt: skip
 
 
 @require_POST

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carehub.core.management.definition_files import add_validate_parser, validate_files
 from carehub.instruments.definition import InstrumentDefinition, duration_text
 from carehub.instruments.loader import UnknownInstrument, check_file
 from carehub.instruments.registry import library
@@ -16,8 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        validate = sub.add_parser("validate", help="Check definition files; exit 1 on any problem.")
-        validate.add_argument("files", nargs="+", type=Path)
+        add_validate_parser(sub)
         sub.add_parser("list", help="List the published instruments.")
         show = sub.add_parser("show", help="Show one published instrument.")
         show.add_argument("key")
@@ -37,23 +37,7 @@ class Command(BaseCommand):
             self.show(options["key"], options["instrument_version"])
 
     def validate(self, files: list[Path]) -> None:
-        failed = 0
-        for path in files:
-            if not path.is_file():
-                self.stderr.write(f"{path}: no such file")
-                failed += 1
-                continue
-            definition, problems = check_file(path)
-            if problems:
-                failed += 1
-                for problem in problems:
-                    self.stderr.write(f"{path}:{problem}")
-                self.stderr.write(f"{path}: {len(problems)} problem(s)")
-            else:
-                assert definition is not None
-                self.stdout.write(f"{path}: {definition.ref} is valid")
-        if failed:
-            raise CommandError(f"{failed} of {len(files)} instrument file(s) have problems")
+        validate_files(self, files, check_file, noun="instrument")
 
     def show(self, key: str, version: int | None) -> None:
         try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carehub.core.management.definition_files import add_validate_parser, validate_files
 from carehub.pathways.migration_command import add_migrate_arguments, run_migrate
 from carehub.pathways.registry import registry
 from carehub.pathways.simulation import add_simulate_arguments, run_simulate
@@ -27,8 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        validate = sub.add_parser("validate", help="Check definition files; exit 1 on any problem.")
-        validate.add_argument("files", nargs="+", type=Path)
+        add_validate_parser(sub)
         diagram = sub.add_parser("diagram", help="Write a pathway as a Mermaid state diagram.")
         diagram.add_argument("pathway", help="a published pathway key, or a definition file")
         diagram.add_argument("--version", type=int, dest="pathway_version", default=None)
@@ -65,31 +65,20 @@ class Command(BaseCommand):
                 )
 
     def validate(self, files: list[Path]) -> None:
-        failed = 0
         loaded = {}
         for path in files:
             if path.is_file():
                 definition, problems = check_file(path)
                 if definition is not None and not problems:
                     loaded[(definition.key, definition.version)] = definition
-        for path in files:
-            if not path.is_file():
-                self.stderr.write(f"{path}: no such file")
-                failed += 1
-                continue
+
+        def check(path: Path) -> tuple[PathwayDefinition | None, list[Problem]]:
             definition, problems = check_file(path)
             if definition is not None and not problems:
                 problems = self._migration_problems(definition, loaded)
-            if problems:
-                failed += 1
-                for problem in problems:
-                    self.stderr.write(f"{path}:{problem}")
-                self.stderr.write(f"{path}: {len(problems)} problem(s)")
-            else:
-                assert definition is not None
-                self.stdout.write(f"{path}: {definition.ref} is valid")
-        if failed:
-            raise CommandError(f"{failed} of {len(files)} definition file(s) have problems")
+            return definition, problems
+
+        validate_files(self, files, check, noun="definition")
 
     def _migration_problems(
         self, definition: PathwayDefinition, loaded: dict[tuple[str, int], PathwayDefinition]
