@@ -1,22 +1,22 @@
-"""Check-ins and the instrument library: the form a patient sees, parsing what they send, and
-recording the answers (through `carehub.observations.scores`, like every other door)."""
+"""Check-ins and the instrument library: the form a patient sees, its names and texts in the
+patient's language, and parsing what they send. Recording the answers and acting on their red
+flags are writes of `carehub.observations.scores` (`checkin_answers_record`,
+`checkin_red_flags_act`), the one scoring-and-recording service."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.http import QueryDict
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from carehub.checkins.models import Checkin
 from carehub.instruments.catalogue import checkin_name
 from carehub.instruments.definition import InstrumentDefinition, Item
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
-from carehub.instruments.scoring import RedFlag
 
 
 def min_interval(instrument: str) -> timedelta | None:
@@ -213,50 +213,3 @@ def parse_form(form: Form, data: QueryDict) -> tuple[dict[str, Any], dict[str, s
         else:
             answers[question.key] = int(number) if number.is_integer() else number
     return answers, errors
-
-
-# --- recording --------------------------------------------------------------------------------
-
-
-@dataclass
-class Recorded:
-    score: float | None
-    band: str
-    red_flags: list[dict[str, Any]] = field(default_factory=list)
-    patient_messages: list[str] = field(default_factory=list)
-
-
-def record_answers(
-    checkin: Checkin, answers: dict[str, Any], *, source: str, at: datetime
-) -> Recorded:
-    """Inside the submit transaction: score and record the answers through the one scoring and
-    recording service (`score_observation_record`: score observation, red flags once per
-    check-in). Incomplete or invalid answers raise InvalidInput naming each item
-    (`UnscorableAnswers` when they raise red flags: the caller acts on those after rolling
-    back)."""
-    from carehub.observations.scores import score_observation_record
-
-    recorded = score_observation_record(
-        patient=checkin.patient, instrument=checkin.instrument,
-        version=checkin.instrument_version, items=answers, observed_at=at, source=source,
-        checkin=checkin,
-    )  # fmt: skip
-    checkin.observation = recorded.observation
-    return Recorded(
-        score=recorded.result.total,
-        band=recorded.result.band or "",
-        red_flags=recorded.red_flags,
-        patient_messages=recorded.patient_messages,
-    )
-
-
-def act_on_red_flags(
-    checkin: Checkin, red_flags: list[RedFlag], at: datetime
-) -> list[dict[str, Any]]:
-    """The red flags of a check-in's answers: once per check-in and flag."""
-    from carehub.observations.scores import act_on_red_flags as act
-
-    return act(
-        patient=checkin.patient, enrolment=checkin.enrolment, instrument=checkin.instrument,
-        red_flags=red_flags, at=at, subject=f"checkin:{checkin.pk}",
-    )  # fmt: skip

@@ -36,8 +36,7 @@ from carehub.integrations.services import change_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
 
 if TYPE_CHECKING:
-    from carehub.checkins.instruments import Recorded
-    from carehub.observations.scores import UnscorableAnswers
+    from carehub.observations.scores import CheckinRecorded, UnscorableAnswers
 
 logger = logging.getLogger(__name__)
 
@@ -447,7 +446,7 @@ def checkin_submit(
     answers: dict[str, Any],
     source: str = "patient",
     at: datetime | None = None,
-) -> Recorded:
+) -> CheckinRecorded:
     """Score and record the answers of an open check-in, once. Red flags alert the care team at
     once (urgent, so quiet hours and digests do not hold them).
 
@@ -466,15 +465,17 @@ def checkin_submit(
 
 
 def _act_on_refused(checkin_id: int, refused: UnscorableAnswers, now: datetime) -> None:
-    from carehub.checkins.instruments import act_on_red_flags
+    from carehub.observations.scores import checkin_red_flags_act
 
     with transaction.atomic(durable=True):
         checkin = Checkin.objects.select_related("patient", "enrolment").get(pk=checkin_id)
-        act_on_red_flags(checkin, list(refused.red_flags), now)
+        checkin_red_flags_act(checkin, list(refused.red_flags), now)
 
 
-def _submit(*, checkin_id: int, answers: dict[str, Any], source: str, now: datetime) -> Recorded:
-    from carehub.checkins.instruments import record_answers
+def _submit(
+    *, checkin_id: int, answers: dict[str, Any], source: str, now: datetime
+) -> CheckinRecorded:
+    from carehub.observations.scores import checkin_answers_record
 
     with transaction.atomic(durable=True):
         checkin = (
@@ -488,7 +489,7 @@ def _submit(*, checkin_id: int, answers: dict[str, Any], source: str, now: datet
             raise Conflict("This check-in is no longer open.", extra={"gone": True})
         if not isinstance(answers, dict) or not answers:
             raise InvalidInput("No answers were given.", extra={"fields": {"answers": "required"}})
-        result = record_answers(checkin, answers, source=source, at=now)
+        result = checkin_answers_record(checkin, answers, source=source, at=now)
         checkin.status = CheckinStatus.ANSWERED
         checkin.answered_at = now
         checkin.answers = answers

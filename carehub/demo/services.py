@@ -12,7 +12,7 @@ from carehub.accounts.models import Role, User
 from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create, threshold_set
-from carehub.demo.histories import demo_histories_build
+from carehub.demo.builder import demo_histories_build
 from carehub.demo.sandbox import demo_sandbox_seed
 from carehub.patients.models import Channel, Language, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
@@ -104,7 +104,7 @@ DEMO_PATIENTS: list[dict[str, object]] = [
     },
 ]
 
-# More patients at every stage of the pathway (their histories are in histories.py): MRN, given
+# More patients at every stage of the pathway (their histories are in scripts.py): MRN, given
 # and family name, time zone, year of birth, preferred channel.
 MORE_PATIENTS: list[tuple[str, str, str, str, int, Channel]] = [
     ("RP-1009", "Olivia", "Hart", "America/New_York", 1985, Channel.SMS),

@@ -326,3 +326,50 @@ def act_on_red_flags(
     if raised:
         logger.warning("%s raised red flags: %s", subject, [f["code"] for f in raised])
     return raised
+
+
+# --- check-ins ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckinRecorded:
+    """What a check-in's answers gave: the total and band, the red flags acted on and what the
+    patient must be shown at once."""
+
+    score: float | None
+    band: str
+    red_flags: list[dict[str, Any]] = field(default_factory=list)
+    patient_messages: list[str] = field(default_factory=list)
+
+
+def checkin_answers_record(
+    checkin: Checkin, answers: dict[str, Any], *, source: str, at: datetime
+) -> CheckinRecorded:
+    """Inside the check-in's submit transaction: score and record the answers through
+    `score_observation_record` (score observation, red flags once per check-in) and link the
+    observation to the check-in (the caller saves it). Incomplete or invalid answers raise
+    InvalidInput naming each item (`UnscorableAnswers` when they raise red flags: the caller
+    acts on those after rolling back, `checkin_red_flags_act`)."""
+    recorded = score_observation_record(
+        patient=checkin.patient, instrument=checkin.instrument,
+        version=checkin.instrument_version, items=answers, observed_at=at, source=source,
+        checkin=checkin,
+    )  # fmt: skip
+    checkin.observation = recorded.observation
+    return CheckinRecorded(
+        score=recorded.result.total,
+        band=recorded.result.band or "",
+        red_flags=recorded.red_flags,
+        patient_messages=recorded.patient_messages,
+    )
+
+
+def checkin_red_flags_act(
+    checkin: Checkin, red_flags: list[RedFlag], at: datetime
+) -> list[dict[str, Any]]:
+    """The flags and alerts of a check-in's red flags (`act_on_red_flags`): once per check-in
+    and flag."""
+    return act_on_red_flags(
+        patient=checkin.patient, enrolment=checkin.enrolment, instrument=checkin.instrument,
+        red_flags=red_flags, at=at, subject=f"checkin:{checkin.pk}",
+    )  # fmt: skip

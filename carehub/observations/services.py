@@ -1,6 +1,11 @@
 """Recording observations. Every function validates its input and raises `InvalidInput` naming the
 field (writing nothing) when it is wrong; each owns its transaction.
 
+One routine writes every kind (`_record`), driven by the kind's entry in `_SPECS`: a reader that
+checks the kind's own arguments and makes the observation's values, and the caller's names for
+the model's fields (errors speak the caller's vocabulary). The public functions below keep their
+signatures and hand their arguments to it.
+
 Corrections: every `*_record` function takes `corrects=` (an earlier observation of the same
 patient and kind, not yet replaced); the new observation replaces it for every fact.
 `observation_withdraw` withdraws one entered in error.
@@ -24,7 +29,8 @@ record stays for the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -185,35 +191,345 @@ def _save(observation: Observation, fields: Mapping[str, str]) -> Observation:
     return observation
 
 
-def _new(
-    *,
-    patient: Patient,
-    kind: Kind,
-    code: str,
-    observed_at: datetime,
-    recorded_by: User | None,
-    corrects: Observation | None,
-    corrects_field: str = "corrects",
-    **values: Any,
-) -> Observation:
+# --- the recording routine and its table ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """What a kind's reader makes of the caller's arguments, once they are valid."""
+
+    code: str
+    observed_at: datetime
+    # The observation's other columns: value_number, value_text, value_bool, source,
+    # is_baseline, data, entered_in_error.
+    values: dict[str, Any] = field(default_factory=dict)
+    # The patient when it is not the caller's `patient` argument: a procedure's result and a
+    # withdrawal are the replaced observation's patient's.
+    patient: Patient | None = None
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How one kind of observation is recorded.
+
+    `read` checks the kind's own arguments (in the order its errors are reported) and makes the
+    draft; `fields` maps model fields to the caller's parameter names, so that the model's rules
+    are reported in the caller's vocabulary; `corrects_field` is the caller's name for the
+    observation replaced. `kind=None`: the kind of the observation replaced (a withdrawal).
+    """
+
+    kind: Kind | None
+    read: Callable[[Mapping[str, Any]], _Draft]
+    fields: Mapping[str, str]
+    corrects_field: str = "corrects"
+
+
+def _record(spec: _Spec, **arguments: Any) -> Observation:
+    """Record one observation as `spec` says, inside the caller's transaction.
+
+    `arguments` are the public function's, with `recorded_by` and `corrects` among them (and
+    `patient`, unless the draft names it). The kind's own arguments are checked first, then the
+    patient, the observation to replace and the recorder (`_check_recorder`,
+    `_check_correctable`), then the model's rules.
+    """
+    draft = spec.read(arguments)
+    patient = draft.patient if draft.patient is not None else arguments["patient"]
+    corrects = arguments["corrects"]
+    recorded_by = arguments["recorded_by"]
     if not isinstance(patient, Patient):
         raise _invalid("patient", "must be a patient")
     if corrects is not None and not isinstance(corrects, Observation):
-        raise _invalid(corrects_field, "must be a recorded observation")
+        raise _invalid(spec.corrects_field, "must be a recorded observation")
+    kind = spec.kind
+    if kind is None:  # a withdrawal: the kind of the observation it replaces
+        assert corrects is not None
+        kind = Kind(corrects.kind)
     _check_recorder(recorded_by, patient)
-    _check_correctable(corrects, patient, kind, corrects_field)
-    return Observation(
+    _check_correctable(corrects, patient, kind, spec.corrects_field)
+    observation = Observation(
         patient=patient,
         kind=kind,
-        code=code,
-        observed_at=observed_at,
+        code=draft.code,
+        observed_at=draft.observed_at,
         recorded_by=recorded_by,
         corrects=corrects,
-        **values,
+        **draft.values,
+    )
+    return _save(observation, spec.fields)
+
+
+def _read_score(a: Mapping[str, Any]) -> _Draft:
+    instrument = _code(a["instrument"], "instrument")
+    score_value = _number(a["score"], "score")
+    observed_at = _moment(a["observed_at"], "observed_at")
+    is_baseline, items = a["is_baseline"], a["items"]
+    if is_baseline is not None and not isinstance(is_baseline, bool):
+        raise _invalid("is_baseline", "must be true, false or omitted")
+    if items is not None and (not isinstance(items, dict) or not items):
+        raise _invalid("items", "must be a non-empty mapping of item to answer")
+    data: dict[str, Any] = dict(a["details"] or {})
+    if items is not None:
+        data["items"] = dict(items)
+    if is_baseline is None and isinstance(a["corrects"], Observation):
+        is_baseline = a["corrects"].is_baseline  # a correction keeps what it corrects
+    elif is_baseline is None and isinstance(a["patient"], Patient):
+        is_baseline = (
+            not Observation.objects.current()
+            .filter(patient=a["patient"], kind=Kind.SCORE, code=instrument)
+            .exists()
+        )
+    return _Draft(
+        code=instrument,
+        observed_at=observed_at,
+        values={
+            "value_number": score_value,
+            "source": a["source"],
+            "is_baseline": bool(is_baseline),
+            "data": data,
+        },
+    )
+
+
+def _procedure_data(
+    *, relief_pct: float | None, relief_weeks: float | None, region: str
+) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if region:
+        data["region"] = region
+    if relief_weeks is not None:
+        data["relief_weeks"] = relief_weeks
+    return data
+
+
+def _read_procedure(a: Mapping[str, Any]) -> _Draft:
+    procedure = _code(a["procedure"], "procedure")
+    performed_at = _moment(a["performed_at"], "performed_at")
+    relief = _number(a["relief_pct"], "relief_pct", optional=True)
+    weeks = _number(a["relief_weeks"], "relief_weeks", optional=True)
+    region = _text(a["region"], "region", max_length=64)
+    return _Draft(
+        code=procedure,
+        observed_at=performed_at,
+        values={
+            "value_number": relief,
+            "data": _procedure_data(relief_pct=relief, relief_weeks=weeks, region=region),
+        },
+    )
+
+
+def _read_procedure_result(a: Mapping[str, Any]) -> _Draft:
+    """The procedure itself is checked by `procedure_result_record` (it is what is replaced)."""
+    procedure: Observation = a["procedure"]
+    relief = _number(a["relief_pct"], "relief_pct")
+    weeks = _number(a["relief_weeks"], "relief_weeks", optional=True)
+    assessed_at = _moment(a["assessed_at"], "assessed_at")
+    if assessed_at < procedure.observed_at:
+        raise _invalid("assessed_at", "is before the procedure was performed")
+    data = _procedure_data(
+        relief_pct=relief, relief_weeks=weeks, region=procedure.data.get("region", "")
+    )
+    data["assessed_at"] = assessed_at.isoformat()
+    return _Draft(
+        code=procedure.code,
+        observed_at=procedure.observed_at,
+        values={"value_number": relief, "source": procedure.source, "data": data},
+        patient=procedure.patient,
+    )
+
+
+def _read_session(a: Mapping[str, Any]) -> _Draft:
+    discipline = _code(a["discipline"], "discipline")
+    _check_session_recorder(a["recorded_by"], discipline)
+    attended = a["attended"]
+    if not isinstance(attended, bool):
+        raise _invalid("attended", "must be true or false")
+    observed_at = _moment(a["observed_at"], "observed_at")
+    notes = _text(a["notes"], "notes", max_length=NOTES_MAX_LENGTH)
+    return _Draft(
+        code=discipline,
+        observed_at=observed_at,
+        values={"value_bool": attended, "data": {"notes": notes} if notes else {}},
+    )
+
+
+def _read_medication(a: Mapping[str, Any]) -> _Draft:
+    drug = _code(a["drug"], "drug")
+    dose = _number(a["daily_dose"], "daily_dose")
+    unit = _text(a["unit"], "unit", max_length=16).lower()
+    observed_at = _moment(a["observed_at"], "observed_at")
+    return _Draft(
+        code=drug, observed_at=observed_at, values={"value_number": dose, "data": {"unit": unit}}
+    )
+
+
+def _read_failed_treatment(a: Mapping[str, Any]) -> _Draft:
+    treatment_class = _code(a["treatment_class"], "treatment_class")
+    reason = _code(a["reason"], "reason")
+    observed_at = _moment(a["observed_at"], "observed_at")
+    max_dose = _text(a["max_dose"], "max_dose", max_length=100)
+    data: dict[str, Any] = {}
+    if max_dose:
+        data["max_dose"] = max_dose
+    for key in ("duration_weeks", "baseline_score", "end_score"):
+        number = _number(a[key], key, optional=True)
+        if number is not None:
+            data[key] = number
+    return _Draft(
+        code=treatment_class, observed_at=observed_at, values={"value_text": reason, "data": data}
+    )
+
+
+def _read_pain_onset(a: Mapping[str, Any]) -> _Draft:
+    patient = a["patient"]
+    onset = _day(a["onset"], "onset", patient)
+    if patient.date_of_birth is not None and onset < patient.date_of_birth:
+        raise _invalid("onset", "is before the patient's date of birth")
+    return _Draft(
+        code=reference.PAIN_ONSET_CODE,
+        observed_at=_local_midnight(onset, patient),
+        values={"data": {"date": onset.isoformat()}},
+    )
+
+
+def _read_psych_evaluation(a: Mapping[str, Any]) -> _Draft:
+    outcome = _code(a["outcome"], "outcome")
+    observed_at = _moment(a["observed_at"], "observed_at")
+    return _Draft(
+        code=reference.PSYCH_EVALUATION_CODE,
+        observed_at=observed_at,
+        values={"value_text": outcome},
+    )
+
+
+def _read_conservative_care_start(a: Mapping[str, Any]) -> _Draft:
+    started = _day(a["started"], "started", a["patient"])
+    return _Draft(
+        code=reference.CONSERVATIVE_CARE_START_CODE,
+        observed_at=_local_midnight(started, a["patient"]),
+        values={"data": {"date": started.isoformat()}},
+    )
+
+
+def _read_status(a: Mapping[str, Any]) -> _Draft:
+    code = _code(a["code"], "code")
+    value = a["value"]
+    if value is not None and not isinstance(value, bool):
+        raise _invalid("value", "must be true, false or none")
+    observed_at = _moment(a["observed_at"], "observed_at")
+    return _Draft(code=code, observed_at=observed_at, values={"value_bool": value})
+
+
+def _read_withdrawal(a: Mapping[str, Any]) -> _Draft:
+    """The observation itself is checked by `observation_withdraw` (it is what is replaced)."""
+    observation: Observation = a["observation"]
+    reason = _text(a["reason"], "reason", max_length=255)
+    if not reason:
+        raise _invalid("reason", "say why the observation is withdrawn")
+    if observation.entered_in_error:
+        raise _invalid("observation", "is already a withdrawal")
+    return _Draft(
+        code=observation.code,
+        observed_at=observation.observed_at,
+        values={
+            "value_number": observation.value_number,
+            "value_text": observation.value_text,
+            "value_bool": observation.value_bool,
+            "source": observation.source,
+            "is_baseline": observation.is_baseline,
+            "data": {**observation.data, "withdrawal_reason": reason},
+            "entered_in_error": True,
+        },
+        patient=observation.patient,
     )
 
 
 _COMMON_FIELDS = {"recorded_by": "recorded_by", "corrects": "corrects", "patient": "patient"}
+_PROCEDURE_FIELDS = {
+    **_COMMON_FIELDS,
+    "code": "procedure",
+    "value_number": "relief_pct",
+    "observed_at": "performed_at",
+}
+
+# Every way an observation is written: the public function (`<name>_record`, and the
+# withdrawal) → how its kind is recorded.
+_SPECS: dict[str, _Spec] = {
+    "score": _Spec(
+        Kind.SCORE,
+        _read_score,
+        {
+            **_COMMON_FIELDS,
+            "code": "instrument",
+            "value_number": "score",
+            "source": "source",
+            "observed_at": "observed_at",
+            "is_baseline": "is_baseline",
+        },
+    ),
+    "procedure": _Spec(Kind.PROCEDURE, _read_procedure, _PROCEDURE_FIELDS),
+    "procedure_result": _Spec(
+        Kind.PROCEDURE,
+        _read_procedure_result,
+        {**_PROCEDURE_FIELDS, "corrects": "procedure"},
+        corrects_field="procedure",
+    ),
+    "session": _Spec(
+        Kind.SESSION,
+        _read_session,
+        {
+            **_COMMON_FIELDS,
+            "code": "discipline",
+            "value_bool": "attended",
+            "observed_at": "observed_at",
+        },
+    ),
+    "medication": _Spec(
+        Kind.MEDICATION,
+        _read_medication,
+        {
+            **_COMMON_FIELDS,
+            "code": "drug",
+            "value_number": "daily_dose",
+            "observed_at": "observed_at",
+        },
+    ),
+    "failed_treatment": _Spec(
+        Kind.FAILED_TREATMENT,
+        _read_failed_treatment,
+        {
+            **_COMMON_FIELDS,
+            "code": "treatment_class",
+            "value_text": "reason",
+            "observed_at": "observed_at",
+        },
+    ),
+    "pain_onset": _Spec(
+        Kind.PAIN_ONSET,
+        _read_pain_onset,
+        {**_COMMON_FIELDS, "observed_at": "onset", "date": "onset"},
+    ),
+    "psych_evaluation": _Spec(
+        Kind.PSYCH_EVALUATION,
+        _read_psych_evaluation,
+        {**_COMMON_FIELDS, "value_text": "outcome", "observed_at": "observed_at"},
+    ),
+    "conservative_care_start": _Spec(
+        Kind.CONSERVATIVE_CARE_START,
+        _read_conservative_care_start,
+        {**_COMMON_FIELDS, "observed_at": "started", "date": "started"},
+    ),
+    "status": _Spec(
+        Kind.STATUS,
+        _read_status,
+        {**_COMMON_FIELDS, "code": "code", "value_bool": "value", "observed_at": "observed_at"},
+    ),
+    "withdrawal": _Spec(
+        None,
+        _read_withdrawal,
+        {**_COMMON_FIELDS, "corrects": "observation"},
+        corrects_field="observation",
+    ),
+}
 
 
 # --- services ------------------------------------------------------------------------------------
@@ -245,66 +561,12 @@ def score_record(
     mark of what it corrects). `details` go into `data`
     beside the items (the band, the instrument version).
     """
-    instrument = _code(instrument, "instrument")
-    score_value = _number(score, "score")
-    observed_at = _moment(observed_at, "observed_at")
-    if is_baseline is not None and not isinstance(is_baseline, bool):
-        raise _invalid("is_baseline", "must be true, false or omitted")
-    if items is not None and (not isinstance(items, dict) or not items):
-        raise _invalid("items", "must be a non-empty mapping of item to answer")
-    data: dict[str, Any] = dict(details or {})
-    if items is not None:
-        data["items"] = dict(items)
-    if is_baseline is None and isinstance(corrects, Observation):
-        is_baseline = corrects.is_baseline  # a correction keeps what it corrects
-    elif is_baseline is None and isinstance(patient, Patient):
-        is_baseline = (
-            not Observation.objects.current()
-            .filter(patient=patient, kind=Kind.SCORE, code=instrument)
-            .exists()
-        )
-    observation = _new(
-        patient=patient,
-        kind=Kind.SCORE,
-        code=instrument,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-        value_number=score_value,
-        source=source,
-        is_baseline=bool(is_baseline),
-        data=data,
-    )
-    return _save(
-        observation,
-        {
-            **_COMMON_FIELDS,
-            "code": "instrument",
-            "value_number": "score",
-            "source": "source",
-            "observed_at": "observed_at",
-            "is_baseline": "is_baseline",
-        },
-    )
-
-
-def _procedure_data(
-    *, relief_pct: float | None, relief_weeks: float | None, region: str
-) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    if region:
-        data["region"] = region
-    if relief_weeks is not None:
-        data["relief_weeks"] = relief_weeks
-    return data
-
-
-_PROCEDURE_FIELDS = {
-    **_COMMON_FIELDS,
-    "code": "procedure",
-    "value_number": "relief_pct",
-    "observed_at": "performed_at",
-}
+    return _record(
+        _SPECS["score"],
+        patient=patient, instrument=instrument, score=score, observed_at=observed_at,
+        recorded_by=recorded_by, source=source, is_baseline=is_baseline, items=items,
+        corrects=corrects, details=details,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -320,22 +582,11 @@ def procedure_record(
     corrects: Observation | None = None,
 ) -> Observation:
     """A procedure of `reference.PROCEDURES`, with its relief when it is already known."""
-    procedure = _code(procedure, "procedure")
-    performed_at = _moment(performed_at, "performed_at")
-    relief = _number(relief_pct, "relief_pct", optional=True)
-    weeks = _number(relief_weeks, "relief_weeks", optional=True)
-    region = _text(region, "region", max_length=64)
-    observation = _new(
-        patient=patient,
-        kind=Kind.PROCEDURE,
-        code=procedure,
-        observed_at=performed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-        value_number=relief,
-        data=_procedure_data(relief_pct=relief, relief_weeks=weeks, region=region),
-    )
-    return _save(observation, _PROCEDURE_FIELDS)
+    return _record(
+        _SPECS["procedure"],
+        patient=patient, procedure=procedure, performed_at=performed_at, relief_pct=relief_pct,
+        relief_weeks=relief_weeks, region=region, recorded_by=recorded_by, corrects=corrects,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -354,28 +605,12 @@ def procedure_result_record(
     """
     if not isinstance(procedure, Observation) or procedure.kind != Kind.PROCEDURE:
         raise _invalid("procedure", "must be a recorded procedure")
-    relief = _number(relief_pct, "relief_pct")
-    weeks = _number(relief_weeks, "relief_weeks", optional=True)
-    assessed_at = _moment(assessed_at, "assessed_at")
-    if assessed_at < procedure.observed_at:
-        raise _invalid("assessed_at", "is before the procedure was performed")
-    data = _procedure_data(
-        relief_pct=relief, relief_weeks=weeks, region=procedure.data.get("region", "")
-    )
-    data["assessed_at"] = assessed_at.isoformat()
-    observation = _new(
-        patient=procedure.patient,
-        kind=Kind.PROCEDURE,
-        code=procedure.code,
-        observed_at=procedure.observed_at,
+    return _record(
+        _SPECS["procedure_result"],
+        corrects=procedure, procedure=procedure,
+        relief_pct=relief_pct, relief_weeks=relief_weeks, assessed_at=assessed_at,
         recorded_by=recorded_by,
-        corrects=procedure,
-        corrects_field="procedure",
-        value_number=relief,
-        source=procedure.source,
-        data=data,
-    )
-    return _save(observation, {**_PROCEDURE_FIELDS, "corrects": "procedure"})
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -392,31 +627,11 @@ def session_record(
     """A physical therapy (`pt`) or CBT/ACT (`cbt`) session, attended or missed. A member of
     staff records only the sessions of their own discipline: the roles the pathway definitions
     name for the event that reports such a session (`session: pt`); NotPermitted otherwise."""
-    discipline = _code(discipline, "discipline")
-    _check_session_recorder(recorded_by, discipline)
-    if not isinstance(attended, bool):
-        raise _invalid("attended", "must be true or false")
-    observed_at = _moment(observed_at, "observed_at")
-    notes = _text(notes, "notes", max_length=NOTES_MAX_LENGTH)
-    observation = _new(
-        patient=patient,
-        kind=Kind.SESSION,
-        code=discipline,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-        value_bool=attended,
-        data={"notes": notes} if notes else {},
-    )
-    return _save(
-        observation,
-        {
-            **_COMMON_FIELDS,
-            "code": "discipline",
-            "value_bool": "attended",
-            "observed_at": "observed_at",
-        },
-    )
+    return _record(
+        _SPECS["session"],
+        patient=patient, discipline=discipline, attended=attended, observed_at=observed_at,
+        notes=notes, recorded_by=recorded_by, corrects=corrects,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -435,29 +650,11 @@ def medication_record(
     Drugs with a CDC MME factor must be recorded in the factor's unit (mg; the fentanyl patch as
     its rate in mcg/h), benzodiazepines in mg.
     """
-    drug = _code(drug, "drug")
-    dose = _number(daily_dose, "daily_dose")
-    unit = _text(unit, "unit", max_length=16).lower()
-    observed_at = _moment(observed_at, "observed_at")
-    observation = _new(
-        patient=patient,
-        kind=Kind.MEDICATION,
-        code=drug,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-        value_number=dose,
-        data={"unit": unit},
-    )
-    return _save(
-        observation,
-        {
-            **_COMMON_FIELDS,
-            "code": "drug",
-            "value_number": "daily_dose",
-            "observed_at": "observed_at",
-        },
-    )
+    return _record(
+        _SPECS["medication"],
+        patient=patient, drug=drug, daily_dose=daily_dose, unit=unit, observed_at=observed_at,
+        recorded_by=recorded_by, corrects=corrects,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -476,40 +673,13 @@ def failed_treatment_record(
 ) -> Observation:
     """A treatment class tried and failed, with the reason and the adequate-trial details payers
     ask for (max dose, weeks at it, baseline and end score)."""
-    treatment_class = _code(treatment_class, "treatment_class")
-    reason = _code(reason, "reason")
-    observed_at = _moment(observed_at, "observed_at")
-    max_dose = _text(max_dose, "max_dose", max_length=100)
-    data: dict[str, Any] = {}
-    if max_dose:
-        data["max_dose"] = max_dose
-    for key, value in (
-        ("duration_weeks", duration_weeks),
-        ("baseline_score", baseline_score),
-        ("end_score", end_score),
-    ):
-        number = _number(value, key, optional=True)
-        if number is not None:
-            data[key] = number
-    observation = _new(
-        patient=patient,
-        kind=Kind.FAILED_TREATMENT,
-        code=treatment_class,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
+    return _record(
+        _SPECS["failed_treatment"],
+        patient=patient, treatment_class=treatment_class, reason=reason,
+        observed_at=observed_at, max_dose=max_dose, duration_weeks=duration_weeks,
+        baseline_score=baseline_score, end_score=end_score, recorded_by=recorded_by,
         corrects=corrects,
-        value_text=reason,
-        data=data,
-    )
-    return _save(
-        observation,
-        {
-            **_COMMON_FIELDS,
-            "code": "treatment_class",
-            "value_text": "reason",
-            "observed_at": "observed_at",
-        },
-    )
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -521,19 +691,10 @@ def pain_onset_record(
     corrects: Observation | None = None,
 ) -> Observation:
     """When this pain started (a date in the patient's calendar), for `pain.months`."""
-    onset = _day(onset, "onset", patient)
-    if patient.date_of_birth is not None and onset < patient.date_of_birth:
-        raise _invalid("onset", "is before the patient's date of birth")
-    observation = _new(
-        patient=patient,
-        kind=Kind.PAIN_ONSET,
-        code=reference.PAIN_ONSET_CODE,
-        observed_at=_local_midnight(onset, patient),
-        recorded_by=recorded_by,
-        corrects=corrects,
-        data={"date": onset.isoformat()},
-    )
-    return _save(observation, {**_COMMON_FIELDS, "observed_at": "onset", "date": "onset"})
+    return _record(
+        _SPECS["pain_onset"],
+        patient=patient, onset=onset, recorded_by=recorded_by, corrects=corrects,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -546,20 +707,11 @@ def psych_evaluation_record(
     corrects: Observation | None = None,
 ) -> Observation:
     """The outcome of a pre-implant psychological evaluation."""
-    outcome = _code(outcome, "outcome")
-    observed_at = _moment(observed_at, "observed_at")
-    observation = _new(
-        patient=patient,
-        kind=Kind.PSYCH_EVALUATION,
-        code=reference.PSYCH_EVALUATION_CODE,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
+    return _record(
+        _SPECS["psych_evaluation"],
+        patient=patient, outcome=outcome, observed_at=observed_at, recorded_by=recorded_by,
         corrects=corrects,
-        value_text=outcome,
-    )
-    return _save(
-        observation, {**_COMMON_FIELDS, "value_text": "outcome", "observed_at": "observed_at"}
-    )
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -572,17 +724,10 @@ def conservative_care_start_record(
 ) -> Observation:
     """When documented conservative care started (patient's calendar), for
     `conservative_care.weeks`."""
-    started = _day(started, "started", patient)
-    observation = _new(
-        patient=patient,
-        kind=Kind.CONSERVATIVE_CARE_START,
-        code=reference.CONSERVATIVE_CARE_START_CODE,
-        observed_at=_local_midnight(started, patient),
-        recorded_by=recorded_by,
-        corrects=corrects,
-        data={"date": started.isoformat()},
-    )
-    return _save(observation, {**_COMMON_FIELDS, "observed_at": "started", "date": "started"})
+    return _record(
+        _SPECS["conservative_care_start"],
+        patient=patient, started=started, recorded_by=recorded_by, corrects=corrects,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -597,23 +742,11 @@ def status_record(
 ) -> Observation:
     """A status of `reference.STATUSES`: boolean ones take `value=True/False` (the latest holds),
     occurrences (`pdmp_checked`, `udt_done`, `opioid_reassessed`) take `value=None`."""
-    code = _code(code, "code")
-    if value is not None and not isinstance(value, bool):
-        raise _invalid("value", "must be true, false or none")
-    observed_at = _moment(observed_at, "observed_at")
-    observation = _new(
-        patient=patient,
-        kind=Kind.STATUS,
-        code=code,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-        value_bool=value,
-    )
-    return _save(
-        observation,
-        {**_COMMON_FIELDS, "code": "code", "value_bool": "value", "observed_at": "observed_at"},
-    )
+    return _record(
+        _SPECS["status"],
+        patient=patient, code=code, value=value, observed_at=observed_at,
+        recorded_by=recorded_by, corrects=corrects,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -629,25 +762,8 @@ def observation_withdraw(
     """
     if not isinstance(observation, Observation) or observation.pk is None:
         raise _invalid("observation", "must be a recorded observation")
-    reason = _text(reason, "reason", max_length=255)
-    if not reason:
-        raise _invalid("reason", "say why the observation is withdrawn")
-    if observation.entered_in_error:
-        raise _invalid("observation", "is already a withdrawal")
-    withdrawal = _new(
-        patient=observation.patient,
-        kind=Kind(observation.kind),
-        code=observation.code,
-        observed_at=observation.observed_at,
-        recorded_by=recorded_by,
-        corrects=observation,
-        corrects_field="observation",
-        value_number=observation.value_number,
-        value_text=observation.value_text,
-        value_bool=observation.value_bool,
-        source=observation.source,
-        is_baseline=observation.is_baseline,
-        data={**observation.data, "withdrawal_reason": reason},
-        entered_in_error=True,
-    )
-    return _save(withdrawal, {**_COMMON_FIELDS, "corrects": "observation"})
+    return _record(
+        _SPECS["withdrawal"],
+        corrects=observation, observation=observation,
+        reason=reason, recorded_by=recorded_by,
+    )  # fmt: skip
