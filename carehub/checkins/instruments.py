@@ -15,8 +15,11 @@ from django.utils.translation import gettext as _
 from carehub.checkins.models import Checkin
 from carehub.instruments.definition import InstrumentDefinition, Item
 from carehub.instruments.loader import UnknownInstrument
-from carehub.instruments.registry import instrument_get
+from carehub.instruments.registry import instrument_get, patient_text_overrides, patient_texts
 from carehub.instruments.scoring import RedFlag
+from carehub.instruments.texts import PATIENT_TEXTS
+from carehub.observations.scores import act_on_red_flags as act_on_scored_red_flags
+from carehub.observations.scores import score_observation_record
 
 
 def min_interval(instrument: str) -> timedelta | None:
@@ -108,9 +111,6 @@ def patient_texts_translated() -> dict[str, str]:
     """The clinic's patient texts (crisis resources, emergency help) in the active language:
     the defaults through the translation catalogue (their English text is the msgid), then the
     clinic's `INSTRUMENT_PATIENT_TEXTS` in that language."""
-    from carehub.instruments.registry import patient_text_overrides
-    from carehub.instruments.texts import PATIENT_TEXTS
-
     language = (get_language() or "en").split("-")[0]
     texts = {name: _(entry.text) for name, entry in PATIENT_TEXTS.items()}
     return {**texts, **patient_text_overrides(language)}
@@ -123,8 +123,6 @@ def patient_messages_translated(
     English) in the active language: each rule's message template is translated (its English
     text is the msgid) and filled in with the translated patient texts. A message no rule of the
     instrument gives is kept as it is."""
-    from carehub.instruments.registry import patient_texts
-
     try:
         definition = instrument_get(instrument, version)
     except UnknownInstrument:
@@ -235,8 +233,6 @@ def record_answers(
     check-in). Incomplete or invalid answers raise InvalidInput naming each item
     (`UnscorableAnswers` when they raise red flags: the caller acts on those after rolling
     back)."""
-    from carehub.observations.scores import score_observation_record
-
     recorded = score_observation_record(
         patient=checkin.patient, instrument=checkin.instrument,
         version=checkin.instrument_version, items=answers, observed_at=at, source=source,
@@ -255,9 +251,7 @@ def act_on_red_flags(
     checkin: Checkin, red_flags: list[RedFlag], at: datetime
 ) -> list[dict[str, Any]]:
     """The red flags of a check-in's answers: once per check-in and flag."""
-    from carehub.observations.scores import act_on_red_flags as act
-
-    return act(
+    return act_on_scored_red_flags(
         patient=checkin.patient, enrolment=checkin.enrolment, instrument=checkin.instrument,
         red_flags=red_flags, at=at, subject=f"checkin:{checkin.pk}",
     )  # fmt: skip

@@ -34,7 +34,7 @@ from django.db.models import F, QuerySet
 
 from carehub.clinics.clock import clinic_time, exclude_sandboxes
 from carehub.core import clock
-from carehub.core.publish import publish_ids
+from carehub.core.publish import publish_ids, task_named
 from carehub.core.retry import (
     append_error,
     describe_error,
@@ -85,10 +85,8 @@ NOT_CLAIMABLE = (
 # --- publishing ---------------------------------------------------------------------------------
 
 
-def _send_task() -> Any:
-    from carehub.messaging.tasks import messages_send_task
-
-    return messages_send_task
+# carehub.messaging.tasks.messages_send_task, published by name (that module imports this one).
+MESSAGES_SEND = "carehub.messaging.send_many"
 
 
 def publish_after_commit(message_ids: list[int], *, recovered: bool = False) -> None:
@@ -109,7 +107,10 @@ def publish_after_commit(message_ids: list[int], *, recovered: bool = False) -> 
 def _publish_or_mark_lost(ids: list[int], priority: int | None = None) -> None:
     try:
         publish_ids(
-            _send_task(), ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE), priority=priority
+            task_named(MESSAGES_SEND),
+            ids,
+            per_task=int(settings.MESSAGING_SEND_BATCH_SIZE),
+            priority=priority,
         )
     except Exception as exc:
         logger.warning(
