@@ -48,9 +48,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from carehub.accounts.models import User
-from carehub.care_access import observations_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.instruments.loader import UnknownInstrument
+from carehub.instruments.registry import instrument_get
+from carehub.instruments.scoring import trend
 from carehub.observations import reference
+from carehub.observations.access import observations_visible_to
 from carehub.observations.models import Kind, Observation
 from carehub.patients.models import Patient
 from workflows.facts import STANDARD_FACTS, FactValue
@@ -332,10 +335,6 @@ def _instrument_facts(
 
 def _trend(code: str, rows: list[Observation]) -> str | None:
     """The instrument library's trend rule over the patient's scores of that instrument."""
-    from carehub.instruments.loader import UnknownInstrument
-    from carehub.instruments.registry import instrument_get
-    from carehub.instruments.scoring import trend
-
     try:
         definition = instrument_get(code)
     except UnknownInstrument:
