@@ -9,7 +9,9 @@ Scope (which rows a member of staff may see):
 - anyone else (operators without a clinic or role, inactive accounts) sees nothing.
 
 Everything that hangs off a patient (enrolments, steps, proposals, tasks, flags, check-ins,
-observations, messages) is scoped through the patient. A patient sees their own check-ins and
+observations, messages) is scoped through the patient: `carehub.patients.access` holds the
+patient scope, and each app's `access` module scopes its own rows through it (so the domain apps
+need nothing from this module, which sits above them). A patient sees their own check-ins and
 their own scores, never the clinical record behind them (other observations, messages, tasks,
 flags, thresholds). Interfaces fetch objects through these querysets, so a row outside the
 scope answers "not found", never "forbidden": its existence is not disclosed.
@@ -24,21 +26,41 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-
 from carehub.accounts.models import STAFF_ROLES, Role, User
-from carehub.checkins.models import Checkin
-from carehub.messaging.models import Message
-from carehub.observations.models import Kind, Observation
-from carehub.pathways.models import Enrolment, Proposal
-from carehub.patients.models import CareTeamMembership, Patient
-from carehub.worklists.models import CareTask, Flag
+from carehub.checkins.access import checkins_visible_to
+from carehub.messaging.access import messages_visible_to
+from carehub.observations.access import observations_visible_to
+from carehub.pathways.access import enrolments_visible_to, proposals_visible_to
+from carehub.patients.access import (
+    CARE_TEAM_ROLES,
+    CLINIC_WIDE_ROLES,
+    has_scope,
+    patients_visible_to,
+    visible_patient_condition,
+)
+from carehub.worklists.access import flags_visible_to, tasks_visible_to
 from workflows import PathwayDefinition
 
-CLINIC_WIDE_ROLES: frozenset[str] = frozenset({Role.COORDINATOR, Role.PHYSICIAN, Role.CLINIC_ADMIN})
-CARE_TEAM_ROLES: frozenset[str] = frozenset(
-    {Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST, Role.PHARMACIST}
-)
+# The scopes live with the rows they scope (each app's `access` module); interfaces take them
+# from here, with the operations.
+__all__ = [
+    "CARE_TEAM_ROLES",
+    "CLINIC_WIDE_ROLES",
+    "OPERATIONS",
+    "Operation",
+    "can",
+    "checkins_visible_to",
+    "enrolments_visible_to",
+    "event_permission_markdown",
+    "flags_visible_to",
+    "messages_visible_to",
+    "observations_visible_to",
+    "patients_visible_to",
+    "permission_matrix_markdown",
+    "proposals_visible_to",
+    "tasks_visible_to",
+    "visible_patient_condition",
+]
 
 
 class Operation(StrEnum):
@@ -199,127 +221,9 @@ OPERATIONS: dict[Operation, frozenset[str]] = {
 }
 
 
-def _has_scope(user: User | None) -> bool:
-    return _scoped(user) is not None
-
-
-def _scoped(user: User | None) -> tuple[User, int] | None:
-    """The user and their clinic's id, when the user may see anything of a clinic."""
-    if (
-        user is None
-        or not (user.is_authenticated and user.is_active)
-        or user.clinic_id is None
-        or user.role not in CLINIC_WIDE_ROLES | CARE_TEAM_ROLES | {Role.PATIENT}
-    ):
-        return None
-    return user, user.clinic_id
-
-
 def can(user: User | None, operation: Operation) -> bool:
     """Whether the user's role may perform the operation (on objects in their scope)."""
-    return _has_scope(user) and user.role in OPERATIONS[operation]  # type: ignore[union-attr]
-
-
-def _on_care_team(user: User, patient: str) -> Exists:
-    """The user is on the care team of the patient `OuterRef(patient)` names."""
-    return Exists(
-        CareTeamMembership.objects.filter(
-            patient=OuterRef(patient), staff=user, ended_at__isnull=True
-        )
-    )
-
-
-def patients_visible_to(user: User | None) -> QuerySet[Patient]:
-    scope = _scoped(user)
-    if scope is None:
-        return Patient.objects.none()
-    user, clinic_id = scope
-    patients = Patient.objects.filter(clinic_id=clinic_id)
-    if user.role == Role.PATIENT:
-        return patients.filter(user=user)
-    if user.role in CARE_TEAM_ROLES:
-        patients = patients.filter(_on_care_team(user, "pk"))
-    return patients
-
-
-def visible_patient_condition(user: User | None, patient: str = "patient") -> Q:
-    """`patients_visible_to` as a condition on the rows of a table with a `clinic_id` column
-    and a patient foreign key `patient`, without joining the patients (a read model keyed by
-    patient filters its own clinic column, in its own index)."""
-    scope = _scoped(user)
-    if scope is None:
-        return Q(pk__in=[])
-    user, clinic_id = scope
-    condition = Q(clinic_id=clinic_id)
-    if user.role == Role.PATIENT:
-        return condition & Q(**{f"{patient}__user": user})
-    if user.role in CARE_TEAM_ROLES:
-        condition &= _on_care_team(user, patient)  # type: ignore[assignment]  # Q & Exists is a Q
-    return condition
-
-
-def enrolments_visible_to(user: User | None) -> QuerySet[Enrolment]:
-    scope = _scoped(user)
-    if scope is None:
-        return Enrolment.objects.none()
-    user, clinic_id = scope
-    return Enrolment.objects.filter(clinic_id=clinic_id, patient__in=patients_visible_to(user))
-
-
-def proposals_visible_to(user: User | None) -> QuerySet[Proposal]:
-    return Proposal.objects.filter(enrolment__in=enrolments_visible_to(user))
-
-
-def tasks_visible_to(user: User | None) -> QuerySet[CareTask]:
-    scope = _scoped(user)
-    if scope is None:
-        return CareTask.objects.none()
-    user, clinic_id = scope
-    return CareTask.objects.filter(clinic_id=clinic_id, patient__in=patients_visible_to(user))
-
-
-def flags_visible_to(user: User | None) -> QuerySet[Flag]:
-    scope = _scoped(user)
-    if scope is None:
-        return Flag.objects.none()
-    user, clinic_id = scope
-    return Flag.objects.filter(clinic_id=clinic_id, patient__in=patients_visible_to(user))
-
-
-def checkins_visible_to(user: User | None) -> QuerySet[Checkin]:
-    if not _has_scope(user):
-        return Checkin.objects.none()
-    return Checkin.objects.filter(patient__in=patients_visible_to(user))
-
-
-def observations_visible_to(user: User | None) -> QuerySet[Observation]:
-    """A patient sees their own scores only; staff every observation of their patients."""
-    scope = _scoped(user)
-    if scope is None:
-        return Observation.objects.none()
-    user, _clinic = scope
-    observations = Observation.objects.filter(patient__in=patients_visible_to(user))
-    if user.role == Role.PATIENT:
-        observations = observations.filter(kind=Kind.SCORE)
-    return observations
-
-
-def messages_visible_to(user: User | None) -> QuerySet[Message]:
-    """Staff only: messages about their patients (to the patient or to staff), and messages
-    about no patient (daily digests) addressed to them or, for clinic-wide roles, to anyone of
-    their clinic. A patient sees none here."""
-    scope = _scoped(user)
-    if scope is None:
-        return Message.objects.none()
-    user, clinic_id = scope
-    if user.role == Role.PATIENT:
-        return Message.objects.none()
-    about_no_patient = Q(patient__isnull=True, to_staff=user)
-    if user.role in CLINIC_WIDE_ROLES:
-        about_no_patient = Q(patient__isnull=True)
-    return Message.objects.filter(clinic_id=clinic_id).filter(
-        Q(patient__in=patients_visible_to(user)) | about_no_patient
-    )
+    return has_scope(user) and user.role in OPERATIONS[operation]  # type: ignore[union-attr]
 
 
 _ROLE_COLUMNS = {

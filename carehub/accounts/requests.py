@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 
+from carehub.accounts.models import User
+
 if TYPE_CHECKING:
-    from carehub.accounts.models import User
     from carehub.clinics.models import Clinic
 
     class StaffUser(User):
@@ -30,4 +31,11 @@ if TYPE_CHECKING:
 else:
     StaffHttpRequest = HttpRequest
 
-__all__ = ["StaffHttpRequest", "StaffUser"]
+__all__ = ["StaffHttpRequest", "StaffUser", "admin_user"]
+
+
+def admin_user(request: HttpRequest) -> User:
+    """The account behind an admin request: the admin site lets no anonymous user in."""
+    user = request.user
+    assert isinstance(user, User), "the admin site requires a signed-in account"
+    return user

@@ -7,6 +7,7 @@ class CheckinsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from carehub.checkins import messages
+        from carehub.checkins import effects, messages
 
         messages.register()
+        effects.register()

@@ -16,7 +16,8 @@ from django.utils.translation import gettext as _
 from carehub.instruments.catalogue import checkin_name
 from carehub.instruments.definition import InstrumentDefinition, Item
 from carehub.instruments.loader import UnknownInstrument
-from carehub.instruments.registry import instrument_get
+from carehub.instruments.registry import instrument_get, patient_text_overrides, patient_texts
+from carehub.instruments.texts import PATIENT_TEXTS
 
 
 def min_interval(instrument: str) -> timedelta | None:
@@ -107,9 +108,6 @@ def patient_texts_translated() -> dict[str, str]:
     """The clinic's patient texts (crisis resources, emergency help) in the active language:
     the defaults through the translation catalogue (their English text is the msgid), then the
     clinic's `INSTRUMENT_PATIENT_TEXTS` in that language."""
-    from carehub.instruments.registry import patient_text_overrides
-    from carehub.instruments.texts import PATIENT_TEXTS
-
     language = (get_language() or "en").split("-")[0]
     texts = {name: _(entry.text) for name, entry in PATIENT_TEXTS.items()}
     return {**texts, **patient_text_overrides(language)}
@@ -122,8 +120,6 @@ def patient_messages_translated(
     English) in the active language: each rule's message template is translated (its English
     text is the msgid) and filled in with the translated patient texts. A message no rule of the
     instrument gives is kept as it is."""
-    from carehub.instruments.registry import patient_texts
-
     try:
         definition = instrument_get(instrument, version)
     except UnknownInstrument:

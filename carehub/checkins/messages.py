@@ -18,8 +18,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from carehub.checkins.instruments import instrument_name
+from carehub.checkins.links import checkin_link_mint
 from carehub.checkins.models import Checkin, CheckinStatus
-from carehub.checkins.services import checkin_link_mint
 from carehub.messaging.models import Message
 from carehub.messaging.services import (
     MessageRequest,

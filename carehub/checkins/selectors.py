@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from carehub.accounts.models import User
-from carehub.care_access import checkins_visible_to
+from carehub.checkins.access import checkins_visible_to
 from carehub.checkins.models import Checkin
 from carehub.core.exceptions import NotFound
 from carehub.patients.models import Patient

@@ -8,17 +8,19 @@ hours, channel choice, budget and suppression).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
+from carehub.checkins.instruments import min_interval
+from carehub.checkins.links import checkin_link_mint as checkin_link_mint
+from carehub.checkins.links import token_hash
+from carehub.checkins.messages import enqueue_requests_and_reminders
 from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries, CheckinStatus
 from carehub.checkins.schedule import (
     Cadence,
@@ -33,10 +35,15 @@ from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.integrations.models import ChangeType
 from carehub.integrations.services import change_record
+from carehub.messaging.services import messages_cancel
+from carehub.observations.scores import (
+    CheckinRecorded,
+    UnscorableAnswers,
+    checkin_answers_record,
+    checkin_red_flags_act,
+)
 from carehub.pathways.models import Enrolment, EnrolmentStatus
-
-if TYPE_CHECKING:
-    from carehub.observations.scores import CheckinRecorded, UnscorableAnswers
+from carehub.worklists.services import care_task_create
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +141,6 @@ def checkin_series_stop(
         status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
     )
     if reason:
-        from carehub.messaging.services import messages_cancel
-
         keys = [f"checkin:{pk}" for pk in cancelled.values_list("pk", flat=True)]
         cancelled.update(status=CheckinStatus.CANCELLED)
         messages_cancel(subject_keys=keys, reason=reason, now=at)
@@ -145,8 +150,6 @@ def checkin_series_stop(
 
 
 def _min_interval(instrument: str) -> timedelta | None:
-    from carehub.checkins.instruments import min_interval
-
     return min_interval(instrument)
 
 
@@ -276,8 +279,6 @@ def checkin_open_now(*, checkin: Checkin, now: datetime | None = None) -> Checki
 
 
 def _open_batch(due: list[Checkin], now: datetime) -> None:
-    from carehub.checkins.messages import enqueue_requests_and_reminders
-
     to_open: list[Checkin] = []
     for checkin in due:
         if checkin.closes_at <= now:
@@ -365,8 +366,6 @@ def _checkin_change(type: ChangeType, checkin: Checkin, at: datetime) -> None:
 
 def _after_missed(checkin: Checkin, now: datetime) -> None:
     """N misses in a row of one series: a task for the coordinator (once per streak)."""
-    from carehub.worklists.services import care_task_create
-
     limit: int = settings.CHECKIN_MISSES_BEFORE_TASK
     recent = list(
         checkin.series.checkins.filter(sequence__lte=checkin.sequence)
@@ -396,19 +395,6 @@ def _after_missed(checkin: Checkin, now: datetime) -> None:
 # --- links ----------------------------------------------------------------------------------
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
-
-
-def checkin_link_mint(*, checkin: Checkin) -> str:
-    """A new link token (256 bits) for the check-in, valid until its answer window closes."""
-    token = secrets.token_urlsafe(32)
-    CheckinLink.objects.create(
-        checkin=checkin, token_hash=_hash(token), expires_at=checkin.closes_at
-    )
-    return token
-
-
 def checkin_link_reissue(*, subject_key: str) -> str | None:
     """A fresh link token for the check-in a request or reminder was about (its `subject_key`,
     `checkin:<id>`), while that check-in is open; None otherwise. For the development page of
@@ -427,7 +413,7 @@ def checkin_for_token(token: str) -> Checkin | None:
     if not token or len(token) > 200:
         return None
     link = CheckinLink.objects.select_related("checkin__patient__clinic").filter(
-        token_hash=_hash(token)
+        token_hash=token_hash(token)
     )
     found = link.first()
     return found.checkin if found is not None else None
@@ -453,20 +439,16 @@ def checkin_submit(
     Invalid or incomplete answers are refused (InvalidInput naming each item) and the check-in
     stays open; red flags the valid answers raise are still acted on (once per check-in), in a
     transaction of their own: a refused form must not hide a crisis."""
-    from carehub.observations.scores import UnscorableAnswers as Refused
-
     now = at or clock.now()
     try:
         return _submit(checkin_id=checkin_id, answers=answers, source=source, now=now)
-    except Refused as refused:
+    except UnscorableAnswers as refused:
         if refused.red_flags:
             _act_on_refused(checkin_id, refused, now)
         raise
 
 
 def _act_on_refused(checkin_id: int, refused: UnscorableAnswers, now: datetime) -> None:
-    from carehub.observations.scores import checkin_red_flags_act
-
     with transaction.atomic(durable=True):
         checkin = Checkin.objects.select_related("patient", "enrolment").get(pk=checkin_id)
         checkin_red_flags_act(checkin, list(refused.red_flags), now)
@@ -475,8 +457,6 @@ def _act_on_refused(checkin_id: int, refused: UnscorableAnswers, now: datetime) 
 def _submit(
     *, checkin_id: int, answers: dict[str, Any], source: str, now: datetime
 ) -> CheckinRecorded:
-    from carehub.observations.scores import checkin_answers_record
-
     with transaction.atomic(durable=True):
         checkin = (
             Checkin.objects.select_for_update(of=("self",))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from carehub.clinics.models import Clinic, ClinicThreshold
+from carehub.core.exceptions import NotFound
 from carehub.pathways.registry import registry
 
 
@@ -67,8 +68,6 @@ def threshold_list_for_clinic(*, clinic_id: int) -> list[ThresholdView]:
 
 
 def threshold_get_for_clinic(*, clinic: Clinic, pathway_key: str, name: str) -> ThresholdView:
-    from carehub.core.exceptions import NotFound
-
     for view in threshold_list_for_clinic(clinic_id=clinic.pk):
         if (view.pathway_key, view.name) == (pathway_key, name):
             return view

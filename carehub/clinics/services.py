@@ -6,6 +6,7 @@ from django.db import transaction
 
 from carehub.accounts.models import User
 from carehub.clinics.models import Clinic, ClinicThreshold
+from carehub.clinics.selectors import threshold_specs
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput, NotFound
 
@@ -79,8 +80,6 @@ def threshold_set(
     """Set the clinic's value for a pathway threshold, with where the number comes from (e.g.
     "ASRA 2020"). The value has the type of the definition's default. Decisions from now on read
     it; steps already logged keep the value and source they read."""
-    from carehub.clinics.selectors import threshold_specs
-
     spec = threshold_specs().get((pathway_key, name))
     if spec is None:
         raise NotFound("No such pathway threshold.")

@@ -27,16 +27,6 @@ from django.db.models import QuerySet
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 
-from carehub.accounts.models import User
-
-
-def admin_user(request: HttpRequest) -> User:
-    """The account behind an admin request: the admin site lets no anonymous user in."""
-    user = request.user
-    assert isinstance(user, User), "the admin site requires a signed-in account"
-    return user
-
-
 GLOBAL = ":global"
 SUPERUSERS = ":superusers"
 

@@ -1,15 +1,30 @@
-"""Publishing many Celery tasks at once, over one broker connection and producer, after the
-caller's transaction commits: one task per id, or one task per chunk of ids (payloads stay
-ids either way)."""
+"""Publishing Celery tasks by name, and many at once, over one broker connection and producer,
+after the caller's transaction commits: one task per id, or one task per chunk of ids (payloads
+stay ids either way).
+
+Publishers name the task (`task_named("carehub.pathways.effect_execute")`) instead of importing
+the module that defines it: a tasks module imports the services it runs, so a service importing
+its tasks module closes an import cycle (docs/adr/0032-layers-and-registration-by-name.md). Each
+app's AppConfig.ready() imports its own tasks module, so every process that loads the apps (web,
+worker, beat, commands) has them registered under their names.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 
 BATCH_SIZE = 500
+
+
+def task_named(name: str) -> Any:
+    """The Celery task registered under `name` (its `shared_task(name=...)`), the same object
+    its module defines: `.delay`, `.apply_async` and an eager run behave exactly as if the
+    caller had imported it. Raises celery's NotRegistered for a name no app registered."""
+    return current_app.tasks[name]
 
 
 def _payloads(ids: Sequence[int], per_task: int | None) -> list[tuple[Any, ...]]:
@@ -65,7 +80,7 @@ def queued_tasks(task: Any) -> int | None:
 def publish_ids_after_commit(
     task: Callable[[], Any], ids: Sequence[int], *, per_task: int | None = None
 ) -> None:
-    """One on-commit callback for the batch; `task()` returns the Celery task (imported late).
+    """One on-commit callback for the batch; `task()` returns the Celery task (looked up late).
     `robust`: a broker outage must not fail a transaction that already committed."""
     if not ids:
         return

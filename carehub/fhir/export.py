@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -24,7 +25,7 @@ from django.db import transaction
 from carehub.accounts.models import User
 from carehub.core import clock
 from carehub.core.exceptions import InvalidInput
-from carehub.core.publish import publish_ids, publish_ids_after_commit
+from carehub.core.publish import publish_ids, publish_ids_after_commit, task_named
 from carehub.fhir import resources
 from carehub.fhir.models import ExportFile, ExportJob, ExportStatus
 from carehub.fhir.selectors import PATIENT_DATA_TYPES
@@ -32,6 +33,9 @@ from carehub.fhir.selectors import PATIENT_DATA_TYPES
 logger = logging.getLogger(__name__)
 
 EXPORT_TYPES: tuple[str, ...] = tuple(PATIENT_DATA_TYPES)
+# carehub.fhir.tasks.export_run_task, published by name (that module imports this one).
+EXPORT_RUN = "carehub.fhir.export_run"
+
 BATCH_SIZE = 2000
 # The model check (about a millisecond a resource) is run on the resources at these positions
 # of every batch: 4 of each 2,000.
@@ -65,8 +69,6 @@ def export_job_create(
     *, user: User, types: list[str], since: datetime | None, request_url: str
 ) -> ExportJob:
     """A job for the user's clinic; its task is published once the job is committed."""
-    from carehub.fhir.tasks import export_run_task
-
     if user.clinic_id is None:
         raise InvalidInput("Only staff of a clinic can export its data.")
     with transaction.atomic():
@@ -74,7 +76,7 @@ def export_job_create(
             clinic_id=user.clinic_id, requested_by=user, types=types, since=since,
             request_url=request_url[:2000],
         )  # fmt: skip
-        publish_ids_after_commit(lambda: export_run_task, [job.pk])
+        publish_ids_after_commit(partial(task_named, EXPORT_RUN), [job.pk])
     return job
 
 
@@ -142,8 +144,6 @@ def export_run(*, job_id: int) -> str:
 def export_job_poll(*, job: ExportJob) -> None:
     """Called by the status URL: publish again a job whose task was lost (still accepted
     `REPUBLISH_AFTER` after it was last published). One poll wins the conditional update."""
-    from carehub.fhir.tasks import export_run_task
-
     if job.status != ExportStatus.ACCEPTED or job.updated_at > clock.now() - REPUBLISH_AFTER:
         return
     claimed = ExportJob.objects.filter(
@@ -151,4 +151,4 @@ def export_job_poll(*, job: ExportJob) -> None:
     ).update(updated_at=clock.now())
     if claimed:
         logger.warning("FHIR export %s was still waiting: published again", job.public_id)
-        publish_ids(export_run_task, [job.pk])
+        publish_ids(task_named(EXPORT_RUN), [job.pk])

@@ -143,6 +143,9 @@ SMS_GATEWAYS = {
     "http": "carehub.messaging.providers.http.HttpSmsGateway",
     "recording": "carehub.messaging.channels.RecordingSmsGateway",
 }
+# The e-mail sender of an anymail backend, by its dotted path like the SMS gateways (the
+# providers import this module for its errors and base classes).
+ANYMAIL_SENDER = "carehub.messaging.providers.email.send_through_anymail"
 
 
 def sms_gateway_path(value: str | None = None) -> str:
@@ -241,10 +244,8 @@ class EmailChannel(Channel):
             email.send(fail_silently=False)
             return message_id
         if email_reports_status():
-            from carehub.messaging.providers.email import send_through_anymail
-
             # The ESP's own id: its tracking webhooks name the message by it.
-            return send_through_anymail(email) or message_id
+            return import_string(ANYMAIL_SENDER)(email) or message_id
         email.send(fail_silently=False)
         return message_id
 

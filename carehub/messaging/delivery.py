@@ -34,7 +34,7 @@ from django.db.models import F, QuerySet
 
 from carehub.clinics.clock import clinic_time, exclude_sandboxes
 from carehub.core import clock
-from carehub.core.publish import publish_ids, queued_tasks
+from carehub.core.publish import publish_ids, queued_tasks, task_named
 from carehub.core.retry import (
     append_error,
     describe_error,
@@ -85,10 +85,8 @@ NOT_CLAIMABLE = (
 # --- publishing ---------------------------------------------------------------------------------
 
 
-def _send_task() -> Any:
-    from carehub.messaging.tasks import messages_send_task
-
-    return messages_send_task
+# carehub.messaging.tasks.messages_send_task, published by name (that module imports this one).
+MESSAGES_SEND = "carehub.messaging.send_many"
 
 
 def publish_after_commit(message_ids: list[int], *, recovered: bool = False) -> None:
@@ -109,7 +107,10 @@ def publish_after_commit(message_ids: list[int], *, recovered: bool = False) -> 
 def _publish_or_mark_lost(ids: list[int], priority: int | None = None) -> None:
     try:
         publish_ids(
-            _send_task(), ids, per_task=int(settings.MESSAGING_SEND_BATCH_SIZE), priority=priority
+            task_named(MESSAGES_SEND),
+            ids,
+            per_task=int(settings.MESSAGING_SEND_BATCH_SIZE),
+            priority=priority,
         )
     except Exception as exc:
         logger.warning(
@@ -278,7 +279,7 @@ def _broker_carries_queued() -> bool:
     MESSAGING_SEND_BATCH_SIZE ids). Fewer proves that publishes were lost (a broker restarted
     without its data); an empty queue, or a broker that does not answer, leaves the sweeper's
     usual wait."""
-    waiting = queued_tasks(_send_task())
+    waiting = queued_tasks(task_named(MESSAGES_SEND))
     if not waiting:
         return False
     queued = Message.objects.filter(status=MessageStatus.QUEUED).count()

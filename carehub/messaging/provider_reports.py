@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
+from anymail.signals import AnymailTrackingEvent
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -39,6 +41,7 @@ from carehub.messaging.models import (
     ProviderStatus,
 )
 from carehub.messaging.providers import scrub
+from carehub.messaging.providers.email import EVENT_STATUSES, provider_name
 
 logger = logging.getLogger(__name__)
 
@@ -254,3 +257,18 @@ def _apply(
         add(MessageStatus.DEAD, f"Dead: not delivered. {said}")
         logger.error("message %s (%s) was not delivered: %s", message.pk, message.purpose, said)
     return APPLIED
+
+
+def tracking_received(
+    sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any
+) -> None:
+    """anymail's `tracking` signal: a delivery event of the ESP becomes a status report."""
+    status = EVENT_STATUSES.get(str(event.event_type))
+    if status is None or not event.message_id:
+        return
+    provider_report_receive(
+        provider=provider_name(esp_name), provider_message_id=str(event.message_id),
+        status=status, provider_status=str(event.event_type),
+        error_code=str(event.reject_reason or ""),
+        error=scrub(str(event.description or event.mta_response or "")),
+    )  # fmt: skip

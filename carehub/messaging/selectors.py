@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 
 from carehub.accounts.models import User
-from carehub.care_access import messages_visible_to
 from carehub.core.exceptions import NotFound
-from carehub.messaging.channels import UnreachableContact
+from carehub.messaging.access import messages_visible_to
+from carehub.messaging.channels import UnreachableContact, sms_gateway_path
 from carehub.messaging.models import (
     DeliveryEvent,
     Message,
@@ -92,8 +92,6 @@ def _names_subclass(path: str, base: str) -> bool:
 
 def recording_sms_gateway() -> bool:
     """Whether MESSAGING_SMS_GATEWAY is the recording development gateway (or one built on it)."""
-    from carehub.messaging.channels import sms_gateway_path
-
     return _names_subclass(sms_gateway_path(), "carehub.messaging.channels.RecordingSmsGateway")
 
 

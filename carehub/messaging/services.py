@@ -37,8 +37,9 @@ from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.core.sql import column, concrete_field
 from carehub.messaging import registry
-from carehub.messaging.delivery import event, publish_after_commit
+from carehub.messaging.delivery import _event, event, publish_after_commit
 from carehub.messaging.models import (
+    DUE_STATUSES,
     ContactPreference,
     DeliveryEvent,
     Message,
@@ -361,9 +362,6 @@ def messages_cancel(*, subject_keys: Sequence[str], reason: str, now: datetime) 
     """Messages about these subjects not sent yet (waiting for their time, deferred, or waiting
     to retry) are not sent: each is marked suppressed with a delivery event giving `reason`.
     Messages a worker holds are left to it (its suppression check sees the same state)."""
-    from carehub.messaging.delivery import _event
-    from carehub.messaging.models import DUE_STATUSES
-
     if not subject_keys:
         return 0
     waiting = list(

@@ -41,10 +41,13 @@ from carehub.instruments.definition import ENTERED_SCORE_KEY, InstrumentDefiniti
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get, instrument_score, instrument_score_total
 from carehub.instruments.scoring import AnswerError, AnswerProblem, RedFlag, ScoreResult
+from carehub.messaging.services import message_enqueue_for_roles
 from carehub.observations.models import MEAN_TOLERANCE, Observation, Source, is_number
+from carehub.observations.selectors import facts_for_patient
 from carehub.observations.services import _moment, score_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.patients.models import Patient
+from carehub.worklists.services import flag_raise
 
 if TYPE_CHECKING:
     from carehub.checkins.models import Checkin
@@ -119,8 +122,6 @@ def _baseline(patient: Patient, definition: InstrumentDefinition, at: datetime) 
     """The pre-trial baseline a diary's relief is measured against (`baseline_relief`)."""
     if not definition.scoring.baseline_relief:
         return None
-    from carehub.observations.selectors import facts_for_patient
-
     facts = facts_for_patient(patient=patient, now=at)
     value = facts.get("nrs.baseline") or facts.get("nrs.latest")
     return float(value) if isinstance(value, int | float) else None
@@ -301,9 +302,6 @@ def act_on_red_flags(
     subject and flag (`subject`: `checkin:<id>` or `observation:<id>`; a re-submitted form or a
     retried request does not alert twice). Immediate and same-day flags are urgent: their
     messages are published right after commit and ignore quiet hours and digests."""
-    from carehub.messaging.services import message_enqueue_for_roles
-    from carehub.worklists.services import flag_raise
-
     raised = []
     for flag in red_flags:
         key = f"{subject}:redflag:{flag.code}"

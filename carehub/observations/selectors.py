@@ -48,7 +48,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from carehub.accounts.models import User
-from carehub.care_access import observations_visible_to
 from carehub.core.exceptions import NotFound
 from carehub.instruments.catalogue import (
     PHQ9_ITEM9,
@@ -59,6 +58,7 @@ from carehub.instruments.catalogue import (
 )
 from carehub.instruments.scoring import trend
 from carehub.observations import reference
+from carehub.observations.access import observations_visible_to
 from carehub.observations.models import CURRENT, Kind, Observation
 from carehub.patients.models import Patient
 from workflows.facts import STANDARD_FACTS, FactValue

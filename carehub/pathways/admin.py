@@ -12,8 +12,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from carehub.accounts.requests import admin_user
 from carehub.core.admin import ReadOnlyAdmin
-from carehub.core.admin_scope import ClinicScopedAdmin, admin_user
+from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.pathways.effects import effect_resend
 from carehub.pathways.migration import migration_dry_run, migration_rollback

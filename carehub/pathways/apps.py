@@ -9,4 +9,10 @@ class PathwaysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from carehub.pathways import checks  # noqa: F401  (registers the system check)
+        from carehub.pathways import (
+            checks,  # noqa: F401  (registers the system check)
+            deactivation,
+            tasks,  # noqa: F401  (registers its tasks by name)
+        )
+
+        deactivation.register()

@@ -1,6 +1,7 @@
 """Executing outbox effects: effect kind → handler, with attempts, backoff and a dead state.
 
-Each handler calls one domain service and is idempotent by the outbox row: the rows it creates
+Handlers are registered by kind by the apps that own the work (`register_effect_handler`). Each
+handler calls one domain service and is idempotent by the outbox row: the rows it creates
 are unique per effect, so an effect executed twice (a redelivered task, two workers) has its
 result once. Handler and "done" commit together.
 """
@@ -10,17 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
-from carehub.checkins.services import checkin_series_start, checkin_series_stop
 from carehub.clinics.clock import clinic_time
 from carehub.core import clock
 from carehub.core.exceptions import Conflict
 from carehub.core.retry import append_error, exponential_backoff
-from carehub.messaging.services import message_enqueue_for_roles
 from carehub.pathways.models import (
     EffectStatus,
     Enrolment,
@@ -30,8 +28,6 @@ from carehub.pathways.models import (
 )
 from carehub.pathways.outbox import publish_after_commit
 from carehub.pathways.registry import definition_get
-from carehub.worklists.models import TaskStatus
-from carehub.worklists.services import care_task_close, care_task_create, flag_raise
 
 logger = logging.getLogger(__name__)
 
@@ -66,107 +62,16 @@ def task_state_left(
     return f"No longer needed: {track_title} had left '{state_title}' before the task was created"
 
 
-def _create_task(effect: OutboxEffect, now: datetime) -> None:
-    """The task belongs to the state named in the effect (`CreateTask.state`): the dispatch
-    leaving that state closes it (`dispatch_sql`); one decided before the state was left and
-    executed after is created closed; and after commit the state is checked again, for a
-    dispatch that ran while this one did (it could not see the task, nor this the step)."""
-    p = effect.payload
-    due_at = datetime.fromisoformat(p["due_at"]) if p.get("due_at") else None
-    track, state = p.get("track", ""), p.get("state", "")  # no state: decided before states
-    reason = None
-    if state:
-        reason = task_state_left(
-            enrolment=effect.enrolment, track=track, state=state, step_id=effect.step_id
-        )
-    task = care_task_create(
-        enrolment=effect.enrolment, discipline=p["discipline"], title=p["title"], due_at=due_at,
-        priority=p.get("priority", "routine"), source_effect=effect, track=track, state=state,
-        source_step_id=effect.step_id, closed_reason=reason or "", closed_at=now,
-    )  # fmt: skip
-    if state and task.status == TaskStatus.OPEN and task.source_effect_id == effect.pk:
-        transaction.on_commit(
-            partial(_close_if_state_left, task_id=task.pk, enrolment_id=effect.enrolment_id,
-                    track=track, state=state, step_id=effect.step_id),
-            robust=True,
-        )  # fmt: skip
+# Effect kind → handler. Each app that acts on pathway effects registers its handlers from its
+# AppConfig.ready() (`register_effect_handler`), so every process that loads the apps has them:
+# worklists `create_task` and `raise_flag`, messaging `notify` and `propose_escalation`, check-ins
+# `start_checkins` and `stop_checkins`. The outbox knows kinds, not the apps that handle them.
+HANDLERS: dict[str, Handler] = {}
 
 
-def _close_if_state_left(
-    *, task_id: int, enrolment_id: int, track: str, state: str, step_id: int | None
-) -> None:
-    """After the task's commit: wait for a change of the pathway in progress (a share lock on
-    the enrolment row, taken and released by one statement in autocommit: a dispatch holds the
-    row until it commits), then close the task if its state was left meanwhile."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {Enrolment._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608
-            [enrolment_id],
-        )
-    enrolment = Enrolment.objects.get(pk=enrolment_id)
-    reason = task_state_left(enrolment=enrolment, track=track, state=state, step_id=step_id)
-    if reason is not None:
-        care_task_close(task_id=task_id, reason=reason, at=clock.now())
-
-
-def _raise_flag(effect: OutboxEffect, now: datetime) -> None:
-    p = effect.payload
-    flag_raise(
-        enrolment=effect.enrolment, code=p["code"], severity=p["severity"], message=p["message"],
-        raised_at=effect.decided_at, source_effect=effect,
-    )  # fmt: skip
-
-
-def _notify(effect: OutboxEffect, now: datetime) -> None:
-    p = effect.payload
-    message_enqueue_for_roles(
-        patient=effect.enrolment.patient, roles=list(p["to"]), purpose="pathway_notice",
-        body=p["message"], idempotency_key_prefix=effect.idempotency_key,
-        urgency=p.get("urgency", "routine"),
-        why=f"Pathway {effect.enrolment.definition_key}, track {p['track']}",
-        subject_key=f"enrolment:{effect.enrolment_id}", source_effect=effect,
-    )  # fmt: skip
-
-
-def _propose_escalation(effect: OutboxEffect, now: datetime) -> None:
-    p = effect.payload
-    message_enqueue_for_roles(
-        patient=effect.enrolment.patient,
-        roles=list(p["roles"]),
-        purpose="escalation_proposed",
-        body=f"Escalation waiting for your decision: {p['summary']}",
-        idempotency_key_prefix=effect.idempotency_key,
-        urgency="routine",
-        why=f"Proposal {p['source']} → {p['target']} needs one of: {', '.join(p['roles'])}",
-        subject_key=f"proposal:{p['proposal_id']}" if p.get("proposal_id") else "",
-        source_effect=effect,
-    )
-
-
-def _start_checkins(effect: OutboxEffect, now: datetime) -> None:
-    p = effect.payload
-    checkin_series_start(
-        enrolment=effect.enrolment, series=p["series"], instrument=p["instrument"],
-        every=timedelta(seconds=p["every"]), at=effect.decided_at,
-    )  # fmt: skip
-
-
-def _stop_checkins(effect: OutboxEffect, now: datetime) -> None:
-    p = effect.payload
-    checkin_series_stop(
-        enrolment=effect.enrolment, series=p.get("series"), instrument=p.get("instrument"),
-        at=effect.decided_at, reason=p.get("reason", ""),
-    )  # fmt: skip
-
-
-HANDLERS: dict[str, Handler] = {
-    "create_task": _create_task,
-    "raise_flag": _raise_flag,
-    "notify": _notify,
-    "propose_escalation": _propose_escalation,
-    "start_checkins": _start_checkins,
-    "stop_checkins": _stop_checkins,
-}
+def register_effect_handler(kind: str, handler: Handler) -> None:
+    """The handler of effects of this kind (one per kind; registering again replaces it)."""
+    HANDLERS[kind] = handler
 
 
 class PermanentEffectError(Exception):

@@ -5,32 +5,28 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from carehub.core import clock
-from carehub.core.publish import publish_ids_after_commit
+from carehub.core.publish import publish_ids_after_commit, task_named
 from carehub.pathways.models import EffectStatus, OutboxEffect
 
 logger = logging.getLogger(__name__)
 
-
-def _effect_task() -> Any:
-    from carehub.pathways.tasks import effect_execute_task
-
-    return effect_execute_task
+# The tasks of carehub.pathways.tasks, published by name (that module imports this one).
+EFFECT_EXECUTE = "carehub.pathways.effect_execute"
+EFFECTS_EXECUTE = "carehub.pathways.effects_execute"
 
 
 def _publish_together(effect_ids: list[int]) -> None:
-    from carehub.pathways.tasks import effect_execute_task, effects_execute_task
-
     if len(effect_ids) == 1:
-        effect_execute_task.delay(effect_ids[0])
+        task_named(EFFECT_EXECUTE).delay(effect_ids[0])
     else:
-        effects_execute_task.delay(effect_ids)
+        task_named(EFFECTS_EXECUTE).delay(effect_ids)
 
 
 def publish_after_commit(effect_ids: list[int]) -> None:
@@ -45,7 +41,7 @@ def publish_after_commit(effect_ids: list[int]) -> None:
 def publish_each_after_commit(effect_ids: list[int]) -> None:
     """After commit, one task per effect id (the sweeper's rows are unrelated to each other, and
     any worker may take each), over one producer in one kombu publish batch."""
-    publish_ids_after_commit(_effect_task, effect_ids)
+    publish_ids_after_commit(partial(task_named, EFFECT_EXECUTE), effect_ids)
 
 
 def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> int:

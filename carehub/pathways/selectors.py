@@ -10,8 +10,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from carehub.accounts.models import User
-from carehub.care_access import enrolments_visible_to, proposals_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.pathways.access import enrolments_visible_to, proposals_visible_to
 from carehub.pathways.dispatch.codec import configuration_from_json
 from carehub.pathways.models import (
     Enrolment,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from carehub.accounts.models import User
-from carehub.care_access import patients_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.patients.access import patients_visible_to
 from carehub.patients.models import CareTeamMembership, Patient
 
 

@@ -1,5 +1,7 @@
 import re
+from collections.abc import Callable
 from datetime import date, time
+from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -150,6 +152,18 @@ def patient_contact_update(*, patient: Patient, phone: str, email: str) -> list[
 
 DEACTIVATION_REASON_MAX_LENGTH = 300
 
+# What keeps a patient from being deactivated: an app with work in progress for patients
+# registers a check from its AppConfig.ready() (carehub.pathways: enrolments still active or
+# paused). A check returns None, or why (the Conflict's message) and what it found (added to the
+# Conflict's `current`).
+DeactivationBlocker = Callable[[Patient], tuple[str, dict[str, Any]] | None]
+_deactivation_blockers: list[DeactivationBlocker] = []
+
+
+def register_deactivation_blocker(blocker: DeactivationBlocker) -> None:
+    if blocker not in _deactivation_blockers:
+        _deactivation_blockers.append(blocker)
+
 
 @transaction.atomic
 def patient_deactivate(*, patient: Patient, reason: str) -> Patient:
@@ -161,8 +175,6 @@ def patient_deactivate(*, patient: Patient, reason: str) -> Patient:
     patient cannot be enrolled again, and no message is sent to them any more: anything still
     waiting to be sent is suppressed at its send time, with the reason in its delivery events.
     The record and its history stay. Deactivating an inactive patient is a conflict (409)."""
-    from carehub.pathways.models import Enrolment, EnrolmentStatus
-
     text = reason.strip() if isinstance(reason, str) else ""
     if not text:
         message = "Say why the patient is deactivated."
@@ -177,22 +189,10 @@ def patient_deactivate(*, patient: Patient, reason: str) -> Patient:
             "The patient is already inactive.",
             extra={"current": {"id": locked.pk, "active": False}},
         )
-    running = list(
-        Enrolment.objects.filter(
-            patient=locked, status__in=[EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED]
-        ).values("public_id", "definition_key", "status")
-    )
-    if running:
-        raise Conflict(
-            "The patient is still on a pathway: discharge them first.",
-            extra={
-                "current": {
-                    "id": locked.pk,
-                    "active": True,
-                    "enrolments": [{**row, "public_id": str(row["public_id"])} for row in running],
-                }
-            },
-        )
+    for blocker in _deactivation_blockers:
+        if (blocked := blocker(locked)) is not None:
+            message, current = blocked
+            raise Conflict(message, extra={"current": {"id": locked.pk, "active": True, **current}})
     locked.active = False
     locked.deactivated_at = clock.now()
     locked.deactivation_reason = text

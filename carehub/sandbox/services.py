@@ -35,6 +35,7 @@ from carehub.checkins.services import checkins_close_expired, checkins_open_due
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.core.publish import task_named
 from carehub.integrations.sender import webhooks_send
 from carehub.messaging.delivery import messages_send
 from carehub.messaging.models import (
@@ -146,10 +147,12 @@ def sandbox_clock_advance(
     return clinic
 
 
-def _publish(clinic_id: int) -> None:
-    from carehub.sandbox.tasks import sandbox_clock_advance_task
+# carehub.sandbox.tasks.sandbox_clock_advance_task, published by name (that module imports this).
+TEST_CLOCK_ADVANCE = "carehub.sandbox.test_clock_advance"
 
-    sandbox_clock_advance_task.delay(clinic_id)
+
+def _publish(clinic_id: int) -> None:
+    task_named(TEST_CLOCK_ADVANCE).delay(clinic_id)
 
 
 def _state(clinic: Clinic) -> dict[str, str | None]:

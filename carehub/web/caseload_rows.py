@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from carehub.web.selectors.caseload import CaseloadRow
+from carehub.web.selectors.shared import CaseloadRow
 
 _INDENT = "\n          "
 

@@ -6,7 +6,8 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.core.admin_scope import ClinicScopedAdmin, admin_user
+from carehub.accounts.requests import admin_user
+from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.worklists.models import CareTask, Flag, FlagStatus, TaskStatus
 from carehub.worklists.services import care_task_complete, flag_set_status

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import BigIntegerField, Case, ExpressionWrapper, F, QuerySet, Value, When
 
 from carehub.accounts.models import User
-from carehub.care_access import flags_visible_to, tasks_visible_to
 from carehub.core.exceptions import NotFound
+from carehub.worklists.access import flags_visible_to, tasks_visible_to
 from carehub.worklists.models import CareTask, Flag, Severity
 
 # Urgent flags sort above every other flag, then the newest first: one integer, so a cursor

@@ -6,12 +6,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from carehub.accounts.models import User
+from carehub.accounts.models import STAFF_ROLES, User
+from carehub.clinics.clock import exclude_sandboxes
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.integrations.models import ChangeType
 from carehub.integrations.services import change_record
-from carehub.pathways.models import Enrolment, OutboxEffect
+from carehub.observations.models import Kind, Observation
+from carehub.pathways.models import Enrolment, EnrolmentStatus, OutboxEffect
 from carehub.patients.models import Patient
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Severity, TaskStatus
 
@@ -309,10 +311,6 @@ def session_notes_overdue_tasks(
     `SESSION_NOTES_DUE_HOURS` (looking back 30 days); one task per session. The wall clock's run
     leaves sandbox clinics out; an advance of a sandbox's test clock runs it for that clinic
     alone (ADR 0024)."""
-    from carehub.clinics.clock import exclude_sandboxes
-    from carehub.observations.models import Kind, Observation
-    from carehub.pathways.models import EnrolmentStatus
-
     scope = (
         exclude_sandboxes("patient__clinic_id")
         if clinic_id is None
@@ -384,8 +382,6 @@ def care_task_add(
     optionally about one of the patient's enrolments and assigned to a member of staff of that
     discipline. While an equal task (same enrolment, discipline and title) is open, a conflict
     (409) naming it. Pathway tasks are created by the pathway's effects (`care_task_create`)."""
-    from carehub.accounts.models import STAFF_ROLES
-
     if discipline not in STAFF_ROLES:
         raise _field_error("discipline", f"must be a staff role ({', '.join(STAFF_ROLES)})")
     text = title.strip() if isinstance(title, str) else ""

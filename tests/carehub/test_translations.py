@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import translation
 
-from carehub.core import translations
-from carehub.core.translations import Message
+from carehub.portal import translations
+from carehub.portal.translations import Message
 
 
 def test_spanish_is_shipped() -> None:

@@ -5,13 +5,13 @@ options). carehub sends through Django's mail API, so nothing here names an ESP.
 Sending classifies anymail's errors like the SMS providers' answers (see the package). The ESP's
 tracking webhooks (`/hooks/email/<esp>/tracking/`, anymail's views behind its basic auth
 ANYMAIL_WEBHOOK_SECRET and the ESP's own signature where it has one) raise anymail's `tracking`
-signal; `tracking_received` turns the delivery events among them into status reports.
+signal; `carehub.messaging.provider_reports.tracking_received` turns the delivery events among
+them into status reports.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import requests
 from anymail.exceptions import (
@@ -21,7 +21,6 @@ from anymail.exceptions import (
     AnymailRecipientsRefused,
     AnymailRequestsAPIError,
 )
-from anymail.signals import AnymailTrackingEvent
 from django.core.mail import EmailMessage, get_connection
 
 from carehub.messaging.channels import DeliveryError, PermanentDeliveryError
@@ -103,20 +102,3 @@ def send_through_anymail(email: EmailMessage) -> str | None:
     status = getattr(email, "anymail_status", None)
     message_id = getattr(status, "message_id", None)
     return message_id if isinstance(message_id, str) and message_id else None
-
-
-def tracking_received(
-    sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any
-) -> None:
-    """anymail's `tracking` signal: a delivery event of the ESP becomes a status report."""
-    from carehub.messaging.provider_reports import provider_report_receive
-
-    status = EVENT_STATUSES.get(str(event.event_type))
-    if status is None or not event.message_id:
-        return
-    provider_report_receive(
-        provider=provider_name(esp_name), provider_message_id=str(event.message_id),
-        status=status, provider_status=str(event.event_type),
-        error_code=str(event.reject_reason or ""),
-        error=scrub(str(event.description or event.mta_response or "")),
-    )  # fmt: skip

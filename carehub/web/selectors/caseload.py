@@ -10,7 +10,7 @@ carries the sort key of the last row shown.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,7 +57,7 @@ from carehub.web.selectors.shared import (
     MISSED_WINDOW,
     OPEN_ENROLMENT,
     OVERDUE_AFTER,
-    TrackCell,
+    CaseloadRow,
     _after,
     track_cells,
 )
@@ -115,37 +115,6 @@ class CaseloadQuery:
     sort: str = Sort.ATTENTION
     page_size: int = 50
     cursor: str = ""
-
-
-@dataclass
-class CaseloadRow:
-    patient: Patient
-    tracks: list[TrackCell] = field(default_factory=list)
-    paused: bool = False
-    next_due_at: datetime | None = None
-    next_due_label: str = ""
-    stalled: bool = False
-    urgent_flags: int = 0
-    open_flags: int = 0
-    pending_proposals: int = 0
-    overdue_checkins: int = 0
-    last_progress_at: datetime | None = None
-    top_flag_message: str = ""
-    pending_summary: str = ""
-    # What the page prints, prepared once per row (the template only places it).
-    url: str = ""
-    name: str = ""
-    next_due_iso: str = ""  # `|date:"c"`
-    next_due_date: str = ""  # `|date:"j M Y"`
-    overdue: bool = False
-    progress_iso: str = ""
-    progress_date: str = ""
-    progress_text: str = ""  # what last moved, in words ("Now Interventional review")
-    peg_text: str = ""  # "6.9"
-    peg_change_text: str = ""  # "12 % better than baseline"
-    peg_change_class: str = ""  # better / worse / same
-    contact_problem: str = ""  # the latest dead message's error
-    html: str = ""  # the row's markup (`carehub.web.caseload_rows.row_html`)
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from carehub.web.presentation import (
     show_value,
     state_title,
 )
+from carehub.web.selectors.shared import CaseloadRow
 from workflows import PathwayDefinition
 
 _URL_MARK = 987654321987654321  # stands for the patient id in a reversed URL
 
 if TYPE_CHECKING:
-    from carehub.web.selectors.caseload import CaseloadRow
     from carehub.web.selectors.row_details import RowDetails
 
 

@@ -4,8 +4,8 @@ windows, page sizes, the severity order, keyset conditions and the track cells o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
@@ -21,6 +21,7 @@ from carehub.pathways.models import (
     EnrolmentStatus,
 )
 from carehub.pathways.registry import definition_get
+from carehub.patients.models import Patient
 from carehub.web.presentation import (
     short_track_title,
     state_title,
@@ -90,3 +91,34 @@ def track_cells(enrolment: Enrolment) -> list[TrackCell]:
             )
         )
     return cells
+
+
+@dataclass
+class CaseloadRow:
+    patient: Patient
+    tracks: list[TrackCell] = field(default_factory=list)
+    paused: bool = False
+    next_due_at: datetime | None = None
+    next_due_label: str = ""
+    stalled: bool = False
+    urgent_flags: int = 0
+    open_flags: int = 0
+    pending_proposals: int = 0
+    overdue_checkins: int = 0
+    last_progress_at: datetime | None = None
+    top_flag_message: str = ""
+    pending_summary: str = ""
+    # What the page prints, prepared once per row (the template only places it).
+    url: str = ""
+    name: str = ""
+    next_due_iso: str = ""  # `|date:"c"`
+    next_due_date: str = ""  # `|date:"j M Y"`
+    overdue: bool = False
+    progress_iso: str = ""
+    progress_date: str = ""
+    progress_text: str = ""  # what last moved, in words ("Now Interventional review")
+    peg_text: str = ""  # "6.9"
+    peg_change_text: str = ""  # "12 % better than baseline"
+    peg_change_class: str = ""  # better / worse / same
+    contact_problem: str = ""  # the latest dead message's error
+    html: str = ""  # the row's markup (`carehub.web.caseload_rows.row_html`)

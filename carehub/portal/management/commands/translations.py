@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from carehub.core import translations
+from carehub.portal import translations
 
 
 class Command(BaseCommand):

@@ -29,6 +29,11 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils.translation.template import templatize
 
+from carehub.instruments.registry import instruments
+from carehub.instruments.texts import PATIENT_TEXTS
+from carehub.pathways.registry import registry
+from carehub.portal.selectors import PROGRESS_INSTRUMENTS
+
 if TYPE_CHECKING:
     from babel.messages.catalog import Catalog
 
@@ -122,8 +127,6 @@ def module_messages() -> Iterator[Message]:
 
 def _notices_to_patients() -> Iterator[Message]:
     """The `notify` effects of the published pathway definitions that go to the patient."""
-    from carehub.pathways.registry import registry
-
     for definition in sorted(registry(), key=lambda d: (d.key, d.version)):
         where = f"pathway {definition.key} v{definition.version}"
         for track_name, track in definition.tracks.items():
@@ -138,10 +141,6 @@ def _notices_to_patients() -> Iterator[Message]:
 
 def dynamic_messages() -> Iterator[Message]:
     """Texts translated with their English wording as the msgid (not in a gettext call)."""
-    from carehub.instruments.registry import instruments
-    from carehub.instruments.texts import PATIENT_TEXTS
-    from carehub.portal.selectors import PROGRESS_INSTRUMENTS
-
     yield from _notices_to_patients()
 
     for name, entry in PATIENT_TEXTS.items():
