@@ -365,10 +365,16 @@ class _Run:
             self.run_effects(track, spec.effects, state=source)
             self.taken.append(
                 TransitionTaken(
-                    track=track, transition_id=transition_id(track, index), event=spec.event,
-                    source=source, target=source, at=self.now, check=check, internal=True,
+                    track=track,
+                    transition_id=transition_id(track, index),
+                    event=spec.event,
+                    source=source,
+                    target=source,
+                    at=self.now,
+                    check=check,
+                    internal=True,
                 )
-            )  # fmt: skip
+            )
             return
         # Effects emitted on the way belong to the state entered (tasks: `CreateTask.state`).
         self.run_effects(track, self.definition.state(track, source).on_exit, state=spec.target)
@@ -443,9 +449,13 @@ class _Run:
             t = spec.create_task
             due_at = self.now + t.due_in if t.due_in is not None else None
             return CreateTask(
-                track=track, discipline=t.discipline, title=t.title, due_at=due_at,
-                priority=t.priority, state=state,
-            )  # fmt: skip
+                track=track,
+                discipline=t.discipline,
+                title=t.title,
+                due_at=due_at,
+                priority=t.priority,
+                state=state,
+            )
         if spec.notify is not None:
             n = spec.notify
             return Notify(track=track, to=tuple(n.to), message=n.message, urgency=n.urgency)

@@ -271,9 +271,10 @@ class _Planner:
     def plan_timers(self, track: str, source: str, target: str, entered_at: datetime) -> None:
         pending = {k: t for k, t in self.snapshot.timers.items() if t.track == track}
         old_timers = {
-            t.name: t for t in self.old.tracks.get(track, self.new.tracks[track]).timers
+            t.name: t
+            for t in self.old.tracks.get(track, self.new.tracks[track]).timers
             if t.state == source
-        }  # fmt: skip
+        }
         old_specs = set(old_timers)
         policy = self.spec.timers
         wanted: set[str] = set()
@@ -327,10 +328,16 @@ class _Planner:
             if key not in wanted:
                 self.timers.append(
                     TimerChange(
-                        key, track, "cancel", current.state, current.event, current.due_at, None,
+                        key,
+                        track,
+                        "cancel",
+                        current.state,
+                        current.event,
+                        current.due_at,
+                        None,
                         f"version {self.new.version} has no such timer in '{target}'",
                     )
-                )  # fmt: skip
+                )
 
     def enter_new_track(self, track: str) -> None:
         run = _Run(self.new, self.snapshot, self.now, event_key="migration")
@@ -343,9 +350,17 @@ class _Planner:
         for key, timer in run.timers.items():
             if timer.track == track:
                 self.timers.append(
-                    TimerChange(key, track, "start", timer.state, timer.event, None, timer.due_at,
-                                f"the new track's '{initial}'")
-                )  # fmt: skip
+                    TimerChange(
+                        key,
+                        track,
+                        "start",
+                        timer.state,
+                        timer.event,
+                        None,
+                        timer.due_at,
+                        f"the new track's '{initial}'",
+                    )
+                )
         if run.sends:
             self.notes.append(f"{track}: events its start raises are not sent by a migration")
 
@@ -361,15 +376,27 @@ class _Planner:
                     f"({proposal.summary}); it would be withdrawn"
                 )
                 self.proposals.append(
-                    ProposalChange(proposal.id, proposal.track, "close", proposal.transition_id,
-                                   None, f"'{proposal.source}' is left")
-                )  # fmt: skip
+                    ProposalChange(
+                        proposal.id,
+                        proposal.track,
+                        "close",
+                        proposal.transition_id,
+                        None,
+                        f"'{proposal.source}' is left",
+                    )
+                )
                 continue
             if self.spec.proposals == "close":
                 self.proposals.append(
-                    ProposalChange(proposal.id, proposal.track, "close", proposal.transition_id,
-                                   None, f"closed by the migration to version {self.new.version}")
-                )  # fmt: skip
+                    ProposalChange(
+                        proposal.id,
+                        proposal.track,
+                        "close",
+                        proposal.transition_id,
+                        None,
+                        f"closed by the migration to version {self.new.version}",
+                    )
+                )
                 continue
             self.keep_proposal(proposal)
 
@@ -382,9 +409,15 @@ class _Planner:
                 f"proposal ({proposal.summary}) would be withdrawn"
             )
             self.proposals.append(
-                ProposalChange(proposal.id, proposal.track, "close", proposal.transition_id, None,
-                               "no such escalation in the new version")
-            )  # fmt: skip
+                ProposalChange(
+                    proposal.id,
+                    proposal.track,
+                    "close",
+                    proposal.transition_id,
+                    None,
+                    "no such escalation in the new version",
+                )
+            )
             return
         index, new_id = found
         old_spec = self.old_transition(proposal.transition_id)
@@ -409,9 +442,10 @@ class _Planner:
             why = f"criteria changed; {why}"
             action = "remap"
         self.proposals.append(
-            ProposalChange(proposal.id, proposal.track, action, proposal.transition_id, new_id,
-                           why, check)
-        )  # fmt: skip
+            ProposalChange(
+                proposal.id, proposal.track, action, proposal.transition_id, new_id, why, check
+            )
+        )
 
     def old_transition(self, transition_id: str) -> TransitionSpec | None:
         try:
@@ -455,18 +489,27 @@ class _Planner:
                     else f"version {self.new.version} no longer starts them"
                 )
             self.series.append(
-                SeriesChange(active.series, active.instrument, action, active.every, every,
-                             active.next_due_at, why)
-            )  # fmt: skip
+                SeriesChange(
+                    active.series,
+                    active.instrument,
+                    action,
+                    active.every,
+                    every,
+                    active.next_due_at,
+                    why,
+                )
+            )
             track = next(iter(self.configuration), "")
             self.effects.append(StopCheckins(track=track, series=active.series, instrument=None))
             if every is not None:
                 self.effects.append(
                     StartCheckins(
-                        track=track, instrument=active.instrument, every=every,
+                        track=track,
+                        instrument=active.instrument,
+                        every=every,
                         series=active.series,
                     )
-                )  # fmt: skip
+                )
 
     # -- result --------------------------------------------------------------------------------
 

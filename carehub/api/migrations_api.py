@@ -69,9 +69,11 @@ class MigrationDryRunApi(AuditedApi):
     )
     def get(self, request: StaffRequest, key: str, from_version: int, to_version: int) -> Response:
         report = migration_dry_run(
-            definition_key=key, from_version=from_version, to_version=to_version,
+            definition_key=key,
+            from_version=from_version,
+            to_version=to_version,
             clinic_id=request.user.clinic_id,
-        )  # fmt: skip
+        )
         body = self.OutputSerializer(report.as_dict()).data
         self.audit(
             patients=[row.patient_id for row in report.enrolments],
@@ -88,9 +90,11 @@ class MigrationApplyApi(AuditedApi):
 
     class InputSerializer(serializers.Serializer):
         enrolments = serializers.ListField(
-            child=serializers.UUIDField(), required=False, max_length=10_000,
+            child=serializers.UUIDField(),
+            required=False,
+            max_length=10_000,
             help_text="Public ids of the enrolments to migrate (default: all the clinic's)",
-        )  # fmt: skip
+        )
         approve = serializers.BooleanField(
             default=False,
             help_text="Also migrate those that need a clinician's approval (physicians only)",
@@ -127,10 +131,15 @@ class MigrationApplyApi(AuditedApi):
                     "Some enrolments are not this clinic's.", extra={"field": "enrolments"}
                 )
         result = migration_apply(
-            definition_key=key, from_version=from_version, to_version=to_version,
-            user=request.user, clinic_id=request.user.clinic_id, enrolment_ids=ids,
-            approve=data.validated_data["approve"], request=request,
-        )  # fmt: skip
+            definition_key=key,
+            from_version=from_version,
+            to_version=to_version,
+            user=request.user,
+            clinic_id=request.user.clinic_id,
+            enrolment_ids=ids,
+            approve=data.validated_data["approve"],
+            request=request,
+        )
         counts = result.counts()
         # Each migrated patient is audited by the service; this row is the request's.
         self.audit(detail={"pathway": key, "from": from_version, "to": to_version, **counts})

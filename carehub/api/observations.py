@@ -198,10 +198,13 @@ class _ObservationRecordApi(AuditedApi):
         event = values.get("event")
         user = request.user
         told = observation_record_and_tell(
-            patient=patient, event=event, idempotency_key=f"api:{user.pk}:{key}", user=user,
+            patient=patient,
+            event=event,
+            idempotency_key=f"api:{user.pk}:{key}",
+            user=user,
             require_listener=True,
             record=lambda: self.idempotent_create(operation, Observation, lambda: create(values)),
-        )  # fmt: skip
+        )
         observation, replayed = told.recorded
         self.audit_obj = observation
         self.audit_detail = {"kind": observation.kind, "code": observation.code}
@@ -403,8 +406,20 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         )
 
     # The input's own fields; any other field a refusal names is an item (`items.<key>`).
-    FIELDS = frozenset({"instrument", "instrument_version", "score", "observed_at", "is_baseline",
-                        "items", "source", "recorded_by", "patient", "corrects"})  # fmt: skip
+    FIELDS = frozenset(
+        {
+            "instrument",
+            "instrument_version",
+            "score",
+            "observed_at",
+            "is_baseline",
+            "items",
+            "source",
+            "recorded_by",
+            "patient",
+            "corrects",
+        }
+    )
 
     @extend_schema(
         operation_id="patients_scores_record",

@@ -47,9 +47,15 @@ LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
 
 @extend_schema_field(
-    {"type": "string", "pattern": LOCAL_TIME_PATTERN, "example": "09:00", "description": (
-        "A wall-clock time in the patient's time zone, HH:MM or HH:MM:SS (no offset)")}
-)  # fmt: skip
+    {
+        "type": "string",
+        "pattern": LOCAL_TIME_PATTERN,
+        "example": "09:00",
+        "description": (
+            "A wall-clock time in the patient's time zone, HH:MM or HH:MM:SS (no offset)"
+        ),
+    }
+)
 class LocalTimeField(serializers.Field):
     """A time of day without a zone (the patient's own clock): `HH:MM[:SS]`."""
 
@@ -76,9 +82,17 @@ PAGE_PARAMETERS = [
 
 # URL arguments naming an object within the user's scope (see `_object_in_scope`).
 SCOPED_KWARGS = frozenset(
-    {"patient_id", "public_id", "proposal_id", "task_id", "checkin_id", "observation_id",
-     "message_id", "flag_id"}
-)  # fmt: skip
+    {
+        "patient_id",
+        "public_id",
+        "proposal_id",
+        "task_id",
+        "checkin_id",
+        "observation_id",
+        "message_id",
+        "flag_id",
+    }
+)
 
 
 # URL arguments naming an object with a `patient`, and the objects of that kind a user may see.

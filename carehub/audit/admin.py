@@ -17,9 +17,17 @@ class AuditEventAdmin(ReadOnlyAdmin):
     clinic_path = "clinic"
 
     list_display = [
-        "at", "action", "outcome", "actor", "actor_role", "patient", "object_type", "object_id",
-        "ip_address", "request_id",
-    ]  # fmt: skip
+        "at",
+        "action",
+        "outcome",
+        "actor",
+        "actor_role",
+        "patient",
+        "object_type",
+        "object_id",
+        "ip_address",
+        "request_id",
+    ]
     list_filter = ["action", "outcome", "at"]
     list_select_related = ["actor", "patient"]
     search_fields = ["patient__mrn", "actor__username", "request_id"]

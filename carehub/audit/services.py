@@ -94,9 +94,18 @@ def audit_record(
 
 
 _COMMON_FIELDS = (
-    "at", "actor", "actor_role", "action", "outcome", "object_type", "object_id", "request_id",
-    "ip_address", "user_agent", "detail",
-)  # fmt: skip
+    "at",
+    "actor",
+    "actor_role",
+    "action",
+    "outcome",
+    "object_type",
+    "object_id",
+    "request_id",
+    "ip_address",
+    "user_agent",
+    "detail",
+)
 
 
 def _raw(value: object) -> object:

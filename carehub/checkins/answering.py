@@ -120,24 +120,35 @@ def checkin_answer(request: HttpRequest, checkin: Checkin, *, via: str) -> Outco
                 failed = 503 if is_transient_database_error(exc) else 500
                 logger.error(
                     "check-in %s: answers not saved (%s), form shown again",
-                    checkin.pk, type(exc).__name__, exc_info=exc,
-                )  # fmt: skip
+                    checkin.pk,
+                    type(exc).__name__,
+                    exc_info=exc,
+                )
             else:
                 audit_record(
-                    request=request, action=Action.CHECKIN_SUBMIT, patient=checkin.patient,
-                    obj=checkin, detail={"via": via, "instrument": checkin.instrument,
-                                         "red_flags": [f["code"] for f in result.red_flags]},
-                )  # fmt: skip
+                    request=request,
+                    action=Action.CHECKIN_SUBMIT,
+                    patient=checkin.patient,
+                    obj=checkin,
+                    detail={
+                        "via": via,
+                        "instrument": checkin.instrument,
+                        "red_flags": [f["code"] for f in result.red_flags],
+                    },
+                )
                 return Outcome(
-                    "thanks", 200,
+                    "thanks",
+                    200,
                     {
-                        **common, "title": form.title,
+                        **common,
+                        "title": form.title,
                         "crisis": patient_messages_translated(
-                            checkin.instrument, checkin.instrument_version,
+                            checkin.instrument,
+                            checkin.instrument_version,
                             result.patient_messages,
                         ),
                     },
-                )  # fmt: skip
+                )
     return Outcome(
         "form",
         failed or (400 if errors else 200),

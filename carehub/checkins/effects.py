@@ -14,17 +14,23 @@ from carehub.pathways.models import OutboxEffect
 def _start_checkins(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     checkin_series_start(
-        enrolment=effect.enrolment, series=p["series"], instrument=p["instrument"],
-        every=timedelta(seconds=p["every"]), at=effect.decided_at,
-    )  # fmt: skip
+        enrolment=effect.enrolment,
+        series=p["series"],
+        instrument=p["instrument"],
+        every=timedelta(seconds=p["every"]),
+        at=effect.decided_at,
+    )
 
 
 def _stop_checkins(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     checkin_series_stop(
-        enrolment=effect.enrolment, series=p.get("series"), instrument=p.get("instrument"),
-        at=effect.decided_at, reason=p.get("reason", ""),
-    )  # fmt: skip
+        enrolment=effect.enrolment,
+        series=p.get("series"),
+        instrument=p.get("instrument"),
+        at=effect.decided_at,
+        reason=p.get("reason", ""),
+    )
 
 
 def register() -> None:

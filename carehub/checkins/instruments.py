@@ -147,10 +147,12 @@ def _alerts(definition: InstrumentDefinition, item: Item) -> tuple[Alert, ...]:
         equals = int(rule.equals) if rule.equals is not None else None
         alerts.append(
             Alert(
-                code=rule.code, at_least=rule.at_least, equals=equals,
+                code=rule.code,
+                at_least=rule.at_least,
+                equals=equals,
                 texts=tuple(texts[name] for name in named),
             )
-        )  # fmt: skip
+        )
     return tuple(alerts)
 
 
@@ -169,10 +171,16 @@ def _question(item: Item, definition: InstrumentDefinition) -> Question:
                 f"{int(item.maximum)} = {item.high_label}",
             )
     return Question(
-        key=item.key, text=item.text, type=item.type, required=not definition.may_be_blank(item),
-        options=options, anchors=anchors, minimum=item.minimum, maximum=item.maximum,
+        key=item.key,
+        text=item.text,
+        type=item.type,
+        required=not definition.may_be_blank(item),
+        options=options,
+        anchors=anchors,
+        minimum=item.minimum,
+        maximum=item.maximum,
         alerts=_alerts(definition, item),
-    )  # fmt: skip
+    )
 
 
 def form_for(instrument: str) -> Form:

@@ -60,9 +60,12 @@ def cadence_for(series: CheckinSeries) -> Cadence:
     """Occurrences recur at the clinic's check-in time of day, in the patient's time zone."""
     send_at: time = settings.CHECKIN_SEND_TIME
     return series_cadence(
-        started_at=series.started_at, every=series.every, zone=ZoneInfo(series.patient.time_zone),
-        window=_window(series), send_at=send_at,
-    )  # fmt: skip
+        started_at=series.started_at,
+        every=series.every,
+        zone=ZoneInfo(series.patient.time_zone),
+        window=_window(series),
+        send_at=send_at,
+    )
 
 
 def _schedule_next(series: CheckinSeries, *, after: datetime) -> Checkin | None:
@@ -100,8 +103,11 @@ def checkin_series_start(
     if minimum is not None and every < minimum:
         logger.warning(
             "series %s: %s every %s is more often than its recall period; using %s",
-            series, instrument, every, minimum,
-        )  # fmt: skip
+            series,
+            instrument,
+            every,
+            minimum,
+        )
         every = minimum
     created = CheckinSeries.objects.create(
         patient_id=enrolment.patient_id,

@@ -30,9 +30,13 @@ class Clinic(TimeStampedModel):
     advance_to = models.DateTimeField(null=True, blank=True, editable=False)
     advance_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     advance_requested_by = models.ForeignKey(
-        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, editable=False,
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
         related_name="+",
-    )  # fmt: skip
+    )
     advance_error = models.TextField(blank=True, default="", db_default="", editable=False)
 
     class Meta:

@@ -37,9 +37,13 @@ def clinic_create(
                 "The test clock's start needs a time zone.", extra={"field": "test_clock_start"}
             )
     clinic = Clinic(
-        name=name, slug=slug, time_zone=time_zone, phone=phone, is_sandbox=sandbox,
+        name=name,
+        slug=slug,
+        time_zone=time_zone,
+        phone=phone,
+        is_sandbox=sandbox,
         test_clock_at=start,
-    )  # fmt: skip
+    )
     clinic.full_clean()
     clinic.save()
     return clinic

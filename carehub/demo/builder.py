@@ -67,10 +67,11 @@ def demo_histories_build(
     other, so they are built side by side in forked processes (one per core, at most 4) unless
     the caller holds a transaction (which other processes could not see)."""
     todo = [
-        p for p in patients
+        p
+        for p in patients
         if p.mrn in HISTORIES
         and not Enrolment.objects.filter(patient=p, definition_key=PATHWAY).exists()
-    ]  # fmt: skip
+    ]
     # The longest histories first, so that the processes finish together.
     todo.sort(key=lambda p: -HISTORIES[p.mrn][1])
     workers = workers or max(1, min(4, os.cpu_count() or 1))

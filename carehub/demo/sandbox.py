@@ -62,9 +62,14 @@ def demo_sandbox_seed(*, password: str) -> tuple[list[str], list[tuple[str, str]
         user = User.objects.filter(username=username).first()
         if user is None:
             user = staff_create(
-                clinic=clinic, username=username, role=role, password=password,
-                first_name=first, last_name=last, email=f"{username}@sandbox.example",
-            )  # fmt: skip
+                clinic=clinic,
+                username=username,
+                role=role,
+                password=password,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@sandbox.example",
+            )
             created.append(f"staff {username}")
         staff[role] = user
         logins.append((username, f"{role.label} (sandbox clinic, test clock)"))
@@ -73,13 +78,22 @@ def demo_sandbox_seed(*, password: str) -> tuple[list[str], list[tuple[str, str]
             if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
                 continue
             patient = patient_register(
-                clinic=clinic, mrn=mrn, given_name=given, family_name=family,
-                time_zone="America/New_York", date_of_birth=date(1970, 1, 1),
-                email=f"{given.lower()}@sandbox-patients.example", phone="+15555550199",
+                clinic=clinic,
+                mrn=mrn,
+                given_name=given,
+                family_name=family,
+                time_zone="America/New_York",
+                date_of_birth=date(1970, 1, 1),
+                email=f"{given.lower()}@sandbox-patients.example",
+                phone="+15555550199",
                 preferred_channel=Channel.SMS,
-            )  # fmt: skip
-            for role in (Role.COORDINATOR, Role.PHYSICIAN, Role.PHYSICAL_THERAPIST,
-                         Role.PSYCHOLOGIST):  # fmt: skip
+            )
+            for role in (
+                Role.COORDINATOR,
+                Role.PHYSICIAN,
+                Role.PHYSICAL_THERAPIST,
+                Role.PSYCHOLOGIST,
+            ):
                 care_team_add(
                     patient=patient, staff=staff[role], is_primary=role is Role.COORDINATOR
                 )
@@ -99,18 +113,30 @@ def _at_intake(
     )
     for treatment in ("nsaid", "snri", "gabapentinoid"):
         failed_treatment_record(
-            patient=patient, treatment_class=treatment, reason="insufficient_effect",
-            observed_at=now, recorded_by=by, duration_weeks=8,
-        )  # fmt: skip
+            patient=patient,
+            treatment_class=treatment,
+            reason="insufficient_effect",
+            observed_at=now,
+            recorded_by=by,
+            duration_weeks=8,
+        )
     for instrument, value in (("peg", peg), ("phq9", phq9), ("gad7", gad7)):
         score_record(
-            patient=patient, instrument=instrument, score=value, observed_at=now,
-            is_baseline=True, recorded_by=by, source="patient",
-        )  # fmt: skip
+            patient=patient,
+            instrument=instrument,
+            score=value,
+            observed_at=now,
+            is_baseline=True,
+            recorded_by=by,
+            source="patient",
+        )
     status_record(
-        patient=patient, code="substance_use_active", value=False, observed_at=now,
+        patient=patient,
+        code="substance_use_active",
+        value=False,
+        observed_at=now,
         recorded_by=staff[Role.PSYCHOLOGIST],
-    )  # fmt: skip
+    )
     enrolment = enrolment_start(patient=patient, definition_key=PATHWAY, started_by=by)
     _run_effects(enrolment)
 

@@ -45,18 +45,24 @@ def _neuromodulation_candidate(story: Story, outcome: str = "cleared") -> None:
     story.event("neuromodulation_referred", Role.PHYSICIAN)
     story.wait(weeks=3)
     psych_evaluation_record(
-        patient=story.patient, outcome=outcome, observed_at=story.now,
+        patient=story.patient,
+        outcome=outcome,
+        observed_at=story.now,
         recorded_by=story.by(Role.PSYCHOLOGIST),
-    )  # fmt: skip
+    )
     story.event("psych_evaluation_recorded", Role.PSYCHOLOGIST)
 
 
 def _opioids(story: Story, dose: float) -> None:
     story.event("opioid_started", Role.PHYSICIAN)
     medication_record(
-        patient=story.patient, drug="oxycodone", daily_dose=dose, unit="mg",
-        observed_at=story.now, recorded_by=story.by(Role.PHARMACIST),
-    )  # fmt: skip
+        patient=story.patient,
+        drug="oxycodone",
+        daily_dose=dose,
+        unit="mg",
+        observed_at=story.now,
+        recorded_by=story.by(Role.PHARMACIST),
+    )
     story.event("medication_recorded", Role.PHARMACIST)
 
 
@@ -184,8 +190,11 @@ def block_proposed(story: Story) -> None:
 
 
 def _blocks(story: Story, *, upto: str) -> None:
-    story.habits.trajectories = {"peg": _no_improvement(8.0) if upto != "rfa_followup" else [
-        (0, 8.0), (90, 7.7), (130, 7.5), (150, 4.8), (200, 3.9)]}  # fmt: skip
+    story.habits.trajectories = {
+        "peg": _no_improvement(8.0)
+        if upto != "rfa_followup"
+        else [(0, 8.0), (90, 7.7), (130, 7.5), (150, 4.8), (200, 3.9)]
+    }
     story.intake(peg=8.0, phq9=7, gad7=5, pain_years=6, failed=["gabapentinoid", "snri", "nsaid"])
     _to_interventional_review(story)
     story.wait(days=3)
@@ -338,9 +347,12 @@ def _pump(story: Story, *, upto: str) -> None:
         return
     story.wait(days=3)
     status_record(
-        patient=story.patient, code="adverse_effects_intolerable", value=False,
-        observed_at=story.now, recorded_by=story.by(Role.PHYSICIAN),
-    )  # fmt: skip
+        patient=story.patient,
+        code="adverse_effects_intolerable",
+        value=False,
+        observed_at=story.now,
+        recorded_by=story.by(Role.PHYSICIAN),
+    )
     story.procedure("it_trial", 60, "it_trial_result_recorded")
     story.approve()
     if upto == "pump_implant":

@@ -142,12 +142,15 @@ SPANISH_SPEAKING_MRNS = frozenset({"RP-1022", "RP-1027"})
 def demo_patients() -> list[dict[str, object]]:
     more = [
         {
-            "mrn": mrn, "given_name": given, "family_name": family, "time_zone": zone,
+            "mrn": mrn,
+            "given_name": given,
+            "family_name": family,
+            "time_zone": zone,
             "date_of_birth": date(year, 1 + n % 12, 1 + (n * 7) % 28),
             "preferred_channel": channel,
         }
         for n, (mrn, given, family, zone, year, channel) in enumerate(MORE_PATIENTS)
-    ]  # fmt: skip
+    ]
     return [{**spec, "language": _language(str(spec["mrn"]))} for spec in [*DEMO_PATIENTS, *more]]
 
 
@@ -171,18 +174,22 @@ def demo_seed(
     result = SeedResult(clinic=Clinic.objects.filter(slug=DEMO_CLINIC_SLUG).first())
     if result.clinic is None:
         result.clinic = clinic_create(
-            name="Riverside Pain Clinic", slug=DEMO_CLINIC_SLUG, time_zone="America/New_York",
+            name="Riverside Pain Clinic",
+            slug=DEMO_CLINIC_SLUG,
+            time_zone="America/New_York",
             phone=DEMO_CLINIC_PHONE,
-        )  # fmt: skip
+        )
         result.created.append(f"clinic {DEMO_CLINIC_SLUG}")
         # The clinic's pump refill interval: intractable-pain v2 times the refill reminders by
         # it (v1, which the demo's patients start on, cannot), so the migration's dry run shows
         # what v2 changes for the pump patient (README, "Changing a pathway").
         threshold_set(
-            clinic=result.clinic, pathway_key="intractable-pain",
-            name="pump_refill_interval_days", value=42,
+            clinic=result.clinic,
+            pathway_key="intractable-pain",
+            name="pump_refill_interval_days",
+            value=42,
             source="Riverside pump protocol: 40 mL reservoirs at the usual flow rates",
-        )  # fmt: skip
+        )
     elif not result.clinic.phone:  # seeded before clinics had a phone number
         Clinic.objects.filter(pk=result.clinic.pk).update(phone=DEMO_CLINIC_PHONE)
         result.clinic.phone = DEMO_CLINIC_PHONE
@@ -222,9 +229,12 @@ def demo_seed(
             **spec,  # type: ignore[arg-type]
         )
         for role in (
-            Role.COORDINATOR, Role.PHYSICIAN, Role.PHYSICAL_THERAPIST, Role.PSYCHOLOGIST,
+            Role.COORDINATOR,
+            Role.PHYSICIAN,
+            Role.PHYSICAL_THERAPIST,
+            Role.PSYCHOLOGIST,
             Role.PHARMACIST,
-        ):  # fmt: skip
+        ):
             care_team_add(patient=patient, staff=staff[role], is_primary=role is Role.COORDINATOR)
         result.created.append(f"patient {patient.mrn}")
 

@@ -318,18 +318,30 @@ class Story:
         )
         for treatment in failed:
             failed_treatment_record(
-                patient=patient, treatment_class=treatment, reason="insufficient_effect",
-                observed_at=self.now, recorded_by=by, duration_weeks=8,
-            )  # fmt: skip
+                patient=patient,
+                treatment_class=treatment,
+                reason="insufficient_effect",
+                observed_at=self.now,
+                recorded_by=by,
+                duration_weeks=8,
+            )
         for instrument, value in (("peg", peg), ("phq9", phq9), ("gad7", gad7)):
             score_record(
-                patient=patient, instrument=instrument, score=value, observed_at=self.now,
-                is_baseline=True, recorded_by=by, source="patient",
-            )  # fmt: skip
+                patient=patient,
+                instrument=instrument,
+                score=value,
+                observed_at=self.now,
+                is_baseline=True,
+                recorded_by=by,
+                source="patient",
+            )
         status_record(
-            patient=patient, code="substance_use_active", value=False, observed_at=self.now,
+            patient=patient,
+            code="substance_use_active",
+            value=False,
+            observed_at=self.now,
             recorded_by=self.by(Role.PSYCHOLOGIST),
-        )  # fmt: skip
+        )
         self.enrolment = enrolment_start(
             patient=patient,
             definition_key=PATHWAY,
@@ -343,10 +355,14 @@ class Story:
         assert self.enrolment is not None
         self.counter += 1
         result = pathway_dispatch(
-            enrolment_id=self.enrolment.pk, event=name, user=self.by(role), at=self.now,
-            idempotency_key=f"demo:{self.patient.mrn}:{self.counter}", reason=reason,
+            enrolment_id=self.enrolment.pk,
+            event=name,
+            user=self.by(role),
+            at=self.now,
+            idempotency_key=f"demo:{self.patient.mrn}:{self.counter}",
+            reason=reason,
             note=f"Discharged: {reason}" if reason else "",
-        )  # fmt: skip
+        )
         self._work()
         return result.outcome
 
@@ -355,9 +371,10 @@ class Story:
         proposal = Proposal.objects.get(enrolment=self.enrolment, status=ProposalStatus.PENDING)
         self.counter += 1
         proposal_approve(
-            proposal=proposal, user=self.by(Role.PHYSICIAN),
+            proposal=proposal,
+            user=self.by(Role.PHYSICIAN),
             idempotency_key=f"demo:{self.patient.mrn}:{self.counter}",
-        )  # fmt: skip
+        )
         self._work()
 
     def pause(self, reason: str) -> None:
@@ -375,16 +392,23 @@ class Story:
             self.wait(days=every_days)
             attended = self.rng.random() > 0.07
             session_record(
-                patient=self.patient, discipline=discipline, attended=attended,
-                observed_at=self.now, recorded_by=self.by(role),
+                patient=self.patient,
+                discipline=discipline,
+                attended=attended,
+                observed_at=self.now,
+                recorded_by=self.by(role),
                 notes="Progress note written after the session." if attended else "",
-            )  # fmt: skip
+            )
             if discipline != "pt" or n == 0:
                 self.event(f"{discipline}_session_logged", role)
 
     def procedure(self, code: str, relief: float, event: str, weeks: float | None = None) -> None:
         procedure_record(
-            patient=self.patient, procedure=code, performed_at=self.now, relief_pct=relief,
-            relief_weeks=weeks, recorded_by=self.by(Role.PHYSICIAN),
-        )  # fmt: skip
+            patient=self.patient,
+            procedure=code,
+            performed_at=self.now,
+            relief_pct=relief,
+            relief_weeks=weeks,
+            recorded_by=self.by(Role.PHYSICIAN),
+        )
         self.event(event, Role.PHYSICIAN)

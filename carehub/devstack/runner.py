@@ -140,14 +140,28 @@ def demo_processes(port: int, state_dir: Path) -> dict[str, list[str]]:
     return {
         "web": [python, str(MANAGE_PY), "runserver", f"127.0.0.1:{port}", "--noreload"],
         "worker": [
-            *celery, "-A", "config", "worker",
-            "--loglevel", "INFO", "--concurrency", "2", "--hostname", "demo@%h",
+            *celery,
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--hostname",
+            "demo@%h",
         ],
         "scheduler": [
-            *celery, "-A", "config", "beat",
-            "--loglevel", "INFO", "--schedule", str(state_dir / "celerybeat-schedule"),
+            *celery,
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(state_dir / "celerybeat-schedule"),
         ],
-    }  # fmt: skip
+    }
 
 
 def celery_command() -> list[str]:

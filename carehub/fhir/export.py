@@ -73,9 +73,12 @@ def export_job_create(
         raise InvalidInput("Only staff of a clinic can export its data.")
     with transaction.atomic():
         job = ExportJob.objects.create(
-            clinic_id=user.clinic_id, requested_by=user, types=types, since=since,
+            clinic_id=user.clinic_id,
+            requested_by=user,
+            types=types,
+            since=since,
             request_url=request_url[:2000],
-        )  # fmt: skip
+        )
         publish_ids_after_commit(partial(task_named, EXPORT_RUN), [job.pk])
     return job
 

@@ -161,17 +161,29 @@ class _Importer:
         telecom = resource.get("telecom") or []
         phone = next((t["value"] for t in telecom if t.get("system") == "phone"), "")
         email = next((t["value"] for t in telecom if t.get("system") == "email"), "")
-        zone = next(
-            (e.get("valueCode") for e in resource.get("extension") or []
-             if e.get("url") == TIMEZONE_EXTENSION),
-            None,
-        ) or clinic.time_zone  # fmt: skip
+        zone = (
+            next(
+                (
+                    e.get("valueCode")
+                    for e in resource.get("extension") or []
+                    if e.get("url") == TIMEZONE_EXTENSION
+                ),
+                None,
+            )
+            or clinic.time_zone
+        )
         born = parse_date(resource["birthDate"]) if resource.get("birthDate") else None
         try:
             patient = patient_register(
-                clinic=clinic, mrn=mrn, given_name=given, family_name=name["family"],
-                time_zone=zone, email=email, phone=phone, date_of_birth=born,
-            )  # fmt: skip
+                clinic=clinic,
+                mrn=mrn,
+                given_name=given,
+                family_name=name["family"],
+                time_zone=zone,
+                email=email,
+                phone=phone,
+                date_of_birth=born,
+            )
         except DjangoValidationError as exc:
             raise _error(index, "", "; ".join(exc.messages)) from exc
         language = _language(resource)
@@ -196,9 +208,14 @@ class _Importer:
                 raise _error(index, "item", f"{item['linkId']}: one answer per item")
         observed_at = _moment(index, resource.get("authored"), "authored")
         recorded = score_observation_record(
-            patient=patient, instrument=definition.key, version=definition.version,
-            items=answers, observed_at=observed_at, source=Source.PATIENT, recorded_by=self.user,
-        )  # fmt: skip
+            patient=patient,
+            instrument=definition.key,
+            version=definition.version,
+            items=answers,
+            observed_at=observed_at,
+            source=Source.PATIENT,
+            recorded_by=self.user,
+        )
         observation = recorded.observation
         assert observation is not None  # outside a check-in a score is recorded or refused
         self.scores[index] = observation
@@ -225,9 +242,15 @@ class _Importer:
         items = _component_items(definition, resource.get("component") or [])
         value = (resource.get("valueQuantity") or {}).get("value")
         recorded = score_observation_record(
-            patient=patient, instrument=definition.key, version=None, items=items or None,
-            score=value, observed_at=observed_at, source=Source.STAFF, recorded_by=self.user,
-        )  # fmt: skip
+            patient=patient,
+            instrument=definition.key,
+            version=None,
+            items=items or None,
+            score=value,
+            observed_at=observed_at,
+            source=Source.STAFF,
+            recorded_by=self.user,
+        )
         observation = recorded.observation
         assert observation is not None
         self._respond(index, "201 Created", f"Observation/{observation.pk}", patient)
@@ -320,8 +343,9 @@ def _component_items(
             if coding.get("system") == resources.LOINC and coding.get("code") in by_loinc:
                 key = by_loinc[coding["code"]]
         if key is None:
-            raise InvalidInput("a component is not an item of this instrument",
-                               extra={"field": "component"})  # fmt: skip
+            raise InvalidInput(
+                "a component is not an item of this instrument", extra={"field": "component"}
+            )
         value = component.get("valueInteger", component.get("valueQuantity", {}).get("value"))
         items[key] = value
     return items

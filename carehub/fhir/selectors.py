@@ -70,18 +70,33 @@ def task_rows(tasks: QuerySet[CareTask]) -> QuerySet[CareTask]:
 def observation_export_rows(observations: QuerySet[Observation]) -> QuerySet[Any]:
     """What `resources.score_observation` reads of an observation."""
     return observations.values_list(
-        "pk", "patient_id", "code", "value_number", "data", "observed_at", "entered_in_error",
-        "created_at", "updated_at", named=True,
-    )  # fmt: skip
+        "pk",
+        "patient_id",
+        "code",
+        "value_number",
+        "data",
+        "observed_at",
+        "entered_in_error",
+        "created_at",
+        "updated_at",
+        named=True,
+    )
 
 
 def checkin_export_rows(checkins: QuerySet[Checkin]) -> QuerySet[Any]:
     """What `resources.questionnaire_response` reads of a check-in, with its enrolment's
     public id as `care_plan_id`."""
     return checkins.annotate(care_plan_id=F("enrolment__public_id")).values_list(
-        "pk", "patient_id", "instrument", "instrument_version", "answers", "answered_at",
-        "updated_at", "care_plan_id", named=True,
-    )  # fmt: skip
+        "pk",
+        "patient_id",
+        "instrument",
+        "instrument_version",
+        "answers",
+        "answered_at",
+        "updated_at",
+        "care_plan_id",
+        named=True,
+    )
 
 
 def build_patients(rows: list[Patient], *, validate: bool = True) -> list[dict[str, Any]]:

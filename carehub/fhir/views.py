@@ -127,8 +127,9 @@ class FhirApi(AuditedApi):
 def _patient_id(value: str) -> int:
     reference = value.removeprefix("Patient/")
     if not reference.isdigit():
-        raise InvalidInput("patient must be a Patient id or a Patient/<id> reference.",
-                           extra={"field": "patient"})  # fmt: skip
+        raise InvalidInput(
+            "patient must be a Patient id or a Patient/<id> reference.", extra={"field": "patient"}
+        )
     return int(reference)
 
 

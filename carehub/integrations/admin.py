@@ -53,9 +53,17 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
     list_filter = ["status"]
     list_select_related = ["event", "subscription"]
     readonly_fields = [
-        "subscription", "event", "status", "attempts", "next_attempt_at", "claimed_at",
-        "delivered_at", "last_status_code", "last_error", "created_at",
-    ]  # fmt: skip
+        "subscription",
+        "event",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "claimed_at",
+        "delivered_at",
+        "last_status_code",
+        "last_error",
+        "created_at",
+    ]
     actions = ["resend_dead"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

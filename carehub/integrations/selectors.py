@@ -18,9 +18,16 @@ _HORIZON = RawSQL(HORIZON_SQL, [])  # noqa: S611 - a constant, no input
 
 
 _EVENT_FIELDS = (
-    "public_id", "clinic_id", "patient_id", "enrolment_id", "type", "subject_id", "data",
-    "occurred_at", "txid",
-)  # fmt: skip
+    "public_id",
+    "clinic_id",
+    "patient_id",
+    "enrolment_id",
+    "type",
+    "subject_id",
+    "data",
+    "occurred_at",
+    "txid",
+)
 
 
 def feed_cursor(event: ChangeEvent) -> str:

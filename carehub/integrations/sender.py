@@ -109,9 +109,12 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
     timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
     try:
         response = requests.post(
-            url, data=body, headers=headers, timeout=(min(timeout, 5.0), timeout),
+            url,
+            data=body,
+            headers=headers,
+            timeout=(min(timeout, 5.0), timeout),
             allow_redirects=False,
-        )  # fmt: skip
+        )
     except requests.RequestException as exc:
         return Attempt(False, None, f"{type(exc).__name__}: {str(exc)[:300]}")
     if 200 <= response.status_code < 300:
@@ -167,8 +170,10 @@ def _failed(delivery: WebhookDelivery, attempt: Attempt, now: datetime) -> None:
         delivery.status = DeliveryStatus.DEAD
         logger.error(
             "webhook delivery %s dead after %s attempts: %s",
-            delivery.pk, delivery.attempts, attempt.error,
-        )  # fmt: skip
+            delivery.pk,
+            delivery.attempts,
+            attempt.error,
+        )
     else:
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now + exponential_backoff(

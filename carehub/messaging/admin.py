@@ -54,9 +54,17 @@ class MessageAdmin(ReadOnlyAdmin):
     clinic_path = "clinic"
 
     list_display = [
-        "pk", "purpose", "patient", "to_staff", "urgency", "status", "channel", "attempts",
-        "not_before", "sent_at",
-    ]  # fmt: skip
+        "pk",
+        "purpose",
+        "patient",
+        "to_staff",
+        "urgency",
+        "status",
+        "channel",
+        "attempts",
+        "not_before",
+        "sent_at",
+    ]
     list_filter = ["status", "purpose", "channel", "urgency", "clinic"]
     search_fields = ["idempotency_key", "subject_key", "patient__mrn"]
     list_select_related = ["patient", "to_staff"]
@@ -109,9 +117,15 @@ class ProviderReportAdmin(ReadOnlyAdmin):
     clinic_path = "message__clinic"
 
     list_display = [
-        "received_at", "provider", "provider_message_id", "status", "provider_status",
-        "error_code", "message", "outcome",
-    ]  # fmt: skip
+        "received_at",
+        "provider",
+        "provider_message_id",
+        "status",
+        "provider_status",
+        "error_code",
+        "message",
+        "outcome",
+    ]
     list_filter = ["status", "provider"]
     search_fields = ["provider_message_id"]
     list_select_related = ["message"]

@@ -115,8 +115,9 @@ def _publish_or_mark_lost(ids: list[int], priority: int | None = None) -> None:
     except Exception as exc:
         logger.warning(
             "publishing %s message id(s) failed (%s); the sweeper publishes them again",
-            len(ids), describe_error(exc),
-        )  # fmt: skip
+            len(ids),
+            describe_error(exc),
+        )
         requeue = timedelta(seconds=settings.MESSAGING_REQUEUE_AFTER_SECONDS)
         # Queued "long ago": the next sweep takes them (the rows stay queued either way).
         Message.objects.filter(pk__in=ids, status=MessageStatus.QUEUED).update(
@@ -129,9 +130,13 @@ def _event(
 ) -> DeliveryEvent:
     """An unsaved delivery event (batches write theirs with one bulk insert)."""
     return DeliveryEvent(
-        message=message, at=at, status=status, reason=reason[:1000], attempt=message.attempts,
+        message=message,
+        at=at,
+        status=status,
+        reason=reason[:1000],
+        attempt=message.attempts,
         related_message_id=related_id,
-    )  # fmt: skip
+    )
 
 
 def event(
@@ -201,12 +206,14 @@ def messages_dispatch_due(
                 )
                 DeliveryEvent.objects.bulk_create(
                     DeliveryEvent(
-                        message_id=pk, at=at, status=MessageStatus.QUEUED,
+                        message_id=pk,
+                        at=at,
+                        status=MessageStatus.QUEUED,
                         reason=f"Queued by the dispatcher: {status}, due "
                         f"{not_before:%Y-%m-%d %H:%M:%S} UTC",
                     )
                     for pk, status, not_before in rows
-                )  # fmt: skip
+                )
                 publish_after_commit(ids)
         total += len(ids)
         if len(ids) < size:
@@ -253,7 +260,10 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
             )
             DeliveryEvent.objects.bulk_create(
                 DeliveryEvent(
-                    message_id=pk, at=now, status=MessageStatus.QUEUED, attempt=attempts,
+                    message_id=pk,
+                    at=now,
+                    status=MessageStatus.QUEUED,
+                    attempt=attempts,
                     reason=(
                         f"Published again: queued for over {requeue.seconds} s and not started "
                         "(publish or broker message lost)"
@@ -262,7 +272,7 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
                     ),
                 )
                 for pk, status, attempts, claimed_at in rows
-            )  # fmt: skip
+            )
             # Expired claims are certainly stranded: ahead of the backlog. Queued rows are
             # mostly waiting their turn in a long backlog (their first task is still there):
             # at the end of it, not ahead of rows that waited as long.
@@ -396,10 +406,14 @@ def _sent_today(patients: dict[int, Patient], exclude: list[int], now: datetime)
             GROUP BY day.patient_id
             """,
             [
-                [pk for pk, _, _ in bounds], [start for _, start, _ in bounds],
-                [end for _, _, end in bounds], exclude, MessageStatus.SENT, MessageStatus.SENDING,
+                [pk for pk, _, _ in bounds],
+                [start for _, start, _ in bounds],
+                [end for _, _, end in bounds],
+                exclude,
+                MessageStatus.SENT,
+                MessageStatus.SENDING,
             ],
-        )  # fmt: skip
+        )
         return {int(pk): int(count) for pk, count in cursor.fetchall()}
 
 
@@ -417,9 +431,11 @@ def _decide(message: Message, now: datetime, facts: PolicyFacts) -> Decision:
             email=message.to_staff.email,
         )
         return decide_for_staff(
-            purpose=message.purpose, urgency=message.urgency, contact=staff_contact,
+            purpose=message.purpose,
+            urgency=message.urgency,
+            contact=staff_contact,
             suppressed_because=suppressed,
-        )  # fmt: skip
+        )
     patient = message.patient
     assert patient is not None
     if suppressed is None and not patient.active:
@@ -440,10 +456,14 @@ def _decide(message: Message, now: datetime, facts: PolicyFacts) -> Decision:
         daily_budget=pref.daily_budget,
     )
     return decide_for_patient(
-        purpose=message.purpose, urgency=message.urgency, contact=contact, now=now,
-        suppressed_because=suppressed, sent_today=lambda: facts.sent_today.get(patient.pk, 0),
+        purpose=message.purpose,
+        urgency=message.urgency,
+        contact=contact,
+        now=now,
+        suppressed_because=suppressed,
+        sent_today=lambda: facts.sent_today.get(patient.pk, 0),
         pinned_channel=message.channel if message.attempts else "",
-    )  # fmt: skip
+    )
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -521,10 +541,14 @@ def messages_claim(
             if message.to_patient and message.patient_id is not None:
                 counted = facts.sent_today.get(message.patient_id, 0)
                 facts.sent_today[message.patient_id] = counted + 1
-            events.append(_event(
-                message, MessageStatus.SENDING,
-                f"{decision.reason} (attempt {message.attempts}/{max_attempts()})", at=now,
-            ))  # fmt: skip
+            events.append(
+                _event(
+                    message,
+                    MessageStatus.SENDING,
+                    f"{decision.reason} (attempt {message.attempts}/{max_attempts()})",
+                    at=now,
+                )
+            )
             claims.append(Claim(message, decision.channel, message.attempts))
         _save_claimed(messages)
         DeliveryEvent.objects.bulk_create(events)
@@ -752,9 +776,13 @@ def _send_claimed(
                 _interrupted(exc, [_release_entry(c) for c in (claim, *pending)], outcomes)
                 break
             # Only the error's type travels (a provider's message may quote the recipient).
-            entry = {"kind": "failed", "id": message_id, "attempt": claim.attempt,
-                     "error": f"{type(exc).__name__} (recorded after the database came back)",
-                     "permanent": isinstance(exc, PermanentDeliveryError)}  # fmt: skip
+            entry = {
+                "kind": "failed",
+                "id": message_id,
+                "attempt": claim.attempt,
+                "error": f"{type(exc).__name__} (recorded after the database came back)",
+                "permanent": isinstance(exc, PermanentDeliveryError),
+            }
             try:
                 outcomes[message_id] = message_failed(
                     message_id=message_id, attempt=claim.attempt, error=exc
@@ -766,14 +794,22 @@ def _send_claimed(
                 _interrupted(db_exc, [entry, *map(_release_entry, pending)], outcomes)
                 break
             continue
-        entry = {"kind": "sent", "id": message_id, "attempt": claim.attempt,
-                 "channel": claim.channel, "provider_id": provider_id,
-                 "purpose": claim.message.purpose}  # fmt: skip
+        entry = {
+            "kind": "sent",
+            "id": message_id,
+            "attempt": claim.attempt,
+            "channel": claim.channel,
+            "provider_id": provider_id,
+            "purpose": claim.message.purpose,
+        }
         try:
             outcomes[message_id] = message_mark_sent(
-                message_id=message_id, attempt=claim.attempt, channel=claim.channel,
-                provider_id=provider_id, purpose=claim.message.purpose,
-            )  # fmt: skip
+                message_id=message_id,
+                attempt=claim.attempt,
+                channel=claim.channel,
+                provider_id=provider_id,
+                purpose=claim.message.purpose,
+            )
         except Exception as exc:
             if not is_transient_database_error(exc):
                 raise
@@ -825,9 +861,12 @@ def settle(unsettled: list[dict[str, Any]]) -> dict[int, str]:
         for entry in list(left):
             if entry["kind"] == "sent":
                 outcomes[entry["id"]] = message_mark_sent(
-                    message_id=entry["id"], attempt=entry["attempt"], channel=entry["channel"],
-                    provider_id=entry["provider_id"], purpose=entry.get("purpose", ""),
-                )  # fmt: skip
+                    message_id=entry["id"],
+                    attempt=entry["attempt"],
+                    channel=entry["channel"],
+                    provider_id=entry["provider_id"],
+                    purpose=entry.get("purpose", ""),
+                )
                 left.remove(entry)
             elif entry["kind"] == "failed":
                 outcomes[entry["id"]] = _failed_recorded(entry)
@@ -898,10 +937,12 @@ def lease_renew(claims: Sequence[Claim]) -> set[int]:
             RETURNING m.id
             """,  # noqa: S608 (table name is ours; values are parameters)
             [
-                clock.now(), [c.message.pk for c in claims], [c.attempt for c in claims],
+                clock.now(),
+                [c.message.pk for c in claims],
+                [c.attempt for c in claims],
                 MessageStatus.SENDING,
             ],
-        )  # fmt: skip
+        )
         return {int(row[0]) for row in cursor.fetchall()}
 
 
@@ -955,8 +996,11 @@ def message_mark_sent(
         if message.status != MessageStatus.SENDING or message.attempts != attempt:
             logger.warning(
                 "message %s was sent by attempt %s while the row says %s/%s",
-                message_id, attempt, message.status, message.attempts,
-            )  # fmt: skip
+                message_id,
+                attempt,
+                message.status,
+                message.attempts,
+            )
         message.status = MessageStatus.SENT
         message.sent_at = now
         message.channel = channel
@@ -964,10 +1008,14 @@ def message_mark_sent(
         message.provider_status = ""
         message.save(
             update_fields=[
-                "status", "sent_at", "channel", "provider_message_id", "provider_status",
+                "status",
+                "sent_at",
+                "channel",
+                "provider_message_id",
+                "provider_status",
                 "updated_at",
             ]
-        )  # fmt: skip
+        )
         event(message, MessageStatus.SENT, reason, at=now)
         if message.purpose == Purpose.DIGEST:
             _close_digested(message_id, channel, now)
@@ -996,11 +1044,16 @@ def _mark_sent_claimed(
             RETURNING message_id
             """,  # noqa: S608 (table names are ours; values are parameters)
             {
-                "id": message_id, "attempt": attempt, "channel": channel, "now": now,
-                "provider_id": provider_id[:200], "reason": reason[:1000],
-                "sent": MessageStatus.SENT, "sending": MessageStatus.SENDING,
+                "id": message_id,
+                "attempt": attempt,
+                "channel": channel,
+                "now": now,
+                "provider_id": provider_id[:200],
+                "reason": reason[:1000],
+                "sent": MessageStatus.SENT,
+                "sending": MessageStatus.SENDING,
             },
-        )  # fmt: skip
+        )
         return cursor.fetchone() is not None
 
 
@@ -1013,9 +1066,12 @@ def _close_digested(digest_id: int, channel: str, now: datetime) -> None:
         held.channel = channel
         held.save(update_fields=["status", "sent_at", "channel", "updated_at"])
         event(
-            held, MessageStatus.SENT, f"Sent in the daily digest #{digest_id}", at=now,
+            held,
+            MessageStatus.SENT,
+            f"Sent in the daily digest #{digest_id}",
+            at=now,
             related_id=digest_id,
-        )  # fmt: skip
+        )
 
 
 def message_failed(*, message_id: int, attempt: int, error: BaseException) -> str:
@@ -1037,15 +1093,19 @@ def message_failed(*, message_id: int, attempt: int, error: BaseException) -> st
             update_fields=["status", "not_before", "claimed_at", "last_error", "updated_at"]
         )
         event(
-            message, MessageStatus.RETRY,
+            message,
+            MessageStatus.RETRY,
             f"Failed (attempt {attempt}/{max_attempts()}): {type(error).__name__}: {error}; "
             f"retry at {message.not_before:%Y-%m-%d %H:%M:%S} UTC",
             at=now,
-        )  # fmt: skip
+        )
         logger.warning(
             "message %s failed, attempt %s/%s, retry at %s",
-            message_id, attempt, max_attempts(), message.not_before.isoformat(),
-        )  # fmt: skip
+            message_id,
+            attempt,
+            max_attempts(),
+            message.not_before.isoformat(),
+        )
         return MessageStatus.RETRY
 
 

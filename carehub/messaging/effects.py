@@ -14,12 +14,16 @@ from carehub.pathways.models import OutboxEffect
 def _notify(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     message_enqueue_for_roles(
-        patient=effect.enrolment.patient, roles=list(p["to"]), purpose="pathway_notice",
-        body=p["message"], idempotency_key_prefix=effect.idempotency_key,
+        patient=effect.enrolment.patient,
+        roles=list(p["to"]),
+        purpose="pathway_notice",
+        body=p["message"],
+        idempotency_key_prefix=effect.idempotency_key,
         urgency=p.get("urgency", "routine"),
         why=f"Pathway {effect.enrolment.definition_key}, track {p['track']}",
-        subject_key=f"enrolment:{effect.enrolment_id}", source_effect=effect,
-    )  # fmt: skip
+        subject_key=f"enrolment:{effect.enrolment_id}",
+        source_effect=effect,
+    )
 
 
 def _propose_escalation(effect: OutboxEffect, now: datetime) -> None:

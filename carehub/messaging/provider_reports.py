@@ -95,10 +95,14 @@ def provider_report_receive(
         if seen:
             return DUPLICATE
         report = ProviderReport.objects.create(
-            provider=provider, provider_message_id=provider_message_id[:200], status=status,
-            provider_status=provider_status[:40], error_code=error_code[:40], error=scrub(error),
+            provider=provider,
+            provider_message_id=provider_message_id[:200],
+            status=status,
+            provider_status=provider_status[:40],
+            error_code=error_code[:40],
+            error=scrub(error),
             received_at=now,
-        )  # fmt: skip
+        )
         outcomes = _apply_pending(provider_message_id, now)
         if report.pk not in outcomes and reference and _adopt(reference, report, now):
             outcomes = _apply_pending(provider_message_id, now)
@@ -131,22 +135,30 @@ def _adopt(reference: str, report: ProviderReport, now: datetime) -> bool:
     message.updated_at = now
     message.save(
         update_fields=[
-            "status", "sent_at", "claimed_at", "provider_message_id", "provider_status",
+            "status",
+            "sent_at",
+            "claimed_at",
+            "provider_message_id",
+            "provider_status",
             "updated_at",
         ]
-    )  # fmt: skip
+    )
     DeliveryEvent.objects.create(
-        message=message, at=now, status=MessageStatus.SENT, attempt=message.attempts,
+        message=message,
+        at=now,
+        status=MessageStatus.SENT,
+        attempt=message.attempts,
         reason=(
             f"Sent: {_label(report.provider)} reports {report.provider_status} for "
             f"{report.provider_message_id}, accepted by attempt {message.attempts} whose answer "
             "was lost; not sent again"
         )[:1000],
-    )  # fmt: skip
+    )
     logger.warning(
-        "message %s adopted provider id %s: its send's answer was lost", message.pk,
+        "message %s adopted provider id %s: its send's answer was lost",
+        message.pk,
         report.provider_message_id,
-    )  # fmt: skip
+    )
     return True
 
 
@@ -241,10 +253,13 @@ def _apply(
     def add(status: str, reason: str) -> None:
         events.append(
             DeliveryEvent(
-                message=message, at=at, status=status, reason=reason[:1000],
+                message=message,
+                at=at,
+                status=status,
+                reason=reason[:1000],
                 attempt=message.attempts,
             )
-        )  # fmt: skip
+        )
 
     if report.status in (ProviderStatus.QUEUED, ProviderStatus.SENT):
         add(MessageStatus.SENT, said)
@@ -267,8 +282,10 @@ def tracking_received(
     if status is None or not event.message_id:
         return
     provider_report_receive(
-        provider=provider_name(esp_name), provider_message_id=str(event.message_id),
-        status=status, provider_status=str(event.event_type),
+        provider=provider_name(esp_name),
+        provider_message_id=str(event.message_id),
+        status=status,
+        provider_status=str(event.event_type),
         error_code=str(event.reject_reason or ""),
         error=scrub(str(event.description or event.mta_response or "")),
-    )  # fmt: skip
+    )

@@ -142,10 +142,14 @@ def _create_many(messages: list[Message], whys: list[str]) -> list[tuple[Message
     with transaction.atomic():
         inserted = _insert_new(list(first.values()))
         missing = [key for key in first if key not in inserted]
-        existing = {
-            row.idempotency_key: row
-            for row in Message.objects.filter(idempotency_key__in=missing)
-        } if missing else {}  # fmt: skip
+        existing = (
+            {
+                row.idempotency_key: row
+                for row in Message.objects.filter(idempotency_key__in=missing)
+            }
+            if missing
+            else {}
+        )
         if len(existing) < len(missing):
             # DO NOTHING skipped a row whose key is nowhere to be found: never expected.
             raise IntegrityError(f"Message keys neither inserted nor found: {missing}")
@@ -167,10 +171,13 @@ def _create_many(messages: list[Message], whys: list[str]) -> list[tuple[Message
                     reason = f"Created for {message.not_before:%Y-%m-%d %H:%M} UTC: {why}"
                 events.append(
                     DeliveryEvent(
-                        message=message, at=now, status=message.status, reason=reason[:1000],
+                        message=message,
+                        at=now,
+                        status=message.status,
+                        reason=reason[:1000],
                         attempt=0,
                     )
-                )  # fmt: skip
+                )
                 results.append((message, True))
                 continue
             found = existing.get(key) or first[key]
@@ -241,10 +248,17 @@ def message_enqueue(
     queued by the dispatcher when it is due. The policy (quiet hours, opt-out, budget, digest,
     suppression) is applied at send time."""
     request = MessageRequest(
-        patient=patient, recipient=recipient, purpose=purpose, body=body,
-        idempotency_key=idempotency_key, urgency=urgency, not_before=not_before,
-        subject_key=subject_key, why=why, source_effect=source_effect,
-    )  # fmt: skip
+        patient=patient,
+        recipient=recipient,
+        purpose=purpose,
+        body=body,
+        idempotency_key=idempotency_key,
+        urgency=urgency,
+        not_before=not_before,
+        subject_key=subject_key,
+        why=why,
+        source_effect=source_effect,
+    )
     return message_enqueue_many([request])[0]
 
 
@@ -335,9 +349,14 @@ def message_enqueue_for_roles(
     """One message per recipient; keys are `{prefix}:staff:{user id}` and `{prefix}:patient`."""
     staff, to_patient = recipients_for(patient=patient, roles=roles)
     common = {
-        "patient": patient, "purpose": purpose, "body": body, "urgency": urgency, "why": why,
-        "subject_key": subject_key, "source_effect": source_effect,
-    }  # fmt: skip
+        "patient": patient,
+        "purpose": purpose,
+        "body": body,
+        "urgency": urgency,
+        "why": why,
+        "subject_key": subject_key,
+        "source_effect": source_effect,
+    }
     requests = [
         MessageRequest(
             recipient=user,
@@ -406,8 +425,12 @@ def message_resend(*, message_id: int) -> Message:
 # --- preferences --------------------------------------------------------------------------------
 
 CONTACT_PREFERENCE_FIELDS = (
-    "opted_out", "opted_out_sms", "opted_out_email", "opted_out_in_app", "daily_budget",
-)  # fmt: skip
+    "opted_out",
+    "opted_out_sms",
+    "opted_out_email",
+    "opted_out_in_app",
+    "daily_budget",
+)
 STAFF_PREFERENCE_FIELDS = ("daily_digest", "digest_hour", "channel")
 
 
@@ -513,21 +536,31 @@ def digest_compile_for(*, staff: User, local_date: str, now: datetime) -> Messag
     [(digest, _)] = _create_many(
         [
             _new_message(
-                clinic_id=staff.clinic_id, patient=None, to_staff=staff, purpose=Purpose.DIGEST,
+                clinic_id=staff.clinic_id,
+                patient=None,
+                to_staff=staff,
+                purpose=Purpose.DIGEST,
                 body=f"Your daily digest for {local_date}: {len(included)} message(s).",
-                idempotency_key=key, urgency=Urgency.ROUTINE, not_before=None,
-                subject_key=f"digest:{local_date}", why=why, source_effect=None, now=clock.now(),
+                idempotency_key=key,
+                urgency=Urgency.ROUTINE,
+                not_before=None,
+                subject_key=f"digest:{local_date}",
+                why=why,
+                source_effect=None,
+                now=clock.now(),
             )
         ],
         [why],
-    )  # fmt: skip
+    )
     Message.objects.filter(pk__in=[m.pk for m in included]).update(digest=digest, updated_at=now)
     for message in included:
         event(
-            message, MessageStatus.HELD_FOR_DIGEST,
-            f"Included in the daily digest #{digest.pk} of {local_date}", at=now,
+            message,
+            MessageStatus.HELD_FOR_DIGEST,
+            f"Included in the daily digest #{digest.pk} of {local_date}",
+            at=now,
             related_id=digest.pk,
-        )  # fmt: skip
+        )
     return digest
 
 
@@ -588,14 +621,16 @@ def task_reminders_send(now: datetime | None = None, *, clinic_id: int | None = 
         due_local = task.due_at.astimezone(_clinic_zone(task.clinic))
         when = "overdue since" if task.due_at <= now else "due"
         messages = message_enqueue_for_roles(
-            patient=task.patient, roles=[task.discipline], purpose=Purpose.TASK_REMINDER,
+            patient=task.patient,
+            roles=[task.discipline],
+            purpose=Purpose.TASK_REMINDER,
             body=f"Task {when} {due_local:%a %d %b %H:%M}: {task.title} "
             f"(patient {task.patient.mrn})",
             idempotency_key_prefix=prefix,
             urgency=Urgency.URGENT if task.priority == Priority.URGENT else Urgency.ROUTINE,
             why=f"Open {task.discipline} task {when} {due_local:%Y-%m-%d %H:%M %Z}",
             subject_key=f"task:{task.pk}",
-        )  # fmt: skip
+        )
         enqueued += len(messages)
     return enqueued
 

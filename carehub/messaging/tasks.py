@@ -23,9 +23,12 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    bind=True, name="carehub.messaging.send_many", acks_late=True, ignore_result=True,
+    bind=True,
+    name="carehub.messaging.send_many",
+    acks_late=True,
+    ignore_result=True,
     max_retries=None,
-)  # fmt: skip
+)
 def messages_send_task(
     self: Task, message_ids: list[int], unsettled: list[dict[str, Any]] | None = None
 ) -> int:
@@ -58,15 +61,20 @@ def _retry(
     ).total_seconds()
     logger.warning(
         "send task %s: %s; retry %s in %.1f s (%s id(s), %s to settle)",
-        task.request.id, describe_error(cause), task.request.retries + 1, countdown,
-        len(message_ids), len(unsettled),
-    )  # fmt: skip
+        task.request.id,
+        describe_error(cause),
+        task.request.retries + 1,
+        countdown,
+        len(message_ids),
+        len(unsettled),
+    )
     return task.retry(
-        kwargs={"message_ids": message_ids, "unsettled": unsettled}, countdown=countdown,
+        kwargs={"message_ids": message_ids, "unsettled": unsettled},
+        countdown=countdown,
         # Past the last retry Celery raises `exc` (MaxRetriesExceededError for an interruption
         # that is not an Exception, such as the worker's shutdown).
         exc=cause if isinstance(cause, Exception) else None,
-    )  # fmt: skip
+    )
 
 
 # One id per task: what earlier releases published (still in a queue during an upgrade).

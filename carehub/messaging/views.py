@@ -57,9 +57,11 @@ def _sent_messages(request: HttpRequest) -> HttpResponse:
     rows = recorded_messages_for_user(user=request.user, channel=channel)  # type: ignore[arg-type]
     patients = {m.patient for _, m in rows if m.patient is not None}
     audit_record(
-        request=request, action=Action.SENT_MESSAGES_VIEW, patients=patients,
+        request=request,
+        action=Action.SENT_MESSAGES_VIEW,
+        patients=patients,
         detail={"channel": channel, "rows": len(rows)},
-    )  # fmt: skip
+    )
     response = render(
         request,
         "messaging/sent_messages.html",
@@ -92,10 +94,11 @@ def _open_checkin(request: HttpRequest, recorded_id: int) -> HttpResponse:
         raise Http404("No such message.") from None
     token = checkin_link_reissue(subject_key=message.subject_key) if message.to_patient else None
     audit_record(
-        request=request, action=Action.SENT_MESSAGES_VIEW,
+        request=request,
+        action=Action.SENT_MESSAGES_VIEW,
         patients=[message.patient] if message.patient else [],
         detail={"recorded": recorded.pk, "link": "reissued" if token else "none"},
-    )  # fmt: skip
+    )
     if token is None:
         return render(request, "messaging/sent_messages_closed.html", status=410)
     return HttpResponseRedirect(f"/c/{token}")

@@ -36,8 +36,9 @@ MAX_BODY_BYTES = 64 * 1024
 def problem(status: int, title: str, detail: str) -> JsonResponse:
     return JsonResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status=status, content_type="application/problem+json",
-    )  # fmt: skip
+        status=status,
+        content_type="application/problem+json",
+    )
 
 
 def _too_large(request: HttpRequest) -> JsonResponse | None:
@@ -65,9 +66,12 @@ def _received(
     if status is None:
         return JsonResponse({"outcome": f"ignored: status {raw_status[:40]!r} is not tracked"})
     outcome = provider_report_receive(
-        provider=provider, provider_message_id=provider_message_id, status=status,
-        provider_status=raw_status, **details,
-    )  # fmt: skip
+        provider=provider,
+        provider_message_id=provider_message_id,
+        status=status,
+        provider_status=raw_status,
+        **details,
+    )
     return JsonResponse({"outcome": outcome})
 
 
@@ -84,11 +88,14 @@ def twilio_status_view(request: HttpRequest) -> HttpResponse:
     if not sid or not raw or len(sid) > 200:
         return problem(400, "Bad request", "MessageSid and MessageStatus are required.")
     return _received(
-        twilio.PROVIDER, sid, raw, twilio.STATUSES,
+        twilio.PROVIDER,
+        sid,
+        raw,
+        twilio.STATUSES,
         error_code=request.POST.get("ErrorCode", "")[:40],
         error=request.POST.get("ErrorMessage", "")[:300],
         reference=request.GET.get("ref", "")[:400],
-    )  # fmt: skip
+    )
 
 
 HTTP_STATUSES = {status: status for status in ProviderStatus.values}
@@ -119,9 +126,13 @@ def http_status_view(request: HttpRequest) -> HttpResponse:
         return problem(400, "Bad request", "`id` and `status` are required.")
     code, words = report.get("error_code") or "", report.get("error_message") or ""
     return _received(
-        http_provider.PROVIDER, provider_id, raw, HTTP_STATUSES,
-        error_code=str(code)[:40], error=str(words)[:300],
-    )  # fmt: skip
+        http_provider.PROVIDER,
+        provider_id,
+        raw,
+        HTTP_STATUSES,
+        error_code=str(code)[:40],
+        error=str(words)[:300],
+    )
 
 
 def anymail_tracking(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

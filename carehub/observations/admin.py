@@ -29,21 +29,33 @@ def record_through_service(data: dict[str, Any], user: Any) -> Observation:
     if kind == Kind.SCORE:
         # Scored like every other door (red flags included); unticked = the baseline rule.
         recorded = score_observation_record(
-            **common, instrument=code, score=number, observed_at=at, source=Source.STAFF,
-            is_baseline=True if data.get("is_baseline") else None, items=details.get("items"),
-        )  # fmt: skip
+            **common,
+            instrument=code,
+            score=number,
+            observed_at=at,
+            source=Source.STAFF,
+            is_baseline=True if data.get("is_baseline") else None,
+            items=details.get("items"),
+        )
         assert recorded.observation is not None  # outside a check-in: recorded or refused
         return recorded.observation
     if kind == Kind.PROCEDURE:
         return services.procedure_record(
-            **common, procedure=code, performed_at=at, relief_pct=number,
-            relief_weeks=details.get("relief_weeks"), region=details.get("region", ""),
-        )  # fmt: skip
+            **common,
+            procedure=code,
+            performed_at=at,
+            relief_pct=number,
+            relief_weeks=details.get("relief_weeks"),
+            region=details.get("region", ""),
+        )
     if kind == Kind.SESSION:
         return services.session_record(
-            **common, discipline=code, attended=bool(flag), observed_at=at,
+            **common,
+            discipline=code,
+            attended=bool(flag),
+            observed_at=at,
             notes=details.get("notes", ""),
-        )  # fmt: skip
+        )
     if kind == Kind.MEDICATION:
         if number is None:
             raise ApplicationError(
@@ -70,9 +82,16 @@ class ObservationAddForm(forms.ModelForm):
     class Meta:
         model = Observation
         fields = [
-            "patient", "kind", "code", "value_number", "value_text", "value_bool", "data",
-            "observed_at", "is_baseline",
-        ]  # fmt: skip
+            "patient",
+            "kind",
+            "code",
+            "value_number",
+            "value_text",
+            "value_bool",
+            "data",
+            "observed_at",
+            "is_baseline",
+        ]
         help_texts = {
             "code": "Instrument (peg, phq9, ...), procedure (mbb1, esi, ...), discipline "
             "(pt, cbt), drug, treatment class or status code",
@@ -108,9 +127,18 @@ class ObservationAdmin(ClinicScopedAdmin):
     clinic_path = "patient__clinic"
 
     list_display = [
-        "observed_at", "patient", "kind", "code", "value_number", "value_text", "value_bool",
-        "is_baseline", "source", "recorded_by", "entered_in_error",
-    ]  # fmt: skip
+        "observed_at",
+        "patient",
+        "kind",
+        "code",
+        "value_number",
+        "value_text",
+        "value_bool",
+        "is_baseline",
+        "source",
+        "recorded_by",
+        "entered_in_error",
+    ]
     list_filter = ["kind", "code", "source", "is_baseline", "entered_in_error"]
     list_select_related = ["patient", "recorded_by"]
     search_fields = ["patient__mrn"]

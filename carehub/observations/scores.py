@@ -132,9 +132,11 @@ def _score_items(
 ) -> ScoreResult:
     try:
         result = instrument_score(
-            definition.key, items, version=definition.version,
+            definition.key,
+            items,
+            version=definition.version,
             baseline=_baseline(patient, definition, at),
-        )  # fmt: skip
+        )
     except AnswerError as exc:
         raise UnscorableAnswers(
             "Some answers could not be used.",
@@ -257,11 +259,17 @@ def score_observation_record(
         if others:  # answers that are not scored items (PHQ-9 difficulty, PSFS activities)
             details["other_answers"] = others
         observation = score_record(
-            patient=patient, instrument=definition.key, score=result.total,
-            observed_at=observed_at, recorded_by=recorded_by, source=source,
-            is_baseline=is_baseline, corrects=corrects, details=details,
+            patient=patient,
+            instrument=definition.key,
+            score=result.total,
+            observed_at=observed_at,
+            recorded_by=recorded_by,
+            source=source,
+            is_baseline=is_baseline,
+            corrects=corrects,
+            details=details,
             items={k: int(v) for k, v in answers.items()} or None,
-        )  # fmt: skip
+        )
     elif checkin is None:
         # Outside a check-in a score is recorded or refused: flags need something to belong to.
         if stored is None:
@@ -278,9 +286,13 @@ def score_observation_record(
         assert observation is not None
         subject, enrolment = f"observation:{observation.pk}", _enrolment(patient)
     flags = act_on_red_flags(
-        patient=patient, enrolment=enrolment, instrument=definition.key,
-        red_flags=result.red_flags, at=clock.now(), subject=subject,
-    )  # fmt: skip
+        patient=patient,
+        enrolment=enrolment,
+        instrument=definition.key,
+        red_flags=result.red_flags,
+        at=clock.now(),
+        subject=subject,
+    )
     return ScoreRecorded(
         observation=observation,
         result=result,
@@ -306,10 +318,14 @@ def act_on_red_flags(
     for flag in red_flags:
         key = f"{subject}:redflag:{flag.code}"
         flag_raise(
-            enrolment=enrolment, patient=patient, code=flag.code,
-            severity=SEVERITY[flag.urgency], message=flag.staff_message, raised_at=at,
+            enrolment=enrolment,
+            patient=patient,
+            code=flag.code,
+            severity=SEVERITY[flag.urgency],
+            message=flag.staff_message,
+            raised_at=at,
             dedupe_key=key,
-        )  # fmt: skip
+        )
         message_enqueue_for_roles(
             patient=patient,
             roles=ALERT_ROLES[flag.urgency],
@@ -349,10 +365,14 @@ def checkin_answers_record(
     InvalidInput naming each item (`UnscorableAnswers` when they raise red flags: the caller
     acts on those after rolling back, `checkin_red_flags_act`)."""
     recorded = score_observation_record(
-        patient=checkin.patient, instrument=checkin.instrument,
-        version=checkin.instrument_version, items=answers, observed_at=at, source=source,
+        patient=checkin.patient,
+        instrument=checkin.instrument,
+        version=checkin.instrument_version,
+        items=answers,
+        observed_at=at,
+        source=source,
         checkin=checkin,
-    )  # fmt: skip
+    )
     checkin.observation = recorded.observation
     return CheckinRecorded(
         score=recorded.result.total,
@@ -368,6 +388,10 @@ def checkin_red_flags_act(
     """The flags and alerts of a check-in's red flags (`act_on_red_flags`): once per check-in
     and flag."""
     return act_on_red_flags(
-        patient=checkin.patient, enrolment=checkin.enrolment, instrument=checkin.instrument,
-        red_flags=red_flags, at=at, subject=f"checkin:{checkin.pk}",
-    )  # fmt: skip
+        patient=checkin.patient,
+        enrolment=checkin.enrolment,
+        instrument=checkin.instrument,
+        red_flags=red_flags,
+        at=at,
+        subject=f"checkin:{checkin.pk}",
+    )

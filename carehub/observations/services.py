@@ -563,10 +563,17 @@ def score_record(
     """
     return _record(
         _SPECS["score"],
-        patient=patient, instrument=instrument, score=score, observed_at=observed_at,
-        recorded_by=recorded_by, source=source, is_baseline=is_baseline, items=items,
-        corrects=corrects, details=details,
-    )  # fmt: skip
+        patient=patient,
+        instrument=instrument,
+        score=score,
+        observed_at=observed_at,
+        recorded_by=recorded_by,
+        source=source,
+        is_baseline=is_baseline,
+        items=items,
+        corrects=corrects,
+        details=details,
+    )
 
 
 @transaction.atomic
@@ -584,9 +591,15 @@ def procedure_record(
     """A procedure of `reference.PROCEDURES`, with its relief when it is already known."""
     return _record(
         _SPECS["procedure"],
-        patient=patient, procedure=procedure, performed_at=performed_at, relief_pct=relief_pct,
-        relief_weeks=relief_weeks, region=region, recorded_by=recorded_by, corrects=corrects,
-    )  # fmt: skip
+        patient=patient,
+        procedure=procedure,
+        performed_at=performed_at,
+        relief_pct=relief_pct,
+        relief_weeks=relief_weeks,
+        region=region,
+        recorded_by=recorded_by,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -607,10 +620,13 @@ def procedure_result_record(
         raise _invalid("procedure", "must be a recorded procedure")
     return _record(
         _SPECS["procedure_result"],
-        corrects=procedure, procedure=procedure,
-        relief_pct=relief_pct, relief_weeks=relief_weeks, assessed_at=assessed_at,
+        corrects=procedure,
+        procedure=procedure,
+        relief_pct=relief_pct,
+        relief_weeks=relief_weeks,
+        assessed_at=assessed_at,
         recorded_by=recorded_by,
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -629,9 +645,14 @@ def session_record(
     name for the event that reports such a session (`session: pt`); NotPermitted otherwise."""
     return _record(
         _SPECS["session"],
-        patient=patient, discipline=discipline, attended=attended, observed_at=observed_at,
-        notes=notes, recorded_by=recorded_by, corrects=corrects,
-    )  # fmt: skip
+        patient=patient,
+        discipline=discipline,
+        attended=attended,
+        observed_at=observed_at,
+        notes=notes,
+        recorded_by=recorded_by,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -652,9 +673,14 @@ def medication_record(
     """
     return _record(
         _SPECS["medication"],
-        patient=patient, drug=drug, daily_dose=daily_dose, unit=unit, observed_at=observed_at,
-        recorded_by=recorded_by, corrects=corrects,
-    )  # fmt: skip
+        patient=patient,
+        drug=drug,
+        daily_dose=daily_dose,
+        unit=unit,
+        observed_at=observed_at,
+        recorded_by=recorded_by,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -675,11 +701,17 @@ def failed_treatment_record(
     ask for (max dose, weeks at it, baseline and end score)."""
     return _record(
         _SPECS["failed_treatment"],
-        patient=patient, treatment_class=treatment_class, reason=reason,
-        observed_at=observed_at, max_dose=max_dose, duration_weeks=duration_weeks,
-        baseline_score=baseline_score, end_score=end_score, recorded_by=recorded_by,
+        patient=patient,
+        treatment_class=treatment_class,
+        reason=reason,
+        observed_at=observed_at,
+        max_dose=max_dose,
+        duration_weeks=duration_weeks,
+        baseline_score=baseline_score,
+        end_score=end_score,
+        recorded_by=recorded_by,
         corrects=corrects,
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -693,8 +725,11 @@ def pain_onset_record(
     """When this pain started (a date in the patient's calendar), for `pain.months`."""
     return _record(
         _SPECS["pain_onset"],
-        patient=patient, onset=onset, recorded_by=recorded_by, corrects=corrects,
-    )  # fmt: skip
+        patient=patient,
+        onset=onset,
+        recorded_by=recorded_by,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -709,9 +744,12 @@ def psych_evaluation_record(
     """The outcome of a pre-implant psychological evaluation."""
     return _record(
         _SPECS["psych_evaluation"],
-        patient=patient, outcome=outcome, observed_at=observed_at, recorded_by=recorded_by,
+        patient=patient,
+        outcome=outcome,
+        observed_at=observed_at,
+        recorded_by=recorded_by,
         corrects=corrects,
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -726,8 +764,11 @@ def conservative_care_start_record(
     `conservative_care.weeks`."""
     return _record(
         _SPECS["conservative_care_start"],
-        patient=patient, started=started, recorded_by=recorded_by, corrects=corrects,
-    )  # fmt: skip
+        patient=patient,
+        started=started,
+        recorded_by=recorded_by,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -744,9 +785,13 @@ def status_record(
     occurrences (`pdmp_checked`, `udt_done`, `opioid_reassessed`) take `value=None`."""
     return _record(
         _SPECS["status"],
-        patient=patient, code=code, value=value, observed_at=observed_at,
-        recorded_by=recorded_by, corrects=corrects,
-    )  # fmt: skip
+        patient=patient,
+        code=code,
+        value=value,
+        observed_at=observed_at,
+        recorded_by=recorded_by,
+        corrects=corrects,
+    )
 
 
 @transaction.atomic
@@ -764,6 +809,8 @@ def observation_withdraw(
         raise _invalid("observation", "must be a recorded observation")
     return _record(
         _SPECS["withdrawal"],
-        corrects=observation, observation=observation,
-        reason=reason, recorded_by=recorded_by,
-    )  # fmt: skip
+        corrects=observation,
+        observation=observation,
+        reason=reason,
+        recorded_by=recorded_by,
+    )

@@ -93,9 +93,18 @@ class EnrolmentAdmin(ClinicScopedAdmin):
     search_fields = ["patient__mrn", "patient__family_name"]
     list_select_related = ["patient"]
     readonly_fields = [
-        "public_id", "clinic", "definition_version", "status", "configuration", "version",
-        "started_at", "paused_at", "pause_reason", "completed_at", "started_by",
-    ]  # fmt: skip
+        "public_id",
+        "clinic",
+        "definition_version",
+        "status",
+        "configuration",
+        "version",
+        "started_at",
+        "paused_at",
+        "pause_reason",
+        "completed_at",
+        "started_by",
+    ]
     inlines = [StepInline]
     actions = ["pause_selected", "resume_selected"]
 
@@ -149,9 +158,14 @@ class EnrolmentAdmin(ClinicScopedAdmin):
         return TemplateResponse(
             request,
             "admin/pathways/pause.html",
-            {**self.admin_site.each_context(request), "form": form, "enrolments": queryset,
-             "action": "pause_selected", "title": "Pause pathways"},
-        )  # fmt: skip
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "enrolments": queryset,
+                "action": "pause_selected",
+                "title": "Pause pathways",
+            },
+        )
 
     @admin.action(description="Resume the selected pathways")
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
@@ -216,9 +230,14 @@ class ProposalAdmin(ReadOnlyAdmin):
         return TemplateResponse(
             request,
             "admin/pathways/pause.html",
-            {**self.admin_site.each_context(request), "form": form, "enrolments": queryset,
-             "action": "reject_selected", "title": "Reject escalations"},
-        )  # fmt: skip
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "enrolments": queryset,
+                "action": "reject_selected",
+                "title": "Reject escalations",
+            },
+        )
 
 
 @admin.register(PathwayStep)
@@ -312,9 +331,15 @@ class EnrolmentMigrationAdmin(ReadOnlyAdmin):
     change_list_template = "admin/pathways/enrolmentmigration/change_list.html"
 
     list_display = [
-        "enrolment", "definition_key", "from_version", "to_version", "classification", "status",
-        "applied_at", "applied_by",
-    ]  # fmt: skip
+        "enrolment",
+        "definition_key",
+        "from_version",
+        "to_version",
+        "classification",
+        "status",
+        "applied_at",
+        "applied_by",
+    ]
     list_filter = ["status", "classification", "definition_key"]
     list_select_related = ["enrolment__patient", "applied_by"]
     actions = ["roll_back"]
@@ -344,9 +369,11 @@ class EnrolmentMigrationAdmin(ReadOnlyAdmin):
             clinic_id = None if user.is_superuser else user.clinic_id
             try:
                 report = migration_dry_run(
-                    definition_key=key, from_version=int(old), to_version=int(new),
+                    definition_key=key,
+                    from_version=int(old),
+                    to_version=int(new),
                     clinic_id=clinic_id,
-                )  # fmt: skip
+                )
             except ApplicationError as exc:
                 form.add_error("migration", exc.message)
         context = {

@@ -49,10 +49,11 @@ def task_state_left(
         moved = (
             step is not None
             and PathwayStep.objects.filter(
-                enrolment=enrolment, sequence__gt=step,
+                enrolment=enrolment,
+                sequence__gt=step,
                 transitions__contains=[{"track": track, "internal": False}],
             ).exists()
-        )  # fmt: skip
+        )
     if current == state and not moved:
         return None
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
@@ -191,9 +192,12 @@ def effect_failed(*, effect_id: int, error: BaseException) -> str:
         effect.save(update_fields=["status", "available_at", "last_error", "updated_at"])
         logger.warning(
             "outbox effect %s (%s) failed, attempt %s/%s, retry at %s",
-            effect.pk, effect.kind, effect.attempts, settings.OUTBOX_MAX_ATTEMPTS,
+            effect.pk,
+            effect.kind,
+            effect.attempts,
+            settings.OUTBOX_MAX_ATTEMPTS,
             effect.available_at.isoformat(),
-        )  # fmt: skip
+        )
         return EffectStatus.RETRY
 
 

@@ -155,9 +155,14 @@ def enrolment_resume(
     enrolment.version += 1
     enrolment.save(
         update_fields=[
-            "status", "paused_at", "pause_reason", "configuration", "version", "updated_at"
+            "status",
+            "paused_at",
+            "pause_reason",
+            "configuration",
+            "version",
+            "updated_at",
         ]
-    )  # fmt: skip
+    )
     _log_lifecycle(enrolment, "resumed", user, now, f"Resumed after {paused_for}; timers moved")
     return enrolment
 

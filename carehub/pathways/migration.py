@@ -235,8 +235,9 @@ def plan_lines(
             event = new.events.get(change.event)
             what = f"'{(event.title if event else '') or change.event}'"
             if change.action == "cancel":
-                lines.append(f"Timer {what}: cancelled (was due {_when(change.before, zone)}): "
-                             f"{change.why}")  # fmt: skip
+                lines.append(
+                    f"Timer {what}: cancelled (was due {_when(change.before, zone)}): {change.why}"
+                )
             elif change.action == "start":
                 lines.append(
                     f"Timer {what}: starts, due {_when(change.after, zone)} ({change.why})"
@@ -306,10 +307,17 @@ def _open_tasks(enrolment_ids: Sequence[int]) -> dict[int, dict[str, int]]:
 
 def _engine_proposal(p: Proposal) -> EngineProposal:
     return EngineProposal(
-        id=p.proposal_id, track=p.track, transition_id=p.transition_id, source=p.source,
-        target=p.target, event=p.event, roles=tuple(p.roles), summary=p.summary,
-        proposed_at=p.proposed_at, evidence=guard_check_from_json(p.evidence),
-    )  # fmt: skip
+        id=p.proposal_id,
+        track=p.track,
+        transition_id=p.transition_id,
+        source=p.source,
+        target=p.target,
+        event=p.event,
+        roles=tuple(p.roles),
+        summary=p.summary,
+        proposed_at=p.proposed_at,
+        evidence=guard_check_from_json(p.evidence),
+    )
 
 
 def _snapshots(enrolments: Sequence[Enrolment], now: datetime) -> dict[int, Snapshot]:
@@ -348,9 +356,12 @@ def _snapshots(enrolments: Sequence[Enrolment], now: datetime) -> dict[int, Snap
 
 
 def _plan(
-    migration: Migration, enrolment: Enrolment, snapshot: Snapshot, series: list[ActiveSeries],
+    migration: Migration,
+    enrolment: Enrolment,
+    snapshot: Snapshot,
+    series: list[ActiveSeries],
     now: datetime,
-) -> MigrationPlan:  # fmt: skip
+) -> MigrationPlan:
     return plan_migration(
         snapshot, migration.old, migration.new, migration.spec, now, checkins=series
     )
@@ -447,9 +458,12 @@ def migration_dry_run(
 # --- applying --------------------------------------------------------------------------------
 
 _t, _r, _c, _cs, _ck = (
-    PathwayTimer._meta.db_table, Proposal._meta.db_table, ClinicThreshold._meta.db_table,
-    CheckinSeries._meta.db_table, Checkin._meta.db_table,
-)  # fmt: skip
+    PathwayTimer._meta.db_table,
+    Proposal._meta.db_table,
+    ClinicThreshold._meta.db_table,
+    CheckinSeries._meta.db_table,
+    Checkin._meta.db_table,
+)
 _WAITING_SQL = ", ".join(f"'{status.value}'" for status in _WAITING)
 _CHECKIN_WAITING_SQL = ", ".join(
     f"'{status.value}'"
@@ -485,9 +499,12 @@ def _read_for_plan(enrolment: Enrolment, now: datetime) -> tuple[Snapshot, list[
     with connection.cursor() as cursor:
         cursor.execute(
             _PLAN_READ_SQL,
-            {"enrolment": enrolment.pk, "clinic": enrolment.clinic_id,
-             "definition_key": enrolment.definition_key},
-        )  # fmt: skip
+            {
+                "enrolment": enrolment.pk,
+                "clinic": enrolment.clinic_id,
+                "definition_key": enrolment.definition_key,
+            },
+        )
         _, timers, proposals, thresholds, series = cursor.fetchone()
     timers, proposals, thresholds, series = (
         json.loads(x) if isinstance(x, str) else x for x in (timers, proposals, thresholds, series)
@@ -511,10 +528,14 @@ def _read_for_plan(enrolment: Enrolment, now: datetime) -> tuple[Snapshot, list[
         proposals={item[0]: proposal_from_row(item) for item in proposals},
     )
     active = [
-        ActiveSeries(name, instrument, timedelta(seconds=float(every)),
-                     datetime.fromisoformat(due) if due else None)
+        ActiveSeries(
+            name,
+            instrument,
+            timedelta(seconds=float(every)),
+            datetime.fromisoformat(due) if due else None,
+        )
         for name, instrument, every, due in series
-    ]  # fmt: skip
+    ]
     return snapshot, active
 
 
@@ -568,9 +589,13 @@ def migration_apply(
     for enrolment_id in ids:
         try:
             outcome = migration_apply_one(
-                migration=migration, enrolment_id=enrolment_id, user=user, approve=approve,
-                request=audit, now=now,
-            )  # fmt: skip
+                migration=migration,
+                enrolment_id=enrolment_id,
+                user=user,
+                approve=approve,
+                request=audit,
+                now=now,
+            )
         except Conflict:
             result.locked.append(enrolment_id)
             continue
@@ -623,9 +648,12 @@ def migration_apply_one(
         # The patient's id and clinic, without reading the row again.
         patient=Patient(pk=enrolment.patient_id, clinic_id=enrolment.clinic_id),
         obj=enrolment,
-        detail={"from": migration.from_version, "to": migration.to_version,
-                "classification": plan.classification.value},
-    )  # fmt: skip
+        detail={
+            "from": migration.from_version,
+            "to": migration.to_version,
+            "classification": plan.classification.value,
+        },
+    )
     return "migrated"
 
 
@@ -665,10 +693,14 @@ def _write(
         if change.action != "cancel":
             assert change.after is not None
             opened = PathwayTimer.objects.create(
-                enrolment=enrolment, key=change.key, track=change.track, state=change.state,
-                event=change.event, due_at=change.after,
+                enrolment=enrolment,
+                key=change.key,
+                track=change.track,
+                state=change.state,
+                event=change.event,
+                due_at=change.after,
                 status=TimerStatus.SUSPENDED if paused else TimerStatus.PENDING,
-            )  # fmt: skip
+            )
             previous["timers_opened"].append(opened.pk)
     for decided in plan.proposals:
         if decided.action == "keep":
@@ -696,9 +728,13 @@ def _write(
         previous["tasks"].append({"ids": ids, "state": move.source})
     for series in plan.checkins:
         previous["series"].append(
-            {"series": series.series, "instrument": series.instrument,
-             "every": series.every_before.total_seconds(), "action": series.action}
-        )  # fmt: skip
+            {
+                "series": series.series,
+                "instrument": series.instrument,
+                "every": series.every_before.total_seconds(),
+                "action": series.action,
+            }
+        )
 
     enrolment.definition_version = migration.to_version
     enrolment.configuration = configuration_to_json(plan.configuration)
@@ -784,9 +820,12 @@ def migration_rollback(
         PathwayTimer.objects.filter(pk=pk).update(status=status, closed_at=None, updated_at=wall)
     for item in previous["proposals"]:
         Proposal.objects.filter(pk=item["id"]).update(
-            status=item["status"], transition_id=item["transition_id"], decided_at=None,
-            reason="", updated_at=wall,
-        )  # fmt: skip
+            status=item["status"],
+            transition_id=item["transition_id"],
+            decided_at=None,
+            reason="",
+            updated_at=wall,
+        )
     for item in previous["tasks"]:
         CareTask.objects.filter(pk__in=item["ids"], status=TaskStatus.OPEN).update(
             state=item["state"], updated_at=wall
@@ -795,10 +834,23 @@ def migration_rollback(
     track = next(iter(previous["configuration"]), "")
     for item in previous["series"]:
         if item["action"] == "restart":
-            effects.append({"kind": "stop_checkins", "track": track, "series": item["series"],
-                            "instrument": None})  # fmt: skip
-        effects.append({"kind": "start_checkins", "track": track, "instrument": item["instrument"],
-                        "every": item["every"], "series": item["series"]})  # fmt: skip
+            effects.append(
+                {
+                    "kind": "stop_checkins",
+                    "track": track,
+                    "series": item["series"],
+                    "instrument": None,
+                }
+            )
+        effects.append(
+            {
+                "kind": "start_checkins",
+                "track": track,
+                "instrument": item["instrument"],
+                "every": item["every"],
+                "series": item["series"],
+            }
+        )
     enrolment.definition_version = previous["definition_version"]
     enrolment.configuration = previous["configuration"]
     enrolment.version += 1
@@ -808,11 +860,17 @@ def migration_rollback(
         f"{done.from_version}, its states and timers restored"
     )
     store.write_step(
-        enrolment, event="migration_rollback", event_key=f"migration_rollback:{done.pk}",
-        outcome="migrated", user=user,
-        explanation={"notes": [note], "checks": [], "summary": note}, now=now, effects=effects,
-        outbox_key="migration_rollback", wall=wall,
-    )  # fmt: skip
+        enrolment,
+        event="migration_rollback",
+        event_key=f"migration_rollback:{done.pk}",
+        outcome="migrated",
+        user=user,
+        explanation={"notes": [note], "checks": [], "summary": note},
+        now=now,
+        effects=effects,
+        outbox_key="migration_rollback",
+        wall=wall,
+    )
     done.status = MigrationStatus.ROLLED_BACK
     done.rolled_back_at = now
     done.rolled_back_by = user

@@ -26,20 +26,25 @@ def add_migrate_arguments(parser: ArgumentParser) -> None:
     )
     parser.add_argument("--clinic", default=None, help="only this clinic's enrolments (slug)")
     parser.add_argument(
-        "--enrolment", action="append", default=None, dest="enrolments",
+        "--enrolment",
+        action="append",
+        default=None,
+        dest="enrolments",
         help="only this enrolment (its public id or number); repeat for a list",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--user", default=None, help="the member of staff applying it (username; audited)"
     )
     parser.add_argument(
-        "--approve", action="store_true",
+        "--approve",
+        action="store_true",
         help="also migrate those that need a clinician's approval (--user must be a physician)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--rollback", action="store_true",
+        "--rollback",
+        action="store_true",
         help="roll back the listed enrolments' last migration (--enrolment)",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
 
 
@@ -84,18 +89,26 @@ def run_migrate(command: BaseCommand, options: dict[str, Any]) -> None:
                 )
             return
         report = migration_dry_run(
-            definition_key=key, from_version=old, to_version=new, clinic_id=clinic_id,
+            definition_key=key,
+            from_version=old,
+            to_version=new,
+            clinic_id=clinic_id,
             enrolment_ids=ids,
-        )  # fmt: skip
+        )
         if options["json"] is not None:
             options["json"].write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
         if options["dry_run"]:
             command.stdout.write(report.text())
             return
         result = migration_apply(
-            definition_key=key, from_version=old, to_version=new, user=user,
-            clinic_id=clinic_id, enrolment_ids=ids, approve=options["approve"],
-        )  # fmt: skip
+            definition_key=key,
+            from_version=old,
+            to_version=new,
+            user=user,
+            clinic_id=clinic_id,
+            enrolment_ids=ids,
+            approve=options["approve"],
+        )
     except ApplicationError as exc:
         raise CommandError(str(exc)) from exc
     counts = result.counts()

@@ -239,9 +239,14 @@ class OutboxEffect(TimeStampedModel):
     # never deleted (a trigger refuses it), so the column needs no index, no cascade and no
     # foreign-key check (one per outbox row, on the dispatch's hot path).
     step = models.ForeignKey(
-        PathwayStep, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
-        db_index=False, db_constraint=False,
-    )  # fmt: skip
+        PathwayStep,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     kind = models.CharField(max_length=32)
     payload = models.JSONField()
     idempotency_key = models.CharField(max_length=300, unique=True)

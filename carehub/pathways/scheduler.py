@@ -122,23 +122,37 @@ def _timer_failed(timer: PathwayTimer, error: Exception, now: datetime) -> None:
         timer.next_attempt_at = None
         timer.closed_at = now
         timer.save(
-            update_fields=["attempts", "last_error", "status", "next_attempt_at", "closed_at",
-                           "updated_at"]
-        )  # fmt: skip
+            update_fields=[
+                "attempts",
+                "last_error",
+                "status",
+                "next_attempt_at",
+                "closed_at",
+                "updated_at",
+            ]
+        )
         logger.error(
             "timer %s (%s) is dead after %s attempts: %s: %s",
-            timer.pk, timer.key, timer.attempts, type(error).__name__, error,
+            timer.pk,
+            timer.key,
+            timer.attempts,
+            type(error).__name__,
+            error,
             exc_info=error,
-        )  # fmt: skip
+        )
         _alert_dead(timer, now)
         return
     timer.next_attempt_at = now + backoff(timer.attempts)
     timer.save(update_fields=["attempts", "last_error", "next_attempt_at", "updated_at"])
     logger.warning(
         "timer %s (%s) could not fire, attempt %s/%s, retry at %s",
-        timer.pk, timer.key, timer.attempts, settings.TIMER_MAX_ATTEMPTS,
-        timer.next_attempt_at.isoformat(), exc_info=error,
-    )  # fmt: skip
+        timer.pk,
+        timer.key,
+        timer.attempts,
+        settings.TIMER_MAX_ATTEMPTS,
+        timer.next_attempt_at.isoformat(),
+        exc_info=error,
+    )
 
 
 def _alert_dead(timer: PathwayTimer, now: datetime) -> None:

@@ -203,11 +203,15 @@ def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
     for timer in enrolment_timers_pending(enrolment=enrolment)[:NEXT_DUE_LIMIT]:
         items.append(
             NextDueItem(
-                kind="timer", at=timer.due_at, id=timer.pk, title=timer.event,
-                status=timer.status, track=timer.track,
+                kind="timer",
+                at=timer.due_at,
+                id=timer.pk,
+                title=timer.event,
+                status=timer.status,
+                track=timer.track,
                 detail={"key": timer.key, "state": timer.state, "event": timer.event},
             )
-        )  # fmt: skip
+        )
     checkins = Checkin.objects.filter(
         enrolment=enrolment,
         status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
@@ -217,22 +221,34 @@ def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
             NextDueItem(
                 kind="checkin",
                 at=checkin.closes_at if checkin.status == CheckinStatus.OPEN else checkin.due_at,
-                id=checkin.pk, title=checkin.instrument, status=checkin.status, track="",
-                detail={"due_at": checkin.due_at.isoformat(),
-                        "closes_at": checkin.closes_at.isoformat()},
+                id=checkin.pk,
+                title=checkin.instrument,
+                status=checkin.status,
+                track="",
+                detail={
+                    "due_at": checkin.due_at.isoformat(),
+                    "closes_at": checkin.closes_at.isoformat(),
+                },
             )
-        )  # fmt: skip
+        )
     tasks = CareTask.objects.filter(enrolment=enrolment, status=TaskStatus.OPEN).order_by(
         "due_at", "pk"
     )[:NEXT_DUE_LIMIT]
     for task in tasks:
         items.append(
             NextDueItem(
-                kind="task", at=task.due_at, id=task.pk, title=task.title, status=task.status,
+                kind="task",
+                at=task.due_at,
+                id=task.pk,
+                title=task.title,
+                status=task.status,
                 track=task.track,
-                detail={"discipline": task.discipline, "priority": task.priority,
-                        "state": task.state},
+                detail={
+                    "discipline": task.discipline,
+                    "priority": task.priority,
+                    "state": task.state,
+                },
             )
-        )  # fmt: skip
+        )
     items.sort(key=lambda item: (item.at is None, item.at or enrolment.started_at, item.kind))
     return items

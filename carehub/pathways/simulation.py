@@ -87,9 +87,12 @@ class CarehubRules:
         last_due: datetime | None,
     ) -> datetime:
         cadence = series_cadence(
-            started_at=started_at, every=every, zone=_zone(contact.time_zone),
-            window=_window(contact), send_at=self.send_at,
-        )  # fmt: skip
+            started_at=started_at,
+            every=every,
+            zone=_zone(contact.time_zone),
+            window=_window(contact),
+            send_at=self.send_at,
+        )
         return next_due(cadence, after=after, last_due=last_due)
 
     def closes_at(self, due_at: datetime, every: timedelta) -> datetime:
@@ -99,9 +102,12 @@ class CarehubRules:
         self, contact: Contact, *, due_at: datetime, closes_at: datetime, opened_at: datetime
     ) -> list[datetime]:
         return checkin_reminders(
-            due_at=due_at, closes_at=closes_at, opened_at=opened_at,
-            zone=_zone(contact.time_zone), window=_window(contact),
-        )  # fmt: skip
+            due_at=due_at,
+            closes_at=closes_at,
+            opened_at=opened_at,
+            zone=_zone(contact.time_zone),
+            window=_window(contact),
+        )
 
     def deliver(
         self,
@@ -146,11 +152,15 @@ class CarehubRules:
 @lru_cache(maxsize=64)
 def _patient_contact(contact: Contact, budget: int) -> PatientContact:
     return PatientContact(
-        time_zone=contact.time_zone, window_start=contact.window_start,
-        window_end=contact.window_end, preferred_channel=DeliveryChannel.SMS,
-        fallback_channel=DeliveryChannel.IN_APP, phone="+15550100000", email="",
+        time_zone=contact.time_zone,
+        window_start=contact.window_start,
+        window_end=contact.window_end,
+        preferred_channel=DeliveryChannel.SMS,
+        fallback_channel=DeliveryChannel.IN_APP,
+        phone="+15550100000",
+        email="",
         daily_budget=budget,
-    )  # fmt: skip
+    )
 
 
 def clinic_rules() -> CarehubRules:
@@ -206,8 +216,9 @@ def simulated_answers(
     return answers
 
 
-def _adjust_sum(answers: dict[str, Any], items: list[Any], total: int, rng: random.Random, *,
-                keep: str | None) -> None:  # fmt: skip
+def _adjust_sum(
+    answers: dict[str, Any], items: list[Any], total: int, rng: random.Random, *, keep: str | None
+) -> None:
     adjustable = [i for i in items if i.key != keep]
     for _ in range(200):
         current = sum(answers[i.key] for i in items)
@@ -215,9 +226,10 @@ def _adjust_sum(answers: dict[str, Any], items: list[Any], total: int, rng: rand
             return
         step = 1 if current < total else -1
         candidates = [
-            i for i in adjustable
+            i
+            for i in adjustable
             if (i.answer_minimum or 0) <= answers[i.key] + step <= (i.answer_maximum or 0)
-        ]  # fmt: skip
+        ]
         if not candidates:
             return
         answers[rng.choice(candidates).key] += step
@@ -300,14 +312,22 @@ def run_simulate(
         f"simulating {patients or cohort.patients} patients of {cohort.name} through "
         f"{definition.ref} for {days} days (seed {seed})"
     )
-    report = _run(definition, cohort, rules, days=days, seed=seed, thresholds=thresholds,
-                  patients=patients)  # fmt: skip
+    report = _run(
+        definition, cohort, rules, days=days, seed=seed, thresholds=thresholds, patients=patients
+    )
     comparison = None
     other = None
     if against:
         command.stdout.write(f"... and against {other_definition.ref} {_label(other_thresholds)}")
-        other = _run(other_definition, cohort, rules, days=days, seed=seed,
-                     thresholds=other_thresholds, patients=patients)  # fmt: skip
+        other = _run(
+            other_definition,
+            cohort,
+            rules,
+            days=days,
+            seed=seed,
+            thresholds=other_thresholds,
+            patients=patients,
+        )
         comparison = compare(report, other)
     out: Path = options["out"]
     out.mkdir(parents=True, exist_ok=True)
@@ -337,8 +357,15 @@ def run_report(
     patients: int | None = None,
 ) -> dict[str, Any]:
     """Simulate and build the report, with carehub's rules (what the command and tests use)."""
-    return _run(definition, cohort, clinic_rules(), days=days, seed=seed,
-                thresholds=thresholds or {}, patients=patients)  # fmt: skip
+    return _run(
+        definition,
+        cohort,
+        clinic_rules(),
+        days=days,
+        seed=seed,
+        thresholds=thresholds or {},
+        patients=patients,
+    )
 
 
 def _run(
@@ -351,8 +378,9 @@ def _run(
     thresholds: dict[str, ThresholdValue],
     patients: int | None,
 ) -> dict[str, Any]:
-    tally = simulate(definition, cohort, rules, days=days, seed=seed, thresholds=thresholds,
-                     patients=patients)  # fmt: skip
+    tally = simulate(
+        definition, cohort, rules, days=days, seed=seed, thresholds=thresholds, patients=patients
+    )
     report = build_report(definition, cohort, tally, seed=seed, thresholds=thresholds)
     report["messages"]["daily_budget"] = rules.daily_budget
     return report

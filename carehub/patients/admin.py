@@ -33,8 +33,14 @@ class PatientAdmin(ClinicScopedAdmin):
     clinic_path = "clinic"
 
     list_display = [
-        "mrn", "family_name", "given_name", "clinic", "time_zone", "language", "preferred_channel",
-    ]  # fmt: skip
+        "mrn",
+        "family_name",
+        "given_name",
+        "clinic",
+        "time_zone",
+        "language",
+        "preferred_channel",
+    ]
     list_filter = ["clinic", "language", "preferred_channel"]
     search_fields = ["mrn", "family_name", "given_name"]
     inlines = [CareTeamInline]
@@ -57,9 +63,10 @@ class PatientAdmin(ClinicScopedAdmin):
             patient_update(patient=Patient.objects.get(pk=obj.pk), **changes)
             return
         created = patient_register(
-            clinic=data["clinic"], mrn=data["mrn"],
+            clinic=data["clinic"],
+            mrn=data["mrn"],
             **{f: data[f] for f in PATIENT_EDITABLE_FIELDS if f in data},
-        )  # fmt: skip
+        )
         obj.pk = created.pk
         obj.refresh_from_db()
 

@@ -94,9 +94,18 @@ def care_team_add(*, patient: Patient, staff: User, is_primary: bool = False) ->
 
 
 PATIENT_EDITABLE_FIELDS = (
-    "given_name", "family_name", "date_of_birth", "time_zone", "email", "phone",
-    "preferred_channel", "fallback_channel", "send_window_start", "send_window_end", "language",
-)  # fmt: skip
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "time_zone",
+    "email",
+    "phone",
+    "preferred_channel",
+    "fallback_channel",
+    "send_window_start",
+    "send_window_end",
+    "language",
+)
 
 
 @transaction.atomic

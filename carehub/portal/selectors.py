@@ -140,8 +140,9 @@ def _since(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
     if local.year == now.astimezone(zone).year:
         return _("since %(month)s") % {"month": dateformat.format(local, "F")}
     return _("since %(month)s %(year)s") % {
-        "month": dateformat.format(local, "F"), "year": local.year,
-    }  # fmt: skip
+        "month": dateformat.format(local, "F"),
+        "year": local.year,
+    }
 
 
 def _meaningful(definition: InstrumentDefinition, baseline: float, improvement: float) -> bool:
@@ -154,9 +155,13 @@ def _meaningful(definition: InstrumentDefinition, baseline: float, improvement: 
 
 
 def describe_change(
-    *, definition: InstrumentDefinition, noun: str, points: list[Point], now: datetime,
+    *,
+    definition: InstrumentDefinition,
+    noun: str,
+    points: list[Point],
+    now: datetime,
     zone: ZoneInfo,
-) -> tuple[str, str]:  # fmt: skip
+) -> tuple[str, str]:
     """(a sentence in plain words, a verdict): first score against the latest, judged by the
     instrument's minimal clinically important difference (MCID)."""
     latest = points[-1]
@@ -172,9 +177,11 @@ def describe_change(
     shown_first, shown_latest = round(first.value, 1), round(latest.value, 1)
     improvement = shown_first - shown_latest if lower_better else shown_latest - shown_first
     went = {
-        "noun": noun, "first": _number(first.value), "latest": _number(latest.value),
+        "noun": noun,
+        "first": _number(first.value),
+        "latest": _number(latest.value),
         "since": _since(first.at, now, zone),
-    }  # fmt: skip
+    }
     if _meaningful(definition, shown_first, improvement):
         return _(
             "Your %(noun)s went from %(first)s to %(latest)s %(since)s: that's a meaningful "

@@ -65,9 +65,11 @@ def patient_page(page: str) -> Callable[[PatientView], Callable[..., HttpRespons
                 patient = patient_for_user(request.user)  # type: ignore[arg-type]
             except NotFound:
                 audit_record(
-                    request=request, action=Action.PORTAL_VIEW, outcome=Outcome.DENIED,
+                    request=request,
+                    action=Action.PORTAL_VIEW,
+                    outcome=Outcome.DENIED,
                     detail={"page": page},
-                )  # fmt: skip
+                )
                 return _page(request, "refused.html", {}, status=403)
             # Dates and times in the patient's own time zone, words in their language.
             with (
@@ -138,9 +140,11 @@ def checkin_view(request: HttpRequest, patient: Patient, checkin_id: int) -> Htt
         checkin = checkin_for_patient(patient=patient, checkin_id=checkin_id)
     except NotFound:
         audit_record(
-            request=request, action=Action.PORTAL_VIEW, outcome=Outcome.DENIED,
+            request=request,
+            action=Action.PORTAL_VIEW,
+            outcome=Outcome.DENIED,
             detail={"page": "checkin"},
-        )  # fmt: skip
+        )
         return _page(request, "not_found.html", {"patient": patient}, status=404)
     if request.method == "GET":
         _audit(request, patient, "checkin", checkin=checkin.pk)

@@ -140,9 +140,14 @@ def sandbox_clock_advance(
         clinic.advance_requested_by = user
         clinic.advance_error = ""
         clinic.save(
-            update_fields=["advance_to", "advance_requested_at", "advance_requested_by",
-                           "advance_error", "updated_at"]
-        )  # fmt: skip
+            update_fields=[
+                "advance_to",
+                "advance_requested_at",
+                "advance_requested_by",
+                "advance_error",
+                "updated_at",
+            ]
+        )
         transaction.on_commit(lambda: _publish(clinic_id), robust=True)
     return clinic
 
@@ -207,8 +212,10 @@ def sandbox_clock_advance_run(*, clinic_id: int) -> int:
         )
         logger.info(
             "test clock of clinic %s advanced to %s in %s stop(s)",
-            clinic_id, target.isoformat(), steps,
-        )  # fmt: skip
+            clinic_id,
+            target.isoformat(),
+            steps,
+        )
         return steps
 
 

@@ -105,9 +105,12 @@ def build_chart(
             chart.responder_text = f"Clinically important change: {amount} ({better} is better)"
             chart.mcid_source = mcid.source
             lines.append(
-                Line(round(chart.threshold, 2), f"Clinically important change ({amount})",
-                     "threshold")
-            )  # fmt: skip
+                Line(
+                    round(chart.threshold, 2),
+                    f"Clinically important change ({amount})",
+                    "threshold",
+                )
+            )
     chart.markers = [
         Marker(at=p.observed_at, label=PROCEDURE_LABELS.get(p.code, p.code)) for p in procedures
     ]

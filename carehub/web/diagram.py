@@ -258,11 +258,19 @@ def track_diagram(definition: PathwayDefinition, track_name: str, current: str) 
             title = state_title(definition, track_name, state)
             diagram.boxes.append(
                 Box(
-                    state=state, title=title, lines=_lines(title), x=place.x, y=place.y,
-                    width=place.width, height=place.height, current=state == current,
-                    invasive=spec.invasive, final=spec.final, stage=spec.stage or "",
+                    state=state,
+                    title=title,
+                    lines=_lines(title),
+                    x=place.x,
+                    y=place.y,
+                    width=place.width,
+                    height=place.height,
+                    current=state == current,
+                    invasive=spec.invasive,
+                    final=spec.final,
+                    stage=spec.stage or "",
                 )
-            )  # fmt: skip
+            )
         events = {(s, t, g): e for s, t, g, e in _edges(track)}
         for source, target, gated, path in layout.edges:
             diagram.edges.append(

@@ -41,19 +41,21 @@ def fault_response(request: HttpRequest, status: int) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         if status == 503:
             body = problem(
-                status=503, code="service_unavailable",
+                status=503,
+                code="service_unavailable",
                 detail="The service is unavailable for a moment and nothing was recorded. "
                 "Send the request again, with the same Idempotency-Key, after Retry-After "
                 "seconds.",
                 instance=request.get_full_path(),
-            )  # fmt: skip
+            )
         else:
             body = problem(
-                status=500, code="server_error",
+                status=500,
+                code="server_error",
                 detail="Something went wrong on our side and it has been logged. If it happens "
                 "again, report it with the X-Request-ID of the response.",
                 instance=request.get_full_path(),
-            )  # fmt: skip
+            )
         response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     elif is_patient_page(request):
         # The patient's record may be out of reach: the page speaks the browser's language.

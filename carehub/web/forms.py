@@ -200,9 +200,11 @@ class ResumeForm(KeyedForm):
 
 class DischargeForm(KeyedForm):
     reason = forms.CharField(
-        label="Why is the patient discharged?", max_length=500, strip=True,
+        label="Why is the patient discharged?",
+        max_length=500,
+        strip=True,
         error_messages={"required": "Say why the patient is discharged."},
-    )  # fmt: skip
+    )
     confirm = forms.BooleanField(label="I confirm this patient is discharged from the pathway")
     expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
@@ -332,16 +334,22 @@ class ScoreForm(KeyedForm):
             errors = {"required": "Please answer this question."}
             if question.options:
                 field = forms.TypedChoiceField(
-                    label=label, required=question.required, widget=forms.RadioSelect,
+                    label=label,
+                    required=question.required,
+                    widget=forms.RadioSelect,
                     choices=[(choice.value, choice.label) for choice in question.options],
                     coerce=(lambda v: v == "1") if question.type == "yes_no" else int,
-                    empty_value=None, error_messages=errors,
-                )  # fmt: skip
+                    empty_value=None,
+                    error_messages=errors,
+                )
             else:
                 field = forms.FloatField(
-                    label=label, required=question.required, min_value=question.minimum,
-                    max_value=question.maximum, error_messages=errors,
-                )  # fmt: skip
+                    label=label,
+                    required=question.required,
+                    min_value=question.minimum,
+                    max_value=question.maximum,
+                    error_messages=errors,
+                )
             self.fields[question.key] = field
 
     @property

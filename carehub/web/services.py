@@ -31,15 +31,23 @@ def session_log(
     like any score (`score_observation_record`: range, band, red flags, the baseline rule)."""
     recorded = [
         session_record(
-            patient=patient, discipline=discipline, attended=attended, observed_at=observed_at,
-            notes=notes, recorded_by=user,
+            patient=patient,
+            discipline=discipline,
+            attended=attended,
+            observed_at=observed_at,
+            notes=notes,
+            recorded_by=user,
         )
-    ]  # fmt: skip
+    ]
     if measure and score is not None:
         scored = score_observation_record(
-            patient=patient, instrument=measure, score=score, observed_at=observed_at,
-            recorded_by=user, source=Source.STAFF,
-        )  # fmt: skip
+            patient=patient,
+            instrument=measure,
+            score=score,
+            observed_at=observed_at,
+            recorded_by=user,
+            source=Source.STAFF,
+        )
         assert scored.observation is not None  # outside a check-in: recorded or refused
         recorded.append(scored.observation)
     return recorded

@@ -67,10 +67,12 @@ class FlagAdmin(WorklistAdmin):
         for flag in queryset:
             try:
                 flag_set_status(
-                    flag=flag, status=FlagStatus(status), user=admin_user(request),
+                    flag=flag,
+                    status=FlagStatus(status),
+                    user=admin_user(request),
                     note=text if status == FlagStatus.ACKNOWLEDGED else "",
                     outcome=text if status == FlagStatus.RESOLVED else "",
-                )  # fmt: skip
+                )
             except ApplicationError as exc:
                 self.message_user(request, f"{flag}: {exc.message}", messages.ERROR)
 

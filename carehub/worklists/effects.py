@@ -29,16 +29,30 @@ def _create_task(effect: OutboxEffect, now: datetime) -> None:
             enrolment=effect.enrolment, track=track, state=state, step_id=effect.step_id
         )
     task = care_task_create(
-        enrolment=effect.enrolment, discipline=p["discipline"], title=p["title"], due_at=due_at,
-        priority=p.get("priority", "routine"), source_effect=effect, track=track, state=state,
-        source_step_id=effect.step_id, closed_reason=reason or "", closed_at=now,
-    )  # fmt: skip
+        enrolment=effect.enrolment,
+        discipline=p["discipline"],
+        title=p["title"],
+        due_at=due_at,
+        priority=p.get("priority", "routine"),
+        source_effect=effect,
+        track=track,
+        state=state,
+        source_step_id=effect.step_id,
+        closed_reason=reason or "",
+        closed_at=now,
+    )
     if state and task.status == TaskStatus.OPEN and task.source_effect_id == effect.pk:
         transaction.on_commit(
-            partial(_close_if_state_left, task_id=task.pk, enrolment_id=effect.enrolment_id,
-                    track=track, state=state, step_id=effect.step_id),
+            partial(
+                _close_if_state_left,
+                task_id=task.pk,
+                enrolment_id=effect.enrolment_id,
+                track=track,
+                state=state,
+                step_id=effect.step_id,
+            ),
             robust=True,
-        )  # fmt: skip
+        )
 
 
 def _close_if_state_left(
@@ -61,9 +75,13 @@ def _close_if_state_left(
 def _raise_flag(effect: OutboxEffect, now: datetime) -> None:
     p = effect.payload
     flag_raise(
-        enrolment=effect.enrolment, code=p["code"], severity=p["severity"], message=p["message"],
-        raised_at=effect.decided_at, source_effect=effect,
-    )  # fmt: skip
+        enrolment=effect.enrolment,
+        code=p["code"],
+        severity=p["severity"],
+        message=p["message"],
+        raised_at=effect.decided_at,
+        source_effect=effect,
+    )
 
 
 def register() -> None:

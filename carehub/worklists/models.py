@@ -47,9 +47,13 @@ class CareTask(TimeStampedModel):
     # belongs to (`workflows.model.CreateTask.state`); it is closed when the track leaves that
     # state, or when the pathway ends. (Steps are never deleted: no index, no cascade.)
     source_step = models.ForeignKey(
-        "pathways.PathwayStep", on_delete=models.DO_NOTHING, null=True, blank=True,
-        related_name="+", db_index=False,
-    )  # fmt: skip
+        "pathways.PathwayStep",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
     track = models.CharField(max_length=64, blank=True, default="")
     state = models.CharField(max_length=64, blank=True, default="")
     # Why a task was closed without being done (status cancelled), e.g. "No longer needed: ...".

@@ -56,24 +56,34 @@ def build_report(
         for state_name, spec in track.states.items():
             key = f"{track_name}.{state_name}"
             reached = len(tally.state_patients.get(key, ()))
-            states.append({
-                "track": track_name, "state": state_name, "title": spec.title or state_name,
-                "stage": spec.stage, "patients": reached,
-                "share": round(reached / patients, 4) if patients else 0.0,
-                "days_to_reach": _distribution(tally.state_days.get(key, [])),
-            })  # fmt: skip
+            states.append(
+                {
+                    "track": track_name,
+                    "state": state_name,
+                    "title": spec.title or state_name,
+                    "stage": spec.stage,
+                    "patients": reached,
+                    "share": round(reached / patients, 4) if patients else 0.0,
+                    "days_to_reach": _distribution(tally.state_days.get(key, [])),
+                }
+            )
     transitions = []
     for track_name, track in definition.tracks.items():
         for index, move in enumerate(track.transitions):
             tid = transition_id(track_name, index)
-            transitions.append({
-                "id": tid, "track": track_name, "from": list(move.source),
-                "to": move.target, "event": move.event,
-                "description": move.description.strip(),
-                "approval": move.approval is not None,
-                "patients": len(tally.transition_patients.get(tid, ())),
-                "times": tally.transition_times.get(tid, 0),
-            })  # fmt: skip
+            transitions.append(
+                {
+                    "id": tid,
+                    "track": track_name,
+                    "from": list(move.source),
+                    "to": move.target,
+                    "event": move.event,
+                    "description": move.description.strip(),
+                    "approval": move.approval is not None,
+                    "patients": len(tally.transition_patients.get(tid, ())),
+                    "times": tally.transition_times.get(tid, 0),
+                }
+            )
 
     stages = {}
     for track_name, track in definition.tracks.items():
@@ -99,10 +109,14 @@ def build_report(
             ):  # finished, not stuck
                 continue
             idle = round((end - last) / timedelta(weeks=1), 1)
-            stuck.append({
-                "patient": index, "archetype": tally.archetype_of.get(index, ""),
-                "states": final, "weeks_without_transition": idle,
-            })  # fmt: skip
+            stuck.append(
+                {
+                    "patient": index,
+                    "archetype": tally.archetype_of.get(index, ""),
+                    "states": final,
+                    "weeks_without_transition": idle,
+                }
+            )
     stuck_by_state = Counter(f"ladder.{p['states'].get('ladder', '?')}" for p in stuck)
 
     return {
@@ -226,9 +240,11 @@ def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
         pa = base["time_to_stage"].get(stage, {}).get("patients", 0)
         pb = other["time_to_stage"].get(stage, {}).get("patients", 0)
         stages[stage] = {
-            "median_days": [a, b], "median_days_change": delta(a, b),
-            "patients": [pa, pb], "patients_change": pb - pa,
-        }  # fmt: skip
+            "median_days": [a, b],
+            "median_days_change": delta(a, b),
+            "patients": [pa, pb],
+            "patients_change": pb - pa,
+        }
     kinds = sorted(set(base["proposals"]["totals"]) | set(other["proposals"]["totals"]))
     proposals = {
         k: [base["proposals"]["totals"].get(k, 0), other["proposals"]["totals"].get(k, 0)]

@@ -262,9 +262,16 @@ class Simulation:
     ) -> None:
         patient.pk += 1
         row = SimObservation(
-            pk=patient.pk, kind=kind, code=code, observed_at=at, value_number=number,
-            value_bool=boolean, value_text=text, data=data or {}, is_baseline=baseline,
-        )  # fmt: skip
+            pk=patient.pk,
+            kind=kind,
+            code=code,
+            observed_at=at,
+            value_number=number,
+            value_bool=boolean,
+            value_text=text,
+            data=data or {},
+            is_baseline=baseline,
+        )
         rows = patient.rows
         if rows and rows[-1].observed_at > at:  # back-dated (a procedure): keep the order
             bisect.insort(rows, row, key=lambda r: (r.observed_at, r.pk))
@@ -291,9 +298,14 @@ class Simulation:
             self.tally.checkins["unscorable"] += 1
             return
         self._observe(
-            patient, "score", instrument, at, number=scored.total, data={"items": dict(answers)},
+            patient,
+            "score",
+            instrument,
+            at,
+            number=scored.total,
+            data={"items": dict(answers)},
             baseline=baseline,
-        )  # fmt: skip
+        )
         for code, urgency in scored.red_flags:
             self.tally.red_flag_answers[code] += 1
             self.tally.red_flags_per_week[self.tally.week(at)] += 1
@@ -309,10 +321,12 @@ class Simulation:
             number = round(float(relief)) if relief is not None else None
             performed = now - record.performed_before
             unassessed = [
-                row for row in patient.rows
-                if row.kind == "procedure" and row.code == record.procedure
+                row
+                for row in patient.rows
+                if row.kind == "procedure"
+                and row.code == record.procedure
                 and row.value_number is None
-            ]  # fmt: skip
+            ]
             if number is not None and unassessed:
                 # The result of a procedure already recorded replaces its record (same date).
                 previous = unassessed[-1]
@@ -324,9 +338,12 @@ class Simulation:
         elif record.status is not None:
             value = draw(record.value, rng) if record.value is not None else None
             self._observe(
-                patient, "status", record.status, now,
+                patient,
+                "status",
+                record.status,
+                now,
                 boolean=_truth(value) if value is not None else None,
-            )  # fmt: skip
+            )
         elif record.psych_eval is not None:
             self._observe(
                 patient, "psych_evaluation", "psych", now, text=draw(record.psych_eval, rng)
@@ -334,9 +351,13 @@ class Simulation:
         elif record.medication is not None:
             dose = float(draw(record.dose, rng)) if record.dose is not None else 0.0
             self._observe(
-                patient, "medication", record.medication, now, number=round(dose),
+                patient,
+                "medication",
+                record.medication,
+                now,
+                number=round(dose),
                 data={"unit": record.unit},
-            )  # fmt: skip
+            )
         elif record.failed_treatment is not None:
             self._observe(patient, "failed_treatment", record.failed_treatment, now)
 
@@ -445,10 +466,12 @@ class Simulation:
         self._dispatch(
             patient,
             Event(
-                name=active.event, key=f"timer:{key}:{due_at.isoformat()}", timer_key=key,
+                name=active.event,
+                key=f"timer:{key}:{due_at.isoformat()}",
+                timer_key=key,
                 timer_due_at=due_at,
             ),
-        )  # fmt: skip
+        )
 
     def _on_decide_proposal(self, patient: _Patient, proposal_id: str) -> None:
         proposal = patient.snapshot.proposals.get(proposal_id)
@@ -466,10 +489,13 @@ class Simulation:
             self._dispatch(
                 patient,
                 Event(
-                    REJECT, patient.next_key("reject"), actor=actor, proposal_id=proposal_id,
+                    REJECT,
+                    patient.next_key("reject"),
+                    actor=actor,
+                    proposal_id=proposal_id,
                     reason="Simulated rejection",
                 ),
-            )  # fmt: skip
+            )
             self.tally.proposal_outcomes["rejected"] += 1
 
     # -- staff reactions and sessions ---------------------------------------------------------
@@ -491,8 +517,12 @@ class Simulation:
                 and sessions.code not in patient.sessions_running
             ):
                 patient.sessions_running.add(sessions.code)
-                self._at(self._now + self._session_gap(patient, sessions.per_week), patient,
-                         "session", sessions)  # fmt: skip
+                self._at(
+                    self._now + self._session_gap(patient, sessions.per_week),
+                    patient,
+                    "session",
+                    sessions,
+                )
 
     def _session_gap(self, patient: _Patient, per_week: float) -> timedelta:
         return WEEK / per_week * (0.75 + 0.5 * patient.rng.random())
@@ -544,9 +574,12 @@ class Simulation:
         if series.stopped:
             return
         due = self.rules.next_due(
-            patient.contact, started_at=series.started_at, every=series.every, after=self._now,
+            patient.contact,
+            started_at=series.started_at,
+            every=series.every,
+            after=self._now,
             last_due=series.last_due,
-        )  # fmt: skip
+        )
         series.occurrence += 1
         series.last_due = due
         series.due_at = due
@@ -623,9 +656,13 @@ class Simulation:
                 suppressed = "the check-in is no longer open"
         day = self.rules.day_key(patient.contact, self._now)
         verdict = self.rules.deliver(
-            patient.contact, purpose=purpose, urgency=urgency, now=self._now,
-            sent_today=patient.sent_by_day[day], suppressed_because=suppressed,
-        )  # fmt: skip
+            patient.contact,
+            purpose=purpose,
+            urgency=urgency,
+            now=self._now,
+            sent_today=patient.sent_by_day[day],
+            suppressed_because=suppressed,
+        )
         if verdict.outcome == "deferred" and verdict.not_before is not None:
             self.tally.messages["deferred"] += 1
             self._at(verdict.not_before, patient, "deliver", purpose, urgency, about)

@@ -93,9 +93,12 @@ def send_through_anymail(email: EmailMessage) -> str | None:
             raise DeliveryError(f"{esp}'s answer could not be read") from None
         code, words = _detail(response)
         raise refusal(
-            esp, response.status_code, code=code, detail=words,
+            esp,
+            response.status_code,
+            code=code,
+            detail=words,
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-        ) from None  # fmt: skip
+        ) from None
     except (AnymailAPIError, AnymailError) as exc:
         # Never str(exc): anymail's text shows the payload (addresses, the body).
         raise DeliveryError(f"{esp} failed: {type(exc).__name__}") from None

@@ -64,9 +64,12 @@ def _fill(value: Any, values: dict[str, str]) -> Any:
 def request_body(to: str, body: str, idempotency_key: str) -> Any:
     template = json.loads(settings.SMS_HTTP_BODY_TEMPLATE)
     values = {
-        "to": to, "from": settings.SMS_HTTP_FROM, "body": body, "reference": idempotency_key,
+        "to": to,
+        "from": settings.SMS_HTTP_FROM,
+        "body": body,
+        "reference": idempotency_key,
         "callback_url": status_callback_url(),
-    }  # fmt: skip
+    }
     return _fill(template, values)
 
 
@@ -103,17 +106,23 @@ class HttpSmsGateway(SmsGateway):
         headers = {"Idempotency-Key": idempotency_key, **auth_header()}
         try:
             response = _session().post(
-                settings.SMS_HTTP_URL, json=request_body(to, body, idempotency_key),
-                headers=headers, timeout=timeout(), allow_redirects=False,
-            )  # fmt: skip
+                settings.SMS_HTTP_URL,
+                json=request_body(to, body, idempotency_key),
+                headers=headers,
+                timeout=timeout(),
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             raise unreachable("The SMS provider", exc) from None
         if not 200 <= response.status_code < 300:
             code, words = _detail(response)
             raise refusal(
-                "The SMS provider", response.status_code, code=code, detail=words,
+                "The SMS provider",
+                response.status_code,
+                code=code,
+                detail=words,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )  # fmt: skip
+            )
         try:
             provider_id = _field(response.json(), settings.SMS_HTTP_ID_FIELD)
         except ValueError:

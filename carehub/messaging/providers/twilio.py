@@ -82,9 +82,15 @@ class CarehubTwilioHttpClient(TwilioHttpClient):
             url = urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
         self.last_response = None
         self.last_response = super().request(
-            method, url, params=params, data=data, headers=headers, auth=auth,
-            timeout=timeout, allow_redirects=allow_redirects,
-        )  # fmt: skip
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
         return self.last_response
 
 
@@ -99,9 +105,11 @@ def _client(
 def client() -> tuple[Client, CarehubTwilioHttpClient]:
     """The SDK client of the configured account (one per process: it keeps its connections)."""
     return _client(
-        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_API_BASE_URL,
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        settings.TWILIO_API_BASE_URL,
         timeout(),
-    )  # fmt: skip
+    )
 
 
 def status_callback_url(idempotency_key: str = "") -> str:
@@ -117,8 +125,10 @@ class TwilioSmsGateway(SmsGateway):
     def send(self, to: str, body: str, idempotency_key: str) -> str:
         sdk, http = client()
         options: dict[str, Any] = {
-            "to": to, "body": body, "status_callback": status_callback_url(idempotency_key),
-        }  # fmt: skip
+            "to": to,
+            "body": body,
+            "status_callback": status_callback_url(idempotency_key),
+        }
         if settings.TWILIO_MESSAGING_SERVICE_SID:
             options["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
         else:
@@ -129,9 +139,12 @@ class TwilioSmsGateway(SmsGateway):
             answer = http.last_response
             wait = retry_after_seconds(answer.headers.get("Retry-After") if answer else None)
             raise refusal(
-                "Twilio", int(exc.status), code=str(exc.code or ""), detail=str(exc.msg or ""),
+                "Twilio",
+                int(exc.status),
+                code=str(exc.code or ""),
+                detail=str(exc.msg or ""),
                 retry_after=wait,
-            ) from None  # fmt: skip
+            ) from None
         except requests.RequestException as exc:
             raise unreachable("Twilio", exc) from None
         except ValueError:  # a 2xx answer that is not JSON

@@ -44,8 +44,14 @@ class PreparingCursor(_ServerBindingCursor):
     psycopg keeps the prepared statements of a connection in an LRU cache keyed by the SQL
     text, so a statement's shape is parsed and planned once per connection)."""
 
-    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
-                binary: bool | None = None) -> Any:  # fmt: skip
+    def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Any:
         return super().execute(query, params, prepare=True, binary=binary)
 
     def _convert_query(self, query: Any, params: Any = None) -> Any:

@@ -112,9 +112,16 @@ def lock_row(enrolment_id: int, idempotency_key: str) -> LockedEnrolment | None:
 
 
 _OBSERVATION_FIELDS: tuple[str, ...] = (
-    "id", "kind", "code", "value_number", "value_text", "value_bool", "data", "observed_at",
+    "id",
+    "kind",
+    "code",
+    "value_number",
+    "value_text",
+    "value_bool",
+    "data",
+    "observed_at",
     "is_baseline",
-)  # fmt: skip
+)
 _OBSERVATION_COLUMNS = ", ".join(
     f"o.{concrete_field(Observation, name).column}" for name in _OBSERVATION_FIELDS
 )
@@ -156,9 +163,18 @@ def _observation(item: list[Any]) -> Observation:
         connection.alias,
         _OBSERVATION_FIELDS,
         # JSON has one number type: a float8 of 7.0 arrives as 7, the ORM would give 7.0.
-        (pk, kind, code, float(number) if number is not None else None, text, flag, data,
-         datetime.fromisoformat(observed_at), is_baseline),
-    )  # fmt: skip
+        (
+            pk,
+            kind,
+            code,
+            float(number) if number is not None else None,
+            text,
+            flag,
+            data,
+            datetime.fromisoformat(observed_at),
+            is_baseline,
+        ),
+    )
 
 
 def snapshot_rows(enrolment: Enrolment) -> SnapshotRows:
@@ -225,9 +241,12 @@ class DecisionRows:
 
 
 _e, _s, _t, _x, _p = (
-    Enrolment._meta.db_table, PathwayStep._meta.db_table, PathwayTimer._meta.db_table,
-    OutboxEffect._meta.db_table, ProcessedEvent._meta.db_table,
-)  # fmt: skip
+    Enrolment._meta.db_table,
+    PathwayStep._meta.db_table,
+    PathwayTimer._meta.db_table,
+    OutboxEffect._meta.db_table,
+    ProcessedEvent._meta.db_table,
+)
 
 _UPDATE_ENROLMENT = f"""
 enrolment_row AS (

@@ -108,9 +108,16 @@ def timer_rows(
             pending_new[key] = len(started)
             timer = op.timer
             started.append(
-                (timer.key, timer.track, timer.state, timer.event, timer.due_at,
-                 TimerStatus.PENDING.value, None)
-            )  # fmt: skip
+                (
+                    timer.key,
+                    timer.track,
+                    timer.state,
+                    timer.event,
+                    timer.due_at,
+                    TimerStatus.PENDING.value,
+                    None,
+                )
+            )
     return list(closed.items()), started
 
 
@@ -192,9 +199,11 @@ class PathwayStore:
     def snapshot(self, locked: LockedEnrolment, *, now: datetime) -> Snapshot:
         """Everything `decide` may read about the locked enrolment, in one statement."""
         return snapshot_from_rows(
-            locked.enrolment, sql.snapshot_rows(locked.enrolment), time_zone=locked.time_zone,
+            locked.enrolment,
+            sql.snapshot_rows(locked.enrolment),
+            time_zone=locked.time_zone,
             now=now,
-        )  # fmt: skip
+        )
 
     def write(
         self,
@@ -277,12 +286,20 @@ class PathwayStore:
             )
         )
         written = {
-            "id": step_id, "enrolment_id": enrolment.pk, "sequence": enrolment.version,
-            "event": event, "event_key": event_key, "outcome": decision.outcome.value,
-            "actor_id": user.pk if user else None, "actor_role": user.role if user else "",
-            "transitions": transitions, "explanation": explanation,
-            "configuration": configuration, "effects": effects, "at": now,
-        }  # fmt: skip
+            "id": step_id,
+            "enrolment_id": enrolment.pk,
+            "sequence": enrolment.version,
+            "event": event,
+            "event_key": event_key,
+            "outcome": decision.outcome.value,
+            "actor_id": user.pk if user else None,
+            "actor_role": user.role if user else "",
+            "transitions": transitions,
+            "explanation": explanation,
+            "configuration": configuration,
+            "effects": effects,
+            "at": now,
+        }
         step = PathwayStep.from_db(
             connection.alias, _STEP_FIELDS, tuple(written[name] for name in _STEP_FIELDS)
         )

@@ -95,10 +95,20 @@ from workflows.diagram import mermaid
 RETURN_PAGES = ("/my/",)
 # Facts shown next to an escalation as evidence, when the patient has them.
 EVIDENCE_FACTS = (
-    "peg.baseline", "peg.latest", "peg.improvement_pct", "peg.responder", "nrs.latest",
-    "phq9.latest", "gad7.latest", "pain.months", "failed_treatment_classes",
-    "pt.sessions_attended", "cbt.sessions_attended", "psych_eval.outcome", "mme.daily",
-)  # fmt: skip
+    "peg.baseline",
+    "peg.latest",
+    "peg.improvement_pct",
+    "peg.responder",
+    "nrs.latest",
+    "phq9.latest",
+    "gad7.latest",
+    "pain.months",
+    "failed_treatment_classes",
+    "pt.sessions_attended",
+    "cbt.sessions_attended",
+    "psych_eval.outcome",
+    "mme.daily",
+)
 
 
 def events_for_user(user: User, enrolment: Enrolment) -> list[tuple[str, str]]:
@@ -150,12 +160,16 @@ def _enrolment_panel(
                     {"track": proposal.track, "source": proposal.source, "target": proposal.target},
                 ),
                 "against": evidence_against(
-                    definition, proposal.evidence, scores=scores, facts_now=facts,
-                    urgent_flags=[f.message for f in record.urgent_flags], now=now,
+                    definition,
+                    proposal.evidence,
+                    scores=scores,
+                    facts_now=facts,
+                    urgent_flags=[f.message for f in record.urgent_flags],
+                    now=now,
                 ),
                 "error": bound.get(f"decide-{proposal.pk}-error"),
             }
-        )  # fmt: skip
+        )
     key = str(enrolment.public_id)
     events = events_for_user(user, enrolment)
     event_form = bound.get(f"event-{key}") or EventForm(
@@ -376,9 +390,15 @@ def _submit(
     replay = earlier_submission(request, form, action=action, target=obj)
     if replay is not None:
         return _finish(
-            request, patient, replay, action=action, obj=obj, detail={},
-            form_id=form_id, form=form,
-        )  # fmt: skip
+            request,
+            patient,
+            replay,
+            action=action,
+            obj=obj,
+            detail={},
+            form_id=form_id,
+            form=form,
+        )
     if not form.is_valid():
         return _invalid(request, patient, action=action, obj=obj, form_id=form_id, form=form)
     data = form.cleaned_data
@@ -388,9 +408,15 @@ def _submit(
     if criteria_warning and result.ok and result.message.startswith("The pathway did not move"):
         result.kind = "criteria"
     return _finish(
-        request, patient, result, action=action, obj=obj, detail=detail(data),
-        form_id=form_id, form=form,
-    )  # fmt: skip
+        request,
+        patient,
+        result,
+        action=action,
+        obj=obj,
+        detail=detail(data),
+        form_id=form_id,
+        form=form,
+    )
 
 
 def step_message(result: DispatchResult, done: str = "Done.") -> str:
@@ -408,9 +434,11 @@ def step_message(result: DispatchResult, done: str = "Done.") -> str:
     ]
     if result.outcome == StepOutcome.NO_CHANGE.value or not moved:
         why = step_summary(
-            definition, outcome=result.outcome, transitions=step.transitions,
+            definition,
+            outcome=result.outcome,
+            transitions=step.transitions,
             explanation=step.explanation,
-        )  # fmt: skip
+        )
         return (
             f"The pathway did not move: {why or 'no step of the pathway applied'}".rstrip(".") + "."
         )
@@ -456,9 +484,15 @@ def proposal_decide_view(
         return step_message(result, f"Escalation approved: {proposal.summary}.")
 
     return _submit(
-        request, patient, form, action=action, obj=proposal, form_id=form_id, perform=perform,
+        request,
+        patient,
+        form,
+        action=action,
+        obj=proposal,
+        form_id=form_id,
+        perform=perform,
         detail=lambda data: {"proposal": proposal.pk, "decision": data["decision"]},
-    )  # fmt: skip
+    )
 
 
 @require_POST
@@ -473,17 +507,22 @@ def procedure_result_view(request: StaffHttpRequest, patient_id: int) -> HttpRes
         procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
         try:
             told = observation_record_and_tell(
-                patient=patient, event=f"{procedure.code}_result_recorded",
-                idempotency_key=once.key, user=user, require_listener=False,
+                patient=patient,
+                event=f"{procedure.code}_result_recorded",
+                idempotency_key=once.key,
+                user=user,
+                require_listener=False,
                 record=lambda: once.step(
                     "result",
                     lambda: procedure_result_record(
-                        procedure=procedure, relief_pct=data["relief_pct"],
-                        relief_weeks=data["relief_weeks"], assessed_at=data["assessed_at"],
+                        procedure=procedure,
+                        relief_pct=data["relief_pct"],
+                        relief_weeks=data["relief_weeks"],
+                        assessed_at=data["assessed_at"],
                         recorded_by=user,
                     ),
                 ),
-            )  # fmt: skip
+            )
         except InvalidInput as exc:
             form.add_service_errors(exc)
             raise
@@ -491,10 +530,15 @@ def procedure_result_view(request: StaffHttpRequest, patient_id: int) -> HttpRes
         return done + " " + told_message(told)
 
     return _submit(
-        request, patient, form, action=Action.OBSERVATION_PROCEDURE_RESULT, obj=patient,
-        form_id="procedure", perform=perform,
+        request,
+        patient,
+        form,
+        action=Action.OBSERVATION_PROCEDURE_RESULT,
+        obj=patient,
+        form_id="procedure",
+        perform=perform,
         detail=lambda data: {"procedure": data["procedure"]},
-    )  # fmt: skip
+    )
 
 
 @require_POST
@@ -510,18 +554,24 @@ def procedure_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
         with_relief = data["relief_pct"] is not None
         try:
             told = observation_record_and_tell(
-                patient=patient, idempotency_key=once.key, user=user, require_listener=False,
+                patient=patient,
+                idempotency_key=once.key,
+                user=user,
+                require_listener=False,
                 event=f"{data['procedure']}_result_recorded" if with_relief else None,
                 record=lambda: once.step(
                     "procedure",
                     lambda: procedure_record(
-                        patient=patient, procedure=data["procedure"],
-                        performed_at=data["performed_at"], relief_pct=data["relief_pct"],
-                        relief_weeks=data["relief_weeks"], region=data["region"],
+                        patient=patient,
+                        procedure=data["procedure"],
+                        performed_at=data["performed_at"],
+                        relief_pct=data["relief_pct"],
+                        relief_weeks=data["relief_weeks"],
+                        region=data["region"],
                         recorded_by=user,
                     ),
                 ),
-            )  # fmt: skip
+            )
         except InvalidInput as exc:
             form.add_service_errors(exc)
             raise
@@ -531,10 +581,15 @@ def procedure_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
         return done + " " + told_message(told)
 
     return _submit(
-        request, patient, form, action=Action.OBSERVATION_PROCEDURE, obj=patient,
-        form_id="procedure-new", perform=perform,
+        request,
+        patient,
+        form,
+        action=Action.OBSERVATION_PROCEDURE,
+        obj=patient,
+        form_id="procedure-new",
+        perform=perform,
         detail=lambda data: {"procedure": data["procedure"]},
-    )  # fmt: skip
+    )
 
 
 def told_message(told: Told[Any]) -> str:
@@ -570,9 +625,13 @@ def score_view(request: StaffHttpRequest, patient_id: int, instrument: str) -> H
     def perform(data: dict[str, Any], once: Once) -> str:
         try:
             recorded = score_observation_record(
-                patient=patient, instrument=instrument, items=form.answers(),
-                observed_at=data["observed_at"], source=Source.STAFF, recorded_by=user,
-            )  # fmt: skip
+                patient=patient,
+                instrument=instrument,
+                items=form.answers(),
+                observed_at=data["observed_at"],
+                source=Source.STAFF,
+                recorded_by=user,
+            )
         except InvalidInput as exc:
             form.add_service_errors(exc)
             raise
@@ -586,10 +645,15 @@ def score_view(request: StaffHttpRequest, patient_id: int, instrument: str) -> H
         return text
 
     return _submit(
-        request, patient, form, action=Action.OBSERVATION_SCORE, obj=patient,
-        form_id=f"score-{instrument}", perform=perform,
+        request,
+        patient,
+        form,
+        action=Action.OBSERVATION_SCORE,
+        obj=patient,
+        form_id=f"score-{instrument}",
+        perform=perform,
         detail=lambda data: {"instrument": instrument},
-    )  # fmt: skip
+    )
 
 
 def _enrolment_action(
@@ -610,12 +674,16 @@ def _enrolment_action(
     kwargs = form_kwargs(enrolment) if form_kwargs is not None else {}
     form = form_class(request.POST, prefix=f"{prefix}{enrolment.pk}", **kwargs)
     return _submit(
-        request, patient, form, action=action, obj=enrolment,
+        request,
+        patient,
+        form,
+        action=action,
+        obj=enrolment,
         form_id=f"{form_id}-{enrolment.public_id}",
         perform=lambda data, once: perform_with(enrolment, data, once.key, user),
         detail=lambda data: {k: v for k, v in data.items() if k in ("event",)},
         criteria_warning=True,
-    )  # fmt: skip
+    )
 
 
 def _pause(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
@@ -630,17 +698,23 @@ def _resume(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) ->
 
 def _discharge(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
     result = enrolment_discharge(
-        enrolment=enrolment, reason=data["reason"], idempotency_key=key, user=user,
+        enrolment=enrolment,
+        reason=data["reason"],
+        idempotency_key=key,
+        user=user,
         expected_version=data["expected_version"],
-    )  # fmt: skip
+    )
     return step_message(result, "Discharge recorded.")
 
 
 def _event(enrolment: Enrolment, data: dict[str, Any], key: str, user: User) -> str:
     result = pathway_event_send(
-        enrolment=enrolment, event=data["event"], idempotency_key=key, user=user,
+        enrolment=enrolment,
+        event=data["event"],
+        idempotency_key=key,
+        user=user,
         expected_version=data["expected_version"],
-    )  # fmt: skip
+    )
     return step_message(result)
 
 
@@ -661,26 +735,47 @@ def _enrolment_action_view(
     @staff_page(operation, action)
     def view(request: StaffHttpRequest, patient_id: int, public_id: str) -> HttpResponse:
         return _enrolment_action(
-            request, patient_id, public_id, form_class=form_class, prefix=prefix,
-            form_id=form_id, action=action, perform_with=perform_with,
-        )  # fmt: skip
+            request,
+            patient_id,
+            public_id,
+            form_class=form_class,
+            prefix=prefix,
+            form_id=form_id,
+            action=action,
+            perform_with=perform_with,
+        )
 
     view.__name__ = view.__qualname__ = name
     return view
 
 
 pause_view = _enrolment_action_view(
-    Operation.ENROLMENT_PAUSE, Action.ENROLMENT_PAUSE, "pause_view",
-    form_class=PauseForm, prefix="pa", form_id="pause", perform_with=_pause,
-)  # fmt: skip
+    Operation.ENROLMENT_PAUSE,
+    Action.ENROLMENT_PAUSE,
+    "pause_view",
+    form_class=PauseForm,
+    prefix="pa",
+    form_id="pause",
+    perform_with=_pause,
+)
 resume_view = _enrolment_action_view(
-    Operation.ENROLMENT_PAUSE, Action.ENROLMENT_RESUME, "resume_view",
-    form_class=ResumeForm, prefix="re", form_id="pause", perform_with=_resume,
-)  # fmt: skip
+    Operation.ENROLMENT_PAUSE,
+    Action.ENROLMENT_RESUME,
+    "resume_view",
+    form_class=ResumeForm,
+    prefix="re",
+    form_id="pause",
+    perform_with=_resume,
+)
 discharge_view = _enrolment_action_view(
-    Operation.ENROLMENT_DISCHARGE, Action.ENROLMENT_DISCHARGE, "discharge_view",
-    form_class=DischargeForm, prefix="d", form_id="discharge", perform_with=_discharge,
-)  # fmt: skip
+    Operation.ENROLMENT_DISCHARGE,
+    Action.ENROLMENT_DISCHARGE,
+    "discharge_view",
+    form_class=DischargeForm,
+    prefix="d",
+    form_id="discharge",
+    perform_with=_discharge,
+)
 
 
 @require_POST
@@ -692,6 +787,13 @@ def event_view(request: StaffHttpRequest, patient_id: int, public_id: str) -> Ht
         return {"events": events_for_user(user, enrolment)}
 
     return _enrolment_action(
-        request, patient_id, public_id, form_class=EventForm, prefix="e", form_id="event",
-        action=Action.ENROLMENT_EVENT_SEND, perform_with=_event, form_kwargs=kwargs,
-    )  # fmt: skip
+        request,
+        patient_id,
+        public_id,
+        form_class=EventForm,
+        prefix="e",
+        form_id="event",
+        action=Action.ENROLMENT_EVENT_SEND,
+        perform_with=_event,
+        form_kwargs=kwargs,
+    )

@@ -40,9 +40,10 @@ def _page(
     user: User = request.user  # type: ignore[assignment]
     found = _clock(user)
     audit_record(
-        request=request, action=Action.TEST_CLOCK_VIEW,
+        request=request,
+        action=Action.TEST_CLOCK_VIEW,
         detail={"page": "test_clock", "test_clock": found.now.isoformat() if found.now else None},
-    )  # fmt: skip
+    )
     return render(
         request,
         "web/test_clock.html",
@@ -77,18 +78,23 @@ def test_clock_advance_view(request: HttpRequest) -> HttpResponse:
         advanced = sandbox_clock_advance(clinic_id=clinic.pk, user=user, by=form.duration())
         assert advanced.advance_to is not None
         audit_record(
-            request=request, action=Action.TEST_CLOCK_ADVANCE, obj=advanced,
-            detail={"from": before.now.isoformat() if before.now else None,
-                    "to": advanced.advance_to.isoformat()},
-        )  # fmt: skip
+            request=request,
+            action=Action.TEST_CLOCK_ADVANCE,
+            obj=advanced,
+            detail={
+                "from": before.now.isoformat() if before.now else None,
+                "to": advanced.advance_to.isoformat(),
+            },
+        )
         return (
             f"Advancing the test clock by {form.cleaned_data['amount']} "
             f"{form.cleaned_data['unit']}: everything due on the way happens in order. "
             "Reload this page to follow it."
         )
 
-    result = run_once(request, form=form, action=Action.TEST_CLOCK_ADVANCE, target=clinic,
-                      perform=perform)  # fmt: skip
+    result = run_once(
+        request, form=form, action=Action.TEST_CLOCK_ADVANCE, target=clinic, perform=perform
+    )
     if not result.ok:
         # A target refused (backwards, too far) is the amount's error; a conflict (another
         # advance under way) the form's.

@@ -78,19 +78,25 @@ def session_log_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse
         def perform(once: Once) -> str:
             try:
                 told = observation_record_and_tell(
-                    patient=patient, event=role.session_event, idempotency_key=once.key,
-                    user=user, require_listener=False,
+                    patient=patient,
+                    event=role.session_event,
+                    idempotency_key=once.key,
+                    user=user,
+                    require_listener=False,
                     record=lambda: once.step(
                         "session",
                         lambda: session_log(
                             patient=patient,
                             discipline=role.session_discipline,  # type: ignore[arg-type]
-                            attended=data["attended"], observed_at=data["observed_at"],
-                            notes=data["notes"], measure=role.measure,
-                            score=data.get("measure_score"), user=user,
+                            attended=data["attended"],
+                            observed_at=data["observed_at"],
+                            notes=data["notes"],
+                            measure=role.measure,
+                            score=data.get("measure_score"),
+                            user=user,
                         ),
                     ),
-                )  # fmt: skip
+                )
             except InvalidInput as exc:
                 form.add_service_errors(exc, {"score": "measure_score"})
                 raise

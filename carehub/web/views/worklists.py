@@ -171,11 +171,17 @@ def flag_update_view(request: StaffHttpRequest, flag_id: int, action: str) -> Ht
     # A refused form is shown again on the tab that lists the flag's current status.
     show = "open" if flag.status == FlagStatus.OPEN else "unresolved"
     return _row_action(
-        request, flag, form, action=audit_action, perform=perform,
-        patient=flag.patient, redirect_to="web:flags", row_template="web/partials/flag_row.html",
+        request,
+        flag,
+        form,
+        action=audit_action,
+        perform=perform,
+        patient=flag.patient,
+        redirect_to="web:flags",
+        row_template="web/partials/flag_row.html",
         row_name="flag",
         refused_page=lambda result: _flags_page(request, show, (flag.pk, result, request.POST)),
-    )  # fmt: skip
+    )
 
 
 # --- tasks -----------------------------------------------------------------------------------
@@ -225,11 +231,16 @@ def task_complete_view(request: StaffHttpRequest, task_id: int) -> HttpResponse:
 
     next_url = request.POST.get("next", "")
     return _row_action(
-        request, task, TaskCompleteForm(request.POST), action=Action.TASK_COMPLETE,
-        perform=perform, patient=task.patient,
+        request,
+        task,
+        TaskCompleteForm(request.POST),
+        action=Action.TASK_COMPLETE,
+        perform=perform,
+        patient=task.patient,
         redirect_to=next_url if next_url in ("/tasks/", "/my/") else "web:tasks",
-        row_template="web/partials/task_row.html", row_name="task",
-    )  # fmt: skip
+        row_template="web/partials/task_row.html",
+        row_name="task",
+    )
 
 
 # --- dead messages ---------------------------------------------------------------------------
@@ -286,11 +297,16 @@ def message_resend_view(request: StaffHttpRequest, message_id: int) -> HttpRespo
     user = request.user
     message = _dead_message(user, message_id)
     return _row_action(
-        request, message, ResendForm(request.POST), action=Action.MESSAGE_RESEND,
-        perform=lambda: _resend(message), patient=message.patient_id,
-        redirect_to="web:dead-messages", row_template="web/partials/message_row.html",
+        request,
+        message,
+        ResendForm(request.POST),
+        action=Action.MESSAGE_RESEND,
+        perform=lambda: _resend(message),
+        patient=message.patient_id,
+        redirect_to="web:dead-messages",
+        row_template="web/partials/message_row.html",
         row_name="message",
-    )  # fmt: skip
+    )
 
 
 @require_POST
@@ -314,9 +330,12 @@ def message_fix_contact_view(request: StaffHttpRequest, message_id: int) -> Http
                 patient_contact_update(patient=patient, phone=data["phone"], email=data["email"])
             )
             audit_record(
-                request=request, action=Action.PATIENT_CONTACT_UPDATE, patient=patient,
-                obj=patient, detail={"fields": changed, "message": message.pk},
-            )  # fmt: skip
+                request=request,
+                action=Action.PATIENT_CONTACT_UPDATE,
+                patient=patient,
+                obj=patient,
+                detail={"fields": changed, "message": message.pk},
+            )
 
         once.step("contact", update)
         try:
@@ -326,10 +345,16 @@ def message_fix_contact_view(request: StaffHttpRequest, message_id: int) -> Http
         return "Contact details saved and the message resent: a fresh set of attempts."
 
     return _row_action(
-        request, message, form, action=Action.MESSAGE_RESEND, perform_once=perform,
-        patient=patient, redirect_to="web:dead-messages",
-        row_template="web/partials/message_row.html", row_name="message",
+        request,
+        message,
+        form,
+        action=Action.MESSAGE_RESEND,
+        perform_once=perform,
+        patient=patient,
+        redirect_to="web:dead-messages",
+        row_template="web/partials/message_row.html",
+        row_name="message",
         refused_page=lambda result: _dead_messages_page(
             request, (message.pk, result, request.POST)
         ),
-    )  # fmt: skip
+    )

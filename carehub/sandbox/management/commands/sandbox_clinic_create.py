@@ -31,9 +31,11 @@ class Command(BaseCommand):
             )
         try:
             clinic = clinic_create(
-                name=options["name"], slug=options["slug"], time_zone=options["time_zone"],
+                name=options["name"],
+                slug=options["slug"],
+                time_zone=options["time_zone"],
                 sandbox=True,
-            )  # fmt: skip
+            )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
         except ApplicationError as error:
