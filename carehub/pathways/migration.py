@@ -38,7 +38,7 @@ from carehub.observations.selectors import facts_and_occurrences_for_patient
 from carehub.pathways.dispatch.codec import (
     configuration_from_json,
     configuration_to_json,
-    guard_check_from_json,
+    proposal_from_model,
     proposal_from_row,
 )
 from carehub.pathways.dispatch.store import store
@@ -305,21 +305,6 @@ def _open_tasks(enrolment_ids: Sequence[int]) -> dict[int, dict[str, int]]:
     return result
 
 
-def _engine_proposal(p: Proposal) -> EngineProposal:
-    return EngineProposal(
-        id=p.proposal_id,
-        track=p.track,
-        transition_id=p.transition_id,
-        source=p.source,
-        target=p.target,
-        event=p.event,
-        roles=tuple(p.roles),
-        summary=p.summary,
-        proposed_at=p.proposed_at,
-        evidence=guard_check_from_json(p.evidence),
-    )
-
-
 def _snapshots(enrolments: Sequence[Enrolment], now: datetime) -> dict[int, Snapshot]:
     """Snapshots of many enrolments in a few statements: pending timers, pending proposals and
     thresholds read in bulk; the patient's facts only where a pending proposal's criteria may
@@ -330,7 +315,7 @@ def _snapshots(enrolments: Sequence[Enrolment], now: datetime) -> dict[int, Snap
         timers[t.enrolment_id][t.key] = ActiveTimer(t.key, t.track, t.state, t.event, t.due_at)
     proposals: dict[int, dict[str, EngineProposal]] = defaultdict(dict)
     for p in Proposal.objects.filter(enrolment_id__in=ids, status=ProposalStatus.PENDING):
-        proposals[p.enrolment_id][p.proposal_id] = _engine_proposal(p)
+        proposals[p.enrolment_id][p.proposal_id] = proposal_from_model(p)
     thresholds: dict[tuple[int, str], dict[str, ThresholdValue]] = defaultdict(dict)
     clinics = {e.clinic_id for e in enrolments}
     keys = {e.definition_key for e in enrolments}

@@ -56,6 +56,22 @@ def thresholds_for(enrolment: Enrolment) -> dict[str, ThresholdValue]:
     return {row.name: ThresholdValue(row.value, row.source) for row in rows}
 
 
+def proposal_from_model(p: Proposal) -> EngineProposal:
+    """A pending proposal row as the engine's value."""
+    return EngineProposal(
+        id=p.proposal_id,
+        track=p.track,
+        transition_id=p.transition_id,
+        source=p.source,
+        target=p.target,
+        event=p.event,
+        roles=tuple(p.roles),
+        summary=p.summary,
+        proposed_at=p.proposed_at,
+        evidence=guard_check_from_json(p.evidence),
+    )
+
+
 def snapshot_for(enrolment: Enrolment, *, now: datetime) -> Snapshot:
     """Everything `decide` may read about the enrolment, read inside the dispatch transaction."""
     timers = {
@@ -63,18 +79,7 @@ def snapshot_for(enrolment: Enrolment, *, now: datetime) -> Snapshot:
         for t in PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING)
     }
     proposals = {
-        p.proposal_id: EngineProposal(
-            id=p.proposal_id,
-            track=p.track,
-            transition_id=p.transition_id,
-            source=p.source,
-            target=p.target,
-            event=p.event,
-            roles=tuple(p.roles),
-            summary=p.summary,
-            proposed_at=p.proposed_at,
-            evidence=guard_check_from_json(p.evidence),
-        )
+        p.proposal_id: proposal_from_model(p)
         for p in Proposal.objects.filter(enrolment=enrolment, status=ProposalStatus.PENDING)
     }
     facts, occurrences = facts_and_occurrences_for_patient(patient=enrolment.patient, now=now)
