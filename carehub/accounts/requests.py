@@ -16,6 +16,8 @@ from django.http import HttpRequest
 from carehub.accounts.models import User
 
 if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
     from carehub.clinics.models import Clinic
 
     class StaffUser(User):
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
     class StaffHttpRequest(HttpRequest):
         user: StaffUser  # narrowed: the door checked it
+        htmx: HtmxDetails  # set by django-htmx's middleware on every request
 
 else:
     StaffHttpRequest = HttpRequest

@@ -36,6 +36,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from carehub.api.requests import ApiViewMixinBase
 from carehub.core.exceptions import InvalidInput
 from carehub.core.idempotency import (
     Attempt,
@@ -102,7 +103,7 @@ def replay_response(record: IdempotencyRecord) -> Response:
     )
 
 
-class IdempotentWrites:
+class IdempotentWrites(ApiViewMixinBase):
     """Mixin for API views (before `APIView` in the bases): every write method claims its
     `Idempotency-Key` before the view runs, replays or refuses as the key's record says, and
     keeps or releases the key by the answer."""
@@ -112,7 +113,7 @@ class IdempotentWrites:
     # --- what the fingerprint covers ----------------------------------------------------------
 
     def idempotency_operation(self) -> str:
-        return getattr(self, "audit_action", "") or f"{type(self).__name__}.{self.request.method}"  # type: ignore[attr-defined]
+        return getattr(self, "audit_action", "") or f"{type(self).__name__}.{self.request.method}"
 
     def idempotency_target(self, request: Request) -> str:
         return request.path
@@ -131,7 +132,7 @@ class IdempotentWrites:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.idempotency = None
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # authentication, role
+        super().initial(request, *args, **kwargs)  # authentication, role
         if request.method not in WRITE_METHODS or not hasattr(self, request.method.lower()):
             return  # a read, or a method the resource lacks (405 follows)
         key = idempotency_key(request)
@@ -153,7 +154,7 @@ class IdempotentWrites:
         if isinstance(exc, Replayed):
             return exc.response
         try:
-            return super().handle_exception(exc)  # type: ignore[misc]
+            return super().handle_exception(exc)
         except Exception:
             try:
                 self._idempotency_end(500, None)  # an unexpected error: a 500 follows
@@ -164,7 +165,7 @@ class IdempotentWrites:
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response = super().finalize_response(request, response, *args, **kwargs)
         self._idempotency_end(response.status_code, getattr(response, "data", None))
         return response
 

@@ -12,7 +12,14 @@ from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
 
 if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
     from carehub.accounts.requests import StaffUser
+
+    # The base of a mixin that hooks into APIView (`initial`, `handle_exception`,
+    # `finalize_response`) and is listed before it in a view's bases: APIView for the type
+    # checker, nothing at run time.
+    ApiViewMixinBase = APIView
 
     class StaffRequest(Request):
         @property
@@ -22,8 +29,9 @@ if TYPE_CHECKING:
 
 else:
     StaffRequest = Request
+    ApiViewMixinBase = object
 
-__all__ = ["StaffRequest", "validated"]
+__all__ = ["ApiViewMixinBase", "StaffRequest", "validated"]
 
 
 SerializerT = TypeVar("SerializerT", bound=BaseSerializer)

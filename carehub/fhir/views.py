@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from carehub.api.parsers import JSONParser
 from carehub.api.patients import AuditedApi
 from carehub.api.permissions import RoleAllows
-from carehub.api.requests import StaffRequest
+from carehub.api.requests import ApiViewMixinBase, StaffRequest
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -208,7 +208,7 @@ def searchset(request: Request, built: list[dict[str, Any]], next_url: str | Non
     return {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}
 
 
-class ResourceTypeMixin:
+class ResourceTypeMixin(ApiViewMixinBase):
     """The resource type in the URL decides the operation checked before the view runs."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -218,7 +218,7 @@ class ResourceTypeMixin:
             self.operation = self.spec.operation
         else:
             self.operation = DEFINITION_TYPES.get(name, Operation.PATIENT_VIEW)
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
         if self.spec is None and name not in DEFINITION_TYPES:
             raise NotFound(f"This server has no {name[:40]} resources.")
 

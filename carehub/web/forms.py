@@ -4,7 +4,7 @@ a hidden field: submitting the same form twice acts once (see `carehub.web.actio
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -29,25 +29,30 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-class DescribedErrorsMixin:
+# The mixin's base for the type checker: it is mixed into forms.Form and forms.ModelForm, whose
+# fields, errors and add_error it uses; at run time it adds nothing to their MRO.
+if TYPE_CHECKING:
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
+
+
+class DescribedErrorsMixin(_FormBase):
     """A field with an error points at its message (`aria-describedby`), which the template
     renders with the id `<field id>-error` (web/partials/field.html); the first such field has
     `autofocus`, so the page that comes back opens there, not at its top (a refused form far
     down the page showed its error out of sight of where focus landed)."""
 
     def full_clean(self) -> None:
-        super().full_clean()  # type: ignore[misc]
-        for name in self.errors:  # type: ignore[attr-defined]
-            if name in self.fields:  # type: ignore[attr-defined]
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
                 self._describe_error(name)
 
     def _describe_error(self, name: str) -> None:
-        widget = self.fields[name].widget  # type: ignore[attr-defined]
-        widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"  # type: ignore[index]
-        if not any(
-            field.widget.attrs.get("autofocus")
-            for field in self.fields.values()  # type: ignore[attr-defined]
-        ):
+        widget = self.fields[name].widget
+        widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"
+        if not any(field.widget.attrs.get("autofocus") for field in self.fields.values()):
             widget.attrs["autofocus"] = True
 
     def add_service_errors(self, exc: InvalidInput, names: dict[str, str] | None = None) -> None:
@@ -59,8 +64,8 @@ class DescribedErrorsMixin:
         for name, messages in fields.items():
             name = (names or {}).get(str(name), str(name))
             text = " ".join(messages) if isinstance(messages, list) else str(messages)
-            if name in self.fields:  # type: ignore[attr-defined]
-                self.add_error(name, text)  # type: ignore[attr-defined]
+            if name in self.fields:
+                self.add_error(name, text)
                 self._describe_error(name)
 
 

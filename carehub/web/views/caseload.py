@@ -4,11 +4,12 @@ search and keyset pagination (`carehub.web.selectors.caseload.caseload_page`).""
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from carehub.accounts.models import STAFF_ROLES, Role
+from carehub.accounts.requests import StaffHttpRequest
 from carehub.audit.models import Action
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
@@ -31,9 +32,9 @@ def disciplines() -> list[tuple[str, str]]:
 
 @require_GET
 @staff_page(Operation.CASELOAD_VIEW, Action.PATIENT_LIST)
-def caseload_view(request: HttpRequest) -> HttpResponse:
+def caseload_view(request: StaffHttpRequest) -> HttpResponse:
     # Read once: the filters offer them and the rows are labelled with them.
-    definitions = caseload_definitions(request.user)  # type: ignore[arg-type]
+    definitions = caseload_definitions(request.user)
     options = filter_options(definitions)
     data = request.GET.copy()
     data.setdefault("size", str(settings.WEB_CASELOAD_PAGE_SIZE))  # what the select shows
@@ -57,11 +58,11 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
     )
     status = 200 if form.is_valid() else 400
     try:
-        page = caseload_page(user=request.user, query=query, definitions=definitions)  # type: ignore[arg-type]
+        page = caseload_page(user=request.user, query=query, definitions=definitions)
     except InvalidInput as exc:
         form.add_error(None, exc.message)
         page = caseload_page(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             query=CaseloadQuery(sort=query.sort),
             definitions=definitions,
         )
@@ -76,7 +77,7 @@ def caseload_view(request: HttpRequest) -> HttpResponse:
         row.html = row_html(row)
     params = request.GET.copy()
     params.pop("cursor", None)
-    template = "web/partials/caseload_results.html" if request.htmx else "web/caseload.html"  # type: ignore[attr-defined]
+    template = "web/partials/caseload_results.html" if request.htmx else "web/caseload.html"
     return render(
         request,
         template,

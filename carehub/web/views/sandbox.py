@@ -4,12 +4,14 @@ and (for the clinic admin) a form to advance it. The same service as the API's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from carehub.accounts.models import User
+from carehub.accounts.requests import StaffHttpRequest
 from carehub.audit.models import Action
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation, can
@@ -21,23 +23,26 @@ from carehub.web.access import staff_page
 from carehub.web.actions import Once, renew_key, run_once
 from carehub.web.forms import ClockAdvanceForm
 
+if TYPE_CHECKING:
+    from carehub.accounts.requests import StaffUser
+
 NOT_A_SANDBOX = (
     "This clinic is a production clinic: it lives on the real clock. Only a sandbox clinic has "
     "a test clock."
 )
 
 
-def _clock(user: User) -> SandboxClock:
-    found = sandbox_clock_get(clinic_id=user.clinic_id)  # type: ignore[arg-type]
+def _clock(user: StaffUser) -> SandboxClock:
+    found = sandbox_clock_get(clinic_id=user.clinic_id)
     if not found.is_sandbox:
         raise NotFound(NOT_A_SANDBOX)
     return found
 
 
 def _page(
-    request: HttpRequest, form: ClockAdvanceForm | None = None, status: int = 200
+    request: StaffHttpRequest, form: ClockAdvanceForm | None = None, status: int = 200
 ) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     found = _clock(user)
     audit_record(
         request=request,
@@ -59,14 +64,14 @@ def _page(
 
 @require_GET
 @staff_page(Operation.TEST_CLOCK_VIEW, Action.TEST_CLOCK_VIEW)
-def test_clock_view(request: HttpRequest) -> HttpResponse:
+def test_clock_view(request: StaffHttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @require_POST
 @staff_page(Operation.TEST_CLOCK_ADVANCE, Action.TEST_CLOCK_ADVANCE)
-def test_clock_advance_view(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+def test_clock_advance_view(request: StaffHttpRequest) -> HttpResponse:
+    user = request.user
     before = _clock(user)
     form = ClockAdvanceForm(request.POST)
     if not form.is_valid():

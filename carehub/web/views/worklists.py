@@ -51,7 +51,7 @@ def _respond(
     row_template: str,
     row_context: dict[str, Any],
 ) -> HttpResponse:
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(
             request,
             row_template,
@@ -99,7 +99,7 @@ def _row_action(
         outcome=Outcome.OK if result.ok else Outcome.ERROR,
         detail={row_name: obj.pk, "status": result.status, "replayed": result.replayed},
     )
-    if result.fields and refused_page is not None and not request.htmx:  # type: ignore[attr-defined]
+    if result.fields and refused_page is not None and not request.htmx:
         return refused_page(result)
     sent = form.data if result.fields else {}
     return _respond(
