@@ -156,18 +156,21 @@ class Story:
     def _work(self, kinds: set[str] | None = None) -> None:
         """What the workers and the patient do at `now` (everything, or only what is due)."""
         now = self.now
-        every = kinds is None
-        if self.enrolment is not None and (every or "timer" in kinds):  # type: ignore[operator]
+
+        def due(kind: str) -> bool:
+            return kinds is None or kind in kinds
+
+        if self.enrolment is not None and due("timer"):
             enrolment_timers_fire(enrolment_id=self.enrolment.pk, until=now)
             self._run_effects()
-        if every or "open" in kinds:  # type: ignore[operator]
+        if due("open"):
             checkins_open_due(now=now, patient_id=self.patient.pk)
-        if every or "close" in kinds:  # type: ignore[operator]
+        if due("close"):
             checkins_close_expired(now=now, patient_id=self.patient.pk)
         self._send_due()
-        if every or "open" in kinds:  # type: ignore[operator]
+        if due("open"):
             self._plan_answers()
-        if every or "answer" in kinds:  # type: ignore[operator]
+        if due("answer"):
             answered = False
             for checkin_id, plan in list(self.plans.items()):
                 if plan is not None and plan[0] <= now:

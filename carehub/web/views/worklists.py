@@ -62,6 +62,18 @@ def _respond(
     return redirect(redirect_to)
 
 
+def _once(
+    perform: Callable[[], str] | None, perform_once: Callable[[Once], str] | None
+) -> Callable[[Once], str]:
+    """The action as `run_once` calls it: `perform_once`, or `perform` ignoring the key."""
+    if perform_once is not None:
+        return perform_once
+    if perform is None:
+        raise TypeError("a row action needs perform or perform_once")
+    plain = perform
+    return lambda once: plain()
+
+
 def _row_action(
     request: StaffHttpRequest,
     obj: Any,
@@ -84,11 +96,7 @@ def _row_action(
         result = ActionResult(ok=False, message="The form expired: reload the page.", status=400)
     else:
         result = run_once(
-            request,
-            form=form,
-            action=action,
-            target=obj,
-            perform=perform_once or (lambda once: perform()),  # type: ignore[misc]
+            request, form=form, action=action, target=obj, perform=_once(perform, perform_once)
         )
     obj.refresh_from_db()
     audit_record(
