@@ -97,6 +97,18 @@ NAMES: dict[str, Names] = {
 }
 
 
+# Comparison signs in a citation (the library writes "IMMPACT ..., >= 30 % reduction ..."),
+# said in words where a page shows it.
+_SIGNS_IN_WORDS = {">=": "at least", "<=": "at most", "!=": "not"}
+
+
+def in_words(source: str) -> str:
+    """A named source as a page shows it: its comparison signs in words."""
+    for sign, words in _SIGNS_IN_WORDS.items():
+        source = source.replace(sign, words)
+    return source
+
+
 @dataclass(frozen=True)
 class Entry:
     """One instrument as the catalogue reads it: the latest published definition and its names.
@@ -153,6 +165,11 @@ class Entry:
     @property
     def mcid_source(self) -> str:
         return self.definition.mcid.source if self.definition.mcid is not None else ""
+
+    @property
+    def mcid_source_shown(self) -> str:
+        """The MCID's source as pages show it (comparison signs in words)."""
+        return in_words(self.mcid_source)
 
     @property
     def item_keys(self) -> tuple[str, ...]:

@@ -213,7 +213,7 @@ def describe_change(
 
 
 def _reference_source(definition: InstrumentDefinition) -> str:
-    return Entry(definition, Names()).mcid_source
+    return Entry(definition, Names()).mcid_source_shown
 
 
 def progress_for(*, patient: Patient, now: datetime) -> list[Progress]:

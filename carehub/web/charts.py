@@ -14,7 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from carehub.charts import Line, Marker, score_chart
-from carehub.instruments.catalogue import Entry, Names, entry, responder_threshold
+from carehub.instruments.catalogue import Entry, Names, entry, in_words, responder_threshold
 from carehub.instruments.definition import InstrumentDefinition
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get
@@ -103,7 +103,7 @@ def build_chart(
             better = "higher" if definition.direction == "higher_is_better" else "lower"
             amount = f"{mcid.points:g} points" if mcid.points else f"{mcid.percent:g}%"
             chart.responder_text = f"Clinically important change: {amount} ({better} is better)"
-            chart.mcid_source = mcid.source
+            chart.mcid_source = in_words(mcid.source)
             lines.append(
                 Line(
                     round(chart.threshold, 2),

@@ -677,7 +677,7 @@ def evidence_against(
             against.append(
                 f"{instrument_title(code)} improved only {show_value(pct, '%')} {numbers}; a "
                 f"meaningful improvement is {show_value(spec.mcid.percent, '%')} "
-                f"({spec.mcid_source}). "
+                f"({spec.mcid_source_shown}). "
                 "The rule for this escalation does not look at it."
             )
     if facts_now is not None and evidence.get("readings"):
