@@ -93,9 +93,9 @@ def _at_intake(
     by, now = staff[Role.COORDINATOR], clock.now()
     demo_intake_history_record(
         patient,
-        by=by,
-        psychologist=staff[Role.PSYCHOLOGIST],
-        now=now,
+        by,
+        staff[Role.PSYCHOLOGIST],
+        now,
         pain_years=3,
         failed=("nsaid", "snri", "gabapentinoid"),
         peg=peg,

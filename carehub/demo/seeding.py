@@ -55,18 +55,20 @@ def demo_staff_ensure(
 
 def demo_intake_history_record(
     patient: Patient,
-    *,
     by: User,
     psychologist: User,
     now: datetime,
+    /,
+    *,
     pain_years: int,
     failed: Iterable[str],
     peg: float,
     phq9: int,
     gad7: int,
 ) -> None:
-    """A patient's history at intake: pain onset, six months of conservative care, the
-    treatments that failed, baseline PEG, PHQ-9 and GAD-7, no active substance use."""
+    """A patient's history at intake, recorded by `by` at `now`: pain onset, six months of
+    conservative care, the treatments that failed, baseline PEG, PHQ-9 and GAD-7, and (by the
+    psychologist) no active substance use."""
     onset = now.date() - timedelta(days=365 * pain_years)
     pain_onset_record(patient=patient, onset=onset, recorded_by=by)
     conservative_care_start_record(

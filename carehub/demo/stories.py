@@ -312,9 +312,9 @@ class Story:
         patient, by = self.patient, self.by()
         demo_intake_history_record(
             patient,
-            by=by,
-            psychologist=self.by(Role.PSYCHOLOGIST),
-            now=self.now,
+            by,
+            self.by(Role.PSYCHOLOGIST),
+            self.now,
             pain_years=pain_years,
             failed=failed,
             peg=peg,
