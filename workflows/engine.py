@@ -363,17 +363,8 @@ class _Run:
         source = self.configuration[track].state
         if spec.target is None:  # internal: effects only; timers and proposals stay
             self.run_effects(track, spec.effects, state=source)
-            self.taken.append(
-                TransitionTaken(
-                    track=track,
-                    transition_id=transition_id(track, index),
-                    event=spec.event,
-                    source=source,
-                    target=source,
-                    at=self.now,
-                    check=check,
-                    internal=True,
-                )
+            self.record_taken(
+                track, index, spec, source=source, target=source, check=check, internal=True
             )
             return
         # Effects emitted on the way belong to the state entered (tasks: `CreateTask.state`).
@@ -388,20 +379,45 @@ class _Run:
                     ProposalClosed(pending.id, "withdrawn", None, f"left {pending.source}")
                 )
         self.run_effects(track, spec.effects, state=spec.target)
+        self.record_taken(
+            track,
+            index,
+            spec,
+            source=source,
+            target=spec.target,
+            check=check,
+            proposal=proposal,
+            approver=approver,
+        )
+        self.enter(track, spec.target)
+
+    def record_taken(
+        self,
+        track: str,
+        index: int,
+        spec: TransitionSpec,
+        *,
+        source: str,
+        target: str,
+        check: GuardCheck | None,
+        proposal: Proposal | None = None,
+        approver: Any = None,
+        internal: bool = False,
+    ) -> None:
         self.taken.append(
             TransitionTaken(
                 track=track,
                 transition_id=transition_id(track, index),
                 event=spec.event,
                 source=source,
-                target=spec.target,
+                target=target,
                 at=self.now,
                 proposal_id=proposal.id if proposal else None,
                 approved_by=approver,
                 check=check,
+                internal=internal,
             )
         )
-        self.enter(track, spec.target)
 
     def enter(self, track: str, state: str) -> None:
         self.configuration[track] = TrackState(state, self.now)

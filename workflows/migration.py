@@ -375,30 +375,19 @@ class _Planner:
                     f"{proposal.track}: leaves '{proposal.source}' with a pending proposal "
                     f"({proposal.summary}); it would be withdrawn"
                 )
-                self.proposals.append(
-                    ProposalChange(
-                        proposal.id,
-                        proposal.track,
-                        "close",
-                        proposal.transition_id,
-                        None,
-                        f"'{proposal.source}' is left",
-                    )
-                )
+                self.close_proposal(proposal, f"'{proposal.source}' is left")
                 continue
             if self.spec.proposals == "close":
-                self.proposals.append(
-                    ProposalChange(
-                        proposal.id,
-                        proposal.track,
-                        "close",
-                        proposal.transition_id,
-                        None,
-                        f"closed by the migration to version {self.new.version}",
-                    )
+                self.close_proposal(
+                    proposal, f"closed by the migration to version {self.new.version}"
                 )
                 continue
             self.keep_proposal(proposal)
+
+    def close_proposal(self, proposal: Proposal, why: str) -> None:
+        self.proposals.append(
+            ProposalChange(proposal.id, proposal.track, "close", proposal.transition_id, None, why)
+        )
 
     def keep_proposal(self, proposal: Proposal) -> None:
         found = self.matching_transition(proposal)
@@ -408,16 +397,7 @@ class _Planner:
                 f"'{proposal.source}' → '{proposal.target}' on '{proposal.event}'; the pending "
                 f"proposal ({proposal.summary}) would be withdrawn"
             )
-            self.proposals.append(
-                ProposalChange(
-                    proposal.id,
-                    proposal.track,
-                    "close",
-                    proposal.transition_id,
-                    None,
-                    "no such escalation in the new version",
-                )
-            )
+            self.close_proposal(proposal, "no such escalation in the new version")
             return
         index, new_id = found
         old_spec = self.old_transition(proposal.transition_id)

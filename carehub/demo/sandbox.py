@@ -6,21 +6,14 @@ Nothing is replayed here: the seed stays fast."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from carehub.accounts.models import Role, User
-from carehub.accounts.services import staff_create
 from carehub.clinics.clock import clinic_time
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create
 from carehub.core import clock
-from carehub.observations.services import (
-    conservative_care_start_record,
-    failed_treatment_record,
-    pain_onset_record,
-    score_record,
-    status_record,
-)
+from carehub.demo.seeding import demo_intake_history_record, demo_staff_ensure
 from carehub.pathways.effects import effect_execute
 from carehub.pathways.models import EffectStatus, Enrolment, OutboxEffect
 from carehub.pathways.services import enrolment_start
@@ -56,23 +49,14 @@ def demo_sandbox_seed(*, password: str) -> tuple[list[str], list[tuple[str, str]
             name=SANDBOX_NAME, slug=SANDBOX_SLUG, time_zone="America/New_York", sandbox=True
         )
         created.append(f"sandbox clinic {SANDBOX_SLUG}")
-    staff: dict[Role, User] = {}
-    logins: list[tuple[str, str]] = []
-    for username, role, first, last in SANDBOX_STAFF:
-        user = User.objects.filter(username=username).first()
-        if user is None:
-            user = staff_create(
-                clinic=clinic,
-                username=username,
-                role=role,
-                password=password,
-                first_name=first,
-                last_name=last,
-                email=f"{username}@sandbox.example",
-            )
-            created.append(f"staff {username}")
-        staff[role] = user
-        logins.append((username, f"{role.label} (sandbox clinic, test clock)"))
+    staff, staff_created = demo_staff_ensure(
+        clinic=clinic, people=SANDBOX_STAFF, password=password, email_domain="sandbox.example"
+    )
+    created.extend(staff_created)
+    logins = [
+        (username, f"{role.label} (sandbox clinic, test clock)")
+        for username, role, _first, _last in SANDBOX_STAFF
+    ]
     with clinic_time(clinic):
         for mrn, given, family, peg, phq9, gad7 in SANDBOX_PATIENTS:
             if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
@@ -107,35 +91,16 @@ def _at_intake(
 ) -> None:
     """Baselines and history recorded, the pathway started: the intake waits to be completed."""
     by, now = staff[Role.COORDINATOR], clock.now()
-    pain_onset_record(patient=patient, onset=now.date() - timedelta(days=3 * 365), recorded_by=by)
-    conservative_care_start_record(
-        patient=patient, started=now.date() - timedelta(days=180), recorded_by=by
-    )
-    for treatment in ("nsaid", "snri", "gabapentinoid"):
-        failed_treatment_record(
-            patient=patient,
-            treatment_class=treatment,
-            reason="insufficient_effect",
-            observed_at=now,
-            recorded_by=by,
-            duration_weeks=8,
-        )
-    for instrument, value in (("peg", peg), ("phq9", phq9), ("gad7", gad7)):
-        score_record(
-            patient=patient,
-            instrument=instrument,
-            score=value,
-            observed_at=now,
-            is_baseline=True,
-            recorded_by=by,
-            source="patient",
-        )
-    status_record(
-        patient=patient,
-        code="substance_use_active",
-        value=False,
-        observed_at=now,
-        recorded_by=staff[Role.PSYCHOLOGIST],
+    demo_intake_history_record(
+        patient,
+        by,
+        staff[Role.PSYCHOLOGIST],
+        now,
+        pain_years=3,
+        failed=("nsaid", "snri", "gabapentinoid"),
+        peg=peg,
+        phq9=phq9,
+        gad7=gad7,
     )
     enrolment = enrolment_start(patient=patient, definition_key=PATHWAY, started_by=by)
     _run_effects(enrolment)

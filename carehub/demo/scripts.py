@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from carehub.accounts.models import Role
 from carehub.demo.stories import Story, Trajectory
@@ -189,6 +190,20 @@ def block_proposed(story: Story) -> None:
     story.until(story.end)
 
 
+def _stops_here(story: Story, here: bool) -> bool:
+    """A story that stops at this stage (`here`) lives on to its end."""
+    if here:
+        story.until(story.end)
+    return here
+
+
+def _performed(story: Story, event: str, *, weeks: int) -> None:
+    """The procedure booked is done `weeks` later; the story lives on to its end."""
+    story.wait(weeks=weeks)
+    story.event(event, Role.PHYSICIAN)
+    story.until(story.end)
+
+
 def _blocks(story: Story, *, upto: str) -> None:
     story.habits.trajectories = {
         "peg": _no_improvement(8.0)
@@ -200,59 +215,39 @@ def _blocks(story: Story, *, upto: str) -> None:
     story.wait(days=3)
     story.event("mbb_requested", Role.PHYSICIAN)
     story.approve()
-    if upto == "mbb1":
-        story.until(story.end)
+    if _stops_here(story, upto == "mbb1"):
         return
     story.wait(weeks=2)
     story.procedure("mbb1", 85, "mbb1_result_recorded")
     story.approve()
-    if upto == "mbb2":
-        story.until(story.end)
+    if _stops_here(story, upto == "mbb2"):
         return
     story.wait(weeks=2)
     story.procedure("mbb2", 90, "mbb2_result_recorded")
     story.approve()
-    if upto == "rfa":
-        story.until(story.end)
+    if _stops_here(story, upto == "rfa"):
         return
-    story.wait(weeks=3)
-    story.event("rfa_performed", Role.PHYSICIAN)
-    story.until(story.end)
-
-
-def after_ablation(story: Story) -> None:
-    _blocks(story, upto="rfa_followup")
-
-
-def first_block(story: Story) -> None:
-    _blocks(story, upto="mbb1")
-
-
-def second_block(story: Story) -> None:
-    _blocks(story, upto="mbb2")
-
-
-def ablation_booked(story: Story) -> None:
-    _blocks(story, upto="rfa")
+    _performed(story, "rfa_performed", weeks=3)
 
 
 def injection(story: Story) -> None:
     """An epidural steroid injection approved, waiting to be done."""
     story.habits.trajectories = {"peg": _no_improvement(7.2)}
     story.intake(peg=7.2, phq9=8, gad7=7, pain_years=2, failed=["nsaid", "gabapentinoid"])
-    _to_interventional_review(story)
-    story.wait(days=2)
-    story.event("esi_requested", Role.PHYSICIAN)
-    story.approve()
-    story.until(story.end)
+    _procedure_approved(story, "esi_requested")
 
 
 def nerve_block(story: Story) -> None:
     story.habits.trajectories = {"peg": _no_improvement(6.9)}
     story.intake(peg=6.9, phq9=7, gad7=6, pain_years=3, failed=["nsaid", "tca"])
+    _procedure_approved(story, "nerve_block_requested")
+
+
+def _procedure_approved(story: Story, requested: str) -> None:
+    """Reviewed, a procedure requested two days later and approved."""
     _to_interventional_review(story)
     story.wait(days=2)
-    story.event("nerve_block_requested", Role.PHYSICIAN)
+    story.event(requested, Role.PHYSICIAN)
     story.approve()
     story.until(story.end)
 
@@ -308,29 +303,12 @@ def _trial_then_implant(story: Story, *, upto: str) -> None:
     story.approve()
     story.wait(days=7, hours=2)
     story.procedure("scs_trial", 70, "scs_trial_result_recorded")
-    if upto == "proposed":
-        story.until(story.end)
+    if _stops_here(story, upto == "proposed"):
         return
     story.approve()
-    if upto == "scs_implant":
-        story.until(story.end)
+    if _stops_here(story, upto == "scs_implant"):
         return
-    story.wait(weeks=3)
-    story.event("implant_performed", Role.PHYSICIAN)
-    story.until(story.end)
-
-
-def stimulator_implanted(story: Story) -> None:
-    _trial_then_implant(story, upto="scs_followup")
-
-
-def implant_booked(story: Story) -> None:
-    _trial_then_implant(story, upto="scs_implant")
-
-
-def implant_proposed(story: Story) -> None:
-    """The trial worked; the implant waits for the physician's approval."""
-    _trial_then_implant(story, upto="proposed")
+    _performed(story, "implant_performed", weeks=3)
 
 
 def _pump(story: Story, *, upto: str) -> None:
@@ -342,8 +320,7 @@ def _pump(story: Story, *, upto: str) -> None:
     _neuromodulation_candidate(story)
     story.event("it_trial_requested", Role.PHYSICIAN)
     story.approve()
-    if upto == "it_trial":
-        story.until(story.end)
+    if _stops_here(story, upto == "it_trial"):
         return
     story.wait(days=3)
     status_record(
@@ -355,8 +332,7 @@ def _pump(story: Story, *, upto: str) -> None:
     )
     story.procedure("it_trial", 60, "it_trial_result_recorded")
     story.approve()
-    if upto == "pump_implant":
-        story.until(story.end)
+    if _stops_here(story, upto == "pump_implant"):
         return
     story.wait(weeks=2)
     story.event("implant_performed", Role.PHYSICIAN)
@@ -364,17 +340,18 @@ def _pump(story: Story, *, upto: str) -> None:
     story.until(story.end)
 
 
-def pump_patient(story: Story) -> None:
-    _pump(story, upto="pump_active")
-
-
-def pump_trial(story: Story) -> None:
-    _pump(story, upto="it_trial")
-
-
-def pump_booked(story: Story) -> None:
-    _pump(story, upto="pump_implant")
-
+# Stories that stop at a stage of a longer one.
+after_ablation = partial(_blocks, upto="rfa_followup")
+first_block = partial(_blocks, upto="mbb1")
+second_block = partial(_blocks, upto="mbb2")
+ablation_booked = partial(_blocks, upto="rfa")
+stimulator_implanted = partial(_trial_then_implant, upto="scs_followup")
+implant_booked = partial(_trial_then_implant, upto="scs_implant")
+# The trial worked; the implant waits for the physician's approval.
+implant_proposed = partial(_trial_then_implant, upto="proposed")
+pump_patient = partial(_pump, upto="pump_active")
+pump_trial = partial(_pump, upto="it_trial")
+pump_booked = partial(_pump, upto="pump_implant")
 
 # MRN → (history, how many days ago it starts). Each ends today.
 HISTORIES: dict[str, tuple[Callable[[Story], None], int]] = {

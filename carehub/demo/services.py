@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import date, time
 
 from carehub.accounts.models import Role, User
-from carehub.accounts.services import staff_create
 from carehub.clinics.models import Clinic
 from carehub.clinics.services import clinic_create, threshold_set
 from carehub.demo.builder import demo_histories_build
 from carehub.demo.sandbox import demo_sandbox_seed
+from carehub.demo.seeding import demo_staff_ensure
 from carehub.patients.models import Channel, Language, Patient
 from carehub.patients.services import care_team_add, patient_account_create, patient_register
 
@@ -195,26 +195,15 @@ def demo_seed(
         result.clinic.phone = DEMO_CLINIC_PHONE
     clinic = result.clinic
 
-    staff: dict[Role, User] = {}
-    for username, role, first, last in DEMO_STAFF:
-        user = User.objects.filter(username=username).first()
-        if user is None:
-            user = staff_create(
-                clinic=clinic,
-                username=username,
-                role=role,
-                password=DEMO_PASSWORD,
-                first_name=first,
-                last_name=last,
-                email=f"{username}@riverside.example",
-                is_staff=role is Role.CLINIC_ADMIN,
-            )
-            if role is Role.CLINIC_ADMIN:
-                user.is_superuser = True
-                user.save(update_fields=["is_superuser"])
-            result.created.append(f"staff {username}")
-        staff[role] = user
-        result.logins.append((username, role.label))
+    staff, staff_created = demo_staff_ensure(
+        clinic=clinic,
+        people=DEMO_STAFF,
+        password=DEMO_PASSWORD,
+        email_domain="riverside.example",
+        admin_is_superuser=True,
+    )
+    result.created.extend(staff_created)
+    result.logins.extend((username, role.label) for username, role, _first, _last in DEMO_STAFF)
     staff_by_role = {role.value: user for role, user in staff.items()}
 
     for spec in demo_patients():

@@ -27,17 +27,13 @@ from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.services import checkin_submit, checkins_close_expired, checkins_open_due
 from carehub.core import clock
 from carehub.core.exceptions import ApplicationError
+from carehub.demo.seeding import demo_intake_history_record
 from carehub.instruments.registry import instrument_get
 from carehub.messaging.delivery import message_send
 from carehub.messaging.models import DUE_STATUSES, Message, MessageStatus
 from carehub.observations.services import (
-    conservative_care_start_record,
-    failed_treatment_record,
-    pain_onset_record,
     procedure_record,
-    score_record,
     session_record,
-    status_record,
 )
 from carehub.pathways.effects import effect_execute
 from carehub.pathways.models import (
@@ -314,36 +310,16 @@ class Story:
         self, *, peg: float, phq9: int, gad7: int, pain_years: int, failed: list[str]
     ) -> None:
         patient, by = self.patient, self.by()
-        onset = self.now.date() - timedelta(days=365 * pain_years)
-        pain_onset_record(patient=patient, onset=onset, recorded_by=by)
-        conservative_care_start_record(
-            patient=patient, started=self.now.date() - timedelta(days=180), recorded_by=by
-        )
-        for treatment in failed:
-            failed_treatment_record(
-                patient=patient,
-                treatment_class=treatment,
-                reason="insufficient_effect",
-                observed_at=self.now,
-                recorded_by=by,
-                duration_weeks=8,
-            )
-        for instrument, value in (("peg", peg), ("phq9", phq9), ("gad7", gad7)):
-            score_record(
-                patient=patient,
-                instrument=instrument,
-                score=value,
-                observed_at=self.now,
-                is_baseline=True,
-                recorded_by=by,
-                source="patient",
-            )
-        status_record(
-            patient=patient,
-            code="substance_use_active",
-            value=False,
-            observed_at=self.now,
-            recorded_by=self.by(Role.PSYCHOLOGIST),
+        demo_intake_history_record(
+            patient,
+            by,
+            self.by(Role.PSYCHOLOGIST),
+            self.now,
+            pain_years=pain_years,
+            failed=failed,
+            peg=peg,
+            phq9=phq9,
+            gad7=gad7,
         )
         self.enrolment = enrolment_start(
             patient=patient,

@@ -46,7 +46,7 @@ from workflows.model import ThresholdValue
 from workflows.simulate.cohort import Cohort, CohortError, load_cohort, validate_against
 from workflows.simulate.report import build_report, compare
 from workflows.simulate.rules import Contact, Delivery, Scored, SimObservation
-from workflows.simulate.runner import simulate
+from workflows.simulate.runner import Simulation
 
 
 @lru_cache(maxsize=256)
@@ -378,9 +378,9 @@ def _run(
     thresholds: dict[str, ThresholdValue],
     patients: int | None,
 ) -> dict[str, Any]:
-    tally = simulate(
+    tally = Simulation(
         definition, cohort, rules, days=days, seed=seed, thresholds=thresholds, patients=patients
-    )
+    ).run()
     report = build_report(definition, cohort, tally, seed=seed, thresholds=thresholds)
     report["messages"]["daily_budget"] = rules.daily_budget
     return report

@@ -169,6 +169,8 @@ class Simulation:
         heapq.heappush(self._queue, (when, self._order, patient.index, kind, args))
 
     def run(self) -> Tally:
+        """Run the cohort (or its first `patients`) through the definition for `days` from its
+        start."""
         rng = random.Random(self.seed)  # noqa: S311 (reproducible simulation; no secrets)
         weights = [a.share for a in self.cohort.archetypes]
         spread = self.cohort.enrol_over
@@ -707,22 +709,6 @@ class _Lazy(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._derived.values(self._which))
-
-
-def simulate(
-    definition: PathwayDefinition,
-    cohort: Cohort,
-    rules: ClinicRules,
-    *,
-    days: int,
-    seed: int,
-    thresholds: Mapping[str, ThresholdValue] | None = None,
-    patients: int | None = None,
-) -> Tally:
-    """Run `cohort` (or its first `patients`) through `definition` for `days` from its start."""
-    return Simulation(
-        definition, cohort, rules, days=days, seed=seed, thresholds=thresholds, patients=patients
-    ).run()
 
 
 def _truth(value: Any) -> bool:
