@@ -30,10 +30,23 @@ def _definition(key: str, version: int) -> PathwayDefinition:
         raise NotFound("No such pathway.") from None
 
 
+def _identity(definition: PathwayDefinition) -> dict[str, Any]:
+    """The fields that name a definition, first in both its summary and its detail."""
+    return {"key": definition.key, "version": definition.version, "title": definition.title}
+
+
 def _tracks(definition: PathwayDefinition) -> list[dict[str, Any]]:
     return [
         {"track": name, "title": track.title or name} for name, track in definition.tracks.items()
     ]
+
+
+# The fields `_identity` gives. (A comment, not a docstring: drf-spectacular would describe
+# both components with it.)
+class _PathwayIdentitySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    version = serializers.IntegerField()
+    title = serializers.CharField()
 
 
 class _TrackSummarySerializer(serializers.Serializer):
@@ -44,10 +57,7 @@ class _TrackSummarySerializer(serializers.Serializer):
 class PathwayListApi(StaffApi):
     operation = Operation.PATHWAY_VIEW
 
-    class OutputSerializer(serializers.Serializer):
-        key = serializers.CharField()
-        version = serializers.IntegerField()
-        title = serializers.CharField()
+    class OutputSerializer(_PathwayIdentitySerializer):
         tracks = _TrackSummarySerializer(many=True)
 
     @extend_schema(
@@ -57,13 +67,7 @@ class PathwayListApi(StaffApi):
     )
     def get(self, request: StaffRequest) -> Response:
         rows = [
-            {
-                "key": definition.key,
-                "version": definition.version,
-                "title": definition.title,
-                "tracks": _tracks(definition),
-            }
-            for definition in registry()
+            {**_identity(definition), "tracks": _tracks(definition)} for definition in registry()
         ]
         return Response(self.OutputSerializer(rows, many=True).data)
 
@@ -100,10 +104,7 @@ class PathwayThresholdSerializer(serializers.Serializer):
 class PathwayDetailApi(StaffApi):
     operation = Operation.PATHWAY_VIEW
 
-    class OutputSerializer(serializers.Serializer):
-        key = serializers.CharField()
-        version = serializers.IntegerField()
-        title = serializers.CharField()
+    class OutputSerializer(_PathwayIdentitySerializer):
         description = serializers.CharField()
         roles = serializers.ListField(child=serializers.CharField())
         tracks = PathwayTrackSerializer(many=True)
@@ -119,9 +120,7 @@ class PathwayDetailApi(StaffApi):
         definition = _definition(key, version)
         internal = definition.internal_events
         body = {
-            "key": definition.key,
-            "version": definition.version,
-            "title": definition.title,
+            **_identity(definition),
             "description": definition.description,
             "roles": definition.roles,
             "tracks": [

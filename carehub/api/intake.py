@@ -62,7 +62,6 @@ from carehub.observations.services import (
     status_record,
 )
 from carehub.patients.models import Patient
-from carehub.patients.selectors import patient_get_for_user
 
 
 class _IntakeRecordApi(_ObservationRecordApi):
@@ -83,8 +82,7 @@ class _IntakeRecordApi(_ObservationRecordApi):
         raise NotImplementedError
 
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = patient
+        patient = self.recording_patient(patient_id)
 
         def create(values: dict[str, Any]) -> Observation:
             return self.write(patient, values, _corrected(patient, values))

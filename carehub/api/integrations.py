@@ -144,10 +144,24 @@ class SubscriptionChangedSerializer(SubscriptionSerializer):
     )
 
 
-class WebhookListCreateApi(AuditedApi):
-    """The clinic's webhook receivers (GET), or a new one (POST)."""
+class _WebhookApi(AuditedApi):
+    """The clinic's webhook receivers and their deliveries: every request needs
+    `webhook.manage`."""
 
     operation = Operation.WEBHOOK_MANAGE
+
+    def scoped_subscription(self, webhook_id: int) -> WebhookSubscription:
+        """The clinic's receiver the URL names (404 otherwise), as the object of the audit row."""
+        subscription = webhook_subscription_get(
+            clinic_id=self.request.user.clinic_id, subscription_id=webhook_id
+        )
+        self.audit_obj = subscription
+        return subscription
+
+
+class WebhookListCreateApi(_WebhookApi):
+    """The clinic's webhook receivers (GET), or a new one (POST)."""
+
     method_operations = {
         "GET": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_LIST),
         "POST": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_CREATE),
@@ -195,10 +209,9 @@ class WebhookListCreateApi(AuditedApi):
         return Response(SubscriptionWithSecretSerializer(subscription).data, status=201)
 
 
-class WebhookDetailApi(AuditedApi):
+class WebhookDetailApi(_WebhookApi):
     """One receiver (GET), or a change to it (PATCH: URL, types, active, a new secret)."""
 
-    operation = Operation.WEBHOOK_MANAGE
     method_operations = {
         "GET": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_VIEW),
         "PATCH": (Operation.WEBHOOK_MANAGE, Action.WEBHOOK_UPDATE),
@@ -215,20 +228,13 @@ class WebhookDetailApi(AuditedApi):
             required=False, default=False, help_text="A new signing secret (shown in the answer)"
         )
 
-    def _get(self, request: StaffRequest, webhook_id: int) -> WebhookSubscription:
-        subscription = webhook_subscription_get(
-            clinic_id=request.user.clinic_id, subscription_id=webhook_id
-        )
-        self.audit_obj = subscription
-        return subscription
-
     @extend_schema(
         operation_id="webhooks_retrieve",
         tags=["integrations"],
         responses={200: SubscriptionSerializer, **problems(403, 404)},
     )
     def get(self, request: StaffRequest, webhook_id: int) -> Response:
-        subscription = self._get(request, webhook_id)
+        subscription = self.scoped_subscription(webhook_id)
         self.audit()
         return Response(SubscriptionSerializer(subscription).data)
 
@@ -242,7 +248,7 @@ class WebhookDetailApi(AuditedApi):
         },
     )
     def patch(self, request: StaffRequest, webhook_id: int) -> Response:
-        subscription = self._get(request, webhook_id)
+        subscription = self.scoped_subscription(webhook_id)
         data = validated(self.InputSerializer, request.data)
         values: dict[str, Any] = dict(data.validated_data)
         if "url" in values:
@@ -270,10 +276,9 @@ class DeliverySerializer(serializers.Serializer):
         return event_body(delivery.event)
 
 
-class WebhookDeliveryListApi(AuditedApi):
+class WebhookDeliveryListApi(_WebhookApi):
     """A receiver's deliveries, newest first."""
 
-    operation = Operation.WEBHOOK_MANAGE
     audit_action = Action.WEBHOOK_DELIVERY_LIST
 
     @extend_schema(
@@ -286,19 +291,15 @@ class WebhookDeliveryListApi(AuditedApi):
         },
     )
     def get(self, request: StaffRequest, webhook_id: int) -> Response:
-        subscription = webhook_subscription_get(
-            clinic_id=request.user.clinic_id, subscription_id=webhook_id
-        )
-        self.audit_obj = subscription
+        subscription = self.scoped_subscription(webhook_id)
         return self.audited_page(
             webhook_deliveries_for_subscription(subscription=subscription), DeliverySerializer
         )
 
 
-class WebhookDeliveryResendApi(AuditedApi):
+class WebhookDeliveryResendApi(_WebhookApi):
     """Give a dead delivery a fresh set of attempts (409 unless it is dead)."""
 
-    operation = Operation.WEBHOOK_MANAGE
     audit_action = Action.WEBHOOK_DELIVERY_RESEND
 
     @extend_schema(

@@ -185,6 +185,13 @@ class _ObservationRecordApi(AuditedApi):
     InputSerializer: type[serializers.Serializer]
     OutputSerializer = RecordedOutputSerializer
 
+    def recording_patient(self, patient_id: int) -> Patient:
+        """The patient the URL names, within the user's scope (404 otherwise), as the subject of
+        the audit row; its object is the observation recorded."""
+        patient = patient_get_for_user(user=self.request.user, patient_id=patient_id)
+        self.audit_patient = patient
+        return patient
+
     def record(
         self,
         request: StaffRequest,
@@ -264,8 +271,7 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = patient
+        patient = self.recording_patient(patient_id)
 
         def create(values: dict[str, Any]) -> Observation:
             return procedure_record(
@@ -354,8 +360,7 @@ class PatientSessionRecordApi(_ObservationRecordApi):
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = patient
+        patient = self.recording_patient(patient_id)
 
         def create(values: dict[str, Any]) -> Observation:
             return session_record(
@@ -442,8 +447,7 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        self.audit_patient = patient
+        patient = self.recording_patient(patient_id)
 
         def create(values: dict[str, Any]) -> Observation:
             try:

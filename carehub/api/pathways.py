@@ -31,7 +31,8 @@ from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet
-from carehub.pathways.models import Enrolment, Proposal, ProposalStatus
+from carehub.pathways.dispatch.store import current_state
+from carehub.pathways.models import Proposal, ProposalStatus
 from carehub.pathways.selectors import (
     enrolment_get_for_user,
     enrolment_timeline,
@@ -108,15 +109,6 @@ class StepSerializer(serializers.Serializer):
     explanation = serializers.JSONField(help_text="Guards evaluated, values read, `summary`")
 
 
-def _current(enrolment: Enrolment) -> dict[str, Any]:
-    return {
-        "enrolment": str(enrolment.public_id),
-        "status": enrolment.status,
-        "version": enrolment.version,
-        "states": {track: item["state"] for track, item in enrolment.configuration.items()},
-    }
-
-
 def dispatch_response(result: DispatchResult, user: User) -> Response:
     """200 with the outcome and the new state, or 422 when nothing changed."""
     enrolment = enrolment_get_for_user(user=user, public_id=result.enrolment.public_id)
@@ -126,7 +118,7 @@ def dispatch_response(result: DispatchResult, user: User) -> Response:
             explanation.get("summary") or "The event changed nothing.",
             extra={
                 "explanation": explanation,
-                "current": _current(enrolment),
+                "current": current_state(enrolment),
                 "step": result.step.sequence,
                 "replayed": result.replayed,
             },

@@ -267,6 +267,16 @@ class AuditedApi(IdempotentWrites, StaffApi):
         return None, None
 
 
+# Who the patient is: the first fields of both the list's rows and the detail. (A comment, not
+# a docstring: drf-spectacular would describe both components with it.)
+class _PatientIdentitySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    mrn = serializers.CharField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    date_of_birth = serializers.DateField(allow_null=True)
+
+
 class PatientListApi(AuditedApi):
     operation = Operation.PATIENT_LIST
     audit_action = Action.PATIENT_LIST
@@ -275,12 +285,7 @@ class PatientListApi(AuditedApi):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
         active = serializers.ChoiceField(choices=["true", "false"], required=False)
 
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        mrn = serializers.CharField()
-        given_name = serializers.CharField()
-        family_name = serializers.CharField()
-        date_of_birth = serializers.DateField(allow_null=True)
+    class OutputSerializer(_PatientIdentitySerializer):
         active = serializers.BooleanField()
 
     @extend_schema(
@@ -324,12 +329,7 @@ class PatientDetailApi(AuditedApi):
     operation = Operation.PATIENT_VIEW
     audit_action = Action.PATIENT_VIEW
 
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        mrn = serializers.CharField()
-        given_name = serializers.CharField()
-        family_name = serializers.CharField()
-        date_of_birth = serializers.DateField(allow_null=True)
+    class OutputSerializer(_PatientIdentitySerializer):
         time_zone = serializers.CharField(help_text="IANA time zone, e.g. Europe/London")
         language = serializers.CharField(help_text="Language of the patient's pages and messages")
         email = serializers.CharField(allow_blank=True)
