@@ -1,5 +1,5 @@
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -20,30 +20,33 @@ from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Sever
 W = TypeVar("W", CareTask, Flag)
 
 
-def _task_change(type: ChangeType, task: CareTask, at: datetime) -> None:
-    """The change feed's record of a task opened or closed (codes only: no title or reason)."""
+def _change(type: ChangeType, row: CareTask | Flag, data: dict[str, Any], at: datetime) -> None:
+    """The change feed's record of a task or flag changing (codes only: no title, reason or
+    message)."""
     change_record(
-        clinic_id=task.clinic_id,
-        patient_id=task.patient_id,
-        enrolment_id=task.enrolment_id,
+        clinic_id=row.clinic_id,
+        patient_id=row.patient_id,
+        enrolment_id=row.enrolment_id,
         type=type,
-        subject_id=task.pk,
-        data={"discipline": task.discipline, "priority": task.priority, "status": task.status},
+        subject_id=row.pk,
+        data=data,
         at=at,
+    )
+
+
+def _task_change(type: ChangeType, task: CareTask, at: datetime) -> None:
+    """The change feed's record of a task opened or closed."""
+    _change(
+        type,
+        task,
+        {"discipline": task.discipline, "priority": task.priority, "status": task.status},
+        at,
     )
 
 
 def _flag_change(type: ChangeType, flag: Flag, at: datetime) -> None:
-    """The change feed's record of a flag raised, acknowledged or resolved (codes only)."""
-    change_record(
-        clinic_id=flag.clinic_id,
-        patient_id=flag.patient_id,
-        enrolment_id=flag.enrolment_id,
-        type=type,
-        subject_id=flag.pk,
-        data={"code": flag.code, "severity": flag.severity, "status": flag.status},
-        at=at,
-    )
+    """The change feed's record of a flag raised, acknowledged or resolved."""
+    _change(type, flag, {"code": flag.code, "severity": flag.severity, "status": flag.status}, at)
 
 
 def _made_before(
