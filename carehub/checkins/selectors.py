@@ -8,6 +8,7 @@ from carehub.accounts.models import User
 from carehub.checkins.access import checkins_visible_to
 from carehub.checkins.models import Checkin
 from carehub.core.exceptions import NotFound
+from carehub.core.selectors import filtered_by_given
 from carehub.patients.models import Patient
 
 
@@ -16,11 +17,7 @@ def checkin_list_for_patient(
 ) -> QuerySet[Checkin]:
     """The patient's check-ins with their series and enrolment (ordering is the caller's)."""
     checkins = Checkin.objects.filter(patient=patient).select_related("series", "enrolment")
-    if status:
-        checkins = checkins.filter(status=status)
-    if instrument:
-        checkins = checkins.filter(instrument=instrument)
-    return checkins
+    return filtered_by_given(checkins, status=status, instrument=instrument)
 
 
 def checkin_get_for_user(*, user: User, checkin_id: int) -> Checkin:

@@ -1,9 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Model
 from django.http import HttpRequest
 
 from carehub.core.admin_scope import GLOBAL, SUPERUSERS, ClinicScopedAdmin
+from carehub.core.exceptions import ApplicationError
 from carehub.core.models import IdempotencyRecord, SchedulerHeartbeat
 
 
@@ -25,6 +30,25 @@ class ReadOnlyAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def resend_each(
+    model_admin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    rows: Iterable[Model],
+    resend: Callable[[int], object],
+    noun: str,
+) -> None:
+    """An admin action's resend of each dead row through its service: a refusal is shown as an
+    error, then how many went ("3 dead <noun> queued again.")."""
+    resent = 0
+    for row in rows:
+        try:
+            resend(row.pk)
+            resent += 1
+        except ApplicationError as exc:
+            model_admin.message_user(request, exc.message, level=messages.ERROR)
+    model_admin.message_user(request, f"{resent} dead {noun} queued again.")
 
 
 @admin.register(IdempotencyRecord)

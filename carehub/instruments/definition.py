@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import itertools
 import string
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
@@ -341,14 +342,24 @@ def _licence_problems(d: InstrumentDefinition) -> list[Problem]:
     return problems
 
 
+R = TypeVar("R")
+
+
+def _keyed(
+    section: str, rows: Sequence[R], key: Callable[[R], str]
+) -> Iterator[tuple[tuple[str, int], R, bool]]:
+    """Each row with its path (section, index) and whether a row before it has the same key."""
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        yield (section, i), row, key(row) in seen
+        seen.add(key(row))
+
+
 def _item_problems(d: InstrumentDefinition) -> list[Problem]:
     problems: list[Problem] = []
-    seen: set[str] = set()
-    for i, item in enumerate(d.items):
-        at = ("items", i)
-        if item.key in seen:
+    for at, item, twice in _keyed("items", d.items, lambda item: item.key):
+        if twice:
             problems.append(Problem((*at, "key"), f"item '{item.key}' is defined twice"))
-        seen.add(item.key)
         if item.key == ENTERED_SCORE_KEY:
             problems.append(Problem((*at, "key"), f"'{ENTERED_SCORE_KEY}' is reserved"))
         problems += _item_shape_problems(item, at)
@@ -523,12 +534,9 @@ def _loinc_problems(d: InstrumentDefinition) -> list[Problem]:
 
 def _red_flag_problems(d: InstrumentDefinition) -> list[Problem]:
     problems: list[Problem] = []
-    codes: set[str] = set()
-    for i, rule in enumerate(d.red_flags):
-        at = ("red_flags", i)
-        if rule.code in codes:
+    for at, rule, twice in _keyed("red_flags", d.red_flags, lambda rule: rule.code):
+        if twice:
             problems.append(Problem((*at, "code"), f"red flag '{rule.code}' is defined twice"))
-        codes.add(rule.code)
         conditions = [rule.at_least is not None, rule.equals is not None, rule.missing]
         if sum(conditions) != 1:
             problems.append(Problem(at, "give exactly one of 'at_least', 'equals', 'missing'"))

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.core.admin import ReadOnlyAdmin
+from carehub.core.admin import ReadOnlyAdmin, resend_each
 from carehub.core.admin_scope import ClinicScopedAdmin
-from carehub.core.exceptions import ApplicationError
 from carehub.integrations.models import (
     ChangeEvent,
     DeliveryStatus,
@@ -74,11 +73,10 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
 
     @admin.action(description="Resend the selected dead deliveries")
     def resend_dead(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        resent = 0
-        for delivery in queryset.filter(status=DeliveryStatus.DEAD):
-            try:
-                webhook_delivery_resend(delivery_id=delivery.pk)
-                resent += 1
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, level=messages.ERROR)
-        self.message_user(request, f"{resent} dead deliveries queued again.")
+        resend_each(
+            self,
+            request,
+            queryset.filter(status=DeliveryStatus.DEAD),
+            lambda pk: webhook_delivery_resend(delivery_id=pk),
+            "deliveries",
+        )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.core.admin import ReadOnlyAdmin
+from carehub.core.admin import ReadOnlyAdmin, resend_each
 from carehub.core.admin_scope import SUPERUSERS, ClinicScopedAdmin
-from carehub.core.exceptions import ApplicationError
 from carehub.messaging.models import (
     ContactPreference,
     DeliveryEvent,
@@ -77,14 +76,13 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resend the selected dead messages")
     def resend_dead(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        resent = 0
-        for message in queryset.filter(status=MessageStatus.DEAD):
-            try:
-                message_resend(message_id=message.pk)
-                resent += 1
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, level=messages.ERROR)
-        self.message_user(request, f"{resent} dead message(s) queued again.")
+        resend_each(
+            self,
+            request,
+            queryset.filter(status=MessageStatus.DEAD),
+            lambda pk: message_resend(message_id=pk),
+            "message(s)",
+        )
 
 
 @admin.register(DeliveryEvent)

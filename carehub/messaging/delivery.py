@@ -189,6 +189,20 @@ def due_messages_query(
     ]
 
 
+def _mark_queued(at: datetime, events: list[tuple[int, int, str]]) -> None:
+    """Mark the messages queued (claimed at `at`), each with its delivery event: (message id,
+    attempt, reason)."""
+    Message.objects.filter(pk__in=[pk for pk, _, _ in events]).update(
+        status=MessageStatus.QUEUED, claimed_at=at, updated_at=at
+    )
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(
+            message_id=pk, at=at, status=MessageStatus.QUEUED, attempt=attempt, reason=reason
+        )
+        for pk, attempt, reason in events
+    )
+
+
 def messages_dispatch_due(
     *, now: datetime | None = None, batch_size: int | None = None, max_batches: int = 50
 ) -> int:
@@ -201,18 +215,17 @@ def messages_dispatch_due(
             rows = list(due_messages_query(at, size).values_list("pk", "status", "not_before"))
             ids = [pk for pk, _, _ in rows]
             if ids:
-                Message.objects.filter(pk__in=ids).update(
-                    status=MessageStatus.QUEUED, claimed_at=at, updated_at=at
-                )
-                DeliveryEvent.objects.bulk_create(
-                    DeliveryEvent(
-                        message_id=pk,
-                        at=at,
-                        status=MessageStatus.QUEUED,
-                        reason=f"Queued by the dispatcher: {status}, due "
-                        f"{not_before:%Y-%m-%d %H:%M:%S} UTC",
-                    )
-                    for pk, status, not_before in rows
+                _mark_queued(
+                    at,
+                    [
+                        (
+                            pk,
+                            0,
+                            f"Queued by the dispatcher: {status}, due "
+                            f"{not_before:%Y-%m-%d %H:%M:%S} UTC",
+                        )
+                        for pk, status, not_before in rows
+                    ],
                 )
                 publish_after_commit(ids)
         total += len(ids)
@@ -255,23 +268,19 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
         started = _server_started() if any(r[1] == MessageStatus.SENDING for r in rows) else None
         if ids:
             # Queued again, and not swept again before another period.
-            Message.objects.filter(pk__in=ids).update(
-                status=MessageStatus.QUEUED, claimed_at=now, updated_at=now
-            )
-            DeliveryEvent.objects.bulk_create(
-                DeliveryEvent(
-                    message_id=pk,
-                    at=now,
-                    status=MessageStatus.QUEUED,
-                    attempt=attempts,
-                    reason=(
+            _mark_queued(
+                now,
+                [
+                    (
+                        pk,
+                        attempts,
                         f"Published again: queued for over {requeue.seconds} s and not started "
                         "(publish or broker message lost)"
                         if status == MessageStatus.QUEUED
-                        else _lease_reason(attempts, claimed_at, started, lease)
-                    ),
-                )
-                for pk, status, attempts, claimed_at in rows
+                        else _lease_reason(attempts, claimed_at, started, lease),
+                    )
+                    for pk, status, attempts, claimed_at in rows
+                ],
             )
             # Expired claims are certainly stranded: ahead of the backlog. Queued rows are
             # mostly waiting their turn in a long backlog (their first task is still there):

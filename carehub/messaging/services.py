@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
@@ -434,32 +434,38 @@ CONTACT_PREFERENCE_FIELDS = (
 STAFF_PREFERENCE_FIELDS = ("daily_digest", "digest_hour", "channel")
 
 
-@transaction.atomic
-def contact_preference_set(*, patient: Patient, **changes: object) -> ContactPreference:
-    unknown = set(changes) - set(CONTACT_PREFERENCE_FIELDS)
+P = TypeVar("P", ContactPreference, StaffNotificationPreference)
+
+
+def _preference_set(
+    model: type[P], fields: tuple[str, ...], owner: dict[str, Any], changes: dict[str, object]
+) -> P:
+    """Change the named fields of the owner's preferences (made on first use), validated."""
+    unknown = set(changes) - set(fields)
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))} here.")
-    pref, _ = ContactPreference.objects.select_for_update().get_or_create(patient=patient)
+    pref, _ = model.objects.select_for_update().get_or_create(**owner)
     for field, value in changes.items():
         setattr(pref, field, value)
     pref.full_clean()
     pref.save()
     return pref
+
+
+@transaction.atomic
+def contact_preference_set(*, patient: Patient, **changes: object) -> ContactPreference:
+    return _preference_set(
+        ContactPreference, CONTACT_PREFERENCE_FIELDS, {"patient": patient}, changes
+    )
 
 
 @transaction.atomic
 def staff_notification_preference_set(
     *, staff: User, **changes: object
 ) -> StaffNotificationPreference:
-    unknown = set(changes) - set(STAFF_PREFERENCE_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))} here.")
-    pref, _ = StaffNotificationPreference.objects.select_for_update().get_or_create(staff=staff)
-    for field, value in changes.items():
-        setattr(pref, field, value)
-    pref.full_clean()
-    pref.save()
-    return pref
+    return _preference_set(
+        StaffNotificationPreference, STAFF_PREFERENCE_FIELDS, {"staff": staff}, changes
+    )
 
 
 # --- daily digests ------------------------------------------------------------------------------

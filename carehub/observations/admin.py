@@ -78,16 +78,15 @@ def record_through_service(data: dict[str, Any], user: Any) -> Observation:
     return services.status_record(**common, code=code, value=flag, observed_at=at)
 
 
+# Whose observation, what and its value: the add form's first fields and the list's columns.
+_OBSERVATION_COLUMNS = ("patient", "kind", "code", "value_number", "value_text", "value_bool")
+
+
 class ObservationAddForm(forms.ModelForm):
     class Meta:
         model = Observation
         fields = [
-            "patient",
-            "kind",
-            "code",
-            "value_number",
-            "value_text",
-            "value_bool",
+            *_OBSERVATION_COLUMNS,
             "data",
             "observed_at",
             "is_baseline",
@@ -128,12 +127,7 @@ class ObservationAdmin(ClinicScopedAdmin):
 
     list_display = [
         "observed_at",
-        "patient",
-        "kind",
-        "code",
-        "value_number",
-        "value_text",
-        "value_bool",
+        *_OBSERVATION_COLUMNS,
         "is_baseline",
         "source",
         "recorded_by",

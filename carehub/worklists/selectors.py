@@ -6,6 +6,7 @@ from django.db.models import BigIntegerField, Case, ExpressionWrapper, F, QueryS
 
 from carehub.accounts.models import User
 from carehub.core.exceptions import NotFound
+from carehub.core.selectors import filtered_by_given
 from carehub.worklists.access import flags_visible_to, tasks_visible_to
 from carehub.worklists.models import CareTask, Flag, Severity
 
@@ -18,11 +19,7 @@ def task_list_for_user(
     *, user: User, discipline: str | None = None, status: str | None = None
 ) -> QuerySet[CareTask]:
     tasks = tasks_visible_to(user).select_related("patient", "enrolment")
-    if discipline:
-        tasks = tasks.filter(discipline=discipline)
-    if status:
-        tasks = tasks.filter(status=status)
-    return tasks
+    return filtered_by_given(tasks, discipline=discipline, status=status)
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CareTask:
@@ -44,9 +41,7 @@ def flag_list_for_user(*, user: User, status: str | None = None) -> QuerySet[Fla
             )
         )
     )
-    if status:
-        flags = flags.filter(status=status)
-    return flags
+    return filtered_by_given(flags, status=status)
 
 
 def flag_get_for_user(*, user: User, flag_id: int) -> Flag:

@@ -1,5 +1,6 @@
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -20,30 +21,48 @@ from carehub.worklists.models import CareTask, Flag, FlagStatus, Priority, Sever
 W = TypeVar("W", CareTask, Flag)
 
 
-def _task_change(type: ChangeType, task: CareTask, at: datetime) -> None:
-    """The change feed's record of a task opened or closed (codes only: no title or reason)."""
+def _change(type: ChangeType, row: CareTask | Flag, data: dict[str, Any], at: datetime) -> None:
+    """The change feed's record of a task or flag changing (codes only: no title, reason or
+    message)."""
     change_record(
-        clinic_id=task.clinic_id,
-        patient_id=task.patient_id,
-        enrolment_id=task.enrolment_id,
+        clinic_id=row.clinic_id,
+        patient_id=row.patient_id,
+        enrolment_id=row.enrolment_id,
         type=type,
-        subject_id=task.pk,
-        data={"discipline": task.discipline, "priority": task.priority, "status": task.status},
+        subject_id=row.pk,
+        data=data,
         at=at,
+    )
+
+
+def _task_change(type: ChangeType, task: CareTask, at: datetime) -> None:
+    """The change feed's record of a task opened or closed."""
+    _change(
+        type,
+        task,
+        {"discipline": task.discipline, "priority": task.priority, "status": task.status},
+        at,
     )
 
 
 def _flag_change(type: ChangeType, flag: Flag, at: datetime) -> None:
-    """The change feed's record of a flag raised, acknowledged or resolved (codes only)."""
-    change_record(
-        clinic_id=flag.clinic_id,
-        patient_id=flag.patient_id,
-        enrolment_id=flag.enrolment_id,
-        type=type,
-        subject_id=flag.pk,
-        data={"code": flag.code, "severity": flag.severity, "status": flag.status},
-        at=at,
-    )
+    """The change feed's record of a flag raised, acknowledged or resolved."""
+    _change(type, flag, {"code": flag.code, "severity": flag.severity, "status": flag.status}, at)
+
+
+def _insert_or_existing(row: W, change: Callable[[], None], existing: Callable[[], W | None]) -> W:
+    """Insert the new task or flag and record its change, in a savepoint; when a unique
+    constraint refuses it (an equal one was made meanwhile), the `existing` one instead."""
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+            change()
+    except IntegrityError:
+        made = existing()
+        if made is None:
+            raise
+        return made
+    return row
 
 
 def _made_before(
@@ -115,18 +134,15 @@ def care_task_create(
     equal = _open_equal_task(enrolment, discipline, title)
     if equal is not None:
         return equal
-    try:
-        with transaction.atomic():  # a savepoint: an equal task opened meanwhile is not an error
-            task.save(force_insert=True)
-            _task_change(ChangeType.TASK_OPENED, task, task.created_at)
-    except IntegrityError:
-        existing = _made_before(CareTask, source_effect, dedupe_key) or _open_equal_task(
-            enrolment, discipline, title
-        )
-        if existing is None:
-            raise
-        return existing
-    return task
+    # An equal task opened meanwhile is not an error: that one is the answer.
+    return _insert_or_existing(
+        task,
+        lambda: _task_change(ChangeType.TASK_OPENED, task, task.created_at),
+        lambda: (
+            _made_before(CareTask, source_effect, dedupe_key)
+            or _open_equal_task(enrolment, discipline, title)
+        ),
+    )
 
 
 def care_task_close(*, task_id: int, reason: str, at: datetime) -> bool:
@@ -204,18 +220,15 @@ def flag_raise(
         source_effect=source_effect,
         dedupe_key=dedupe_key,
     )
-    try:
-        with transaction.atomic():  # a savepoint: the same flag raised meanwhile is no error
-            flag.save(force_insert=True)
-            _flag_change(ChangeType.FLAG_RAISED, flag, raised_at)
-    except IntegrityError:
-        existing = _made_before(Flag, source_effect, dedupe_key) or _unresolved_flag(
-            patient_id, code, level
-        )
-        if existing is None:
-            raise
-        return existing
-    return flag
+    # The same flag raised meanwhile is no error: that one is the answer.
+    return _insert_or_existing(
+        flag,
+        lambda: _flag_change(ChangeType.FLAG_RAISED, flag, raised_at),
+        lambda: (
+            _made_before(Flag, source_effect, dedupe_key)
+            or _unresolved_flag(patient_id, code, level)
+        ),
+    )
 
 
 def _worklist_state(item: CareTask | Flag) -> dict[str, object]:

@@ -1,0 +1,18 @@
+"""Reads shared by the domain apps' selectors."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
+
+M = TypeVar("M", bound=Model)
+
+
+def filtered_by_given(queryset: QuerySet[M], **lookups: object) -> QuerySet[M]:
+    """The queryset filtered by each lookup that was given (a value that is not None or empty),
+    one after the other in the order named: a list's optional filters."""
+    for lookup, value in lookups.items():
+        if value:
+            queryset = queryset.filter(**{lookup: value})
+    return queryset
