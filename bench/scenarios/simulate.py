@@ -21,7 +21,7 @@ def measure(patients: int, days: int) -> dict[str, Any]:
     from carehub.pathways.registry import definition_get
     from carehub.pathways.simulation import clinic_rules, load_builtin_cohort
     from workflows.simulate.report import build_report
-    from workflows.simulate.runner import simulate
+    from workflows.simulate.runner import Simulation
 
     definition = definition_get("intractable-pain")
     cohort = load_builtin_cohort(definition)
@@ -32,7 +32,7 @@ def measure(patients: int, days: int) -> dict[str, Any]:
         rules = clinic_rules()
         load_before = os.getloadavg()[0]
         started, cpu_started = time.perf_counter(), time.process_time()
-        tally = simulate(definition, cohort, rules, days=days, seed=1, patients=patients)
+        tally = Simulation(definition, cohort, rules, days=days, seed=1, patients=patients).run()
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         report = build_report(definition, cohort, tally, seed=1)
