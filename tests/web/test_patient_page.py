@@ -48,6 +48,9 @@ def test_shows_states_diagram_timeline_charts_and_evidence(
     assert "Clinically important change" in html
     assert " baseline" in html
     assert "IMMPACT" in html
+    # the library's citation, its comparison signs said in words
+    assert "at least 30 % reduction is moderately important" in html
+    assert "&gt;= 30 % reduction" not in html
 
 
 def test_a_coordinator_sees_who_may_decide_but_no_decision_buttons(
