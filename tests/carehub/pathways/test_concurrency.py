@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import connections
 
 from carehub.core.exceptions import Conflict, NotFound
 from carehub.pathways.models import Enrolment, EnrolmentStatus, PathwayStep
@@ -17,6 +17,7 @@ from carehub.pathways.services import (
     pathway_dispatch,
 )
 from carehub.patients.services import patient_register
+from tests.carehub.pathways.locking import locked_elsewhere
 
 TRIALS = 40
 
@@ -75,21 +76,7 @@ def test_a_pause_while_another_change_holds_the_row_is_a_conflict_carrying_the_s
         clinic=clinic, mrn="H-1", given_name="H", family_name="One", time_zone="UTC"
     )
     enrolment = enrolment_start(patient=patient, definition_key="stepped-care-example")
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                Enrolment.objects.select_for_update().get(pk=enrolment.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with locked_elsewhere(enrolment):
         steps = PathwayStep.objects.filter(enrolment=enrolment).count()
         with pytest.raises(Conflict) as refused:
             enrolment_pause(enrolment_id=enrolment.pk, reason="Hospital stay")
@@ -100,9 +87,6 @@ def test_a_pause_while_another_change_holds_the_row_is_a_conflict_carrying_the_s
             EnrolmentStatus.ACTIVE,
         )
         assert PathwayStep.objects.filter(enrolment=enrolment).count() == steps
-    finally:
-        release.set()
-        holder.join()
     paused = enrolment_pause(enrolment_id=enrolment.pk, reason="Hospital stay")
     assert (paused.status, paused.version) == (EnrolmentStatus.PAUSED, enrolment.version + 1)
     step = PathwayStep.objects.filter(enrolment=enrolment).order_by("-pk").first()

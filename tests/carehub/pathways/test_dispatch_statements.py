@@ -5,11 +5,10 @@ lock)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -37,6 +36,7 @@ from carehub.pathways.models import (
 from carehub.pathways.services import enrolment_start, pathway_dispatch
 from carehub.patients.services import patient_register
 from carehub.worklists.models import CareTask, TaskStatus
+from tests.carehub.pathways.locking import locked_elsewhere
 from tests.carehub.pathways.test_dispatch import make_eligible, to_conventional
 from workflows.model import ActiveTimer, CancelTimer, StartTimer
 
@@ -157,21 +157,7 @@ def test_a_redelivery_replays_while_another_change_holds_the_lock(clinic) -> Non
     first = pathway_dispatch(
         enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="k1"
     )
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                Enrolment.objects.select_for_update().get(pk=enrolment.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with locked_elsewhere(enrolment):
         steps = PathwayStep.objects.filter(enrolment=enrolment).count()
         again = pathway_dispatch(
             enrolment_id=enrolment.pk, event="intake_complete", idempotency_key="k1"
@@ -183,9 +169,6 @@ def test_a_redelivery_replays_while_another_change_holds_the_lock(clinic) -> Non
         assert refused.value.extra["current"]["version"] == first.enrolment.version
         assert PathwayStep.objects.filter(enrolment=enrolment).count() == steps
         assert not ProcessedEvent.objects.filter(idempotency_key="k2").exists()
-    finally:
-        release.set()
-        holder.join()
 
 
 @pytest.mark.django_db
