@@ -3,8 +3,9 @@ field (writing nothing) when it is wrong; each owns its transaction.
 
 One routine writes every kind (`_record`), driven by the kind's entry in `_SPECS`: a reader that
 checks the kind's own arguments and makes the observation's values, and the caller's names for
-the model's fields (errors speak the caller's vocabulary). The public functions below keep their
-signatures and hand their arguments to it.
+the model's fields (errors speak the caller's vocabulary). The public functions below hand their
+keyword arguments to it; each one's signature is a `TypedDict` of
+`carehub.observations.arguments` (checked by the type checker, and at run time by `_take`).
 
 Corrections: every `*_record` function takes `corrects=` (an earlier observation of the same
 patient and kind, not yet replaced); the new observation replaces it for every fact.
@@ -32,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -44,6 +45,17 @@ from carehub.accounts.models import User
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput, NotPermitted
 from carehub.observations import reference
+from carehub.observations.arguments import (
+    ConservativeCareStartArguments,
+    FailedTreatmentArguments,
+    MedicationArguments,
+    PainOnsetArguments,
+    ProcedureArguments,
+    PsychEvaluationArguments,
+    ScoreArguments,
+    SessionArguments,
+    StatusArguments,
+)
 from carehub.observations.models import Kind, Observation, Source, is_number
 from carehub.pathways.registry import session_roles
 from carehub.patients.models import Patient
@@ -222,16 +234,37 @@ class _Spec:
     read: Callable[[Mapping[str, Any]], _Draft]
     fields: Mapping[str, str]
     corrects_field: str = "corrects"
+    # The public function's keyword arguments (`carehub.observations.arguments`; None: the
+    # function names them itself) and the defaults of those it may leave out.
+    arguments: type | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _record(spec: _Spec, **arguments: Any) -> Observation:
+def _take(spec: _Spec, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The call's arguments with the kind's defaults; a `TypeError`, as for any Python call, for
+    an argument the kind does not take or a required one left out."""
+    if spec.arguments is not None:
+        required: frozenset[str] = spec.arguments.__required_keys__  # type: ignore[attr-defined]
+        optional: frozenset[str] = spec.arguments.__optional_keys__  # type: ignore[attr-defined]
+        unknown = sorted(set(arguments) - required - optional)
+        missing = sorted(required - set(arguments))
+        if unknown or missing:
+            raise TypeError(
+                f"{spec.arguments.__name__}: unexpected {unknown or 'none'}, missing "
+                f"{missing or 'none'}"
+            )
+    return {"recorded_by": None, "corrects": None, **spec.defaults, **arguments}
+
+
+def _record(spec: _Spec, given: Mapping[str, Any]) -> Observation:
     """Record one observation as `spec` says, inside the caller's transaction.
 
-    `arguments` are the public function's, with `recorded_by` and `corrects` among them (and
-    `patient`, unless the draft names it). The kind's own arguments are checked first, then the
-    patient, the observation to replace and the recorder (`_check_recorder`,
+    `given` are the public function's arguments, with `recorded_by` and `corrects` among them
+    (and `patient`, unless the draft names it). The kind's own arguments are checked first, then
+    the patient, the observation to replace and the recorder (`_check_recorder`,
     `_check_correctable`), then the model's rules.
     """
+    arguments = _take(spec, given)
     draft = spec.read(arguments)
     patient = draft.patient if draft.patient is not None else arguments["patient"]
     corrects = arguments["corrects"]
@@ -465,8 +498,16 @@ _SPECS: dict[str, _Spec] = {
             "observed_at": "observed_at",
             "is_baseline": "is_baseline",
         },
+        arguments=ScoreArguments,
+        defaults={"source": Source.STAFF, "is_baseline": None, "items": None, "details": None},
     ),
-    "procedure": _Spec(Kind.PROCEDURE, _read_procedure, _PROCEDURE_FIELDS),
+    "procedure": _Spec(
+        Kind.PROCEDURE,
+        _read_procedure,
+        _PROCEDURE_FIELDS,
+        arguments=ProcedureArguments,
+        defaults={"relief_pct": None, "relief_weeks": None, "region": ""},
+    ),
     "procedure_result": _Spec(
         Kind.PROCEDURE,
         _read_procedure_result,
@@ -482,6 +523,8 @@ _SPECS: dict[str, _Spec] = {
             "value_bool": "attended",
             "observed_at": "observed_at",
         },
+        arguments=SessionArguments,
+        defaults={"notes": ""},
     ),
     "medication": _Spec(
         Kind.MEDICATION,
@@ -492,6 +535,7 @@ _SPECS: dict[str, _Spec] = {
             "value_number": "daily_dose",
             "observed_at": "observed_at",
         },
+        arguments=MedicationArguments,
     ),
     "failed_treatment": _Spec(
         Kind.FAILED_TREATMENT,
@@ -502,26 +546,37 @@ _SPECS: dict[str, _Spec] = {
             "value_text": "reason",
             "observed_at": "observed_at",
         },
+        arguments=FailedTreatmentArguments,
+        defaults={
+            "max_dose": "",
+            "duration_weeks": None,
+            "baseline_score": None,
+            "end_score": None,
+        },
     ),
     "pain_onset": _Spec(
         Kind.PAIN_ONSET,
         _read_pain_onset,
         {**_COMMON_FIELDS, "observed_at": "onset", "date": "onset"},
+        arguments=PainOnsetArguments,
     ),
     "psych_evaluation": _Spec(
         Kind.PSYCH_EVALUATION,
         _read_psych_evaluation,
         {**_COMMON_FIELDS, "value_text": "outcome", "observed_at": "observed_at"},
+        arguments=PsychEvaluationArguments,
     ),
     "conservative_care_start": _Spec(
         Kind.CONSERVATIVE_CARE_START,
         _read_conservative_care_start,
         {**_COMMON_FIELDS, "observed_at": "started", "date": "started"},
+        arguments=ConservativeCareStartArguments,
     ),
     "status": _Spec(
         Kind.STATUS,
         _read_status,
         {**_COMMON_FIELDS, "code": "code", "value_bool": "value", "observed_at": "observed_at"},
+        arguments=StatusArguments,
     ),
     "withdrawal": _Spec(
         None,
@@ -536,19 +591,7 @@ _SPECS: dict[str, _Spec] = {
 
 
 @transaction.atomic
-def score_record(
-    *,
-    patient: Patient,
-    instrument: str,
-    score: float,
-    observed_at: datetime,
-    recorded_by: User | None = None,
-    source: Source | str = Source.STAFF,
-    is_baseline: bool | None = None,
-    items: dict[str, int] | None = None,
-    corrects: Observation | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> Observation:
+def score_record(**arguments: Unpack[ScoreArguments]) -> Observation:
     """Write a score of one of the catalogue's `SCORE_KEYS`, optionally with its item answers.
 
     The low-level writer: it checks the score against the observation store's reference (range,
@@ -561,45 +604,13 @@ def score_record(
     mark of what it corrects). `details` go into `data`
     beside the items (the band, the instrument version).
     """
-    return _record(
-        _SPECS["score"],
-        patient=patient,
-        instrument=instrument,
-        score=score,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        source=source,
-        is_baseline=is_baseline,
-        items=items,
-        corrects=corrects,
-        details=details,
-    )
+    return _record(_SPECS["score"], arguments)
 
 
 @transaction.atomic
-def procedure_record(
-    *,
-    patient: Patient,
-    procedure: str,
-    performed_at: datetime,
-    relief_pct: float | None = None,
-    relief_weeks: float | None = None,
-    region: str = "",
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def procedure_record(**arguments: Unpack[ProcedureArguments]) -> Observation:
     """A procedure of `reference.PROCEDURES`, with its relief when it is already known."""
-    return _record(
-        _SPECS["procedure"],
-        patient=patient,
-        procedure=procedure,
-        performed_at=performed_at,
-        relief_pct=relief_pct,
-        relief_weeks=relief_weeks,
-        region=region,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["procedure"], arguments)
 
 
 @transaction.atomic
@@ -618,180 +629,62 @@ def procedure_result_record(
     """
     if not isinstance(procedure, Observation) or procedure.kind != Kind.PROCEDURE:
         raise _invalid("procedure", "must be a recorded procedure")
-    return _record(
-        _SPECS["procedure_result"],
-        corrects=procedure,
-        procedure=procedure,
-        relief_pct=relief_pct,
-        relief_weeks=relief_weeks,
-        assessed_at=assessed_at,
-        recorded_by=recorded_by,
-    )
+    given = {"procedure": procedure, "relief_pct": relief_pct, "relief_weeks": relief_weeks}
+    given |= {"assessed_at": assessed_at, "recorded_by": recorded_by, "corrects": procedure}
+    return _record(_SPECS["procedure_result"], given)
 
 
 @transaction.atomic
-def session_record(
-    *,
-    patient: Patient,
-    discipline: str,
-    attended: bool,
-    observed_at: datetime,
-    notes: str = "",
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def session_record(**arguments: Unpack[SessionArguments]) -> Observation:
     """A physical therapy (`pt`) or CBT/ACT (`cbt`) session, attended or missed. A member of
     staff records only the sessions of their own discipline: the roles the pathway definitions
     name for the event that reports such a session (`session: pt`); NotPermitted otherwise."""
-    return _record(
-        _SPECS["session"],
-        patient=patient,
-        discipline=discipline,
-        attended=attended,
-        observed_at=observed_at,
-        notes=notes,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["session"], arguments)
 
 
 @transaction.atomic
-def medication_record(
-    *,
-    patient: Patient,
-    drug: str,
-    daily_dose: float,
-    unit: str,
-    observed_at: datetime,
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def medication_record(**arguments: Unpack[MedicationArguments]) -> Observation:
     """A drug's current total daily dose from `observed_at` on; 0 means it was stopped.
 
     Drugs with a CDC MME factor must be recorded in the factor's unit (mg; the fentanyl patch as
     its rate in mcg/h), benzodiazepines in mg.
     """
-    return _record(
-        _SPECS["medication"],
-        patient=patient,
-        drug=drug,
-        daily_dose=daily_dose,
-        unit=unit,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["medication"], arguments)
 
 
 @transaction.atomic
-def failed_treatment_record(
-    *,
-    patient: Patient,
-    treatment_class: str,
-    reason: str,
-    observed_at: datetime,
-    max_dose: str = "",
-    duration_weeks: float | None = None,
-    baseline_score: float | None = None,
-    end_score: float | None = None,
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def failed_treatment_record(**arguments: Unpack[FailedTreatmentArguments]) -> Observation:
     """A treatment class tried and failed, with the reason and the adequate-trial details payers
     ask for (max dose, weeks at it, baseline and end score)."""
-    return _record(
-        _SPECS["failed_treatment"],
-        patient=patient,
-        treatment_class=treatment_class,
-        reason=reason,
-        observed_at=observed_at,
-        max_dose=max_dose,
-        duration_weeks=duration_weeks,
-        baseline_score=baseline_score,
-        end_score=end_score,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["failed_treatment"], arguments)
 
 
 @transaction.atomic
-def pain_onset_record(
-    *,
-    patient: Patient,
-    onset: date,
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def pain_onset_record(**arguments: Unpack[PainOnsetArguments]) -> Observation:
     """When this pain started (a date in the patient's calendar), for `pain.months`."""
-    return _record(
-        _SPECS["pain_onset"],
-        patient=patient,
-        onset=onset,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["pain_onset"], arguments)
 
 
 @transaction.atomic
-def psych_evaluation_record(
-    *,
-    patient: Patient,
-    outcome: str,
-    observed_at: datetime,
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def psych_evaluation_record(**arguments: Unpack[PsychEvaluationArguments]) -> Observation:
     """The outcome of a pre-implant psychological evaluation."""
-    return _record(
-        _SPECS["psych_evaluation"],
-        patient=patient,
-        outcome=outcome,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["psych_evaluation"], arguments)
 
 
 @transaction.atomic
 def conservative_care_start_record(
-    *,
-    patient: Patient,
-    started: date,
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
+    **arguments: Unpack[ConservativeCareStartArguments],
 ) -> Observation:
     """When documented conservative care started (patient's calendar), for
     `conservative_care.weeks`."""
-    return _record(
-        _SPECS["conservative_care_start"],
-        patient=patient,
-        started=started,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["conservative_care_start"], arguments)
 
 
 @transaction.atomic
-def status_record(
-    *,
-    patient: Patient,
-    code: str,
-    value: bool | None,
-    observed_at: datetime,
-    recorded_by: User | None = None,
-    corrects: Observation | None = None,
-) -> Observation:
+def status_record(**arguments: Unpack[StatusArguments]) -> Observation:
     """A status of `reference.STATUSES`: boolean ones take `value=True/False` (the latest holds),
     occurrences (`pdmp_checked`, `udt_done`, `opioid_reassessed`) take `value=None`."""
-    return _record(
-        _SPECS["status"],
-        patient=patient,
-        code=code,
-        value=value,
-        observed_at=observed_at,
-        recorded_by=recorded_by,
-        corrects=corrects,
-    )
+    return _record(_SPECS["status"], arguments)
 
 
 @transaction.atomic
@@ -807,10 +700,5 @@ def observation_withdraw(
     """
     if not isinstance(observation, Observation) or observation.pk is None:
         raise _invalid("observation", "must be a recorded observation")
-    return _record(
-        _SPECS["withdrawal"],
-        corrects=observation,
-        observation=observation,
-        reason=reason,
-        recorded_by=recorded_by,
-    )
+    given = {"observation": observation, "reason": reason, "recorded_by": recorded_by}
+    return _record(_SPECS["withdrawal"], {**given, "corrects": observation})

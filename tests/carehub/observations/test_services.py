@@ -285,6 +285,25 @@ def test_invalid_input_is_refused_with_the_field_named_and_nothing_written(
     assert Observation.objects.count() == 0
 
 
+def test_a_recording_call_takes_only_its_kinds_arguments(patient: Patient) -> None:
+    """The services take their keyword arguments from one TypedDict a kind: a misspelt or a
+    missing one is a TypeError, as for any Python call, and nothing is written."""
+    call: Any = services.status_record
+    with pytest.raises(TypeError, match=r"StatusArguments: unexpected \['valeu'\]"):
+        call(patient=patient, code="pdmp_checked", valeu=None, observed_at=days_ago(1))
+    with pytest.raises(TypeError, match=r"missing \['observed_at'\]"):
+        call(patient=patient, code="pdmp_checked", value=None)
+    call = services.score_record
+    with pytest.raises(TypeError, match="ScoreArguments: unexpected none, missing"):
+        call(patient=patient, instrument="peg", observed_at=days_ago(1))
+    assert Observation.objects.count() == 0
+    # Left-out optional arguments take the kind's defaults.
+    score = services.score_record(
+        patient=patient, instrument="nrs", score=6, observed_at=days_ago(1)
+    )
+    assert (score.source, score.is_baseline, score.recorded_by) == (Source.STAFF, True, None)
+
+
 def test_onset_before_birth_is_refused(clinic: Any) -> None:
     from carehub.patients.services import patient_register
 
