@@ -17,7 +17,7 @@ from carehub.checkins.services import checkins_resume, checkins_suspend
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.pathways.dispatch.codec import configuration_to_json
-from carehub.pathways.dispatch.service import DispatchResult, pathway_dispatch
+from carehub.pathways.dispatch.service import DispatchResult
 from carehub.pathways.dispatch.store import current_state, store
 from carehub.pathways.models import (
     Enrolment,
@@ -27,6 +27,7 @@ from carehub.pathways.models import (
     TimerStatus,
 )
 from carehub.pathways.registry import definition_get
+from carehub.pathways.routing import pathway_event_send
 from carehub.patients.models import Patient
 from workflows import UnknownPathway, start
 
@@ -198,12 +199,12 @@ def enrolment_discharge(
         raise Conflict(
             "This pathway has no discharge event.", extra={"current": current_state(enrolment)}
         )
-    return pathway_dispatch(
-        enrolment_id=enrolment.pk,
+    return pathway_event_send(
+        enrolment=enrolment,
         event=event,
         idempotency_key=idempotency_key,
         user=user,
         expected_version=expected_version,
-        reason=reason[:500],
-        note=f"Discharged: {reason[:500]}",
+        reason=reason,
+        reason_label="Discharged",
     )

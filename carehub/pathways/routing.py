@@ -57,18 +57,19 @@ def pathway_event_send(
     user: User,
     expected_version: int | None = None,
     reason: str = "",
+    reason_label: str = "Reason",
 ) -> DispatchResult:
     """A person sends an event to a pathway. Undeclared events and `approve`/`reject` are
     invalid input; the definition decides who may send the rest (403 naming the roles that may,
     none for the pathway's own timer and internal events). An event that `requires_reason`
-    (a discharge) needs `reason`, kept in the step's explanation."""
+    (a discharge) needs `reason`, kept in the step's explanation after `reason_label`."""
     definition = definition_get(enrolment.definition_key, enrolment.definition_version)
     if not event_is_declared(definition, event):
         raise InvalidInput(
             f"'{event}' is not an event that can be sent to this pathway.",
             extra={"field": "event"},
         )
-    reason = reason.strip() if isinstance(reason, str) else ""
+    reason = reason.strip()[:500] if isinstance(reason, str) else ""
     return pathway_dispatch(
         enrolment_id=enrolment.pk,
         event=event,
@@ -76,7 +77,7 @@ def pathway_event_send(
         user=user,
         expected_version=expected_version,
         reason=reason,
-        note=f"Reason: {reason[:500]}" if reason else "",
+        note=f"{reason_label}: {reason}" if reason else "",
     )
 
 

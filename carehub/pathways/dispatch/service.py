@@ -256,27 +256,28 @@ def _dispatch(request: DispatchRequest, *, lock_in_savepoint: bool) -> DispatchR
     )
 
 
-def proposal_approve(
-    *, proposal: Proposal, user: User, idempotency_key: str, note: str = ""
+def _proposal_decide(
+    proposal: Proposal, event: str, user: User, idempotency_key: str, reason: str
 ) -> DispatchResult:
     return pathway_dispatch(
         enrolment_id=proposal.enrolment_id,
-        event="approve",
-        idempotency_key=idempotency_key,
-        user=user,
-        proposal_id=proposal.proposal_id,
-        reason=note,
-    )
-
-
-def proposal_reject(
-    *, proposal: Proposal, user: User, idempotency_key: str, reason: str
-) -> DispatchResult:
-    return pathway_dispatch(
-        enrolment_id=proposal.enrolment_id,
-        event="reject",
+        event=event,
         idempotency_key=idempotency_key,
         user=user,
         proposal_id=proposal.proposal_id,
         reason=reason,
     )
+
+
+def proposal_approve(
+    *, proposal: Proposal, user: User, idempotency_key: str, note: str = ""
+) -> DispatchResult:
+    """A clinician approves the escalation the proposal offers (the definition names who may)."""
+    return _proposal_decide(proposal, APPROVE, user, idempotency_key, note)
+
+
+def proposal_reject(
+    *, proposal: Proposal, user: User, idempotency_key: str, reason: str
+) -> DispatchResult:
+    """A clinician rejects the escalation, saying why."""
+    return _proposal_decide(proposal, REJECT, user, idempotency_key, reason)
