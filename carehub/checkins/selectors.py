@@ -7,8 +7,7 @@ from django.db.models import QuerySet
 from carehub.accounts.models import User
 from carehub.checkins.access import checkins_visible_to
 from carehub.checkins.models import Checkin
-from carehub.core.exceptions import NotFound
-from carehub.core.selectors import filtered_by_given
+from carehub.core.selectors import filtered_by_given, one_or_not_found
 from carehub.patients.models import Patient
 
 
@@ -21,12 +20,5 @@ def checkin_list_for_patient(
 
 
 def checkin_get_for_user(*, user: User, checkin_id: int) -> Checkin:
-    checkin = (
-        checkins_visible_to(user)
-        .select_related("patient", "series", "enrolment")
-        .filter(pk=checkin_id)
-        .first()
-    )
-    if checkin is None:
-        raise NotFound("No such check-in.")
-    return checkin
+    visible = checkins_visible_to(user).select_related("patient", "series", "enrolment")
+    return one_or_not_found(visible, "check-in", pk=checkin_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 
 from carehub.accounts.models import User
-from carehub.core.exceptions import NotFound
+from carehub.core.selectors import one_or_not_found
 from carehub.messaging.access import messages_visible_to
 from carehub.messaging.channels import UnreachableContact, sms_gateway_path
 from carehub.messaging.models import (
@@ -72,12 +72,8 @@ def message_dead_list_for_user(*, user: User) -> QuerySet[Message]:
 
 
 def message_get_for_user(*, user: User, message_id: int) -> Message:
-    message = (
-        _with_events(messages_visible_to(user)).select_related("patient").filter(pk=message_id)
-    ).first()
-    if message is None:
-        raise NotFound("No such message.")
-    return message
+    visible = _with_events(messages_visible_to(user)).select_related("patient")
+    return one_or_not_found(visible, "message", pk=message_id)
 
 
 def _names_subclass(path: str, base: str) -> bool:
@@ -134,7 +130,7 @@ def recorded_message_get_for_user(
 ) -> tuple[RecordedMessage, Message]:
     """One recorded message of a message the user may see (NotFound otherwise)."""
     keys = messages_visible_to(user).values("idempotency_key")
-    recorded = RecordedMessage.objects.filter(pk=recorded_id, idempotency_key__in=keys).first()
-    if recorded is None:
-        raise NotFound("No such message.")
+    recorded = one_or_not_found(
+        RecordedMessage.objects.filter(idempotency_key__in=keys), "message", pk=recorded_id
+    )
     return recorded, messages_visible_to(user).get(idempotency_key=recorded.idempotency_key)

@@ -48,7 +48,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from carehub.accounts.models import User
-from carehub.core.exceptions import NotFound
+from carehub.core.selectors import one_or_not_found
 from carehub.instruments.catalogue import (
     PHQ9_ITEM9,
     Entry,
@@ -437,9 +437,5 @@ def observation_list_for_patient(
 
 
 def observation_get_for_user(*, user: User, observation_id: int) -> Observation:
-    observation = (
-        observations_visible_to(user).select_related("patient").filter(pk=observation_id).first()
-    )
-    if observation is None:
-        raise NotFound("No such observation.")
-    return observation
+    visible = observations_visible_to(user).select_related("patient")
+    return one_or_not_found(visible, "observation", pk=observation_id)

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from carehub.accounts.models import User
 from carehub.core.exceptions import NotFound
+from carehub.core.selectors import one_or_not_found
 from carehub.pathways.access import enrolments_visible_to, proposals_visible_to
 from carehub.pathways.dispatch.codec import configuration_from_json
 from carehub.pathways.models import (
@@ -105,12 +106,8 @@ def proposal_list_for_user(*, user: User, status: str | None = None) -> QuerySet
 
 
 def proposal_get_for_user(*, user: User, proposal_id: int) -> Proposal:
-    proposal = (
-        proposals_visible_to(user).select_related("enrolment__patient").filter(pk=proposal_id)
-    ).first()
-    if proposal is None:
-        raise NotFound("No such proposal.")
-    return proposal
+    visible = proposals_visible_to(user).select_related("enrolment__patient")
+    return one_or_not_found(visible, "proposal", pk=proposal_id)
 
 
 # --- what a pathway reads and waits for (the API's integration reads) ---------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from carehub.accounts.models import User
-from carehub.core.exceptions import NotFound
+from carehub.core.selectors import one_or_not_found
 from carehub.patients.access import patients_visible_to
 from carehub.patients.models import CareTeamMembership, Patient
 
@@ -28,12 +28,7 @@ def patient_list_for_user(
 def patient_get_for_user(*, user: User, patient_id: int) -> Patient:
     """One patient with the active care team; NotFound outside the user's scope."""
     active_team = CareTeamMembership.objects.filter(ended_at__isnull=True).select_related("staff")
-    patient = (
-        patients_visible_to(user)
-        .prefetch_related(Prefetch("care_team", queryset=active_team, to_attr="active_care_team"))
-        .filter(pk=patient_id)
-        .first()
+    team = Prefetch("care_team", queryset=active_team, to_attr="active_care_team")
+    return one_or_not_found(
+        patients_visible_to(user).prefetch_related(team), "patient", pk=patient_id
     )
-    if patient is None:
-        raise NotFound("No such patient.")
-    return patient

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.db.models import BigIntegerField, Case, ExpressionWrapper, F, QuerySet, Value, When
 
 from carehub.accounts.models import User
-from carehub.core.exceptions import NotFound
-from carehub.core.selectors import filtered_by_given
+from carehub.core.selectors import filtered_by_given, one_or_not_found
 from carehub.worklists.access import flags_visible_to, tasks_visible_to
 from carehub.worklists.models import CareTask, Flag, Severity
 
@@ -23,10 +22,8 @@ def task_list_for_user(
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CareTask:
-    task = tasks_visible_to(user).select_related("patient", "enrolment").filter(pk=task_id).first()
-    if task is None:
-        raise NotFound("No such task.")
-    return task
+    visible = tasks_visible_to(user).select_related("patient", "enrolment")
+    return one_or_not_found(visible, "task", pk=task_id)
 
 
 def flag_list_for_user(*, user: User, status: str | None = None) -> QuerySet[Flag]:
@@ -45,7 +42,5 @@ def flag_list_for_user(*, user: User, status: str | None = None) -> QuerySet[Fla
 
 
 def flag_get_for_user(*, user: User, flag_id: int) -> Flag:
-    flag = flags_visible_to(user).select_related("patient", "enrolment").filter(pk=flag_id).first()
-    if flag is None:
-        raise NotFound("No such flag.")
-    return flag
+    visible = flags_visible_to(user).select_related("patient", "enrolment")
+    return one_or_not_found(visible, "flag", pk=flag_id)

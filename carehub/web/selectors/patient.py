@@ -22,7 +22,8 @@ from carehub.care_access import (
     patients_visible_to,
 )
 from carehub.checkins.models import Checkin
-from carehub.core.exceptions import InvalidInput, NotFound
+from carehub.core.exceptions import InvalidInput
+from carehub.core.selectors import one_or_not_found
 from carehub.messaging.models import Message, MessageStatus
 from carehub.observations.models import Kind, Observation
 from carehub.observations.selectors import observation_history
@@ -42,10 +43,7 @@ from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskS
 
 
 def patient_for_user(*, user: User, patient_id: int) -> Patient:
-    patient = patients_visible_to(user).filter(pk=patient_id).first()
-    if patient is None:
-        raise NotFound("No such patient.")
-    return patient
+    return one_or_not_found(patients_visible_to(user), "patient", pk=patient_id)
 
 
 # --- the patient page -----------------------------------------------------------------------
@@ -183,24 +181,14 @@ def pending_proposals_exist(*, enrolments: Sequence[Enrolment]) -> bool:
 
 
 def proposal_for_patient(*, user: User, patient: Patient, proposal_id: int) -> Proposal:
-    proposal = (
-        Proposal.objects.filter(
-            pk=proposal_id,
-            enrolment__in=enrolments_visible_to(user).filter(patient=patient),
-        )
-        .select_related("enrolment")
-        .first()
-    )
-    if proposal is None:
-        raise NotFound("No such escalation.")
-    return proposal
+    enrolments = enrolments_visible_to(user).filter(patient=patient)
+    proposals = Proposal.objects.filter(enrolment__in=enrolments).select_related("enrolment")
+    return one_or_not_found(proposals, "escalation", pk=proposal_id)
 
 
 def enrolment_for_patient(*, user: User, patient: Patient, public_id: Any) -> Enrolment:
-    enrolment = enrolments_visible_to(user).filter(patient=patient, public_id=public_id).first()
-    if enrolment is None:
-        raise NotFound("No such pathway enrolment.")
-    return enrolment
+    visible = enrolments_visible_to(user)
+    return one_or_not_found(visible, "pathway enrolment", patient=patient, public_id=public_id)
 
 
 def procedure_for_patient(*, patient: Patient, observation_id: int) -> Observation:

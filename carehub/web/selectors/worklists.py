@@ -13,7 +13,7 @@ from carehub.care_access import (
     messages_visible_to,
     tasks_visible_to,
 )
-from carehub.core.exceptions import NotFound
+from carehub.core.selectors import one_or_not_found
 from carehub.messaging.models import Message, MessageStatus
 
 # --- worklists --------------------------------------------------------------------------------
@@ -36,15 +36,8 @@ def flag_inbox_for_user(*, user: User, show: str = "open") -> QuerySet[Flag]:
 
 
 def flag_get_for_user(*, user: User, flag_id: int) -> Flag:
-    flag = (
-        flags_visible_to(user)
-        .select_related("patient", "acknowledged_by", "resolved_by")
-        .filter(pk=flag_id)
-        .first()
-    )
-    if flag is None:
-        raise NotFound("No such flag.")
-    return flag
+    visible = flags_visible_to(user).select_related("patient", "acknowledged_by", "resolved_by")
+    return one_or_not_found(visible, "flag", pk=flag_id)
 
 
 def task_worklist_for_user(*, user: User, discipline: str) -> QuerySet[CareTask]:
@@ -56,10 +49,7 @@ def task_worklist_for_user(*, user: User, discipline: str) -> QuerySet[CareTask]
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CareTask:
-    task = tasks_visible_to(user).select_related("patient").filter(pk=task_id).first()
-    if task is None:
-        raise NotFound("No such task.")
-    return task
+    return one_or_not_found(tasks_visible_to(user).select_related("patient"), "task", pk=task_id)
 
 
 def dead_messages_for_user(*, user: User) -> QuerySet[Message]:
@@ -72,7 +62,5 @@ def dead_messages_for_user(*, user: User) -> QuerySet[Message]:
 
 
 def dead_message_get_for_user(*, user: User, message_id: int) -> Message:
-    message = messages_visible_to(user).select_related("patient").filter(pk=message_id).first()
-    if message is None:
-        raise NotFound("No such message.")
-    return message
+    visible = messages_visible_to(user).select_related("patient")
+    return one_or_not_found(visible, "message", pk=message_id)
