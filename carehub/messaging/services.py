@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -84,12 +84,10 @@ def register_preloader(purpose: str, fn: Callable[[Sequence[Message]], None]) ->
 # --- enqueue ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MessageRequest:
-    """One message for `message_enqueue_many` (the arguments of `message_enqueue`)."""
+@dataclass(frozen=True, kw_only=True)
+class MessageText:
+    """What a message says and why, whoever it is to (a digest is to staff, about no patient)."""
 
-    patient: Patient
-    recipient: User | Literal["patient"]
     purpose: str
     body: str
     idempotency_key: str
@@ -98,6 +96,15 @@ class MessageRequest:
     not_before: datetime | None = None
     subject_key: str = ""
     source_effect: OutboxEffect | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageRequest(MessageText):
+    """One message about a patient for `message_enqueue_many` (the arguments of
+    `message_enqueue`)."""
+
+    patient: Patient
+    recipient: User | Literal["patient"]
 
 
 _INSERT_FIELDS = [
@@ -194,36 +201,29 @@ def _create_many(messages: list[Message], whys: list[str]) -> list[tuple[Message
 
 
 def _new_message(
+    text: MessageText,
     *,
     clinic_id: int,
     patient: Patient | None,
     to_staff: User | None,
-    purpose: str,
-    body: str,
-    idempotency_key: str,
-    urgency: str,
-    not_before: datetime | None,
-    subject_key: str,
-    why: str,
-    source_effect: OutboxEffect | None,
     now: datetime,
 ) -> Message:
-    due = not_before.astimezone(UTC) if not_before is not None else now
+    due = text.not_before.astimezone(UTC) if text.not_before is not None else now
     due_now = due <= now
     return Message(
         clinic_id=clinic_id,
         patient=patient,
         to_staff=to_staff,
-        purpose=purpose,
-        urgency=urgency,
-        body=body,
-        subject_key=subject_key[:100],
-        idempotency_key=idempotency_key,
-        why=why[:500],
+        purpose=text.purpose,
+        urgency=text.urgency,
+        body=text.body,
+        subject_key=text.subject_key[:100],
+        idempotency_key=text.idempotency_key,
+        why=text.why[:500],
         status=MessageStatus.QUEUED if due_now else MessageStatus.PENDING,
         not_before=due,
         claimed_at=now if due_now else None,
-        source_effect=source_effect,
+        source_effect=text.source_effect,
     )
 
 
@@ -295,17 +295,10 @@ def message_enqueue_many(requests: Sequence[MessageRequest]) -> list[Message]:
     now = clock.now()
     messages = [
         _new_message(
+            request,
             clinic_id=request.patient.clinic_id,
             patient=request.patient,
             to_staff=to_staff,
-            purpose=request.purpose,
-            body=request.body,
-            idempotency_key=request.idempotency_key,
-            urgency=request.urgency,
-            not_before=request.not_before,
-            subject_key=request.subject_key,
-            why=request.why,
-            source_effect=request.source_effect,
             now=now,
         )
         for request, to_staff in zip(requests, staff, strict=True)
@@ -348,31 +341,23 @@ def message_enqueue_for_roles(
 ) -> list[Message]:
     """One message per recipient; keys are `{prefix}:staff:{user id}` and `{prefix}:patient`."""
     staff, to_patient = recipients_for(patient=patient, roles=roles)
-    common = {
-        "patient": patient,
-        "purpose": purpose,
-        "body": body,
-        "urgency": urgency,
-        "why": why,
-        "subject_key": subject_key,
-        "source_effect": source_effect,
-    }
+    common = MessageRequest(
+        patient=patient,
+        recipient=PATIENT,
+        purpose=purpose,
+        body=body,
+        idempotency_key=f"{idempotency_key_prefix}:patient",
+        urgency=urgency,
+        why=why,
+        subject_key=subject_key,
+        source_effect=source_effect,
+    )
     requests = [
-        MessageRequest(
-            recipient=user,
-            idempotency_key=f"{idempotency_key_prefix}:staff:{user.pk}",
-            **common,  # type: ignore[arg-type]
-        )
+        replace(common, recipient=user, idempotency_key=f"{idempotency_key_prefix}:staff:{user.pk}")
         for user in staff
     ]
     if to_patient:
-        requests.append(
-            MessageRequest(
-                recipient=PATIENT,
-                idempotency_key=f"{idempotency_key_prefix}:patient",
-                **{**common, "body": in_patients_language(patient, body)},  # type: ignore[arg-type]
-            )
-        )
+        requests.append(replace(common, body=in_patients_language(patient, body)))
     messages = message_enqueue_many(requests)
     return messages
 
@@ -542,17 +527,16 @@ def digest_compile_for(*, staff: User, local_date: str, now: datetime) -> Messag
     [(digest, _)] = _create_many(
         [
             _new_message(
+                MessageText(
+                    purpose=Purpose.DIGEST,
+                    body=f"Your daily digest for {local_date}: {len(included)} message(s).",
+                    idempotency_key=key,
+                    subject_key=f"digest:{local_date}",
+                    why=why,
+                ),
                 clinic_id=staff.clinic_id,
                 patient=None,
                 to_staff=staff,
-                purpose=Purpose.DIGEST,
-                body=f"Your daily digest for {local_date}: {len(included)} message(s).",
-                idempotency_key=key,
-                urgency=Urgency.ROUTINE,
-                not_before=None,
-                subject_key=f"digest:{local_date}",
-                why=why,
-                source_effect=None,
                 now=clock.now(),
             )
         ],
