@@ -40,7 +40,7 @@ from carehub.messaging.policy import SEND, PatientContact, decide_for_patient
 from carehub.observations.selectors import facts_and_occurrences_from_rows
 from carehub.pathways.simulation_html import render
 from workflows.definition import PathwayDefinition
-from workflows.errors import Problem
+from workflows.errors import describe_problems
 from workflows.facts import FactValue
 from workflows.model import ThresholdValue
 from workflows.simulate.cohort import Cohort, CohortError, load_cohort, validate_against
@@ -305,7 +305,7 @@ def run_simulate(
             }
             problems = validate_against(cohort, other_definition)
             if problems:
-                raise CommandError(_problems(str(options["cohort"]), problems))
+                raise CommandError(describe_problems(str(options["cohort"]), problems))
     rules = clinic_rules()
     seed = options["seed"]
 
@@ -370,12 +370,6 @@ def _label(thresholds: dict[str, ThresholdValue]) -> str:
     return ", ".join(f"{k} = {v.value}" for k, v in thresholds.items())
 
 
-def _problems(source: str, problems: list[Problem]) -> str:
-    return f"{len(problems)} problem(s) in {source}:\n" + "\n".join(
-        f"  {source}:{p}" for p in problems
-    )
-
-
 def load_builtin_cohort(definition: PathwayDefinition) -> Cohort:
     return _cohort(COHORTS_DIR / f"{definition.key}.yaml", definition)
 
@@ -392,7 +386,7 @@ def _cohort(path: Path, definition: PathwayDefinition) -> Cohort:
         raise CommandError(str(exc)) from exc
     problems = validate_against(cohort, definition)
     if problems:
-        raise CommandError(_problems(str(path), problems))
+        raise CommandError(describe_problems(str(path), problems))
     return cohort
 
 
