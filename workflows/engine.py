@@ -24,7 +24,7 @@ Semantics, in short (README, "Writing a pathway", has the long form):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -529,11 +529,4 @@ def apply(snapshot: Snapshot, decision: Decision) -> Snapshot:
 
 
 def with_facts(snapshot: Snapshot, facts: Mapping[str, Any]) -> Snapshot:
-    return Snapshot(
-        configuration=snapshot.configuration,
-        facts={**snapshot.facts, **facts},
-        thresholds=snapshot.thresholds,
-        occurrences=snapshot.occurrences,
-        timers=snapshot.timers,
-        proposals=snapshot.proposals,
-    )
+    return replace(snapshot, facts={**snapshot.facts, **facts})

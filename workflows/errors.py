@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -25,18 +27,34 @@ class Problem:
         return f"{where}{self.location}: {self.message}"
 
 
-class WorkflowError(Exception):
-    """Base class of every engine error."""
+def describe_problems(source: str, problems: Sequence[Problem], *, what: str = "") -> str:
+    """The message for `problems` found in `source`: "N problem(s) in <what> <source>:", then a
+    line per problem."""
+    lines = "\n".join(f"  {source}:{p}" for p in problems)
+    named = f"{what} {source}" if what else source
+    return f"{len(problems)} problem(s) in {named}:\n{lines}"
 
 
-class DefinitionError(WorkflowError):
-    """A pathway definition is invalid; `problems` lists every problem found."""
+class ProblemsError(Exception):
+    """A document (`source`) is invalid; `problems` lists every problem found. `what` names the
+    kind of document in the message."""
+
+    what: ClassVar[str] = ""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  {source}:{p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in pathway definition {source}:\n{lines}")
+        super().__init__(describe_problems(source, problems, what=self.what))
+
+
+class WorkflowError(Exception):
+    """Base class of every engine error."""
+
+
+class DefinitionError(ProblemsError, WorkflowError):
+    """A pathway definition is invalid; `problems` lists every problem found."""
+
+    what = "pathway definition"
 
 
 class ExpressionError(WorkflowError):

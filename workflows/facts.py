@@ -61,50 +61,64 @@ PROCEDURES: dict[str, str] = {
     "it_trial": "intrathecal drug delivery trial",
 }
 
-_OTHER_FACTS: list[Fact] = [
-    Fact("pain.months", "number", "months the patient has had this pain"),
-    Fact("failed_treatment_classes", "number", "treatment classes tried and failed, with reason"),
-    Fact("conservative_care.weeks", "number", "weeks of documented conservative care"),
-    Fact("adverse_effects.intolerable", "boolean", "current treatment has intolerable effects"),
-    Fact("pt.sessions_attended", "number", "physical therapy sessions attended"),
-    Fact("pt.no_shows", "number", "physical therapy sessions missed"),
-    Fact("cbt.sessions_attended", "number", "CBT/ACT sessions attended"),
-    Fact("cbt.no_shows", "number", "CBT/ACT sessions missed"),
-    Fact(
-        "psych_eval.outcome",
-        "string",
-        "pre-implant psychological evaluation: cleared, cleared_with_conditions, "
-        "deferred_pending_treatment or not_cleared",
-    ),
-    Fact("mme.daily", "number", "total daily opioid dose in morphine milligram equivalents"),
-    Fact("opioid.long_term", "boolean", "on long-term opioid therapy"),
-    Fact("opioid.days_since_reassessment", "number", "days since the last opioid reassessment"),
-    Fact("pdmp.days_since_check", "number", "days since the prescription monitoring check"),
-    Fact("udt.days_since", "number", "days since the last urine drug test"),
-    Fact("naloxone.offered", "boolean", "naloxone has been offered"),
-    Fact("benzodiazepine.coprescribed", "boolean", "a benzodiazepine is co-prescribed"),
-    Fact("substance_use.active", "boolean", "active untreated substance use disorder"),
-    Fact("pump.days_to_refill", "number", "days until the intrathecal pump must be refilled"),
-    Fact("phq9.item9", "number", "latest answer to PHQ-9 item 9 (0-3)"),
-]
+_RELIEF_ATTRIBUTES: dict[str, tuple[FactType, str]] = {
+    "relief_pct": ("number", "pain relief reported, percent"),
+    "relief_weeks": ("number", "weeks the relief lasted"),
+}
+
+# Facts of the patient as a whole, by type: name → description.
+_OTHER_FACTS: dict[FactType, dict[str, str]] = {
+    "number": {
+        "pain.months": "months the patient has had this pain",
+        "failed_treatment_classes": "treatment classes tried and failed, with reason",
+        "conservative_care.weeks": "weeks of documented conservative care",
+        "pt.sessions_attended": "physical therapy sessions attended",
+        "pt.no_shows": "physical therapy sessions missed",
+        "cbt.sessions_attended": "CBT/ACT sessions attended",
+        "cbt.no_shows": "CBT/ACT sessions missed",
+        "mme.daily": "total daily opioid dose in morphine milligram equivalents",
+        "opioid.days_since_reassessment": "days since the last opioid reassessment",
+        "pdmp.days_since_check": "days since the prescription monitoring check",
+        "udt.days_since": "days since the last urine drug test",
+        "pump.days_to_refill": "days until the intrathecal pump must be refilled",
+        "phq9.item9": "latest answer to PHQ-9 item 9 (0-3)",
+    },
+    "boolean": {
+        "adverse_effects.intolerable": "current treatment has intolerable effects",
+        "opioid.long_term": "on long-term opioid therapy",
+        "naloxone.offered": "naloxone has been offered",
+        "benzodiazepine.coprescribed": "a benzodiazepine is co-prescribed",
+        "substance_use.active": "active untreated substance use disorder",
+    },
+    "string": {
+        "psych_eval.outcome": (
+            "pre-implant psychological evaluation: cleared, cleared_with_conditions, "
+            "deferred_pending_treatment or not_cleared"
+        ),
+    },
+}
+
+
+def _attribute_facts(
+    subjects: Mapping[str, str], attributes: Mapping[str, tuple[FactType, str]]
+) -> Iterator[Fact]:
+    """`<subject>.<attribute>` for every pair, described as "<subject's label>: <attribute's>"."""
+    for subject, label in subjects.items():
+        for attribute, (kind, text) in attributes.items():
+            yield Fact(f"{subject}.{attribute}", kind, f"{label}: {text}")
 
 
 def _standard_facts() -> dict[str, Fact]:
-    facts: dict[str, Fact] = {}
-    for instrument, label in INSTRUMENTS.items():
-        for attribute, (kind, text) in _SCORE_ATTRIBUTES.items():
-            name = f"{instrument}.{attribute}"
-            facts[name] = Fact(name, kind, f"{label}: {text}")
-    for procedure, label in PROCEDURES.items():
-        facts[f"{procedure}.relief_pct"] = Fact(
-            f"{procedure}.relief_pct", "number", f"{label}: pain relief reported, percent"
-        )
-        facts[f"{procedure}.relief_weeks"] = Fact(
-            f"{procedure}.relief_weeks", "number", f"{label}: weeks the relief lasted"
-        )
-    for fact in _OTHER_FACTS:
-        facts[fact.name] = fact
-    return facts
+    facts = [
+        *_attribute_facts(INSTRUMENTS, _SCORE_ATTRIBUTES),
+        *_attribute_facts(PROCEDURES, _RELIEF_ATTRIBUTES),
+        *(
+            Fact(name, kind, description)
+            for kind, described in _OTHER_FACTS.items()
+            for name, description in described.items()
+        ),
+    ]
+    return {fact.name: fact for fact in facts}
 
 
 class FactCatalogue(Mapping[str, Fact]):

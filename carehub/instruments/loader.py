@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from carehub.instruments.definition import InstrumentDefinition, definition_problems
-from workflows.errors import Problem
+from workflows.errors import Problem, ProblemsError
 from workflows.yamldoc import located, parse
 
 _FILE_NAME = re.compile(r"^(?P<key>[a-z][a-z0-9_]*)\.v(?P<version>[0-9]+)\.yaml$")
@@ -23,14 +23,10 @@ class InstrumentError(Exception):
     """Base class of the instrument library's errors."""
 
 
-class InstrumentDefinitionError(InstrumentError):
+class InstrumentDefinitionError(ProblemsError, InstrumentError):
     """A definition is invalid; `problems` lists every problem found."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {source}:{p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in instrument definition {source}:\n{lines}")
+    what = "instrument definition"
 
 
 class LibraryError(InstrumentError):

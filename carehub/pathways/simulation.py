@@ -40,7 +40,7 @@ from carehub.messaging.policy import SEND, PatientContact, decide_for_patient
 from carehub.observations.selectors import facts_and_occurrences_from_rows
 from carehub.pathways.simulation_html import render
 from workflows.definition import PathwayDefinition
-from workflows.errors import Problem
+from workflows.errors import describe_problems
 from workflows.facts import FactValue
 from workflows.model import ThresholdValue
 from workflows.simulate.cohort import Cohort, CohortError, load_cohort, validate_against
@@ -305,29 +305,26 @@ def run_simulate(
             }
             problems = validate_against(cohort, other_definition)
             if problems:
-                raise CommandError(_problems(str(options["cohort"]), problems))
+                raise CommandError(describe_problems(str(options["cohort"]), problems))
     rules = clinic_rules()
     seed = options["seed"]
+
+    def simulate(pathway: PathwayDefinition, values: dict[str, ThresholdValue]) -> dict[str, Any]:
+        """One run: the same cohort, seed, length and rules whichever definition it runs."""
+        return run_report(
+            pathway, cohort, days=days, seed=seed, thresholds=values, patients=patients, rules=rules
+        )
+
     command.stdout.write(
         f"simulating {patients or cohort.patients} patients of {cohort.name} through "
         f"{definition.ref} for {days} days (seed {seed})"
     )
-    report = _run(
-        definition, cohort, rules, days=days, seed=seed, thresholds=thresholds, patients=patients
-    )
+    report = simulate(definition, thresholds)
     comparison = None
     other = None
     if against:
         command.stdout.write(f"... and against {other_definition.ref} {_label(other_thresholds)}")
-        other = _run(
-            other_definition,
-            cohort,
-            rules,
-            days=days,
-            seed=seed,
-            thresholds=other_thresholds,
-            patients=patients,
-        )
+        other = simulate(other_definition, other_thresholds)
         comparison = compare(report, other)
     out: Path = options["out"]
     out.mkdir(parents=True, exist_ok=True)
@@ -355,29 +352,12 @@ def run_report(
     seed: int,
     thresholds: dict[str, ThresholdValue] | None = None,
     patients: int | None = None,
+    rules: CarehubRules | None = None,
 ) -> dict[str, Any]:
-    """Simulate and build the report, with carehub's rules (what the command and tests use)."""
-    return _run(
-        definition,
-        cohort,
-        clinic_rules(),
-        days=days,
-        seed=seed,
-        thresholds=thresholds or {},
-        patients=patients,
-    )
-
-
-def _run(
-    definition: PathwayDefinition,
-    cohort: Cohort,
-    rules: CarehubRules,
-    *,
-    days: int,
-    seed: int,
-    thresholds: dict[str, ThresholdValue],
-    patients: int | None,
-) -> dict[str, Any]:
+    """Simulate and build the report, with carehub's rules (`clinic_rules()` unless given)."""
+    if rules is None:
+        rules = clinic_rules()
+    thresholds = thresholds or {}
     tally = Simulation(
         definition, cohort, rules, days=days, seed=seed, thresholds=thresholds, patients=patients
     ).run()
@@ -388,12 +368,6 @@ def _run(
 
 def _label(thresholds: dict[str, ThresholdValue]) -> str:
     return ", ".join(f"{k} = {v.value}" for k, v in thresholds.items())
-
-
-def _problems(source: str, problems: list[Problem]) -> str:
-    return f"{len(problems)} problem(s) in {source}:\n" + "\n".join(
-        f"  {source}:{p}" for p in problems
-    )
 
 
 def load_builtin_cohort(definition: PathwayDefinition) -> Cohort:
@@ -412,7 +386,7 @@ def _cohort(path: Path, definition: PathwayDefinition) -> Cohort:
         raise CommandError(str(exc)) from exc
     problems = validate_against(cohort, definition)
     if problems:
-        raise CommandError(_problems(str(path), problems))
+        raise CommandError(describe_problems(str(path), problems))
     return cohort
 
 

@@ -5,6 +5,7 @@ review)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -75,6 +76,15 @@ def _weeks_axis(chart: Any, weeks: int) -> None:
     chart.x_labels = [str(w) for w in range(weeks)]
     chart.x_labels_major = [str(w) for w in range(0, weeks, 4)]
     chart.x_title = "week since the cohort's start"
+
+
+def _weekly_svg(chart: Any, title: str, weeks: int, series: Mapping[str, list[Any]]) -> str:
+    """`chart` titled, over the weeks axis, one line (or bar) per entry of `series`."""
+    chart.title = title
+    _weeks_axis(chart, weeks)
+    for name, values in series.items():
+        chart.add(name, values)
+    return _svg(chart)
 
 
 def _card(value: Any, label: str, css: str = "") -> str:
@@ -184,29 +194,25 @@ def render(report: dict[str, Any], comparison: dict[str, Any] | None = None) -> 
 
     # --- proposals ----------------------------------------------------------------------------
     parts.append("<h2>Escalations proposed per week</h2>")
-    chart = pygal.StackedBar(**_config())
-    chart.title = "Proposals per week, by kind"
-    _weeks_axis(chart, weeks)
-    for kind, series in report["proposals"]["per_week"].items():
-        chart.add(kind, series)
-    parts.append(_svg(chart))
+    parts.append(
+        _weekly_svg(
+            pygal.StackedBar(**_config()),
+            "Proposals per week, by kind",
+            weeks,
+            report["proposals"]["per_week"],
+        )
+    )
     outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(report["proposals"]["outcomes"].items()))
     parts.append(f"<p>Decisions on proposals: {escape(outcomes or 'none')}.</p>")
 
     # --- workload -----------------------------------------------------------------------------
     parts.append("<h2>Workload per discipline per week</h2>")
-    chart = pygal.Line(**_config(dots_size=1.5))
-    chart.title = "Tasks created per week"
-    _weeks_axis(chart, weeks)
-    for discipline, series in report["workload"]["tasks_per_week"].items():
-        chart.add(discipline, series)
-    parts.append(_svg(chart))
-    chart = pygal.Line(**_config(dots_size=1.5))
-    chart.title = "Therapy sessions booked per week"
-    _weeks_axis(chart, weeks)
-    for discipline, series in report["workload"]["sessions_per_week"].items():
-        chart.add(discipline, series)
-    parts.append(_svg(chart))
+    for chart_title, key in (
+        ("Tasks created per week", "tasks_per_week"),
+        ("Therapy sessions booked per week", "sessions_per_week"),
+    ):
+        chart = pygal.Line(**_config(dots_size=1.5))
+        parts.append(_weekly_svg(chart, chart_title, weeks, report["workload"][key]))
 
     # --- messages -----------------------------------------------------------------------------
     parts.append("<h2>Messages per patient per week</h2>")
@@ -230,11 +236,14 @@ def render(report: dict[str, Any], comparison: dict[str, Any] | None = None) -> 
 
     # --- red flags ----------------------------------------------------------------------------
     parts.append("<h2>Red flags</h2>")
-    chart = pygal.Bar(**_config(height=300, show_legend=False))
-    chart.title = "Red-flag answers per week (each alerts the care team at once)"
-    _weeks_axis(chart, weeks)
-    chart.add("red-flag answers", report["red_flags"]["answers_per_week"])
-    parts.append(_svg(chart))
+    parts.append(
+        _weekly_svg(
+            pygal.Bar(**_config(height=300, show_legend=False)),
+            "Red-flag answers per week (each alerts the care team at once)",
+            weeks,
+            {"red-flag answers": report["red_flags"]["answers_per_week"]},
+        )
+    )
     flag_rows = "".join(
         f"<tr><td>{escape(code)}</td><td>answer</td><td class='n'>{n}</td></tr>"
         for code, n in sorted(report["red_flags"]["answers"].items())
@@ -288,18 +297,20 @@ def _comparison(c: dict[str, Any]) -> str:
             f"<td class='n'>{_number(s['median_days'][1])}</td>"
             f"<td class='n'>{'' if change is None else f'{change:+g}'}</td></tr>"
         )
-    parts.append("</table><div class='two'><table><tr><th>proposed</th><th>A</th><th>B</th></tr>")
-    for kind, (a, b) in c["proposals"].items():
-        parts.append(
-            f"<tr><td>{escape(kind)}</td><td class='n'>{a}</td><td class='n'>{b}</td></tr>"
-        )
-    parts.append("</table><table><tr><th>tasks</th><th>A</th><th>B</th></tr>")
-    for discipline, (a, b) in c["tasks"].items():
-        parts.append(
-            f"<tr><td>{escape(discipline)}</td><td class='n'>{a}</td><td class='n'>{b}</td></tr>"
-        )
-    parts.append("</table></div>")
+    parts.append("</table><div class='two'>")
+    parts.append(_a_b_table("proposed", c["proposals"]))
+    parts.append(_a_b_table("tasks", c["tasks"]))
+    parts.append("</div>")
     return "".join(parts)
+
+
+def _a_b_table(heading: str, counts: Mapping[str, tuple[Any, Any]]) -> str:
+    """One count per name under A and under B."""
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td class='n'>{a}</td><td class='n'>{b}</td></tr>"
+        for name, (a, b) in counts.items()
+    )
+    return f"<table><tr><th>{heading}</th><th>A</th><th>B</th></tr>{rows}</table>"
 
 
 def _number(value: float | None) -> str:

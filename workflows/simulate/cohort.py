@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from workflows.definition import Duration, PathwayDefinition, parse_duration
-from workflows.errors import Problem, WorkflowError
+from workflows.errors import Problem, ProblemsError, WorkflowError
 from workflows.yamldoc import located, parse
 
 # A value drawn per use: a constant, a range [low, high] (uniform), or weighted choices.
@@ -253,14 +253,10 @@ def draw_duration(value: timedelta | list[timedelta], rng: random.Random) -> tim
 # --- loading and checking --------------------------------------------------------------------
 
 
-class CohortError(WorkflowError):
+class CohortError(ProblemsError, WorkflowError):
     """A cohort file is invalid (or names what the pathway lacks); `problems` lists them all."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {source}:{p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in cohort {source}:\n{lines}")
+    what = "cohort"
 
 
 def load_cohort_text(text: str, *, source: str = "<text>") -> Cohort:
