@@ -11,6 +11,7 @@ name the clinic and the instrument's one patient-facing name, the heading of the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from django.conf import settings
@@ -83,31 +84,28 @@ def enqueue_requests_and_reminders(batch: list[tuple[Checkin, list[datetime]]]) 
     for checkin, reminders in batch:
         with translation.override(checkin.patient.language):
             texts = _bodies(checkin)
-        requests.append(
-            MessageRequest(
-                patient=checkin.patient,
-                recipient="patient",
-                purpose=REQUEST,
-                body=texts[0],
-                idempotency_key=f"checkin:{checkin.pk}:request",
-                subject_key=_subject(checkin),
-                why=f"{checkin.instrument} check-in #{checkin.sequence} of series "
-                f"{checkin.series.series}",
-            )
+        request = MessageRequest(
+            patient=checkin.patient,
+            recipient="patient",
+            purpose=REQUEST,
+            body=texts[0],
+            idempotency_key=f"checkin:{checkin.pk}:request",
+            subject_key=_subject(checkin),
+            why=f"{checkin.instrument} check-in #{checkin.sequence} of series "
+            f"{checkin.series.series}",
         )
-        for number, at in enumerate(reminders, start=1):
-            requests.append(
-                MessageRequest(
-                    patient=checkin.patient,
-                    recipient="patient",
-                    purpose=REMINDER,
-                    body=texts[1],
-                    idempotency_key=f"checkin:{checkin.pk}:reminder:{number}",
-                    not_before=at,
-                    subject_key=_subject(checkin),
-                    why=f"reminder {number} for check-in #{checkin.sequence} (not answered yet)",
-                )
+        requests.append(request)
+        requests.extend(
+            replace(
+                request,
+                purpose=REMINDER,
+                body=texts[1],
+                idempotency_key=f"checkin:{checkin.pk}:reminder:{number}",
+                not_before=at,
+                why=f"reminder {number} for check-in #{checkin.sequence} (not answered yet)",
             )
+            for number, at in enumerate(reminders, start=1)
+        )
     message_enqueue_many(requests)
 
 
