@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.core.admin import ReadOnlyAdmin, resend_each
+from carehub.core.admin import ListActionsAdmin, ReadOnlyAdmin, ReadOnlyInline, resend_each
 from carehub.core.admin_scope import SUPERUSERS, ClinicScopedAdmin
 from carehub.messaging.models import (
     ContactPreference,
@@ -30,26 +30,20 @@ from carehub.messaging.services import (
 )
 
 
-class DeliveryEventInline(admin.TabularInline):
+class DeliveryEventInline(ReadOnlyInline):
     """Why the message was sent or not: every change of state, with its reason."""
 
     model = DeliveryEvent
     fk_name = "message"
     readonly_fields = ("at", "status", "attempt", "reason", "related_message")
-    fields = readonly_fields
-    extra = 0
-    can_delete = False
     ordering = ["pk"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ListActionsAdmin):
     clinic_path = "clinic"
 
     list_display = [
@@ -69,10 +63,6 @@ class MessageAdmin(ReadOnlyAdmin):
     list_select_related = ["patient", "to_staff"]
     inlines = [DeliveryEventInline]
     actions = ["resend_dead"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The list offers the resend action; a message itself is only viewed, never edited.
-        return obj is None and request.user.has_perm("messaging.change_message")
 
     @admin.action(description="Resend the selected dead messages")
     def resend_dead(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from carehub.core.admin import ReadOnlyInline
 from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.patients.services import (
@@ -15,17 +16,11 @@ from carehub.patients.services import (
 )
 
 
-class CareTeamInline(admin.TabularInline):
+class CareTeamInline(ReadOnlyInline):
     """Read-only here: members are added and removed on the care team page (services)."""
 
     model = CareTeamMembership
     readonly_fields = ("staff", "is_primary", "started_at", "ended_at")
-    fields = readonly_fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Patient)
