@@ -3,7 +3,7 @@ and preferences. Messages change only through the services (the resend action)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -28,6 +28,7 @@ from carehub.messaging.services import (
     message_resend,
     staff_notification_preference_set,
 )
+from carehub.patients.admin import OfAPatient
 
 
 class DeliveryEventInline(ReadOnlyInline):
@@ -75,13 +76,18 @@ class MessageAdmin(ListActionsAdmin):
         )
 
 
-@admin.register(DeliveryEvent)
-class DeliveryEventAdmin(ReadOnlyAdmin):
-    clinic_path = "message__clinic"
+class OfAMessage:
+    """Rows about one message (its delivery log, its providers' reports, its in-app copy): a
+    user sees those of their clinic's messages, listed with the message."""
 
+    clinic_path: ClassVar[str] = "message__clinic"
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["message"]
+
+
+@admin.register(DeliveryEvent)
+class DeliveryEventAdmin(OfAMessage, ReadOnlyAdmin):
     list_display = ["at", "message", "status", "attempt", "reason"]
     list_filter = ["status"]
-    list_select_related = ["message"]
 
 
 @admin.register(RecordedMessage)
@@ -97,12 +103,10 @@ class RecordedMessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProviderReport)
-class ProviderReportAdmin(ReadOnlyAdmin):
+class ProviderReportAdmin(OfAMessage, ReadOnlyAdmin):
     """Delivery-status reports as the providers sent them (SMS and e-mail callbacks), with what
     each did to its message. A report no message carries the id of yet has no clinic: only
     superusers see it."""
-
-    clinic_path = "message__clinic"
 
     list_display = [
         "received_at",
@@ -116,13 +120,10 @@ class ProviderReportAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "provider"]
     search_fields = ["provider_message_id"]
-    list_select_related = ["message"]
 
 
 @admin.register(InAppNotification)
-class InAppNotificationAdmin(ReadOnlyAdmin):
-    clinic_path = "message__clinic"
-
+class InAppNotificationAdmin(OfAMessage, ReadOnlyAdmin):
     list_display = ["created_at", "patient", "staff", "body", "read_at"]
     list_select_related = ["patient", "staff"]
 
@@ -133,12 +134,9 @@ class PreferenceAdmin(ClinicScopedAdmin):
 
 
 @admin.register(ContactPreference)
-class ContactPreferenceAdmin(PreferenceAdmin):
-    clinic_path = "patient__clinic"
-
+class ContactPreferenceAdmin(OfAPatient, PreferenceAdmin):
     list_display = ["patient", "opted_out", "opted_out_sms", "opted_out_email", "daily_budget"]
     list_filter = ["opted_out", "opted_out_sms", "opted_out_email"]
-    list_select_related = ["patient"]
     raw_id_fields = ["patient"]
     fields = ["patient", *CONTACT_PREFERENCE_FIELDS]
 

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -14,6 +14,14 @@ from carehub.patients.services import (
     patient_register,
     patient_update,
 )
+
+
+class OfAPatient:
+    """Rows about one patient (their check-ins, observations, preferences, care team): a user
+    sees those of their clinic's patients, listed with the patient."""
+
+    clinic_path: ClassVar[str] = "patient__clinic"
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["patient"]
 
 
 class CareTeamInline(ReadOnlyInline):
@@ -67,9 +75,7 @@ class PatientAdmin(ClinicScopedAdmin):
 
 
 @admin.register(CareTeamMembership)
-class CareTeamMembershipAdmin(ClinicScopedAdmin):
-    clinic_path = "patient__clinic"
-
+class CareTeamMembershipAdmin(OfAPatient, ClinicScopedAdmin):
     list_display = ["patient", "staff", "is_primary", "started_at", "ended_at"]
     list_select_related = ["patient", "staff"]
     list_filter = ["ended_at"]
