@@ -2,24 +2,19 @@ from django.contrib import admin
 
 from carehub.checkins.models import Checkin, CheckinLink, CheckinSeries
 from carehub.core.admin import ReadOnlyAdmin
+from carehub.patients.admin import OfAPatient
 
 
 @admin.register(CheckinSeries)
-class CheckinSeriesAdmin(ReadOnlyAdmin):
-    clinic_path = "patient__clinic"
-
+class CheckinSeriesAdmin(OfAPatient, ReadOnlyAdmin):
     list_display = ["patient", "series", "instrument", "every", "started_at", "stopped_at"]
     list_filter = ["instrument"]
-    list_select_related = ["patient"]
 
 
 @admin.register(Checkin)
-class CheckinAdmin(ReadOnlyAdmin):
-    clinic_path = "patient__clinic"
-
+class CheckinAdmin(OfAPatient, ReadOnlyAdmin):
     list_display = ["patient", "instrument", "sequence", "due_at", "closes_at", "status", "score"]
     list_filter = ["status", "instrument"]
-    list_select_related = ["patient"]
     search_fields = ["patient__mrn"]
     date_hierarchy = "due_at"
 

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Model
 from django.http import HttpRequest
 
@@ -29,6 +30,31 @@ class ReadOnlyAdmin(ClinicScopedAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ListActionsAdmin(ReadOnlyAdmin):
+    """Read-only rows whose list offers actions that go through the services (resend, retry,
+    approve, complete...): the model's change permission lets a user run them; a row itself is
+    only viewed, never edited."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        opts = self.opts
+        codename = get_permission_codename("change", opts)
+        return obj is None and request.user.has_perm(f"{opts.app_label}.{codename}")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent as they are (a log, a history): only `readonly_fields`,
+    none added or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return tuple(self.readonly_fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

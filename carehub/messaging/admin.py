@@ -3,13 +3,13 @@ and preferences. Messages change only through the services (the resend action)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from carehub.core.admin import ReadOnlyAdmin, resend_each
+from carehub.core.admin import ListActionsAdmin, ReadOnlyAdmin, ReadOnlyInline, resend_each
 from carehub.core.admin_scope import SUPERUSERS, ClinicScopedAdmin
 from carehub.messaging.models import (
     ContactPreference,
@@ -28,28 +28,23 @@ from carehub.messaging.services import (
     message_resend,
     staff_notification_preference_set,
 )
+from carehub.patients.admin import OfAPatient
 
 
-class DeliveryEventInline(admin.TabularInline):
+class DeliveryEventInline(ReadOnlyInline):
     """Why the message was sent or not: every change of state, with its reason."""
 
     model = DeliveryEvent
     fk_name = "message"
     readonly_fields = ("at", "status", "attempt", "reason", "related_message")
-    fields = readonly_fields
-    extra = 0
-    can_delete = False
     ordering = ["pk"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ListActionsAdmin):
     clinic_path = "clinic"
 
     list_display = [
@@ -70,10 +65,6 @@ class MessageAdmin(ReadOnlyAdmin):
     inlines = [DeliveryEventInline]
     actions = ["resend_dead"]
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The list offers the resend action; a message itself is only viewed, never edited.
-        return obj is None and request.user.has_perm("messaging.change_message")
-
     @admin.action(description="Resend the selected dead messages")
     def resend_dead(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         resend_each(
@@ -85,13 +76,18 @@ class MessageAdmin(ReadOnlyAdmin):
         )
 
 
-@admin.register(DeliveryEvent)
-class DeliveryEventAdmin(ReadOnlyAdmin):
-    clinic_path = "message__clinic"
+class OfAMessage:
+    """Rows about one message (its delivery log, its providers' reports, its in-app copy): a
+    user sees those of their clinic's messages, listed with the message."""
 
+    clinic_path: ClassVar[str] = "message__clinic"
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["message"]
+
+
+@admin.register(DeliveryEvent)
+class DeliveryEventAdmin(OfAMessage, ReadOnlyAdmin):
     list_display = ["at", "message", "status", "attempt", "reason"]
     list_filter = ["status"]
-    list_select_related = ["message"]
 
 
 @admin.register(RecordedMessage)
@@ -107,12 +103,10 @@ class RecordedMessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProviderReport)
-class ProviderReportAdmin(ReadOnlyAdmin):
+class ProviderReportAdmin(OfAMessage, ReadOnlyAdmin):
     """Delivery-status reports as the providers sent them (SMS and e-mail callbacks), with what
     each did to its message. A report no message carries the id of yet has no clinic: only
     superusers see it."""
-
-    clinic_path = "message__clinic"
 
     list_display = [
         "received_at",
@@ -126,13 +120,10 @@ class ProviderReportAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "provider"]
     search_fields = ["provider_message_id"]
-    list_select_related = ["message"]
 
 
 @admin.register(InAppNotification)
-class InAppNotificationAdmin(ReadOnlyAdmin):
-    clinic_path = "message__clinic"
-
+class InAppNotificationAdmin(OfAMessage, ReadOnlyAdmin):
     list_display = ["created_at", "patient", "staff", "body", "read_at"]
     list_select_related = ["patient", "staff"]
 
@@ -143,12 +134,9 @@ class PreferenceAdmin(ClinicScopedAdmin):
 
 
 @admin.register(ContactPreference)
-class ContactPreferenceAdmin(PreferenceAdmin):
-    clinic_path = "patient__clinic"
-
+class ContactPreferenceAdmin(OfAPatient, PreferenceAdmin):
     list_display = ["patient", "opted_out", "opted_out_sms", "opted_out_email", "daily_budget"]
     list_filter = ["opted_out", "opted_out_sms", "opted_out_email"]
-    list_select_related = ["patient"]
     raw_id_fields = ["patient"]
     fields = ["patient", *CONTACT_PREFERENCE_FIELDS]
 

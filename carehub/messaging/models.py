@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 
 from carehub.core.models import TimeStampedModel
+from carehub.patients.models import Channel
 
 
 class MessageStatus(models.TextChoices):
@@ -50,10 +51,8 @@ class Urgency(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
-class DeliveryChannel(models.TextChoices):
-    SMS = "sms", "SMS"
-    EMAIL = "email", "E-mail"
-    IN_APP = "in_app", "In-app"
+# The channels a message goes by are the ones a patient prefers (one declaration).
+DeliveryChannel = Channel
 
 
 class Purpose:

@@ -10,6 +10,7 @@ from carehub.core.exceptions import ApplicationError
 from carehub.observations import services
 from carehub.observations.models import Kind, Observation, Source
 from carehub.observations.scores import score_observation_record
+from carehub.patients.admin import OfAPatient
 
 
 def record_through_service(data: dict[str, Any], user: Any) -> Observation:
@@ -119,11 +120,9 @@ class ObservationAddForm(forms.ModelForm):
 
 
 @admin.register(Observation)
-class ObservationAdmin(ClinicScopedAdmin):
+class ObservationAdmin(OfAPatient, ClinicScopedAdmin):
     """Observations are append-only: they are added (through the services, which validate them)
     and viewed, never changed or deleted (a correction is a new observation)."""
-
-    clinic_path = "patient__clinic"
 
     list_display = [
         "observed_at",

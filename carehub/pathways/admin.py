@@ -4,7 +4,7 @@ only the dispatcher writes are read-only here."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from carehub.accounts.requests import admin_user
-from carehub.core.admin import ReadOnlyAdmin
+from carehub.core.admin import ListActionsAdmin, ReadOnlyAdmin, ReadOnlyInline
 from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.pathways.effects import effect_resend
@@ -42,6 +42,14 @@ from carehub.pathways.services import (
 )
 
 
+class OfAnEnrolment:
+    """The rows of one enrolment (its steps, timers, proposals, effects...): a user sees those
+    of their clinic's enrolments, listed with the enrolment's patient."""
+
+    clinic_path: ClassVar[str] = "enrolment__clinic"
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["enrolment__patient"]
+
+
 class EnrolmentStartForm(forms.ModelForm):
     definition_key = forms.ChoiceField(label="Pathway")
 
@@ -61,16 +69,10 @@ class PauseForm(forms.Form):
     reason = forms.CharField(max_length=200, help_text="e.g. hospital admission, holiday")
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ReadOnlyInline):
     model = PathwayStep
     readonly_fields = ("at", "event", "outcome", "actor", "summary")
-    fields = readonly_fields
-    extra = 0
-    can_delete = False
     ordering = ["-id"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Why")
     def summary(self, step: PathwayStep) -> str:
@@ -181,16 +183,10 @@ class RejectForm(forms.Form):
 
 
 @admin.register(Proposal)
-class ProposalAdmin(ReadOnlyAdmin):
-    clinic_path = "enrolment__clinic"
-
+class ProposalAdmin(OfAnEnrolment, ListActionsAdmin):
     list_display = ["enrolment", "summary", "source", "target", "status", "proposed_at"]
     list_filter = ["status"]
-    list_select_related = ["enrolment__patient"]
     actions = ["approve_selected", "reject_selected"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and request.user.has_perm("pathways.change_proposal")
 
     def _decide(
         self, request: HttpRequest, queryset: QuerySet[Proposal], reason: str | None
@@ -241,35 +237,24 @@ class ProposalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PathwayStep)
-class PathwayStepAdmin(ReadOnlyAdmin):
-    clinic_path = "enrolment__clinic"
-
+class PathwayStepAdmin(OfAnEnrolment, ReadOnlyAdmin):
     list_display = ["enrolment", "sequence", "event", "outcome", "actor", "at"]
     list_filter = ["outcome", "event"]
     list_select_related = ["enrolment__patient", "actor"]
 
 
 @admin.register(ProcessedEvent)
-class ProcessedEventAdmin(ReadOnlyAdmin):
-    clinic_path = "enrolment__clinic"
-
+class ProcessedEventAdmin(OfAnEnrolment, ReadOnlyAdmin):
     list_display = ["idempotency_key", "event", "outcome", "enrolment", "processed_at"]
     list_filter = ["outcome"]
     search_fields = ["idempotency_key"]
-    list_select_related = ["enrolment__patient"]
 
 
 @admin.register(PathwayTimer)
-class PathwayTimerAdmin(ReadOnlyAdmin):
-    clinic_path = "enrolment__clinic"
-
+class PathwayTimerAdmin(OfAnEnrolment, ListActionsAdmin):
     list_display = ["enrolment", "key", "event", "due_at", "status", "attempts", "next_attempt_at"]
     list_filter = ["status"]
-    list_select_related = ["enrolment__patient"]
     actions = ["retry_dead"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and request.user.has_perm("pathways.change_pathwaytimer")
 
     @admin.action(description="Retry the selected dead timers")
     def retry_dead(self, request: HttpRequest, queryset: QuerySet[PathwayTimer]) -> None:
@@ -284,16 +269,10 @@ class PathwayTimerAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OutboxEffect)
-class OutboxEffectAdmin(ReadOnlyAdmin):
-    clinic_path = "enrolment__clinic"
-
+class OutboxEffectAdmin(OfAnEnrolment, ListActionsAdmin):
     list_display = ["pk", "kind", "enrolment", "status", "attempts", "available_at", "created_at"]
     list_filter = ["status", "kind"]
-    list_select_related = ["enrolment__patient"]
     actions = ["resend_dead"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and request.user.has_perm("pathways.change_outboxeffect")
 
     @admin.action(description="Resend the selected dead effects")
     def resend_dead(self, request: HttpRequest, queryset: QuerySet[OutboxEffect]) -> None:
@@ -322,12 +301,11 @@ class MigrationDryRunForm(forms.Form):
 
 
 @admin.register(EnrolmentMigration)
-class EnrolmentMigrationAdmin(ReadOnlyAdmin):
+class EnrolmentMigrationAdmin(OfAnEnrolment, ListActionsAdmin):
     """Migrations applied (with what a rollback restores), and the dry-run page: what a
     migration would do to each of the clinic's running enrolments, for a clinician to read
     before it is applied (`manage.py pathway migrate` or the API apply it)."""
 
-    clinic_path = "enrolment__clinic"
     change_list_template = "admin/pathways/enrolmentmigration/change_list.html"
 
     list_display = [
@@ -385,9 +363,6 @@ class EnrolmentMigrationAdmin(ReadOnlyAdmin):
             "counts": report.counts() if report else None,
         }
         return TemplateResponse(request, "admin/pathways/migration_dry_run.html", context)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and request.user.has_perm("pathways.change_enrolmentmigration")
 
     @admin.action(description="Roll back the selected migrations")
     def roll_back(self, request: HttpRequest, queryset: QuerySet[EnrolmentMigration]) -> None:

@@ -1,9 +1,10 @@
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from carehub.core.admin import ReadOnlyInline
 from carehub.core.admin_scope import ClinicScopedAdmin
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.patients.services import (
@@ -15,17 +16,19 @@ from carehub.patients.services import (
 )
 
 
-class CareTeamInline(admin.TabularInline):
+class OfAPatient:
+    """Rows about one patient (their check-ins, observations, preferences, care team): a user
+    sees those of their clinic's patients, listed with the patient."""
+
+    clinic_path: ClassVar[str] = "patient__clinic"
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["patient"]
+
+
+class CareTeamInline(ReadOnlyInline):
     """Read-only here: members are added and removed on the care team page (services)."""
 
     model = CareTeamMembership
     readonly_fields = ("staff", "is_primary", "started_at", "ended_at")
-    fields = readonly_fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Patient)
@@ -72,9 +75,7 @@ class PatientAdmin(ClinicScopedAdmin):
 
 
 @admin.register(CareTeamMembership)
-class CareTeamMembershipAdmin(ClinicScopedAdmin):
-    clinic_path = "patient__clinic"
-
+class CareTeamMembershipAdmin(OfAPatient, ClinicScopedAdmin):
     list_display = ["patient", "staff", "is_primary", "started_at", "ended_at"]
     list_select_related = ["patient", "staff"]
     list_filter = ["ended_at"]

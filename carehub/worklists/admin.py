@@ -1,4 +1,5 @@
-from typing import Any
+"""Admin for worklists: tasks and flags come from pathway effects; staff act on them through
+the list's actions (a task or a flag itself is only viewed)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,27 +8,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from carehub.accounts.requests import admin_user
-from carehub.core.admin_scope import ClinicScopedAdmin
+from carehub.core.admin import ListActionsAdmin
 from carehub.core.exceptions import ApplicationError
 from carehub.worklists.models import CareTask, Flag, FlagStatus, TaskStatus
 from carehub.worklists.services import care_task_complete, flag_set_status
 
 
-class WorklistAdmin(ClinicScopedAdmin):
-    """Tasks and flags come from pathway effects; staff act on them through the actions."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(CareTask)
-class CareTaskAdmin(WorklistAdmin):
+class CareTaskAdmin(ListActionsAdmin):
     clinic_path = "clinic"
 
     list_display = ["title", "patient", "discipline", "due_at", "priority", "status", "state"]
@@ -51,7 +39,7 @@ class FlagActionForm(ActionForm):
 
 
 @admin.register(Flag)
-class FlagAdmin(WorklistAdmin):
+class FlagAdmin(ListActionsAdmin):
     clinic_path = "clinic"
 
     list_display = ["message", "patient", "severity", "status", "raised_at", "resolved_at"]

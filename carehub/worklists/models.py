@@ -4,11 +4,10 @@ from django.conf import settings
 from django.db import models
 
 from carehub.core.models import TimeStampedModel
+from carehub.messaging.models import Urgency
 
-
-class Priority(models.TextChoices):
-    ROUTINE = "routine", "Routine"
-    URGENT = "urgent", "Urgent"
+# A task's priority takes the values of a message's urgency (its reminder is sent with it).
+Priority = Urgency
 
 
 class TaskStatus(models.TextChoices):
@@ -17,8 +16,23 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class CareTask(TimeStampedModel):
+class WorkItem(TimeStampedModel):
+    """What a task and a flag share: the clinic whose worklists show it, and what makes
+    creating it twice find the first one: its dedupe key (a rerun sweep, a re-submitted form,
+    a redelivered task) and the outbox effect that created it (executing the effect twice
+    cannot create it twice)."""
+
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    source_effect = models.OneToOneField(
+        "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class CareTask(WorkItem):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="tasks")
     enrolment = models.ForeignKey(
         "pathways.Enrolment", on_delete=models.PROTECT, null=True, blank=True, related_name="tasks"
@@ -36,12 +50,6 @@ class CareTask(TimeStampedModel):
     # discipline's worklist (the assignee's role).
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    # Creating the same task again (a rerun sweep) finds this one.
-    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
-    # The outbox effect that created it: executing the effect twice cannot create it twice.
-    source_effect = models.OneToOneField(
-        "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # Where a pathway task came from: the step that decided it, and the track and state it
     # belongs to (`workflows.model.CreateTask.state`); it is closed when the track leaves that
@@ -92,8 +100,7 @@ class FlagStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
-class Flag(TimeStampedModel):
-    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
+class Flag(WorkItem):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="flags")
     enrolment = models.ForeignKey(
         "pathways.Enrolment", on_delete=models.PROTECT, null=True, blank=True, related_name="flags"
@@ -103,11 +110,6 @@ class Flag(TimeStampedModel):
     message = models.CharField(max_length=300)
     status = models.CharField(max_length=16, choices=FlagStatus.choices, default=FlagStatus.OPEN)
     raised_at = models.DateTimeField()
-    # Raising the same flag again (a re-submitted form, a redelivered task) finds this one.
-    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
-    source_effect = models.OneToOneField(
-        "pathways.OutboxEffect", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     # Who did what (`flag_set_status`): acknowledged (someone is on it) with a note of what was
     # done, resolved with the outcome. Acknowledged is not resolved: the flag stays on the
     # caseload until it is resolved.
