@@ -1,21 +1,25 @@
 """What the staff pages share: the open enrolment statuses, the caseload's overdue and missed
-windows, page sizes, the severity order, keyset conditions and the track cells of an enrolment."""
+windows, page sizes, the severity order, keyset pages and the track cells of an enrolment."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core import signing
 from django.db.models import (
     Case,
     IntegerField,
+    Model,
     Q,
+    QuerySet,
     Value,
     When,
 )
 
+from carehub.core.exceptions import InvalidInput
 from carehub.pathways.models import (
     Enrolment,
     EnrolmentStatus,
@@ -28,6 +32,8 @@ from carehub.web.presentation import (
     track_title,
 )
 from carehub.worklists.models import Severity
+
+M = TypeVar("M", bound=Model)
 
 OPEN_ENROLMENT = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
 # A check-in still open this long after it was due counts as overdue on the caseload.
@@ -69,6 +75,46 @@ def _after(keys: Sequence[str], values: Sequence[Any]) -> Q:
         equal = Q(**{keys[i]: values[i] for i in range(position)})
         condition = (equal & step) | condition if condition else equal & step
     return condition
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A keyset-paged list: its order (`keys`, ascending, the last one unique) and its cursor,
+    the signed values of the last row shown (`dated`: the keys holding a date and time). A page
+    runs one query whatever its position."""
+
+    keys: tuple[str, ...]
+    salt: str
+    dated: frozenset[str] = frozenset()
+
+    def after(self, cursor: str) -> list[Any] | None:
+        """The position a cursor names (None: the first page); InvalidInput for a cursor this
+        list did not issue."""
+        if not cursor:
+            return None
+        try:
+            values = list(signing.loads(cursor, salt=self.salt))
+        except signing.BadSignature as exc:
+            raise InvalidInput(
+                "That page link is no longer valid.", extra={"field": "cursor"}
+            ) from exc
+        for index, key in enumerate(self.keys):
+            if key in self.dated:
+                values[index] = datetime.fromisoformat(values[index])
+        return values
+
+    def page(self, rows: QuerySet[M], cursor: str, size: int) -> tuple[list[M], str]:
+        """At most `size` rows after the cursor's position, and the next page's cursor ("" on
+        the last page)."""
+        after = self.after(cursor)
+        if after is not None:
+            rows = rows.filter(_after(self.keys, after))
+        page = list(rows.order_by(*self.keys)[: size + 1])
+        if len(page) <= size:
+            return page, ""
+        last = [getattr(page[size - 1], key) for key in self.keys]
+        plain = [v.isoformat() if isinstance(v, datetime) else v for v in last]
+        return page[:size], signing.dumps(plain, salt=self.salt, compress=True)
 
 
 def track_cells(enrolment: Enrolment) -> list[TrackCell]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.db.models import (
     Case,
     Exists,
@@ -26,7 +24,6 @@ from carehub.care_access import (
     tasks_visible_to,
 )
 from carehub.core import clock
-from carehub.core.exceptions import InvalidInput
 from carehub.messaging.models import Message
 from carehub.pathways.models import (
     Enrolment,
@@ -38,8 +35,8 @@ from carehub.web.presentation import humanise
 from carehub.web.selectors.shared import (
     MAX_PAGE_SIZE,
     OPEN_ENROLMENT,
+    Keyset,
     TrackCell,
-    _after,
     track_cells,
 )
 from carehub.worklists.models import CareTask, Flag, FlagStatus, Severity, TaskStatus
@@ -50,8 +47,9 @@ WEEK = timedelta(days=7)
 DUE_LIMIT = 100  # "due this week" rows shown (the soonest)
 INBOX_LIMIT = 20
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)  # a task without a due date sorts last
-_WORKSPACE_KEYS = ("calm_urgent", "family_name", "given_name", "id")
-_TASK_KEYS = ("due_key", "id")
+# The two keyset pages: the patients (urgent first, by name) and the open tasks (soonest due).
+_PATIENT_PAGES = Keyset(("calm_urgent", "family_name", "given_name", "id"), "web.workspace")
+_TASK_PAGES = Keyset(("due_key", "id"), "web.workspace.tasks", dated=frozenset({"due_key"}))
 
 
 @dataclass
@@ -74,23 +72,6 @@ class Workspace:
     tasks_next_cursor: str = ""  # the next page of open tasks
     paged: bool = False  # this is not the first page of patients
     tasks_paged: bool = False
-
-
-def _workspace_cursor(values: Sequence[Any], salt: str) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    return signing.dumps(plain, salt=salt, compress=True)
-
-
-def _workspace_after(cursor: str, salt: str, dated: int | None = None) -> list[Any] | None:
-    if not cursor:
-        return None
-    try:
-        values = list(signing.loads(cursor, salt=salt))
-    except signing.BadSignature as exc:
-        raise InvalidInput("That page link is no longer valid.", extra={"field": "cursor"}) from exc
-    if dated is not None:
-        values[dated] = datetime.fromisoformat(values[dated])
-    return values
 
 
 def workspace_for_user(
@@ -121,17 +102,7 @@ def workspace_for_user(
             output_field=IntegerField(),
         )
     )
-    after = _workspace_after(cursor, "web.workspace")
-    if after is not None:
-        rows_query = rows_query.filter(_after(_WORKSPACE_KEYS, after))
-    patients = list(rows_query.order_by(*_WORKSPACE_KEYS)[: size + 1])
-    next_cursor = ""
-    if len(patients) > size:
-        patients = patients[:size]
-        last = patients[-1]
-        next_cursor = _workspace_cursor(
-            [getattr(last, key) for key in _WORKSPACE_KEYS], "web.workspace"
-        )
+    patients, next_cursor = _PATIENT_PAGES.page(rows_query, cursor, size)
     ids = [p.pk for p in patients]
     urgent_by_patient: dict[int, list[Flag]] = {}
     for flag in urgent.filter(patient_id__in=ids).order_by("-raised_at", "-pk"):
@@ -172,16 +143,7 @@ def workspace_for_user(
     tasks_query = my_tasks.select_related("patient").annotate(
         due_key=Coalesce("due_at", Value(_FAR_FUTURE))
     )
-    tasks_after = _workspace_after(tasks_cursor, "web.workspace.tasks", dated=0)
-    if tasks_after is not None:
-        tasks_query = tasks_query.filter(_after(_TASK_KEYS, tasks_after))
-    tasks = list(tasks_query.order_by(*_TASK_KEYS)[: size + 1])
-    tasks_next_cursor = ""
-    if len(tasks) > size:
-        tasks = tasks[:size]
-        tasks_next_cursor = _workspace_cursor(
-            [getattr(tasks[-1], key) for key in _TASK_KEYS], "web.workspace.tasks"
-        )
+    tasks, tasks_next_cursor = _TASK_PAGES.page(tasks_query, tasks_cursor, size)
 
     rows = []
     for patient in patients:
@@ -205,6 +167,6 @@ def workspace_for_user(
         now=now,
         next_cursor=next_cursor,
         tasks_next_cursor=tasks_next_cursor,
-        paged=after is not None,
-        tasks_paged=tasks_after is not None,
+        paged=bool(cursor),
+        tasks_paged=bool(tasks_cursor),
     )
