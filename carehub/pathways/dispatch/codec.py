@@ -56,19 +56,29 @@ def thresholds_for(enrolment: Enrolment) -> dict[str, ThresholdValue]:
     return {row.name: ThresholdValue(row.value, row.source) for row in rows}
 
 
+# The attributes a proposal row and the engine's proposal share by name and value; the row's
+# `proposal_id` is the engine's `id`, its `roles` a list, its `evidence` the guard check's JSON.
+_PROPOSAL_SHARED = ("track", "transition_id", "source", "target", "event", "summary", "proposed_at")
+
+
 def proposal_from_model(p: Proposal) -> EngineProposal:
     """A pending proposal row as the engine's value."""
-    return EngineProposal(
-        id=p.proposal_id,
-        track=p.track,
-        transition_id=p.transition_id,
-        source=p.source,
-        target=p.target,
-        event=p.event,
-        roles=tuple(p.roles),
-        summary=p.summary,
-        proposed_at=p.proposed_at,
-        evidence=guard_check_from_json(p.evidence),
+    shared = {name: getattr(p, name) for name in _PROPOSAL_SHARED}
+    evidence = guard_check_from_json(p.evidence)
+    return EngineProposal(id=p.proposal_id, roles=tuple(p.roles), evidence=evidence, **shared)
+
+
+def proposal_to_model(proposal: EngineProposal, enrolment: Enrolment) -> Proposal:
+    """A proposal the engine opened as its (unsaved) row."""
+    shared = {name: getattr(proposal, name) for name in _PROPOSAL_SHARED}
+    shared["summary"] = proposal.summary[:300]
+    evidence = as_dict(proposal.evidence) if proposal.evidence else {}
+    return Proposal(
+        enrolment=enrolment,
+        proposal_id=proposal.id,
+        roles=list(proposal.roles),
+        evidence=evidence,
+        **shared,
     )
 
 

@@ -34,6 +34,7 @@ from carehub.pathways.dispatch import sql
 from carehub.pathways.dispatch.codec import (
     configuration_to_json,
     decision_explanation_json,
+    proposal_to_model,
     snapshot_from_rows,
 )
 from carehub.pathways.dispatch.sql import LockedEnrolment, RowLocked, TimerRow
@@ -307,19 +308,8 @@ class PathwayStore:
         step.actor = user
 
         for proposal in decision.proposals_opened:
-            opened = Proposal.objects.create(
-                enrolment=enrolment,
-                proposal_id=proposal.id,
-                track=proposal.track,
-                transition_id=proposal.transition_id,
-                source=proposal.source,
-                target=proposal.target,
-                event=proposal.event,
-                roles=list(proposal.roles),
-                summary=proposal.summary[:300],
-                evidence=as_dict(proposal.evidence) if proposal.evidence else {},
-                proposed_at=proposal.proposed_at,
-            )
+            opened = proposal_to_model(proposal, enrolment)
+            opened.save(force_insert=True)
             _proposal_change(ChangeType.PROPOSAL_OPENED, opened, now)
         for closed in decision.proposals_closed:
             pending = Proposal.objects.select_for_update().filter(
