@@ -452,6 +452,10 @@ def _read_status(a: Mapping[str, Any]) -> _Draft:
     return _Draft(code=code, observed_at=observed_at, values={"value_bool": value})
 
 
+# What a withdrawal copies of the observation it withdraws (besides its code, time and data).
+_WITHDRAWAL_COPIES = ("value_number", "value_text", "value_bool", "source", "is_baseline")
+
+
 def _read_withdrawal(a: Mapping[str, Any]) -> _Draft:
     """The observation itself is checked by `observation_withdraw` (it is what is replaced)."""
     observation: Observation = a["observation"]
@@ -464,11 +468,7 @@ def _read_withdrawal(a: Mapping[str, Any]) -> _Draft:
         code=observation.code,
         observed_at=observation.observed_at,
         values={
-            "value_number": observation.value_number,
-            "value_text": observation.value_text,
-            "value_bool": observation.value_bool,
-            "source": observation.source,
-            "is_baseline": observation.is_baseline,
+            **{name: getattr(observation, name) for name in _WITHDRAWAL_COPIES},
             "data": {**observation.data, "withdrawal_reason": reason},
             "entered_in_error": True,
         },
