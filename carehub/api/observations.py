@@ -46,7 +46,6 @@ from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Kind, Observation, Source
-from carehub.observations.recording import observation_record_and_tell
 from carehub.observations.scores import score_observation_record
 from carehub.observations.selectors import (
     observation_get_for_user,
@@ -57,6 +56,7 @@ from carehub.observations.services import (
     procedure_result_record,
     session_record,
 )
+from carehub.pathways.recording import observation_record_and_tell
 from carehub.pathways.services import DispatchResult
 from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user

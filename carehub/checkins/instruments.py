@@ -1,7 +1,7 @@
 """Check-ins and the instrument library: the form a patient sees, its names and texts in the
 patient's language, and parsing what they send. Recording the answers and acting on their red
-flags are writes of `carehub.observations.scores` (`checkin_answers_record`,
-`checkin_red_flags_act`), the one scoring-and-recording service."""
+flags go through `carehub.observations.scores`, the one scoring-and-recording service
+(`checkin_answers_record` and `checkin_red_flags_act` in `carehub.checkins.services`)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ hours, channel choice, budget and suppression).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,14 +34,15 @@ from carehub.checkins.schedule import (
 from carehub.clinics.clock import exclude_sandboxes
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.instruments.scoring import RedFlag
 from carehub.integrations.models import ChangeType
 from carehub.integrations.services import change_record
 from carehub.messaging.services import messages_cancel
 from carehub.observations.scores import (
-    CheckinRecorded,
+    RedFlagSubject,
     UnscorableAnswers,
-    checkin_answers_record,
-    checkin_red_flags_act,
+    red_flags_act,
+    score_observation_record,
 )
 from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.worklists.services import care_task_create
@@ -430,6 +432,62 @@ def link_is_live(checkin: Checkin, now: datetime) -> bool:
 
 
 # --- answers --------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckinRecorded:
+    """What a check-in's answers gave: the total and band, the red flags acted on and what the
+    patient must be shown at once."""
+
+    score: float | None
+    band: str
+    red_flags: list[dict[str, Any]] = field(default_factory=list)
+    patient_messages: list[str] = field(default_factory=list)
+
+
+def _red_flag_subject(checkin: Checkin) -> RedFlagSubject:
+    """A check-in's red flags are raised once per check-in and flag, on its enrolment."""
+    return RedFlagSubject(key=f"checkin:{checkin.pk}", enrolment=checkin.enrolment)
+
+
+def checkin_answers_record(
+    checkin: Checkin, answers: dict[str, Any], *, source: str, at: datetime
+) -> CheckinRecorded:
+    """Inside the check-in's submit transaction: score and record the answers through
+    `score_observation_record` (score observation, red flags once per check-in) and link the
+    observation to the check-in (the caller saves it). Incomplete or invalid answers raise
+    InvalidInput naming each item (`UnscorableAnswers` when they raise red flags: the caller
+    acts on those after rolling back, `checkin_red_flags_act`)."""
+    recorded = score_observation_record(
+        patient=checkin.patient,
+        instrument=checkin.instrument,
+        version=checkin.instrument_version,
+        items=answers,
+        observed_at=at,
+        source=source,
+        subject=_red_flag_subject(checkin),
+    )
+    checkin.observation = recorded.observation
+    return CheckinRecorded(
+        score=recorded.result.total,
+        band=recorded.result.band or "",
+        red_flags=recorded.red_flags,
+        patient_messages=recorded.patient_messages,
+    )
+
+
+def checkin_red_flags_act(
+    checkin: Checkin, red_flags: list[RedFlag], at: datetime
+) -> list[dict[str, Any]]:
+    """The flags and alerts of a check-in's red flags (`red_flags_act`): once per check-in
+    and flag."""
+    return red_flags_act(
+        patient=checkin.patient,
+        instrument=checkin.instrument,
+        red_flags=red_flags,
+        at=at,
+        subject=_red_flag_subject(checkin),
+    )
 
 
 def checkin_submit(

@@ -9,8 +9,14 @@ import. `score_observation_record` is the one way a score of the instrument libr
    instrument's missing-item rule does not allow to be blank, e.g. a PEG missing one item; a
    PHQ-9 without item 9), a total that is not what the items give, a time in the future;
 3. it stores the score observation (`services.score_record`, with the band and the instrument
-   version in `data`) and acts on the red flags (`act_on_red_flags`): a flag on the clinic's
-   board and alerts to the care team, urgent ones published at once and deaf to quiet hours.
+   version in `data`) and acts on the red flags (`red_flags_act`), in the same transaction:
+   each registered red-flag handler runs (worklists raise a flag on the clinic's board,
+   messaging alerts the care team, urgent alerts published at once and deaf to quiet hours).
+
+Acting on red flags belongs to the apps above the clinical record: they register their handlers
+with `register_red_flag_handler` from their `AppConfig.ready()` (docs/adr/0032). A red flag with
+no handler registered is refused (`ImproperlyConfigured`, nothing written): a crisis answer is
+never recorded without alerting someone.
 
 Item answers or a total: patients answer the items. Staff may give a total without items only
 where no red-flag rule reads an item (`InstrumentDefinition.safety_items`): licensed scores such
@@ -21,17 +27,23 @@ be the one the items give.
 Refused answers that still raise red flags: `UnscorableAnswers` carries those flags (not the
 "left unanswered" ones: the refusal names the item) so that a caller whose transaction rolls
 back can still act on them (the check-in flow does: a refused form must not hide a crisis).
+
+A check-in's answers are recorded here too (`carehub.checkins.services`): the check-in is the
+`RedFlagSubject` (its flags raised once per check-in, on its enrolment), and answers of an
+instrument the observation store does not keep are still scored and acted on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Model
 
 from carehub.accounts.models import User
 from carehub.core import clock
@@ -41,27 +53,12 @@ from carehub.instruments.definition import ENTERED_SCORE_KEY, InstrumentDefiniti
 from carehub.instruments.loader import UnknownInstrument
 from carehub.instruments.registry import instrument_get, instrument_score, instrument_score_total
 from carehub.instruments.scoring import AnswerError, AnswerProblem, RedFlag, ScoreResult
-from carehub.messaging.services import message_enqueue_for_roles
 from carehub.observations.models import MEAN_TOLERANCE, Observation, Source, is_number
 from carehub.observations.selectors import facts_for_patient
 from carehub.observations.services import _moment, score_record
-from carehub.pathways.models import Enrolment, EnrolmentStatus
 from carehub.patients.models import Patient
-from carehub.worklists.services import flag_raise
-
-if TYPE_CHECKING:
-    from carehub.checkins.models import Checkin
 
 logger = logging.getLogger(__name__)
-
-# Red-flag urgency → flag severity and who is alerted (urgent messages ignore quiet hours and
-# digests).
-SEVERITY = {"immediate": "urgent", "same_day": "urgent", "next_business_day": "warning"}
-ALERT_ROLES = {
-    "immediate": ["coordinator", "physician", "psychologist"],
-    "same_day": ["coordinator", "physician"],
-    "next_business_day": ["coordinator"],
-}
 
 
 @dataclass(frozen=True)
@@ -187,15 +184,75 @@ def _check_total(definition: InstrumentDefinition, result: ScoreResult, given: A
         raise _invalid("score", f"the item answers give {result.total:g}, not {float(given):g}")
 
 
-def _enrolment(patient: Patient) -> Enrolment | None:
-    """The pathway a flag raised outside a check-in belongs to: the patient's open one."""
-    return (
-        Enrolment.objects.filter(
-            patient=patient, status__in=[EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED]
+# --- red flags --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedFlagSubject:
+    """What answers' red flags are raised about, once per subject and flag (a re-submitted form
+    or a retried request does not alert twice): `key` is `checkin:<id>` or `observation:<id>`;
+    `enrolment` the pathway enrolment the flags belong to (a check-in's), or None for the
+    patient's open pathway, if any."""
+
+    key: str
+    enrolment: Model | None = None
+
+
+@dataclass(frozen=True)
+class RedFlagsRaised:
+    """Red flags to act on: the patient's answers to `instrument` raised them at `at`."""
+
+    patient: Patient
+    instrument: str
+    red_flags: tuple[RedFlag, ...]
+    at: datetime
+    subject: RedFlagSubject
+
+    def key(self, flag: RedFlag) -> str:
+        """The idempotency key of what a handler does about one flag: once per subject and
+        flag."""
+        return f"{self.subject.key}:redflag:{flag.code}"
+
+
+RedFlagHandler = Callable[[RedFlagsRaised], None]
+
+# Name → handler, in registration order (INSTALLED_APPS order: the worklist flag, then the care
+# team's alerts).
+RED_FLAG_HANDLERS: dict[str, RedFlagHandler] = {}
+
+
+def register_red_flag_handler(name: str, handler: RedFlagHandler) -> None:
+    RED_FLAG_HANDLERS[name] = handler
+
+
+def red_flags_act(
+    *,
+    patient: Patient,
+    instrument: str,
+    red_flags: Sequence[RedFlag],
+    at: datetime,
+    subject: RedFlagSubject,
+) -> list[dict[str, Any]]:
+    """Run every registered red-flag handler, in the caller's transaction, and return the flags
+    acted on (code, urgency, item). Immediate and same-day flags are urgent: the handlers
+    publish their alerts right after commit, deaf to quiet hours and digests."""
+    if not red_flags:
+        return []
+    if not RED_FLAG_HANDLERS:
+        raise ImproperlyConfigured(
+            "No red-flag handler is registered: a red flag would alert nobody."
         )
-        .order_by("pk")
-        .first()
+    raised = RedFlagsRaised(
+        patient=patient, instrument=instrument, red_flags=tuple(red_flags), at=at, subject=subject
     )
+    for handler in RED_FLAG_HANDLERS.values():
+        handler(raised)
+    acted = [{"code": f.code, "urgency": f.urgency, "item": f.item} for f in red_flags]
+    logger.warning("%s raised red flags: %s", subject.key, [f["code"] for f in acted])
+    return acted
+
+
+# --- recording ---------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -211,14 +268,15 @@ def score_observation_record(
     recorded_by: User | None = None,
     is_baseline: bool | None = None,
     corrects: Observation | None = None,
-    checkin: Checkin | None = None,
+    subject: RedFlagSubject | None = None,
 ) -> ScoreRecorded:
     """Score and record one administration of an instrument, and act on its red flags.
 
     `items`: the answers by item key; `score`: the total (alone only from staff, see the module
-    docstring). `version`: the instrument version answered (default the latest). `checkin`: the
-    check-in answered (its enrolment owns the flags, which are raised once per check-in);
-    otherwise flags are raised once per observation. `is_baseline=None`: the first current
+    docstring). `version`: the instrument version answered (default the latest). `subject`: what the
+    answers were given for (a check-in: its enrolment owns the flags, raised once per
+    check-in; answers that give no observation are still acted on); otherwise flags are raised
+    once per observation, on the patient's open pathway. `is_baseline=None`: the first current
     score of the instrument is the baseline. Raises InvalidInput naming each field, having
     written nothing (`UnscorableAnswers` when refused answers raise red flags)."""
     if not isinstance(patient, Patient):
@@ -270,7 +328,7 @@ def score_observation_record(
             details=details,
             items={k: int(v) for k, v in answers.items()} or None,
         )
-    elif checkin is None:
+    elif subject is None:
         # Outside a check-in a score is recorded or refused: flags need something to belong to.
         if stored is None:
             raise _invalid(
@@ -279,15 +337,11 @@ def score_observation_record(
             )
         raise _invalid("items", result.note or "these answers give no total")
 
-    enrolment: Enrolment | None
-    if checkin is not None:
-        subject, enrolment = f"checkin:{checkin.pk}", checkin.enrolment
-    else:
+    if subject is None:
         assert observation is not None
-        subject, enrolment = f"observation:{observation.pk}", _enrolment(patient)
-    flags = act_on_red_flags(
+        subject = RedFlagSubject(key=f"observation:{observation.pk}")
+    flags = red_flags_act(
         patient=patient,
-        enrolment=enrolment,
         instrument=definition.key,
         red_flags=result.red_flags,
         at=clock.now(),
@@ -298,100 +352,4 @@ def score_observation_record(
         result=result,
         red_flags=flags,
         patient_messages=[f.patient_message for f in result.red_flags if f.patient_message],
-    )
-
-
-def act_on_red_flags(
-    *,
-    patient: Patient,
-    enrolment: Enrolment | None,
-    instrument: str,
-    red_flags: Sequence[RedFlag],
-    at: datetime,
-    subject: str,
-) -> list[dict[str, Any]]:
-    """A flag on the clinic's board and an alert to the care team for each red flag, once per
-    subject and flag (`subject`: `checkin:<id>` or `observation:<id>`; a re-submitted form or a
-    retried request does not alert twice). Immediate and same-day flags are urgent: their
-    messages are published right after commit and ignore quiet hours and digests."""
-    raised = []
-    for flag in red_flags:
-        key = f"{subject}:redflag:{flag.code}"
-        flag_raise(
-            enrolment=enrolment,
-            patient=patient,
-            code=flag.code,
-            severity=SEVERITY[flag.urgency],
-            message=flag.staff_message,
-            raised_at=at,
-            dedupe_key=key,
-        )
-        message_enqueue_for_roles(
-            patient=patient,
-            roles=ALERT_ROLES[flag.urgency],
-            purpose="red_flag_alert",
-            body=f"Red flag ({flag.urgency.replace('_', ' ')}): {flag.staff_message}",
-            idempotency_key_prefix=key,
-            urgency="urgent" if flag.urgency != "next_business_day" else "routine",
-            why=f"{instrument} answer: {flag.code}",
-            subject_key=subject,
-        )
-        raised.append({"code": flag.code, "urgency": flag.urgency, "item": flag.item})
-    if raised:
-        logger.warning("%s raised red flags: %s", subject, [f["code"] for f in raised])
-    return raised
-
-
-# --- check-ins ------------------------------------------------------------------------------------
-
-
-@dataclass
-class CheckinRecorded:
-    """What a check-in's answers gave: the total and band, the red flags acted on and what the
-    patient must be shown at once."""
-
-    score: float | None
-    band: str
-    red_flags: list[dict[str, Any]] = field(default_factory=list)
-    patient_messages: list[str] = field(default_factory=list)
-
-
-def checkin_answers_record(
-    checkin: Checkin, answers: dict[str, Any], *, source: str, at: datetime
-) -> CheckinRecorded:
-    """Inside the check-in's submit transaction: score and record the answers through
-    `score_observation_record` (score observation, red flags once per check-in) and link the
-    observation to the check-in (the caller saves it). Incomplete or invalid answers raise
-    InvalidInput naming each item (`UnscorableAnswers` when they raise red flags: the caller
-    acts on those after rolling back, `checkin_red_flags_act`)."""
-    recorded = score_observation_record(
-        patient=checkin.patient,
-        instrument=checkin.instrument,
-        version=checkin.instrument_version,
-        items=answers,
-        observed_at=at,
-        source=source,
-        checkin=checkin,
-    )
-    checkin.observation = recorded.observation
-    return CheckinRecorded(
-        score=recorded.result.total,
-        band=recorded.result.band or "",
-        red_flags=recorded.red_flags,
-        patient_messages=recorded.patient_messages,
-    )
-
-
-def checkin_red_flags_act(
-    checkin: Checkin, red_flags: list[RedFlag], at: datetime
-) -> list[dict[str, Any]]:
-    """The flags and alerts of a check-in's red flags (`act_on_red_flags`): once per check-in
-    and flag."""
-    return act_on_red_flags(
-        patient=checkin.patient,
-        enrolment=checkin.enrolment,
-        instrument=checkin.instrument,
-        red_flags=red_flags,
-        at=at,
-        subject=f"checkin:{checkin.pk}",
     )

@@ -37,7 +37,7 @@ from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,7 +57,6 @@ from carehub.observations.arguments import (
     StatusArguments,
 )
 from carehub.observations.models import Kind, Observation, Source, is_number
-from carehub.pathways.registry import session_roles
 from carehub.patients.models import Patient
 
 NOTES_MAX_LENGTH = 2000
@@ -137,6 +136,26 @@ def _check_recorder(recorded_by: User | None, patient: Patient) -> None:
         raise _invalid("recorded_by", "must be a member of staff")
     if recorded_by.clinic_id != patient.clinic_id:
         raise _invalid("recorded_by", "staff record observations of their own clinic's patients")
+
+
+# Who may log a therapy session of a kind (`pt`, `cbt`) is the published pathway definitions'
+# to say (the senders of the events reporting it): the pathways app registers that lookup from
+# its AppConfig.ready() (docs/adr/0032). With none registered a session is refused rather than
+# recorded unchecked.
+SessionRoles = Callable[[str], frozenset[str]]
+_session_roles: list[SessionRoles] = []
+
+
+def register_session_roles(lookup: SessionRoles) -> None:
+    if lookup not in _session_roles:
+        _session_roles.append(lookup)
+
+
+def session_roles(discipline: str) -> frozenset[str]:
+    """The roles that may log sessions of `discipline`; empty when nothing restricts it."""
+    if not _session_roles:
+        raise ImproperlyConfigured("No lookup of the roles that may log sessions is registered.")
+    return frozenset().union(*(lookup(discipline) for lookup in _session_roles))
 
 
 def _check_session_recorder(recorded_by: User | None, discipline: str) -> None:

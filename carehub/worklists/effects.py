@@ -1,5 +1,8 @@
 """What worklists do for pathway effects: `create_task` opens a care task, `raise_flag` raises a
-flag. Registered by kind with the outbox (carehub.pathways.effects) from WorklistsConfig.ready()."""
+flag. Registered by kind with the outbox (carehub.pathways.effects) from WorklistsConfig.ready().
+
+And for red flags in recorded answers (carehub.observations.scores): a flag on the clinic's
+board for each, registered as the `flag` red-flag handler."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from functools import partial
 from django.db import connection, transaction
 
 from carehub.core import clock
+from carehub.observations.scores import RedFlagsRaised, register_red_flag_handler
 from carehub.pathways.effects import register_effect_handler, task_state_left
-from carehub.pathways.models import Enrolment, OutboxEffect
+from carehub.pathways.models import Enrolment, EnrolmentStatus, OutboxEffect
 from carehub.worklists.models import TaskStatus
 from carehub.worklists.services import care_task_close, care_task_create, flag_raise
 
@@ -84,6 +88,41 @@ def _raise_flag(effect: OutboxEffect, now: datetime) -> None:
     )
 
 
+# Red-flag urgency → flag severity.
+RED_FLAG_SEVERITY = {"immediate": "urgent", "same_day": "urgent", "next_business_day": "warning"}
+
+
+def _open_enrolment(raised: RedFlagsRaised) -> Enrolment | None:
+    """The pathway the flags belong to: the subject's (a check-in's enrolment), else the
+    patient's open one, if any."""
+    if raised.subject.enrolment is not None:
+        assert isinstance(raised.subject.enrolment, Enrolment)
+        return raised.subject.enrolment
+    return (
+        Enrolment.objects.filter(
+            patient=raised.patient, status__in=[EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED]
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def _flag_red_flags(raised: RedFlagsRaised) -> None:
+    """A flag on the clinic's board for each red flag, once per subject and flag."""
+    enrolment = _open_enrolment(raised)
+    for flag in raised.red_flags:
+        flag_raise(
+            enrolment=enrolment,
+            patient=raised.patient,
+            code=flag.code,
+            severity=RED_FLAG_SEVERITY[flag.urgency],
+            message=flag.staff_message,
+            raised_at=raised.at,
+            dedupe_key=raised.key(flag),
+        )
+
+
 def register() -> None:
     register_effect_handler("create_task", _create_task)
     register_effect_handler("raise_flag", _raise_flag)
+    register_red_flag_handler("flag", _flag_red_flags)

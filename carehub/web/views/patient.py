@@ -29,11 +29,11 @@ from carehub.checkins.instruments import form_for
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput, NotFound
 from carehub.observations.models import Source
-from carehub.observations.recording import Told, observation_record_and_tell
 from carehub.observations.scores import score_observation_record
 from carehub.observations.selectors import facts_for_patient
 from carehub.observations.services import procedure_record, procedure_result_record
 from carehub.pathways.models import Enrolment, EnrolmentStatus
+from carehub.pathways.recording import Told, observation_record_and_tell
 from carehub.pathways.registry import definition_get
 from carehub.pathways.selectors import enrolment_view
 from carehub.pathways.services import (

@@ -14,7 +14,7 @@ from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
-from carehub.observations.recording import observation_record_and_tell
+from carehub.pathways.recording import observation_record_and_tell
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, Once, renew_key, run_once
 from carehub.web.forms import SessionLogForm, TaskCompleteForm

@@ -12,9 +12,9 @@ from carehub.accounts.models import User
 from carehub.core.exceptions import InvalidInput, NotPermitted
 from carehub.observations import services
 from carehub.observations.models import Observation
-from carehub.observations.recording import observation_record_and_tell
 from carehub.observations.scores import score_observation_record
 from carehub.pathways.models import Enrolment, PathwayStep
+from carehub.pathways.recording import observation_record_and_tell
 from carehub.pathways.services import enrolment_pause, enrolment_start
 from carehub.patients.models import Patient
 from tests.carehub.observations.conftest import NOW, days_ago
