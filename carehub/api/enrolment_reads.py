@@ -93,17 +93,28 @@ class TimerSerializer(serializers.Serializer):
 
 
 # What an enrolment waits for, not paged: `{"enrolment": <public id>, <items_key>: [...]}`,
-# audited with how many it lists. A subclass names its `items_key`, its `operation_id` and how
-# it finds the `items`. (No docstring: the schema describes a view without its own docstring by
-# its nearest base's.)
+# audited with how many it lists. A subclass names its `items_key`, the `item_serializer` of
+# each, its `operation_id` and how it finds the `items`; its OutputSerializer is made from them.
+# (No docstring: the schema describes a view without its own docstring by its nearest base's.)
 class _EnrolmentScheduleApi(AuditedApi):
     operation = Operation.ENROLMENT_SCHEDULE_VIEW
     items_key = ""
+    item_serializer: type[serializers.Serializer]
     operation_id = ""
     OutputSerializer: type[serializers.Serializer]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls.OutputSerializer = type(
+            "OutputSerializer",
+            (serializers.Serializer,),
+            {
+                "__module__": cls.__module__,
+                "__qualname__": f"{cls.__qualname__}.OutputSerializer",
+                "enrolment": serializers.UUIDField(),
+                cls.items_key: cls.item_serializer(many=True),
+            },
+        )
         schema = extend_schema(
             operation_id=cls.operation_id,
             tags=["enrolments"],
@@ -125,11 +136,8 @@ class _EnrolmentScheduleApi(AuditedApi):
 class EnrolmentTimersApi(_EnrolmentScheduleApi):
     audit_action = Action.ENROLMENT_TIMERS
     items_key = "timers"
+    item_serializer = TimerSerializer
     operation_id = "enrolments_timers"
-
-    class OutputSerializer(serializers.Serializer):
-        enrolment = serializers.UUIDField()
-        timers = TimerSerializer(many=True)
 
     def items(self, enrolment: Enrolment) -> list[Any]:
         return list(enrolment_timers_pending(enrolment=enrolment))
@@ -150,11 +158,8 @@ class _NextDueSerializer(serializers.Serializer):
 class EnrolmentNextDueApi(_EnrolmentScheduleApi):
     audit_action = Action.ENROLMENT_NEXT_DUE
     items_key = "items"
+    item_serializer = _NextDueSerializer
     operation_id = "enrolments_next_due"
-
-    class OutputSerializer(serializers.Serializer):
-        enrolment = serializers.UUIDField()
-        items = _NextDueSerializer(many=True)
 
     def items(self, enrolment: Enrolment) -> list[Any]:
         return enrolment_next_due(enrolment=enrolment)
