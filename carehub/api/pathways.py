@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     extend_schema,
     extend_schema_view,
 )
@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from carehub.accounts.models import User
 from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import PAGE_PARAMETERS, AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
@@ -259,30 +259,17 @@ class ProposalSerializer(serializers.Serializer):
         return f"{patient.given_name} {patient.family_name}"
 
 
-class ProposalListApi(AuditedApi):
+class ProposalListApi(StatusListApi):
     operation = Operation.PROPOSAL_LIST
     audit_action = Action.PROPOSAL_LIST
-
-    class FilterSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=ProposalStatus.choices, required=False)
-
+    operation_id = "proposals_list"
+    tag = "proposals"
+    page_name = "ProposalPage"
+    statuses = ProposalStatus
     OutputSerializer = ProposalSerializer
 
-    @extend_schema(
-        operation_id="proposals_list",
-        tags=["proposals"],
-        parameters=[
-            OpenApiParameter("status", str, enum=ProposalStatus.values),
-            *PAGE_PARAMETERS,
-        ],
-        responses={200: paginated(ProposalSerializer, "ProposalPage"), **problems(400, 403)},
-    )
-    def get(self, request: StaffRequest) -> Response:
-        filters = validated(self.FilterSerializer, request.query_params)
-        proposals = proposal_list_for_user(
-            user=request.user, status=filters.validated_data.get("status")
-        )
-        return self.audited_page(proposals, self.OutputSerializer, patient_field="patient_id")
+    def rows(self, status: str | None) -> QuerySet[Proposal]:
+        return proposal_list_for_user(user=self.request.user, status=status)
 
 
 class ProposalDecisionOutputSerializer(serializers.Serializer):

@@ -10,7 +10,12 @@ from datetime import time
 from typing import Any
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -265,6 +270,55 @@ class AuditedApi(IdempotentWrites, StaffApi):
                 obj = visible_to(user).select_related("patient").filter(pk=kwargs[kwarg]).first()
                 return (obj.patient, obj) if obj else (None, None)
         return None, None
+
+
+# A page of what the user may see of one kind (`rows()`), optionally only those with one
+# `status` (`?status=`, one of `statuses`), each row naming its patient in `patient_id`. A
+# subclass names its `operation_id`, `tag`, `page_name`, `statuses`, `ordering` and
+# OutputSerializer. (No docstring: the schema describes a view without its own docstring by its
+# nearest base's.)
+class StatusListApi(AuditedApi):
+    operation_id = ""
+    tag = ""
+    page_name = ""
+    statuses: type[models.TextChoices]
+    ordering = "-id"
+    OutputSerializer: type[serializers.Serializer]
+    FilterSerializer: type[serializers.Serializer]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.FilterSerializer = type(
+            "FilterSerializer",
+            (serializers.Serializer,),
+            {
+                "__module__": cls.__module__,
+                "__qualname__": f"{cls.__qualname__}.FilterSerializer",
+                "status": serializers.ChoiceField(choices=cls.statuses.choices, required=False),
+            },
+        )
+        schema = extend_schema(
+            operation_id=cls.operation_id,
+            tags=[cls.tag],
+            parameters=[
+                OpenApiParameter("status", str, enum=cls.statuses.values),
+                *PAGE_PARAMETERS,
+            ],
+            responses={200: paginated(cls.OutputSerializer, cls.page_name), **problems(400, 403)},
+        )
+        extend_schema_view(get=schema)(cls)
+
+    def rows(self, status: str | None) -> models.QuerySet[Any]:
+        raise NotImplementedError
+
+    def get(self, request: StaffRequest) -> Response:
+        filters = validated(self.FilterSerializer, request.query_params)
+        return self.audited_page(
+            self.rows(filters.validated_data.get("status")),
+            self.OutputSerializer,
+            ordering=self.ordering,
+            patient_field="patient_id",
+        )
 
 
 # Who the patient is: the first fields of both the list's rows and the detail. (A comment, not

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
 from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import PAGE_PARAMETERS, AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
@@ -308,27 +309,18 @@ class TaskCancelApi(AuditedApi):
 # --- flags ------------------------------------------------------------------------------------
 
 
-class FlagListApi(AuditedApi):
+class FlagListApi(StatusListApi):
     operation = Operation.FLAG_LIST
     audit_action = Action.FLAG_LIST
-
-    class FilterSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=FlagStatus.choices, required=False)
-
+    operation_id = "flags_list"
+    tag = "worklists"
+    page_name = "FlagPage"
+    statuses = FlagStatus
+    ordering = "-worklist_rank"
     OutputSerializer = FlagSerializer
 
-    @extend_schema(
-        operation_id="flags_list",
-        tags=["worklists"],
-        parameters=[OpenApiParameter("status", str, enum=FlagStatus.values), *PAGE_PARAMETERS],
-        responses={200: paginated(FlagSerializer, "FlagPage"), **problems(400, 403)},
-    )
-    def get(self, request: StaffRequest) -> Response:
-        filters = validated(self.FilterSerializer, request.query_params)
-        flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
-        return self.audited_page(
-            flags, self.OutputSerializer, ordering="-worklist_rank", patient_field="patient_id"
-        )
+    def rows(self, status: str | None) -> QuerySet[Flag]:
+        return flag_list_for_user(user=self.request.user, status=status)
 
 
 class FlagAcknowledgeInput(serializers.Serializer):
