@@ -26,6 +26,7 @@ pharmacist; `psych_evaluation.record`: physician and psychologist; the rest
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -100,41 +101,55 @@ def _schema(operation_id: str, input_serializer: type, examples: list[Any]) -> A
     )
 
 
-class PatientPainOnsetRecordApi(_IntakeRecordApi):
+# A date in the patient's calendar, recorded by one observation service (`record_date`) that
+# takes it as its argument `date_field`: the InputSerializer is made from that name. (No
+# docstring: the schema describes a view without its own docstring by its nearest base's.)
+class _DateRecordApi(_IntakeRecordApi):
+    date_field = ""
+    record_date: Callable[..., Observation]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "date_field" in cls.__dict__:
+            cls.InputSerializer = type(
+                "InputSerializer",
+                (_CorrectsField,),
+                {
+                    "__module__": cls.__module__,
+                    "__qualname__": f"{cls.__qualname__}.InputSerializer",
+                    cls.date_field: serializers.DateField(
+                        help_text="A date in the patient's calendar, not ahead"
+                    ),
+                },
+            )
+        super().__init_subclass__(**kwargs)
+
+    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
+        return self.record_date(
+            patient=patient,
+            recorded_by=self.request.user,
+            corrects=corrects,
+            **{self.date_field: values[self.date_field]},
+        )
+
+
+class PatientPainOnsetRecordApi(_DateRecordApi):
     """When this pain started (`pain.months`, e.g. the intake's `pain.months >= 6`)."""
 
     audit_action = Action.OBSERVATION_PAIN_ONSET
     step_name = "pain_onset"
-
-    class InputSerializer(_CorrectsField):
-        onset = serializers.DateField(help_text="A date in the patient's calendar, not ahead")
-
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return pain_onset_record(
-            patient=patient, onset=values["onset"], recorded_by=self.request.user, corrects=corrects
-        )
-
+    date_field = "onset"
+    record_date = staticmethod(pain_onset_record)
     record_operation_id = "patients_pain_onset_record"
     record_examples = [example("Onset", {"onset": "2024-09-01"})]
 
 
-class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
+class PatientConservativeCareStartRecordApi(_DateRecordApi):
     """When documented conservative care started (`conservative_care.weeks`)."""
 
     audit_action = Action.OBSERVATION_CONSERVATIVE_CARE
     step_name = "conservative_care_start"
-
-    class InputSerializer(_CorrectsField):
-        started = serializers.DateField(help_text="A date in the patient's calendar, not ahead")
-
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return conservative_care_start_record(
-            patient=patient,
-            started=values["started"],
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
-
+    date_field = "started"
+    record_date = staticmethod(conservative_care_start_record)
     record_operation_id = "patients_conservative_care_start_record"
     record_examples = [example("Started", {"started": "2025-01-15"})]
 
