@@ -37,7 +37,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
+from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.requests import StaffRequest, validated
@@ -261,7 +261,6 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
     @extend_schema(
         operation_id="patients_procedures_record",
         tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[
             example(
@@ -304,7 +303,6 @@ class ObservationResultRecordApi(_ObservationRecordApi):
     @extend_schema(
         operation_id="observations_result_record",
         tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[
             example("80 % relief", {"relief_pct": 80, "assessed_at": "2026-01-05T16:00:00Z"})
@@ -344,7 +342,6 @@ class PatientSessionRecordApi(_ObservationRecordApi):
     @extend_schema(
         operation_id="patients_sessions_record",
         tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[
             example(
@@ -429,7 +426,6 @@ class PatientScoreRecordApi(_ObservationRecordApi):
     @extend_schema(
         operation_id="patients_scores_record",
         tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[
             example(

@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
-from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
+from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
@@ -205,7 +205,6 @@ class EnrolmentEventSendApi(AuditedApi):
     @extend_schema(
         operation_id="enrolments_events_send",
         tags=["enrolments"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[example("Request an ESI", {"event": "esi_requested"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
