@@ -24,7 +24,7 @@ from carehub.api.exception_handler import Gone
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.checkins.models import CheckinStatus
@@ -107,14 +107,9 @@ class CheckinDetailApi(AuditedApi):
 
     OutputSerializer = CheckinDetailSerializer
 
-    @extend_schema(
-        operation_id="checkins_retrieve",
-        tags=["check-ins"],
-        responses={200: CheckinDetailSerializer, **problems(403, 404)},
-    )
+    @read_schema("checkins_retrieve", "check-ins", CheckinDetailSerializer)
     def get(self, request: StaffRequest, checkin_id: int) -> Response:
-        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin = self.scoped(checkin_get_for_user(user=request.user, checkin_id=checkin_id))
         return self.audited_response(self.OutputSerializer(checkin).data)
 
 
@@ -156,8 +151,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
         responses={201: OutputSerializer, **problems(400, 403, 404, 410)},
     )
     def post(self, request: StaffRequest, checkin_id: int) -> Response:
-        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin = self.scoped(checkin_get_for_user(user=request.user, checkin_id=checkin_id))
         data = validated(self.InputSerializer, request.data)
         source = Source.PATIENT if request.user.role == Role.PATIENT else Source.STAFF
         try:
@@ -211,8 +205,7 @@ class CheckinOpenApi(AuditedApi):
         responses={200: CheckinSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, checkin_id: int) -> Response:
-        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin = self.scoped(checkin_get_for_user(user=request.user, checkin_id=checkin_id))
         checkin_open_now(checkin=checkin)
         fresh = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         return self.audited_response(self.OutputSerializer(fresh).data)

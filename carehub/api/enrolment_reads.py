@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest
-from carehub.api.schema import problems
+from carehub.api.schema import read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -59,11 +59,7 @@ class EnrolmentFactsApi(AuditedApi):
             child=serializers.CharField(), help_text="Catalogue facts carehub cannot compute, why"
         )
 
-    @extend_schema(
-        operation_id="enrolments_facts",
-        tags=["enrolments"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
+    @read_schema("enrolments_facts", "enrolments", OutputSerializer)
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
         facts = enrolment_facts(enrolment=enrolment, now=clock.now())
@@ -115,12 +111,9 @@ class _EnrolmentScheduleApi(AuditedApi):
                 cls.items_key: cls.item_serializer(many=True),
             },
         )
-        schema = extend_schema(
-            operation_id=cls.operation_id,
-            tags=["enrolments"],
-            responses={200: cls.OutputSerializer, **problems(403, 404)},
+        extend_schema_view(get=read_schema(cls.operation_id, "enrolments", cls.OutputSerializer))(
+            cls
         )
-        extend_schema_view(get=schema)(cls)
 
     def items(self, enrolment: Enrolment) -> list[Any]:
         raise NotImplementedError

@@ -42,7 +42,7 @@ from carehub.api.observations import (
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -338,11 +338,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @extend_schema(
-        operation_id="patients_medications_list",
-        tags=["observations"],
-        responses={200: ListSerializer, **problems(403, 404)},
-    )
+    @read_schema("patients_medications_list", "observations", ListSerializer)
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
         now = clock.now()
@@ -402,8 +398,9 @@ class ObservationWithdrawApi(AuditedApi):
         responses={201: OutputSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, observation_id: int) -> Response:
-        observation = observation_get_for_user(user=request.user, observation_id=observation_id)
-        self.audit_patient, self.audit_obj = observation.patient, observation
+        observation = self.scoped(
+            observation_get_for_user(user=request.user, observation_id=observation_id)
+        )
         data = validated(self.InputSerializer, request.data)
         withdrawal = observation_withdraw(
             observation=observation,

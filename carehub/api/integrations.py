@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import problems
+from carehub.api.schema import problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
@@ -228,11 +228,7 @@ class WebhookDetailApi(_WebhookApi):
             required=False, default=False, help_text="A new signing secret (shown in the answer)"
         )
 
-    @extend_schema(
-        operation_id="webhooks_retrieve",
-        tags=["integrations"],
-        responses={200: SubscriptionSerializer, **problems(403, 404)},
-    )
+    @read_schema("webhooks_retrieve", "integrations", SubscriptionSerializer)
     def get(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self.scoped_subscription(webhook_id)
         self.audit()

@@ -134,8 +134,7 @@ class MessageResendApi(AuditedApi):
         responses={200: MessageSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, message_id: int) -> Response:
-        message = message_get_for_user(user=request.user, message_id=message_id)
-        self.audit_patient, self.audit_obj = message.patient, message
+        message = self.scoped(message_get_for_user(user=request.user, message_id=message_id))
         try:
             message_resend(message_id=message.pk)
         except Conflict as exc:

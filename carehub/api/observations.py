@@ -310,8 +310,9 @@ class ObservationResultRecordApi(_ObservationRecordApi):
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: StaffRequest, observation_id: int) -> Response:
-        procedure = observation_get_for_user(user=request.user, observation_id=observation_id)
-        self.audit_patient, self.audit_obj = procedure.patient, procedure
+        procedure = self.scoped(
+            observation_get_for_user(user=request.user, observation_id=observation_id)
+        )
 
         def create(values: dict[str, Any]) -> Observation:
             return procedure_result_record(

@@ -27,7 +27,7 @@ from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
 from carehub.api.pagination import paginated
 from carehub.api.patients import PAGE_PARAMETERS, AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet
@@ -149,11 +149,7 @@ class EnrolmentDetailApi(AuditedApi):
 
     OutputSerializer = EnrolmentSerializer
 
-    @extend_schema(
-        operation_id="enrolments_retrieve",
-        tags=["enrolments"],
-        responses={200: EnrolmentSerializer, **problems(403, 404)},
-    )
+    @read_schema("enrolments_retrieve", "enrolments", EnrolmentSerializer)
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
         return self.audited_response(

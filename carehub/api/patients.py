@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import time
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
 from drf_spectacular.utils import (
@@ -24,7 +24,7 @@ from carehub.api.idempotency import IdempotentWrites
 from carehub.api.pagination import paginated, paginated_response
 from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import problems
+from carehub.api.schema import problems, read_schema
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import (
@@ -47,6 +47,9 @@ from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
 PATIENT_ORDERING = ("family_name", "given_name", "id")
+
+# A model with a `patient` (a check-in, a task, an observation, ...).
+OfPatientT = TypeVar("OfPatientT", bound=models.Model)
 
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
@@ -156,9 +159,13 @@ class AuditedApi(IdempotentWrites, StaffApi):
     def scoped_enrolment(self, public_id: str) -> Enrolment:
         """The enrolment the URL names, within the user's scope (404 otherwise), as the object
         of the audit row and its patient as the subject."""
-        enrolment = enrolment_get_for_user(user=self.request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        return enrolment
+        return self.scoped(enrolment_get_for_user(user=self.request.user, public_id=public_id))
+
+    def scoped(self, obj: OfPatientT) -> OfPatientT:
+        """`obj`, an object of a patient the URL names, fetched within the user's scope (404
+        otherwise), as the object of the audit row and its patient as the subject."""
+        self.audit_patient, self.audit_obj = obj.patient, obj  # type: ignore[attr-defined]
+        return obj
 
     def audited_page(
         self,
@@ -397,11 +404,7 @@ class PatientDetailApi(AuditedApi):
         deactivation_reason = serializers.CharField(allow_blank=True)
         care_team = CareTeamMemberSerializer(source="active_care_team", many=True)
 
-    @extend_schema(
-        operation_id="patients_retrieve",
-        tags=["patients"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
+    @read_schema("patients_retrieve", "patients", OutputSerializer)
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
         return self.audited_response(self.OutputSerializer(patient).data)

@@ -6,7 +6,12 @@ import copy
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import serializers
 
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE
@@ -122,6 +127,14 @@ def problems(*statuses: int) -> dict[Any, OpenApiResponse]:
         )
         for code in codes
     }
+
+
+def read_schema(operation_id: str, tag: str, serializer: Any) -> Any:
+    """The schema of a read of one thing within the user's scope: `serializer` (200), or a
+    problem (401, 403, 404)."""
+    return extend_schema(
+        operation_id=operation_id, tags=[tag], responses={200: serializer, **problems(403, 404)}
+    )
 
 
 def example(name: str, value: dict[str, Any]) -> OpenApiExample:

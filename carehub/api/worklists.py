@@ -162,8 +162,7 @@ class TaskCompleteApi(AuditedApi):
         responses={200: TaskSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, task_id: int) -> Response:
-        task = task_get_for_user(user=request.user, task_id=task_id)
-        self.audit_patient, self.audit_obj = task.patient, task
+        task = self.scoped(task_get_for_user(user=request.user, task_id=task_id))
         task = care_task_complete(task=task, user=request.user)
         return self.audited_response(self.OutputSerializer(task).data)
 
@@ -263,8 +262,7 @@ class TaskAssignApi(AuditedApi):
         responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, task_id: int) -> Response:
-        task = task_get_for_user(user=request.user, task_id=task_id)
-        self.audit_patient, self.audit_obj = task.patient, task
+        task = self.scoped(task_get_for_user(user=request.user, task_id=task_id))
         given = validated(self.InputSerializer, request.data)
         staff_id = given.validated_data["staff_id"]
         assignee = None
@@ -297,8 +295,7 @@ class TaskCancelApi(AuditedApi):
         responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, task_id: int) -> Response:
-        task = task_get_for_user(user=request.user, task_id=task_id)
-        self.audit_patient, self.audit_obj = task.patient, task
+        task = self.scoped(task_get_for_user(user=request.user, task_id=task_id))
         given = validated(self.InputSerializer, request.data)
         care_task_cancel(task=task, reason=given.validated_data["reason"], user=request.user)
         return self.audited_response(
@@ -362,8 +359,7 @@ class _FlagStatusApi(AuditedApi):
         extend_schema_view(post=schema)(cls)
 
     def post(self, request: StaffRequest, flag_id: int) -> Response:
-        flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
-        self.audit_patient, self.audit_obj = flag.patient, flag
+        flag: Flag = self.scoped(flag_get_for_user(user=request.user, flag_id=flag_id))
         given = validated(self.InputSerializer, request.data)
         flag = flag_set_status(
             flag=flag,
