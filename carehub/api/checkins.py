@@ -21,10 +21,9 @@ from rest_framework.response import Response
 
 from carehub.accounts.models import Role
 from carehub.api.exception_handler import Gone
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems, read_schema
+from carehub.api.schema import example, page_schema, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.checkins.models import CheckinStatus
@@ -81,15 +80,16 @@ class PatientCheckinListApi(AuditedApi):
 
     OutputSerializer = CheckinSerializer
 
-    @extend_schema(
-        operation_id="patients_checkins_list",
-        tags=["check-ins"],
-        parameters=[
+    @page_schema(
+        "patients_checkins_list",
+        "check-ins",
+        CheckinSerializer,
+        "CheckinPage",
+        filters=[
             OpenApiParameter("status", str, enum=CheckinStatus.values),
             OpenApiParameter("instrument", str, description="An instrument key, e.g. `peg`"),
-            *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(CheckinSerializer, "CheckinPage"), **problems(400, 403, 404)},
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest
-from carehub.api.schema import read_schema
+from carehub.api.schema import read_schema, view_serializer
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -101,15 +101,11 @@ class _EnrolmentScheduleApi(AuditedApi):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.OutputSerializer = type(
+        cls.OutputSerializer = view_serializer(
+            cls,
             "OutputSerializer",
-            (serializers.Serializer,),
-            {
-                "__module__": cls.__module__,
-                "__qualname__": f"{cls.__qualname__}.OutputSerializer",
-                "enrolment": serializers.UUIDField(),
-                cls.items_key: cls.item_serializer(many=True),
-            },
+            serializers.Serializer,
+            {"enrolment": serializers.UUIDField(), cls.items_key: cls.item_serializer(many=True)},
         )
         extend_schema_view(get=read_schema(cls.operation_id, "enrolments", cls.OutputSerializer))(
             cls

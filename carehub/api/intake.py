@@ -42,7 +42,7 @@ from carehub.api.observations import (
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems, read_schema
+from carehub.api.schema import example, problems, read_schema, view_serializer
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -110,16 +110,9 @@ class _DateRecordApi(_IntakeRecordApi):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if "date_field" in cls.__dict__:
-            cls.InputSerializer = type(
-                "InputSerializer",
-                (_CorrectsField,),
-                {
-                    "__module__": cls.__module__,
-                    "__qualname__": f"{cls.__qualname__}.InputSerializer",
-                    cls.date_field: serializers.DateField(
-                        help_text="A date in the patient's calendar, not ahead"
-                    ),
-                },
+            date = serializers.DateField(help_text="A date in the patient's calendar, not ahead")
+            cls.InputSerializer = view_serializer(
+                cls, "InputSerializer", _CorrectsField, {cls.date_field: date}
             )
         super().__init_subclass__(**kwargs)
 

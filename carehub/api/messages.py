@@ -16,10 +16,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest
-from carehub.api.schema import problems
+from carehub.api.schema import page_schema, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict
@@ -84,11 +83,12 @@ class PatientMessageListApi(AuditedApi):
 
     OutputSerializer = MessageSerializer
 
-    @extend_schema(
-        operation_id="patients_messages_list",
-        tags=["messages"],
-        parameters=PAGE_PARAMETERS,
-        responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
+    @page_schema(
+        "patients_messages_list",
+        "messages",
+        MessageSerializer,
+        "MessagePage",
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
@@ -105,12 +105,7 @@ class MessageDeadListApi(AuditedApi):
 
     OutputSerializer = MessageSerializer
 
-    @extend_schema(
-        operation_id="messages_dead_list",
-        tags=["messages"],
-        parameters=PAGE_PARAMETERS,
-        responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
-    )
+    @page_schema("messages_dead_list", "messages", MessageSerializer, "DeadMessagePage")
     def get(self, request: StaffRequest) -> Response:
         return self.audited_page(
             message_dead_list_for_user(user=request.user),

@@ -38,10 +38,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, page_schema, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
@@ -97,20 +96,18 @@ class PatientObservationListApi(AuditedApi):
 
     OutputSerializer = ObservationSerializer
 
-    @extend_schema(
-        operation_id="patients_observations_list",
-        tags=["observations"],
-        parameters=[
+    @page_schema(
+        "patients_observations_list",
+        "observations",
+        ObservationSerializer,
+        "ObservationPage",
+        filters=[
             OpenApiParameter("kind", str, enum=Kind.values),
             OpenApiParameter("code", str, description="e.g. `peg`, `mbb1`, `pt`"),
             OpenApiParameter("since", str, description="Observed at or after (ISO 8601)"),
             OpenApiParameter("until", str, description="Observed before (ISO 8601)"),
-            *PAGE_PARAMETERS,
         ],
-        responses={
-            200: paginated(ObservationSerializer, "ObservationPage"),
-            **problems(400, 403, 404),
-        },
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)

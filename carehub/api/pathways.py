@@ -24,10 +24,9 @@ from rest_framework.response import Response
 
 from carehub.accounts.models import User
 from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi, StatusListApi
+from carehub.api.patients import AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems, read_schema
+from carehub.api.schema import example, page_schema, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet
@@ -165,11 +164,8 @@ class EnrolmentTimelineApi(AuditedApi):
 
     OutputSerializer = StepSerializer
 
-    @extend_schema(
-        operation_id="enrolments_timeline",
-        tags=["enrolments"],
-        parameters=PAGE_PARAMETERS,
-        responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
+    @page_schema(
+        "enrolments_timeline", "enrolments", StepSerializer, "StepPage", errors=(400, 403, 404)
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)

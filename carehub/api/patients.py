@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from django.db import models
 from drf_spectacular.utils import (
     OpenApiParameter,
-    extend_schema,
     extend_schema_field,
     extend_schema_view,
 )
@@ -21,10 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.idempotency import IdempotentWrites
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated_response
 from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import problems, read_schema
+from carehub.api.schema import page_schema, read_schema, view_serializer
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import (
@@ -76,16 +75,6 @@ class LocalTimeField(serializers.Field):
 
     def to_representation(self, value: time) -> str:
         return value.isoformat(timespec="minutes" if not value.second else "seconds")
-
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", str, description="Opaque cursor from `next` / `previous`"),
-    OpenApiParameter(
-        "page_size",
-        {"type": "integer", "minimum": 1, "maximum": 100},
-        description="1 to 100 (default 50)",
-    ),
-]
 
 
 # URL arguments naming an object within the user's scope (see `_object_in_scope`).
@@ -295,23 +284,16 @@ class StatusListApi(AuditedApi):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.FilterSerializer = type(
-            "FilterSerializer",
-            (serializers.Serializer,),
-            {
-                "__module__": cls.__module__,
-                "__qualname__": f"{cls.__qualname__}.FilterSerializer",
-                "status": serializers.ChoiceField(choices=cls.statuses.choices, required=False),
-            },
+        status = serializers.ChoiceField(choices=cls.statuses.choices, required=False)
+        cls.FilterSerializer = view_serializer(
+            cls, "FilterSerializer", serializers.Serializer, {"status": status}
         )
-        schema = extend_schema(
-            operation_id=cls.operation_id,
-            tags=[cls.tag],
-            parameters=[
-                OpenApiParameter("status", str, enum=cls.statuses.values),
-                *PAGE_PARAMETERS,
-            ],
-            responses={200: paginated(cls.OutputSerializer, cls.page_name), **problems(400, 403)},
+        schema = page_schema(
+            cls.operation_id,
+            cls.tag,
+            cls.OutputSerializer,
+            cls.page_name,
+            filters=[OpenApiParameter("status", str, enum=cls.statuses.values)],
         )
         extend_schema_view(get=schema)(cls)
 
@@ -349,10 +331,12 @@ class PatientListApi(AuditedApi):
     class OutputSerializer(_PatientIdentitySerializer):
         active = serializers.BooleanField()
 
-    @extend_schema(
-        operation_id="patients_list",
-        tags=["patients"],
-        parameters=[
+    @page_schema(
+        "patients_list",
+        "patients",
+        OutputSerializer,
+        "PatientPage",
+        filters=[
             OpenApiParameter("search", str, description="Words matching names or the MRN"),
             OpenApiParameter(
                 "active",
@@ -360,9 +344,8 @@ class PatientListApi(AuditedApi):
                 enum=["true", "false"],
                 description="Only active (or only deactivated) patients; default both",
             ),
-            *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest) -> Response:
         filters = validated(self.FilterSerializer, request.query_params)
@@ -427,14 +410,12 @@ class PatientEnrolmentListApi(AuditedApi):
         def get_states(self, enrolment) -> dict[str, str]:
             return {track: item["state"] for track, item in enrolment.configuration.items()}
 
-    @extend_schema(
-        operation_id="patients_enrolments_list",
-        tags=["patients"],
-        parameters=PAGE_PARAMETERS,
-        responses={
-            200: paginated(OutputSerializer, "EnrolmentSummaryPage"),
-            **problems(400, 403, 404),
-        },
+    @page_schema(
+        "patients_enrolments_list",
+        "patients",
+        OutputSerializer,
+        "EnrolmentSummaryPage",
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)

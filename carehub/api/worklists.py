@@ -21,10 +21,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi, StatusListApi
+from carehub.api.patients import AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, page_schema, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
@@ -116,10 +115,12 @@ class TaskListApi(AuditedApi):
 
     OutputSerializer = TaskSerializer
 
-    @extend_schema(
-        operation_id="tasks_list",
-        tags=["worklists"],
-        parameters=[
+    @page_schema(
+        "tasks_list",
+        "worklists",
+        TaskSerializer,
+        "TaskPage",
+        filters=[
             OpenApiParameter(
                 "discipline",
                 str,
@@ -128,9 +129,7 @@ class TaskListApi(AuditedApi):
             OpenApiParameter(
                 "status", str, enum=[*TaskStatus.values, ALL], description="Default: open"
             ),
-            *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(TaskSerializer, "TaskPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
         filters = validated(self.FilterSerializer, request.query_params)
