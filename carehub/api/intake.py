@@ -29,16 +29,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.api.observations import (
-    _RECORD_RESPONSES,
     ObservationSerializer,
-    _corrected,
     _CorrectsField,
-    _ObservationRecordApi,
+    _PatientRecordApi,
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
@@ -65,46 +63,10 @@ from carehub.observations.services import (
 from carehub.patients.models import Patient
 
 
-class _IntakeRecordApi(_ObservationRecordApi):
-    """A patient's observation recorded by one observation service (`write`)."""
-
-    step_name = ""
-    # The POST's schema: its operation id and examples (with the class's InputSerializer).
-    record_operation_id = ""
-    record_examples: list[Any] = []
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "record_operation_id" in cls.__dict__:
-            schema = _schema(cls.record_operation_id, cls.InputSerializer, cls.record_examples)
-            extend_schema_view(post=schema)(cls)
-
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        raise NotImplementedError
-
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.recording_patient(patient_id)
-
-        def create(values: dict[str, Any]) -> Observation:
-            return self.write(patient, values, _corrected(patient, values))
-
-        return self.record(request, patient, f"{self.step_name}:{patient.pk}", create)
-
-
-def _schema(operation_id: str, input_serializer: type, examples: list[Any]) -> Any:
-    return extend_schema(
-        operation_id=operation_id,
-        tags=["observations"],
-        request=input_serializer,
-        examples=examples,
-        responses=_RECORD_RESPONSES,
-    )
-
-
 # A date in the patient's calendar, recorded by one observation service (`record_date`) that
 # takes it as its argument `date_field`: the InputSerializer is made from that name. (No
 # docstring: the schema describes a view without its own docstring by its nearest base's.)
-class _DateRecordApi(_IntakeRecordApi):
+class _DateRecordApi(_PatientRecordApi):
     date_field = ""
     record_date: Callable[..., Observation]
 
@@ -147,7 +109,7 @@ class PatientConservativeCareStartRecordApi(_DateRecordApi):
     record_examples = [example("Started", {"started": "2025-01-15"})]
 
 
-class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
+class PatientFailedTreatmentRecordApi(_PatientRecordApi):
     """A treatment class tried and failed, with the adequate-trial details payers ask for
     (`failed_treatment_classes` counts the distinct classes)."""
 
@@ -200,7 +162,7 @@ class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
     ]
 
 
-class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
+class PatientPsychEvaluationRecordApi(_PatientRecordApi):
     """The outcome of a pre-implant psychological evaluation (`psych_eval.outcome`)."""
 
     operation = Operation.PSYCH_EVALUATION_RECORD
@@ -226,7 +188,7 @@ class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
     ]
 
 
-class PatientStatusRecordApi(_IntakeRecordApi):
+class PatientStatusRecordApi(_PatientRecordApi):
     """A status: boolean ones (`substance_use_active`, `adverse_effects_intolerable`,
     `naloxone_offered`) take `value` true or false, the latest holding; occurrences
     (`pdmp_checked`, `udt_done`, `opioid_reassessed`) take no value (null)."""
@@ -285,7 +247,7 @@ class MedicationRowSerializer(serializers.Serializer):
         return self.context["per_drug"].get(row.code)
 
 
-class PatientMedicationsApi(_IntakeRecordApi):
+class PatientMedicationsApi(_PatientRecordApi):
     """`/patients/{id}/medications`: GET the current list with its MME, POST a drug's current
     daily dose (0: stopped)."""
 
