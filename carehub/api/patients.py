@@ -10,6 +10,7 @@ from datetime import time
 from typing import Any, TypeVar
 
 from django.db import models
+from drf_spectacular.plumbing import get_lib_doc_excludes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema_field,
@@ -266,6 +267,13 @@ class AuditedApi(IdempotentWrites, StaffApi):
                 obj = visible_to(user).select_related("patient").filter(pk=kwargs[kwarg]).first()
                 return (obj.patient, obj) if obj else (None, None)
         return None, None
+
+
+def schema_doc_excludes() -> list[type]:
+    """drf-spectacular's `GET_LIB_DOC_EXCLUDES`: the bases whose docstrings never describe an
+    endpoint. A view without a docstring of its own (or of an intermediate base) gets no
+    description, rather than `AuditedApi`'s, which describes the machinery every view shares."""
+    return [*get_lib_doc_excludes(), AuditedApi]
 
 
 # A page of what the user may see of one kind (`rows()`), optionally only those with one
