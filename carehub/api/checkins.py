@@ -15,22 +15,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from carehub.accounts.models import Role
 from carehub.api.exception_handler import Gone
-from carehub.api.patients import AuditedApi
+from carehub.api.patients import AuditedApi, PatientPageApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, page_schema, problems, read_schema
+from carehub.api.schema import example, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
-from carehub.checkins.models import CheckinStatus
+from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_patient
 from carehub.checkins.services import checkin_open_now, checkin_submit
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Source
+from carehub.patients.models import Patient
 
 ANSWERS_MAX_ITEMS = 50
 
@@ -68,11 +70,19 @@ class CheckinDetailSerializer(CheckinSerializer):
     )
 
 
-class PatientCheckinListApi(AuditedApi):
+class PatientCheckinListApi(PatientPageApi):
     """The patient's check-ins, the latest due first."""
 
     operation = Operation.CHECKIN_VIEW
     audit_action = Action.CHECKIN_LIST
+    operation_id = "patients_checkins_list"
+    tag = "check-ins"
+    page_name = "CheckinPage"
+    filters = [
+        OpenApiParameter("status", str, enum=CheckinStatus.values),
+        OpenApiParameter("instrument", str, description="An instrument key, e.g. `peg`"),
+    ]
+    ordering = ("-due_at", "-id")
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=CheckinStatus.choices, required=False)
@@ -80,25 +90,8 @@ class PatientCheckinListApi(AuditedApi):
 
     OutputSerializer = CheckinSerializer
 
-    @page_schema(
-        "patients_checkins_list",
-        "check-ins",
-        CheckinSerializer,
-        "CheckinPage",
-        filters=[
-            OpenApiParameter("status", str, enum=CheckinStatus.values),
-            OpenApiParameter("instrument", str, description="An instrument key, e.g. `peg`"),
-        ],
-        errors=(400, 403, 404),
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        filters = validated(self.FilterSerializer, request.query_params)
-        return self.audited_page(
-            checkin_list_for_patient(patient=patient, **filters.validated_data),
-            self.OutputSerializer,
-            ordering=("-due_at", "-id"),
-        )
+    def rows(self, patient: Patient, **filters: Any) -> QuerySet[Checkin]:
+        return checkin_list_for_patient(patient=patient, **filters)
 
 
 class CheckinDetailApi(AuditedApi):

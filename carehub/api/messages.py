@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from carehub.api.patients import AuditedApi
+from carehub.api.patients import AuditedApi, PatientPageApi
 from carehub.api.requests import StaffRequest
 from carehub.api.schema import page_schema, problems
 from carehub.audit.models import Action
@@ -26,6 +27,7 @@ from carehub.core.logging import redact
 from carehub.messaging.models import (
     EVENT_STATUS_CHOICES,
     DeliveryChannel,
+    Message,
     MessageStatus,
     Urgency,
 )
@@ -35,6 +37,7 @@ from carehub.messaging.selectors import (
     message_list_for_patient,
 )
 from carehub.messaging.services import message_resend
+from carehub.patients.models import Patient
 
 
 class RedactedCharField(serializers.CharField):
@@ -75,26 +78,19 @@ class MessageSerializer(serializers.Serializer):
     events = DeliveryEventSerializer(many=True, help_text="Every change of state, oldest first")
 
 
-class PatientMessageListApi(AuditedApi):
+class PatientMessageListApi(PatientPageApi):
     """Messages to the patient and to staff about the patient, newest first."""
 
     operation = Operation.MESSAGE_LIST
     audit_action = Action.MESSAGE_LIST
+    operation_id = "patients_messages_list"
+    tag = "messages"
+    page_name = "MessagePage"
 
     OutputSerializer = MessageSerializer
 
-    @page_schema(
-        "patients_messages_list",
-        "messages",
-        MessageSerializer,
-        "MessagePage",
-        errors=(400, 403, 404),
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        return self.audited_page(
-            message_list_for_patient(user=request.user, patient=patient), self.OutputSerializer
-        )
+    def rows(self, patient: Patient, **filters: Any) -> QuerySet[Message]:
+        return message_list_for_patient(user=self.request.user, patient=patient)
 
 
 class MessageDeadListApi(AuditedApi):

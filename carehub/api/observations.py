@@ -33,14 +33,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
-from carehub.api.patients import AuditedApi
+from carehub.api.patients import AuditedApi, PatientPageApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, page_schema, problems
+from carehub.api.schema import example, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict, InvalidInput
@@ -84,9 +85,19 @@ class ObservationSerializer(serializers.Serializer):
     )
 
 
-class PatientObservationListApi(AuditedApi):
+class PatientObservationListApi(PatientPageApi):
     operation = Operation.OBSERVATION_VIEW
     audit_action = Action.OBSERVATION_LIST
+    operation_id = "patients_observations_list"
+    tag = "observations"
+    page_name = "ObservationPage"
+    filters = [
+        OpenApiParameter("kind", str, enum=Kind.values),
+        OpenApiParameter("code", str, description="e.g. `peg`, `mbb1`, `pt`"),
+        OpenApiParameter("since", str, description="Observed at or after (ISO 8601)"),
+        OpenApiParameter("until", str, description="Observed before (ISO 8601)"),
+    ]
+    ordering = ("-observed_at", "-id")
 
     class FilterSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Kind.choices, required=False)
@@ -96,32 +107,8 @@ class PatientObservationListApi(AuditedApi):
 
     OutputSerializer = ObservationSerializer
 
-    @page_schema(
-        "patients_observations_list",
-        "observations",
-        ObservationSerializer,
-        "ObservationPage",
-        filters=[
-            OpenApiParameter("kind", str, enum=Kind.values),
-            OpenApiParameter("code", str, description="e.g. `peg`, `mbb1`, `pt`"),
-            OpenApiParameter("since", str, description="Observed at or after (ISO 8601)"),
-            OpenApiParameter("until", str, description="Observed before (ISO 8601)"),
-        ],
-        errors=(400, 403, 404),
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        filters = validated(self.FilterSerializer, request.query_params)
-        return self.audited_page(
-            observation_list_for_patient(
-                user=request.user, patient=patient, **filters.validated_data
-            ),
-            self.OutputSerializer,
-            ordering=("-observed_at", "-id"),
-        )
-
-
-# --- recording ---------------------------------------------------------------------------------
+    def rows(self, patient: Patient, **filters: Any) -> QuerySet[Observation]:
+        return observation_list_for_patient(user=self.request.user, patient=patient, **filters)
 
 
 class EventResultSerializer(serializers.Serializer):

@@ -318,6 +318,47 @@ class StatusListApi(AuditedApi):
         )
 
 
+# A page of the rows of the patient the URL names (`rows()`), within the user's scope, filtered
+# by the query (`FilterSerializer`, documented by `filters`). A subclass names its
+# `operation_id`, `tag`, `page_name`, `ordering` and OutputSerializer. (No docstring: the schema
+# describes a view without its own docstring by its nearest base's.)
+class PatientPageApi(AuditedApi):
+    operation_id = ""
+    tag = ""
+    page_name = ""
+    filters: list[OpenApiParameter] = []
+    ordering: str | Sequence[str] = "-id"
+    OutputSerializer: type[serializers.Serializer]
+
+    class FilterSerializer(serializers.Serializer):
+        pass
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "operation_id" in cls.__dict__:
+            schema = page_schema(
+                cls.operation_id,
+                cls.tag,
+                cls.OutputSerializer,
+                cls.page_name,
+                filters=cls.filters,
+                errors=(400, 403, 404),
+            )
+            extend_schema_view(get=schema)(cls)
+
+    def rows(self, patient: Patient, **filters: Any) -> models.QuerySet[Any]:
+        raise NotImplementedError
+
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
+        patient = self.scoped_patient(patient_id)
+        filters = validated(self.FilterSerializer, request.query_params)
+        return self.audited_page(
+            self.rows(patient, **filters.validated_data),
+            self.OutputSerializer,
+            ordering=self.ordering,
+        )
+
+
 # Who the patient is: the first fields of both the list's rows and the detail. (A comment, not
 # a docstring: drf-spectacular would describe both components with it.)
 class _PatientIdentitySerializer(serializers.Serializer):
@@ -401,9 +442,12 @@ class PatientDetailApi(AuditedApi):
         return self.audited_response(self.OutputSerializer(patient).data)
 
 
-class PatientEnrolmentListApi(AuditedApi):
+class PatientEnrolmentListApi(PatientPageApi):
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_LIST
+    operation_id = "patients_enrolments_list"
+    tag = "patients"
+    page_name = "EnrolmentSummaryPage"
 
     class OutputSerializer(serializers.Serializer):
         public_id = serializers.UUIDField()
@@ -418,13 +462,5 @@ class PatientEnrolmentListApi(AuditedApi):
         def get_states(self, enrolment) -> dict[str, str]:
             return {track: item["state"] for track, item in enrolment.configuration.items()}
 
-    @page_schema(
-        "patients_enrolments_list",
-        "patients",
-        OutputSerializer,
-        "EnrolmentSummaryPage",
-        errors=(400, 403, 404),
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        return self.audited_page(enrolment_list_for_patient(patient=patient), self.OutputSerializer)
+    def rows(self, patient: Patient, **filters: Any) -> models.QuerySet[Any]:
+        return enrolment_list_for_patient(patient=patient)
