@@ -15,23 +15,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from carehub.accounts.models import Role
 from carehub.api.exception_handler import Gone
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi, PatientPageApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
-from carehub.checkins.models import CheckinStatus
+from carehub.checkins.models import Checkin, CheckinStatus
 from carehub.checkins.selectors import checkin_get_for_user, checkin_list_for_patient
 from carehub.checkins.services import checkin_open_now, checkin_submit
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.observations.models import Source
+from carehub.patients.models import Patient
 
 ANSWERS_MAX_ITEMS = 50
 
@@ -69,11 +70,19 @@ class CheckinDetailSerializer(CheckinSerializer):
     )
 
 
-class PatientCheckinListApi(AuditedApi):
+class PatientCheckinListApi(PatientPageApi):
     """The patient's check-ins, the latest due first."""
 
     operation = Operation.CHECKIN_VIEW
     audit_action = Action.CHECKIN_LIST
+    operation_id = "patients_checkins_list"
+    tag = "check-ins"
+    page_name = "CheckinPage"
+    filters = [
+        OpenApiParameter("status", str, enum=CheckinStatus.values),
+        OpenApiParameter("instrument", str, description="An instrument key, e.g. `peg`"),
+    ]
+    ordering = ("-due_at", "-id")
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=CheckinStatus.choices, required=False)
@@ -81,24 +90,8 @@ class PatientCheckinListApi(AuditedApi):
 
     OutputSerializer = CheckinSerializer
 
-    @extend_schema(
-        operation_id="patients_checkins_list",
-        tags=["check-ins"],
-        parameters=[
-            OpenApiParameter("status", str, enum=CheckinStatus.values),
-            OpenApiParameter("instrument", str, description="An instrument key, e.g. `peg`"),
-            *PAGE_PARAMETERS,
-        ],
-        responses={200: paginated(CheckinSerializer, "CheckinPage"), **problems(400, 403, 404)},
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        filters = validated(self.FilterSerializer, request.query_params)
-        return self.audited_page(
-            checkin_list_for_patient(patient=patient, **filters.validated_data),
-            self.OutputSerializer,
-            ordering=("-due_at", "-id"),
-        )
+    def rows(self, patient: Patient, **filters: Any) -> QuerySet[Checkin]:
+        return checkin_list_for_patient(patient=patient, **filters)
 
 
 class CheckinDetailApi(AuditedApi):
@@ -107,14 +100,9 @@ class CheckinDetailApi(AuditedApi):
 
     OutputSerializer = CheckinDetailSerializer
 
-    @extend_schema(
-        operation_id="checkins_retrieve",
-        tags=["check-ins"],
-        responses={200: CheckinDetailSerializer, **problems(403, 404)},
-    )
+    @read_schema("checkins_retrieve", "check-ins", CheckinDetailSerializer)
     def get(self, request: StaffRequest, checkin_id: int) -> Response:
-        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin = self.scoped(checkin_get_for_user(user=request.user, checkin_id=checkin_id))
         return self.audited_response(self.OutputSerializer(checkin).data)
 
 
@@ -156,8 +144,7 @@ class CheckinAnswerSubmitApi(AuditedApi):
         responses={201: OutputSerializer, **problems(400, 403, 404, 410)},
     )
     def post(self, request: StaffRequest, checkin_id: int) -> Response:
-        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin = self.scoped(checkin_get_for_user(user=request.user, checkin_id=checkin_id))
         data = validated(self.InputSerializer, request.data)
         source = Source.PATIENT if request.user.role == Role.PATIENT else Source.STAFF
         try:
@@ -211,8 +198,7 @@ class CheckinOpenApi(AuditedApi):
         responses={200: CheckinSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, checkin_id: int) -> Response:
-        checkin = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
-        self.audit_patient, self.audit_obj = checkin.patient, checkin
+        checkin = self.scoped(checkin_get_for_user(user=request.user, checkin_id=checkin_id))
         checkin_open_now(checkin=checkin)
         fresh = checkin_get_for_user(user=request.user, checkin_id=checkin_id)
         return self.audited_response(self.OutputSerializer(fresh).data)

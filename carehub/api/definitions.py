@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest
-from carehub.api.schema import problems
+from carehub.api.schema import problems, read_schema
 from carehub.care_access import Operation
 from carehub.core.exceptions import NotFound
 from carehub.pathways.registry import definition_get, registry
@@ -111,11 +111,7 @@ class PathwayDetailApi(StaffApi):
         events = PathwayEventSerializer(many=True, help_text="Events a person may send")
         thresholds = PathwayThresholdSerializer(many=True)
 
-    @extend_schema(
-        operation_id="pathways_retrieve",
-        tags=["pathways"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
+    @read_schema("pathways_retrieve", "pathways", OutputSerializer)
     def get(self, request: StaffRequest, key: str, version: int) -> Response:
         definition = _definition(key, version)
         internal = definition.internal_events

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest
-from carehub.api.schema import problems
+from carehub.api.schema import read_schema, view_serializer
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -59,11 +59,7 @@ class EnrolmentFactsApi(AuditedApi):
             child=serializers.CharField(), help_text="Catalogue facts carehub cannot compute, why"
         )
 
-    @extend_schema(
-        operation_id="enrolments_facts",
-        tags=["enrolments"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
+    @read_schema("enrolments_facts", "enrolments", OutputSerializer)
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
         facts = enrolment_facts(enrolment=enrolment, now=clock.now())
@@ -93,23 +89,27 @@ class TimerSerializer(serializers.Serializer):
 
 
 # What an enrolment waits for, not paged: `{"enrolment": <public id>, <items_key>: [...]}`,
-# audited with how many it lists. A subclass names its `items_key`, its `operation_id` and how
-# it finds the `items`. (No docstring: the schema describes a view without its own docstring by
-# its nearest base's.)
+# audited with how many it lists. A subclass names its `items_key`, the `item_serializer` of
+# each, its `operation_id` and how it finds the `items`; its OutputSerializer is made from them.
+# (No docstring: the schema describes a view without its own docstring by its nearest base's.)
 class _EnrolmentScheduleApi(AuditedApi):
     operation = Operation.ENROLMENT_SCHEDULE_VIEW
     items_key = ""
+    item_serializer: type[serializers.Serializer]
     operation_id = ""
     OutputSerializer: type[serializers.Serializer]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        schema = extend_schema(
-            operation_id=cls.operation_id,
-            tags=["enrolments"],
-            responses={200: cls.OutputSerializer, **problems(403, 404)},
+        cls.OutputSerializer = view_serializer(
+            cls,
+            "OutputSerializer",
+            serializers.Serializer,
+            {"enrolment": serializers.UUIDField(), cls.items_key: cls.item_serializer(many=True)},
         )
-        extend_schema_view(get=schema)(cls)
+        extend_schema_view(get=read_schema(cls.operation_id, "enrolments", cls.OutputSerializer))(
+            cls
+        )
 
     def items(self, enrolment: Enrolment) -> list[Any]:
         raise NotImplementedError
@@ -125,11 +125,8 @@ class _EnrolmentScheduleApi(AuditedApi):
 class EnrolmentTimersApi(_EnrolmentScheduleApi):
     audit_action = Action.ENROLMENT_TIMERS
     items_key = "timers"
+    item_serializer = TimerSerializer
     operation_id = "enrolments_timers"
-
-    class OutputSerializer(serializers.Serializer):
-        enrolment = serializers.UUIDField()
-        timers = TimerSerializer(many=True)
 
     def items(self, enrolment: Enrolment) -> list[Any]:
         return list(enrolment_timers_pending(enrolment=enrolment))
@@ -150,11 +147,8 @@ class _NextDueSerializer(serializers.Serializer):
 class EnrolmentNextDueApi(_EnrolmentScheduleApi):
     audit_action = Action.ENROLMENT_NEXT_DUE
     items_key = "items"
+    item_serializer = _NextDueSerializer
     operation_id = "enrolments_next_due"
-
-    class OutputSerializer(serializers.Serializer):
-        enrolment = serializers.UUIDField()
-        items = _NextDueSerializer(many=True)
 
     def items(self, enrolment: Enrolment) -> list[Any]:
         return enrolment_next_due(enrolment=enrolment)

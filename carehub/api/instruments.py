@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import problems
+from carehub.api.schema import problems, read_schema
 from carehub.care_access import Operation
 from carehub.core.exceptions import NotFound
 from carehub.instruments.definition import InstrumentDefinition
@@ -227,10 +227,6 @@ class InstrumentDetailApi(StaffApi):
         loinc = InstrumentLoincSerializer()
         red_flags = InstrumentRedFlagSerializer(many=True)
 
-    @extend_schema(
-        operation_id="instruments_retrieve",
-        tags=["instruments"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
+    @read_schema("instruments_retrieve", "instruments", OutputSerializer)
     def get(self, request: StaffRequest, key: str, version: int) -> Response:
         return Response(self.OutputSerializer(_detail(_definition(key, version))).data)

@@ -26,22 +26,21 @@ pharmacist; `psych_evaluation.record`: physician and psychologist; the rest
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.api.observations import (
-    _RECORD_RESPONSES,
     ObservationSerializer,
-    _corrected,
     _CorrectsField,
-    _ObservationRecordApi,
+    _PatientRecordApi,
 )
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, problems, read_schema, view_serializer
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core import clock
@@ -64,82 +63,53 @@ from carehub.observations.services import (
 from carehub.patients.models import Patient
 
 
-class _IntakeRecordApi(_ObservationRecordApi):
-    """A patient's observation recorded by one observation service (`write`)."""
-
-    step_name = ""
-    # The POST's schema: its operation id and examples (with the class's InputSerializer).
-    record_operation_id = ""
-    record_examples: list[Any] = []
+# A date in the patient's calendar, recorded by one observation service (`record_date`) that
+# takes it as its argument `date_field`: the InputSerializer is made from that name. (No
+# docstring: the schema describes a view without its own docstring by its nearest base's.)
+class _DateRecordApi(_PatientRecordApi):
+    date_field = ""
+    record_date: Callable[..., Observation]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "date_field" in cls.__dict__:
+            date = serializers.DateField(help_text="A date in the patient's calendar, not ahead")
+            cls.InputSerializer = view_serializer(
+                cls, "InputSerializer", _CorrectsField, {cls.date_field: date}
+            )
         super().__init_subclass__(**kwargs)
-        if "record_operation_id" in cls.__dict__:
-            schema = _schema(cls.record_operation_id, cls.InputSerializer, cls.record_examples)
-            extend_schema_view(post=schema)(cls)
 
     def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        raise NotImplementedError
-
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.recording_patient(patient_id)
-
-        def create(values: dict[str, Any]) -> Observation:
-            return self.write(patient, values, _corrected(patient, values))
-
-        return self.record(request, patient, f"{self.step_name}:{patient.pk}", create)
+        return self.record_date(
+            patient=patient,
+            recorded_by=self.request.user,
+            corrects=corrects,
+            **{self.date_field: values[self.date_field]},
+        )
 
 
-def _schema(operation_id: str, input_serializer: type, examples: list[Any]) -> Any:
-    return extend_schema(
-        operation_id=operation_id,
-        tags=["observations"],
-        request=input_serializer,
-        examples=examples,
-        responses=_RECORD_RESPONSES,
-    )
-
-
-class PatientPainOnsetRecordApi(_IntakeRecordApi):
+class PatientPainOnsetRecordApi(_DateRecordApi):
     """When this pain started (`pain.months`, e.g. the intake's `pain.months >= 6`)."""
 
     audit_action = Action.OBSERVATION_PAIN_ONSET
     step_name = "pain_onset"
-
-    class InputSerializer(_CorrectsField):
-        onset = serializers.DateField(help_text="A date in the patient's calendar, not ahead")
-
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return pain_onset_record(
-            patient=patient, onset=values["onset"], recorded_by=self.request.user, corrects=corrects
-        )
-
+    date_field = "onset"
+    record_date = staticmethod(pain_onset_record)
     record_operation_id = "patients_pain_onset_record"
     record_examples = [example("Onset", {"onset": "2024-09-01"})]
 
 
-class PatientConservativeCareStartRecordApi(_IntakeRecordApi):
+class PatientConservativeCareStartRecordApi(_DateRecordApi):
     """When documented conservative care started (`conservative_care.weeks`)."""
 
     audit_action = Action.OBSERVATION_CONSERVATIVE_CARE
     step_name = "conservative_care_start"
-
-    class InputSerializer(_CorrectsField):
-        started = serializers.DateField(help_text="A date in the patient's calendar, not ahead")
-
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return conservative_care_start_record(
-            patient=patient,
-            started=values["started"],
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
-
+    date_field = "started"
+    record_date = staticmethod(conservative_care_start_record)
     record_operation_id = "patients_conservative_care_start_record"
     record_examples = [example("Started", {"started": "2025-01-15"})]
 
 
-class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
+class PatientFailedTreatmentRecordApi(_PatientRecordApi):
     """A treatment class tried and failed, with the adequate-trial details payers ask for
     (`failed_treatment_classes` counts the distinct classes)."""
 
@@ -192,7 +162,7 @@ class PatientFailedTreatmentRecordApi(_IntakeRecordApi):
     ]
 
 
-class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
+class PatientPsychEvaluationRecordApi(_PatientRecordApi):
     """The outcome of a pre-implant psychological evaluation (`psych_eval.outcome`)."""
 
     operation = Operation.PSYCH_EVALUATION_RECORD
@@ -218,7 +188,7 @@ class PatientPsychEvaluationRecordApi(_IntakeRecordApi):
     ]
 
 
-class PatientStatusRecordApi(_IntakeRecordApi):
+class PatientStatusRecordApi(_PatientRecordApi):
     """A status: boolean ones (`substance_use_active`, `adverse_effects_intolerable`,
     `naloxone_offered`) take `value` true or false, the latest holding; occurrences
     (`pdmp_checked`, `udt_done`, `opioid_reassessed`) take no value (null)."""
@@ -277,7 +247,7 @@ class MedicationRowSerializer(serializers.Serializer):
         return self.context["per_drug"].get(row.code)
 
 
-class PatientMedicationsApi(_IntakeRecordApi):
+class PatientMedicationsApi(_PatientRecordApi):
     """`/patients/{id}/medications`: GET the current list with its MME, POST a drug's current
     daily dose (0: stopped)."""
 
@@ -323,11 +293,7 @@ class PatientMedicationsApi(_IntakeRecordApi):
             corrects=corrects,
         )
 
-    @extend_schema(
-        operation_id="patients_medications_list",
-        tags=["observations"],
-        responses={200: ListSerializer, **problems(403, 404)},
-    )
+    @read_schema("patients_medications_list", "observations", ListSerializer)
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
         now = clock.now()
@@ -387,8 +353,9 @@ class ObservationWithdrawApi(AuditedApi):
         responses={201: OutputSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, observation_id: int) -> Response:
-        observation = observation_get_for_user(user=request.user, observation_id=observation_id)
-        self.audit_patient, self.audit_obj = observation.patient, observation
+        observation = self.scoped(
+            observation_get_for_user(user=request.user, observation_id=observation_id)
+        )
         data = validated(self.InputSerializer, request.data)
         withdrawal = observation_withdraw(
             observation=observation,

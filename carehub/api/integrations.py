@@ -18,10 +18,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import problems
+from carehub.api.schema import page_schema, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
@@ -174,15 +173,7 @@ class WebhookListCreateApi(_WebhookApi):
         )
         description = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
-    @extend_schema(
-        operation_id="webhooks_list",
-        tags=["integrations"],
-        parameters=PAGE_PARAMETERS,
-        responses={
-            200: paginated(SubscriptionSerializer, "WebhookPage"),
-            **problems(400, 403),
-        },
-    )
+    @page_schema("webhooks_list", "integrations", SubscriptionSerializer, "WebhookPage")
     def get(self, request: StaffRequest) -> Response:
         return self.audited_page(
             webhook_subscriptions_for_clinic(clinic_id=request.user.clinic_id),
@@ -228,11 +219,7 @@ class WebhookDetailApi(_WebhookApi):
             required=False, default=False, help_text="A new signing secret (shown in the answer)"
         )
 
-    @extend_schema(
-        operation_id="webhooks_retrieve",
-        tags=["integrations"],
-        responses={200: SubscriptionSerializer, **problems(403, 404)},
-    )
+    @read_schema("webhooks_retrieve", "integrations", SubscriptionSerializer)
     def get(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self.scoped_subscription(webhook_id)
         self.audit()
@@ -281,14 +268,12 @@ class WebhookDeliveryListApi(_WebhookApi):
 
     audit_action = Action.WEBHOOK_DELIVERY_LIST
 
-    @extend_schema(
-        operation_id="webhooks_deliveries_list",
-        tags=["integrations"],
-        parameters=PAGE_PARAMETERS,
-        responses={
-            200: paginated(DeliverySerializer, "WebhookDeliveryPage"),
-            **problems(400, 403, 404),
-        },
+    @page_schema(
+        "webhooks_deliveries_list",
+        "integrations",
+        DeliverySerializer,
+        "WebhookDeliveryPage",
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest, webhook_id: int) -> Response:
         subscription = self.scoped_subscription(webhook_id)

@@ -22,7 +22,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
-from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_key
+from carehub.api.idempotency import idempotency_key
 from carehub.api.pathways import DispatchOutputSerializer, EnrolmentSerializer, dispatch_response
 from carehub.api.patients import AuditedApi, PatientEnrolmentListApi
 from carehub.api.requests import StaffRequest, validated
@@ -148,7 +148,6 @@ class EnrolmentDischargeApi(AuditedApi):
     @extend_schema(
         operation_id="enrolments_discharge",
         tags=["enrolments"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[example("Moved away", {"reason": "Moved to another area"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},

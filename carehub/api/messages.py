@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi, PatientPageApi
 from carehub.api.requests import StaffRequest
-from carehub.api.schema import problems
+from carehub.api.schema import page_schema, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict
@@ -27,6 +27,7 @@ from carehub.core.logging import redact
 from carehub.messaging.models import (
     EVENT_STATUS_CHOICES,
     DeliveryChannel,
+    Message,
     MessageStatus,
     Urgency,
 )
@@ -36,6 +37,7 @@ from carehub.messaging.selectors import (
     message_list_for_patient,
 )
 from carehub.messaging.services import message_resend
+from carehub.patients.models import Patient
 
 
 class RedactedCharField(serializers.CharField):
@@ -76,25 +78,19 @@ class MessageSerializer(serializers.Serializer):
     events = DeliveryEventSerializer(many=True, help_text="Every change of state, oldest first")
 
 
-class PatientMessageListApi(AuditedApi):
+class PatientMessageListApi(PatientPageApi):
     """Messages to the patient and to staff about the patient, newest first."""
 
     operation = Operation.MESSAGE_LIST
     audit_action = Action.MESSAGE_LIST
+    operation_id = "patients_messages_list"
+    tag = "messages"
+    page_name = "MessagePage"
 
     OutputSerializer = MessageSerializer
 
-    @extend_schema(
-        operation_id="patients_messages_list",
-        tags=["messages"],
-        parameters=PAGE_PARAMETERS,
-        responses={200: paginated(MessageSerializer, "MessagePage"), **problems(400, 403, 404)},
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        return self.audited_page(
-            message_list_for_patient(user=request.user, patient=patient), self.OutputSerializer
-        )
+    def rows(self, patient: Patient, **filters: Any) -> QuerySet[Message]:
+        return message_list_for_patient(user=self.request.user, patient=patient)
 
 
 class MessageDeadListApi(AuditedApi):
@@ -105,12 +101,7 @@ class MessageDeadListApi(AuditedApi):
 
     OutputSerializer = MessageSerializer
 
-    @extend_schema(
-        operation_id="messages_dead_list",
-        tags=["messages"],
-        parameters=PAGE_PARAMETERS,
-        responses={200: paginated(MessageSerializer, "DeadMessagePage"), **problems(400, 403)},
-    )
+    @page_schema("messages_dead_list", "messages", MessageSerializer, "DeadMessagePage")
     def get(self, request: StaffRequest) -> Response:
         return self.audited_page(
             message_dead_list_for_user(user=request.user),
@@ -134,8 +125,7 @@ class MessageResendApi(AuditedApi):
         responses={200: MessageSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, message_id: int) -> Response:
-        message = message_get_for_user(user=request.user, message_id=message_id)
-        self.audit_patient, self.audit_obj = message.patient, message
+        message = self.scoped(message_get_for_user(user=request.user, message_id=message_id))
         try:
             message_resend(message_id=message.pk)
         except Conflict as exc:

@@ -19,7 +19,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from carehub.api.idempotency import IDEMPOTENCY_PARAMETER
 from carehub.api.patients import AuditedApi
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
@@ -111,7 +110,6 @@ class MigrationApplyApi(AuditedApi):
     @extend_schema(
         operation_id="pathways_migrations_apply",
         tags=["pathways"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[example("All", {}), example("Approved", {"approve": True})],
         responses={200: OutputSerializer, **problems(400, 403)},
@@ -160,7 +158,6 @@ class EnrolmentMigrationRollbackApi(AuditedApi):
     @extend_schema(
         operation_id="enrolments_migration_rollback",
         tags=["enrolments"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=None,
         responses={200: OutputSerializer, **problems(403, 404, 409)},
     )

@@ -33,13 +33,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
+from carehub.api.patients import AuditedApi, PatientPageApi
 from carehub.api.requests import StaffRequest, validated
 from carehub.api.schema import example, problems
 from carehub.audit.models import Action
@@ -85,9 +85,19 @@ class ObservationSerializer(serializers.Serializer):
     )
 
 
-class PatientObservationListApi(AuditedApi):
+class PatientObservationListApi(PatientPageApi):
     operation = Operation.OBSERVATION_VIEW
     audit_action = Action.OBSERVATION_LIST
+    operation_id = "patients_observations_list"
+    tag = "observations"
+    page_name = "ObservationPage"
+    filters = [
+        OpenApiParameter("kind", str, enum=Kind.values),
+        OpenApiParameter("code", str, description="e.g. `peg`, `mbb1`, `pt`"),
+        OpenApiParameter("since", str, description="Observed at or after (ISO 8601)"),
+        OpenApiParameter("until", str, description="Observed before (ISO 8601)"),
+    ]
+    ordering = ("-observed_at", "-id")
 
     class FilterSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Kind.choices, required=False)
@@ -97,34 +107,8 @@ class PatientObservationListApi(AuditedApi):
 
     OutputSerializer = ObservationSerializer
 
-    @extend_schema(
-        operation_id="patients_observations_list",
-        tags=["observations"],
-        parameters=[
-            OpenApiParameter("kind", str, enum=Kind.values),
-            OpenApiParameter("code", str, description="e.g. `peg`, `mbb1`, `pt`"),
-            OpenApiParameter("since", str, description="Observed at or after (ISO 8601)"),
-            OpenApiParameter("until", str, description="Observed before (ISO 8601)"),
-            *PAGE_PARAMETERS,
-        ],
-        responses={
-            200: paginated(ObservationSerializer, "ObservationPage"),
-            **problems(400, 403, 404),
-        },
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        filters = validated(self.FilterSerializer, request.query_params)
-        return self.audited_page(
-            observation_list_for_patient(
-                user=request.user, patient=patient, **filters.validated_data
-            ),
-            self.OutputSerializer,
-            ordering=("-observed_at", "-id"),
-        )
-
-
-# --- recording ---------------------------------------------------------------------------------
+    def rows(self, patient: Patient, **filters: Any) -> QuerySet[Observation]:
+        return observation_list_for_patient(user=self.request.user, patient=patient, **filters)
 
 
 class EventResultSerializer(serializers.Serializer):
@@ -242,10 +226,43 @@ _RECORD_RESPONSES = {
 }
 
 
-class PatientProcedureRecordApi(_ObservationRecordApi):
+class _PatientRecordApi(_ObservationRecordApi):
+    """A patient's observation recorded by one observation service (`write`)."""
+
+    step_name = ""
+    # The POST's schema: its operation id and examples (with the class's InputSerializer).
+    record_operation_id = ""
+    record_examples: list[Any] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "record_operation_id" in cls.__dict__:
+            schema = extend_schema(
+                operation_id=cls.record_operation_id,
+                tags=["observations"],
+                request=cls.InputSerializer,
+                examples=cls.record_examples,
+                responses=_RECORD_RESPONSES,
+            )
+            extend_schema_view(post=schema)(cls)
+
+    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
+        raise NotImplementedError
+
+    def post(self, request: StaffRequest, patient_id: int) -> Response:
+        patient = self.recording_patient(patient_id)
+
+        def create(values: dict[str, Any]) -> Observation:
+            return self.write(patient, values, _corrected(patient, values))
+
+        return self.record(request, patient, f"{self.step_name}:{patient.pk}", create)
+
+
+class PatientProcedureRecordApi(_PatientRecordApi):
     """A procedure performed (e.g. `mbb1`, `esi`), with its relief when already known."""
 
     audit_action = Action.OBSERVATION_PROCEDURE
+    step_name = "procedure"
 
     class InputSerializer(_CorrectsField):
         procedure = serializers.SlugField(max_length=64, help_text="e.g. `mbb1`, `esi`, `rfa`")
@@ -258,34 +275,24 @@ class PatientProcedureRecordApi(_ObservationRecordApi):
         )
         region = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
-    @extend_schema(
-        operation_id="patients_procedures_record",
-        tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
-        request=InputSerializer,
-        examples=[
-            example(
-                "Medial branch block", {"procedure": "mbb1", "performed_at": "2026-01-05T10:00:00Z"}
-            )
-        ],
-        responses=_RECORD_RESPONSES,
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.recording_patient(patient_id)
+    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
+        return procedure_record(
+            patient=patient,
+            procedure=values["procedure"],
+            performed_at=values["performed_at"],
+            relief_pct=values.get("relief_pct"),
+            relief_weeks=values.get("relief_weeks"),
+            region=values.get("region", ""),
+            recorded_by=self.request.user,
+            corrects=corrects,
+        )
 
-        def create(values: dict[str, Any]) -> Observation:
-            return procedure_record(
-                patient=patient,
-                procedure=values["procedure"],
-                performed_at=values["performed_at"],
-                relief_pct=values.get("relief_pct"),
-                relief_weeks=values.get("relief_weeks"),
-                region=values.get("region", ""),
-                recorded_by=request.user,
-                corrects=_corrected(patient, values),
-            )
-
-        return self.record(request, patient, f"procedure:{patient.pk}", create)
+    record_operation_id = "patients_procedures_record"
+    record_examples = [
+        example(
+            "Medial branch block", {"procedure": "mbb1", "performed_at": "2026-01-05T10:00:00Z"}
+        )
+    ]
 
 
 class ObservationResultRecordApi(_ObservationRecordApi):
@@ -304,7 +311,6 @@ class ObservationResultRecordApi(_ObservationRecordApi):
     @extend_schema(
         operation_id="observations_result_record",
         tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[
             example("80 % relief", {"relief_pct": 80, "assessed_at": "2026-01-05T16:00:00Z"})
@@ -312,8 +318,9 @@ class ObservationResultRecordApi(_ObservationRecordApi):
         responses=_RECORD_RESPONSES,
     )
     def post(self, request: StaffRequest, observation_id: int) -> Response:
-        procedure = observation_get_for_user(user=request.user, observation_id=observation_id)
-        self.audit_patient, self.audit_obj = procedure.patient, procedure
+        procedure = self.scoped(
+            observation_get_for_user(user=request.user, observation_id=observation_id)
+        )
 
         def create(values: dict[str, Any]) -> Observation:
             return procedure_result_record(
@@ -327,13 +334,14 @@ class ObservationResultRecordApi(_ObservationRecordApi):
         return self.record(request, procedure.patient, f"result:{procedure.pk}", create)
 
 
-class PatientSessionRecordApi(_ObservationRecordApi):
+class PatientSessionRecordApi(_PatientRecordApi):
     """A therapy session (`pt`, `cbt`), attended or missed, with notes. Logged by the
     therapists who run them (`session.log`), each discipline by the roles the pathway
     definition names for its session event (a psychologist does not log PT sessions)."""
 
     operation = Operation.SESSION_LOG
     audit_action = Action.OBSERVATION_SESSION
+    step_name = "session"
 
     class InputSerializer(_CorrectsField):
         discipline = serializers.SlugField(max_length=32, help_text="`pt` or `cbt`")
@@ -341,48 +349,39 @@ class PatientSessionRecordApi(_ObservationRecordApi):
         observed_at = serializers.DateTimeField()
         notes = serializers.CharField(required=False, allow_blank=True, max_length=NOTES_MAX_LENGTH)
 
-    @extend_schema(
-        operation_id="patients_sessions_record",
-        tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
-        request=InputSerializer,
-        examples=[
-            example(
-                "PT session",
-                {
-                    "discipline": "pt",
-                    "attended": True,
-                    "observed_at": "2026-01-05T10:00:00Z",
-                    "notes": "Walked 10 minutes",
-                },
-            )
-        ],
-        responses=_RECORD_RESPONSES,
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.recording_patient(patient_id)
+    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
+        return session_record(
+            patient=patient,
+            discipline=values["discipline"],
+            attended=values["attended"],
+            observed_at=values["observed_at"],
+            notes=values.get("notes", ""),
+            recorded_by=self.request.user,
+            corrects=corrects,
+        )
 
-        def create(values: dict[str, Any]) -> Observation:
-            return session_record(
-                patient=patient,
-                discipline=values["discipline"],
-                attended=values["attended"],
-                observed_at=values["observed_at"],
-                notes=values.get("notes", ""),
-                recorded_by=request.user,
-                corrects=_corrected(patient, values),
-            )
-
-        return self.record(request, patient, f"session:{patient.pk}", create)
+    record_operation_id = "patients_sessions_record"
+    record_examples = [
+        example(
+            "PT session",
+            {
+                "discipline": "pt",
+                "attended": True,
+                "observed_at": "2026-01-05T10:00:00Z",
+                "notes": "Walked 10 minutes",
+            },
+        )
+    ]
 
 
-class PatientScoreRecordApi(_ObservationRecordApi):
+class PatientScoreRecordApi(_PatientRecordApi):
     """A score entered by staff: the item answers of an instrument read out or taken from a
     paper form (e.g. a PHQ-9 at intake), or a total where the instrument allows one (an ODI
     computed on the licensed form). Scored like a check-in, red flags included (check-in answers
     themselves are recorded by `POST /checkins/{id}/answers`)."""
 
     audit_action = Action.OBSERVATION_SCORE
+    step_name = "score"
 
     class InputSerializer(_CorrectsField):
         instrument = serializers.SlugField(max_length=32, help_text="e.g. `phq9`, `peg`, `odi`")
@@ -426,50 +425,38 @@ class PatientScoreRecordApi(_ObservationRecordApi):
         }
     )
 
-    @extend_schema(
-        operation_id="patients_scores_record",
-        tags=["observations"],
-        parameters=[IDEMPOTENCY_PARAMETER],
-        request=InputSerializer,
-        examples=[
-            example(
-                "PHQ-9 at intake",
-                {
-                    "instrument": "phq9",
-                    "items": {f"item{n}": 1 for n in range(1, 10)},
-                    "observed_at": "2026-01-05T10:00:00Z",
-                },
-            ),
-            example(
-                "ODI", {"instrument": "odi", "score": 40, "observed_at": "2026-01-05T10:00:00Z"}
-            ),
-        ],
-        responses=_RECORD_RESPONSES,
-    )
-    def post(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.recording_patient(patient_id)
+    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
+        try:
+            recorded = score_observation_record(
+                patient=patient,
+                instrument=values["instrument"],
+                version=values.get("instrument_version"),
+                items=values.get("items") or None,
+                score=values.get("score"),
+                observed_at=values["observed_at"],
+                is_baseline=values.get("is_baseline"),
+                recorded_by=self.request.user,
+                source=Source.STAFF,
+                corrects=corrects,
+            )
+        except InvalidInput as exc:
+            fields = exc.extra.get("fields")
+            if not isinstance(fields, dict):
+                raise
+            named = {k if k in self.FIELDS else f"items.{k}": v for k, v in fields.items()}
+            raise InvalidInput(exc.message, extra={**exc.extra, "fields": named}) from exc
+        assert recorded.observation is not None  # outside a check-in: recorded or refused
+        return recorded.observation
 
-        def create(values: dict[str, Any]) -> Observation:
-            try:
-                recorded = score_observation_record(
-                    patient=patient,
-                    instrument=values["instrument"],
-                    version=values.get("instrument_version"),
-                    items=values.get("items") or None,
-                    score=values.get("score"),
-                    observed_at=values["observed_at"],
-                    is_baseline=values.get("is_baseline"),
-                    recorded_by=request.user,
-                    source=Source.STAFF,
-                    corrects=_corrected(patient, values),
-                )
-            except InvalidInput as exc:
-                fields = exc.extra.get("fields")
-                if not isinstance(fields, dict):
-                    raise
-                named = {k if k in self.FIELDS else f"items.{k}": v for k, v in fields.items()}
-                raise InvalidInput(exc.message, extra={**exc.extra, "fields": named}) from exc
-            assert recorded.observation is not None  # outside a check-in: recorded or refused
-            return recorded.observation
-
-        return self.record(request, patient, f"score:{patient.pk}", create)
+    record_operation_id = "patients_scores_record"
+    record_examples = [
+        example(
+            "PHQ-9 at intake",
+            {
+                "instrument": "phq9",
+                "items": {f"item{n}": 1 for n in range(1, 10)},
+                "observed_at": "2026-01-05T10:00:00Z",
+            },
+        ),
+        example("ODI", {"instrument": "odi", "score": 40, "observed_at": "2026-01-05T10:00:00Z"}),
+    ]

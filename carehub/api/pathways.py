@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     extend_schema,
     extend_schema_view,
 )
@@ -23,11 +23,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.accounts.models import User
-from carehub.api.idempotency import IDEMPOTENCY_PARAMETER, REPLAYED_HEADER, idempotency_key
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.idempotency import REPLAYED_HEADER, idempotency_key
+from carehub.api.patients import AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, page_schema, problems, read_schema
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import CriteriaNotMet
@@ -149,11 +148,7 @@ class EnrolmentDetailApi(AuditedApi):
 
     OutputSerializer = EnrolmentSerializer
 
-    @extend_schema(
-        operation_id="enrolments_retrieve",
-        tags=["enrolments"],
-        responses={200: EnrolmentSerializer, **problems(403, 404)},
-    )
+    @read_schema("enrolments_retrieve", "enrolments", EnrolmentSerializer)
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
         return self.audited_response(
@@ -169,11 +164,8 @@ class EnrolmentTimelineApi(AuditedApi):
 
     OutputSerializer = StepSerializer
 
-    @extend_schema(
-        operation_id="enrolments_timeline",
-        tags=["enrolments"],
-        parameters=PAGE_PARAMETERS,
-        responses={200: paginated(StepSerializer, "StepPage"), **problems(400, 403, 404)},
+    @page_schema(
+        "enrolments_timeline", "enrolments", StepSerializer, "StepPage", errors=(400, 403, 404)
     )
     def get(self, request: StaffRequest, public_id: str) -> Response:
         enrolment = self.scoped_enrolment(public_id)
@@ -205,7 +197,6 @@ class EnrolmentEventSendApi(AuditedApi):
     @extend_schema(
         operation_id="enrolments_events_send",
         tags=["enrolments"],
-        parameters=[IDEMPOTENCY_PARAMETER],
         request=InputSerializer,
         examples=[example("Request an ESI", {"event": "esi_requested"})],
         responses={200: DispatchOutputSerializer, **problems(400, 403, 404, 409, 422)},
@@ -259,30 +250,17 @@ class ProposalSerializer(serializers.Serializer):
         return f"{patient.given_name} {patient.family_name}"
 
 
-class ProposalListApi(AuditedApi):
+class ProposalListApi(StatusListApi):
     operation = Operation.PROPOSAL_LIST
     audit_action = Action.PROPOSAL_LIST
-
-    class FilterSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=ProposalStatus.choices, required=False)
-
+    operation_id = "proposals_list"
+    tag = "proposals"
+    page_name = "ProposalPage"
+    statuses = ProposalStatus
     OutputSerializer = ProposalSerializer
 
-    @extend_schema(
-        operation_id="proposals_list",
-        tags=["proposals"],
-        parameters=[
-            OpenApiParameter("status", str, enum=ProposalStatus.values),
-            *PAGE_PARAMETERS,
-        ],
-        responses={200: paginated(ProposalSerializer, "ProposalPage"), **problems(400, 403)},
-    )
-    def get(self, request: StaffRequest) -> Response:
-        filters = validated(self.FilterSerializer, request.query_params)
-        proposals = proposal_list_for_user(
-            user=request.user, status=filters.validated_data.get("status")
-        )
-        return self.audited_page(proposals, self.OutputSerializer, patient_field="patient_id")
+    def rows(self, status: str | None) -> QuerySet[Proposal]:
+        return proposal_list_for_user(user=self.request.user, status=status)
 
 
 class ProposalDecisionOutputSerializer(serializers.Serializer):

@@ -7,19 +7,24 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import time
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.plumbing import get_lib_doc_excludes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from carehub.api.idempotency import IdempotentWrites
-from carehub.api.pagination import paginated, paginated_response
+from carehub.api.pagination import paginated_response
 from carehub.api.permissions import StaffApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import problems
+from carehub.api.schema import page_schema, read_schema, view_serializer
 from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import (
@@ -42,6 +47,9 @@ from carehub.patients.models import Patient
 from carehub.patients.selectors import patient_get_for_user, patient_list_for_user
 
 PATIENT_ORDERING = ("family_name", "given_name", "id")
+
+# A model with a `patient` (a check-in, a task, an observation, ...).
+OfPatientT = TypeVar("OfPatientT", bound=models.Model)
 
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
@@ -68,16 +76,6 @@ class LocalTimeField(serializers.Field):
 
     def to_representation(self, value: time) -> str:
         return value.isoformat(timespec="minutes" if not value.second else "seconds")
-
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", str, description="Opaque cursor from `next` / `previous`"),
-    OpenApiParameter(
-        "page_size",
-        {"type": "integer", "minimum": 1, "maximum": 100},
-        description="1 to 100 (default 50)",
-    ),
-]
 
 
 # URL arguments naming an object within the user's scope (see `_object_in_scope`).
@@ -151,9 +149,13 @@ class AuditedApi(IdempotentWrites, StaffApi):
     def scoped_enrolment(self, public_id: str) -> Enrolment:
         """The enrolment the URL names, within the user's scope (404 otherwise), as the object
         of the audit row and its patient as the subject."""
-        enrolment = enrolment_get_for_user(user=self.request.user, public_id=public_id)
-        self.audit_patient, self.audit_obj = enrolment.patient, enrolment
-        return enrolment
+        return self.scoped(enrolment_get_for_user(user=self.request.user, public_id=public_id))
+
+    def scoped(self, obj: OfPatientT) -> OfPatientT:
+        """`obj`, an object of a patient the URL names, fetched within the user's scope (404
+        otherwise), as the object of the audit row and its patient as the subject."""
+        self.audit_patient, self.audit_obj = obj.patient, obj  # type: ignore[attr-defined]
+        return obj
 
     def audited_page(
         self,
@@ -267,6 +269,96 @@ class AuditedApi(IdempotentWrites, StaffApi):
         return None, None
 
 
+def schema_doc_excludes() -> list[type]:
+    """drf-spectacular's `GET_LIB_DOC_EXCLUDES`: the bases whose docstrings never describe an
+    endpoint. A view without a docstring of its own (or of an intermediate base) gets no
+    description, rather than `AuditedApi`'s, which describes the machinery every view shares."""
+    return [*get_lib_doc_excludes(), AuditedApi]
+
+
+# A page of what the user may see of one kind (`rows()`), optionally only those with one
+# `status` (`?status=`, one of `statuses`), each row naming its patient in `patient_id`. A
+# subclass names its `operation_id`, `tag`, `page_name`, `statuses`, `ordering` and
+# OutputSerializer. (No docstring: the schema describes a view without its own docstring by its
+# nearest base's.)
+class StatusListApi(AuditedApi):
+    operation_id = ""
+    tag = ""
+    page_name = ""
+    statuses: type[models.TextChoices]
+    ordering = "-id"
+    OutputSerializer: type[serializers.Serializer]
+    FilterSerializer: type[serializers.Serializer]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        status = serializers.ChoiceField(choices=cls.statuses.choices, required=False)
+        cls.FilterSerializer = view_serializer(
+            cls, "FilterSerializer", serializers.Serializer, {"status": status}
+        )
+        schema = page_schema(
+            cls.operation_id,
+            cls.tag,
+            cls.OutputSerializer,
+            cls.page_name,
+            filters=[OpenApiParameter("status", str, enum=cls.statuses.values)],
+        )
+        extend_schema_view(get=schema)(cls)
+
+    def rows(self, status: str | None) -> models.QuerySet[Any]:
+        raise NotImplementedError
+
+    def get(self, request: StaffRequest) -> Response:
+        filters = validated(self.FilterSerializer, request.query_params)
+        return self.audited_page(
+            self.rows(filters.validated_data.get("status")),
+            self.OutputSerializer,
+            ordering=self.ordering,
+            patient_field="patient_id",
+        )
+
+
+# A page of the rows of the patient the URL names (`rows()`), within the user's scope, filtered
+# by the query (`FilterSerializer`, documented by `filters`). A subclass names its
+# `operation_id`, `tag`, `page_name`, `ordering` and OutputSerializer. (No docstring: the schema
+# describes a view without its own docstring by its nearest base's.)
+class PatientPageApi(AuditedApi):
+    operation_id = ""
+    tag = ""
+    page_name = ""
+    filters: list[OpenApiParameter] = []
+    ordering: str | Sequence[str] = "-id"
+    OutputSerializer: type[serializers.Serializer]
+
+    class FilterSerializer(serializers.Serializer):
+        pass
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "operation_id" in cls.__dict__:
+            schema = page_schema(
+                cls.operation_id,
+                cls.tag,
+                cls.OutputSerializer,
+                cls.page_name,
+                filters=cls.filters,
+                errors=(400, 403, 404),
+            )
+            extend_schema_view(get=schema)(cls)
+
+    def rows(self, patient: Patient, **filters: Any) -> models.QuerySet[Any]:
+        raise NotImplementedError
+
+    def get(self, request: StaffRequest, patient_id: int) -> Response:
+        patient = self.scoped_patient(patient_id)
+        filters = validated(self.FilterSerializer, request.query_params)
+        return self.audited_page(
+            self.rows(patient, **filters.validated_data),
+            self.OutputSerializer,
+            ordering=self.ordering,
+        )
+
+
 # Who the patient is: the first fields of both the list's rows and the detail. (A comment, not
 # a docstring: drf-spectacular would describe both components with it.)
 class _PatientIdentitySerializer(serializers.Serializer):
@@ -288,10 +380,12 @@ class PatientListApi(AuditedApi):
     class OutputSerializer(_PatientIdentitySerializer):
         active = serializers.BooleanField()
 
-    @extend_schema(
-        operation_id="patients_list",
-        tags=["patients"],
-        parameters=[
+    @page_schema(
+        "patients_list",
+        "patients",
+        OutputSerializer,
+        "PatientPage",
+        filters=[
             OpenApiParameter("search", str, description="Words matching names or the MRN"),
             OpenApiParameter(
                 "active",
@@ -299,9 +393,8 @@ class PatientListApi(AuditedApi):
                 enum=["true", "false"],
                 description="Only active (or only deactivated) patients; default both",
             ),
-            *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(OutputSerializer, "PatientPage"), **problems(400, 403, 404)},
+        errors=(400, 403, 404),
     )
     def get(self, request: StaffRequest) -> Response:
         filters = validated(self.FilterSerializer, request.query_params)
@@ -343,19 +436,18 @@ class PatientDetailApi(AuditedApi):
         deactivation_reason = serializers.CharField(allow_blank=True)
         care_team = CareTeamMemberSerializer(source="active_care_team", many=True)
 
-    @extend_schema(
-        operation_id="patients_retrieve",
-        tags=["patients"],
-        responses={200: OutputSerializer, **problems(403, 404)},
-    )
+    @read_schema("patients_retrieve", "patients", OutputSerializer)
     def get(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.scoped_patient(patient_id)
         return self.audited_response(self.OutputSerializer(patient).data)
 
 
-class PatientEnrolmentListApi(AuditedApi):
+class PatientEnrolmentListApi(PatientPageApi):
     operation = Operation.ENROLMENT_VIEW
     audit_action = Action.ENROLMENT_LIST
+    operation_id = "patients_enrolments_list"
+    tag = "patients"
+    page_name = "EnrolmentSummaryPage"
 
     class OutputSerializer(serializers.Serializer):
         public_id = serializers.UUIDField()
@@ -370,15 +462,5 @@ class PatientEnrolmentListApi(AuditedApi):
         def get_states(self, enrolment) -> dict[str, str]:
             return {track: item["state"] for track, item in enrolment.configuration.items()}
 
-    @extend_schema(
-        operation_id="patients_enrolments_list",
-        tags=["patients"],
-        parameters=PAGE_PARAMETERS,
-        responses={
-            200: paginated(OutputSerializer, "EnrolmentSummaryPage"),
-            **problems(400, 403, 404),
-        },
-    )
-    def get(self, request: StaffRequest, patient_id: int) -> Response:
-        patient = self.scoped_patient(patient_id)
-        return self.audited_page(enrolment_list_for_patient(patient=patient), self.OutputSerializer)
+    def rows(self, patient: Patient, **filters: Any) -> models.QuerySet[Any]:
+        return enrolment_list_for_patient(patient=patient)

@@ -24,9 +24,7 @@ from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
 from carehub.accounts.selectors import staff_list_for_clinic
-from carehub.api.pagination import paginated
 from carehub.api.patients import (
-    PAGE_PARAMETERS,
     AuditedApi,
     CareTeamMemberSerializer,
     LocalTimeField,
@@ -34,7 +32,7 @@ from carehub.api.patients import (
     PatientListApi,
 )
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, page_schema, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
@@ -275,14 +273,14 @@ class StaffListApi(AuditedApi):
         name = serializers.CharField(source="get_full_name")
         role = serializers.CharField()
 
-    @extend_schema(
-        operation_id="staff_list",
-        tags=["patients"],
-        parameters=[
+    @page_schema(
+        "staff_list",
+        "patients",
+        OutputSerializer,
+        "StaffPage",
+        filters=[
             OpenApiParameter("role", str, enum=sorted(STAFF_ROLES)),
-            *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(OutputSerializer, "StaffPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
         filters = validated(self.FilterSerializer, request.query_params)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import serializers
 
 from carehub.api.exception_handler import PROBLEM_CONTENT_TYPE
@@ -16,6 +22,7 @@ from carehub.api.idempotency import (
     WRITE_METHODS,
     IdempotentWrites,
 )
+from carehub.api.pagination import paginated
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -70,6 +77,16 @@ class AutoSchema(SpectacularAutoSchema):
         return operation
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="Opaque cursor from `next` / `previous`"),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": 100},
+        description="1 to 100 (default 50)",
+    ),
+]
+
+
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details."""
 
@@ -122,6 +139,42 @@ def problems(*statuses: int) -> dict[Any, OpenApiResponse]:
         )
         for code in codes
     }
+
+
+def read_schema(operation_id: str, tag: str, serializer: Any) -> Any:
+    """The schema of a read of one thing within the user's scope: `serializer` (200), or a
+    problem (401, 403, 404)."""
+    return extend_schema(
+        operation_id=operation_id, tags=[tag], responses={200: serializer, **problems(403, 404)}
+    )
+
+
+def page_schema(
+    operation_id: str,
+    tag: str,
+    serializer_class: type[serializers.Serializer],
+    page_name: str,
+    *,
+    filters: Sequence[OpenApiParameter] = (),
+    errors: Sequence[int] = (400, 403),
+) -> Any:
+    """The schema of a GET of a page: its `filters` and the page parameters, a page of
+    `serializer_class` named `page_name` (200), or a problem (401 and `errors`)."""
+    return extend_schema(
+        operation_id=operation_id,
+        tags=[tag],
+        parameters=[*filters, *PAGE_PARAMETERS],
+        responses={200: paginated(serializer_class, page_name), **problems(*errors)},
+    )
+
+
+def view_serializer(
+    view: type, name: str, base: type[serializers.Serializer], fields: dict[str, Any]
+) -> type[serializers.Serializer]:
+    """A serializer class made for the API class `view` from `base` and `fields`, named as if
+    declared in it (`<view>.<name>`: its schema component is named after the view)."""
+    namespace = {"__module__": view.__module__, "__qualname__": f"{view.__qualname__}.{name}"}
+    return type(name, (base,), {**namespace, **fields})
 
 
 def example(name: str, value: dict[str, Any]) -> OpenApiExample:

@@ -83,8 +83,16 @@ _DELIVERY = "webhook-deliveries/<int:delivery_id>"
 _PATIENT = "patients/<int:patient_id>"
 _ENROLMENT = "enrolments/<uuid:public_id>"
 
+Route = tuple[str, type[APIView], str]
+
+
+def _below(prefix: str, name: str, *routes: tuple[str, type[APIView]]) -> list[Route]:
+    """Routes below `prefix`, each named `<name>-<its path below it, / as ->`."""
+    return [(f"{prefix}/{sub}", view, f"{name}-{sub.replace('/', '-')}") for sub, view in routes]
+
+
 # (route, view, URL name), in the order they are matched.
-ROUTES: list[tuple[str, type[APIView], str]] = [
+ROUTES: list[Route] = [
     ("auth/token", AuthTokenApi, "auth-token"),
     ("events", EventFeedApi, "event-list"),
     ("webhooks", WebhookListCreateApi, "webhook-list"),
@@ -101,39 +109,39 @@ ROUTES: list[tuple[str, type[APIView], str]] = [
     ("clinic/test-clock/advance", SandboxClockAdvanceApi, "test-clock-advance"),
     ("patients", PatientsApi, "patient-list"),
     (_PATIENT, PatientDetailUpdateApi, "patient-detail"),
-    (f"{_PATIENT}/deactivate", PatientDeactivateApi, "patient-deactivate"),
-    (f"{_PATIENT}/care-team", PatientCareTeamSetApi, "patient-care-team"),
-    (f"{_PATIENT}/pain-onset", PatientPainOnsetRecordApi, "patient-pain-onset"),
-    (
-        f"{_PATIENT}/conservative-care-start",
-        PatientConservativeCareStartRecordApi,
-        "patient-conservative-care-start",
+    *_below(
+        _PATIENT,
+        "patient",
+        ("deactivate", PatientDeactivateApi),
+        ("care-team", PatientCareTeamSetApi),
+        ("pain-onset", PatientPainOnsetRecordApi),
+        ("conservative-care-start", PatientConservativeCareStartRecordApi),
+        ("failed-treatments", PatientFailedTreatmentRecordApi),
+        ("psych-evaluations", PatientPsychEvaluationRecordApi),
+        ("statuses", PatientStatusRecordApi),
+        ("medications", PatientMedicationsApi),
+        ("tasks", PatientTaskCreateApi),
+        ("enrolments", PatientEnrolmentsApi),
+        ("checkins", PatientCheckinListApi),
+        ("observations", PatientObservationListApi),
+        ("procedures", PatientProcedureRecordApi),
+        ("sessions", PatientSessionRecordApi),
+        ("scores", PatientScoreRecordApi),
+        ("messages", PatientMessageListApi),
     ),
-    (f"{_PATIENT}/failed-treatments", PatientFailedTreatmentRecordApi, "patient-failed-treatments"),
-    (f"{_PATIENT}/psych-evaluations", PatientPsychEvaluationRecordApi, "patient-psych-evaluations"),
-    (f"{_PATIENT}/statuses", PatientStatusRecordApi, "patient-statuses"),
-    (f"{_PATIENT}/medications", PatientMedicationsApi, "patient-medications"),
-    (f"{_PATIENT}/tasks", PatientTaskCreateApi, "patient-tasks"),
-    (f"{_PATIENT}/enrolments", PatientEnrolmentsApi, "patient-enrolments"),
-    (f"{_PATIENT}/checkins", PatientCheckinListApi, "patient-checkins"),
-    (f"{_PATIENT}/observations", PatientObservationListApi, "patient-observations"),
-    (f"{_PATIENT}/procedures", PatientProcedureRecordApi, "patient-procedures"),
-    (f"{_PATIENT}/sessions", PatientSessionRecordApi, "patient-sessions"),
-    (f"{_PATIENT}/scores", PatientScoreRecordApi, "patient-scores"),
-    (f"{_PATIENT}/messages", PatientMessageListApi, "patient-messages"),
     (_ENROLMENT, EnrolmentDetailApi, "enrolment-detail"),
-    (f"{_ENROLMENT}/timeline", EnrolmentTimelineApi, "enrolment-timeline"),
-    (f"{_ENROLMENT}/facts", EnrolmentFactsApi, "enrolment-facts"),
-    (f"{_ENROLMENT}/timers", EnrolmentTimersApi, "enrolment-timers"),
-    (f"{_ENROLMENT}/next-due", EnrolmentNextDueApi, "enrolment-next-due"),
-    (f"{_ENROLMENT}/events", EnrolmentEventSendApi, "enrolment-events"),
-    (f"{_ENROLMENT}/pause", EnrolmentPauseApi, "enrolment-pause"),
-    (f"{_ENROLMENT}/resume", EnrolmentResumeApi, "enrolment-resume"),
-    (f"{_ENROLMENT}/discharge", EnrolmentDischargeApi, "enrolment-discharge"),
-    (
-        f"{_ENROLMENT}/migration/rollback",
-        EnrolmentMigrationRollbackApi,
-        "enrolment-migration-rollback",
+    *_below(
+        _ENROLMENT,
+        "enrolment",
+        ("timeline", EnrolmentTimelineApi),
+        ("facts", EnrolmentFactsApi),
+        ("timers", EnrolmentTimersApi),
+        ("next-due", EnrolmentNextDueApi),
+        ("events", EnrolmentEventSendApi),
+        ("pause", EnrolmentPauseApi),
+        ("resume", EnrolmentResumeApi),
+        ("discharge", EnrolmentDischargeApi),
+        ("migration/rollback", EnrolmentMigrationRollbackApi),
     ),
     ("checkins/<int:checkin_id>", CheckinDetailApi, "checkin-detail"),
     ("checkins/<int:checkin_id>/answers", CheckinAnswerSubmitApi, "checkin-answers"),

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from carehub.accounts.models import STAFF_ROLES, User
-from carehub.api.pagination import paginated
-from carehub.api.patients import PAGE_PARAMETERS, AuditedApi
+from carehub.api.patients import AuditedApi, StatusListApi
 from carehub.api.requests import StaffRequest, validated
-from carehub.api.schema import example, problems
+from carehub.api.schema import example, page_schema, problems
 from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
@@ -115,10 +115,12 @@ class TaskListApi(AuditedApi):
 
     OutputSerializer = TaskSerializer
 
-    @extend_schema(
-        operation_id="tasks_list",
-        tags=["worklists"],
-        parameters=[
+    @page_schema(
+        "tasks_list",
+        "worklists",
+        TaskSerializer,
+        "TaskPage",
+        filters=[
             OpenApiParameter(
                 "discipline",
                 str,
@@ -127,9 +129,7 @@ class TaskListApi(AuditedApi):
             OpenApiParameter(
                 "status", str, enum=[*TaskStatus.values, ALL], description="Default: open"
             ),
-            *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(TaskSerializer, "TaskPage"), **problems(400, 403)},
     )
     def get(self, request: StaffRequest) -> Response:
         filters = validated(self.FilterSerializer, request.query_params)
@@ -161,8 +161,7 @@ class TaskCompleteApi(AuditedApi):
         responses={200: TaskSerializer, **problems(403, 404, 409)},
     )
     def post(self, request: StaffRequest, task_id: int) -> Response:
-        task = task_get_for_user(user=request.user, task_id=task_id)
-        self.audit_patient, self.audit_obj = task.patient, task
+        task = self.scoped(task_get_for_user(user=request.user, task_id=task_id))
         task = care_task_complete(task=task, user=request.user)
         return self.audited_response(self.OutputSerializer(task).data)
 
@@ -262,8 +261,7 @@ class TaskAssignApi(AuditedApi):
         responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, task_id: int) -> Response:
-        task = task_get_for_user(user=request.user, task_id=task_id)
-        self.audit_patient, self.audit_obj = task.patient, task
+        task = self.scoped(task_get_for_user(user=request.user, task_id=task_id))
         given = validated(self.InputSerializer, request.data)
         staff_id = given.validated_data["staff_id"]
         assignee = None
@@ -296,8 +294,7 @@ class TaskCancelApi(AuditedApi):
         responses={200: TaskSerializer, **problems(400, 403, 404, 409)},
     )
     def post(self, request: StaffRequest, task_id: int) -> Response:
-        task = task_get_for_user(user=request.user, task_id=task_id)
-        self.audit_patient, self.audit_obj = task.patient, task
+        task = self.scoped(task_get_for_user(user=request.user, task_id=task_id))
         given = validated(self.InputSerializer, request.data)
         care_task_cancel(task=task, reason=given.validated_data["reason"], user=request.user)
         return self.audited_response(
@@ -308,27 +305,18 @@ class TaskCancelApi(AuditedApi):
 # --- flags ------------------------------------------------------------------------------------
 
 
-class FlagListApi(AuditedApi):
+class FlagListApi(StatusListApi):
     operation = Operation.FLAG_LIST
     audit_action = Action.FLAG_LIST
-
-    class FilterSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=FlagStatus.choices, required=False)
-
+    operation_id = "flags_list"
+    tag = "worklists"
+    page_name = "FlagPage"
+    statuses = FlagStatus
+    ordering = "-worklist_rank"
     OutputSerializer = FlagSerializer
 
-    @extend_schema(
-        operation_id="flags_list",
-        tags=["worklists"],
-        parameters=[OpenApiParameter("status", str, enum=FlagStatus.values), *PAGE_PARAMETERS],
-        responses={200: paginated(FlagSerializer, "FlagPage"), **problems(400, 403)},
-    )
-    def get(self, request: StaffRequest) -> Response:
-        filters = validated(self.FilterSerializer, request.query_params)
-        flags = flag_list_for_user(user=request.user, status=filters.validated_data.get("status"))
-        return self.audited_page(
-            flags, self.OutputSerializer, ordering="-worklist_rank", patient_field="patient_id"
-        )
+    def rows(self, status: str | None) -> QuerySet[Flag]:
+        return flag_list_for_user(user=self.request.user, status=status)
 
 
 class FlagAcknowledgeInput(serializers.Serializer):
@@ -370,8 +358,7 @@ class _FlagStatusApi(AuditedApi):
         extend_schema_view(post=schema)(cls)
 
     def post(self, request: StaffRequest, flag_id: int) -> Response:
-        flag: Flag = flag_get_for_user(user=request.user, flag_id=flag_id)
-        self.audit_patient, self.audit_obj = flag.patient, flag
+        flag: Flag = self.scoped(flag_get_for_user(user=request.user, flag_id=flag_id))
         given = validated(self.InputSerializer, request.data)
         flag = flag_set_status(
             flag=flag,

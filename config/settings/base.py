@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A view's description is its own docstring (or an intermediate base's), never AuditedApi's.
+    "GET_LIB_DOC_EXCLUDES": "carehub.api.patients.schema_doc_excludes",
     "ENUM_NAME_OVERRIDES": {
         "CheckinStatusEnum": "carehub.checkins.models.CheckinStatus",
         "MessageStatusEnum": "carehub.messaging.models.MessageStatus",

@@ -6,6 +6,9 @@ import pytest
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from carehub.api.pathways import EnrolmentTimelineApi
+from carehub.api.patients import AuditedApi
+
 pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
@@ -143,3 +146,12 @@ def test_swagger_ui_is_served_from_our_origin() -> None:
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
     assert b"cdn" not in response.content.lower()
+
+
+def test_an_operation_is_never_described_by_the_base_every_view_shares(schema: dict) -> None:  # type: ignore[type-arg]
+    shared = AuditedApi.__doc__.split("\n")[0]  # type: ignore[union-attr]
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    assert not [op["operationId"] for op in operations if shared in op.get("description", "")]
+    # A view's own docstring still describes it.
+    timeline = schema["paths"]["/api/v1/enrolments/{public_id}/timeline"]["get"]
+    assert timeline["description"] == EnrolmentTimelineApi.__doc__

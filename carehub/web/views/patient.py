@@ -53,6 +53,7 @@ from carehub.web.charts import charts_for
 from carehub.web.diagram import pathway_diagrams
 from carehub.web.forms import (
     DecideForm,
+    DescribedErrorsMixin,
     DischargeForm,
     EventForm,
     PauseForm,
@@ -505,27 +506,21 @@ def procedure_result_view(request: StaffHttpRequest, patient_id: int) -> HttpRes
 
     def perform(data: dict[str, Any], once: Once) -> str:
         procedure = procedure_for_patient(patient=patient, observation_id=data["procedure"])
-        try:
-            told = observation_record_and_tell(
-                patient=patient,
-                event=f"{procedure.code}_result_recorded",
-                idempotency_key=once.key,
-                user=user,
-                require_listener=False,
-                record=lambda: once.step(
-                    "result",
-                    lambda: procedure_result_record(
-                        procedure=procedure,
-                        relief_pct=data["relief_pct"],
-                        relief_weeks=data["relief_weeks"],
-                        assessed_at=data["assessed_at"],
-                        recorded_by=user,
-                    ),
-                ),
-            )
-        except InvalidInput as exc:
-            form.add_service_errors(exc)
-            raise
+        told = record_and_tell(
+            once,
+            form,
+            patient=patient,
+            user=user,
+            event=f"{procedure.code}_result_recorded",
+            step="result",
+            record=lambda: procedure_result_record(
+                procedure=procedure,
+                relief_pct=data["relief_pct"],
+                relief_weeks=data["relief_weeks"],
+                assessed_at=data["assessed_at"],
+                recorded_by=user,
+            ),
+        )
         done = f"Result recorded: {data['relief_pct']:g}% relief."
         return done + " " + told_message(told)
 
@@ -552,29 +547,23 @@ def procedure_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
 
     def perform(data: dict[str, Any], once: Once) -> str:
         with_relief = data["relief_pct"] is not None
-        try:
-            told = observation_record_and_tell(
+        told = record_and_tell(
+            once,
+            form,
+            patient=patient,
+            user=user,
+            event=f"{data['procedure']}_result_recorded" if with_relief else None,
+            step="procedure",
+            record=lambda: procedure_record(
                 patient=patient,
-                idempotency_key=once.key,
-                user=user,
-                require_listener=False,
-                event=f"{data['procedure']}_result_recorded" if with_relief else None,
-                record=lambda: once.step(
-                    "procedure",
-                    lambda: procedure_record(
-                        patient=patient,
-                        procedure=data["procedure"],
-                        performed_at=data["performed_at"],
-                        relief_pct=data["relief_pct"],
-                        relief_weeks=data["relief_weeks"],
-                        region=data["region"],
-                        recorded_by=user,
-                    ),
-                ),
-            )
-        except InvalidInput as exc:
-            form.add_service_errors(exc)
-            raise
+                procedure=data["procedure"],
+                performed_at=data["performed_at"],
+                relief_pct=data["relief_pct"],
+                relief_weeks=data["relief_weeks"],
+                region=data["region"],
+                recorded_by=user,
+            ),
+        )
         if not with_relief:
             return "Procedure recorded; record the relief when it is assessed."
         done = f"Procedure recorded with {data['relief_pct']:g}% relief."
@@ -590,6 +579,35 @@ def procedure_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse:
         perform=perform,
         detail=lambda data: {"procedure": data["procedure"]},
     )
+
+
+def record_and_tell(
+    once: Once,
+    form: DescribedErrorsMixin,
+    *,
+    patient: Patient,
+    user: User,
+    event: str | None,
+    step: str,
+    record: Callable[[], object],
+    names: dict[str, str] | None = None,
+) -> Told[None]:
+    """A form's recording as the `step` of its action (sent again after the pathway failed, it
+    does not record twice), then `event` told to the patient's pathways that accept it (none
+    may: the recording stands). A refusal of the recording is shown next to the form's fields
+    (`names` maps the service's field names to the form's)."""
+    try:
+        return observation_record_and_tell(
+            patient=patient,
+            event=event,
+            idempotency_key=once.key,
+            user=user,
+            require_listener=False,
+            record=lambda: once.step(step, record),
+        )
+    except InvalidInput as exc:
+        form.add_service_errors(exc, names)
+        raise
 
 
 def told_message(told: Told[Any]) -> str:

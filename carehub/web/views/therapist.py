@@ -14,7 +14,6 @@ from carehub.audit.models import Action, Outcome
 from carehub.audit.services import audit_record
 from carehub.care_access import Operation
 from carehub.core.exceptions import InvalidInput
-from carehub.pathways.recording import observation_record_and_tell
 from carehub.web.access import staff_page
 from carehub.web.actions import ActionResult, Once, renew_key, run_once
 from carehub.web.forms import SessionLogForm, TaskCompleteForm
@@ -22,7 +21,7 @@ from carehub.web.selectors.patient import patient_for_user
 from carehub.web.selectors.workspace import workspace_for_user
 from carehub.web.services import session_log
 from carehub.web.therapy import therapy_role
-from carehub.web.views.patient import render_patient, told_message
+from carehub.web.views.patient import record_and_tell, render_patient, told_message
 
 
 @require_GET
@@ -76,30 +75,25 @@ def session_log_view(request: StaffHttpRequest, patient_id: int) -> HttpResponse
         data = form.cleaned_data
 
         def perform(once: Once) -> str:
-            try:
-                told = observation_record_and_tell(
+            told = record_and_tell(
+                once,
+                form,
+                patient=patient,
+                user=user,
+                event=role.session_event,
+                step="session",
+                record=lambda: session_log(
                     patient=patient,
-                    event=role.session_event,
-                    idempotency_key=once.key,
+                    discipline=role.session_discipline,  # type: ignore[arg-type]
+                    attended=data["attended"],
+                    observed_at=data["observed_at"],
+                    notes=data["notes"],
+                    measure=role.measure,
+                    score=data.get("measure_score"),
                     user=user,
-                    require_listener=False,
-                    record=lambda: once.step(
-                        "session",
-                        lambda: session_log(
-                            patient=patient,
-                            discipline=role.session_discipline,  # type: ignore[arg-type]
-                            attended=data["attended"],
-                            observed_at=data["observed_at"],
-                            notes=data["notes"],
-                            measure=role.measure,
-                            score=data.get("measure_score"),
-                            user=user,
-                        ),
-                    ),
-                )
-            except InvalidInput as exc:
-                form.add_service_errors(exc, {"score": "measure_score"})
-                raise
+                ),
+                names={"score": "measure_score"},
+            )
             text = "Session logged (attended)." if data["attended"] else "No-show logged."
             if role.measure and data.get("measure_score") is not None:
                 text += f" {role.measure.upper()} {data['measure_score']:g} recorded."
