@@ -13,7 +13,7 @@ Recording (`POST /patients/{id}/procedures`, `.../sessions`, `.../scores`, and
 A pathway reads facts when it receives an event, so recording is usually followed by one (a
 session logged, a block's result recorded), as in the admin and the demo. The body's optional
 `event` does both in one request, through the same service the staff pages use
-(`carehub.observations.recording`): the observation is recorded, then the event is sent to
+(`carehub.pathways.recording`): the observation is recorded, then the event is sent to
 every active pathway of the patient that lets people send it, with the same key (per
 enrolment), so the pathway decides on the facts just recorded. The outcome per pathway is in
 `events` (a `no_change` outcome is not an error: the observation is recorded, and the step
