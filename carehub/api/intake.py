@@ -26,7 +26,6 @@ pharmacist; `psych_evaluation.record`: physician and psychologist; the rest
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -60,15 +59,13 @@ from carehub.observations.services import (
     psych_evaluation_record,
     status_record,
 )
-from carehub.patients.models import Patient
 
 
-# A date in the patient's calendar, recorded by one observation service (`record_date`) that
-# takes it as its argument `date_field`: the InputSerializer is made from that name. (No
+# A date in the patient's calendar, recorded by one observation service (`record_service`)
+# that takes it as its argument `date_field`: the InputSerializer is made from that name. (No
 # docstring: the schema describes a view without its own docstring by its nearest base's.)
 class _DateRecordApi(_PatientRecordApi):
     date_field = ""
-    record_date: Callable[..., Observation]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if "date_field" in cls.__dict__:
@@ -78,14 +75,6 @@ class _DateRecordApi(_PatientRecordApi):
             )
         super().__init_subclass__(**kwargs)
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return self.record_date(
-            patient=patient,
-            recorded_by=self.request.user,
-            corrects=corrects,
-            **{self.date_field: values[self.date_field]},
-        )
-
 
 class PatientPainOnsetRecordApi(_DateRecordApi):
     """When this pain started (`pain.months`, e.g. the intake's `pain.months >= 6`)."""
@@ -93,7 +82,7 @@ class PatientPainOnsetRecordApi(_DateRecordApi):
     audit_action = Action.OBSERVATION_PAIN_ONSET
     step_name = "pain_onset"
     date_field = "onset"
-    record_date = staticmethod(pain_onset_record)
+    record_service = staticmethod(pain_onset_record)
     record_operation_id = "patients_pain_onset_record"
     record_examples = [example("Onset", {"onset": "2024-09-01"})]
 
@@ -104,7 +93,7 @@ class PatientConservativeCareStartRecordApi(_DateRecordApi):
     audit_action = Action.OBSERVATION_CONSERVATIVE_CARE
     step_name = "conservative_care_start"
     date_field = "started"
-    record_date = staticmethod(conservative_care_start_record)
+    record_service = staticmethod(conservative_care_start_record)
     record_operation_id = "patients_conservative_care_start_record"
     record_examples = [example("Started", {"started": "2025-01-15"})]
 
@@ -133,19 +122,7 @@ class PatientFailedTreatmentRecordApi(_PatientRecordApi):
             required=False, allow_null=True, min_value=0, max_value=1000
         )
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return failed_treatment_record(
-            patient=patient,
-            treatment_class=values["treatment_class"],
-            reason=values["reason"],
-            observed_at=values["observed_at"],
-            max_dose=values.get("max_dose", ""),
-            duration_weeks=values.get("duration_weeks"),
-            baseline_score=values.get("baseline_score"),
-            end_score=values.get("end_score"),
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
+    record_service = staticmethod(failed_treatment_record)
 
     record_operation_id = "patients_failed_treatments_record"
     record_examples = [
@@ -173,14 +150,7 @@ class PatientPsychEvaluationRecordApi(_PatientRecordApi):
         outcome = serializers.ChoiceField(choices=list(reference.PSYCH_EVALUATION_OUTCOMES))
         observed_at = serializers.DateTimeField()
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return psych_evaluation_record(
-            patient=patient,
-            outcome=values["outcome"],
-            observed_at=values["observed_at"],
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
+    record_service = staticmethod(psych_evaluation_record)
 
     record_operation_id = "patients_psych_evaluations_record"
     record_examples = [
@@ -206,15 +176,7 @@ class PatientStatusRecordApi(_PatientRecordApi):
         )
         observed_at = serializers.DateTimeField()
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return status_record(
-            patient=patient,
-            code=values["code"],
-            value=values.get("value"),
-            observed_at=values["observed_at"],
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
+    record_service = staticmethod(status_record)
 
     record_operation_id = "patients_statuses_record"
     record_examples = [
@@ -282,16 +244,7 @@ class PatientMedicationsApi(_PatientRecordApi):
         )
         source = serializers.CharField(help_text="Where the MME factors come from")  # type: ignore[assignment]  # a field named like a DRF attribute
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return medication_record(
-            patient=patient,
-            drug=values["drug"],
-            daily_dose=values["daily_dose"],
-            unit=values["unit"],
-            observed_at=values["observed_at"],
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
+    record_service = staticmethod(medication_record)
 
     @read_schema("patients_medications_list", "observations", ListSerializer)
     def get(self, request: StaffRequest, patient_id: int) -> Response:

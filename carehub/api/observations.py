@@ -246,8 +246,16 @@ class _PatientRecordApi(_ObservationRecordApi):
             )
             extend_schema_view(post=schema)(cls)
 
+    # The observation service; the InputSerializer's fields are its arguments (but `event`, sent
+    # after recording, and `corrects`, the id of what is replaced).
+    record_service: Callable[..., Observation]
+
     def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        raise NotImplementedError
+        arguments = {name: v for name, v in values.items() if name not in ("event", "corrects")}
+        user = self.request.user
+        return self.record_service(
+            patient=patient, recorded_by=user, corrects=corrects, **arguments
+        )
 
     def post(self, request: StaffRequest, patient_id: int) -> Response:
         patient = self.recording_patient(patient_id)
@@ -275,17 +283,7 @@ class PatientProcedureRecordApi(_PatientRecordApi):
         )
         region = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return procedure_record(
-            patient=patient,
-            procedure=values["procedure"],
-            performed_at=values["performed_at"],
-            relief_pct=values.get("relief_pct"),
-            relief_weeks=values.get("relief_weeks"),
-            region=values.get("region", ""),
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
+    record_service = staticmethod(procedure_record)
 
     record_operation_id = "patients_procedures_record"
     record_examples = [
@@ -349,16 +347,7 @@ class PatientSessionRecordApi(_PatientRecordApi):
         observed_at = serializers.DateTimeField()
         notes = serializers.CharField(required=False, allow_blank=True, max_length=NOTES_MAX_LENGTH)
 
-    def write(self, patient: Patient, values: dict[str, Any], corrects: Observation | None) -> Any:
-        return session_record(
-            patient=patient,
-            discipline=values["discipline"],
-            attended=values["attended"],
-            observed_at=values["observed_at"],
-            notes=values.get("notes", ""),
-            recorded_by=self.request.user,
-            corrects=corrects,
-        )
+    record_service = staticmethod(session_record)
 
     record_operation_id = "patients_sessions_record"
     record_examples = [
