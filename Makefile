@@ -82,7 +82,7 @@ SIM_ARGS ?= --days 540 --seed 1
 
 simulate: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py pathway simulate intractable-pain \
-	    --cohort carehub/pathways/cohorts/intractable-pain.yaml --out simulation $(SIM_ARGS)
+	    --cohort carehub/simulation/cohorts/intractable-pain.yaml --out simulation $(SIM_ARGS)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache

@@ -19,7 +19,7 @@ TARGET_SECONDS = 300
 def measure(patients: int, days: int) -> dict[str, Any]:
     """One run of the built-in cohort, pinned to one CPU: CPU and wall seconds and the tally."""
     from carehub.pathways.registry import definition_get
-    from carehub.pathways.simulation import clinic_rules, load_builtin_cohort
+    from carehub.simulation.simulator import clinic_rules, load_builtin_cohort
     from workflows.simulate.report import build_report
     from workflows.simulate.runner import Simulation
 

@@ -24,12 +24,12 @@ from carehub.audit.models import Action
 from carehub.care_access import Operation
 from carehub.core.exceptions import Conflict
 from carehub.core.logging import redact
+from carehub.core.models import Urgency
 from carehub.messaging.models import (
     EVENT_STATUS_CHOICES,
     DeliveryChannel,
     Message,
     MessageStatus,
-    Urgency,
 )
 from carehub.messaging.selectors import (
     message_dead_list_for_user,

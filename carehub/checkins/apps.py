@@ -7,7 +7,10 @@ class CheckinsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from carehub.checkins import effects, messages
+        from carehub.checkins import effects, enrolments, messages
 
         messages.register()
         effects.register()
+        # Suspended and resumed with a paused enrolment, listed in its next-due list, read by a
+        # migration plan (carehub.pathways imports nothing of check-ins).
+        enrolments.register()

@@ -10,6 +10,14 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class Urgency(models.TextChoices):
+    """Routine or urgent: a message's urgency, and a task's priority (its reminder is sent with
+    it)."""
+
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+
+
 class SchedulerHeartbeat(models.Model):
     """Last time the periodic scheduler (Celery beat) got a task through to a worker.
 

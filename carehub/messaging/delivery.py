@@ -34,6 +34,7 @@ from django.db.models import F, QuerySet
 
 from carehub.clinics.clock import clinic_time, exclude_sandboxes
 from carehub.core import clock
+from carehub.core.models import Urgency
 from carehub.core.publish import publish_ids, queued_tasks, task_named
 from carehub.core.retry import (
     append_error,
@@ -52,7 +53,6 @@ from carehub.messaging.models import (
     MessageStatus,
     Purpose,
     StaffNotificationPreference,
-    Urgency,
 )
 from carehub.messaging.policy import (
     CRISIS_PURPOSES,

@@ -14,7 +14,7 @@ from datetime import time
 from django.conf import settings
 from django.db import models
 
-from carehub.core.models import TimeStampedModel
+from carehub.core.models import TimeStampedModel, Urgency
 from carehub.patients.models import Channel
 
 
@@ -44,11 +44,6 @@ FINAL_STATUSES = (
     MessageStatus.OVER_BUDGET,
     MessageStatus.DEAD,
 )
-
-
-class Urgency(models.TextChoices):
-    ROUTINE = "routine", "Routine"
-    URGENT = "urgent", "Urgent"
 
 
 # The channels a message goes by are the ones a patient prefers (one declaration).

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from carehub.messaging.models import DeliveryChannel, MessageStatus, Purpose, Urgency
+from carehub.core.models import Urgency
+from carehub.messaging.models import DeliveryChannel, MessageStatus, Purpose
 
 SEND = "send"
 

@@ -35,6 +35,7 @@ from carehub.clinics.clock import exclude_sandboxes
 from carehub.clinics.models import Clinic
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
+from carehub.core.models import Urgency
 from carehub.core.sql import column, concrete_field
 from carehub.messaging import registry
 from carehub.messaging.delivery import _event, event, publish_after_commit
@@ -46,7 +47,6 @@ from carehub.messaging.models import (
     MessageStatus,
     Purpose,
     StaffNotificationPreference,
-    Urgency,
 )
 from carehub.messaging.policy import local_instants
 from carehub.pathways.models import OutboxEffect

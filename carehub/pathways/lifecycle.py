@@ -2,18 +2,21 @@
 
 Start writes the engine's `start` decision; pause and resume lock the enrolment and write their
 step through the same store as a dispatch (`dispatch.store`); discharge is the definition's
-discharge event, dispatched.
+discharge event, dispatched. What else waits while an enrolment is paused (its check-ins) is
+suspended and resumed by the pause hooks its apps register (`register_pause_hooks`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 
 from carehub.accounts.models import User
-from carehub.checkins.services import checkins_resume, checkins_suspend
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput
 from carehub.pathways.dispatch.codec import configuration_to_json
@@ -30,6 +33,39 @@ from carehub.pathways.registry import definition_get
 from carehub.pathways.routing import pathway_event_send
 from carehub.patients.models import Patient
 from workflows import UnknownPathway, start
+
+
+@dataclass(frozen=True)
+class PauseHooks:
+    """What an app does, inside the pause and resume transactions, to what it keeps for an
+    enrolment: `suspend(enrolment=...)` when it is paused, `resume(enrolment=..., paused_for=...)`
+    when it is resumed."""
+
+    suspend: Callable[..., object]
+    resume: Callable[..., object]
+
+
+# Name → hooks. Each app whose rows wait while an enrolment is paused registers its hooks from
+# its AppConfig.ready() (ADR 0032): check-ins `checkins` (scheduled and open check-ins are
+# suspended, then moved by the paused time). Pathways knows the hooks, not the apps.
+PAUSE_HOOKS: dict[str, PauseHooks] = {}
+
+
+def register_pause_hooks(
+    name: str, *, suspend: Callable[..., object], resume: Callable[..., object]
+) -> None:
+    """The hooks `name` runs on pause and resume (registering again replaces them)."""
+    PAUSE_HOOKS[name] = PauseHooks(suspend=suspend, resume=resume)
+
+
+def _pause_hooks() -> list[PauseHooks]:
+    # Refused rather than paused halfway: without the check-ins' hooks a paused patient would
+    # still be asked to answer (and reminded) all through the hospital stay.
+    if not PAUSE_HOOKS:
+        raise ImproperlyConfigured(
+            "No pause hook is registered: pausing would leave the check-ins running."
+        )
+    return list(PAUSE_HOOKS.values())
 
 
 @transaction.atomic(durable=True)
@@ -120,7 +156,8 @@ def enrolment_pause(
     PathwayTimer.objects.filter(enrolment=enrolment, status=TimerStatus.PENDING).update(
         status=TimerStatus.SUSPENDED
     )
-    checkins_suspend(enrolment=enrolment)
+    for hooks in _pause_hooks():
+        hooks.suspend(enrolment=enrolment)
     _log_lifecycle(enrolment, "paused", user, now, f"Paused: {enrolment.pause_reason}")
     return enrolment
 
@@ -142,7 +179,8 @@ def enrolment_resume(
         due_at=F("due_at") + paused_for,
         next_attempt_at=F("next_attempt_at") + paused_for,
     )
-    checkins_resume(enrolment=enrolment, paused_for=paused_for)
+    for hooks in _pause_hooks():
+        hooks.resume(enrolment=enrolment, paused_for=paused_for)
     enrolment.configuration = {
         track: {
             "state": item["state"],

@@ -18,19 +18,18 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Min, Q
 
 from carehub.accounts.models import Role, User
 from carehub.audit.models import Action
 from carehub.audit.services import audit_record
-from carehub.checkins.models import Checkin, CheckinSeries, CheckinStatus
 from carehub.clinics.models import ClinicThreshold
 from carehub.core import clock
 from carehub.core.exceptions import Conflict, InvalidInput, NotPermitted
@@ -279,19 +278,41 @@ def plan_lines(
 # --- reading what a plan needs ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SeriesReader:
+    """How the running check-in series of enrolments are read, each with its next occurrence.
+    `bulk(enrolment_ids)`: enrolment id → its series, in one query (a dry run). `sql`: one scalar
+    subquery for the plan read of one enrolment (`%(enrolment)s`): a JSON array of [series,
+    instrument, every in seconds, next due or null], in the series' order (an apply)."""
+
+    bulk: Callable[[Sequence[int]], dict[int, list[ActiveSeries]]]
+    sql: str
+
+
+# The reader of running check-in series, registered by check-ins from CheckinsConfig.ready()
+# (ADR 0032): a plan stops, restarts or keeps them, so pathways reads them without importing
+# check-ins.
+SERIES_READERS: list[SeriesReader] = []
+
+
+def register_series_reader(reader: SeriesReader) -> None:
+    """The reader of running check-in series (registering again replaces it)."""
+    SERIES_READERS[:] = [reader]
+
+
+def _series_reader() -> SeriesReader:
+    # Refused rather than planned blind: a plan that cannot see the running series would leave
+    # the ones the new version stops or changes running as they were.
+    if not SERIES_READERS:
+        raise ImproperlyConfigured(
+            "No check-in series reader is registered: a migration plan would not see them."
+        )
+    return SERIES_READERS[0]
+
+
 def _active_series(enrolment_ids: Sequence[int]) -> dict[int, list[ActiveSeries]]:
     """The running check-in series of each enrolment, with its next occurrence (one query)."""
-    waiting = [CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED]
-    rows = (
-        CheckinSeries.objects.filter(enrolment_id__in=enrolment_ids, stopped_at__isnull=True)
-        .annotate(next_due=Min("checkins__due_at", filter=Q(checkins__status__in=waiting)))
-        .order_by("pk")
-        .values_list("enrolment_id", "series", "instrument", "every", "next_due")
-    )
-    result: dict[int, list[ActiveSeries]] = defaultdict(list)
-    for enrolment_id, name, instrument, every, next_due in rows:
-        result[enrolment_id].append(ActiveSeries(name, instrument, every, next_due))
-    return result
+    return _series_reader().bulk(enrolment_ids)
 
 
 def _open_tasks(enrolment_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -442,23 +463,18 @@ def migration_dry_run(
 
 # --- applying --------------------------------------------------------------------------------
 
-_t, _r, _c, _cs, _ck = (
+_t, _r, _c = (
     PathwayTimer._meta.db_table,
     Proposal._meta.db_table,
     ClinicThreshold._meta.db_table,
-    CheckinSeries._meta.db_table,
-    Checkin._meta.db_table,
 )
 _WAITING_SQL = ", ".join(f"'{status.value}'" for status in _WAITING)
-_CHECKIN_WAITING_SQL = ", ".join(
-    f"'{status.value}'"
-    for status in (CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED)
-)
 # What a plan reads of one enrolment, in one statement after its lock: timers still to fire
 # (pending, or suspended while paused), pending proposals, the clinic's thresholds and the
-# running check-in series with their next occurrence. The patient's facts are read only when a
-# proposal is pending (the other parts of a plan do not read them). It also turns the commit's
-# wait for the log flush off for this transaction (see `migration_apply_one`).
+# running check-in series with their next occurrence (the registered reader's subquery). The
+# patient's facts are read only when a proposal is pending (the other parts of a plan do not
+# read them). It also turns the commit's wait for the log flush off for this transaction (see
+# `migration_apply_one`).
 _PLAN_READ_SQL = f"""
 SELECT
   set_config('synchronous_commit', 'off', true),
@@ -471,19 +487,14 @@ SELECT
    WHERE r.enrolment_id = %(enrolment)s AND r.status = '{ProposalStatus.PENDING.value}'),
   (SELECT coalesce(json_agg(json_build_array(c.name, c.value, c.source)), '[]')
    FROM {_c} c WHERE c.clinic_id = %(clinic)s AND c.pathway_key = %(definition_key)s),
-  (SELECT coalesce(json_agg(json_build_array(
-            s.series, s.instrument, extract(epoch FROM s.every),
-            (SELECT min(k.due_at) FROM {_ck} k
-             WHERE k.series_id = s.id AND k.status IN ({_CHECKIN_WAITING_SQL})))
-          ORDER BY s.id), '[]')
-   FROM {_cs} s WHERE s.enrolment_id = %(enrolment)s AND s.stopped_at IS NULL)
+  ({{series}})
 """  # noqa: S608 - names from the models' metadata, values bound
 
 
 def _read_for_plan(enrolment: Enrolment, now: datetime) -> tuple[Snapshot, list[ActiveSeries]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            _PLAN_READ_SQL,
+            _PLAN_READ_SQL.format(series=_series_reader().sql),
             {
                 "enrolment": enrolment.pk,
                 "clinic": enrolment.clinic_id,

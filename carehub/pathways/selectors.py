@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -189,11 +190,24 @@ class NextDueItem:
     detail: dict[str, object]
 
 
+# Kind → reader of what else comes next for an enrolment: at most `limit` items of its kind,
+# soonest first, in one query. Each app with rows that fall due for an enrolment registers its
+# reader from its AppConfig.ready() (ADR 0032): check-ins `checkin` (scheduled, open and
+# suspended check-ins). Without one the list shows the pathway's timers and tasks only.
+NextDueReader = Callable[[Enrolment, int], list[NextDueItem]]
+NEXT_DUE_READERS: dict[str, NextDueReader] = {}
+
+
+def register_next_due_reader(kind: str, reader: NextDueReader) -> None:
+    """The reader of an enrolment's next items of this kind (registering again replaces it)."""
+    NEXT_DUE_READERS[kind] = reader
+
+
 def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
     """What comes next for the enrolment, soonest first (undated tasks last): its pending
-    timers (the pathway's own reviews and deadlines), its check-ins scheduled or open, and its
-    open tasks. Three queries, whatever the history; at most NEXT_DUE_LIMIT of each."""
-    from carehub.checkins.models import Checkin, CheckinStatus
+    timers (the pathway's own reviews and deadlines), what the registered readers list (its
+    check-ins scheduled or open), and its open tasks. One query each, whatever the history; at
+    most NEXT_DUE_LIMIT of each."""
     from carehub.worklists.models import CareTask, TaskStatus
 
     items: list[NextDueItem] = []
@@ -209,25 +223,8 @@ def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
                 detail={"key": timer.key, "state": timer.state, "event": timer.event},
             )
         )
-    checkins = Checkin.objects.filter(
-        enrolment=enrolment,
-        status__in=[CheckinStatus.SCHEDULED, CheckinStatus.OPEN, CheckinStatus.SUSPENDED],
-    ).order_by("due_at", "pk")[:NEXT_DUE_LIMIT]
-    for checkin in checkins:
-        items.append(
-            NextDueItem(
-                kind="checkin",
-                at=checkin.closes_at if checkin.status == CheckinStatus.OPEN else checkin.due_at,
-                id=checkin.pk,
-                title=checkin.instrument,
-                status=checkin.status,
-                track="",
-                detail={
-                    "due_at": checkin.due_at.isoformat(),
-                    "closes_at": checkin.closes_at.isoformat(),
-                },
-            )
-        )
+    for reader in NEXT_DUE_READERS.values():
+        items += reader(enrolment, NEXT_DUE_LIMIT)
     tasks = CareTask.objects.filter(enrolment=enrolment, status=TaskStatus.OPEN).order_by(
         "due_at", "pk"
     )[:NEXT_DUE_LIMIT]

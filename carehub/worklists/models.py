@@ -3,8 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from carehub.core.models import TimeStampedModel
-from carehub.messaging.models import Urgency
+from carehub.core.models import TimeStampedModel, Urgency
 
 # A task's priority takes the values of a message's urgency (its reminder is sent with it).
 Priority = Urgency

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "carehub.audit",
     "carehub.fhir",
     "carehub.sandbox",
+    "carehub.simulation",
     "carehub.web",
 ]
 

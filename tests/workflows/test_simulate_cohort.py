@@ -17,7 +17,7 @@ from workflows.simulate.cohort import (
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHWAY = ROOT / "carehub" / "pathways" / "definitions" / "intractable-pain.v1.yaml"
-BUILTIN = ROOT / "carehub" / "pathways" / "cohorts" / "intractable-pain.yaml"
+BUILTIN = ROOT / "carehub" / "simulation" / "cohorts" / "intractable-pain.yaml"
 
 SMALL = """\
 name: small

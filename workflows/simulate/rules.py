@@ -4,7 +4,7 @@ The simulator core is pure; the rules a clinic's patients live by (when check-in
 their time zone and send window, how long they stay open, when reminders go, the delivery
 policy's quiet hours and daily budget, how answers are scored and which are red flags, how
 facts are derived from observations) are carehub's own and must not be copied here: carehub
-hands its implementations in (`carehub.pathways.simulation.clinic_rules`), so a simulation runs
+hands its implementations in (`carehub.simulation.simulator.clinic_rules`), so a simulation runs
 the same code as the clinic.
 """
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from carehub.core.logging import RedactLinkTokens
 from carehub.messaging.delivery import message_send
 from carehub.messaging.models import Message, MessageStatus, RecordedMessage
 from carehub.observations.models import Observation
+from carehub.pathways import lifecycle
 from carehub.pathways.models import Enrolment
 from carehub.pathways.services import enrolment_pause, enrolment_resume, enrolment_start
 from carehub.patients.services import care_team_add, patient_register
@@ -304,6 +306,20 @@ def test_pause_suspends_and_resume_shifts_checkins(enrolment: Enrolment) -> None
     checkin.refresh_from_db()
     assert checkin.status == CheckinStatus.SCHEDULED
     assert checkin.due_at == due + timedelta(days=5)
+
+
+def test_a_pause_without_hooks_is_refused_and_writes_nothing(
+    enrolment: Enrolment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check-ins are suspended by the hooks they register with pathways; without any, pausing
+    would leave them running, so it is refused."""
+    series = start(enrolment, "peg", timedelta(weeks=1), timezone.now())
+    monkeypatch.setattr(lifecycle, "PAUSE_HOOKS", {})
+    with pytest.raises(ImproperlyConfigured, match="pause hook"):
+        enrolment_pause(enrolment_id=enrolment.pk, reason="Surgery")
+    enrolment.refresh_from_db()
+    assert enrolment.status == "active"
+    assert series.checkins.get().status == CheckinStatus.SCHEDULED
 
 
 def test_stopping_a_series_cancels_what_is_not_answered(enrolment: Enrolment) -> None:

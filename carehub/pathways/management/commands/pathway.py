@@ -1,5 +1,6 @@
 """`manage.py pathway validate|diagram|list|simulate|migrate`: pathway definitions from the command
-line."""
+line. `simulate` is the simulator's (carehub.simulation), registered with
+`carehub.pathways.subcommands`."""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -10,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from carehub.core.management.definition_files import add_validate_parser, validate_files
 from carehub.pathways.migration_command import add_migrate_arguments, run_migrate
 from carehub.pathways.registry import registry
-from carehub.pathways.simulation import add_simulate_arguments, run_simulate
+from carehub.pathways.subcommands import SUBCOMMANDS
 from workflows import (
     DefinitionError,
     PathwayDefinition,
@@ -36,11 +37,8 @@ class Command(BaseCommand):
             "--output", "-o", type=Path, default=None, help="file (default: stdout)"
         )
         sub.add_parser("list", help="List the published pathways.")
-        simulate = sub.add_parser(
-            "simulate",
-            help="Run a cohort through a pathway on a fake clock; write a JSON and HTML report.",
-        )
-        add_simulate_arguments(simulate)
+        for name, subcommand in SUBCOMMANDS.items():
+            subcommand.add_arguments(sub.add_parser(name, help=subcommand.help))
         migrate = sub.add_parser(
             "migrate",
             help="Move running enrolments to a new version: a dry-run report, apply, roll back.",
@@ -53,8 +51,8 @@ class Command(BaseCommand):
             self.validate(options["files"])
         elif action == "diagram":
             self.diagram(options["pathway"], options["pathway_version"], options["output"])
-        elif action == "simulate":
-            run_simulate(self, options, self._definition)
+        elif action in SUBCOMMANDS:
+            SUBCOMMANDS[action].run(self, options, self._definition)
         elif action == "migrate":
             run_migrate(self, options)
         else:

@@ -5,7 +5,9 @@ the check-in calendar (`carehub.checkins.schedule`: time zones, send windows, DS
 window and the reminders), the delivery policy (`carehub.messaging.policy`: quiet hours, the
 daily budget, suppression), the instrument library's scoring and red-flag rules, and the fact
 derivation of `carehub.observations.selectors` (fed the simulated observations instead of
-rows). Settings are read once, when the rules are made.
+rows). Settings are read once, when the rules are made. It composes check-ins, messaging and
+pathways, so it lives above them (ADR 0032, Amendment 2); `manage.py pathway simulate` is
+registered by `carehub.simulation.apps`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from carehub.instruments.scoring import AnswerError
 from carehub.messaging.models import DeliveryChannel, MessageStatus
 from carehub.messaging.policy import SEND, PatientContact, decide_for_patient
 from carehub.observations.selectors import facts_and_occurrences_from_rows
-from carehub.pathways.simulation_html import render
+from carehub.simulation.html import render
 from workflows.definition import PathwayDefinition
 from workflows.errors import describe_problems
 from workflows.facts import FactValue

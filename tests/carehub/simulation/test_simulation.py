@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from carehub.checkins.schedule import SendWindow, next_due, series_cadence
 from carehub.pathways.registry import definition_get
-from carehub.pathways.simulation import (
+from carehub.simulation.simulator import (
     COHORTS_DIR,
     clinic_rules,
     load_builtin_cohort,
@@ -25,7 +25,7 @@ from workflows.model import ThresholdValue
 from workflows.simulate.rules import Contact
 
 COHORT = COHORTS_DIR / "intractable-pain.yaml"
-DEFINITIONS = COHORTS_DIR.parent / "definitions"
+DEFINITIONS = Path(__file__).resolve().parents[3] / "carehub" / "pathways" / "definitions"
 COVERAGE_DAYS = 540
 
 
