@@ -41,12 +41,17 @@ NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "same-origi
 
 
 def _page(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+    request: HttpRequest, template: str | list[str], context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
+    """A portal page: `template` is the portal's (or the first of a list that exists; a name
+    with a folder is another app's, rendered in the portal's layout)."""
     patient = context.get("patient")
     if isinstance(patient, Patient):
         context = {"clinic": patient.clinic, **context}
-    response = render(request, f"portal/{template}", context, status=status)
+    names = [template] if isinstance(template, str) else template
+    names = [name if "/" in name else f"portal/{name}" for name in names]
+    context = {"layout": "portal/base.html", **context}
+    response = render(request, names, context, status=status)
     for header, value in NO_STORE.items():
         response[header] = value
     response["Content-Language"] = translation.get_language()
@@ -155,7 +160,9 @@ def checkin_view(request: HttpRequest, patient: Patient, checkin_id: int) -> Htt
         "nav": "home",
         "checkin_title": checkin_title(checkin.instrument),
     }
-    response = _page(request, f"checkin_{outcome.page}.html", context, status=outcome.status)
+    # The portal's own page where it has one (thanks, closed), else the link's page (the form).
+    templates = [f"checkin_{outcome.page}.html", f"checkins/{outcome.page}.html"]
+    response = _page(request, templates, context, status=outcome.status)
     for header, value in outcome.headers.items():
         response[header] = value
     return response
