@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
@@ -27,6 +28,9 @@ from carehub.pathways.models import (
 from carehub.pathways.registry import definition_get
 from carehub.patients.models import Patient
 from workflows import Snapshot, available_events
+
+if TYPE_CHECKING:
+    from carehub.worklists.models import CareTask
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,21 @@ def register_next_due_reader(kind: str, reader: NextDueReader) -> None:
     NEXT_DUE_READERS[kind] = reader
 
 
+def _pathway_item(
+    kind: str, row: PathwayTimer | CareTask, title: str, **detail: object
+) -> NextDueItem:
+    """A timer or a task of the pathway (due at `due_at`, on a track) as an item of the list."""
+    return NextDueItem(
+        kind=kind,
+        at=row.due_at,
+        id=row.pk,
+        title=title,
+        status=row.status,
+        track=row.track,
+        detail=detail,
+    )
+
+
 def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
     """What comes next for the enrolment, soonest first (undated tasks last): its pending
     timers (the pathway's own reviews and deadlines), what the registered readers list (its
@@ -210,39 +229,28 @@ def enrolment_next_due(*, enrolment: Enrolment) -> list[NextDueItem]:
     most NEXT_DUE_LIMIT of each."""
     from carehub.worklists.models import CareTask, TaskStatus
 
-    items: list[NextDueItem] = []
-    for timer in enrolment_timers_pending(enrolment=enrolment)[:NEXT_DUE_LIMIT]:
-        items.append(
-            NextDueItem(
-                kind="timer",
-                at=timer.due_at,
-                id=timer.pk,
-                title=timer.event,
-                status=timer.status,
-                track=timer.track,
-                detail={"key": timer.key, "state": timer.state, "event": timer.event},
-            )
+    timers = enrolment_timers_pending(enrolment=enrolment)[:NEXT_DUE_LIMIT]
+    items = [
+        _pathway_item(
+            "timer", timer, timer.event, key=timer.key, state=timer.state, event=timer.event
         )
+        for timer in timers
+    ]
     for reader in NEXT_DUE_READERS.values():
         items += reader(enrolment, NEXT_DUE_LIMIT)
     tasks = CareTask.objects.filter(enrolment=enrolment, status=TaskStatus.OPEN).order_by(
         "due_at", "pk"
     )[:NEXT_DUE_LIMIT]
-    for task in tasks:
-        items.append(
-            NextDueItem(
-                kind="task",
-                at=task.due_at,
-                id=task.pk,
-                title=task.title,
-                status=task.status,
-                track=task.track,
-                detail={
-                    "discipline": task.discipline,
-                    "priority": task.priority,
-                    "state": task.state,
-                },
-            )
+    items += [
+        _pathway_item(
+            "task",
+            task,
+            task.title,
+            discipline=task.discipline,
+            priority=task.priority,
+            state=task.state,
         )
+        for task in tasks
+    ]
     items.sort(key=lambda item: (item.at is None, item.at or enrolment.started_at, item.kind))
     return items
