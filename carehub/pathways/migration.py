@@ -40,6 +40,7 @@ from carehub.pathways.dispatch.codec import (
     proposal_from_model,
     proposal_from_row,
 )
+from carehub.pathways.dispatch.sql import proposal_json_sql
 from carehub.pathways.dispatch.store import store
 from carehub.pathways.models import (
     Enrolment,
@@ -480,9 +481,7 @@ SELECT
   set_config('synchronous_commit', 'off', true),
   (SELECT coalesce(json_agg(json_build_array(t.key, t.track, t.state, t.event, t.due_at)), '[]')
    FROM {_t} t WHERE t.enrolment_id = %(enrolment)s AND t.status IN ({_WAITING_SQL})),
-  (SELECT coalesce(json_agg(json_build_array(
-            r.proposal_id, r.track, r.transition_id, r.source, r.target, r.event, r.roles,
-            r.summary, r.proposed_at, r.evidence)), '[]')
+  (SELECT coalesce(json_agg({proposal_json_sql("r")}), '[]')
    FROM {_r} r
    WHERE r.enrolment_id = %(enrolment)s AND r.status = '{ProposalStatus.PENDING.value}'),
   (SELECT coalesce(json_agg(json_build_array(c.name, c.value, c.source)), '[]')

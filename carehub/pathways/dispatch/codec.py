@@ -11,7 +11,7 @@ from carehub.observations.selectors import (
     facts_and_occurrences_for_patient,
     facts_and_occurrences_from_rows,
 )
-from carehub.pathways.dispatch.sql import SnapshotRows
+from carehub.pathways.dispatch.sql import PROPOSAL_SHARED, SnapshotRows
 from carehub.pathways.models import Enrolment, PathwayTimer, Proposal, ProposalStatus, TimerStatus
 from workflows import Snapshot, ThresholdValue, TrackState
 from workflows.model import ActiveTimer, Decision, FactReading, GuardCheck, as_dict
@@ -56,21 +56,16 @@ def thresholds_for(enrolment: Enrolment) -> dict[str, ThresholdValue]:
     return {row.name: ThresholdValue(row.value, row.source) for row in rows}
 
 
-# The attributes a proposal row and the engine's proposal share by name and value; the row's
-# `proposal_id` is the engine's `id`, its `roles` a list, its `evidence` the guard check's JSON.
-_PROPOSAL_SHARED = ("track", "transition_id", "source", "target", "event", "summary", "proposed_at")
-
-
 def proposal_from_model(p: Proposal) -> EngineProposal:
     """A pending proposal row as the engine's value."""
-    shared = {name: getattr(p, name) for name in _PROPOSAL_SHARED}
+    shared = {name: getattr(p, name) for name in PROPOSAL_SHARED}
     evidence = guard_check_from_json(p.evidence)
     return EngineProposal(id=p.proposal_id, roles=tuple(p.roles), evidence=evidence, **shared)
 
 
 def proposal_to_model(proposal: EngineProposal, enrolment: Enrolment) -> Proposal:
     """A proposal the engine opened as its (unsaved) row."""
-    shared = {name: getattr(proposal, name) for name in _PROPOSAL_SHARED}
+    shared = {name: getattr(proposal, name) for name in PROPOSAL_SHARED}
     shared["summary"] = proposal.summary[:300]
     evidence = as_dict(proposal.evidence) if proposal.evidence else {}
     return Proposal(
@@ -110,20 +105,13 @@ def decision_explanation_json(decision: Decision) -> dict[str, Any]:
 
 
 def proposal_from_row(item: list[Any]) -> EngineProposal:
-    """A pending proposal from its JSON array (`sql.snapshot_rows`, the migration's read)."""
-    pid, track, transition_id, source, target, event, roles, summary, proposed_at, evidence = item
-    return EngineProposal(
-        id=pid,
-        track=track,
-        transition_id=transition_id,
-        source=source,
-        target=target,
-        event=event,
-        roles=tuple(roles),
-        summary=summary,
-        proposed_at=datetime.fromisoformat(proposed_at),
-        evidence=guard_check_from_json(evidence),
-    )
+    """A pending proposal from its JSON array (`sql.proposal_json_sql`: the snapshot's and the
+    migration's reads)."""
+    pid, roles, evidence, *shared = item
+    values = dict(zip(PROPOSAL_SHARED, shared, strict=True))
+    values["proposed_at"] = datetime.fromisoformat(values["proposed_at"])
+    evidence = guard_check_from_json(evidence)
+    return EngineProposal(id=pid, roles=tuple(roles), evidence=evidence, **values)
 
 
 def snapshot_from_rows(

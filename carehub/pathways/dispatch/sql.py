@@ -125,14 +125,25 @@ _OBSERVATION_FIELDS: tuple[str, ...] = (
 _OBSERVATION_COLUMNS = ", ".join(
     f"o.{concrete_field(Observation, name).column}" for name in _OBSERVATION_FIELDS
 )
+# The attributes a proposal row and the engine's proposal share by name and value (the row's
+# `proposal_id` is the engine's `id`, its `roles` a list, its `evidence` the guard check's JSON).
+PROPOSAL_SHARED = ("track", "transition_id", "source", "target", "event", "summary", "proposed_at")
+
+
+def proposal_json_sql(alias: str) -> str:
+    """A pending proposal as a JSON array: its id, roles and evidence, then `PROPOSAL_SHARED`
+    (`codec.proposal_from_row` reads it in that order)."""
+    names = ("proposal_id", "roles", "evidence", *PROPOSAL_SHARED)
+    columns = ", ".join(f"{alias}.{concrete_field(Proposal, name).column}" for name in names)
+    return f"json_build_array({columns})"
+
+
 _SNAPSHOT_SQL = f"""
 SELECT
   (SELECT coalesce(json_agg(json_build_array(t.key, t.track, t.state, t.event, t.due_at)), '[]')
    FROM {PathwayTimer._meta.db_table} t
    WHERE t.enrolment_id = %(enrolment)s AND t.status = '{TimerStatus.PENDING.value}'),
-  (SELECT coalesce(json_agg(json_build_array(
-            r.proposal_id, r.track, r.transition_id, r.source, r.target, r.event, r.roles,
-            r.summary, r.proposed_at, r.evidence)), '[]')
+  (SELECT coalesce(json_agg({proposal_json_sql("r")}), '[]')
    FROM {Proposal._meta.db_table} r
    WHERE r.enrolment_id = %(enrolment)s AND r.status = '{ProposalStatus.PENDING.value}'),
   (SELECT coalesce(json_agg(json_build_array(c.name, c.value, c.source)), '[]')
