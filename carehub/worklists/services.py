@@ -65,6 +65,27 @@ def _insert_or_existing(row: W, change: Callable[[], None], existing: Callable[[
     return row
 
 
+def _new_task(
+    clinic_id: int,
+    patient_id: int,
+    enrolment: Enrolment | None,
+    discipline: str,
+    title: str,
+    due_at: datetime | None,
+    priority: str,
+) -> CareTask:
+    """An open task of the patient's clinic (not saved), whoever opens it."""
+    return CareTask(
+        clinic_id=clinic_id,
+        patient_id=patient_id,
+        enrolment=enrolment,
+        discipline=discipline,
+        title=title,
+        due_at=due_at,
+        priority=Priority(priority),
+    )
+
+
 def _made_before(
     model: type[W], source_effect: OutboxEffect | None, dedupe_key: str | None
 ) -> W | None:
@@ -111,20 +132,12 @@ def care_task_create(
     if existing is not None:
         return existing
     title = title[:200]
-    task = CareTask(
-        clinic_id=enrolment.clinic_id,
-        patient_id=enrolment.patient_id,
-        enrolment=enrolment,
-        discipline=discipline,
-        title=title,
-        due_at=due_at,
-        priority=Priority(priority),
-        source_effect=source_effect,
-        dedupe_key=dedupe_key,
-        track=track,
-        state=state,
-        source_step_id=source_step_id,
+    task = _new_task(
+        enrolment.clinic_id, enrolment.patient_id, enrolment, discipline, title, due_at, priority
     )
+    # The pathway's bookkeeping: what made it, and the state it belongs to.
+    task.source_effect, task.dedupe_key = source_effect, dedupe_key
+    task.track, task.state, task.source_step_id = track, state, source_step_id
     if closed_reason:
         task.status = TaskStatus.CANCELLED
         task.closed_reason = closed_reason[:300]
@@ -406,22 +419,23 @@ def care_task_add(
         raise _field_error("enrolment", "is not an enrolment of this patient")
     if assigned_to is not None:
         _check_assignee(assigned_to, patient.clinic_id, discipline)
-    if enrolment is not None:
-        equal = _open_equal_task(enrolment, discipline, text)
-        if equal is not None:
-            raise Conflict(
-                "An equal task is already open.", extra={"current": _worklist_state(equal)}
-            )
-    return CareTask.objects.create(
-        clinic_id=patient.clinic_id,
-        patient=patient,
-        enrolment=enrolment,
-        discipline=discipline,
-        title=text,
-        due_at=due_at,
-        priority=Priority(priority),
-        assigned_to=assigned_to,
-    )
+    equal = _open_equal_task(enrolment, discipline, text) if enrolment is not None else None
+    if equal is None:
+        task = _new_task(
+            patient.clinic_id, patient.pk, enrolment, discipline, text, due_at, priority
+        )
+        task.patient, task.assigned_to = patient, assigned_to
+        # Opened in the change feed like a pathway's task; an equal one opened meanwhile (the
+        # unique index) is the same conflict.
+        made = _insert_or_existing(
+            task,
+            lambda: _task_change(ChangeType.TASK_OPENED, task, task.created_at),
+            lambda: _open_equal_task(enrolment, discipline, text) if enrolment else None,
+        )
+        if made is task:
+            return task
+        equal = made
+    raise Conflict("An equal task is already open.", extra={"current": _worklist_state(equal)})
 
 
 def _check_assignee(user: User, clinic_id: int, discipline: str) -> None:
@@ -471,4 +485,5 @@ def care_task_cancel(*, task: CareTask, reason: str, user: User | None = None) -
     locked.save(
         update_fields=["status", "closed_reason", "completed_at", "completed_by", "updated_at"]
     )
+    _task_change(ChangeType.TASK_CLOSED, locked, locked.completed_at)
     return locked

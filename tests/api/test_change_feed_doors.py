@@ -1,5 +1,6 @@
 """The change feed records a check-in's end and a dead message whichever door caused it: the
-patient's link, the API, the closing sweep and the delivery machinery."""
+patient's link, the API, the closing sweep and the delivery machinery; tasks whether a
+pathway or a person opens or closes them."""
 
 from __future__ import annotations
 
@@ -69,3 +70,30 @@ def test_a_message_that_dies_is_in_the_feed(patient) -> None:  # type: ignore[no
     [event] = events(ChangeType.MESSAGE_DEAD, message.pk)
     assert (event.patient_id, event.data["purpose"]) == (patient.pk, "pathway_notice")
     assert "not in service" not in str(event.data)  # codes only, never the reason's text
+
+
+def test_a_task_a_person_adds_and_cancels_is_in_the_feed(client_for, staff, enrolment) -> None:  # type: ignore[no-untyped-def]
+    """Tasks a person opens and cancels (the API) reach the feed like the pathway's own: opened,
+    then closed with its status (codes only: not the title, not the reason)."""
+    client = client_for(staff["coordinator"])
+    response = client.post(
+        f"/api/v1/patients/{enrolment.patient_id}/tasks",
+        {
+            "discipline": "pharmacist",
+            "title": "Review doses",
+            "enrolment": str(enrolment.public_id),
+        },
+        format="json",
+        **new_key(),
+    )
+    assert response.status_code == 201, response.content
+    task_id = response.json()["id"]
+    [opened] = events(ChangeType.TASK_OPENED, task_id)
+    assert (opened.enrolment_id, opened.data["status"]) == (enrolment.pk, "open")
+    response = client.post(
+        f"/api/v1/tasks/{task_id}/cancel", {"reason": "Reviewed by phone"}, format="json",
+        **new_key(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    [closed] = events(ChangeType.TASK_CLOSED, task_id)
+    assert closed.data == {"discipline": "pharmacist", "priority": "routine", "status": "cancelled"}
