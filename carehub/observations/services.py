@@ -74,7 +74,7 @@ def _number(value: object, field: str, *, optional: bool = False) -> float | Non
         return None
     if not is_number(value):
         raise _invalid(field, f"must be a number (got {value!r})")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def future_skew() -> timedelta:
@@ -255,7 +255,7 @@ class _Spec:
     corrects_field: str = "corrects"
     # The public function's keyword arguments (`carehub.observations.arguments`; None: the
     # function names them itself) and the defaults of those it may leave out.
-    arguments: type | None = None
+    arguments: type[Any] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -263,8 +263,8 @@ def _take(spec: _Spec, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The call's arguments with the kind's defaults; a `TypeError`, as for any Python call, for
     an argument the kind does not take or a required one left out."""
     if spec.arguments is not None:
-        required: frozenset[str] = spec.arguments.__required_keys__  # type: ignore[attr-defined]
-        optional: frozenset[str] = spec.arguments.__optional_keys__  # type: ignore[attr-defined]
+        required: frozenset[str] = spec.arguments.__required_keys__
+        optional: frozenset[str] = spec.arguments.__optional_keys__
         unknown = sorted(set(arguments) - required - optional)
         missing = sorted(required - set(arguments))
         if unknown or missing:
