@@ -157,10 +157,6 @@ def score_chart(
     return mark_safe(ET.tostring(root, encoding="unicode"))  # noqa: S308 (our own tree)
 
 
-def _children(element: ET.Element, tag: str) -> list[ET.Element]:
-    return [child for child in element if child.tag == tag]
-
-
 def _fit_for_our_pages(
     root: ET.Element, kinds: list[str], css_class: str, labelledby: str, describedby: str
 ) -> None:

@@ -143,10 +143,6 @@ def questionnaire_canonical(definition: InstrumentDefinition) -> str:
     return f"{questionnaire_url(definition)}|{definition.version}"
 
 
-def instrument_for_questionnaire_id(resource_id: str) -> InstrumentDefinition | None:
-    return next((d for d in instruments() if questionnaire_id(d) == resource_id), None)
-
-
 def instrument_for_canonical(canonical: str) -> InstrumentDefinition | None:
     return next((d for d in instruments() if questionnaire_canonical(d) == canonical), None)
 

@@ -880,7 +880,3 @@ def migration_rollback(
         detail={"from": done.to_version, "to": done.from_version},
     )
     return done
-
-
-def migration_for(enrolment_id: int) -> EnrolmentMigration | None:
-    return EnrolmentMigration.objects.filter(enrolment_id=enrolment_id).order_by("-pk").first()
