@@ -11,11 +11,11 @@
    patient (order per patient, hence per enrolment). A claim is committed (`sending`, one
    attempt counted) before anything is sent.
 3. POST each one (Standard Webhooks: `webhook-id` is the event's id on every attempt, so a
-   receiver dedupes; `webhook-timestamp`; `webhook-signature`, HMAC-SHA256 with the
-   subscription's secret), then record the answer in its own transaction: 2xx → delivered;
-   anything else → retried with exponential backoff and jitter, or dead after
-   `WEBHOOK_MAX_ATTEMPTS` (admin and API: resend). A dead delivery no longer holds back the
-   patient's later events.
+   receiver dedupes; `webhook-timestamp`, the machine's time of the attempt, a sandbox's too;
+   `webhook-signature`, HMAC-SHA256 with the subscription's secret), then record the answer in
+   its own transaction: 2xx → delivered; anything else → retried with exponential backoff and
+   jitter, or dead after `WEBHOOK_MAX_ATTEMPTS` (admin and API: resend). A dead delivery no
+   longer holds back the patient's later events.
 
 Delivery is at least once: a receiver that answered 200 to a request whose answer was lost gets
 the same `webhook-id` again.
@@ -217,8 +217,11 @@ def webhooks_send(
         if not claimed:
             break
         for delivery in claimed:
+            # Signed at the machine's time, even when a sandbox's test clock runs the send:
+            # the receiver checks `webhook-timestamp` against its own clock (replay
+            # protection); the event's own time is the body's `timestamp`.
             body, headers = signed_request(
-                secret=delivery.subscription.secret, event=delivery.event, at=clock.now()
+                secret=delivery.subscription.secret, event=delivery.event, at=clock.wall_now()
             )
             attempt = _post(delivery.subscription.url, body, headers)
             _record(delivery.pk, attempt)
