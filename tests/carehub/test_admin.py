@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -13,6 +16,7 @@ from carehub.demo.services import demo_seed
 from carehub.pathways.models import Enrolment, EnrolmentStatus, PathwayStep, Proposal
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import CareTask
+from tests.support.module_rows import rolled_back_after_the_module
 
 pytestmark = pytest.mark.django_db
 
@@ -22,12 +26,17 @@ CAREHUB_APPS = {
 }  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def seeded(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """The staff, all the patients, and the histories these tests use (RP-1003's block waits
+    for the physician's approval): seeded once for the module (`rolled_back_after_the_module`)."""
+    with rolled_back_after_the_module(django_db_blocker):
+        assert demo_seed(only={"RP-1001", "RP-1002", "RP-1003"}).clinic is not None
+        yield
+
+
 @pytest.fixture
-def client_admin() -> Client:
-    # The staff, all the patients, and the histories these tests use (RP-1003's block waits for
-    # the physician's approval).
-    seeded = demo_seed(only={"RP-1001", "RP-1002", "RP-1003"})
-    assert seeded.clinic is not None
+def client_admin(seeded: None) -> Client:
     client = Client()
     client.force_login(User.objects.get(username="admin"))
     return client

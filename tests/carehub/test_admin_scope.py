@@ -4,6 +4,7 @@ every clinic."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ from carehub.pathways.models import Enrolment, EnrolmentMigration, PathwayStep
 from carehub.patients.models import CareTeamMembership, Patient
 from carehub.worklists.models import Flag, FlagStatus, Severity
 from carehub.worklists.services import flag_raise
+from tests.support.module_rows import rolled_back_after_the_module
 
 pytestmark = pytest.mark.django_db
 
@@ -107,8 +109,14 @@ def _global_rows(user: User) -> None:
     AccessFailureLog.objects.create(**access, http_accept="*/*", path_info="/login/")
 
 
-@pytest.fixture
-def clinics() -> Clinics:
+@pytest.fixture(scope="module")
+def clinics(django_db_setup: None, django_db_blocker: Any) -> Iterator[Clinics]:
+    """Seeded once for the module's tests (`rolled_back_after_the_module`)."""
+    with rolled_back_after_the_module(django_db_blocker):
+        yield _seeded()
+
+
+def _seeded() -> Clinics:
     # The demo clinic twice: the first renamed (clinic and staff names) before the second seed.
     first = demo_seed(only=HISTORIES, sandbox=False).clinic
     assert first is not None
