@@ -7,6 +7,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+# `make test` runs the suite on this many pytest-xdist workers (`auto`: one per core; `0`: in
+# this one process).
+PYTEST_WORKERS ?= auto
 
 .PHONY: install demo test lint format pytest clean browser bench lock simulate
 
@@ -45,7 +48,8 @@ demo: $(STAMP)
 # Celery and WSGI/ASGI use config.settings.production (the demo sets config.settings.local).
 test: $(STAMP) lint browser
 	DJANGO_SETTINGS_MODULE=config.settings.test \
-	    $(PY) -m carehub.devstack run -- $(PY) -m pytest $(PYTEST_ARGS)
+	    $(PY) -m carehub.devstack run -- $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	    $(PYTEST_ARGS)
 
 # The browser tests drive the system's Chromium when there is one (CHROMIUM_PATH, chromium,
 # google-chrome); otherwise Playwright downloads its own build once.

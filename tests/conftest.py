@@ -3,6 +3,7 @@ REDIS_URL (`make test` starts embedded ones when the machine has none)."""
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,30 @@ from tests.support.celery_worker import purge_queue, running_worker
 from tests.support.db_roles import OwnerSwitch, install_owner_helpers
 
 _owner = OwnerSwitch()
+
+# Folders whose files share something outside a worker's own database and queue (the devstack's
+# embedded servers, ports and data folder): their files run one after another, on one worker.
+ONE_WORKER = ("tests/devstack/",)
+
+
+def xdist_scope(nodeid: str) -> str:
+    """What runs on one worker, one test after another: a test's file, or its folder when that
+    is in ONE_WORKER."""
+    path = nodeid.split("::", 1)[0]
+    return next((folder for folder in ONE_WORKER if path.startswith(folder)), path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` runs on every core (pytest-xdist, ADR 0034): a file's tests stay together on
+    one worker (module fixtures are set up once), and the files of a folder in ONE_WORKER all on
+    the same worker."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")

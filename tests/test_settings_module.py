@@ -97,3 +97,31 @@ def test_the_production_settings_do_not_install_the_demo() -> None:
         env=bare_env(DJANGO_SETTINGS_MODULE="config.settings.local"),
     )
     assert local.stdout.split()[-1] == "True"
+
+
+QUEUE = "from django.conf import settings; print(settings.CELERY_TASK_DEFAULT_QUEUE)"
+
+
+def test_each_xdist_worker_publishes_to_a_queue_of_its_own() -> None:
+    """`make test` runs one pytest-xdist worker per core (ADR 0034): each names its queue after
+    itself, as pytest-django names its database; a Celery worker a test starts is told that
+    queue and does not add the suffix again."""
+    from django.conf import settings
+
+    from tests.support.celery_worker import worker_env
+
+    def queue(**extra: str) -> str:
+        env = bare_env(DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_QUEUE="q")
+        env.pop("PYTEST_XDIST_WORKER", None)
+        env.update(extra)
+        result = run("-c", f"import django; django.setup(); {QUEUE}", env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()[-1]
+
+    assert queue() == "q"
+    assert queue(PYTEST_XDIST_WORKER="gw0") == "q-gw0"
+    assert queue(PYTEST_XDIST_WORKER="gw1") == "q-gw1"
+    started = worker_env()
+    assert "PYTEST_XDIST_WORKER" not in started
+    assert started["CELERY_QUEUE"] == settings.CELERY_TASK_DEFAULT_QUEUE
+    assert queue(CELERY_QUEUE=started["CELERY_QUEUE"]) == settings.CELERY_TASK_DEFAULT_QUEUE

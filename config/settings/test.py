@@ -1,5 +1,7 @@
 """Settings for the test suite: real PostgreSQL and Redis, fast password hashing."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -11,8 +13,12 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 _default = DATABASES["default"]  # noqa: F405
 _default["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_{_default['NAME']}")}
 # Tests publish to a queue of their own, named after their database: neither a demo worker nor
-# another test run on the same Redis ever takes their tasks.
+# another test run on the same Redis ever takes their tasks. Each pytest-xdist worker (`make
+# test` runs one per core, ADR 0034) has its own queue too, as pytest-django gives it its own
+# database; the Celery workers a test starts are told their queue by name (CELERY_QUEUE).
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default=f"carehub-{_default['TEST']['NAME']}")
+if _xdist_worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-{_xdist_worker}"
 # The demo clinic's seed (`manage.py seed_demo`) and its SMS gateway: development and tests only,
 # never installed by the production settings.
 INSTALLED_APPS = [*INSTALLED_APPS, "carehub.demo"]  # noqa: F405

@@ -32,8 +32,11 @@ def with_database_name(url: str, name: str) -> str:
 
 
 def worker_env() -> dict[str, str]:
+    """A worker's environment: this run's settings, database and queue, named (its queue is not
+    suffixed again for the pytest-xdist worker that starts it)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
     return {
-        **os.environ,
+        **inherited,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
         "REDIS_URL": settings.CELERY_BROKER_URL,
