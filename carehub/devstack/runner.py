@@ -65,20 +65,30 @@ def run(
 
 
 def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
-    """Run `command` to completion, relaying SIGINT/SIGTERM/SIGHUP; shell-style exit status."""
-    try:
-        child = subprocess.Popen(list(command), env=dict(env))
-    except OSError as exc:
-        log_to_stderr(f"cannot run {command[0]}: {exc.strerror}")
-        return 127
+    """Run `command` to completion, relaying SIGINT/SIGTERM/SIGHUP; shell-style exit status.
+
+    The relay is in place before the child starts: a signal that arrives while it is starting
+    is passed on as soon as it exists, never lost nor taken as our own interrupt."""
+    child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []
 
     def relay(signum: int, frame: FrameType | None) -> None:
         # A Ctrl-C typed in the terminal already reached the child, which shares our process group.
         if signum == signal.SIGINT and _in_terminal_foreground():
             return
-        child.send_signal(signum)
+        if child is None:
+            early.append(signum)
+        else:
+            child.send_signal(signum)
 
     with _signals(relay, *STOP_SIGNALS):
+        try:
+            child = subprocess.Popen(list(command), env=dict(env))
+        except OSError as exc:
+            log_to_stderr(f"cannot run {command[0]}: {exc.strerror}")
+            return 127
+        for signum in early:
+            child.send_signal(signum)
         returncode = child.wait()
     return returncode if returncode >= 0 else 128 - returncode
 

@@ -40,8 +40,8 @@ def test_run_reports_a_signal_death_like_a_shell(service_urls: dict[str, str]) -
 def test_run_forwards_sigint_to_the_child(service_urls: dict[str, str]) -> None:
     script = (
         "import sys, time\n"
-        "print('ready', flush=True)\n"
-        "try:\n"
+        "try:\n"  # ready only once a SIGINT is a KeyboardInterrupt caught here
+        "    print('ready', flush=True)\n"
         "    time.sleep(60)\n"
         "except KeyboardInterrupt:\n"
         "    sys.exit(5)\n"
@@ -94,3 +94,22 @@ def test_ctrl_c_in_a_terminal_reaches_the_child_once(service_urls: dict[str, str
     _, status = os.waitpid(pid, 0)
     os.close(terminal)
     assert os.waitstatus_to_exitcode(status) == 11, output.decode(errors="replace")
+
+
+def test_a_signal_while_the_child_starts_reaches_the_child() -> None:
+    """SIGTERM arriving between the relay's installation and the child's start (here, sent just
+    as the child is being started) is passed on once the child exists: the child ends by it
+    (143), devstack neither dies of it itself nor leaves the child running."""
+    script = (
+        "import os, signal, subprocess, sys\n"
+        "from carehub.devstack import runner\n"
+        "real = subprocess.Popen\n"
+        "def starting(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(*args, **kwargs)\n"
+        "runner.subprocess.Popen = starting\n"
+        "child = [sys.executable, '-c', 'import time; time.sleep(30)']\n"
+        "sys.exit(runner.run_child(child, os.environ))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, timeout=60, check=False)
+    assert result.returncode == 128 + signal.SIGTERM  # not 0: the child did not sleep it out
