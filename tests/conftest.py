@@ -25,6 +25,7 @@ def xdist_scope(nodeid: str) -> str:
     return next((folder for folder in ONE_WORKER if path.startswith(folder)), path)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown under -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`make test` runs on every core (pytest-xdist, ADR 0034): a file's tests stay together on
     one worker (module fixtures are set up once), and the files of a folder in ONE_WORKER all on
